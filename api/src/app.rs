@@ -1,0 +1,295 @@
+//! The HTTP application: shared state, the router and its layers, and [`Application`], which binds its own listener so
+//! tests and `main` start it the same way.
+//!
+//! Layers, outermost first: request id (set and echoed as `x-request-id`), tracing span per request, panic guard
+//! (a panic becomes a generic `INTERNAL` answer), timeout (408), body limit (413).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::ServiceBuilderExt;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::MakeRequestUuid;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{JwtVerifier, ensure_crypto_backend};
+use crate::config::Config;
+use crate::db::{Databases, Readiness};
+use crate::graphql::{StewardSchema, build_schema, finish_response, internal_message};
+use crate::tenancy::Tenancy;
+use crate::users;
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    schema: StewardSchema,
+    verifier: JwtVerifier,
+    tenancy: Tenancy,
+}
+
+impl AppState {
+    /// Connects to and migrates every database, loads role assignments, bootstraps the configured admin.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        ensure_crypto_backend()?;
+        let verifier = JwtVerifier::new(&config.jwt, config.limits.max_token_bytes)?;
+        let dbs = Databases::connect(config).await?;
+        dbs.migrate().await?;
+        let assignments = users::load_assignments(dbs.control())
+            .await
+            .map_err(|e| anyhow::anyhow!("loading role assignments: {e:?}"))?;
+        let authz = steward_policy::Authorizer::new(assignments).await?;
+        let tenancy = Tenancy::new(dbs, authz);
+        if let Some(admin) = &config.bootstrap_admin {
+            if users::bootstrap_platform_admin(&tenancy, admin)
+                .await
+                .map_err(|e| anyhow::anyhow!("bootstrapping {admin} as platform_admin: {e:?}"))?
+            {
+                tracing::info!(subject = %admin, "bootstrapped platform_admin");
+            }
+        }
+        let schema = build_schema(tenancy.clone(), &config.limits);
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                schema,
+                verifier,
+                tenancy,
+            }),
+        })
+    }
+
+    pub fn tenancy(&self) -> &Tenancy {
+        &self.inner.tenancy
+    }
+}
+
+/// The router with every route and layer.
+pub fn router(state: AppState, config: &Config) -> Router {
+    let limits = &config.limits;
+    let layers = ServiceBuilder::new()
+        .set_x_request_id(MakeRequestUuid)
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+        }))
+        .propagate_x_request_id()
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
+    Router::new()
+        .route("/graphql", get(console).post(graphql))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+        .layer(layers)
+}
+
+/// The GraphiQL console. Its "Headers" tab takes `{"Authorization": "Bearer <token>"}`.
+async fn console() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("Steward console")
+            .finish(),
+    )
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Result<GraphQLRequest<BadRequest>, BadRequest>,
+) -> axum::response::Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let principal = match state.inner.verifier.authenticate(authorization) {
+        Ok(p) => p,
+        Err(e) => return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.0),
+    };
+    let request = match request {
+        Ok(r) => r.into_inner(),
+        Err(rejection) => return rejection.into_response(),
+    };
+    let response = state.inner.schema.execute(request.data(principal)).await;
+    GraphQLResponse::from(finish_response(response)).into_response()
+}
+
+/// A request body that is not a GraphQL request.
+pub struct BadRequest(async_graphql::ParseRequestError);
+
+impl From<async_graphql::ParseRequestError> for BadRequest {
+    fn from(e: async_graphql::ParseRequestError) -> Self {
+        BadRequest(e)
+    }
+}
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> axum::response::Response {
+        use async_graphql::ParseRequestError as E;
+        match &self.0 {
+            E::PayloadTooLarge => too_large(),
+            // The body stream was cut by the body limit (a chunked body gives no length to check up front).
+            E::Io(e) if e.to_string().contains("length limit exceeded") => too_large(),
+            E::UnsupportedBatch => error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "batched requests are not accepted: send one operation per request",
+            ),
+            E::InvalidRequest(e) => error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("the body is not a GraphQL request: {e}"),
+            ),
+            _ => error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "the body is not a GraphQL request: send JSON {\"query\": \"...\", \"variables\": {...}}",
+            ),
+        }
+    }
+}
+
+fn too_large() -> axum::response::Response {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "BAD_USER_INPUT",
+        "the request body is larger than 1 MiB",
+    )
+}
+
+/// A GraphQL-shaped error answer, so clients parse every failure the same way.
+fn error_response(status: StatusCode, code: &str, message: &str) -> axum::response::Response {
+    let body = Json(
+        json!({ "data": null, "errors": [{ "message": message, "extensions": { "code": code } }] }),
+    );
+    let mut response = (status, body).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("a request handler panicked");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+        &internal_message(),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> axum::response::Response {
+    let checks = state.inner.tenancy.databases().readiness().await;
+    let ready = checks.iter().all(|(_, r)| *r == Readiness::Ready);
+    let databases: serde_json::Map<String, serde_json::Value> = checks
+        .into_iter()
+        .map(|(name, r)| (name, r.as_str().into()))
+        .collect();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body =
+        json!({ "status": if ready { "ready" } else { "not ready" }, "databases": databases });
+    (status, Json(body)).into_response()
+}
+
+/// The server, bound to its address and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let state = AppState::build(config).await?;
+        let router = router(state.clone(), config);
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {e} (set STEWARD_LISTEN)",
+                config.listen
+            )
+        })?;
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The bound port (useful when configured with port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The router, to drive requests in-process.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,300 @@
+//! Identity: a bearer JWT becomes a [`Principal`] (who is calling), or the request is refused as `UNAUTHENTICATED`.
+//!
+//! Every check is explicit rather than left to jsonwebtoken's defaults: one algorithm, signature, `exp` and `nbf` with
+//! at most 30 s leeway, issuer, audience, and the required claims `sub`, `iss`, `aud`, `exp`. Oversized tokens are
+//! refused before any decoding. Roles are never read from the token: they live in the policy store.
+
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use steward_policy::{Actor, ActorKind};
+
+use crate::config::{JwtConfig, JwtKey};
+use crate::ids::TenantId;
+
+/// Clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// Who is calling: a member of our staff, or a user of one client (tenant).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub subject: String,
+    pub kind: ActorKind,
+    /// The client's tenant, from the token's `tid`; always `None` for staff.
+    pub tenant_id: Option<TenantId>,
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        Actor::new(self.kind, self.subject.clone())
+    }
+}
+
+/// Why a token was refused. The message says what is wrong, never which key would have worked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthError(pub String);
+
+impl AuthError {
+    fn new(s: impl Into<String>) -> Self {
+        AuthError(s.into())
+    }
+}
+
+/// The claims of tokens Steward mints itself (`steward token`, the demo).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub iss: String,
+    pub aud: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
+}
+
+/// The claims that say who the caller is; the standard ones were checked by jsonwebtoken already.
+#[derive(Deserialize)]
+struct IdentityClaims {
+    sub: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    tid: Option<String>,
+}
+
+/// Verifies bearer tokens with the one configured key.
+pub struct JwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+    max_token_bytes: usize,
+}
+
+impl JwtVerifier {
+    pub fn new(config: &JwtConfig, max_token_bytes: usize) -> anyhow::Result<Self> {
+        let (key, algorithm) = match &config.key {
+            JwtKey::Hs256(secret) => (DecodingKey::from_secret(secret)?, Algorithm::HS256),
+            JwtKey::PublicPem { algorithm, pem } => {
+                let key = match algorithm {
+                    Algorithm::RS256 => DecodingKey::from_rsa_pem(pem)?,
+                    _ => DecodingKey::from_ec_pem(pem)?,
+                };
+                (key, *algorithm)
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.algorithms = vec![algorithm];
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        Ok(JwtVerifier {
+            key,
+            validation,
+            max_token_bytes,
+        })
+    }
+
+    /// Reads `Authorization: Bearer <token>` and returns the caller.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        let header = authorization.ok_or_else(|| {
+            AuthError::new("missing bearer token: send `Authorization: Bearer <token>`")
+        })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| AuthError::new("the Authorization header must be `Bearer <token>`"))?;
+        self.verify(token)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        if token.len() > self.max_token_bytes {
+            return Err(AuthError::new(format!(
+                "token is larger than {} bytes",
+                self.max_token_bytes
+            )));
+        }
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
+            .map_err(|e| AuthError::new(describe(e.kind())))?;
+        let claims: IdentityClaims = serde_json::from_value(data.claims).map_err(|_| {
+            AuthError::new("token claims are malformed: `sub`, `kind` and `tid` must be strings")
+        })?;
+        if claims.sub.trim().is_empty() || claims.sub.len() > 255 {
+            return Err(AuthError::new("token `sub` must be 1-255 characters"));
+        }
+        let kind = match claims.kind.as_deref() {
+            Some("staff") => ActorKind::Staff,
+            Some("client") => ActorKind::Client,
+            Some(_) => return Err(AuthError::new("token `kind` must be `staff` or `client`")),
+            None => {
+                return Err(AuthError::new(
+                    "token lacks the `kind` claim (`staff` or `client`)",
+                ));
+            }
+        };
+        let tenant_id = match (kind, claims.tid.as_deref()) {
+            (ActorKind::Client, Some(tid)) => {
+                Some(TenantId(uuid::Uuid::parse_str(tid).map_err(|_| {
+                    AuthError::new("token `tid` is not a tenant id (UUID)")
+                })?))
+            }
+            (ActorKind::Client, None) => {
+                return Err(AuthError::new(
+                    "client tokens must carry the tenant id in `tid`",
+                ));
+            }
+            (ActorKind::Staff, Some(_)) => {
+                return Err(AuthError::new(
+                    "staff tokens must not carry `tid`: staff name the tenant they act on in the query",
+                ));
+            }
+            (ActorKind::Staff, None) => None,
+        };
+        Ok(Principal {
+            subject: claims.sub,
+            kind,
+            tenant_id,
+        })
+    }
+}
+
+fn describe(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::ExpiredSignature => "token has expired".into(),
+        ErrorKind::ImmatureSignature => "token is not valid yet (`nbf` is in the future)".into(),
+        ErrorKind::InvalidIssuer => "token issuer is not accepted".into(),
+        ErrorKind::InvalidAudience => "token audience is not accepted".into(),
+        ErrorKind::InvalidSignature => "token signature is invalid".into(),
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::MissingAlgorithm
+        | ErrorKind::InvalidAlgorithmName => "token algorithm is not accepted".into(),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            format!("token lacks the required `{claim}` claim")
+        }
+        ErrorKind::InvalidClaimFormat(claim) => format!("token claim `{claim}` is malformed"),
+        _ => "token is malformed".into(),
+    }
+}
+
+/// Mints HS256 tokens with the configured secret: for `steward token`, the demo, and tests.
+pub struct TokenMinter {
+    key: EncodingKey,
+    issuer: String,
+    audience: String,
+}
+
+impl TokenMinter {
+    /// `None` when the server verifies with a public key: it cannot mint tokens its identity provider would.
+    pub fn new(config: &JwtConfig) -> anyhow::Result<Option<Self>> {
+        match &config.key {
+            JwtKey::Hs256(secret) => Ok(Some(TokenMinter {
+                key: EncodingKey::from_secret(secret)?,
+                issuer: config.issuer.clone(),
+                audience: config.audience.clone(),
+            })),
+            JwtKey::PublicPem { .. } => Ok(None),
+        }
+    }
+
+    pub fn mint(
+        &self,
+        subject: &str,
+        kind: ActorKind,
+        tenant: Option<TenantId>,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: subject.to_owned(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            exp: now + ttl.as_secs(),
+            iat: Some(now),
+            nbf: Some(now),
+            kind: Some(kind.as_str().to_owned()),
+            tid: tenant.map(|t| t.to_string()),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.key,
+        )?)
+    }
+}
+
+/// Fails at start (not at the first request) if no crypto backend is usable: a feature mix-up in the dependency graph
+/// would otherwise surface as a panic while verifying the first token.
+pub fn ensure_crypto_backend() -> anyhow::Result<()> {
+    let probe = JwtConfig {
+        issuer: "probe".into(),
+        audience: "probe".into(),
+        key: JwtKey::Hs256(vec![7; 32]),
+    };
+    let minter = TokenMinter::new(&probe)?.ok_or_else(|| anyhow::anyhow!("probe key is HS256"))?;
+    let token = std::panic::catch_unwind(|| {
+        minter.mint("probe", ActorKind::Staff, None, Duration::from_secs(60))
+    })
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "jsonwebtoken has no usable crypto backend (enable exactly one of its features)"
+        )
+    })??;
+    JwtVerifier::new(&probe, 8192)?
+        .verify(&token)
+        .map_err(|e| anyhow::anyhow!("token self-check failed: {e}"))?;
+    Ok(())
+}
+
+/// Parses a token lifetime: `900`, `15m`, `12h`, `7d`.
+pub fn parse_ttl(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (digits, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a duration like 900, 15m, 12h or 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("`{raw}`: unit must be s, m, h or d")),
+    };
+    if secs == 0 || secs > 366 * 86_400 {
+        return Err(format!(
+            "`{raw}`: a token lives between 1 second and 366 days"
+        ));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ttl;
+
+    #[test]
+    fn ttl_forms() {
+        assert_eq!(parse_ttl("900").unwrap().as_secs(), 900);
+        assert_eq!(parse_ttl("15m").unwrap().as_secs(), 900);
+        assert_eq!(parse_ttl("12h").unwrap().as_secs(), 43_200);
+        assert_eq!(parse_ttl("7d").unwrap().as_secs(), 604_800);
+        assert!(parse_ttl("0").is_err());
+        assert!(parse_ttl("5y").is_err());
+        assert!(parse_ttl("h").is_err());
+        assert!(parse_ttl("999d").is_err());
+    }
+}

@@ -1,0 +1,556 @@
+//! One typed configuration, from flags and `STEWARD_*` environment variables, validated once at start.
+//!
+//! Defaults are the embedded ones (SQLite under `./data/`, regions `eu` and `us`, listening on loopback). Secrets are
+//! never printed: [`JwtKey`]'s `Debug` redacts them and database URLs are shown without credentials.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+/// Shortest HS256 secret accepted: anything shorter can be brute-forced offline from a single token.
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+const DEMO_SECRET_FILE: &str = "demo-jwt-secret";
+
+/// The flags (and their environment variables) shared by every command that touches the databases or tokens.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Address to listen on.
+    #[arg(long, env = "STEWARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Folder for the embedded SQLite databases and demo keys.
+    #[arg(long, env = "STEWARD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Control database URL (tenants directory, roles, platform audit). Default: SQLite in the data dir.
+    #[arg(long, env = "STEWARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Region databases, `name=url,name=url`. Default: `eu` and `us` as SQLite files in the data dir.
+    #[arg(long, env = "STEWARD_REGIONS")]
+    pub regions: Option<String>,
+    /// Required `iss` of tokens. Default `steward` with an HS256 secret; must be set with a public key.
+    #[arg(long, env = "STEWARD_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of tokens.
+    #[arg(long, env = "STEWARD_JWT_AUDIENCE", default_value = "steward")]
+    pub jwt_audience: String,
+    /// HS256 secret (development), at least 32 bytes.
+    #[arg(long, env = "STEWARD_JWT_HS256_SECRET", hide_env_values = true)]
+    pub jwt_hs256_secret: Option<String>,
+    /// PEM public key (RSA → RS256, EC P-256 → ES256) of the identity provider (production).
+    #[arg(long, env = "STEWARD_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Token `sub` made `platform_admin` at start, to bootstrap a deployment.
+    #[arg(long, env = "STEWARD_BOOTSTRAP_ADMIN")]
+    pub bootstrap_admin: Option<String>,
+    /// Deepest GraphQL selection nesting accepted.
+    #[arg(long, env = "STEWARD_MAX_QUERY_DEPTH", default_value_t = 10)]
+    pub max_query_depth: usize,
+    /// Highest GraphQL query complexity accepted (each field 1, lists times their page size).
+    #[arg(long, env = "STEWARD_MAX_QUERY_COMPLEXITY", default_value_t = 1000)]
+    pub max_query_complexity: usize,
+    /// Seconds a request may take before it is answered 408.
+    #[arg(long, env = "STEWARD_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Connections per database pool (SQLite always uses one writer connection).
+    #[arg(long, env = "STEWARD_DB_POOL_SIZE", default_value_t = 10)]
+    pub db_pool_size: u32,
+}
+
+/// Why the configuration was refused; each message says what to set.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no token verification key is configured: set STEWARD_JWT_HS256_SECRET (development, at least 32 bytes) or \
+         STEWARD_JWT_PUBLIC_KEY_FILE (a PEM public key of your identity provider), or run `steward serve --demo` to \
+         try Steward with a generated key"
+    )]
+    NoKey,
+    #[error("set only one of STEWARD_JWT_HS256_SECRET and STEWARD_JWT_PUBLIC_KEY_FILE")]
+    TwoKeys,
+    #[error(
+        "STEWARD_JWT_HS256_SECRET is {0} bytes long; it must be at least {MIN_HS256_SECRET_BYTES} bytes"
+    )]
+    ShortSecret(usize),
+    #[error("STEWARD_JWT_PUBLIC_KEY_FILE {path}: {why}")]
+    PublicKey { path: String, why: String },
+    #[error(
+        "STEWARD_JWT_ISSUER must be set when verifying tokens with STEWARD_JWT_PUBLIC_KEY_FILE"
+    )]
+    IssuerRequired,
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    #[error("STEWARD_REGIONS: {0}")]
+    Regions(String),
+    #[error("{name}: `{url}` is neither a sqlite: nor a postgres:// URL")]
+    DatabaseUrl { name: String, url: String },
+    #[error("{0}")]
+    Limit(String),
+    #[error("data dir {path}: {why}")]
+    DataDir { path: String, why: String },
+}
+
+/// The key tokens are verified with.
+#[derive(Clone)]
+pub enum JwtKey {
+    Hs256(Vec<u8>),
+    PublicPem { algorithm: Algorithm, pem: Vec<u8> },
+}
+
+impl fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwtKey::Hs256(_) => f.write_str("Hs256(<redacted>)"),
+            JwtKey::PublicPem { algorithm, .. } => write!(f, "PublicPem({algorithm:?})"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct JwtConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub key: JwtKey,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionConfig {
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_query_depth: usize,
+    pub max_query_complexity: usize,
+    pub max_body_bytes: usize,
+    pub max_token_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_query_depth: 10,
+            max_query_complexity: 1000,
+            max_body_bytes: 1024 * 1024,
+            max_token_bytes: 8 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The validated configuration the server runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub control_url: String,
+    pub regions: Vec<RegionConfig>,
+    pub jwt: JwtConfig,
+    pub bootstrap_admin: Option<String>,
+    pub limits: Limits,
+    pub db_pool_size: u32,
+}
+
+/// How keys may be found: only `serve --demo` and `token` fall back to the generated demo secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// Configured keys only; refuse to start without one.
+    Configured,
+    /// Configured keys, else the demo secret in the data dir (created when missing).
+    DemoCreate,
+    /// Configured keys, else an existing demo secret in the data dir.
+    DemoExisting,
+}
+
+impl Config {
+    pub fn from_args(args: &ConfigArgs, keys: KeySource) -> Result<Config, ConfigError> {
+        let data_dir = args.data_dir.clone();
+        let control_url = match &args.database_url {
+            Some(url) => check_url("STEWARD_DATABASE_URL", url)?,
+            None => sqlite_file_url(&data_dir, "control.db"),
+        };
+        let regions = match &args.regions {
+            Some(spec) => parse_regions(spec)?,
+            None => ["eu", "us"]
+                .into_iter()
+                .map(|name| RegionConfig {
+                    name: name.to_owned(),
+                    url: sqlite_file_url(&data_dir, &format!("region-{name}.db")),
+                })
+                .collect(),
+        };
+
+        let key = match (&args.jwt_hs256_secret, &args.jwt_public_key_file) {
+            (Some(_), Some(_)) => return Err(ConfigError::TwoKeys),
+            (Some(secret), None) => hs256_key(secret.as_bytes().to_vec())?,
+            (None, Some(path)) => public_key(path)?,
+            (None, None) => match keys {
+                KeySource::Configured => return Err(ConfigError::NoKey),
+                KeySource::DemoCreate => JwtKey::Hs256(demo_secret(&data_dir, true)?),
+                KeySource::DemoExisting => JwtKey::Hs256(demo_secret(&data_dir, false)?),
+            },
+        };
+        let issuer = match (&args.jwt_issuer, &key) {
+            (Some(iss), _) if iss.trim().is_empty() => {
+                return Err(ConfigError::Empty("STEWARD_JWT_ISSUER"));
+            }
+            (Some(iss), _) => iss.clone(),
+            (None, JwtKey::Hs256(_)) => "steward".to_owned(),
+            (None, JwtKey::PublicPem { .. }) => return Err(ConfigError::IssuerRequired),
+        };
+        if args.jwt_audience.trim().is_empty() {
+            return Err(ConfigError::Empty("STEWARD_JWT_AUDIENCE"));
+        }
+        if args
+            .bootstrap_admin
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            return Err(ConfigError::Empty("STEWARD_BOOTSTRAP_ADMIN"));
+        }
+        if args.max_query_depth == 0 || args.max_query_complexity == 0 {
+            return Err(ConfigError::Limit(
+                "STEWARD_MAX_QUERY_DEPTH and STEWARD_MAX_QUERY_COMPLEXITY must be at least 1"
+                    .into(),
+            ));
+        }
+        if args.request_timeout_secs == 0 {
+            return Err(ConfigError::Limit(
+                "STEWARD_REQUEST_TIMEOUT_SECS must be at least 1".into(),
+            ));
+        }
+        if args.db_pool_size == 0 {
+            return Err(ConfigError::Limit(
+                "STEWARD_DB_POOL_SIZE must be at least 1".into(),
+            ));
+        }
+
+        Ok(Config {
+            listen: args.listen,
+            data_dir,
+            control_url,
+            regions,
+            jwt: JwtConfig {
+                issuer,
+                audience: args.jwt_audience.clone(),
+                key,
+            },
+            bootstrap_admin: args.bootstrap_admin.clone(),
+            limits: Limits {
+                max_query_depth: args.max_query_depth,
+                max_query_complexity: args.max_query_complexity,
+                request_timeout: Duration::from_secs(args.request_timeout_secs),
+                ..Limits::default()
+            },
+            db_pool_size: args.db_pool_size,
+        })
+    }
+
+    /// Whether any database lives in SQLite files under the data dir (which then must exist).
+    pub fn uses_sqlite(&self) -> bool {
+        std::iter::once(&self.control_url)
+            .chain(self.regions.iter().map(|r| &r.url))
+            .any(|u| u.starts_with("sqlite:"))
+    }
+
+    pub fn region_names(&self) -> Vec<&str> {
+        self.regions.iter().map(|r| r.name.as_str()).collect()
+    }
+}
+
+/// A database URL with any password replaced, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn sqlite_file_url(dir: &Path, file: &str) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join(file).display())
+}
+
+fn check_url(name: &str, url: &str) -> Result<String, ConfigError> {
+    let url = url.trim();
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+    {
+        Ok(url.to_owned())
+    } else {
+        Err(ConfigError::DatabaseUrl {
+            name: name.to_owned(),
+            url: redact_url(url),
+        })
+    }
+}
+
+fn parse_regions(spec: &str) -> Result<Vec<RegionConfig>, ConfigError> {
+    let mut regions: Vec<RegionConfig> = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, url) = part.split_once('=').ok_or_else(|| {
+            ConfigError::Regions(format!("`{}` is not `name=url`", redact_url(part)))
+        })?;
+        let name = name.trim();
+        if !is_region_name(name) {
+            return Err(ConfigError::Regions(format!(
+                "region name `{name}` must be 1-32 lower-case letters, digits or '-'"
+            )));
+        }
+        if regions.iter().any(|r| r.name == name) {
+            return Err(ConfigError::Regions(format!(
+                "region `{name}` is listed twice"
+            )));
+        }
+        let url = check_url(&format!("STEWARD_REGIONS region `{name}`"), url)?;
+        regions.push(RegionConfig {
+            name: name.to_owned(),
+            url,
+        });
+    }
+    if regions.is_empty() {
+        return Err(ConfigError::Regions("no region given".into()));
+    }
+    Ok(regions)
+}
+
+pub(crate) fn is_region_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn hs256_key(secret: Vec<u8>) -> Result<JwtKey, ConfigError> {
+    if secret.len() < MIN_HS256_SECRET_BYTES {
+        return Err(ConfigError::ShortSecret(secret.len()));
+    }
+    Ok(JwtKey::Hs256(secret))
+}
+
+fn public_key(path: &Path) -> Result<JwtKey, ConfigError> {
+    let err = |why: String| ConfigError::PublicKey {
+        path: path.display().to_string(),
+        why,
+    };
+    let pem = std::fs::read(path).map_err(|e| err(format!("cannot be read ({e})")))?;
+    let algorithm = if jsonwebtoken::DecodingKey::from_rsa_pem(&pem).is_ok() {
+        Algorithm::RS256
+    } else if jsonwebtoken::DecodingKey::from_ec_pem(&pem).is_ok() {
+        Algorithm::ES256
+    } else {
+        return Err(err("is not a PEM RSA or EC public key".into()));
+    };
+    Ok(JwtKey::PublicPem { algorithm, pem })
+}
+
+/// The demo secret: 32 random bytes, hex-encoded in the data dir, readable only by its owner.
+fn demo_secret(dir: &Path, create: bool) -> Result<Vec<u8>, ConfigError> {
+    let path = dir.join(DEMO_SECRET_FILE);
+    let dir_err = |why: String| ConfigError::DataDir {
+        path: dir.display().to_string(),
+        why,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(hex_secret) => {
+            return hex::decode(hex_secret.trim()).map_err(|_| {
+                dir_err(format!(
+                    "{DEMO_SECRET_FILE} is damaged; delete it to make a new one"
+                ))
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::NoKey),
+        Err(e) => return Err(dir_err(format!("cannot read {DEMO_SECRET_FILE} ({e})"))),
+    }
+    std::fs::create_dir_all(dir).map_err(|e| dir_err(format!("cannot be created ({e})")))?;
+    let mut secret = vec![0u8; 32];
+    getrandom::fill(&mut secret)
+        .map_err(|e| dir_err(format!("no randomness for a demo secret ({e})")))?;
+    write_private(&path, hex::encode(&secret).as_bytes())
+        .map_err(|e| dir_err(format!("cannot write {DEMO_SECRET_FILE} ({e})")))?;
+    Ok(secret)
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ConfigArgs,
+    }
+
+    fn args(extra: &[&str]) -> ConfigArgs {
+        let mut argv = vec!["steward", "--data-dir", "/nonexistent-steward"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn refuses_to_start_without_a_key_and_names_what_to_set() {
+        let err = Config::from_args(&args(&[]), KeySource::Configured).unwrap_err();
+        assert!(
+            err.to_string().contains("STEWARD_JWT_HS256_SECRET"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("STEWARD_JWT_PUBLIC_KEY_FILE"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_a_short_secret() {
+        let err = Config::from_args(
+            &args(&["--jwt-hs256-secret", "short"]),
+            KeySource::Configured,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::ShortSecret(5)), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_embedded_and_on_loopback() {
+        let secret = "x".repeat(32);
+        let config = Config::from_args(
+            &args(&["--jwt-hs256-secret", &secret]),
+            KeySource::Configured,
+        )
+        .unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.region_names(), ["eu", "us"]);
+        assert!(config.control_url.starts_with("sqlite://"));
+        assert_eq!(config.jwt.audience, "steward");
+        assert!(
+            !format!("{config:?}").contains(&secret),
+            "secrets never appear in Debug"
+        );
+    }
+
+    #[test]
+    fn regions_are_validated() {
+        let secret = "x".repeat(32);
+        let with = |spec: &str| {
+            Config::from_args(
+                &args(&["--jwt-hs256-secret", &secret, "--regions", spec]),
+                KeySource::Configured,
+            )
+        };
+        assert!(with("eu=postgres://u:p@h/eu,us=postgres://h/us").is_ok());
+        assert!(matches!(
+            with("eu=postgres://h/a,eu=postgres://h/b"),
+            Err(ConfigError::Regions(_))
+        ));
+        assert!(matches!(
+            with("EU=postgres://h/a"),
+            Err(ConfigError::Regions(_))
+        ));
+        assert!(matches!(
+            with("eu=mysql://h/a"),
+            Err(ConfigError::DatabaseUrl { .. })
+        ));
+        assert!(matches!(with("eu"), Err(ConfigError::Regions(_))));
+        let err = with("eu=mysql://user:hunter2@h/a").unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_public_key_must_exist_and_needs_an_issuer() {
+        let missing = Config::from_args(
+            &args(&["--jwt-public-key-file", "/nonexistent-steward/key.pem"]),
+            KeySource::Configured,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(missing, ConfigError::PublicKey { .. }),
+            "{missing}"
+        );
+
+        let key = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/rs256-public.pem"
+        );
+        let no_issuer = Config::from_args(
+            &args(&["--jwt-public-key-file", key]),
+            KeySource::Configured,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(no_issuer, ConfigError::IssuerRequired),
+            "{no_issuer}"
+        );
+
+        let config = Config::from_args(
+            &args(&[
+                "--jwt-public-key-file",
+                key,
+                "--jwt-issuer",
+                "https://idp.example",
+            ]),
+            KeySource::Configured,
+        )
+        .unwrap();
+        assert!(matches!(
+            config.jwt.key,
+            JwtKey::PublicPem {
+                algorithm: Algorithm::RS256,
+                ..
+            }
+        ));
+        let ec = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/es256-public.pem"
+        );
+        let config = Config::from_args(
+            &args(&[
+                "--jwt-public-key-file",
+                ec,
+                "--jwt-issuer",
+                "https://idp.example",
+            ]),
+            KeySource::Configured,
+        )
+        .unwrap();
+        assert!(matches!(
+            config.jwt.key,
+            JwtKey::PublicPem {
+                algorithm: Algorithm::ES256,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://steward:s3cret@db:5432/eu"),
+            "postgres://steward:***@db:5432/eu"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/control.db"),
+            "sqlite://data/control.db"
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Database connections: one control database and one database per region, each migrated at start.
+//!
+//! The region map is private to this module and [`tenancy`](crate::tenancy): nothing else can pick a region's
+//! connection, so tenant data is reached only through a `Scope`, which routes to the tenant's own region.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+};
+use sea_orm_migration::MigratorTrait;
+use steward_migration::{ControlMigrator, RegionMigrator};
+
+use crate::config::{Config, redact_url};
+
+/// All of Steward's databases.
+#[derive(Clone)]
+pub struct Databases {
+    control: DatabaseConnection,
+    regions: BTreeMap<String, DatabaseConnection>,
+}
+
+impl Databases {
+    /// Connects to every configured database (creating SQLite files as needed).
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        if config.uses_sqlite() {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display())
+            })?;
+        }
+        let control = connect_one("control", &config.control_url, config.db_pool_size).await?;
+        let mut regions = BTreeMap::new();
+        for region in &config.regions {
+            let conn = connect_one(
+                &format!("region {}", region.name),
+                &region.url,
+                config.db_pool_size,
+            )
+            .await?;
+            regions.insert(region.name.clone(), conn);
+        }
+        Ok(Databases { control, regions })
+    }
+
+    /// Applies pending migrations to every database.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        ControlMigrator::up(&self.control, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating the control database: {e}"))?;
+        for (name, conn) in &self.regions {
+            RegionMigrator::up(conn, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("migrating region {name}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    pub fn control(&self) -> &DatabaseConnection {
+        &self.control
+    }
+
+    pub fn has_region(&self, name: &str) -> bool {
+        self.regions.contains_key(name)
+    }
+
+    pub fn region_names(&self) -> impl Iterator<Item = &str> {
+        self.regions.keys().map(String::as_str)
+    }
+
+    /// Only the tenancy module routes to a region.
+    pub(crate) fn region(&self, name: &str) -> Option<&DatabaseConnection> {
+        self.regions.get(name)
+    }
+
+    /// Per database: reachable and fully migrated?
+    pub async fn readiness(&self) -> Vec<(String, Readiness)> {
+        let mut out = vec![(
+            "control".to_owned(),
+            readiness::<ControlMigrator>(&self.control).await,
+        )];
+        for (name, conn) in &self.regions {
+            out.push((
+                format!("region:{name}"),
+                readiness::<RegionMigrator>(conn).await,
+            ));
+        }
+        out
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    Unreachable,
+    MigrationsPending,
+}
+
+impl Readiness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Readiness::Ready => "ready",
+            Readiness::Unreachable => "unreachable",
+            Readiness::MigrationsPending => "migrations pending",
+        }
+    }
+}
+
+async fn readiness<M: MigratorTrait>(conn: &DatabaseConnection) -> Readiness {
+    let probe = async {
+        conn.ping().await?;
+        M::get_pending_migrations_read_only(conn).await
+    };
+    match tokio::time::timeout(Duration::from_secs(3), probe).await {
+        Ok(Ok(pending)) if pending.is_empty() => Readiness::Ready,
+        Ok(Ok(_)) => Readiness::MigrationsPending,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness probe failed");
+            Readiness::Unreachable
+        }
+        Err(_) => Readiness::Unreachable,
+    }
+}
+
+async fn connect_one(name: &str, url: &str, pool_size: u32) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // One connection: SQLite has one writer, and a single connection never meets SQLITE_BUSY between our own
+        // transactions. WAL keeps readers of other processes (backups, the tests' scans) out of the writer's way;
+        // secure_delete overwrites deleted rows so erased values do not linger in free pages.
+        options
+            .max_connections(1)
+            .map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5))
+                    .pragma("secure_delete", "on")
+            });
+    } else {
+        options.max_connections(pool_size).min_connections(1);
+    }
+    let conn = Database::connect(options).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to the {name} database at {}: {e}",
+            redact_url(url)
+        )
+    })?;
+    Ok(conn)
+}
+
+/// Serialises appends to one chain (or any other per-key critical section) inside a transaction. PostgreSQL takes a
+/// transaction-scoped advisory lock; SQLite needs nothing, its single connection already serialises writers.
+pub async fn lock_for_transaction<C: ConnectionTrait>(conn: &C, key: i64) -> Result<(), DbErr> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [key.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}

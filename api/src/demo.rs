@@ -1,0 +1,145 @@
+//! `serve --demo`: two tenants in two regions, a user for every role, and a ready token for each, so a newcomer
+//! reaches an authorized query with nothing to install. Everything is created through the same services (and so the
+//! same checks and audit events) as real requests, acting as the demo platform admin. Running it again reuses what
+//! exists.
+
+use std::time::Duration;
+
+use steward_policy::{ActorKind, Role};
+
+use crate::app::AppState;
+use crate::auth::{Principal, TokenMinter};
+use crate::config::Config;
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::tenancy::TenantRecord;
+use crate::tenants;
+use crate::users::{self, Invitation, RoleChange};
+
+pub const DEMO_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
+const DEMO_ADMIN: &str = "demo-platform-admin";
+
+/// A printed token and what it is for.
+#[derive(Clone, Debug)]
+pub struct DemoToken {
+    pub role: Role,
+    pub subject: String,
+    pub tenant: Option<String>,
+    pub token: String,
+}
+
+struct DemoTenant {
+    name: &'static str,
+    users: &'static [(&'static str, Role)],
+}
+
+const TENANTS: [DemoTenant; 2] = [
+    DemoTenant {
+        name: "Acme Health",
+        users: &[
+            ("acme-admin", Role::ClientAdmin),
+            ("acme-viewer", Role::ClientViewer),
+        ],
+    },
+    DemoTenant {
+        name: "Globex Retail",
+        users: &[("globex-admin", Role::ClientAdmin)],
+    },
+];
+
+const STAFF: [(&str, Role); 4] = [
+    ("demo-support", Role::Support),
+    ("demo-privacy-officer", Role::PrivacyOfficer),
+    ("demo-legal", Role::Legal),
+    ("demo-auditor", Role::Auditor),
+];
+
+/// Creates (or finds) the demo data and mints a token for every demo user.
+pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<DemoToken>> {
+    let minter = TokenMinter::new(&config.jwt)?.ok_or_else(|| {
+        anyhow::anyhow!("--demo mints HS256 tokens; it cannot run with STEWARD_JWT_PUBLIC_KEY_FILE")
+    })?;
+    let tenancy = state.tenancy();
+    let fail = |what: &str, e: AppError| anyhow::anyhow!("demo set-up, {what}: {e:?}");
+    users::bootstrap_platform_admin(tenancy, DEMO_ADMIN)
+        .await
+        .map_err(|e| fail("platform admin", e))?;
+    let admin = Principal {
+        subject: DEMO_ADMIN.into(),
+        kind: ActorKind::Staff,
+        tenant_id: None,
+    };
+    let mint =
+        |subject: &str, role: Role, tenant: Option<&TenantRecord>| -> anyhow::Result<DemoToken> {
+            let kind = role.holder_kind();
+            Ok(DemoToken {
+                role,
+                subject: subject.to_owned(),
+                tenant: tenant.map(|t| format!("{}, {}", t.name, t.region)),
+                token: minter.mint(subject, kind, tenant.map(|t| t.id), DEMO_TOKEN_TTL)?,
+            })
+        };
+
+    let mut tokens = vec![mint(DEMO_ADMIN, Role::PlatformAdmin, None)?];
+    for (subject, role) in STAFF {
+        let change = RoleChange {
+            subject: subject.into(),
+            role,
+            tenant_id: None,
+        };
+        users::assign_role(tenancy, &admin, change)
+            .await
+            .map_err(|e| fail(subject, e))?;
+        tokens.push(mint(subject, role, None)?);
+    }
+
+    let regions: Vec<String> = tenancy
+        .databases()
+        .region_names()
+        .map(str::to_owned)
+        .collect();
+    for (i, demo) in TENANTS.iter().enumerate() {
+        let tenant = match tenants::find_by_name(tenancy, demo.name)
+            .await
+            .map_err(|e| fail(demo.name, e))?
+        {
+            Some(t) => t,
+            None => {
+                let region = &regions[i % regions.len()];
+                tenants::create(tenancy, &admin, demo.name, region)
+                    .await
+                    .map_err(|e| fail(demo.name, e))?
+            }
+        };
+        for &(subject, role) in demo.users {
+            invite_once(state, &admin, tenant.id, subject, role)
+                .await
+                .map_err(|e| fail(subject, e))?;
+            tokens.push(mint(subject, role, Some(&tenant))?);
+        }
+    }
+    Ok(tokens)
+}
+
+async fn invite_once(
+    state: &AppState,
+    admin: &Principal,
+    tenant: TenantId,
+    subject: &str,
+    role: Role,
+) -> Result<(), AppError> {
+    let tenancy = state.tenancy();
+    let scope = tenancy
+        .scope(admin, Some(tenant), steward_policy::Permission::UserInvite)
+        .await?;
+    let invitation = Invitation {
+        email: format!("{subject}@example.com"),
+        subject: Some(subject.to_owned()),
+        display_name: None,
+        role,
+    };
+    match users::invite(tenancy, &scope, invitation).await {
+        Ok(_) | Err(AppError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,95 @@
+//! The GraphQL API: one module per domain area, merged into the root types.
+//!
+//! Resolvers never open connections or filter by tenant themselves: they ask [`Tenancy`] for a scope and call the
+//! domain services. Errors leave through [`finish_response`], which gives each one a code from the fixed set and
+//! replaces anything internal with a generic sentence.
+
+mod tenants;
+mod types;
+mod users;
+mod viewer;
+
+use async_graphql::{
+    Context, EmptySubscription, MergedObject, Response, Schema, SchemaBuilder, ServerError,
+};
+
+use crate::auth::Principal;
+use crate::config::Limits;
+use crate::error::AppError;
+use crate::tenancy::Tenancy;
+
+#[derive(MergedObject, Default)]
+pub struct Query(viewer::ViewerQuery, tenants::TenantQuery, users::UserQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(tenants::TenantMutation, users::UserMutation);
+
+pub type StewardSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema without any data attached: enough to print the SDL, no database needed.
+pub fn build_schema_bare() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+}
+
+/// The schema the server runs, with its limits and the tenancy router.
+pub fn build_schema(tenancy: Tenancy, limits: &Limits) -> StewardSchema {
+    build_schema_bare()
+        .limit_depth(limits.max_query_depth)
+        .limit_complexity(limits.max_query_complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(16)
+        .disable_suggestions()
+        .data(tenancy)
+        .finish()
+}
+
+/// The SDL, as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    build_schema_bare().finish().sdl()
+}
+
+/// Gives every error a code and hides internals. Errors raised by our code carry an [`AppError`] as their source;
+/// errors without a source come from parsing or validating the request (unknown field, depth limit, bad argument
+/// type), which is the caller's to fix. Anything else is unexpected: logged, and reported as `INTERNAL`.
+pub fn finish_response(mut response: Response) -> Response {
+    for error in &mut response.errors {
+        let (code, message) = classify(error);
+        if let Some(message) = message {
+            error.message = message;
+        }
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
+    }
+    response
+}
+
+fn classify(error: &ServerError) -> (&'static str, Option<String>) {
+    if let Some(app) = error.source::<AppError>() {
+        if let AppError::Internal(cause) = app {
+            tracing::error!(error = ?cause, path = ?error.path, "internal error");
+            return ("INTERNAL", Some(internal_message()));
+        }
+        return (app.code(), None);
+    }
+    if error.source.is_none() {
+        return ("BAD_USER_INPUT", None);
+    }
+    tracing::error!(error = %error.message, path = ?error.path, "unclassified resolver error");
+    ("INTERNAL", Some(internal_message()))
+}
+
+pub(crate) fn internal_message() -> String {
+    "internal error; the x-request-id response header identifies it in the server's logs".into()
+}
+
+pub(crate) fn tenancy<'a>(ctx: &Context<'a>) -> Result<&'a Tenancy, AppError> {
+    ctx.data::<Tenancy>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("schema built without tenancy")))
+}
+
+pub(crate) fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError> {
+    ctx.data::<Principal>()
+        .map_err(|_| AppError::Unauthenticated("missing bearer token".into()))
+}

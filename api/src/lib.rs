@@ -1,0 +1,25 @@
+#![forbid(unsafe_code)]
+//! Steward: the multi-tenant data-processor platform.
+//!
+//! The library holds everything; `main.rs` only parses the command line and calls in here. The request path is
+//! HTTP → [`app`] (limits, request id, panic guard) → [`auth`] (JWT → [`auth::Principal`]) → [`graphql`] resolvers →
+//! [`tenancy::Scope`] (the only way to reach a tenant's tables, on its region's database) → domain services
+//! ([`tenants`], [`users`]) → SeaORM, with an [`audit`] event written in the same transaction as each change.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod graphql;
+pub mod ids;
+pub mod pagination;
+pub mod tenancy;
+pub mod tenants;
+pub mod users;
+
+pub use app::{AppState, Application};
+pub use config::Config;
+pub use error::AppError;

@@ -1,0 +1,285 @@
+//! Tenancy: the tenants directory, and the [`Scope`] through which every tenant-owned table is reached.
+//!
+//! A `Scope` is built only by [`Tenancy::scope`], after the caller was allowed into that tenant; it carries the
+//! connection of the tenant's region database and adds the tenant filter to every query it starts. No other code can
+//! pick a region's connection ([`Databases::region`] is private to the crate and used only here), so a query on a
+//! tenant's data that forgets its tenant cannot be written.
+//!
+//! Visibility follows one rule: a client names only its own tenant, and any other tenant's id is `NOT_FOUND` (never
+//! `FORBIDDEN`, which would confirm the tenant exists). Staff are checked for the permission first, and only then is
+//! the tenant looked up, so a refusal says nothing about existence either.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Select,
+    TransactionTrait,
+};
+use steward_entities::{TenantOwned, tenant};
+use steward_policy::{ActorKind, Authorizer, Domain, Permission};
+
+use crate::auth::Principal;
+use crate::db::Databases;
+use crate::error::AppError;
+use crate::ids::TenantId;
+
+/// Lifecycle of a tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantStatus {
+    /// Normal operation.
+    Active,
+    /// No client access; data kept; staff may still act on it.
+    Suspended,
+    /// Contract ended: clients may still read and export, nothing new is collected.
+    Offboarding,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+            TenantStatus::Offboarding => "offboarding",
+        }
+    }
+}
+
+impl FromStr for TenantStatus {
+    type Err = AppError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "active" => Ok(TenantStatus::Active),
+            "suspended" => Ok(TenantStatus::Suspended),
+            "offboarding" => Ok(TenantStatus::Offboarding),
+            other => Err(AppError::internal(anyhow::anyhow!(
+                "unknown tenant status `{other}` in the directory"
+            ))),
+        }
+    }
+}
+
+/// A tenant as the directory knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantRecord {
+    pub id: TenantId,
+    pub name: String,
+    pub region: String,
+    pub status: TenantStatus,
+    pub status_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<tenant::Model> for TenantRecord {
+    type Error = AppError;
+    fn try_from(m: tenant::Model) -> Result<Self, AppError> {
+        Ok(TenantRecord {
+            id: TenantId(m.id),
+            name: m.name,
+            region: m.region,
+            status: m.status.parse()?,
+            status_reason: m.status_reason,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+/// Routes callers to tenants. Cheap to clone.
+#[derive(Clone)]
+pub struct Tenancy {
+    dbs: Databases,
+    authz: Authorizer,
+}
+
+impl Tenancy {
+    pub fn new(dbs: Databases, authz: Authorizer) -> Self {
+        Tenancy { dbs, authz }
+    }
+
+    pub fn databases(&self) -> &Databases {
+        &self.dbs
+    }
+
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authz
+    }
+
+    /// May the caller do `permission` on the platform as a whole (e.g. create tenants)?
+    pub async fn require_platform(
+        &self,
+        principal: &Principal,
+        permission: Permission,
+    ) -> Result<(), AppError> {
+        if principal.kind == ActorKind::Staff
+            && self
+                .authz
+                .is_allowed(&principal.actor(), Domain::Platform, permission)
+                .await
+        {
+            Ok(())
+        } else {
+            Err(forbidden(permission))
+        }
+    }
+
+    /// Which tenant a request is about: a client's own (from its token), or the one a staff member names.
+    pub fn target(
+        &self,
+        principal: &Principal,
+        requested: Option<TenantId>,
+    ) -> Result<TenantId, AppError> {
+        match (principal.kind, principal.tenant_id, requested) {
+            (ActorKind::Client, Some(own), None) => Ok(own),
+            (ActorKind::Client, Some(own), Some(asked)) if own == asked => Ok(own),
+            (ActorKind::Client, _, Some(asked)) => Err(not_found(asked)),
+            (ActorKind::Client, None, None) => Err(AppError::Unauthenticated(
+                "client token without a tenant".into(),
+            )),
+            (ActorKind::Staff, _, Some(asked)) => Ok(asked),
+            (ActorKind::Staff, _, None) => Err(AppError::BadInput(
+                "staff must name the tenant they act on (`tenantId` / `tenant(id:)`)".into(),
+            )),
+        }
+    }
+
+    /// The door to a tenant's data: checks that the caller may do `permission` in the tenant and returns a scope on
+    /// the tenant's region database.
+    pub async fn scope(
+        &self,
+        principal: &Principal,
+        requested: Option<TenantId>,
+        permission: Permission,
+    ) -> Result<Scope, AppError> {
+        let tenant_id = self.target(principal, requested)?;
+        let actor = principal.actor();
+        let domain = Domain::Tenant(tenant_id.0);
+        // Staff are checked before the lookup: a refusal must not reveal whether the tenant exists.
+        if principal.kind == ActorKind::Staff
+            && !self.authz.is_allowed(&actor, domain, permission).await
+        {
+            return Err(forbidden(permission));
+        }
+        let tenant = self
+            .find(tenant_id)
+            .await?
+            .ok_or_else(|| not_found(tenant_id))?;
+        if principal.kind == ActorKind::Client {
+            if tenant.status == TenantStatus::Suspended {
+                return Err(AppError::Forbidden(
+                    "this tenant is suspended; contact the processor to reactivate it".into(),
+                ));
+            }
+            if !self.authz.is_allowed(&actor, domain, permission).await {
+                return Err(forbidden(permission));
+            }
+        }
+        let db = self
+            .dbs
+            .region(&tenant.region)
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "tenant {} lives in region `{}`, which is not configured",
+                    tenant.id,
+                    tenant.region
+                ))
+            })?
+            .clone();
+        Ok(Scope {
+            tenant,
+            db,
+            principal: principal.clone(),
+        })
+    }
+
+    /// Looks a tenant up in the directory, with no access check: for callers that already hold a permission.
+    pub(crate) async fn find(&self, id: TenantId) -> Result<Option<TenantRecord>, AppError> {
+        tenant::Entity::find_by_id(id.0)
+            .one(self.dbs.control())
+            .await?
+            .map(TenantRecord::try_from)
+            .transpose()
+    }
+
+    /// A scope on a tenant being created (its directory row is not committed yet), for the creator.
+    pub(crate) fn scope_for_new_tenant(
+        &self,
+        principal: &Principal,
+        tenant: TenantRecord,
+    ) -> Result<Scope, AppError> {
+        let db = self
+            .dbs
+            .region(&tenant.region)
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "region `{}` is not configured",
+                    tenant.region
+                ))
+            })?
+            .clone();
+        Ok(Scope {
+            tenant,
+            db,
+            principal: principal.clone(),
+        })
+    }
+}
+
+/// Proof that the caller was allowed into one tenant, and the only handle on that tenant's tables.
+pub struct Scope {
+    tenant: TenantRecord,
+    db: DatabaseConnection,
+    principal: Principal,
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("tenant", &self.tenant.id)
+            .field("region", &self.tenant.region)
+            .field("principal", &self.principal.subject)
+            .finish()
+    }
+}
+
+impl Scope {
+    pub fn tenant(&self) -> &TenantRecord {
+        &self.tenant
+    }
+
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant.id
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// A query on a tenant-owned table, already restricted to this tenant.
+    pub fn find<E: TenantOwned>(&self) -> Select<E> {
+        E::find().filter(E::tenant_column().eq(self.tenant.id.0))
+    }
+
+    /// The tenant's region database, for running the queries [`Scope::find`] starts.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Starts a transaction on the tenant's region database.
+    pub async fn begin(&self) -> Result<DatabaseTransaction, AppError> {
+        Ok(self.db.begin().await?)
+    }
+}
+
+pub fn not_found(id: TenantId) -> AppError {
+    AppError::NotFound(format!("no tenant {id}"))
+}
+
+fn forbidden(permission: Permission) -> AppError {
+    let (object, action) = permission.object_action();
+    AppError::Forbidden(format!(
+        "your roles do not allow `{action}` on `{object}` here"
+    ))
+}

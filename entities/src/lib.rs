@@ -1,0 +1,19 @@
+#![forbid(unsafe_code)]
+//! SeaORM entities of Steward, one module per table. They carry no business rules and know nothing of GraphQL.
+//!
+//! Tables of the control database: [`tenant`], [`role_assignment`], [`platform_audit_event`].
+//! Tables of each region database (tenant-owned, all implementing [`TenantOwned`]): [`tenant_user`], [`audit_event`].
+
+pub mod audit_event;
+pub mod platform_audit_event;
+pub mod role_assignment;
+pub mod tenant;
+pub mod tenant_user;
+
+use sea_orm::EntityTrait;
+
+/// A table whose every row belongs to exactly one tenant. The server reaches such tables only through a tenant
+/// `Scope`, which adds the tenant filter using this column; nothing else names it.
+pub trait TenantOwned: EntityTrait {
+    fn tenant_column() -> Self::Column;
+}

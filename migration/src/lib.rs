@@ -1,0 +1,45 @@
+#![forbid(unsafe_code)]
+//! Schema migrations of Steward's two kinds of database.
+//!
+//! - The **control** database holds what is the platform's: the tenants directory (with each tenant's region), role
+//!   assignments and the platform audit chain.
+//! - Each **region** database holds what is a tenant's: its users, and its audit chain (and, later, subjects and their
+//!   personal data). A tenant's rows live only in its region's database.
+//!
+//! Each kind keeps its own migrations table, so the two sets never mix even if someone points both at one database.
+//! A landed migration is never edited, only followed by a new one; migrations never import the entities crate.
+
+pub use sea_orm_migration::prelude::*;
+
+mod control_m20261128_000001_foundation;
+mod region_m20261128_000001_foundation;
+
+/// Migrations of the control database.
+#[derive(Debug)]
+pub struct ControlMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for ControlMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(control_m20261128_000001_foundation::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "steward_control_migrations".into_iden()
+    }
+}
+
+/// Migrations of every region database.
+#[derive(Debug)]
+pub struct RegionMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for RegionMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(region_m20261128_000001_foundation::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "steward_region_migrations".into_iden()
+    }
+}
