@@ -26,7 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{JwtVerifier, ensure_crypto_backend};
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::db::{Databases, Readiness};
 use crate::graphql::{StewardSchema, build_schema, finish_response, internal_message};
 use crate::tenancy::Tenancy;
@@ -57,10 +57,10 @@ impl AppState {
         let authz = steward_policy::Authorizer::new(assignments).await?;
         let tenancy = Tenancy::new(dbs, authz);
         if let Some(admin) = &config.bootstrap_admin {
-            if users::bootstrap_platform_admin(&tenancy, admin)
+            let added = users::bootstrap_platform_admin(&tenancy, admin)
                 .await
-                .map_err(|e| anyhow::anyhow!("bootstrapping {admin} as platform_admin: {e:?}"))?
-            {
+                .map_err(|e| anyhow::anyhow!("bootstrapping {admin} as platform_admin: {e:?}"))?;
+            if added {
                 tracing::info!(subject = %admin, "bootstrapped platform_admin");
             }
         }
@@ -81,7 +81,16 @@ impl AppState {
 
 /// The router with every route and layer.
 pub fn router(state: AppState, config: &Config) -> Router {
-    let limits = &config.limits;
+    let routes = Router::new()
+        .route("/graphql", get(console).post(graphql))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state);
+    with_edge_layers(routes, &config.limits)
+}
+
+/// The layers every route sits behind, outermost first: request id, trace span, panic guard, timeout, body limit.
+pub fn with_edge_layers(routes: Router, limits: &Limits) -> Router {
     let layers = ServiceBuilder::new()
         .set_x_request_id(MakeRequestUuid)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
@@ -96,12 +105,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
-    Router::new()
-        .route("/graphql", get(console).post(graphql))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(state)
-        .layer(layers)
+    routes.layer(layers)
 }
 
 /// The GraphiQL console. Its "Headers" tab takes `{"Authorization": "Bearer <token>"}`.
@@ -130,6 +134,13 @@ async fn graphql(
         Ok(r) => r.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };
+    if request.query.trim().is_empty() {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "the body has no `query`: send JSON {\"query\": \"...\", \"variables\": {...}}",
+        );
+    }
     let response = state.inner.schema.execute(request.data(principal)).await;
     GraphQLResponse::from(finish_response(response)).into_response()
 }

@@ -289,11 +289,10 @@ impl Assignment {
                 kind: actor.kind,
             });
         }
-        let fits = match (role.holder_kind(), domain) {
-            (ActorKind::Client, Domain::Tenant(_)) => true,
-            (ActorKind::Staff, Domain::Platform) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (role.holder_kind(), domain),
+            (ActorKind::Client, Domain::Tenant(_)) | (ActorKind::Staff, Domain::Platform)
+        );
         if !fits {
             return Err(PolicyError::WrongDomain { role, domain });
         }

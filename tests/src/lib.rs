@@ -1,1 +1,461 @@
 #![forbid(unsafe_code)]
+//! Harness for the black-box tests: a whole Steward server per test, on its own databases, driven through its real
+//! router.
+//!
+//! Every test runs on SQLite (temporary files) and on PostgreSQL when `STEWARD_TEST_POSTGRES_URL` is set (e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`): each test then creates its own control and region databases there
+//! and drops them when it ends. `STEWARD_TEST_REQUIRE_POSTGRES=1` (set by CI) turns a missing URL into a failure, so
+//! the PostgreSQL runs can never be skipped silently.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use serde_json::{Value, json};
+use steward::Application;
+use steward::auth::TokenMinter;
+use steward::config::{Config, ConfigArgs, KeySource};
+use steward_policy::ActorKind;
+use tower::ServiceExt;
+
+/// The HS256 secret every test server verifies with.
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+/// The bootstrap platform admin of every test server.
+pub const ROOT: &str = "root-admin";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    /// The PostgreSQL backend, if configured; panics when CI requires it and it is not.
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var("STEWARD_TEST_POSTGRES_URL") {
+            Ok(url) if !url.trim().is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                if std::env::var("STEWARD_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                    panic!(
+                        "STEWARD_TEST_REQUIRE_POSTGRES=1 but STEWARD_TEST_POSTGRES_URL is not set"
+                    );
+                }
+                eprintln!("STEWARD_TEST_POSTGRES_URL is not set: PostgreSQL variant not run");
+                None
+            }
+        }
+    }
+}
+
+/// Runs each named `async fn(Backend)` as two tests: `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(backend) = $crate::Backend::postgres() {
+                        super::$name(backend).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// The result of one HTTP exchange.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `extensions.code` of the first error, if any.
+    pub fn code(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["code"].as_str()
+    }
+
+    pub fn message(&self) -> &str {
+        self.body["errors"][0]["message"].as_str().unwrap_or("")
+    }
+
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// Asserts the request succeeded and returns `data`.
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, StatusCode::OK, "{:#}", self.body);
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {:#}",
+            self.body
+        );
+        &self.body["data"]
+    }
+
+    /// Asserts the first error has `code`.
+    #[track_caller]
+    pub fn expect_code(&self, code: &str) -> &Self {
+        assert_eq!(self.code(), Some(code), "{:#}", self.body);
+        self
+    }
+}
+
+struct PgDatabases {
+    admin_url: String,
+    names: Vec<String>,
+}
+
+impl Drop for PgDatabases {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let names = std::mem::take(&mut self.names);
+        // Drop runs outside any runtime we may block: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    for name in names {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                    }
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// One running server with its own databases.
+pub struct TestApp {
+    pub router: Router,
+    pub config: Config,
+    pub backend: Backend,
+    minter: TokenMinter,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDatabases>,
+}
+
+/// Configuration flags as the command line would give them, for tests that tweak the defaults.
+pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
+    ConfigArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir,
+        database_url: None,
+        regions: None,
+        jwt_issuer: None,
+        jwt_audience: "steward".into(),
+        jwt_hs256_secret: Some(SECRET.into()),
+        jwt_public_key_file: None,
+        bootstrap_admin: Some(ROOT.into()),
+        max_query_depth: 10,
+        max_query_complexity: 1000,
+        request_timeout_secs: 30,
+        db_pool_size: 4,
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with the default flags changed by `tweak` (databases are filled in afterwards).
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut ConfigArgs)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut args = default_args(dir.path().to_path_buf());
+        let pg = match &backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(url) => {
+                let pg = create_pg_databases(url).await;
+                let url_of = |name: &str| database_url(url, name);
+                args.database_url = Some(url_of(&pg.names[0]));
+                args.regions = Some(format!(
+                    "eu={},us={}",
+                    url_of(&pg.names[1]),
+                    url_of(&pg.names[2])
+                ));
+                Some(pg)
+            }
+        };
+        tweak(&mut args);
+        let config = Config::from_args(&args, KeySource::Configured).expect("valid test config");
+        let app = Application::build(&config).await.expect("server starts");
+        let minter = TokenMinter::new(&steward::config::JwtConfig {
+            issuer: "steward".into(),
+            audience: "steward".into(),
+            key: steward::config::JwtKey::Hs256(SECRET.as_bytes().to_vec()),
+        })
+        .unwrap()
+        .unwrap();
+        TestApp {
+            router: app.router(),
+            config,
+            backend,
+            minter,
+            _dir: dir,
+            _pg: pg,
+        }
+    }
+
+    pub fn staff_token(&self, subject: &str) -> String {
+        self.minter
+            .mint(subject, ActorKind::Staff, None, Duration::from_secs(600))
+            .unwrap()
+    }
+
+    pub fn client_token(&self, subject: &str, tenant: &str) -> String {
+        let tenant = steward::ids::TenantId::parse("tenant", tenant).unwrap();
+        self.minter
+            .mint(
+                subject,
+                ActorKind::Client,
+                Some(tenant),
+                Duration::from_secs(600),
+            )
+            .unwrap()
+    }
+
+    pub fn root(&self) -> String {
+        self.staff_token(ROOT)
+    }
+
+    /// Sends any request through the router.
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// POSTs a raw body to `/graphql`.
+    pub async fn post_raw(&self, token: Option<&str>, body: impl Into<Body>) -> Reply {
+        let mut request =
+            Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.send(request.body(body.into()).unwrap()).await
+    }
+
+    /// Runs a GraphQL operation with variables.
+    pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Reply {
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        self.post_raw(Some(token), body).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// Creates a tenant as the root admin and returns its id.
+    pub async fn create_tenant(&self, name: &str, region: &str) -> String {
+        let reply = self
+            .gql(
+                &self.root(),
+                "mutation($input: CreateTenantInput!) { createTenant(input: $input) { id } }",
+                json!({ "input": { "name": name, "region": region } }),
+            )
+            .await;
+        reply.ok()["createTenant"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Invites a client user with `role` (GraphQL enum name) into `tenant` and returns a token for them.
+    pub async fn invite(&self, tenant: &str, subject: &str, role: &str) -> String {
+        let reply = self
+            .gql(
+                &self.root(),
+                "mutation($input: InviteUserInput!) { inviteUser(input: $input) { id } }",
+                json!({ "input": { "tenantId": tenant, "email": format!("{subject}@example.org"), "subject": subject, "role": role } }),
+            )
+            .await;
+        reply.ok();
+        self.client_token(subject, tenant)
+    }
+
+    /// Grants a staff role (GraphQL enum name) as the root admin and returns a token for that person.
+    pub async fn staff_with(&self, subject: &str, role: &str) -> String {
+        let reply = self
+            .gql(
+                &self.root(),
+                "mutation($input: RoleChangeInput!) { assignRole(input: $input) { role } }",
+                json!({ "input": { "subject": subject, "role": role } }),
+            )
+            .await;
+        reply.ok();
+        self.staff_token(subject)
+    }
+
+    /// A separate connection to one of the server's databases: `control`, `eu` or `us`.
+    pub async fn raw_db(&self, which: &str) -> DatabaseConnection {
+        Database::connect(self.db_url(which))
+            .await
+            .expect("raw connection")
+    }
+
+    pub fn db_url(&self, which: &str) -> String {
+        match which {
+            "control" => self.config.control_url.clone(),
+            region => self
+                .config
+                .regions
+                .iter()
+                .find(|r| r.name == region)
+                .map(|r| r.url.clone())
+                .expect("known region"),
+        }
+    }
+
+    /// Does `needle` appear anywhere in database `which`? SQLite: in the raw bytes of the file and its WAL (what a
+    /// thief of the disk would see). PostgreSQL: in the text form of any row of any table.
+    pub async fn database_contains(&self, which: &str, needle: &str) -> bool {
+        match &self.backend {
+            Backend::Sqlite => {
+                let url = self.db_url(which);
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .split('?')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                [path.clone(), format!("{path}-wal")].iter().any(|p| {
+                    std::fs::read(p).is_ok_and(|bytes| {
+                        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+                    })
+                })
+            }
+            Backend::Postgres(_) => {
+                let db = self.raw_db(which).await;
+                let tables = db
+                    .query_all_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+                    ))
+                    .await
+                    .unwrap();
+                for row in tables {
+                    let table: String = row.try_get("", "tablename").unwrap();
+                    let hit = db
+                        .query_one_raw(Statement::from_sql_and_values(
+                            DbBackend::Postgres,
+                            format!(
+                                "SELECT count(*) AS n FROM \"{table}\" t WHERE t::text LIKE $1"
+                            ),
+                            [format!("%{needle}%").into()],
+                        ))
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    if hit.try_get::<i64>("", "n").unwrap() > 0 {
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// Counts rows of `table` in database `which` matching a SQL condition (written for both backends).
+    pub async fn count(&self, which: &str, table: &str, condition: &str) -> i64 {
+        let db = self.raw_db(which).await;
+        let backend = db.get_database_backend();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT count(*) AS n FROM {table} WHERE {condition}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+}
+
+/// A tenant id as it is stored in a region table, for [`TestApp::count`] conditions.
+pub fn stored_uuid(app: &TestApp, id: &str) -> String {
+    let uuid = uuid::Uuid::parse_str(id).unwrap();
+    match app.backend {
+        Backend::Sqlite => format!("X'{}'", uuid.simple()),
+        Backend::Postgres(_) => format!("'{}'::uuid", uuid.hyphenated()),
+    }
+}
+
+async fn create_pg_databases(admin_url: &str) -> PgDatabases {
+    let admin = Database::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at STEWARD_TEST_POSTGRES_URL: {e}"));
+    let stem = format!("steward_t_{}", uuid::Uuid::new_v4().simple());
+    let names: Vec<String> = ["control", "eu", "us"]
+        .iter()
+        .map(|k| format!("{stem}_{k}"))
+        .collect();
+    for name in &names {
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+    }
+    let _ = admin.close().await;
+    PgDatabases {
+        admin_url: admin_url.to_owned(),
+        names,
+    }
+}
+
+/// The same server URL with another database name.
+fn database_url(base: &str, name: &str) -> String {
+    let (without_query, query) = match base.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (base, String::new()),
+    };
+    let scheme_end = without_query.find("://").map_or(0, |i| i + 3);
+    let server = match without_query[scheme_end..].find('/') {
+        Some(slash) => &without_query[..scheme_end + slash],
+        None => without_query,
+    };
+    format!("{server}/{name}{query}")
+}

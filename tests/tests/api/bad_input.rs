@@ -1,0 +1,321 @@
+//! Bad input gets a clear error with a code, changes nothing, and never shows internals.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::json;
+use steward_tests::{Backend, Reply, TestApp, both_backends};
+
+/// Words that would mean internals leaked into an answer.
+const INTERNALS: [&str; 9] = [
+    "SELECT",
+    "INSERT",
+    "sqlx",
+    "sea_orm",
+    "constraint",
+    "panicked",
+    ".rs:",
+    "/root",
+    "DbErr",
+];
+
+#[track_caller]
+fn clean(reply: &Reply) {
+    let text = reply.body.to_string();
+    for word in INTERNALS {
+        assert!(!text.contains(word), "`{word}` leaked: {text}");
+    }
+}
+
+#[track_caller]
+fn bad_input(reply: &Reply) {
+    reply.expect_code("BAD_USER_INPUT");
+    clean(reply);
+}
+
+async fn tenant_count(app: &TestApp) -> u64 {
+    app.gql(&app.root(), "{ tenants { totalCount } }", json!({}))
+        .await
+        .ok()["tenants"]["totalCount"]
+        .as_u64()
+        .unwrap()
+}
+
+async fn malformed_requests(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+
+    let reply = app.post_raw(Some(&root), "{not json").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    bad_input(&reply);
+    let reply = app.post_raw(Some(&root), r#"{"hello":"world"}"#).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    bad_input(&reply);
+    let reply = app
+        .post_raw(
+            Some(&root),
+            r#"[{"query":"{ viewer { kind } }"},{"query":"{ viewer { kind } }"}]"#,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    bad_input(&reply);
+    assert!(reply.message().contains("batched"));
+    bad_input(
+        &app.gql(&root, "{ viewer { nosuchfield } }", json!({}))
+            .await,
+    );
+    bad_input(&app.gql(&root, "query { viewer { kind } ", json!({})).await);
+    // Field suggestions are off: the answer does not enumerate the schema.
+    let reply = app.gql(&root, "{ viewr { kind } }", json!({})).await;
+    bad_input(&reply);
+    assert!(
+        !reply.message().contains("Did you mean"),
+        "{}",
+        reply.message()
+    );
+
+    // Over 1 MiB, announced by Content-Length.
+    let big = format!(
+        r#"{{"query":"{{ viewer {{ kind }} }}","pad":"{}"}}"#,
+        "x".repeat(1024 * 1024)
+    );
+    let reply = app.post_raw(Some(&root), big.clone()).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Over 1 MiB, streamed without a length.
+    let chunks: Vec<Result<String, std::io::Error>> = big
+        .as_bytes()
+        .chunks(64 * 1024)
+        .map(|c| Ok(String::from_utf8_lossy(c).into_owned()))
+        .collect();
+    let streamed = Request::post("/graphql")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {root}"))
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap();
+    let reply = app.send(streamed).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{:#}",
+        reply.body
+    );
+}
+
+async fn invalid_values_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Valid Co", "eu").await;
+    let before = tenant_count(&app).await;
+    let create = "mutation($i: CreateTenantInput!) { createTenant(input: $i) { id } }";
+
+    // Invalid UUIDs, wherever an id is taken.
+    bad_input(
+        &app.gql(&root, "{ tenant(id: \"not-a-uuid\") { name } }", json!({}))
+            .await,
+    );
+    bad_input(
+        &app.gql(
+            &root,
+            "mutation { suspendTenant(id: \"123\", reason: \"x\") { id } }",
+            json!({}),
+        )
+        .await,
+    );
+    bad_input(
+        &app.gql(
+            &root,
+            "{ users(tenantId: \"zzz\") { totalCount } }",
+            json!({}),
+        )
+        .await,
+    );
+
+    // Unknown region: the answer lists the valid ones.
+    let reply = app
+        .gql(
+            &root,
+            create,
+            json!({ "i": { "name": "Mars Co", "region": "mars" } }),
+        )
+        .await;
+    bad_input(&reply);
+    assert!(reply.message().contains("eu, us"), "{}", reply.message());
+    // Empty and oversized names.
+    bad_input(
+        &app.gql(
+            &root,
+            create,
+            json!({ "i": { "name": "   ", "region": "eu" } }),
+        )
+        .await,
+    );
+    bad_input(
+        &app.gql(
+            &root,
+            create,
+            json!({ "i": { "name": "n".repeat(201), "region": "eu" } }),
+        )
+        .await,
+    );
+    // Duplicate name, regardless of case and spacing: CONFLICT with a sentence, no SQL.
+    let reply = app
+        .gql(
+            &root,
+            create,
+            json!({ "i": { "name": "  valid   CO ", "region": "us" } }),
+        )
+        .await;
+    reply.expect_code("CONFLICT");
+    clean(&reply);
+    assert!(
+        reply.message().contains("already exists"),
+        "{}",
+        reply.message()
+    );
+    assert_eq!(tenant_count(&app).await, before);
+
+    // Invalid emails and duplicates of users.
+    let invite = "mutation($i: InviteUserInput!) { inviteUser(input: $i) { id } }";
+    bad_input(
+        &app.gql(
+            &root,
+            invite,
+            json!({ "i": { "tenantId": t, "email": "nope", "role": "CLIENT_ADMIN" } }),
+        )
+        .await,
+    );
+    app.gql(
+        &root,
+        invite,
+        json!({ "i": { "tenantId": t, "email": "ann@example.org", "role": "CLIENT_ADMIN" } }),
+    )
+    .await
+    .ok();
+    let dup = app
+        .gql(
+            &root,
+            invite,
+            json!({ "i": { "tenantId": t, "email": "ANN@example.org", "role": "CLIENT_VIEWER" } }),
+        )
+        .await;
+    dup.expect_code("CONFLICT");
+    clean(&dup);
+    // The failed invitation left no role assignment and no audit event behind.
+    assert_eq!(
+        app.count("control", "role_assignments", "role = 'client_viewer'")
+            .await,
+        0
+    );
+    let tid = steward_tests::stored_uuid(&app, &t);
+    assert_eq!(
+        app.count(
+            "eu",
+            "audit_events",
+            &format!("tenant_id = {tid} AND action = 'user.invited'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("eu", "tenant_users", &format!("tenant_id = {tid}"))
+            .await,
+        1
+    );
+}
+
+async fn page_sizes_and_cursors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            app.create_tenant(&format!("Paged {i}"), if i % 2 == 0 { "eu" } else { "us" })
+                .await,
+        );
+    }
+    for first in [0, -1, 101, 1_000_000] {
+        let reply = app
+            .gql(
+                &root,
+                "query($f: Int) { tenants(first: $f) { totalCount } }",
+                json!({ "f": first }),
+            )
+            .await;
+        bad_input(&reply);
+        assert!(
+            reply.message().contains("between 1 and 100"),
+            "{}",
+            reply.message()
+        );
+    }
+    bad_input(
+        &app.gql(
+            &root,
+            "{ tenants(after: \"garbage\") { totalCount } }",
+            json!({}),
+        )
+        .await,
+    );
+
+    // Walk the pages: 2 + 2 + 1, in creation order, with a stable total.
+    let page = "query($a: String) { tenants(first: 2, after: $a) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { cursor node { id } } } }";
+    let mut after = json!(null);
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let reply = app.gql(&root, page, json!({ "a": after })).await;
+        let conn = reply.ok()["tenants"].clone();
+        assert_eq!(conn["totalCount"], 5);
+        assert_eq!(conn["pageInfo"]["hasPreviousPage"], pages > 0);
+        for edge in conn["edges"].as_array().unwrap() {
+            seen.push(edge["node"]["id"].as_str().unwrap().to_owned());
+        }
+        pages += 1;
+        if conn["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ids);
+}
+
+async fn depth_and_complexity_limits(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |args| {
+        args.max_query_depth = 4;
+        args.max_query_complexity = 50;
+    })
+    .await;
+    let root = app.root();
+    app.gql(
+        &root,
+        "{ tenants(first: 2) { edges { node { name } } } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    // Five levels deep.
+    let deep = app
+        .gql(
+            &root,
+            "{ tenants(first: 1) { edges { node { users(first: 1) { totalCount } } } } }",
+            json!({}),
+        )
+        .await;
+    bad_input(&deep);
+    // Shallow but expensive: 100 tenants × 100 users.
+    let costly = app
+        .gql(
+            &root,
+            "{ tenants(first: 100) { totalCount } regions viewer { kind roles subject } }",
+            json!({}),
+        )
+        .await;
+    bad_input(&costly);
+}
+
+both_backends!(
+    malformed_requests,
+    invalid_values_change_nothing,
+    page_sizes_and_cursors,
+    depth_and_complexity_limits
+);

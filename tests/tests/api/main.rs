@@ -1,0 +1,10 @@
+//! Black-box tests of the whole server, one binary for all of them (one link, run in parallel by the test runner).
+
+mod auth;
+mod bad_input;
+mod isolation;
+mod ops;
+mod residency;
+mod roles;
+mod schema;
+mod tenants;

@@ -1,0 +1,338 @@
+//! The role matrix through the API: every role tries every operation; the expected outcome is written as data.
+
+use serde_json::json;
+use steward_tests::{Backend, TestApp, both_backends};
+
+/// Columns: CLIENT_ADMIN, CLIENT_VIEWER, PLATFORM_ADMIN, SUPPORT, PRIVACY_OFFICER, LEGAL, AUDITOR.
+/// `Y` = allowed, `F` = FORBIDDEN.
+const MATRIX: &str = "
+operation      CA CV PA SU PO LE AU
+tenants        F  F  Y  Y  Y  Y  Y
+tenant         Y  Y  Y  Y  Y  Y  Y
+users          Y  Y  Y  Y  F  F  F
+createTenant   F  F  Y  F  F  F  F
+suspendTenant  F  F  Y  F  F  F  F
+inviteUser     Y  F  Y  F  F  F  F
+assignStaff    F  F  Y  F  F  F  F
+assignClient   Y  F  Y  F  F  F  F
+";
+
+const ROLES: [&str; 7] = [
+    "CLIENT_ADMIN",
+    "CLIENT_VIEWER",
+    "PLATFORM_ADMIN",
+    "SUPPORT",
+    "PRIVACY_OFFICER",
+    "LEGAL",
+    "AUDITOR",
+];
+
+async fn role_matrix(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant_a = app.create_tenant("Matrix A", "eu").await;
+    let tenant_b = app.create_tenant("Matrix B", "us").await;
+    app.invite(&tenant_a, "target-user", "CLIENT_VIEWER").await;
+
+    let mut tokens = Vec::new();
+    for role in ROLES {
+        let subject = format!("holder-{}", role.to_lowercase());
+        let token = if role.starts_with("CLIENT_") {
+            app.invite(&tenant_a, &subject, role).await
+        } else {
+            app.staff_with(&subject, role).await
+        };
+        tokens.push((role, token));
+    }
+
+    let mut lines = MATRIX.trim().lines();
+    lines.next();
+    let mut cells = 0;
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let operation = fields[0];
+        for (i, (role, token)) in tokens.iter().enumerate() {
+            let is_client = role.starts_with("CLIENT_");
+            // Clients act on their own tenant; staff on B for lifecycle (so A stays active for the clients).
+            let reply = match operation {
+                "tenants" => app.gql(token, "{ tenants { totalCount } }", json!({})).await,
+                "tenant" => app.gql(token, "query($id: ID!) { tenant(id: $id) { name } }", json!({ "id": tenant_a })).await,
+                "users" => {
+                    app.gql(token, "query($t: ID) { users(tenantId: $t) { totalCount } }", json!({ "t": tenant_a }))
+                        .await
+                }
+                "createTenant" => {
+                    app.gql(
+                        token,
+                        "mutation($i: CreateTenantInput!) { createTenant(input: $i) { id } }",
+                        json!({ "i": { "name": format!("Made by {role}"), "region": "eu" } }),
+                    )
+                    .await
+                }
+                "suspendTenant" => {
+                    let target = if is_client { &tenant_a } else { &tenant_b };
+                    let reply = app
+                        .gql(
+                            token,
+                            "mutation($id: ID!) { suspendTenant(id: $id, reason: \"matrix\") { status } }",
+                            json!({ "id": target }),
+                        )
+                        .await;
+                    if reply.code().is_none() {
+                        app.gql(&app.root(), "mutation($id: ID!) { reactivateTenant(id: $id) { status } }", json!({ "id": target }))
+                            .await
+                            .ok();
+                    }
+                    reply
+                }
+                "inviteUser" => {
+                    app.gql(
+                        token,
+                        "mutation($i: InviteUserInput!) { inviteUser(input: $i) { id } }",
+                        json!({ "i": { "tenantId": tenant_a, "email": format!("new-{i}@example.org"), "role": "CLIENT_VIEWER" } }),
+                    )
+                    .await
+                }
+                "assignStaff" => {
+                    app.gql(
+                        token,
+                        "mutation($i: RoleChangeInput!) { assignRole(input: $i) { role } }",
+                        json!({ "i": { "subject": format!("promoted-by-{i}"), "role": "AUDITOR" } }),
+                    )
+                    .await
+                }
+                "assignClient" => {
+                    app.gql(
+                        token,
+                        "mutation($i: RoleChangeInput!) { assignRole(input: $i) { role } }",
+                        json!({ "i": { "subject": "target-user", "role": "CLIENT_ADMIN", "tenantId": tenant_a } }),
+                    )
+                    .await
+                }
+                other => panic!("unknown operation {other}"),
+            };
+            match fields[i + 1] {
+                "Y" => assert!(
+                    reply.code().is_none(),
+                    "{role} {operation}: {:#}",
+                    reply.body
+                ),
+                "F" => assert_eq!(
+                    reply.code(),
+                    Some("FORBIDDEN"),
+                    "{role} {operation}: {:#}",
+                    reply.body
+                ),
+                cell => panic!("bad cell {cell}"),
+            }
+            cells += 1;
+        }
+    }
+    assert_eq!(cells, 8 * 7);
+
+    // Denied mutations changed nothing: exactly one tenant was created by the matrix (the platform admin's), and
+    // no staff role was granted by anyone but the platform admin.
+    let all = app
+        .gql(
+            &app.root(),
+            "{ tenants { totalCount edges { node { name } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(all.ok()["tenants"]["totalCount"], 3, "{:#}", all.body);
+    assert_eq!(
+        app.count(
+            "control",
+            "role_assignments",
+            "subject LIKE 'promoted-by-%'"
+        )
+        .await,
+        1
+    );
+}
+
+async fn revocation_is_effective_on_the_next_request(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("Revoke Co", "eu").await;
+    let admin = app.invite(&tenant, "rc-admin", "CLIENT_ADMIN").await;
+    let viewer = app.invite(&tenant, "rc-viewer", "CLIENT_VIEWER").await;
+    let users = "{ users { totalCount } }";
+    app.gql(&viewer, users, json!({})).await.ok();
+
+    // The tenant's own admin revokes the viewer; the viewer's very next request is refused.
+    let revoke = "mutation($i: RoleChangeInput!) { revokeRole(input: $i) { role subject } }";
+    let reply = app
+        .gql(
+            &admin,
+            revoke,
+            json!({ "i": { "subject": "rc-viewer", "role": "CLIENT_VIEWER" } }),
+        )
+        .await;
+    assert_eq!(reply.ok()["revokeRole"]["role"], "CLIENT_VIEWER");
+    app.gql(&viewer, users, json!({}))
+        .await
+        .expect_code("FORBIDDEN");
+    let me = app.gql(&viewer, "{ viewer { roles } }", json!({})).await;
+    assert_eq!(me.ok()["viewer"]["roles"], json!([]));
+    // Revoking again: there is nothing to revoke.
+    app.gql(
+        &admin,
+        revoke,
+        json!({ "i": { "subject": "rc-viewer", "role": "CLIENT_VIEWER" } }),
+    )
+    .await
+    .expect_code("NOT_FOUND");
+
+    // The last client_admin cannot be removed; once there is a second one, the first can.
+    app.gql(
+        &admin,
+        revoke,
+        json!({ "i": { "subject": "rc-admin", "role": "CLIENT_ADMIN" } }),
+    )
+    .await
+    .expect_code("CONFLICT");
+    let assign = "mutation($i: RoleChangeInput!) { assignRole(input: $i) { role } }";
+    app.gql(
+        &admin,
+        assign,
+        json!({ "i": { "subject": "rc-viewer", "role": "CLIENT_ADMIN" } }),
+    )
+    .await
+    .ok();
+    app.gql(&viewer, users, json!({})).await.ok();
+    app.gql(
+        &viewer,
+        revoke,
+        json!({ "i": { "subject": "rc-admin", "role": "CLIENT_ADMIN" } }),
+    )
+    .await
+    .ok();
+    app.gql(&admin, users, json!({}))
+        .await
+        .expect_code("FORBIDDEN");
+
+    // Staff roles: a revoked auditor loses access at once; the last platform admin stays.
+    let auditor = app.staff_with("aud-1", "AUDITOR").await;
+    app.gql(&auditor, "{ tenants { totalCount } }", json!({}))
+        .await
+        .ok();
+    app.gql(
+        &app.root(),
+        revoke,
+        json!({ "i": { "subject": "aud-1", "role": "AUDITOR" } }),
+    )
+    .await
+    .ok();
+    app.gql(&auditor, "{ tenants { totalCount } }", json!({}))
+        .await
+        .expect_code("FORBIDDEN");
+    app.gql(
+        &app.root(),
+        revoke,
+        json!({ "i": { "subject": "root-admin", "role": "PLATFORM_ADMIN" } }),
+    )
+    .await
+    .expect_code("CONFLICT");
+
+    // Assignments live in the control database; the revocations removed theirs.
+    assert_eq!(
+        app.count("control", "role_assignments", "subject = 'aud-1'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("control", "role_assignments", "subject = 'rc-admin'")
+            .await,
+        0
+    );
+}
+
+async fn role_assignment_rules(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("Rules Co", "us").await;
+    let admin = app.invite(&tenant, "rules-admin", "CLIENT_ADMIN").await;
+    let assign = "mutation($i: RoleChangeInput!) { assignRole(input: $i) { role subject kind tenantId assignedBy } }";
+
+    // A client admin cannot hand out staff roles, nor client roles to people who are not its users.
+    app.gql(
+        &admin,
+        assign,
+        json!({ "i": { "subject": "mallory", "role": "PLATFORM_ADMIN" } }),
+    )
+    .await
+    .expect_code("FORBIDDEN");
+    app.gql(
+        &admin,
+        assign,
+        json!({ "i": { "subject": "stranger", "role": "CLIENT_VIEWER" } }),
+    )
+    .await
+    .expect_code("NOT_FOUND");
+    // Staff roles hold everywhere: naming a tenant for one is a mistake.
+    app.gql(
+        &app.root(),
+        assign,
+        json!({ "i": { "subject": "s", "role": "SUPPORT", "tenantId": tenant } }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+    // Staff must name the tenant for a client role.
+    app.gql(
+        &app.root(),
+        assign,
+        json!({ "i": { "subject": "rules-admin", "role": "CLIENT_VIEWER" } }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+    // Granting twice is harmless and returns the same assignment.
+    let first = app
+        .gql(
+            &app.root(),
+            assign,
+            json!({ "i": { "subject": "s2", "role": "LEGAL" } }),
+        )
+        .await;
+    let again = app
+        .gql(
+            &app.root(),
+            assign,
+            json!({ "i": { "subject": "s2", "role": "LEGAL" } }),
+        )
+        .await;
+    assert_eq!(first.ok(), again.ok());
+    assert_eq!(first.ok()["assignRole"]["kind"], "STAFF");
+    assert_eq!(first.ok()["assignRole"]["tenantId"], json!(null));
+    assert_eq!(first.ok()["assignRole"]["assignedBy"], "staff:root-admin");
+    assert_eq!(
+        app.count("control", "role_assignments", "subject = 's2'")
+            .await,
+        1
+    );
+
+    // Inviting with a staff role is refused, and creates nobody.
+    let invite = "mutation($i: InviteUserInput!) { inviteUser(input: $i) { id } }";
+    app.gql(
+        &admin,
+        invite,
+        json!({ "i": { "email": "x@example.org", "role": "AUDITOR" } }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+    let users = app
+        .gql(
+            &admin,
+            "{ users { totalCount edges { node { subject roles } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(users.ok()["users"]["totalCount"], 1);
+    assert_eq!(
+        users.ok()["users"]["edges"][0]["node"]["roles"],
+        json!(["CLIENT_ADMIN"])
+    );
+}
+
+both_backends!(
+    role_matrix,
+    revocation_is_effective_on_the_next_request,
+    role_assignment_rules
+);
