@@ -27,8 +27,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{JwtVerifier, ensure_crypto_backend};
 use crate::config::{Config, Limits};
+use crate::crypto::Keyring;
 use crate::db::{Databases, Readiness};
 use crate::graphql::{StewardSchema, build_schema, finish_response, internal_message};
+use crate::pii::PiiContext;
 use crate::tenancy::Tenancy;
 use crate::users;
 
@@ -55,7 +57,11 @@ impl AppState {
             .await
             .map_err(|e| anyhow::anyhow!("loading role assignments: {e:?}"))?;
         let authz = steward_policy::Authorizer::new(assignments).await?;
-        let tenancy = Tenancy::new(dbs, authz);
+        let master_key = config
+            .master_key
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("{}", crate::config::ConfigError::NoMasterKey))?;
+        let tenancy = Tenancy::new(dbs, authz, Keyring::new(master_key));
         if let Some(admin) = &config.bootstrap_admin {
             let added = users::bootstrap_platform_admin(&tenancy, admin)
                 .await
@@ -141,7 +147,23 @@ async fn graphql(
             "the body has no `query`: send JSON {\"query\": \"...\", \"variables\": {...}}",
         );
     }
-    let response = state.inner.schema.execute(request.data(principal)).await;
+    let pii = Arc::new(PiiContext::new(state.inner.tenancy.clone()));
+    let response = state
+        .inner
+        .schema
+        .execute(request.data(principal).data(pii.clone()))
+        .await;
+    // Staff reads of personal values are logged for the client before the response leaves; if the log cannot be
+    // written, the values are not served.
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    if let Err(e) = pii.flush(request_id).await {
+        tracing::error!(error = ?e, "access-transparency log write failed; response withheld");
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            &internal_message(),
+        );
+    }
     GraphQLResponse::from(finish_response(response)).into_response()
 }
 

@@ -10,9 +10,12 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
+use crate::crypto::MasterKey;
+
 /// Shortest HS256 secret accepted: anything shorter can be brute-forced offline from a single token.
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 const DEMO_SECRET_FILE: &str = "demo-jwt-secret";
+const DEMO_MASTER_KEY_FILE: &str = "demo-master-key";
 
 /// The flags (and their environment variables) shared by every command that touches the databases or tokens.
 #[derive(Clone, Debug, clap::Args)]
@@ -41,6 +44,9 @@ pub struct ConfigArgs {
     /// PEM public key (RSA → RS256, EC P-256 → ES256) of the identity provider (production).
     #[arg(long, env = "STEWARD_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
+    /// Root key of personal-data encryption: 64 hex characters (`openssl rand -hex 32`). Keep it out of the database.
+    #[arg(long, env = "STEWARD_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
     /// Token `sub` made `platform_admin` at start, to bootstrap a deployment.
     #[arg(long, env = "STEWARD_BOOTSTRAP_ADMIN")]
     pub bootstrap_admin: Option<String>,
@@ -69,6 +75,15 @@ pub enum ConfigError {
     NoKey,
     #[error("set only one of STEWARD_JWT_HS256_SECRET and STEWARD_JWT_PUBLIC_KEY_FILE")]
     TwoKeys,
+    #[error(
+        "STEWARD_MASTER_KEY is not set: personal data is encrypted under it. Generate one with `openssl rand -hex 32` \
+         and keep it outside the database (or run `steward serve --demo`)"
+    )]
+    NoMasterKey,
+    #[error(
+        "STEWARD_MASTER_KEY must be 64 hex characters (32 bytes), e.g. from `openssl rand -hex 32`"
+    )]
+    BadMasterKey,
     #[error(
         "STEWARD_JWT_HS256_SECRET is {0} bytes long; it must be at least {MIN_HS256_SECRET_BYTES} bytes"
     )]
@@ -149,6 +164,8 @@ pub struct Config {
     pub control_url: String,
     pub regions: Vec<RegionConfig>,
     pub jwt: JwtConfig,
+    /// The root of personal-data encryption; `None` only for commands that touch no personal data.
+    pub master_key: Option<MasterKey>,
     pub bootstrap_admin: Option<String>,
     pub limits: Limits,
     pub db_pool_size: u32,
@@ -163,6 +180,8 @@ pub enum KeySource {
     DemoCreate,
     /// Configured keys, else an existing demo secret in the data dir.
     DemoExisting,
+    /// A command that verifies no token and opens no personal data (`migrate`): keys are optional.
+    NotNeeded,
 }
 
 impl Config {
@@ -191,6 +210,18 @@ impl Config {
                 KeySource::Configured => return Err(ConfigError::NoKey),
                 KeySource::DemoCreate => JwtKey::Hs256(demo_secret(&data_dir, true)?),
                 KeySource::DemoExisting => JwtKey::Hs256(demo_secret(&data_dir, false)?),
+                // Never used to verify anything; random so it cannot be guessed either.
+                KeySource::NotNeeded => JwtKey::Hs256(random_bytes()?),
+            },
+        };
+        let master_key = match &args.master_key {
+            Some(hex_key) => Some(MasterKey::from_hex(hex_key).ok_or(ConfigError::BadMasterKey)?),
+            None => match keys {
+                KeySource::Configured => return Err(ConfigError::NoMasterKey),
+                KeySource::DemoCreate => Some(demo_master_key(&data_dir, true)?),
+                KeySource::DemoExisting | KeySource::NotNeeded => {
+                    demo_master_key(&data_dir, false).ok()
+                }
             },
         };
         let issuer = match (&args.jwt_issuer, &key) {
@@ -238,6 +269,7 @@ impl Config {
                 audience: args.jwt_audience.clone(),
                 key,
             },
+            master_key,
             bootstrap_admin: args.bootstrap_admin.clone(),
             limits: Limits {
                 max_query_depth: args.max_query_depth,
@@ -353,30 +385,55 @@ fn public_key(path: &Path) -> Result<JwtKey, ConfigError> {
 
 /// The demo secret: 32 random bytes, hex-encoded in the data dir, readable only by its owner.
 fn demo_secret(dir: &Path, create: bool) -> Result<Vec<u8>, ConfigError> {
-    let path = dir.join(DEMO_SECRET_FILE);
+    let hex_secret = demo_file(dir, DEMO_SECRET_FILE, create)?;
+    hex::decode(hex_secret.trim()).map_err(|_| damaged(dir, DEMO_SECRET_FILE))
+}
+
+/// The demo master key, kept like the demo secret.
+fn demo_master_key(dir: &Path, create: bool) -> Result<MasterKey, ConfigError> {
+    let hex_key = demo_file(dir, DEMO_MASTER_KEY_FILE, create)?;
+    MasterKey::from_hex(&hex_key).ok_or_else(|| damaged(dir, DEMO_MASTER_KEY_FILE))
+}
+
+fn damaged(dir: &Path, file: &str) -> ConfigError {
+    ConfigError::DataDir {
+        path: dir.display().to_string(),
+        why: format!(
+            "{file} is damaged; delete it to make a new one (data sealed under it is then lost)"
+        ),
+    }
+}
+
+/// Reads a demo key file, or (when `create`) writes 32 fresh random bytes to it first.
+fn demo_file(dir: &Path, file: &str, create: bool) -> Result<String, ConfigError> {
+    let path = dir.join(file);
     let dir_err = |why: String| ConfigError::DataDir {
         path: dir.display().to_string(),
         why,
     };
     match std::fs::read_to_string(&path) {
-        Ok(hex_secret) => {
-            return hex::decode(hex_secret.trim()).map_err(|_| {
-                dir_err(format!(
-                    "{DEMO_SECRET_FILE} is damaged; delete it to make a new one"
-                ))
-            });
-        }
+        Ok(contents) => return Ok(contents),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::NoKey),
-        Err(e) => return Err(dir_err(format!("cannot read {DEMO_SECRET_FILE} ({e})"))),
+        Err(e) => return Err(dir_err(format!("cannot read {file} ({e})"))),
     }
     std::fs::create_dir_all(dir).map_err(|e| dir_err(format!("cannot be created ({e})")))?;
-    let mut secret = vec![0u8; 32];
+    let mut secret = zeroize::Zeroizing::new(vec![0u8; 32]);
     getrandom::fill(&mut secret)
-        .map_err(|e| dir_err(format!("no randomness for a demo secret ({e})")))?;
-    write_private(&path, hex::encode(&secret).as_bytes())
-        .map_err(|e| dir_err(format!("cannot write {DEMO_SECRET_FILE} ({e})")))?;
-    Ok(secret)
+        .map_err(|e| dir_err(format!("no randomness for a demo key ({e})")))?;
+    let encoded = hex::encode(&secret);
+    write_private(&path, encoded.as_bytes())
+        .map_err(|e| dir_err(format!("cannot write {file} ({e})")))?;
+    Ok(encoded)
+}
+
+fn random_bytes() -> Result<Vec<u8>, ConfigError> {
+    let mut bytes = vec![0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| ConfigError::DataDir {
+        path: "-".into(),
+        why: format!("no randomness ({e})"),
+    })?;
+    Ok(bytes)
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -403,9 +460,42 @@ mod tests {
     }
 
     fn args(extra: &[&str]) -> ConfigArgs {
-        let mut argv = vec!["steward", "--data-dir", "/nonexistent-steward"];
+        let mut argv = vec![
+            "steward",
+            "--data-dir",
+            "/nonexistent-steward",
+            "--master-key",
+            MASTER,
+        ];
         argv.extend_from_slice(extra);
         Cli::try_parse_from(argv).unwrap().args
+    }
+
+    const MASTER: &str = "0101010101010101010101010101010101010101010101010101010101010101";
+
+    #[test]
+    fn refuses_to_start_without_a_valid_master_key() {
+        let secret = "x".repeat(32);
+        let mut no_master = args(&["--jwt-hs256-secret", &secret]);
+        no_master.master_key = None;
+        let err = Config::from_args(&no_master, KeySource::Configured).unwrap_err();
+        assert!(matches!(err, ConfigError::NoMasterKey), "{err}");
+        assert!(err.to_string().contains("openssl rand -hex 32"));
+        let mut short = no_master.clone();
+        short.master_key = Some("abcd".into());
+        assert!(matches!(
+            Config::from_args(&short, KeySource::Configured),
+            Err(ConfigError::BadMasterKey)
+        ));
+        let config = Config::from_args(
+            &args(&["--jwt-hs256-secret", &secret]),
+            KeySource::Configured,
+        )
+        .unwrap();
+        assert!(
+            !format!("{config:?}").contains(MASTER),
+            "the master key never appears in Debug"
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! connection, so tenant data is reached only through a `Scope`, which routes to the tenant's own region.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -15,11 +17,14 @@ use steward_migration::{ControlMigrator, RegionMigrator};
 
 use crate::config::{Config, redact_url};
 
+const SLOW_STATEMENT: Duration = Duration::from_millis(500);
+
 /// All of Steward's databases.
 #[derive(Clone)]
 pub struct Databases {
     control: DatabaseConnection,
     regions: BTreeMap<String, DatabaseConnection>,
+    statements: Arc<AtomicU64>,
 }
 
 impl Databases {
@@ -30,18 +35,25 @@ impl Databases {
                 anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display())
             })?;
         }
-        let control = connect_one("control", &config.control_url, config.db_pool_size).await?;
+        let statements = Arc::new(AtomicU64::new(0));
+        let control = connect_one(
+            "control",
+            &config.control_url,
+            config.db_pool_size,
+            &statements,
+        )
+        .await?;
         let mut regions = BTreeMap::new();
         for region in &config.regions {
-            let conn = connect_one(
-                &format!("region {}", region.name),
-                &region.url,
-                config.db_pool_size,
-            )
-            .await?;
+            let name = format!("region {}", region.name);
+            let conn = connect_one(&name, &region.url, config.db_pool_size, &statements).await?;
             regions.insert(region.name.clone(), conn);
         }
-        Ok(Databases { control, regions })
+        Ok(Databases {
+            control,
+            regions,
+            statements,
+        })
     }
 
     /// Applies pending migrations to every database.
@@ -55,6 +67,12 @@ impl Databases {
                 .map_err(|e| anyhow::anyhow!("migrating region {name}: {e}"))?;
         }
         Ok(())
+    }
+
+    /// Statements run on all databases since start (outside transactions): how tests prove a page costs a bounded
+    /// number of queries.
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     pub fn control(&self) -> &DatabaseConnection {
@@ -72,6 +90,12 @@ impl Databases {
     /// Only the tenancy module routes to a region.
     pub(crate) fn region(&self, name: &str) -> Option<&DatabaseConnection> {
         self.regions.get(name)
+    }
+
+    pub(crate) fn regions(&self) -> impl Iterator<Item = (&str, &DatabaseConnection)> {
+        self.regions
+            .iter()
+            .map(|(name, conn)| (name.as_str(), conn))
     }
 
     /// Per database: reachable and fully migrated?
@@ -123,7 +147,12 @@ async fn readiness<M: MigratorTrait>(conn: &DatabaseConnection) -> Readiness {
     }
 }
 
-async fn connect_one(name: &str, url: &str, pool_size: u32) -> anyhow::Result<DatabaseConnection> {
+async fn connect_one(
+    name: &str,
+    url: &str,
+    pool_size: u32,
+    statements: &Arc<AtomicU64>,
+) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .connect_timeout(Duration::from_secs(5))
@@ -145,12 +174,20 @@ async fn connect_one(name: &str, url: &str, pool_size: u32) -> anyhow::Result<Da
     } else {
         options.max_connections(pool_size).min_connections(1);
     }
-    let conn = Database::connect(options).await.map_err(|e| {
+    let mut conn = Database::connect(options).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot connect to the {name} database at {}: {e}",
             redact_url(url)
         )
     })?;
+    let counter = statements.clone();
+    conn.set_metric_callback(move |info| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        if info.elapsed > SLOW_STATEMENT {
+            // The SQL text only: parameter values may be personal data.
+            tracing::warn!(elapsed_ms = info.elapsed.as_millis() as u64, sql = %info.statement.sql, "slow statement");
+        }
+    });
     Ok(conn)
 }
 

@@ -118,13 +118,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             app.run_until_stopped().await
         }
         Command::Migrate { config } => {
-            let config = Config::from_args(&config, KeySource::DemoExisting).or_else(|_| {
-                // Migrating needs no key; validate everything else with a throwaway one.
-                let mut args = config.clone();
-                args.jwt_hs256_secret = Some("m".repeat(32));
-                args.jwt_public_key_file = None;
-                Config::from_args(&args, KeySource::Configured)
-            })?;
+            let config = Config::from_args(&config, KeySource::NotNeeded)?;
             let dbs = steward::db::Databases::connect(&config).await?;
             dbs.migrate().await?;
             println!(

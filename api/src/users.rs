@@ -510,7 +510,7 @@ fn clean_subject(raw: &str) -> Result<String, AppError> {
     Ok(s.to_owned())
 }
 
-fn clean_email(raw: &str) -> Result<String, AppError> {
+pub(crate) fn clean_email(raw: &str) -> Result<String, AppError> {
     let email = raw.trim();
     let bad = || {
         AppError::BadInput(format!(

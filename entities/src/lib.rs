@@ -2,9 +2,15 @@
 //! SeaORM entities of Steward, one module per table. They carry no business rules and know nothing of GraphQL.
 //!
 //! Tables of the control database: [`tenant`], [`role_assignment`], [`platform_audit_event`].
-//! Tables of each region database (tenant-owned, all implementing [`TenantOwned`]): [`tenant_user`], [`audit_event`].
+//! Tables of each region database (tenant-owned, all implementing [`TenantOwned`]): [`tenant_user`], [`audit_event`],
+//! [`data_subject`], [`personal_data`], [`access_grant`], [`access_log`], [`notice`].
 
+pub mod access_grant;
+pub mod access_log;
 pub mod audit_event;
+pub mod data_subject;
+pub mod notice;
+pub mod personal_data;
 pub mod platform_audit_event;
 pub mod role_assignment;
 pub mod tenant;

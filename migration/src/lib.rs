@@ -13,6 +13,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod control_m20261128_000001_foundation;
 mod region_m20261128_000001_foundation;
+mod region_m20261129_000001_personal_data;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -36,7 +37,10 @@ pub struct RegionMigrator;
 #[async_trait::async_trait]
 impl MigratorTrait for RegionMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(region_m20261128_000001_foundation::Migration)]
+        vec![
+            Box::new(region_m20261128_000001_foundation::Migration),
+            Box::new(region_m20261129_000001_personal_data::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -116,6 +116,9 @@ pub enum Permission {
     TenantLifecycle,
     UserRead,
     UserInvite,
+    /// Subject metadata: ids, counts, categories present, timestamps — never values.
+    SubjectRead,
+    SubjectWrite,
     ClientRoleAssign,
     StaffRoleAssign,
     PiiRead,
@@ -135,15 +138,21 @@ pub enum Permission {
     AuditVerify,
     AccessGrantRequest,
     AccessGrantApprove,
+    AccessGrantRevoke,
+    AccessGrantBreakGlass,
+    AccessGrantRead,
+    AccessLogRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 24] = [
+    pub const ALL: [Permission; 30] = [
         Permission::TenantRead,
         Permission::TenantCreate,
         Permission::TenantLifecycle,
         Permission::UserRead,
         Permission::UserInvite,
+        Permission::SubjectRead,
+        Permission::SubjectWrite,
         Permission::ClientRoleAssign,
         Permission::StaffRoleAssign,
         Permission::PiiRead,
@@ -163,6 +172,10 @@ impl Permission {
         Permission::AuditVerify,
         Permission::AccessGrantRequest,
         Permission::AccessGrantApprove,
+        Permission::AccessGrantRevoke,
+        Permission::AccessGrantBreakGlass,
+        Permission::AccessGrantRead,
+        Permission::AccessLogRead,
     ];
 
     /// The `(object, action)` pair this permission is written as in `policy.csv`.
@@ -173,6 +186,8 @@ impl Permission {
             Permission::TenantLifecycle => ("tenant", "lifecycle"),
             Permission::UserRead => ("user", "read"),
             Permission::UserInvite => ("user", "invite"),
+            Permission::SubjectRead => ("subject", "read"),
+            Permission::SubjectWrite => ("subject", "write"),
             Permission::ClientRoleAssign => ("client_role", "assign"),
             Permission::StaffRoleAssign => ("staff_role", "assign"),
             Permission::PiiRead => ("pii", "read"),
@@ -192,6 +207,10 @@ impl Permission {
             Permission::AuditVerify => ("audit", "verify"),
             Permission::AccessGrantRequest => ("access_grant", "request"),
             Permission::AccessGrantApprove => ("access_grant", "approve"),
+            Permission::AccessGrantRevoke => ("access_grant", "revoke"),
+            Permission::AccessGrantBreakGlass => ("access_grant", "break_glass"),
+            Permission::AccessGrantRead => ("access_grant", "read"),
+            Permission::AccessLogRead => ("access_log", "read"),
         }
     }
 }

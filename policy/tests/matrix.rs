@@ -13,6 +13,8 @@ TenantCreate         .  .  Y  .  .  .  .
 TenantLifecycle      .  .  Y  .  .  .  .
 UserRead             Y  Y  Y  Y  .  .  .
 UserInvite           Y  .  Y  .  .  .  .
+SubjectRead          Y  Y  .  Y  Y  .  .
+SubjectWrite         Y  .  .  .  .  .  .
 ClientRoleAssign     Y  .  Y  .  .  .  .
 StaffRoleAssign      .  .  Y  .  .  .  .
 PiiRead              Y  Y  .  .  .  .  .
@@ -32,6 +34,10 @@ AuditRead            Y  .  .  .  Y  .  Y
 AuditVerify          .  .  .  .  .  .  Y
 AccessGrantRequest   .  .  .  Y  Y  .  .
 AccessGrantApprove   Y  .  .  .  .  .  .
+AccessGrantRevoke    Y  .  Y  .  .  .  .
+AccessGrantBreakGlass .  .  .  .  Y  .  .
+AccessGrantRead      Y  .  Y  .  Y  .  Y
+AccessLogRead        Y  .  .  .  Y  .  Y
 ";
 
 fn permission_named(name: &str) -> Permission {

@@ -24,6 +24,8 @@ use tower::ServiceExt;
 
 /// The HS256 secret every test server verifies with.
 pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+/// The master key of every test server.
+pub const MASTER_KEY: &str = "5e1f0a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7";
 /// The bootstrap platform admin of every test server.
 pub const ROOT: &str = "root-admin";
 
@@ -152,6 +154,7 @@ impl Drop for PgDatabases {
 /// One running server with its own databases.
 pub struct TestApp {
     pub router: Router,
+    pub state: steward::AppState,
     pub config: Config,
     pub backend: Backend,
     minter: TokenMinter,
@@ -170,6 +173,7 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         jwt_audience: "steward".into(),
         jwt_hs256_secret: Some(SECRET.into()),
         jwt_public_key_file: None,
+        master_key: Some(MASTER_KEY.into()),
         bootstrap_admin: Some(ROOT.into()),
         max_query_depth: 10,
         max_query_complexity: 1000,
@@ -213,6 +217,7 @@ impl TestApp {
         .unwrap();
         TestApp {
             router: app.router(),
+            state: app.state().clone(),
             config,
             backend,
             minter,
@@ -237,6 +242,11 @@ impl TestApp {
                 Duration::from_secs(600),
             )
             .unwrap()
+    }
+
+    /// Statements run on the server's databases so far.
+    pub fn statements(&self) -> u64 {
+        self.state.tenancy().databases().statements_executed()
     }
 
     pub fn root(&self) -> String {

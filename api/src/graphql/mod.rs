@@ -4,6 +4,8 @@
 //! domain services. Errors leave through [`finish_response`], which gives each one a code from the fixed set and
 //! replaces anything internal with a generic sentence.
 
+mod access;
+mod personal;
 mod tenants;
 mod types;
 mod users;
@@ -19,10 +21,21 @@ use crate::error::AppError;
 use crate::tenancy::Tenancy;
 
 #[derive(MergedObject, Default)]
-pub struct Query(viewer::ViewerQuery, tenants::TenantQuery, users::UserQuery);
+pub struct Query(
+    viewer::ViewerQuery,
+    tenants::TenantQuery,
+    users::UserQuery,
+    personal::PersonalQuery,
+    access::AccessQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(tenants::TenantMutation, users::UserMutation);
+pub struct Mutation(
+    tenants::TenantMutation,
+    users::UserMutation,
+    personal::PersonalMutation,
+    access::AccessMutation,
+);
 
 pub type StewardSchema = Schema<Query, Mutation, EmptySubscription>;
 

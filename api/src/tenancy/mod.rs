@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -21,6 +22,7 @@ use steward_entities::{TenantOwned, tenant};
 use steward_policy::{ActorKind, Authorizer, Domain, Permission};
 
 use crate::auth::Principal;
+use crate::crypto::{Keyring, TenantKey};
 use crate::db::Databases;
 use crate::error::AppError;
 use crate::ids::TenantId;
@@ -92,11 +94,21 @@ impl TryFrom<tenant::Model> for TenantRecord {
 pub struct Tenancy {
     dbs: Databases,
     authz: Authorizer,
+    keyring: Arc<Keyring>,
 }
 
 impl Tenancy {
-    pub fn new(dbs: Databases, authz: Authorizer) -> Self {
-        Tenancy { dbs, authz }
+    pub fn new(dbs: Databases, authz: Authorizer, keyring: Keyring) -> Self {
+        Tenancy {
+            dbs,
+            authz,
+            keyring: Arc::new(keyring),
+        }
+    }
+
+    /// Every region's database, for the few reads that span tenants on purpose (a staff member's own grants).
+    pub(crate) fn all_regions(&self) -> impl Iterator<Item = (&str, &DatabaseConnection)> {
+        self.dbs.regions()
     }
 
     pub fn databases(&self) -> &Databases {
@@ -191,6 +203,7 @@ impl Tenancy {
             tenant,
             db,
             principal: principal.clone(),
+            keyring: self.keyring.clone(),
         })
     }
 
@@ -223,6 +236,7 @@ impl Tenancy {
             tenant,
             db,
             principal: principal.clone(),
+            keyring: self.keyring.clone(),
         })
     }
 }
@@ -232,6 +246,7 @@ pub struct Scope {
     tenant: TenantRecord,
     db: DatabaseConnection,
     principal: Principal,
+    keyring: Arc<Keyring>,
 }
 
 impl fmt::Debug for Scope {
@@ -265,6 +280,16 @@ impl Scope {
     /// The tenant's region database, for running the queries [`Scope::find`] starts.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The key that wraps this tenant's subject keys.
+    pub fn tenant_key(&self) -> TenantKey {
+        self.keyring.tenant_key(self.tenant.id)
+    }
+
+    /// The keyed hash of a lookup value within this tenant.
+    pub fn blind_index(&self, normalised: &str) -> String {
+        self.keyring.blind_index(self.tenant.id, normalised)
     }
 
     /// Starts a transaction on the tenant's region database.

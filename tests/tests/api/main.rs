@@ -1,9 +1,11 @@
 //! Black-box tests of the whole server, one binary for all of them (one link, run in parallel by the test runner).
 
+mod access;
 mod auth;
 mod bad_input;
 mod isolation;
 mod ops;
+mod personal;
 mod residency;
 mod roles;
 mod schema;

@@ -1,0 +1,450 @@
+//! Data subjects and personal data: `taxonomy`, `dataSubjects`, `dataSubject`, `createDataSubject`,
+//! `updateDataSubject`, `addPersonalData`, `updatePersonalData`.
+//!
+//! Metadata (ids, categories present, timestamps) needs `subject:read`; every personal value (`externalId`,
+//! `birthDate`, `value`) is checked field by field through [`PiiContext`], so a caller without the right sees `null`
+//! with a `FORBIDDEN` error at that path and the rest of the answer intact.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use steward_entities::{data_subject, personal_data};
+use steward_policy::Permission;
+use uuid::Uuid;
+
+use super::types::{Conn, connection, parse_tenant_id};
+use super::{principal, tenancy};
+use crate::error::AppError;
+use crate::pagination::{Page, PageOf};
+use crate::pii::PiiContext;
+use crate::subjects::{self, NewPersonalData, PersonalDataChange, SubjectFilter};
+use crate::taxonomy;
+use crate::tenancy::Scope;
+
+pub(crate) fn pii<'a>(ctx: &Context<'a>) -> Result<&'a Arc<PiiContext>, AppError> {
+    ctx.data::<Arc<PiiContext>>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("request without a PiiContext")))
+}
+
+pub(crate) fn parse_uuid(field: &str, id: &ID) -> Result<Uuid, AppError> {
+    Uuid::parse_str(id.trim())
+        .map_err(|_| AppError::BadInput(format!("`{field}` is not a valid id (expected a UUID)")))
+}
+
+async fn open_scope(
+    ctx: &Context<'_>,
+    tenant_id: Option<&ID>,
+    permission: Permission,
+) -> Result<Arc<Scope>, AppError> {
+    let tenant_id = tenant_id
+        .map(|id| parse_tenant_id("tenantId", id))
+        .transpose()?;
+    Ok(Arc::new(
+        tenancy(ctx)?
+            .scope(principal(ctx)?, tenant_id, permission)
+            .await?,
+    ))
+}
+
+/// A person whose personal data the tenant has us process.
+pub struct DataSubject {
+    scope: Arc<Scope>,
+    model: Arc<data_subject::Model>,
+    /// Records fetched with the page, so a page costs the same number of queries whatever its size.
+    records: Option<Arc<Vec<personal_data::Model>>>,
+}
+
+impl DataSubject {
+    async fn records(&self) -> Result<Arc<Vec<personal_data::Model>>, AppError> {
+        if let Some(records) = &self.records {
+            return Ok(records.clone());
+        }
+        let mut grouped = subjects::records_of(&self.scope, &[self.model.id]).await?;
+        Ok(Arc::new(grouped.remove(&self.model.id).unwrap_or_default()))
+    }
+}
+
+#[Object]
+impl DataSubject {
+    async fn id(&self) -> ID {
+        ID(self.model.id.to_string())
+    }
+    /// The tenant's own reference for the person (personal: needs the right to read values).
+    async fn external_id(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        pii(ctx)?
+            .check_read(&self.scope, self.model.id, "subject.external_id")
+            .await?;
+        Ok(Some(self.model.external_id.clone()))
+    }
+    /// Date of birth (personal: needs the right to read values).
+    async fn birth_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<NaiveDate>> {
+        pii(ctx)?
+            .check_read(&self.scope, self.model.id, "subject.birth_date")
+            .await?;
+        let key = subjects::subject_key(&self.scope, &self.model)?;
+        Ok(subjects::open_birth_date(&key, &self.model)?)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.model.updated_at
+    }
+    /// The categories of data held about the person (metadata, no values).
+    async fn categories(&self) -> async_graphql::Result<Vec<String>> {
+        let mut categories: Vec<String> = self
+            .records()
+            .await?
+            .iter()
+            .map(|r| r.category.clone())
+            .collect();
+        categories.sort();
+        categories.dedup();
+        Ok(categories)
+    }
+    /// The records held about the person, optionally only some categories.
+    async fn personal_data(
+        &self,
+        categories: Option<Vec<String>>,
+    ) -> async_graphql::Result<Vec<PersonalData>> {
+        let records = self.records().await?;
+        Ok(records
+            .iter()
+            .filter(|r| categories.as_ref().is_none_or(|c| c.contains(&r.category)))
+            .map(|r| PersonalData {
+                scope: self.scope.clone(),
+                subject: self.model.clone(),
+                record: r.clone(),
+            })
+            .collect())
+    }
+}
+
+/// One value of one category about one subject.
+pub struct PersonalData {
+    scope: Arc<Scope>,
+    subject: Arc<data_subject::Model>,
+    record: personal_data::Model,
+}
+
+#[Object]
+impl PersonalData {
+    async fn id(&self) -> ID {
+        ID(self.record.id.to_string())
+    }
+    async fn subject_id(&self) -> ID {
+        ID(self.record.subject_id.to_string())
+    }
+    async fn category(&self) -> &str {
+        &self.record.category
+    }
+    async fn purpose(&self) -> &str {
+        &self.record.purpose
+    }
+    /// Where the data came from.
+    async fn source(&self) -> &str {
+        &self.record.source
+    }
+    async fn collected_at(&self) -> DateTime<Utc> {
+        self.record.collected_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.record.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.record.updated_at
+    }
+    /// The value, decrypted (needs `pii:read`, or for staff an access grant covering the subject; every staff read
+    /// is logged for the client).
+    async fn value(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        pii(ctx)?
+            .check_read(&self.scope, self.subject.id, &self.record.category)
+            .await?;
+        let key = subjects::subject_key(&self.scope, &self.subject)?;
+        Ok(Some(subjects::open_value(&key, &self.record)?))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct TaxonomyCategory {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    /// How values are checked: text, email, phone, date, ip_address.
+    pub format: String,
+}
+
+#[derive(SimpleObject)]
+pub struct TaxonomyPurpose {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(SimpleObject)]
+pub struct Taxonomy {
+    pub version: String,
+    pub categories: Vec<TaxonomyCategory>,
+    pub purposes: Vec<TaxonomyPurpose>,
+}
+
+#[derive(Default)]
+pub struct PersonalQuery;
+
+#[Object]
+impl PersonalQuery {
+    /// The data categories and purposes Steward accepts (versioned).
+    async fn taxonomy(&self, ctx: &Context<'_>) -> async_graphql::Result<Taxonomy> {
+        principal(ctx)?;
+        let t = taxonomy::taxonomy();
+        Ok(Taxonomy {
+            version: t.version.clone(),
+            categories: t
+                .categories
+                .iter()
+                .map(|c| TaxonomyCategory {
+                    key: c.key.clone(),
+                    name: c.name.clone(),
+                    description: c.description.clone(),
+                    format: format!("{:?}", c.format).to_lowercase(),
+                })
+                .collect(),
+            purposes: t
+                .purposes
+                .iter()
+                .map(|p| TaxonomyPurpose {
+                    key: p.key.clone(),
+                    name: p.name.clone(),
+                    description: p.description.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// A tenant's data subjects, oldest first. Filters by `externalId` or `email` need the right to read values.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)]
+    async fn data_subjects(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+        external_id: Option<String>,
+        email: Option<String>,
+        #[graphql(desc = "Only subjects with data of this category.")] category: Option<String>,
+    ) -> async_graphql::Result<Conn<DataSubject>> {
+        let page = Page::new(first, after.as_deref())?;
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubjectRead).await?;
+        let filter = SubjectFilter {
+            external_id,
+            email,
+            category,
+        };
+        if filter.names_values() {
+            pii(ctx)?.check_lookup(&scope).await?;
+        }
+        let found = subjects::list(&scope, page, &filter).await?;
+        let node = ctx.look_ahead().field("edges").field("node");
+        let wants_records =
+            node.field("personalData").exists() || node.field("categories").exists();
+        let mut records = if wants_records {
+            let ids: Vec<Uuid> = found.rows.iter().map(|s| s.id).collect();
+            Some(subjects::records_of(&scope, &ids).await?)
+        } else {
+            None
+        };
+        let rows = found
+            .rows
+            .into_iter()
+            .map(|model| DataSubject {
+                records: records
+                    .as_mut()
+                    .map(|r| Arc::new(r.remove(&model.id).unwrap_or_default())),
+                scope: scope.clone(),
+                model: Arc::new(model),
+            })
+            .collect();
+        let page = PageOf {
+            rows,
+            has_next: found.has_next,
+            has_previous: found.has_previous,
+            total: found.total,
+        };
+        Ok(connection(page, |s| s.model.id.to_string(), |s| s))
+    }
+
+    /// One data subject; another tenant's id is `NOT_FOUND`.
+    async fn data_subject(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<DataSubject> {
+        let id = parse_uuid("id", &id)?;
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubjectRead).await?;
+        let model = subjects::get(&scope, id).await?;
+        Ok(DataSubject {
+            scope,
+            model: Arc::new(model),
+            records: None,
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct PersonalDataInput {
+    /// A taxonomy category key, e.g. `user.contact.email`.
+    pub category: String,
+    /// At most 4096 characters; checked by the category's format.
+    pub value: String,
+    /// A taxonomy purpose key, e.g. `essential.service`.
+    pub purpose: String,
+    /// Where the data came from, e.g. `signup form`.
+    pub source: String,
+    /// When it was collected; defaults to now.
+    pub collected_at: Option<DateTime<Utc>>,
+}
+
+impl From<PersonalDataInput> for NewPersonalData {
+    fn from(i: PersonalDataInput) -> Self {
+        NewPersonalData {
+            category: i.category,
+            value: i.value,
+            purpose: i.purpose,
+            source: i.source,
+            collected_at: i.collected_at,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateDataSubjectInput {
+    /// Clients may omit it (their own tenant).
+    pub tenant_id: Option<ID>,
+    /// The tenant's own reference for the person, unique within the tenant.
+    pub external_id: String,
+    pub birth_date: Option<NaiveDate>,
+    #[graphql(default)]
+    pub personal_data: Vec<PersonalDataInput>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateDataSubjectInput {
+    pub tenant_id: Option<ID>,
+    pub id: ID,
+    pub external_id: Option<String>,
+    /// A date sets it, `null` clears it, leaving it out keeps it.
+    pub birth_date: MaybeUndefined<NaiveDate>,
+}
+
+#[derive(InputObject)]
+pub struct AddPersonalDataInput {
+    pub tenant_id: Option<ID>,
+    pub subject_id: ID,
+    pub category: String,
+    pub value: String,
+    pub purpose: String,
+    pub source: String,
+    pub collected_at: Option<DateTime<Utc>>,
+}
+
+#[derive(InputObject)]
+pub struct UpdatePersonalDataInput {
+    pub tenant_id: Option<ID>,
+    pub id: ID,
+    pub value: Option<String>,
+    pub purpose: Option<String>,
+    pub source: Option<String>,
+}
+
+#[derive(Default)]
+pub struct PersonalMutation;
+
+#[Object]
+impl PersonalMutation {
+    /// Creates a data subject, with a fresh data key, and its first records (the tenant's `client_admin`).
+    async fn create_data_subject(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateDataSubjectInput,
+    ) -> async_graphql::Result<DataSubject> {
+        let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::SubjectWrite).await?;
+        let records = input.personal_data.into_iter().map(Into::into).collect();
+        let (model, records) =
+            subjects::create(&scope, &input.external_id, input.birth_date, records).await?;
+        Ok(DataSubject {
+            scope,
+            model: Arc::new(model),
+            records: Some(Arc::new(records)),
+        })
+    }
+
+    /// Changes a subject's `externalId` or birth date.
+    async fn update_data_subject(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateDataSubjectInput,
+    ) -> async_graphql::Result<DataSubject> {
+        let id = parse_uuid("id", &input.id)?;
+        let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::SubjectWrite).await?;
+        let birth_date = match input.birth_date {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(d) => Some(Some(d)),
+        };
+        let model = subjects::update(&scope, id, input.external_id.as_deref(), birth_date).await?;
+        Ok(DataSubject {
+            scope,
+            model: Arc::new(model),
+            records: None,
+        })
+    }
+
+    /// Records one more value about a subject.
+    async fn add_personal_data(
+        &self,
+        ctx: &Context<'_>,
+        input: AddPersonalDataInput,
+    ) -> async_graphql::Result<PersonalData> {
+        let subject_id = parse_uuid("subjectId", &input.subject_id)?;
+        let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::SubjectWrite).await?;
+        let record = NewPersonalData {
+            category: input.category,
+            value: input.value,
+            purpose: input.purpose,
+            source: input.source,
+            collected_at: input.collected_at,
+        };
+        let record = subjects::add_personal_data(&scope, subject_id, record).await?;
+        let subject = subjects::get(&scope, subject_id).await?;
+        Ok(PersonalData {
+            scope,
+            subject: Arc::new(subject),
+            record,
+        })
+    }
+
+    /// Rectifies a record: its value, purpose or source.
+    async fn update_personal_data(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdatePersonalDataInput,
+    ) -> async_graphql::Result<PersonalData> {
+        let id = parse_uuid("id", &input.id)?;
+        let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::SubjectWrite).await?;
+        let change = PersonalDataChange {
+            value: input.value,
+            purpose: input.purpose,
+            source: input.source,
+        };
+        let record = subjects::update_personal_data(&scope, id, change).await?;
+        let subject = subjects::get(&scope, record.subject_id).await?;
+        Ok(PersonalData {
+            scope,
+            subject: Arc::new(subject),
+            record,
+        })
+    }
+}

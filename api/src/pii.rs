@@ -1,0 +1,271 @@
+//! Need-to-know at the field, and the access-transparency log.
+//!
+//! Every personal value passes through [`PiiContext::check_read`] before it is opened. Client users read their own
+//! tenant's values by role (`pii:read`); our staff never do by role, only through an access grant in force that
+//! covers the subject. Each value a staff member reads is recorded, and [`PiiContext::flush`] writes those records to
+//! the tenant's access-transparency log (with an audit event) before the response leaves: if that write fails, the
+//! response is withheld, so no read is ever served unlogged. The log names subjects and categories, never values.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use serde_json::json;
+use steward_entities::{access_log, notice};
+use steward_policy::{ActorKind, Domain, Permission};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::error::AppError;
+use crate::grants;
+use crate::ids::TenantId;
+use crate::pagination::{Page, PageOf};
+use crate::tenancy::{Scope, Tenancy};
+
+/// How the caller may read one tenant's values during this request.
+#[derive(Debug)]
+enum TenantAccess {
+    /// A client user holding `pii:read` in the tenant.
+    ByRole,
+    /// A staff member with these grants in force.
+    ByGrants(Vec<GrantInForce>),
+    Nothing,
+}
+
+#[derive(Debug)]
+struct GrantInForce {
+    id: Uuid,
+    justification: String,
+    ticket: String,
+    /// `None`: every subject.
+    subjects: Option<HashSet<Uuid>>,
+}
+
+/// One value read by a staff member, waiting to be logged.
+struct Read {
+    tenant: TenantId,
+    db: DatabaseConnection,
+    staff: String,
+    grant: Uuid,
+    justification: String,
+    ticket: String,
+    subject: Uuid,
+    category: String,
+}
+
+/// Per-request state: access decided once per tenant (so a grant's expiry applies from the next request), and the
+/// staff reads to log.
+pub struct PiiContext {
+    tenancy: Tenancy,
+    access: tokio::sync::Mutex<HashMap<TenantId, Arc<TenantAccess>>>,
+    reads: Mutex<Vec<Read>>,
+}
+
+const DENIED: &str = "reading personal values needs `pii:read` in this tenant; staff need an approved access grant \
+                      covering this subject (requestAccessGrant)";
+
+impl PiiContext {
+    pub fn new(tenancy: Tenancy) -> Self {
+        PiiContext {
+            tenancy,
+            access: tokio::sync::Mutex::new(HashMap::new()),
+            reads: Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn access(&self, scope: &Scope) -> Result<Arc<TenantAccess>, AppError> {
+        let mut cache = self.access.lock().await;
+        if let Some(access) = cache.get(&scope.tenant_id()) {
+            return Ok(access.clone());
+        }
+        let principal = scope.principal();
+        let access = match principal.kind {
+            ActorKind::Client => {
+                let allowed = self
+                    .tenancy
+                    .authorizer()
+                    .is_allowed(
+                        &principal.actor(),
+                        Domain::Tenant(scope.tenant_id().0),
+                        Permission::PiiRead,
+                    )
+                    .await;
+                if allowed {
+                    TenantAccess::ByRole
+                } else {
+                    TenantAccess::Nothing
+                }
+            }
+            ActorKind::Staff => {
+                let grants = grants::in_force(scope, &principal.subject)
+                    .await?
+                    .into_iter()
+                    .map(|g| {
+                        Ok(GrantInForce {
+                            subjects: grants::subjects_of(&g)?.map(|ids| ids.into_iter().collect()),
+                            id: g.id,
+                            justification: g.justification,
+                            ticket: g.ticket,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, AppError>>()?;
+                if grants.is_empty() {
+                    TenantAccess::Nothing
+                } else {
+                    TenantAccess::ByGrants(grants)
+                }
+            }
+        };
+        let access = Arc::new(access);
+        cache.insert(scope.tenant_id(), access.clone());
+        Ok(access)
+    }
+
+    /// May the caller read `category` of `subject`? Records the read when a staff member makes it.
+    pub async fn check_read(
+        &self,
+        scope: &Scope,
+        subject: Uuid,
+        category: &str,
+    ) -> Result<(), AppError> {
+        match &*self.access(scope).await? {
+            TenantAccess::ByRole => Ok(()),
+            TenantAccess::Nothing => Err(AppError::Forbidden(DENIED.into())),
+            TenantAccess::ByGrants(grants) => {
+                let grant = grants
+                    .iter()
+                    .find(|g| g.subjects.as_ref().is_none_or(|s| s.contains(&subject)))
+                    .ok_or_else(|| AppError::Forbidden(DENIED.into()))?;
+                self.reads.lock().map_err(|_| poisoned())?.push(Read {
+                    tenant: scope.tenant_id(),
+                    db: scope.db().clone(),
+                    staff: scope.principal().subject.clone(),
+                    grant: grant.id,
+                    justification: grant.justification.clone(),
+                    ticket: grant.ticket.clone(),
+                    subject,
+                    category: category.to_owned(),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Filtering by a value (email, external id) tells whether someone is a subject: it needs some right to values.
+    pub async fn check_lookup(&self, scope: &Scope) -> Result<(), AppError> {
+        match &*self.access(scope).await? {
+            TenantAccess::Nothing => Err(AppError::Forbidden(
+                "filtering by `email` or `externalId` needs the right to read personal values in this tenant".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes the staff reads of this request to each tenant's access-transparency log and audit chain.
+    pub async fn flush(&self, request_id: Option<&str>) -> Result<(), AppError> {
+        let reads = std::mem::take(&mut *self.reads.lock().map_err(|_| poisoned())?);
+        if reads.is_empty() {
+            return Ok(());
+        }
+        // One log entry per tenant and grant.
+        let mut groups: BTreeMap<(TenantId, Uuid), Vec<Read>> = BTreeMap::new();
+        for read in reads {
+            groups
+                .entry((read.tenant, read.grant))
+                .or_default()
+                .push(read);
+        }
+        let now = Utc::now();
+        for ((tenant, grant), reads) in groups {
+            let first = &reads[0];
+            let subjects: BTreeSet<Uuid> = reads.iter().map(|r| r.subject).collect();
+            let categories: BTreeSet<&str> = reads.iter().map(|r| r.category.as_str()).collect();
+            let id = Uuid::now_v7();
+            let txn = first.db.begin().await?;
+            access_log::ActiveModel {
+                tenant_id: Set(tenant.0),
+                id: Set(id),
+                occurred_at: Set(now),
+                staff_subject: Set(first.staff.clone()),
+                grant_id: Set(grant),
+                justification: Set(first.justification.clone()),
+                ticket: Set(first.ticket.clone()),
+                subject_ids: Set(json!(subjects).to_string()),
+                categories: Set(json!(categories).to_string()),
+                values_read: Set(i32::try_from(reads.len()).unwrap_or(i32::MAX)),
+                request_id: Set(request_id.map(str::to_owned)),
+            }
+            .insert(&txn)
+            .await?;
+            audit::append_tenant(
+                &txn,
+                tenant,
+                AuditEntry {
+                    actor_kind: ActorKind::Staff.as_str().to_owned(),
+                    actor_subject: first.staff.clone(),
+                    action: "pii.read",
+                    object_type: "access_log",
+                    object_id: id.to_string(),
+                    detail: json!({ "grant": grant, "subjects": subjects.len(), "categories": categories }),
+                },
+            )
+            .await?;
+            txn.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+fn poisoned() -> AppError {
+    AppError::internal(anyhow::anyhow!("access recorder lock poisoned"))
+}
+
+/// The tenant's access-transparency log, newest first, within an optional time window.
+pub async fn access_log(
+    scope: &Scope,
+    page: Page,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<PageOf<access_log::Model>, AppError> {
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(AppError::BadInput("`from` is after `to`".into()));
+    }
+    let mut query = scope.find::<access_log::Entity>();
+    if let Some(from) = from {
+        query = query.filter(access_log::Column::OccurredAt.gte(from));
+    }
+    if let Some(to) = to {
+        query = query.filter(access_log::Column::OccurredAt.lt(to));
+    }
+    let total = query.clone().count(scope.db()).await?;
+    if let Some(after) = page.after {
+        query = query.filter(access_log::Column::Id.lt(after));
+    }
+    let rows = query
+        .order_by_desc(access_log::Column::Id)
+        .limit(page.fetch_limit())
+        .all(scope.db())
+        .await?;
+    Ok(PageOf::from_fetched(rows, &page, total))
+}
+
+/// The tenant's notices, newest first.
+pub async fn notices(scope: &Scope, page: Page) -> Result<PageOf<notice::Model>, AppError> {
+    let mut query = scope.find::<notice::Entity>();
+    let total = query.clone().count(scope.db()).await?;
+    if let Some(after) = page.after {
+        query = query.filter(notice::Column::Id.lt(after));
+    }
+    let rows = query
+        .order_by_desc(notice::Column::Id)
+        .limit(page.fetch_limit())
+        .all(scope.db())
+        .await?;
+    Ok(PageOf::from_fetched(rows, &page, total))
+}

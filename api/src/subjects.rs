@@ -1,0 +1,451 @@
+//! Data subjects and their personal data: created, rectified and listed within one tenant's [`Scope`].
+//!
+//! Values are sealed with the subject's data key before they reach the database and opened only by
+//! [`pii`](crate::pii) for callers allowed to read them. Emails are found through their blind index. Audit events
+//! name subjects and records by id and list categories, never values.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde_json::json;
+use steward_entities::{data_subject, personal_data};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::crypto::SubjectKey;
+use crate::error::AppError;
+use crate::pagination::{Page, PageOf};
+use crate::taxonomy::{self, Format};
+use crate::tenancy::Scope;
+
+const MAX_EXTERNAL_ID_CHARS: usize = 200;
+const MAX_SOURCE_CHARS: usize = 200;
+/// Personal data records one call may create with a subject.
+pub const MAX_RECORDS_PER_CALL: usize = 50;
+
+/// A value to record about a subject.
+#[derive(Clone, Debug)]
+pub struct NewPersonalData {
+    pub category: String,
+    pub value: String,
+    pub purpose: String,
+    pub source: String,
+    pub collected_at: Option<DateTime<Utc>>,
+}
+
+/// What `updatePersonalData` may change (rectification).
+#[derive(Clone, Debug, Default)]
+pub struct PersonalDataChange {
+    pub value: Option<String>,
+    pub purpose: Option<String>,
+    pub source: Option<String>,
+}
+
+/// Filters of `dataSubjects`.
+#[derive(Clone, Debug, Default)]
+pub struct SubjectFilter {
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub category: Option<String>,
+}
+
+impl SubjectFilter {
+    /// Filters by value reveal whether someone is a subject: they need the right to read values.
+    pub fn names_values(&self) -> bool {
+        self.external_id.is_some() || self.email.is_some()
+    }
+}
+
+/// Creates a subject, its data key and its first records, in one transaction.
+pub async fn create(
+    scope: &Scope,
+    external_id: &str,
+    birth_date: Option<NaiveDate>,
+    records: Vec<NewPersonalData>,
+) -> Result<(data_subject::Model, Vec<personal_data::Model>), AppError> {
+    let external_id = clean_external_id(external_id)?;
+    if records.len() > MAX_RECORDS_PER_CALL {
+        return Err(AppError::BadInput(format!(
+            "at most {MAX_RECORDS_PER_CALL} personal data records per call"
+        )));
+    }
+    let checked = records
+        .into_iter()
+        .map(check_record)
+        .collect::<Result<Vec<_>, _>>()?;
+    let birth_date = birth_date.map(taxonomy::check_past_date).transpose()?;
+
+    let tenant = scope.tenant_id();
+    let id = Uuid::now_v7();
+    let key = SubjectKey::generate(tenant, id).map_err(AppError::internal)?;
+    let now = Utc::now();
+    let txn = scope.begin().await?;
+    let subject = data_subject::ActiveModel {
+        tenant_id: Set(tenant.0),
+        id: Set(id),
+        external_id: Set(external_id),
+        wrapped_key: Set(scope
+            .tenant_key()
+            .wrap(id, &key)
+            .map_err(AppError::internal)?),
+        birth_date_sealed: Set(birth_date.map(|d| seal_birth_date(&key, d)).transpose()?),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        AppError::on_unique(e, || {
+            "this tenant already has a subject with that externalId".into()
+        })
+    })?;
+    let mut inserted = Vec::with_capacity(checked.len());
+    for record in checked {
+        inserted.push(insert_record(scope, &txn, &subject, &key, record, now).await?);
+    }
+    let categories: Vec<&str> = inserted.iter().map(|r| r.category.as_str()).collect();
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::by(scope.principal(), "subject.created", "data_subject", id)
+            .with_detail(json!({ "categories": categories, "birth_date": birth_date.is_some() })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((subject, inserted))
+}
+
+/// Changes a subject's external id and/or birth date (`Some(None)` clears it).
+pub async fn update(
+    scope: &Scope,
+    id: Uuid,
+    external_id: Option<&str>,
+    birth_date: Option<Option<NaiveDate>>,
+) -> Result<data_subject::Model, AppError> {
+    let subject = get(scope, id).await?;
+    let external_id = external_id.map(clean_external_id).transpose()?;
+    let birth_date = birth_date
+        .map(|d| d.map(taxonomy::check_past_date).transpose())
+        .transpose()?;
+    if external_id.is_none() && birth_date.is_none() {
+        return Err(AppError::BadInput(
+            "nothing to change: give `externalId` or `birthDate`".into(),
+        ));
+    }
+    let key = subject_key(scope, &subject)?;
+    let mut changed = Vec::new();
+    let mut model: data_subject::ActiveModel = subject.clone().into();
+    if let Some(external_id) = external_id {
+        model.external_id = Set(external_id);
+        changed.push("external_id");
+    }
+    if let Some(birth_date) = birth_date {
+        model.birth_date_sealed = Set(birth_date.map(|d| seal_birth_date(&key, d)).transpose()?);
+        changed.push("birth_date");
+    }
+    model.updated_at = Set(Utc::now());
+    let txn = scope.begin().await?;
+    let updated = model.update(&txn).await.map_err(|e| {
+        AppError::on_unique(e, || {
+            "this tenant already has a subject with that externalId".into()
+        })
+    })?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "subject.updated", "data_subject", id)
+            .with_detail(json!({ "changed": changed })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Records one more value about a subject.
+pub async fn add_personal_data(
+    scope: &Scope,
+    subject_id: Uuid,
+    record: NewPersonalData,
+) -> Result<personal_data::Model, AppError> {
+    let record = check_record(record)?;
+    let subject = get(scope, subject_id).await?;
+    let key = subject_key(scope, &subject)?;
+    let txn = scope.begin().await?;
+    let inserted = insert_record(scope, &txn, &subject, &key, record, Utc::now()).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "personal_data.added", "personal_data", inserted.id)
+            .with_detail(json!({ "subject": subject_id, "category": inserted.category, "purpose": inserted.purpose })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+/// Rectifies a record: a new value (re-sealed), purpose or source.
+pub async fn update_personal_data(
+    scope: &Scope,
+    id: Uuid,
+    change: PersonalDataChange,
+) -> Result<personal_data::Model, AppError> {
+    if change.value.is_none() && change.purpose.is_none() && change.source.is_none() {
+        return Err(AppError::BadInput(
+            "nothing to change: give `value`, `purpose` or `source`".into(),
+        ));
+    }
+    let record = scope
+        .find::<personal_data::Entity>()
+        .filter(personal_data::Column::Id.eq(id))
+        .one(scope.db())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no personal data record {id}")))?;
+    let category = taxonomy::category(&record.category)?;
+    let mut model: personal_data::ActiveModel = record.clone().into();
+    let mut changed = Vec::new();
+    if let Some(value) = &change.value {
+        let value = taxonomy::check_value(category, value)?;
+        let subject = get(scope, record.subject_id).await?;
+        let key = subject_key(scope, &subject)?;
+        model.sealed_value = Set(key
+            .seal(&record.category, &value)
+            .map_err(AppError::internal)?);
+        model.blind_index = Set(blind_index_for(scope, category.format, &value));
+        changed.push("value");
+    }
+    if let Some(purpose) = &change.purpose {
+        model.purpose = Set(taxonomy::purpose(purpose)?.key.clone());
+        changed.push("purpose");
+    }
+    if let Some(source) = &change.source {
+        model.source = Set(clean_source(source)?);
+        changed.push("source");
+    }
+    model.updated_at = Set(Utc::now());
+    let txn = scope.begin().await?;
+    let updated = model.update(&txn).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "personal_data.rectified", "personal_data", id)
+            .with_detail(json!({ "subject": record.subject_id, "category": record.category, "changed": changed })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// One subject of the scope's tenant; another tenant's id is `NOT_FOUND`.
+pub async fn get(scope: &Scope, id: Uuid) -> Result<data_subject::Model, AppError> {
+    scope
+        .find::<data_subject::Entity>()
+        .filter(data_subject::Column::Id.eq(id))
+        .one(scope.db())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no data subject {id}")))
+}
+
+/// One page of the tenant's subjects, oldest first, optionally filtered.
+pub async fn list(
+    scope: &Scope,
+    page: Page,
+    filter: &SubjectFilter,
+) -> Result<PageOf<data_subject::Model>, AppError> {
+    let mut query = scope.find::<data_subject::Entity>();
+    if let Some(external_id) = &filter.external_id {
+        query = query.filter(data_subject::Column::ExternalId.eq(external_id.trim()));
+    }
+    if let Some(email) = &filter.email {
+        let index = scope.blind_index(&taxonomy::normalise_email(email));
+        query = query.filter(
+            data_subject::Column::Id.in_subquery(
+                Query::select()
+                    .column(personal_data::Column::SubjectId)
+                    .from(personal_data::Entity)
+                    .and_where(personal_data::Column::TenantId.eq(scope.tenant_id().0))
+                    .and_where(personal_data::Column::BlindIndex.eq(index))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(category) = &filter.category {
+        let category = taxonomy::category(category)?;
+        query = query.filter(
+            data_subject::Column::Id.in_subquery(
+                Query::select()
+                    .column(personal_data::Column::SubjectId)
+                    .from(personal_data::Entity)
+                    .and_where(personal_data::Column::TenantId.eq(scope.tenant_id().0))
+                    .and_where(personal_data::Column::Category.eq(category.key.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    let total = query.clone().count(scope.db()).await?;
+    if let Some(after) = page.after {
+        query = query.filter(data_subject::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(data_subject::Column::Id)
+        .limit(page.fetch_limit())
+        .all(scope.db())
+        .await?;
+    Ok(PageOf::from_fetched(rows, &page, total))
+}
+
+/// The records of many subjects in one query, grouped by subject, oldest first.
+pub async fn records_of(
+    scope: &Scope,
+    subject_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<personal_data::Model>>, AppError> {
+    let mut grouped: HashMap<Uuid, Vec<personal_data::Model>> = HashMap::new();
+    if subject_ids.is_empty() {
+        return Ok(grouped);
+    }
+    let rows = scope
+        .find::<personal_data::Entity>()
+        .filter(personal_data::Column::SubjectId.is_in(subject_ids.iter().copied()))
+        .order_by_asc(personal_data::Column::Id)
+        .all(scope.db())
+        .await?;
+    for row in rows {
+        grouped.entry(row.subject_id).or_default().push(row);
+    }
+    Ok(grouped)
+}
+
+/// The subject's data key, unwrapped with the tenant key.
+pub fn subject_key(scope: &Scope, subject: &data_subject::Model) -> Result<SubjectKey, AppError> {
+    scope
+        .tenant_key()
+        .unwrap(subject.id, &subject.wrapped_key)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("subject {}: {e}", subject.id)))
+}
+
+/// Opens one record's value. Callers decide first whether the reader may see it ([`crate::pii`]).
+pub(crate) fn open_value(
+    key: &SubjectKey,
+    record: &personal_data::Model,
+) -> Result<String, AppError> {
+    key.open(&record.category, &record.sealed_value)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("record {}: {e}", record.id)))
+}
+
+pub(crate) fn open_birth_date(
+    key: &SubjectKey,
+    subject: &data_subject::Model,
+) -> Result<Option<NaiveDate>, AppError> {
+    subject
+        .birth_date_sealed
+        .as_ref()
+        .map(|sealed| {
+            let text = key
+                .open(BIRTH_DATE_CONTEXT, sealed)
+                .map_err(|e| AppError::internal(anyhow::anyhow!("subject {}: {e}", subject.id)))?;
+            NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(AppError::internal)
+        })
+        .transpose()
+}
+
+const BIRTH_DATE_CONTEXT: &str = "subject.birth_date";
+
+fn seal_birth_date(key: &SubjectKey, date: NaiveDate) -> Result<Vec<u8>, AppError> {
+    key.seal(BIRTH_DATE_CONTEXT, &date.format("%Y-%m-%d").to_string())
+        .map_err(AppError::internal)
+}
+
+/// A record that passed every check, ready to seal.
+struct CheckedRecord {
+    category: &'static taxonomy::Category,
+    value: String,
+    purpose: String,
+    source: String,
+    collected_at: DateTime<Utc>,
+}
+
+fn check_record(record: NewPersonalData) -> Result<CheckedRecord, AppError> {
+    let category = taxonomy::category(record.category.trim())?;
+    let purpose = taxonomy::purpose(record.purpose.trim())?.key.clone();
+    let value = taxonomy::check_value(category, &record.value)?;
+    let source = clean_source(&record.source)?;
+    let now = Utc::now();
+    let collected_at = record.collected_at.unwrap_or(now);
+    // A little clock skew between the client and us is tolerated; a collection date in the future is not.
+    if collected_at > now + chrono::Duration::minutes(5) {
+        return Err(AppError::BadInput("`collectedAt` is in the future".into()));
+    }
+    Ok(CheckedRecord {
+        category,
+        value,
+        purpose,
+        source,
+        collected_at,
+    })
+}
+
+async fn insert_record<C: ConnectionTrait>(
+    scope: &Scope,
+    txn: &C,
+    subject: &data_subject::Model,
+    key: &SubjectKey,
+    record: CheckedRecord,
+    now: DateTime<Utc>,
+) -> Result<personal_data::Model, AppError> {
+    let sealed = key
+        .seal(&record.category.key, &record.value)
+        .map_err(AppError::internal)?;
+    Ok(personal_data::ActiveModel {
+        tenant_id: Set(scope.tenant_id().0),
+        id: Set(Uuid::now_v7()),
+        subject_id: Set(subject.id),
+        category: Set(record.category.key.clone()),
+        purpose: Set(record.purpose),
+        source: Set(record.source),
+        collected_at: Set(record.collected_at),
+        sealed_value: Set(sealed),
+        blind_index: Set(blind_index_for(
+            scope,
+            record.category.format,
+            &record.value,
+        )),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?)
+}
+
+fn blind_index_for(scope: &Scope, format: Format, value: &str) -> Option<String> {
+    (format == Format::Email).then(|| scope.blind_index(&taxonomy::normalise_email(value)))
+}
+
+fn clean_external_id(raw: &str) -> Result<String, AppError> {
+    let id = raw.trim();
+    if id.is_empty()
+        || id.chars().count() > MAX_EXTERNAL_ID_CHARS
+        || id.chars().any(char::is_control)
+    {
+        return Err(AppError::BadInput(format!(
+            "`externalId` must be 1-{MAX_EXTERNAL_ID_CHARS} printable characters"
+        )));
+    }
+    Ok(id.to_owned())
+}
+
+fn clean_source(raw: &str) -> Result<String, AppError> {
+    let source = raw.trim();
+    if source.is_empty()
+        || source.chars().count() > MAX_SOURCE_CHARS
+        || source.chars().any(char::is_control)
+    {
+        return Err(AppError::BadInput(format!(
+            "`source` (where the data came from) must be 1-{MAX_SOURCE_CHARS} printable characters"
+        )));
+    }
+    Ok(source.to_owned())
+}

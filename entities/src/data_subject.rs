@@ -1,0 +1,30 @@
+//! Data subjects (region database): people whose personal data a tenant has us process. No login of their own.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "data_subjects")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// The tenant's own reference for the person, unique within the tenant.
+    pub external_id: String,
+    /// The subject's data key, wrapped by the tenant's key.
+    pub wrapped_key: Vec<u8>,
+    pub birth_date_sealed: Option<Vec<u8>>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl crate::TenantOwned for Entity {
+    fn tenant_column() -> Column {
+        Column::TenantId
+    }
+}

@@ -1,0 +1,401 @@
+//! Personal data: subjects and records, encryption at rest, validation, filters and rectification.
+
+use serde_json::{Value, json};
+use steward_tests::{Backend, TestApp, both_backends};
+
+pub const CREATE: &str = "mutation($i: CreateDataSubjectInput!) { createDataSubject(input: $i) { id externalId categories personalData { id category value purpose source } } }";
+
+pub fn record(category: &str, value: &str) -> Value {
+    json!({ "category": category, "value": value, "purpose": "essential.service", "source": "signup form" })
+}
+
+/// Creates a subject with an email and a name as `token`; returns its id.
+pub async fn subject(
+    app: &TestApp,
+    token: &str,
+    external_id: &str,
+    email: &str,
+    name: &str,
+) -> String {
+    let reply = app
+        .gql(
+            token,
+            CREATE,
+            json!({ "i": { "externalId": external_id, "personalData": [record("user.contact.email", email), record("user.name", name)] } }),
+        )
+        .await;
+    reply.ok()["createDataSubject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn client_admin_manages_subjects(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Personal Co", "eu").await;
+    let admin = app.invite(&t, "pc-admin", "CLIENT_ADMIN").await;
+    let viewer = app.invite(&t, "pc-viewer", "CLIENT_VIEWER").await;
+
+    let taxonomy = app
+        .gql(
+            &viewer,
+            "{ taxonomy { version categories { key format } purposes { key } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        taxonomy.ok()["taxonomy"]["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["key"] == "user.contact.email" && c["format"] == "email")
+    );
+
+    let created = app
+        .gql(
+            &admin,
+            CREATE,
+            json!({ "i": { "externalId": "cust-1", "birthDate": "1990-05-17", "personalData": [
+                record("user.contact.email", " Ada@Example.org "),
+                record("user.name", "Ada Lovelace"),
+                record("user.device.ip_address", "2001:DB8::7"),
+            ] } }),
+        )
+        .await;
+    let ada = created.ok()["createDataSubject"].clone();
+    assert_eq!(ada["externalId"], "cust-1");
+    assert_eq!(
+        ada["categories"],
+        json!(["user.contact.email", "user.device.ip_address", "user.name"])
+    );
+    let values: Vec<&str> = ada["personalData"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        ["Ada@Example.org", "Ada Lovelace", "2001:db8::7"],
+        "trimmed and canonical"
+    );
+    let id = ada["id"].as_str().unwrap().to_owned();
+    let other = subject_of_another(&app).await;
+
+    // A viewer reads values too (by role), one subject or a page.
+    let one = app
+        .gql(&viewer, "query($id: ID!) { dataSubject(id: $id) { externalId birthDate personalData(categories: [\"user.name\"]) { value } } }", json!({ "id": id }))
+        .await;
+    assert_eq!(
+        one.ok()["dataSubject"],
+        json!({ "externalId": "cust-1", "birthDate": "1990-05-17", "personalData": [{ "value": "Ada Lovelace" }] })
+    );
+    // Another tenant's subject id is NOT_FOUND, exactly like a missing one.
+    for missing in [other.as_str(), &uuid::Uuid::now_v7().to_string()] {
+        app.gql(
+            &admin,
+            "query($id: ID!) { dataSubject(id: $id) { id } }",
+            json!({ "id": missing }),
+        )
+        .await
+        .expect_code("NOT_FOUND");
+    }
+
+    // Filters: by external id, by email through the blind index (any case), by category.
+    subject(&app, &admin, "cust-2", "grace@example.org", "Grace Hopper").await;
+    let list = "query($e: String, $x: String, $c: String) { dataSubjects(email: $e, externalId: $x, category: $c) { totalCount edges { node { externalId } } } }";
+    let by_email = app
+        .gql(&admin, list, json!({ "e": "  GRACE@example.ORG" }))
+        .await;
+    assert_eq!(
+        by_email.ok()["dataSubjects"]["edges"][0]["node"]["externalId"],
+        "cust-2"
+    );
+    assert_eq!(by_email.ok()["dataSubjects"]["totalCount"], 1);
+    let by_x = app.gql(&admin, list, json!({ "x": "cust-1" })).await;
+    assert_eq!(by_x.ok()["dataSubjects"]["totalCount"], 1);
+    let by_c = app
+        .gql(&admin, list, json!({ "c": "user.device.ip_address" }))
+        .await;
+    assert_eq!(
+        by_c.ok()["dataSubjects"]["edges"],
+        json!([{ "node": { "externalId": "cust-1" } }])
+    );
+    let all = app.gql(&admin, list, json!({})).await;
+    assert_eq!(all.ok()["dataSubjects"]["totalCount"], 2);
+    let none = app
+        .gql(&admin, list, json!({ "e": "nobody@example.org" }))
+        .await;
+    assert_eq!(none.ok()["dataSubjects"]["totalCount"], 0);
+
+    // Rectification: a new value, found by its new email, no longer by the old one.
+    let email_id = ada["personalData"][0]["id"].as_str().unwrap();
+    let fixed = app
+        .gql(
+            &admin,
+            "mutation($i: UpdatePersonalDataInput!) { updatePersonalData(input: $i) { value purpose } }",
+            json!({ "i": { "id": email_id, "value": "ada@lovelace.example", "purpose": "operations.support" } }),
+        )
+        .await;
+    assert_eq!(
+        fixed.ok()["updatePersonalData"],
+        json!({ "value": "ada@lovelace.example", "purpose": "operations.support" })
+    );
+    assert_eq!(
+        app.gql(&admin, list, json!({ "e": "ada@example.org" }))
+            .await
+            .ok()["dataSubjects"]["totalCount"],
+        0
+    );
+    assert_eq!(
+        app.gql(&admin, list, json!({ "e": "ADA@lovelace.example" }))
+            .await
+            .ok()["dataSubjects"]["totalCount"],
+        1
+    );
+
+    let added = app
+        .gql(
+            &admin,
+            "mutation($i: AddPersonalDataInput!) { addPersonalData(input: $i) { category value } }",
+            json!({ "i": { "subjectId": id, "category": "user.contact.phone_number", "value": "+44 20 7946 0958", "purpose": "operations.support", "source": "call centre" } }),
+        )
+        .await;
+    assert_eq!(added.ok()["addPersonalData"]["value"], "+44 20 7946 0958");
+    let updated = app
+        .gql(
+            &admin,
+            "mutation($i: UpdateDataSubjectInput!) { updateDataSubject(input: $i) { externalId birthDate } }",
+            json!({ "i": { "id": id, "externalId": "cust-1b", "birthDate": null } }),
+        )
+        .await;
+    assert_eq!(
+        updated.ok()["updateDataSubject"],
+        json!({ "externalId": "cust-1b", "birthDate": null })
+    );
+
+    // A viewer changes nothing.
+    app.gql(&viewer, CREATE, json!({ "i": { "externalId": "v-1" } }))
+        .await
+        .expect_code("FORBIDDEN");
+
+    // Every change is in the tenant's audit chain, by id, without values.
+    let tid = steward_tests::stored_uuid(&app, &t);
+    let events = app.count("eu", "audit_events", &format!("tenant_id = {tid} AND action IN ('subject.created', 'subject.updated', 'personal_data.added', 'personal_data.rectified')")).await;
+    assert_eq!(events, 5);
+    for planted in ["Ada Lovelace", "lovelace.example", "Grace Hopper", "7946"] {
+        assert_eq!(
+            app.count("eu", "audit_events", &format!("detail LIKE '%{planted}%'"))
+                .await,
+            0
+        );
+    }
+}
+
+/// A subject in a second tenant, for isolation checks.
+async fn subject_of_another(app: &TestApp) -> String {
+    let t = app.create_tenant("Elsewhere Ltd", "us").await;
+    let admin = app.invite(&t, "elsewhere-admin", "CLIENT_ADMIN").await;
+    subject(app, &admin, "other-1", "other@example.org", "Someone Else").await
+}
+
+async fn values_are_encrypted_at_rest(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let eu = app.create_tenant("Cipher EU", "eu").await;
+    let us = app.create_tenant("Cipher US", "us").await;
+    let eu_admin = app.invite(&eu, "cipher-eu", "CLIENT_ADMIN").await;
+    let us_admin = app.invite(&us, "cipher-us", "CLIENT_ADMIN").await;
+    let planted = [
+        ("user.contact.email", "planted.q7x@cipher.example"),
+        ("user.name", "Plantagenet Quux"),
+        ("user.financial.bank_account", "DE89370400440532013000"),
+        ("user.device.ip_address", "203.0.113.77"),
+    ];
+    for (admin, external) in [(&eu_admin, "p-eu"), (&us_admin, "p-us")] {
+        let records: Vec<Value> = planted.iter().map(|(c, v)| record(c, v)).collect();
+        app.gql(admin, CREATE, json!({ "i": { "externalId": external, "birthDate": "1977-07-07", "personalData": records } }))
+            .await
+            .ok();
+    }
+    // Readable through the API...
+    let read = app
+        .gql(
+            &eu_admin,
+            "{ dataSubjects { edges { node { personalData { value } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(read.ok().to_string().contains("Plantagenet Quux"));
+    // ...and nowhere in the databases, in any form a thief of the disk would see.
+    for db in ["eu", "us", "control"] {
+        for (_, value) in planted {
+            assert!(
+                !app.database_contains(db, value).await,
+                "{value} in clear in {db}"
+            );
+        }
+        assert!(!app.database_contains(db, "planted.q7x").await);
+        assert!(
+            !app.database_contains(db, "1977-07-07").await,
+            "birth date in clear in {db}"
+        );
+    }
+}
+
+async fn bad_personal_data_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Strict Co", "eu").await;
+    let admin = app.invite(&t, "strict-admin", "CLIENT_ADMIN").await;
+    let id = subject(&app, &admin, "s-1", "s1@example.org", "First Subject").await;
+    let tid = steward_tests::stored_uuid(&app, &t);
+    let before = counts(&app, &tid).await;
+
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({ "externalId": "x", "personalData": [record("user.shoe_size", "44")] }),
+            "BAD_USER_INPUT",
+            "user.contact.email",
+        ),
+        (
+            json!({ "externalId": "x", "personalData": [{ "category": "user.name", "value": "A", "purpose": "profit", "source": "s" }] }),
+            "BAD_USER_INPUT",
+            "essential.service",
+        ),
+        (
+            json!({ "externalId": "x", "personalData": [record("user.name", &"n".repeat(4097))] }),
+            "BAD_USER_INPUT",
+            "4096",
+        ),
+        (
+            json!({ "externalId": "x", "personalData": [record("user.contact.email", "not-an-email")] }),
+            "BAD_USER_INPUT",
+            "email",
+        ),
+        (
+            json!({ "externalId": "x", "personalData": [record("user.contact.phone_number", "call me maybe")] }),
+            "BAD_USER_INPUT",
+            "phone",
+        ),
+        (
+            json!({ "externalId": "x", "personalData": [record("user.demographic.date_of_birth", "2999-01-01")] }),
+            "BAD_USER_INPUT",
+            "future",
+        ),
+        (
+            json!({ "externalId": "x", "birthDate": "2999-01-01" }),
+            "BAD_USER_INPUT",
+            "future",
+        ),
+        (
+            json!({ "externalId": "x", "personalData": [{ "category": "user.name", "value": "A", "purpose": "analytics", "source": "s", "collectedAt": "2999-01-01T00:00:00Z" }] }),
+            "BAD_USER_INPUT",
+            "future",
+        ),
+        (
+            json!({ "externalId": "   " }),
+            "BAD_USER_INPUT",
+            "externalId",
+        ),
+        // A good record after a bad one: the whole call fails, nothing half-done.
+        (
+            json!({ "externalId": "x", "personalData": [record("user.name", "Fine"), record("user.contact.email", "bad")] }),
+            "BAD_USER_INPUT",
+            "email",
+        ),
+        (
+            json!({ "externalId": "s-1", "personalData": [record("user.name", "Dup")] }),
+            "CONFLICT",
+            "externalId",
+        ),
+    ];
+    for (input, code, says) in cases {
+        let reply = app.gql(&admin, CREATE, json!({ "i": input })).await;
+        reply.expect_code(code);
+        assert!(
+            reply.message().contains(says),
+            "`{says}` not in `{}`",
+            reply.message()
+        );
+        assert!(
+            !reply.body.to_string().to_lowercase().contains("unique"),
+            "{}",
+            reply.body
+        );
+    }
+    let add = "mutation($i: AddPersonalDataInput!) { addPersonalData(input: $i) { id } }";
+    app.gql(&admin, add, json!({ "i": { "subjectId": id, "category": "user.contact.email", "value": "@@", "purpose": "analytics", "source": "s" } }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    app.gql(&admin, add, json!({ "i": { "subjectId": uuid::Uuid::now_v7().to_string(), "category": "user.name", "value": "X", "purpose": "analytics", "source": "s" } }))
+        .await
+        .expect_code("NOT_FOUND");
+    app.gql(&admin, add, json!({ "i": { "subjectId": "nope", "category": "user.name", "value": "X", "purpose": "analytics", "source": "s" } }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    let update = "mutation($i: UpdatePersonalDataInput!) { updatePersonalData(input: $i) { id } }";
+    app.gql(
+        &admin,
+        update,
+        json!({ "i": { "id": uuid::Uuid::now_v7().to_string(), "value": "x" } }),
+    )
+    .await
+    .expect_code("NOT_FOUND");
+    assert_eq!(counts(&app, &tid).await, before, "nothing changed");
+}
+
+async fn counts(app: &TestApp, tid: &str) -> (i64, i64, i64) {
+    (
+        app.count("eu", "data_subjects", &format!("tenant_id = {tid}"))
+            .await,
+        app.count("eu", "personal_data", &format!("tenant_id = {tid}"))
+            .await,
+        app.count("eu", "audit_events", &format!("tenant_id = {tid}"))
+            .await,
+    )
+}
+
+async fn a_page_costs_a_fixed_number_of_statements(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Counted Co", "eu").await;
+    let admin = app.invite(&t, "counted-admin", "CLIENT_ADMIN").await;
+    for i in 0..25 {
+        subject(
+            &app,
+            &admin,
+            &format!("c-{i}"),
+            &format!("c{i}@example.org"),
+            &format!("Person {i}"),
+        )
+        .await;
+    }
+    let query = "query($f: Int) { dataSubjects(first: $f) { totalCount edges { node { id externalId categories personalData { category value } } } } }";
+    let mut costs = Vec::new();
+    for first in [1, 5, 20] {
+        let before = app.statements();
+        let reply = app.gql(&admin, query, json!({ "f": first })).await;
+        assert_eq!(
+            reply.ok()["dataSubjects"]["edges"]
+                .as_array()
+                .unwrap()
+                .len(),
+            first as usize
+        );
+        costs.push(app.statements() - before);
+    }
+    assert_eq!(
+        costs[0], costs[2],
+        "statements for 1, 5, 20 subjects: {costs:?}"
+    );
+    assert_eq!(
+        costs[1], costs[2],
+        "statements for 1, 5, 20 subjects: {costs:?}"
+    );
+    assert!(costs[2] <= 5, "{costs:?}");
+}
+
+both_backends!(
+    client_admin_manages_subjects,
+    values_are_encrypted_at_rest,
+    bad_personal_data_changes_nothing,
+    a_page_costs_a_fixed_number_of_statements
+);
