@@ -12,9 +12,11 @@ use crate::auth::{Principal, TokenMinter};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::ids::TenantId;
+use crate::pagination::Page;
+use crate::subjects::{self, NewPersonalData};
 use crate::tenancy::TenantRecord;
-use crate::tenants;
 use crate::users::{self, Invitation, RoleChange};
+use crate::{taxonomy, tenants};
 
 pub const DEMO_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 const DEMO_ADMIN: &str = "demo-platform-admin";
@@ -31,6 +33,8 @@ pub struct DemoToken {
 struct DemoTenant {
     name: &'static str,
     users: &'static [(&'static str, Role)],
+    /// external id, email, name
+    subjects: &'static [(&'static str, &'static str, &'static str)],
 }
 
 const TENANTS: [DemoTenant; 2] = [
@@ -40,10 +44,27 @@ const TENANTS: [DemoTenant; 2] = [
             ("acme-admin", Role::ClientAdmin),
             ("acme-viewer", Role::ClientViewer),
         ],
+        subjects: &[
+            ("patient-001", "ada.lovelace@example.com", "Ada Lovelace"),
+            ("patient-002", "grace.hopper@example.com", "Grace Hopper"),
+            ("patient-003", "alan.turing@example.com", "Alan Turing"),
+        ],
     },
     DemoTenant {
         name: "Globex Retail",
         users: &[("globex-admin", Role::ClientAdmin)],
+        subjects: &[
+            (
+                "cust-1001",
+                "katherine.johnson@example.com",
+                "Katherine Johnson",
+            ),
+            (
+                "cust-1002",
+                "edsger.dijkstra@example.com",
+                "Edsger Dijkstra",
+            ),
+        ],
     },
 ];
 
@@ -117,8 +138,57 @@ pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<De
                 .map_err(|e| fail(subject, e))?;
             tokens.push(mint(subject, role, Some(&tenant))?);
         }
+        seed_subjects(state, demo, tenant.id)
+            .await
+            .map_err(|e| fail("subjects", e))?;
     }
     Ok(tokens)
+}
+
+/// Creates the tenant's demo subjects (as its client admin) unless it has subjects already.
+async fn seed_subjects(
+    state: &AppState,
+    demo: &DemoTenant,
+    tenant: TenantId,
+) -> Result<(), AppError> {
+    let Some(&(admin, _)) = demo
+        .users
+        .iter()
+        .find(|(_, role)| *role == Role::ClientAdmin)
+    else {
+        return Ok(());
+    };
+    let client = Principal {
+        subject: admin.to_owned(),
+        kind: ActorKind::Client,
+        tenant_id: Some(tenant),
+    };
+    let scope = state
+        .tenancy()
+        .scope(&client, None, steward_policy::Permission::SubjectWrite)
+        .await?;
+    let existing =
+        subjects::list(&scope, Page::new(Some(1), None)?, &Default::default(), true).await?;
+    if existing.total > 0 {
+        return Ok(());
+    }
+    for &(external_id, email, name) in demo.subjects {
+        let record = |category: &str, value: &str| NewPersonalData {
+            category: category.to_owned(),
+            value: value.to_owned(),
+            purpose: "essential.service".to_owned(),
+            source: "demo data".to_owned(),
+            collected_at: None,
+        };
+        subjects::create(
+            &scope,
+            external_id,
+            None,
+            vec![record(taxonomy::EMAIL, email), record(taxonomy::NAME, name)],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn invite_once(

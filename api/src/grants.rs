@@ -7,8 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use steward_entities::{access_grant, data_subject, notice};
@@ -133,11 +132,10 @@ async fn create(
                     "`subjectIds` must name 1-{MAX_GRANT_SUBJECTS} subjects, or be left out for all"
                 )));
             }
-            let found = scope
+            let query = scope
                 .find::<data_subject::Entity>()
-                .filter(data_subject::Column::Id.is_in(ids.iter().copied()))
-                .count(scope.db())
-                .await?;
+                .filter(data_subject::Column::Id.is_in(ids.iter().copied()));
+            let found = crate::pagination::count(query, scope.db()).await?;
             if found != ids.len() as u64 {
                 return Err(AppError::NotFound(
                     "some of `subjectIds` are not subjects of this tenant".into(),
@@ -297,7 +295,7 @@ pub async fn list(
             .filter(access_grant::Column::ExpiresAt.lte(now)),
         Some(other) => query.filter(access_grant::Column::Status.eq(other.stored())),
     };
-    let total = query.clone().count(scope.db()).await?;
+    let total = crate::pagination::count(query.clone(), scope.db()).await?;
     if let Some(after) = page.after {
         query = query.filter(access_grant::Column::Id.lt(after));
     }

@@ -1,8 +1,25 @@
 //! Relay-style page arguments, validated before they reach a query (SeaORM's paginator panics on a page size of 0).
 
+use sea_orm::sea_query::Expr;
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QuerySelect, Select};
 use uuid::Uuid;
 
 use crate::error::AppError;
+
+/// `SELECT COUNT(*)` over a query's rows. SeaORM's paginator counts over a sub-select of every column, which reads
+/// each row whole (blobs included); this lets the database answer from an index.
+pub async fn count<E: EntityTrait, C: ConnectionTrait>(
+    query: Select<E>,
+    db: &C,
+) -> Result<u64, DbErr> {
+    let n: Option<i64> = query
+        .select_only()
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(n.unwrap_or(0).max(0) as u64)
+}
 
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 use serde_json::json;
 use steward_entities::{access_log, notice};
@@ -243,7 +243,7 @@ pub async fn access_log(
     if let Some(to) = to {
         query = query.filter(access_log::Column::OccurredAt.lt(to));
     }
-    let total = query.clone().count(scope.db()).await?;
+    let total = crate::pagination::count(query.clone(), scope.db()).await?;
     if let Some(after) = page.after {
         query = query.filter(access_log::Column::Id.lt(after));
     }
@@ -258,7 +258,7 @@ pub async fn access_log(
 /// The tenant's notices, newest first.
 pub async fn notices(scope: &Scope, page: Page) -> Result<PageOf<notice::Model>, AppError> {
     let mut query = scope.find::<notice::Entity>();
-    let total = query.clone().count(scope.db()).await?;
+    let total = crate::pagination::count(query.clone(), scope.db()).await?;
     if let Some(after) = page.after {
         query = query.filter(notice::Column::Id.lt(after));
     }

@@ -9,8 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use steward_entities::{data_subject, personal_data};
@@ -250,11 +249,13 @@ pub async fn get(scope: &Scope, id: Uuid) -> Result<data_subject::Model, AppErro
         .ok_or_else(|| AppError::NotFound(format!("no data subject {id}")))
 }
 
-/// One page of the tenant's subjects, oldest first, optionally filtered.
+/// One page of the tenant's subjects, oldest first, optionally filtered. `with_total`: count every match too
+/// (skipped when the caller did not ask for `totalCount`).
 pub async fn list(
     scope: &Scope,
     page: Page,
     filter: &SubjectFilter,
+    with_total: bool,
 ) -> Result<PageOf<data_subject::Model>, AppError> {
     let mut query = scope.find::<data_subject::Entity>();
     if let Some(external_id) = &filter.external_id {
@@ -286,7 +287,11 @@ pub async fn list(
             ),
         );
     }
-    let total = query.clone().count(scope.db()).await?;
+    let total = if with_total {
+        crate::pagination::count(query.clone(), scope.db()).await?
+    } else {
+        0
+    };
     if let Some(after) = page.after {
         query = query.filter(data_subject::Column::Id.gt(after));
     }

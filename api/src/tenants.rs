@@ -5,8 +5,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 use serde_json::json;
 use steward_entities::tenant;
@@ -111,7 +111,7 @@ pub async fn list(
     if let Some(status) = status {
         query = query.filter(tenant::Column::Status.eq(status.as_str()));
     }
-    let total = query.clone().count(db).await?;
+    let total = crate::pagination::count(query.clone(), db).await?;
     if let Some(after) = page.after {
         query = query.filter(tenant::Column::Id.gt(after));
     }

@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use steward_entities::{role_assignment, tenant_user};
@@ -194,10 +194,7 @@ pub async fn invite(
 
 /// One page of the scope's tenant's users, oldest first. The scope must have been opened for `user:read`.
 pub async fn list(scope: &Scope, page: Page) -> Result<PageOf<UserRecord>, AppError> {
-    let total = scope
-        .find::<tenant_user::Entity>()
-        .count(scope.db())
-        .await?;
+    let total = crate::pagination::count(scope.find::<tenant_user::Entity>(), scope.db()).await?;
     let mut query = scope.find::<tenant_user::Entity>();
     if let Some(after) = page.after {
         query = query.filter(tenant_user::Column::Id.gt(after));

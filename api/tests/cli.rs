@@ -91,6 +91,12 @@ fn post(addr: &str, token: &str, body: &str) -> String {
     response
 }
 
+/// The tenant id in a `{ viewer { tenant { id } } }` answer.
+fn response_tenant(response: &str) -> String {
+    let start = response.find(r#""id":""#).expect("an id") + 6;
+    response[start..start + 36].to_owned()
+}
+
 #[test]
 fn serve_refuses_to_start_without_a_key_and_says_what_to_set() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,6 +119,16 @@ fn serve_refuses_to_start_without_a_key_and_says_what_to_set() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("at least 32 bytes"));
+
+    // A token key alone is not enough: personal data needs the master key.
+    let output = steward()
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("STEWARD_JWT_HS256_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("STEWARD_MASTER_KEY"));
 }
 
 #[test]
@@ -142,6 +158,33 @@ fn a_newcomer_runs_the_demo_and_reaches_their_tenant() {
         response.contains(r#"{"data":{"viewer":{"subject":"acme-admin","kind":"CLIENT","roles":["CLIENT_ADMIN"],"tenant":{"name":"Acme Health","region":"eu"}}}}"#),
         "{response}"
     );
+    // The demo tenant has data subjects whose values its admin reads decrypted, and our support staff do not.
+    let subjects = r#"{"query":"{ dataSubjects { totalCount edges { node { personalData { category value } } } } }"}"#;
+    let response = post(&addr, &admin, subjects);
+    assert!(
+        response.contains(r#""totalCount":3"#) && response.contains("Ada Lovelace"),
+        "{response}"
+    );
+    let support = token_after(&out, "support");
+    let acme = response_tenant(&post(
+        &addr,
+        &admin,
+        r#"{"query":"{ viewer { tenant { id } } }"}"#,
+    ));
+    let query = format!(
+        "{{ dataSubjects(tenantId: \"{acme}\") {{ totalCount edges {{ node {{ personalData {{ value }} }} }} }} }}"
+    );
+    let response = post(
+        &addr,
+        &support,
+        &serde_json::json!({ "query": query }).to_string(),
+    );
+    assert!(
+        response.contains(r#""totalCount":3"#) && response.contains("FORBIDDEN"),
+        "{response}"
+    );
+    assert!(!response.contains("Ada Lovelace"), "{response}");
+
     let staff = token_after(&out, "platform_admin");
     let response = post(
         &addr,

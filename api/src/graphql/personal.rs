@@ -245,7 +245,8 @@ impl PersonalQuery {
         if filter.names_values() {
             pii(ctx)?.check_lookup(&scope).await?;
         }
-        let found = subjects::list(&scope, page, &filter).await?;
+        let with_total = ctx.look_ahead().field("totalCount").exists();
+        let found = subjects::list(&scope, page, &filter, with_total).await?;
         let node = ctx.look_ahead().field("edges").field("node");
         let wants_records =
             node.field("personalData").exists() || node.field("categories").exists();

@@ -4,6 +4,7 @@ mod access;
 mod auth;
 mod bad_input;
 mod isolation;
+mod isolation_fuzz;
 mod ops;
 mod personal;
 mod residency;

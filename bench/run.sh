@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Load benchmark of Steward's hot read: a client user's first 20 data subjects with email and name (decrypted), on
+# SQLite and on PostgreSQL, at 16 and 64 connections, with wrk on loopback. Prints a markdown table and writes it to
+# bench/results-<UTC time>.md. Knobs: BACKENDS="sqlite postgres", CONCURRENCY="16 64", DURATION=20s, WARMUP=5s,
+# SUBJECTS=2000, PG_URL (admin URL of a PostgreSQL server; the script creates and drops its own databases).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BACKENDS=${BACKENDS:-"sqlite postgres"}
+CONCURRENCY=${CONCURRENCY:-"16 64"}
+DURATION=${DURATION:-20s}
+WARMUP=${WARMUP:-5s}
+SUBJECTS=${SUBJECTS:-2000}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+PORT=${PORT:-18180}
+SECRET=bench-secret-bench-secret-bench-secret-01
+MASTER=$(printf 'b%.0s' $(seq 64))
+
+command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --quiet
+BIN=target/release/steward
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  for db in control eu us; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_bench_$db WITH (FORCE)" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+export STEWARD_JWT_HS256_SECRET=$SECRET STEWARD_MASTER_KEY=$MASTER STEWARD_BOOTSTRAP_ADMIN=bench-root
+export STEWARD_LISTEN=127.0.0.1:$PORT STEWARD_LOG=warn
+ROWS=()
+for backend in $BACKENDS; do
+  export STEWARD_DATA_DIR=$WORK/$backend
+  unset STEWARD_DATABASE_URL STEWARD_REGIONS
+  if [ "$backend" = postgres ]; then
+    base=${PG_URL%/*}
+    for db in control eu us; do
+      psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_bench_$db WITH (FORCE)"
+      psql "$PG_URL" -qc "CREATE DATABASE steward_bench_$db"
+    done
+    export STEWARD_DATABASE_URL=$base/steward_bench_control
+    export STEWARD_REGIONS="eu=$base/steward_bench_eu,us=$base/steward_bench_us"
+  fi
+  "$BIN" serve > "$WORK/server-$backend.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+  root=$("$BIN" token --sub bench-root --kind staff --ttl 2h)
+  echo "[$backend] seeding $SUBJECTS subjects"
+  tenant=$(python3 bench/seed.py tenant "http://127.0.0.1:$PORT/graphql" "$root")
+  export BENCH_TOKEN=$("$BIN" token --sub bench-admin --kind client --tenant "$tenant" --ttl 2h)
+  python3 bench/seed.py subjects "http://127.0.0.1:$PORT/graphql" "$BENCH_TOKEN" "$SUBJECTS"
+  for c in $CONCURRENCY; do
+    wrk -t2 -c"$c" -d"$WARMUP" -s bench/query.lua "http://127.0.0.1:$PORT/graphql" >/dev/null
+    result=$(wrk -t2 -c"$c" -d"$DURATION" --timeout 10s -s bench/query.lua "http://127.0.0.1:$PORT/graphql" | grep '^RESULT')
+    rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$SERVER_PID/status")
+    echo "[$backend c=$c] $result peak_rss_mib=$rss"
+    rps=$(sed -E 's/.* rps=([0-9]+).*/\1/' <<<"$result")
+    p50=$(sed -E 's/.* p50_ms=([0-9.]+).*/\1/' <<<"$result")
+    p99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<<"$result")
+    bad=$(sed -E 's/.* bad=([0-9]+).*/\1/' <<<"$result")
+    ROWS+=("| Steward ($backend) | $c | $rps | $p50 | $p99 | $bad | $rss |")
+  done
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+done
+
+out="bench/results-$(date -u +%Y%m%dT%H%M%SZ).md"
+{
+  echo "Steward $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $SUBJECTS subjects, wrk -t2 $DURATION after $WARMUP warm-up"
+  echo
+  echo "| system | connections | req/s | p50 ms | p99 ms | bad responses | peak RSS MiB |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  printf '%s\n' "${ROWS[@]}"
+} | tee "$out"

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Seeds a running Steward for the benchmark through its public GraphQL API, as its users would.
+
+  seed.py tenant URL ROOT_TOKEN              -> creates "Bench Co" and its client admin `bench-admin`; prints the id
+  seed.py subjects URL CLIENT_TOKEN COUNT    -> COUNT data subjects with an email and a name, 50 per request
+"""
+import json
+import sys
+import urllib.request
+
+
+def gql(url, token, query, variables=None):
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        answer = json.loads(resp.read())
+    if answer.get("errors"):
+        sys.exit(f"seed failed: {answer['errors']}")
+    return answer["data"]
+
+
+def main():
+    command, url, token = sys.argv[1], sys.argv[2], sys.argv[3]
+    if command == "tenant":
+        # As a platform admin: the tenant and its client admin. Prints the tenant id.
+        tenant = gql(url, token, 'mutation { createTenant(input: {name: "Bench Co", region: "eu"}) { id } }')["createTenant"]["id"]
+        gql(
+            url,
+            token,
+            "mutation($t: ID!) { inviteUser(input: {tenantId: $t, email: \"bench-admin@bench.example\", subject: \"bench-admin\", role: CLIENT_ADMIN}) { id } }",
+            {"t": tenant},
+        )
+        print(tenant)
+    elif command == "subjects":
+        # As the client admin (only the controller adds its subjects): N subjects, 50 per request.
+        count, batch = int(sys.argv[4]), 50
+        for start in range(0, count, batch):
+            parts = []
+            for n in range(start, min(start + batch, count)):
+                parts.append(
+                    f's{n}: createDataSubject(input: {{externalId: "bench-{n:05d}", personalData: ['
+                    f'{{category: "user.contact.email", value: "person{n}@bench.example", purpose: "essential.service", source: "bench"}}, '
+                    f'{{category: "user.name", value: "Bench Person {n}", purpose: "essential.service", source: "bench"}}]}}) {{ id }}'
+                )
+            gql(url, token, "mutation { " + " ".join(parts) + " }")
+    else:
+        sys.exit("usage: seed.py tenant URL ROOT_TOKEN | seed.py subjects URL CLIENT_TOKEN COUNT")
+
+
+if __name__ == "__main__":
+    main()
