@@ -70,7 +70,11 @@ impl AppState {
                 tracing::info!(subject = %admin, "bootstrapped platform_admin");
             }
         }
-        let schema = build_schema(tenancy.clone(), &config.limits);
+        let processor = crate::processing::Processor {
+            name: config.processor_name.clone(),
+            contact: config.processor_contact.clone(),
+        };
+        let schema = build_schema(tenancy.clone(), &config.limits, processor);
         Ok(AppState {
             inner: Arc::new(Inner {
                 schema,
@@ -91,6 +95,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/graphql", get(console).post(graphql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/subprocessors", get(crate::public::html_list))
+        .route("/subprocessors.json", get(crate::public::json_list))
+        .route("/subprocessors.atom", get(crate::public::atom_feed))
         .with_state(state);
     with_edge_layers(routes, &config.limits)
 }
@@ -259,6 +266,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    job_interval: std::time::Duration,
 }
 
 impl Application {
@@ -275,6 +283,7 @@ impl Application {
             listener,
             router,
             state,
+            job_interval: config.job_interval,
         })
     }
 
@@ -298,10 +307,27 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let jobs = tokio::spawn(run_jobs(self.state.clone(), self.job_interval));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
-            .await?;
+            .await;
+        jobs.abort();
+        served?;
         Ok(())
+    }
+}
+
+/// The scheduled jobs, run every `interval`: each is idempotent, so a missed or repeated run does no harm.
+async fn run_jobs(state: AppState, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        ticks.tick().await;
+        let today = chrono::Utc::now().date_naive();
+        match crate::subprocessors::activate_due(state.tenancy(), today).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(activated = n, "sub-processor changes took effect"),
+            Err(e) => tracing::error!(error = ?e, "sub-processor activation job failed"),
+        }
     }
 }
 

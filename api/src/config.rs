@@ -59,6 +59,23 @@ pub struct ConfigArgs {
     /// Seconds a request may take before it is answered 408.
     #[arg(long, env = "STEWARD_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// The processor's name, as it appears in records of processing.
+    #[arg(
+        long,
+        env = "STEWARD_PROCESSOR_NAME",
+        default_value = "Steward operator"
+    )]
+    pub processor_name: String,
+    /// The processor's privacy contact, as it appears in records of processing.
+    #[arg(
+        long,
+        env = "STEWARD_PROCESSOR_CONTACT",
+        default_value = "privacy@example.invalid"
+    )]
+    pub processor_contact: String,
+    /// Seconds between runs of the scheduled jobs (sub-processor activation).
+    #[arg(long, env = "STEWARD_JOB_INTERVAL_SECS", default_value_t = 300)]
+    pub job_interval_secs: u64,
     /// Connections per database pool (SQLite always uses one writer connection).
     #[arg(long, env = "STEWARD_DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
@@ -169,6 +186,9 @@ pub struct Config {
     pub bootstrap_admin: Option<String>,
     pub limits: Limits,
     pub db_pool_size: u32,
+    pub processor_name: String,
+    pub processor_contact: String,
+    pub job_interval: Duration,
 }
 
 /// How keys may be found: only `serve --demo` and `token` fall back to the generated demo secret.
@@ -278,6 +298,9 @@ impl Config {
                 ..Limits::default()
             },
             db_pool_size: args.db_pool_size,
+            processor_name: args.processor_name.trim().to_owned(),
+            processor_contact: args.processor_contact.trim().to_owned(),
+            job_interval: Duration::from_secs(args.job_interval_secs.max(1)),
         })
     }
 

@@ -20,6 +20,8 @@ use crate::pagination::{Page, PageOf};
 use crate::tenancy::{Scope, Tenancy, TenantRecord, TenantStatus};
 
 const MAX_NAME_CHARS: usize = 200;
+/// Days of notice before a sub-processor change takes effect, unless the tenant's contract says otherwise.
+pub const DEFAULT_NOTICE_PERIOD_DAYS: i32 = 30;
 const MAX_REASON_CHARS: usize = 1000;
 
 /// Creates a tenant in `region`. Platform admins only.
@@ -55,6 +57,7 @@ pub async fn create(
         status_reason: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        notice_period_days: Set(DEFAULT_NOTICE_PERIOD_DAYS),
     }
     .insert(&control)
     .await

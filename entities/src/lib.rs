@@ -8,11 +8,18 @@
 pub mod access_grant;
 pub mod access_log;
 pub mod audit_event;
+pub mod change_notice;
 pub mod data_subject;
+pub mod mechanism_invalidation;
 pub mod notice;
+pub mod objection;
+pub mod onward_transfer;
+pub mod onward_transfer_subject;
 pub mod personal_data;
 pub mod platform_audit_event;
 pub mod role_assignment;
+pub mod subprocessor;
+pub mod subprocessor_revision;
 pub mod tenant;
 pub mod tenant_user;
 

@@ -15,6 +15,8 @@ pub struct Model {
     pub status_reason: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Days of notice the tenant's contract gives before a sub-processor change takes effect.
+    pub notice_period_days: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,8 +12,10 @@
 pub use sea_orm_migration::prelude::*;
 
 mod control_m20261128_000001_foundation;
+mod control_m20261129_000001_subprocessors;
 mod region_m20261128_000001_foundation;
 mod region_m20261129_000001_personal_data;
+mod region_m20261129_000002_onward_transfers;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -22,7 +24,10 @@ pub struct ControlMigrator;
 #[async_trait::async_trait]
 impl MigratorTrait for ControlMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(control_m20261128_000001_foundation::Migration)]
+        vec![
+            Box::new(control_m20261128_000001_foundation::Migration),
+            Box::new(control_m20261129_000001_subprocessors::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -40,6 +45,7 @@ impl MigratorTrait for RegionMigrator {
         vec![
             Box::new(region_m20261128_000001_foundation::Migration),
             Box::new(region_m20261129_000001_personal_data::Migration),
+            Box::new(region_m20261129_000002_onward_transfers::Migration),
         ]
     }
 

@@ -131,6 +131,8 @@ pub enum Permission {
     SubprocessorManage,
     SubprocessorObject,
     TransferManage,
+    /// Where a tenant's data went: onward transfers, the record of processing.
+    TransferRead,
     DisclosureRead,
     DisclosureManage,
     BreachManage,
@@ -145,7 +147,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 30] = [
+    pub const ALL: [Permission; 31] = [
         Permission::TenantRead,
         Permission::TenantCreate,
         Permission::TenantLifecycle,
@@ -165,6 +167,7 @@ impl Permission {
         Permission::SubprocessorManage,
         Permission::SubprocessorObject,
         Permission::TransferManage,
+        Permission::TransferRead,
         Permission::DisclosureRead,
         Permission::DisclosureManage,
         Permission::BreachManage,
@@ -200,6 +203,7 @@ impl Permission {
             Permission::SubprocessorManage => ("subprocessor", "manage"),
             Permission::SubprocessorObject => ("subprocessor", "object"),
             Permission::TransferManage => ("transfer", "manage"),
+            Permission::TransferRead => ("transfer", "read"),
             Permission::DisclosureRead => ("disclosure", "read"),
             Permission::DisclosureManage => ("disclosure", "manage"),
             Permission::BreachManage => ("breach", "manage"),

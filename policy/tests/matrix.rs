@@ -27,6 +27,7 @@ SubprocessorRead     Y  Y  Y  Y  Y  Y  Y
 SubprocessorManage   .  .  .  .  .  Y  .
 SubprocessorObject   Y  .  .  .  .  .  .
 TransferManage       .  .  .  .  .  Y  .
+TransferRead         Y  Y  .  .  Y  Y  Y
 DisclosureRead       .  .  .  .  Y  Y  .
 DisclosureManage     .  .  .  .  .  Y  .
 BreachManage         .  .  .  .  Y  .  .

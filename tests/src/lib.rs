@@ -179,6 +179,9 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         max_query_complexity: 1000,
         request_timeout_secs: 30,
         db_pool_size: 4,
+        processor_name: "Steward Test Processor".into(),
+        processor_contact: "privacy@test.example".into(),
+        job_interval_secs: 3600,
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod access;
 mod personal;
+mod registry;
 mod tenants;
 mod types;
 mod users;
@@ -27,6 +28,7 @@ pub struct Query(
     users::UserQuery,
     personal::PersonalQuery,
     access::AccessQuery,
+    registry::RegistryQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -35,6 +37,7 @@ pub struct Mutation(
     users::UserMutation,
     personal::PersonalMutation,
     access::AccessMutation,
+    registry::RegistryMutation,
 );
 
 pub type StewardSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -45,7 +48,11 @@ pub fn build_schema_bare() -> SchemaBuilder<Query, Mutation, EmptySubscription> 
 }
 
 /// The schema the server runs, with its limits and the tenancy router.
-pub fn build_schema(tenancy: Tenancy, limits: &Limits) -> StewardSchema {
+pub fn build_schema(
+    tenancy: Tenancy,
+    limits: &Limits,
+    processor: crate::processing::Processor,
+) -> StewardSchema {
     build_schema_bare()
         .limit_depth(limits.max_query_depth)
         .limit_complexity(limits.max_query_complexity)
@@ -53,6 +60,7 @@ pub fn build_schema(tenancy: Tenancy, limits: &Limits) -> StewardSchema {
         .limit_directives(16)
         .disable_suggestions()
         .data(tenancy)
+        .data(processor)
         .finish()
 }
 
@@ -70,10 +78,15 @@ pub fn finish_response(mut response: Response) -> Response {
         if let Some(message) = message {
             error.message = message;
         }
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
+        let reason = match error.source::<AppError>() {
+            Some(AppError::Refused { reason, .. }) => Some(*reason),
+            _ => None,
+        };
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        extensions.set("code", code);
+        if let Some(reason) = reason {
+            extensions.set("reason", reason);
+        }
     }
     response
 }

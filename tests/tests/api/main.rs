@@ -7,6 +7,7 @@ mod isolation;
 mod isolation_fuzz;
 mod ops;
 mod personal;
+mod registry;
 mod residency;
 mod roles;
 mod schema;

@@ -1,0 +1,34 @@
+//! The sub-processor registry (control database), maintained by legal.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "subprocessors")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub name: String,
+    #[sea_orm(unique)]
+    pub name_key: String,
+    pub legal_entity: String,
+    pub website: String,
+    pub purpose: String,
+    /// JSON array of ISO 3166-1 alpha-2 codes.
+    pub countries: String,
+    /// JSON array of taxonomy category keys.
+    pub categories: String,
+    /// JSON array of transfer mechanism keys.
+    pub mechanisms: String,
+    pub dpf_certified: bool,
+    pub dpa_signed_on: Option<Date>,
+    pub status: String,
+    pub replaces: Option<Uuid>,
+    pub effective_on: Option<Date>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
