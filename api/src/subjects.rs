@@ -312,12 +312,14 @@ pub async fn records_of(
     if subject_ids.is_empty() {
         return Ok(grouped);
     }
-    let rows = scope
+    // No ORDER BY: it would tempt a planner without statistics to walk the tenant's whole primary key in id order
+    // instead of using the (tenant_id, subject_id) index; a page's few rows are sorted here instead.
+    let mut rows = scope
         .find::<personal_data::Entity>()
         .filter(personal_data::Column::SubjectId.is_in(subject_ids.iter().copied()))
-        .order_by_asc(personal_data::Column::Id)
         .all(scope.db())
         .await?;
+    rows.sort_by_key(|r| r.id);
     for row in rows {
         grouped.entry(row.subject_id).or_default().push(row);
     }

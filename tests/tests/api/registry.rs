@@ -483,6 +483,10 @@ async fn transfer_validation_matrix(backend: Backend) {
         sp("Euro", &["DE", "FR"], &["user.contact.email"], &[]),
     )
     .await;
+    let mut indian = sp("Indie", &["IN"], &["user.contact.email"], &["eu_us_dpf"]);
+    indian["dpfCertified"] = json!(true);
+    let india = propose(&app, &legal, indian).await;
+    activate(&app, &legal, &india).await;
     activate(&app, &legal, &us).await;
     activate(&app, &legal, &uncertified).await;
     activate(&app, &legal, &eu).await;
@@ -587,6 +591,10 @@ async fn transfer_validation_matrix(backend: Backend) {
         (
             send(&eu, vec!["user.name"], None, None),
             Some("CATEGORY_NOT_DECLARED"),
+        ),
+        (
+            send(&india, vec!["user.contact.email"], Some("eu_us_dpf"), None),
+            Some("MECHANISM_NOT_APPLICABLE"),
         ),
     ];
     for (input, expected) in cases {
@@ -739,7 +747,7 @@ async fn transfer_validation_matrix(backend: Backend) {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["Cloudy", "Euro", "Plain"]);
+    assert_eq!(names, ["Cloudy", "Euro", "Indie", "Plain"]);
     assert!(
         r["thirdCountryTransfers"]
             .as_array()
