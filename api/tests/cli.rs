@@ -196,16 +196,67 @@ fn a_newcomer_runs_the_demo_and_reaches_their_tenant() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("demo-jwt-secret"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(
-            mode & 0o077,
-            0,
-            "demo secret must not be readable by others"
-        );
+        for file in ["demo-jwt-secret", "demo-master-key"] {
+            let mode = std::fs::metadata(dir.path().join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{file} must not be readable by others");
+        }
     }
+
+    // The audit chain, exported by the operator, verifies with SHA-256 alone (an independent script) and agrees with
+    // `steward audit verify` and with the head the API gives the client.
+    let export = dir.path().join("acme.jsonl");
+    let output = steward()
+        .args(["audit", "export", "--tenant", &acme, "--output"])
+        .arg(&export)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/scripts/verify_chain.py"
+    );
+    let checked = Command::new("python3")
+        .arg(script)
+        .arg(&export)
+        .output()
+        .expect("python3 runs");
+    let verdict = String::from_utf8_lossy(&checked.stdout).trim().to_owned();
+    assert!(
+        checked.status.success() && verdict.starts_with("ok "),
+        "{verdict} {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let head = post(
+        &addr,
+        &admin,
+        r#"{"query":"{ auditChainHead { seq hash } }"}"#,
+    );
+    let head_hash = verdict.rsplit(' ').next().unwrap();
+    assert!(
+        head.contains(head_hash),
+        "API head {head} vs script {verdict}"
+    );
+    let output = steward()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{lines}");
+    assert!(
+        lines.contains("ok platform") && lines.contains(&format!("ok tenant {acme}")),
+        "{lines}"
+    );
+
     drop(server);
 
     // Running the demo again reuses the data: still two tenants, and the old tokens still verify.

@@ -5,6 +5,7 @@
 //! replaces anything internal with a generic sentence.
 
 mod access;
+mod audit;
 mod personal;
 mod registry;
 mod tenants;
@@ -29,6 +30,7 @@ pub struct Query(
     personal::PersonalQuery,
     access::AccessQuery,
     registry::RegistryQuery,
+    audit::AuditQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -1,0 +1,278 @@
+//! Audit chains through the API: reading, verifying, and catching every kind of tampering.
+
+use serde_json::json;
+use steward_tests::{Backend, TestApp, both_backends, stored_uuid};
+
+use crate::personal::subject;
+
+const VERIFY: &str = "query($s: Int, $h: String) { verifyAuditChain(keptSeq: $s, keptHash: $h) { valid events headSeq headHash brokenAt reason } }";
+
+async fn chains_are_readable_and_verifiable(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Chain Co", "eu").await;
+    let admin = app.invite(&t, "chain-admin", "CLIENT_ADMIN").await;
+    let viewer = app.invite(&t, "chain-viewer", "CLIENT_VIEWER").await;
+    for i in 0..3 {
+        subject(
+            &app,
+            &admin,
+            &format!("c{i}"),
+            &format!("c{i}@chain.example"),
+            &format!("Chain {i}"),
+        )
+        .await;
+    }
+    let auditor = app.staff_with("aud", "AUDITOR").await;
+    let support = app.staff_with("sup", "SUPPORT").await;
+
+    // Who may read: the tenant's admin, auditors; not its viewer, not support.
+    let events = "query($t: ID, $a: String, $after: String) { auditEvents(tenantId: $t, action: $a, first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { seq action actorSubject objectType detail } } } }";
+    let page = app.gql(&admin, events, json!({})).await;
+    let first = page.ok()["auditEvents"].clone();
+    assert_eq!(
+        first["totalCount"], 6,
+        "tenant created, two invitations, three subjects: {first:#}"
+    );
+    assert_eq!(first["edges"][0]["node"]["action"], "tenant.created");
+    assert_eq!(first["pageInfo"]["hasNextPage"], true);
+    let next = app
+        .gql(
+            &admin,
+            events,
+            json!({ "after": first["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    assert_eq!(next.ok()["auditEvents"]["edges"][0]["node"]["seq"], 3);
+    let filtered = app
+        .gql(&auditor, events, json!({ "t": t, "a": "subject.created" }))
+        .await;
+    assert_eq!(filtered.ok()["auditEvents"]["totalCount"], 3);
+    app.gql(&viewer, events, json!({}))
+        .await
+        .expect_code("FORBIDDEN");
+    app.gql(&support, events, json!({ "t": t }))
+        .await
+        .expect_code("FORBIDDEN");
+    assert!(
+        !page.body.to_string().contains("Chain 0"),
+        "no personal values in the log"
+    );
+
+    let ok = app.gql(&admin, VERIFY, json!({})).await;
+    let v = ok.ok()["verifyAuditChain"].clone();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["events"], 6);
+    assert_eq!(v["headSeq"], 6);
+    let head = app
+        .gql(&admin, "{ auditChainHead { seq hash } }", json!({}))
+        .await;
+    assert_eq!(head.ok()["auditChainHead"]["hash"], v["headHash"]);
+
+    // The platform chain, for auditors only.
+    let platform = app.gql(&auditor, "{ verifyPlatformAuditChain { valid events } platformAuditEvents(first: 1) { totalCount edges { node { action } } } }", json!({})).await;
+    assert_eq!(platform.ok()["verifyPlatformAuditChain"]["valid"], true);
+    assert_eq!(
+        platform.ok()["platformAuditEvents"]["edges"][0]["node"]["action"],
+        "role.bootstrapped"
+    );
+    app.gql(&admin, "{ verifyPlatformAuditChain { valid } }", json!({}))
+        .await
+        .expect_code("FORBIDDEN");
+    app.gql(
+        &admin,
+        "{ auditEvents(after: \"x\") { totalCount } }",
+        json!({}),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+}
+
+async fn tampering_is_caught_at_the_first_broken_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Tamper Co", "us").await;
+    let admin = app.invite(&t, "tamper-admin", "CLIENT_ADMIN").await;
+    for i in 0..4 {
+        subject(
+            &app,
+            &admin,
+            &format!("t{i}"),
+            &format!("t{i}@tamper.example"),
+            &format!("Tamper {i}"),
+        )
+        .await;
+    }
+    let kept = app
+        .gql(&admin, "{ auditChainHead { seq hash } }", json!({}))
+        .await
+        .ok()["auditChainHead"]
+        .clone();
+    assert_eq!(kept["seq"], 6);
+    let tid = stored_uuid(&app, &t);
+    let db = app.raw_db("us").await;
+    let sql = |s: String| {
+        let db = db.clone();
+        async move {
+            sea_orm::ConnectionTrait::execute_unprepared(&db, &s)
+                .await
+                .unwrap()
+        }
+    };
+    let verify = |kept: Option<(i64, String)>| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let vars = match kept {
+                Some((s, h)) => json!({ "s": s, "h": h }),
+                None => json!({}),
+            };
+            app.gql(&admin, VERIFY, vars).await.ok()["verifyAuditChain"].clone()
+        }
+    };
+    let keep = Some((6i64, kept["hash"].as_str().unwrap().to_owned()));
+
+    // An edited event.
+    let original: String = {
+        let row = sea_orm::ConnectionTrait::query_one_raw(
+            &db,
+            sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT detail FROM audit_events WHERE tenant_id = {tid} AND seq = 4"),
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        row.try_get("", "detail").unwrap()
+    };
+    sql(format!("UPDATE audit_events SET detail = '{{\"categories\":[]}}' WHERE tenant_id = {tid} AND seq = 4")).await;
+    let v = verify(None).await;
+    assert_eq!(
+        (v["valid"].clone(), v["brokenAt"].clone()),
+        (json!(false), json!(4))
+    );
+    assert!(v["reason"].as_str().unwrap().contains("altered"), "{v}");
+    sql(format!(
+        "UPDATE audit_events SET detail = '{}' WHERE tenant_id = {tid} AND seq = 4",
+        original.replace('\'', "''")
+    ))
+    .await;
+    assert_eq!(verify(None).await["valid"], true, "restored");
+
+    // A swapped pair: events 3 and 4 exchange places.
+    sql(format!(
+        "UPDATE audit_events SET seq = -3 WHERE tenant_id = {tid} AND seq = 3"
+    ))
+    .await;
+    sql(format!(
+        "UPDATE audit_events SET seq = 3 WHERE tenant_id = {tid} AND seq = 4"
+    ))
+    .await;
+    sql(format!(
+        "UPDATE audit_events SET seq = 4 WHERE tenant_id = {tid} AND seq = -3"
+    ))
+    .await;
+    let v = verify(None).await;
+    assert_eq!(
+        (v["valid"].clone(), v["brokenAt"].clone()),
+        (json!(false), json!(3)),
+        "{v}"
+    );
+    sql(format!(
+        "UPDATE audit_events SET seq = -3 WHERE tenant_id = {tid} AND seq = 4"
+    ))
+    .await;
+    sql(format!(
+        "UPDATE audit_events SET seq = 4 WHERE tenant_id = {tid} AND seq = 3"
+    ))
+    .await;
+    sql(format!(
+        "UPDATE audit_events SET seq = 3 WHERE tenant_id = {tid} AND seq = -3"
+    ))
+    .await;
+    assert_eq!(verify(keep.clone()).await["valid"], true, "restored");
+
+    // A deleted event in the middle.
+    sql(format!(
+        "DELETE FROM audit_events WHERE tenant_id = {tid} AND seq = 2"
+    ))
+    .await;
+    let v = verify(None).await;
+    assert_eq!(
+        (v["valid"].clone(), v["brokenAt"].clone()),
+        (json!(false), json!(3)),
+        "{v}"
+    );
+    assert!(v["reason"].as_str().unwrap().contains("missing"), "{v}");
+
+    // A truncated tail: on its own the shorter chain is consistent; against the kept head it is not.
+    let t2 = app.create_tenant("Tail Co", "us").await;
+    let admin2 = app.invite(&t2, "tail-admin", "CLIENT_ADMIN").await;
+    for i in 0..3 {
+        subject(
+            &app,
+            &admin2,
+            &format!("u{i}"),
+            &format!("u{i}@tail.example"),
+            &format!("Tail {i}"),
+        )
+        .await;
+    }
+    let head2 = app
+        .gql(&admin2, "{ auditChainHead { seq hash } }", json!({}))
+        .await
+        .ok()["auditChainHead"]
+        .clone();
+    let tid2 = stored_uuid(&app, &t2);
+    sql(format!(
+        "DELETE FROM audit_events WHERE tenant_id = {tid2} AND seq >= 4"
+    ))
+    .await;
+    let alone = app.gql(&admin2, VERIFY, json!({})).await.ok()["verifyAuditChain"].clone();
+    assert_eq!(
+        alone["valid"], true,
+        "a clean cut is only visible against a kept head"
+    );
+    let kept = app
+        .gql(
+            &admin2,
+            VERIFY,
+            json!({ "s": head2["seq"], "h": head2["hash"] }),
+        )
+        .await
+        .ok()["verifyAuditChain"]
+        .clone();
+    assert_eq!(kept["valid"], false);
+    assert!(
+        kept["reason"].as_str().unwrap().contains("truncated"),
+        "{kept}"
+    );
+    app.gql(&admin2, VERIFY, json!({ "s": 1 }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+}
+
+async fn concurrent_appends_never_fork_a_chain(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Busy Co", "eu").await;
+    let admin = app.invite(&t, "busy-admin", "CLIENT_ADMIN").await;
+    let writes = (0..24).map(|i| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.gql(&admin, crate::personal::CREATE, json!({ "i": { "externalId": format!("p{i}"), "personalData": [crate::personal::record("user.name", &format!("Parallel {i}"))] } }))
+                .await
+        }
+    });
+    let replies = futures_util::future::join_all(writes).await;
+    for reply in &replies {
+        reply.ok();
+    }
+    let v = app.gql(&admin, VERIFY, json!({})).await.ok()["verifyAuditChain"].clone();
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["events"], 2 + 24);
+}
+
+both_backends!(
+    chains_are_readable_and_verifiable,
+    tampering_is_caught_at_the_first_broken_link,
+    concurrent_appends_never_fork_a_chain
+);
