@@ -98,6 +98,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/subprocessors", get(crate::public::html_list))
         .route("/subprocessors.json", get(crate::public::json_list))
         .route("/subprocessors.atom", get(crate::public::atom_feed))
+        .route("/transparency.json", get(crate::public::transparency))
         .with_state(state);
     with_edge_layers(routes, &config.limits)
 }
@@ -327,6 +328,14 @@ async fn run_jobs(state: AppState, interval: std::time::Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(activated = n, "sub-processor changes took effect"),
             Err(e) => tracing::error!(error = ?e, "sub-processor activation job failed"),
+        }
+        match crate::accountability::release_disclosure_notices(state.tenancy(), today).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                released = n,
+                "disclosure notices released after their non-disclosure orders"
+            ),
+            Err(e) => tracing::error!(error = ?e, "disclosure notice release job failed"),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! [`tenancy::Scope`] (the only way to reach a tenant's tables, on its region's database) → domain services
 //! ([`tenants`], [`users`]) → SeaORM, with an [`audit`] event written in the same transaction as each change.
 
+pub mod accountability;
 pub mod app;
 pub mod audit;
 pub mod auth;

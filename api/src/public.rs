@@ -132,3 +132,11 @@ pub async fn atom_feed(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// The yearly transparency report on legal demands: counts by kind and decision, no details.
+pub async fn transparency(State(state): State<AppState>) -> Response {
+    match crate::accountability::transparency_report(state.tenancy()).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => unavailable(e),
+    }
+}

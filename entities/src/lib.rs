@@ -8,8 +8,11 @@
 pub mod access_grant;
 pub mod access_log;
 pub mod audit_event;
+pub mod breach;
+pub mod breach_notification;
 pub mod change_notice;
 pub mod data_subject;
+pub mod legal_disclosure;
 pub mod mechanism_invalidation;
 pub mod notice;
 pub mod objection;

@@ -13,6 +13,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod control_m20261128_000001_foundation;
 mod control_m20261129_000001_subprocessors;
+mod control_m20261129_000002_accountability;
 mod region_m20261128_000001_foundation;
 mod region_m20261129_000001_personal_data;
 mod region_m20261129_000002_onward_transfers;
@@ -27,6 +28,7 @@ impl MigratorTrait for ControlMigrator {
         vec![
             Box::new(control_m20261128_000001_foundation::Migration),
             Box::new(control_m20261129_000001_subprocessors::Migration),
+            Box::new(control_m20261129_000002_accountability::Migration),
         ]
     }
 

@@ -136,6 +136,8 @@ pub enum Permission {
     DisclosureRead,
     DisclosureManage,
     BreachManage,
+    /// A tenant confirms it received a breach notice.
+    BreachAcknowledge,
     AuditRead,
     AuditVerify,
     AccessGrantRequest,
@@ -147,7 +149,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 31] = [
+    pub const ALL: [Permission; 32] = [
         Permission::TenantRead,
         Permission::TenantCreate,
         Permission::TenantLifecycle,
@@ -171,6 +173,7 @@ impl Permission {
         Permission::DisclosureRead,
         Permission::DisclosureManage,
         Permission::BreachManage,
+        Permission::BreachAcknowledge,
         Permission::AuditRead,
         Permission::AuditVerify,
         Permission::AccessGrantRequest,
@@ -207,6 +210,7 @@ impl Permission {
             Permission::DisclosureRead => ("disclosure", "read"),
             Permission::DisclosureManage => ("disclosure", "manage"),
             Permission::BreachManage => ("breach", "manage"),
+            Permission::BreachAcknowledge => ("breach", "acknowledge"),
             Permission::AuditRead => ("audit", "read"),
             Permission::AuditVerify => ("audit", "verify"),
             Permission::AccessGrantRequest => ("access_grant", "request"),

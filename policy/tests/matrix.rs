@@ -31,6 +31,7 @@ TransferRead         Y  Y  .  .  Y  Y  Y
 DisclosureRead       .  .  .  .  Y  Y  .
 DisclosureManage     .  .  .  .  .  Y  .
 BreachManage         .  .  .  .  Y  .  .
+BreachAcknowledge    Y  .  .  .  .  .  .
 AuditRead            Y  .  .  .  Y  .  Y
 AuditVerify          .  .  .  .  .  .  Y
 AccessGrantRequest   .  .  .  Y  Y  .  .

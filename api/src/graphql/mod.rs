@@ -5,6 +5,7 @@
 //! replaces anything internal with a generic sentence.
 
 mod access;
+mod accountability;
 mod audit;
 mod personal;
 mod registry;
@@ -31,6 +32,7 @@ pub struct Query(
     access::AccessQuery,
     registry::RegistryQuery,
     audit::AuditQuery,
+    accountability::AccountabilityQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -40,6 +42,7 @@ pub struct Mutation(
     personal::PersonalMutation,
     access::AccessMutation,
     registry::RegistryMutation,
+    accountability::AccountabilityMutation,
 );
 
 pub type StewardSchema = Schema<Query, Mutation, EmptySubscription>;

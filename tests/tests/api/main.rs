@@ -1,6 +1,7 @@
 //! Black-box tests of the whole server, one binary for all of them (one link, run in parallel by the test runner).
 
 mod access;
+mod accountability;
 mod audit;
 mod auth;
 mod bad_input;

@@ -1,0 +1,318 @@
+//! Legal disclosures (with non-disclosure orders and the public transparency report) and breach fan-out.
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+use steward_tests::{Backend, TestApp, both_backends};
+
+use crate::personal::{CREATE, record, subject};
+
+const RECORD: &str =
+    "mutation($i: LegalDemandInput!) { recordLegalDisclosure(input: $i) { id kind noticeSentAt } }";
+const DECIDE: &str = "mutation($id: ID!, $i: DisclosureDecisionInput!) { decideLegalDisclosure(id: $id, input: $i) { decision disclosedCategories noticeSentAt reviewer } }";
+
+fn demand(tenant: &str, kind: &str, order: bool, until: Option<String>) -> serde_json::Value {
+    json!({ "i": { "tenantId": tenant, "kind": kind, "authority": "District Court of Examplia", "reference": "DC-2026-17",
+        "receivedOn": Utc::now().date_naive().to_string(), "scope": "account records of one customer", "nondisclosureOrder": order, "nondisclosureUntil": until } })
+}
+
+async fn notice_kinds(app: &TestApp, token: &str) -> Vec<String> {
+    let reply = app
+        .gql(token, "{ notices { edges { node { kind } } } }", json!({}))
+        .await;
+    reply.ok()["notices"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn disclosure_notices(app: &TestApp, admin: &str) -> usize {
+    notice_kinds(app, admin)
+        .await
+        .iter()
+        .filter(|k| *k == "legal.disclosure")
+        .count()
+}
+
+async fn disclosures_reach_the_tenant_when_allowed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let legal = app.staff_with("lex", "LEGAL").await;
+    let support = app.staff_with("sup", "SUPPORT").await;
+    let t = app.create_tenant("Demanded Co", "eu").await;
+    let admin = app.invite(&t, "dem-admin", "CLIENT_ADMIN").await;
+    let s = subject(&app, &admin, "d1", "d1@dem.example", "Demanded One").await;
+
+    // Bad input changes nothing.
+    app.gql(&legal, RECORD, demand(&t, "rumour", false, None))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    app.gql(
+        &legal,
+        RECORD,
+        demand(&uuid::Uuid::now_v7().to_string(), "subpoena", false, None),
+    )
+    .await
+    .expect_code("NOT_FOUND");
+    app.gql(
+        &legal,
+        RECORD,
+        demand(&t, "subpoena", false, Some("2030-01-01".into())),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+    let mut future = demand(&t, "subpoena", false, None);
+    future["i"]["receivedOn"] = json!("2999-01-01");
+    app.gql(&legal, RECORD, future)
+        .await
+        .expect_code("BAD_USER_INPUT");
+    app.gql(&support, RECORD, demand(&t, "subpoena", false, None))
+        .await
+        .expect_code("FORBIDDEN");
+    assert_eq!(app.count("control", "legal_disclosures", "1 = 1").await, 0);
+
+    // Without an order: the tenant is told at decision time.
+    let open = app
+        .gql(&legal, RECORD, demand(&t, "subpoena", false, None))
+        .await
+        .ok()["recordLegalDisclosure"]["id"]
+        .clone();
+    let bad = json!({ "id": open, "i": { "decision": "disclose", "note": "valid subpoena" } });
+    app.gql(&legal, DECIDE, bad)
+        .await
+        .expect_code("BAD_USER_INPUT");
+    let decided = app
+        .gql(&legal, DECIDE, json!({ "id": open, "i": { "decision": "narrow", "note": "narrowed to contact data", "disclosedCategories": ["user.contact.email"], "disclosedSubjectIds": [s] } }))
+        .await;
+    assert_eq!(
+        decided.ok()["decideLegalDisclosure"]["disclosedCategories"],
+        json!(["user.contact.email"])
+    );
+    assert!(decided.ok()["decideLegalDisclosure"]["noticeSentAt"].is_string());
+    assert!(
+        notice_kinds(&app, &admin)
+            .await
+            .contains(&"legal.disclosure".to_owned())
+    );
+    app.gql(
+        &legal,
+        DECIDE,
+        json!({ "id": open, "i": { "decision": "refuse", "note": "again" } }),
+    )
+    .await
+    .expect_code("CONFLICT");
+
+    // With an order until a date: silent until the date has passed, then released once by the scheduled job.
+    let until = Utc::now().date_naive() + Duration::days(10);
+    let gagged = app
+        .gql(
+            &legal,
+            RECORD,
+            demand(&t, "search_warrant", true, Some(until.to_string())),
+        )
+        .await
+        .ok()["recordLegalDisclosure"]["id"]
+        .clone();
+    let held = app
+        .gql(
+            &legal,
+            DECIDE,
+            json!({ "id": gagged, "i": { "decision": "challenge", "note": "overbroad" } }),
+        )
+        .await;
+    assert!(held.ok()["decideLegalDisclosure"]["noticeSentAt"].is_null());
+    assert_eq!(disclosure_notices(&app, &admin).await, 1);
+    let tenancy = app.state.tenancy();
+    assert_eq!(
+        steward::accountability::release_disclosure_notices(tenancy, until)
+            .await
+            .unwrap(),
+        0,
+        "not before the end date has passed"
+    );
+    assert_eq!(
+        steward::accountability::release_disclosure_notices(tenancy, until + Duration::days(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        steward::accountability::release_disclosure_notices(tenancy, until + Duration::days(2))
+            .await
+            .unwrap(),
+        0,
+        "idempotent"
+    );
+    assert_eq!(disclosure_notices(&app, &admin).await, 2);
+
+    // An open-ended order is allowed, and comes up for review every 90 days.
+    let endless = app
+        .gql(&legal, RECORD, demand(&t, "court_order", true, None))
+        .await
+        .ok()["recordLegalDisclosure"]["id"]
+        .clone();
+    let due = "{ nondisclosureOrdersDueForReview { id } }";
+    assert_eq!(
+        app.gql(&legal, due, json!({})).await.ok()["nondisclosureOrdersDueForReview"],
+        json!([])
+    );
+    let db = app.raw_db("control").await;
+    let old = match app.backend {
+        Backend::Sqlite => "'2020-01-01'",
+        Backend::Postgres(_) => "'2020-01-01'::date",
+    };
+    sea_orm::ConnectionTrait::execute_unprepared(&db, &format!("UPDATE legal_disclosures SET nondisclosure_reviewed_on = {old} WHERE nondisclosure_until IS NULL AND nondisclosure_order")).await.unwrap();
+    assert_eq!(
+        app.gql(&legal, due, json!({})).await.ok()["nondisclosureOrdersDueForReview"],
+        json!([{ "id": endless }])
+    );
+    app.gql(
+        &legal,
+        "mutation($id: ID!) { reviewNondisclosureOrder(id: $id) { nondisclosureReviewedOn } }",
+        json!({ "id": endless }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.gql(&legal, due, json!({})).await.ok()["nondisclosureOrdersDueForReview"],
+        json!([])
+    );
+
+    // The public report: counts only.
+    let report = app.get("/transparency.json").await;
+    let year = Utc::now().date_naive().format("%Y").to_string();
+    assert_eq!(report.body["years"][&year]["subpoena"]["narrow"], 1);
+    assert_eq!(
+        report.body["years"][&year]["search_warrant"]["challenge"],
+        1
+    );
+    assert_eq!(report.body["years"][&year]["court_order"]["pending"], 1);
+    assert!(
+        !report.body.to_string().contains("Examplia")
+            && !report.body.to_string().contains("DC-2026")
+    );
+}
+
+async fn breaches_reach_exactly_the_affected_tenants(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let officer = app.staff_with("po", "PRIVACY_OFFICER").await;
+    let legal = app.staff_with("lex", "LEGAL").await;
+    let a = app.create_tenant("Breach A", "eu").await;
+    let b = app.create_tenant("Breach B", "us").await;
+    let c = app.create_tenant("Breach C", "eu").await;
+    let d = app.create_tenant("Breach D", "us").await;
+    let (aa, ba, ca, da) = (
+        app.invite(&a, "ba", "CLIENT_ADMIN").await,
+        app.invite(&b, "bb", "CLIENT_ADMIN").await,
+        app.invite(&c, "bc", "CLIENT_ADMIN").await,
+        app.invite(&d, "bd", "CLIENT_ADMIN").await,
+    );
+    subject(&app, &aa, "a1", "a1@breach.example", "Breach A One").await;
+    subject(&app, &ba, "b1", "b1@breach.example", "Breach B One").await;
+    app.gql(&ca, CREATE, json!({ "i": { "externalId": "c1", "personalData": [record("user.contact.phone_number", "+44 20 7946 0000")] } })).await.ok();
+    let d1 = app
+        .gql(&da, CREATE, json!({ "i": { "externalId": "d1", "personalData": [record("user.device.ip_address", "198.51.100.7")] } }))
+        .await
+        .ok()["createDataSubject"]["id"]
+        .clone();
+    // D's IP addresses went to a log processor in Germany.
+    let sp = app
+        .gql(&legal, "mutation($i: SubProcessorInput!) { proposeSubProcessor(input: $i, reason: \"logs\") { id } }",
+            json!({ "i": { "name": "Logz", "legalEntity": "Logz GmbH", "website": "https://logz.example", "purpose": "log storage", "countries": ["DE"], "categories": ["user.device.ip_address"] } }))
+        .await
+        .ok()["proposeSubProcessor"]["id"]
+        .clone();
+    app.gql(&legal, "mutation($id: ID!) { announceSubProcessor(id: $id, reason: \"logs\") { tenantsNotified } }", json!({ "id": sp })).await.ok();
+    steward::subprocessors::activate_due(
+        app.state.tenancy(),
+        Utc::now().date_naive() + Duration::days(400),
+    )
+    .await
+    .unwrap();
+    app.gql(&legal, "mutation($i: OnwardTransferInput!) { recordOnwardTransfer(input: $i) { id } }",
+        json!({ "i": { "tenantId": d, "subProcessorId": sp, "categories": ["user.device.ip_address"], "purpose": "essential.service.security", "subjectIds": [d1] } }))
+        .await
+        .ok();
+
+    let record_breach = "mutation($i: BreachInput!) { recordBreach(input: $i) { tenantsNotified breach { id seventyTwoHourMark notifications { tenantId notifiedWithin72h hoursToNotify } } } }";
+    let detected = (Utc::now() - Duration::hours(2)).to_rfc3339();
+    // Bad input: nothing recorded.
+    for bad in [
+        json!({ "detectedAt": "2999-01-01T00:00:00Z", "description": "x", "categories": ["user.contact.email"] }),
+        json!({ "detectedAt": detected, "description": "x", "categories": ["user.shoe_size"] }),
+        json!({ "detectedAt": detected, "description": "x", "categories": ["user.contact.email"], "region": "mars" }),
+        json!({ "detectedAt": detected, "description": "x" }),
+    ] {
+        app.gql(&officer, record_breach, json!({ "i": bad }))
+            .await
+            .expect_code("BAD_USER_INPUT");
+    }
+    app.gql(&legal, record_breach, json!({ "i": { "detectedAt": detected, "description": "x", "categories": ["user.contact.email"] } }))
+        .await
+        .expect_code("FORBIDDEN");
+    assert_eq!(app.count("control", "breaches", "1 = 1").await, 0);
+
+    // Emails exposed in the EU region: A only (B's emails are in the US; C holds no emails).
+    let eu = app
+        .gql(&officer, record_breach, json!({ "i": { "detectedAt": detected, "description": "misconfigured EU mail relay", "systems": ["mail-relay-eu"], "categories": ["user.contact.email"], "region": "eu" } }))
+        .await;
+    let eu = eu.ok()["recordBreach"].clone();
+    assert_eq!(eu["tenantsNotified"], json!([a]));
+    assert_eq!(eu["breach"]["notifications"][0]["notifiedWithin72h"], true);
+    let breach_id = eu["breach"]["id"].clone();
+    // The log processor was breached: D, whose data went there, and only D.
+    let via_sp = app
+        .gql(&officer, record_breach, json!({ "i": { "detectedAt": (Utc::now() - Duration::hours(80)).to_rfc3339(), "description": "log processor breach", "subProcessorIds": [sp] } }))
+        .await;
+    assert_eq!(via_sp.ok()["recordBreach"]["tenantsNotified"], json!([d]));
+    assert_eq!(
+        via_sp.ok()["recordBreach"]["breach"]["notifications"][0]["notifiedWithin72h"],
+        false
+    );
+
+    // The tenants see and acknowledge; another tenant cannot acknowledge A's notice.
+    assert!(notice_kinds(&app, &aa).await.contains(&"breach".to_owned()));
+    assert!(!notice_kinds(&app, &ba).await.contains(&"breach".to_owned()));
+    let ack = "mutation($id: ID!) { acknowledgeBreachNotice(breachId: $id) { acknowledgedAt acknowledgedBy } }";
+    app.gql(&ba, ack, json!({ "id": breach_id }))
+        .await
+        .expect_code("NOT_FOUND");
+    let acked = app.gql(&aa, ack, json!({ "id": breach_id })).await;
+    assert_eq!(
+        acked.ok()["acknowledgeBreachNotice"]["acknowledgedBy"],
+        "client:ba"
+    );
+    let again = app.gql(&aa, ack, json!({ "id": breach_id })).await;
+    assert_eq!(
+        again.ok()["acknowledgeBreachNotice"]["acknowledgedAt"],
+        acked.ok()["acknowledgeBreachNotice"]["acknowledgedAt"]
+    );
+    let mine = app
+        .gql(
+            &aa,
+            "{ breachNotices { breachId acknowledgedAt } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(mine.ok()["breachNotices"][0]["breachId"], breach_id);
+    let all = app
+        .gql(
+            &officer,
+            "{ breaches { id notifications { tenantId acknowledgedAt } } }",
+            json!({}),
+        )
+        .await;
+    let tracked = all.ok()["breaches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == breach_id)
+        .unwrap()
+        .clone();
+    assert!(tracked["notifications"][0]["acknowledgedAt"].is_string());
+}
+
+both_backends!(
+    disclosures_reach_the_tenant_when_allowed,
+    breaches_reach_exactly_the_affected_tenants
+);
