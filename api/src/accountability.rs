@@ -46,23 +46,6 @@ pub const KINDS: [&str; 4] = [
 ];
 pub const DECISIONS: [&str; 4] = ["disclose", "narrow", "challenge", "refuse"];
 
-fn label(p: &Principal) -> String {
-    format!("{}:{}", p.kind, p.subject)
-}
-
-fn text(field: &str, raw: &str, max: usize) -> Result<String, AppError> {
-    let value = raw.trim();
-    if value.is_empty()
-        || value.chars().count() > max
-        || value.chars().any(|c| c.is_control() && c != '\n')
-    {
-        return Err(AppError::BadInput(format!(
-            "`{field}` must be 1-{max} printable characters"
-        )));
-    }
-    Ok(value.to_owned())
-}
-
 /// What legal records when a demand arrives.
 #[derive(Clone, Debug)]
 pub struct DisclosureDemand {
@@ -109,10 +92,10 @@ pub async fn record_disclosure(
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant.id.0),
         kind: Set(kind),
-        authority: Set(text("authority", &demand.authority, 300)?),
-        reference: Set(text("reference", &demand.reference, 200)?),
+        authority: Set(crate::validate::text("authority", &demand.authority, 300)?),
+        reference: Set(crate::validate::text("reference", &demand.reference, 200)?),
         received_on: Set(demand.received_on),
-        scope: Set(text("scope", &demand.scope, 4000)?),
+        scope: Set(crate::validate::text("scope", &demand.scope, 4000)?),
         nondisclosure_order: Set(demand.nondisclosure_order),
         nondisclosure_until: Set(demand.nondisclosure_until),
         nondisclosure_reviewed_on: Set(demand.nondisclosure_order.then_some(today)),
@@ -124,7 +107,7 @@ pub async fn record_disclosure(
         disclosed_subject_ids: Set(None),
         disclosed_on: Set(None),
         notice_sent_at: Set(None),
-        recorded_by: Set(label(principal)),
+        recorded_by: Set(principal.label()),
         created_at: Set(Utc::now()),
     }
     .insert(&txn)
@@ -228,8 +211,8 @@ pub async fn decide_disclosure(
     let control = tenancy.databases().control().begin().await?;
     let mut model: legal_disclosure::ActiveModel = found.clone().into();
     model.decision = Set(Some(choice.clone()));
-    model.decision_note = Set(Some(text("note", &decision.note, 4000)?));
-    model.reviewer = Set(Some(label(principal)));
+    model.decision_note = Set(Some(crate::validate::text("note", &decision.note, 4000)?));
+    model.reviewer = Set(Some(principal.label()));
     model.decided_at = Set(Some(now));
     model.disclosed_categories = Set(discloses.then(|| json!(categories).to_string()));
     model.disclosed_subject_ids =
@@ -468,11 +451,11 @@ pub async fn record_breach(
     if incident.detected_at > Utc::now() + Duration::minutes(5) {
         return Err(AppError::BadInput("`detectedAt` is in the future".into()));
     }
-    let description = text("description", &incident.description, 4000)?;
+    let description = crate::validate::text("description", &incident.description, 4000)?;
     let systems: BTreeSet<String> = incident
         .systems
         .iter()
-        .map(|s| text("systems", s, 200))
+        .map(|s| crate::validate::text("systems", s, 200))
         .collect::<Result<_, _>>()?;
     let categories: BTreeSet<String> = incident
         .categories
@@ -547,7 +530,7 @@ pub async fn record_breach(
         categories: Set(json!(categories).to_string()),
         region: Set(incident.region.clone()),
         sub_processor_ids: Set(json!(incident.sub_processor_ids).to_string()),
-        recorded_by: Set(label(principal)),
+        recorded_by: Set(principal.label()),
         created_at: Set(now),
     }
     .insert(&control)
@@ -634,7 +617,7 @@ pub async fn acknowledge_breach(
     let txn = control.begin().await?;
     let mut model: breach_notification::ActiveModel = found.into();
     model.acknowledged_at = Set(Some(Utc::now()));
-    model.acknowledged_by = Set(Some(label(scope.principal())));
+    model.acknowledged_by = Set(Some(scope.principal().label()));
     let updated = model.update(&txn).await?;
     let region = scope.begin().await?;
     audit::append_tenant(

@@ -165,7 +165,7 @@ async fn create(
         .stored()
         .to_owned()),
         requested_at: Set(now),
-        decided_by: Set(break_glass.then(|| label(principal))),
+        decided_by: Set(break_glass.then(|| principal.label())),
         decided_at: Set(break_glass.then_some(now)),
         decision_reason: Set(break_glass.then(|| "break-glass".to_owned())),
         expires_at: Set(
@@ -231,7 +231,7 @@ pub async fn approve(scope: &Scope, id: Uuid) -> Result<access_grant::Model, App
     let minutes = grant.duration_minutes;
     let mut model: access_grant::ActiveModel = grant.into();
     model.status = Set(GrantStatus::Approved.stored().to_owned());
-    model.decided_by = Set(Some(label(scope.principal())));
+    model.decided_by = Set(Some(scope.principal().label()));
     model.decided_at = Set(Some(now));
     model.expires_at = Set(Some(now + Duration::minutes(minutes.into())));
     decide(scope, model, "access_grant.approved").await
@@ -243,7 +243,7 @@ pub async fn deny(scope: &Scope, id: Uuid, reason: &str) -> Result<access_grant:
     let grant = pending(scope, id).await?;
     let mut model: access_grant::ActiveModel = grant.into();
     model.status = Set(GrantStatus::Denied.stored().to_owned());
-    model.decided_by = Set(Some(label(scope.principal())));
+    model.decided_by = Set(Some(scope.principal().label()));
     model.decided_at = Set(Some(Utc::now()));
     model.decision_reason = Set(Some(reason));
     decide(scope, model, "access_grant.denied").await
@@ -269,7 +269,7 @@ pub async fn revoke(
     let now = Utc::now();
     let mut model: access_grant::ActiveModel = grant.into();
     model.status = Set(GrantStatus::Revoked.stored().to_owned());
-    model.revoked_by = Set(Some(label(scope.principal())));
+    model.revoked_by = Set(Some(scope.principal().label()));
     model.revoked_at = Set(Some(now));
     if reason.is_some() {
         model.decision_reason = Set(reason);
@@ -427,8 +427,4 @@ fn required_reason(reason: &str) -> Result<String, AppError> {
         )));
     }
     Ok(reason.to_owned())
-}
-
-fn label(p: &Principal) -> String {
-    format!("{}:{}", p.kind, p.subject)
 }

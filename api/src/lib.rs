@@ -29,6 +29,7 @@ pub mod taxonomy;
 pub mod tenancy;
 pub mod tenants;
 pub mod users;
+pub mod validate;
 
 pub use app::{AppState, Application};
 pub use config::Config;

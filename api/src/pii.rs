@@ -63,6 +63,17 @@ pub struct PiiContext {
     tenancy: Tenancy,
     access: tokio::sync::Mutex<HashMap<TenantId, Arc<TenantAccess>>>,
     reads: Mutex<Vec<Read>>,
+    denials: Mutex<Vec<Denial>>,
+}
+
+/// A refused attempt to read a personal value, waiting to be audited.
+struct Denial {
+    tenant: TenantId,
+    db: DatabaseConnection,
+    actor_kind: ActorKind,
+    actor: String,
+    subject: Uuid,
+    category: String,
 }
 
 const DENIED: &str = "reading personal values needs `pii:read` in this tenant; staff need an approved access grant \
@@ -74,6 +85,7 @@ impl PiiContext {
             tenancy,
             access: tokio::sync::Mutex::new(HashMap::new()),
             reads: Mutex::new(Vec::new()),
+            denials: Mutex::new(Vec::new()),
         }
     }
 
@@ -132,14 +144,27 @@ impl PiiContext {
         subject: Uuid,
         category: &str,
     ) -> Result<(), AppError> {
-        match &*self.access(scope).await? {
-            TenantAccess::ByRole => Ok(()),
-            TenantAccess::Nothing => Err(AppError::Forbidden(DENIED.into())),
-            TenantAccess::ByGrants(grants) => {
-                let grant = grants
-                    .iter()
-                    .find(|g| g.subjects.as_ref().is_none_or(|s| s.contains(&subject)))
-                    .ok_or_else(|| AppError::Forbidden(DENIED.into()))?;
+        let access = self.access(scope).await?;
+        let grant = match &*access {
+            TenantAccess::ByRole => return Ok(()),
+            TenantAccess::Nothing => None,
+            TenantAccess::ByGrants(grants) => grants
+                .iter()
+                .find(|g| g.subjects.as_ref().is_none_or(|s| s.contains(&subject))),
+        };
+        match grant {
+            None => {
+                self.denials.lock().map_err(|_| poisoned())?.push(Denial {
+                    tenant: scope.tenant_id(),
+                    db: scope.db().clone(),
+                    actor_kind: scope.principal().kind,
+                    actor: scope.principal().subject.clone(),
+                    subject,
+                    category: category.to_owned(),
+                });
+                Err(AppError::Forbidden(DENIED.into()))
+            }
+            Some(grant) => {
                 self.reads.lock().map_err(|_| poisoned())?.push(Read {
                     tenant: scope.tenant_id(),
                     db: scope.db().clone(),
@@ -165,8 +190,34 @@ impl PiiContext {
         }
     }
 
-    /// Writes the staff reads of this request to each tenant's access-transparency log and audit chain.
+    /// Writes the staff reads of this request to each tenant's access-transparency log and audit chain, and every
+    /// refused read to the audit chain (one event per tenant and request).
     pub async fn flush(&self, request_id: Option<&str>) -> Result<(), AppError> {
+        let denials = std::mem::take(&mut *self.denials.lock().map_err(|_| poisoned())?);
+        let mut by_tenant: BTreeMap<TenantId, Vec<Denial>> = BTreeMap::new();
+        for denial in denials {
+            by_tenant.entry(denial.tenant).or_default().push(denial);
+        }
+        for (tenant, denials) in by_tenant {
+            let first = &denials[0];
+            let subjects: BTreeSet<Uuid> = denials.iter().map(|d| d.subject).collect();
+            let categories: BTreeSet<&str> = denials.iter().map(|d| d.category.as_str()).collect();
+            let txn = first.db.begin().await?;
+            audit::append_tenant(
+                &txn,
+                tenant,
+                AuditEntry {
+                    actor_kind: first.actor_kind.as_str().to_owned(),
+                    actor_subject: first.actor.clone(),
+                    action: "pii.denied",
+                    object_type: "data_subject",
+                    object_id: format!("{} subject(s)", subjects.len()),
+                    detail: json!({ "subjects": subjects, "categories": categories, "request": request_id }),
+                },
+            )
+            .await?;
+            txn.commit().await?;
+        }
         let reads = std::mem::take(&mut *self.reads.lock().map_err(|_| poisoned())?);
         if reads.is_empty() {
             return Ok(());

@@ -109,25 +109,8 @@ fn snapshot(m: &subprocessor::Model) -> Value {
     })
 }
 
-fn label(p: &Principal) -> String {
-    format!("{}:{}", p.kind, p.subject)
-}
-
-fn text(field: &str, raw: &str, max: usize) -> Result<String, AppError> {
-    let value = raw.trim();
-    if value.is_empty()
-        || value.chars().count() > max
-        || value.chars().any(|c| c.is_control() && c != '\n')
-    {
-        return Err(AppError::BadInput(format!(
-            "`{field}` must be 1-{max} printable characters"
-        )));
-    }
-    Ok(value.to_owned())
-}
-
 fn reason(raw: &str) -> Result<String, AppError> {
-    text("reason", raw, 2000)
+    crate::validate::text("reason", raw, 2000)
 }
 
 struct Checked {
@@ -141,7 +124,7 @@ struct Checked {
 }
 
 fn check(input: &SubProcessorInput) -> Result<Checked, AppError> {
-    let website = text("website", &input.website, 500)?;
+    let website = crate::validate::text("website", &input.website, 500)?;
     if !(website.starts_with("https://") || website.starts_with("http://")) {
         return Err(AppError::BadInput(
             "`website` must be an http(s) URL".into(),
@@ -160,10 +143,10 @@ fn check(input: &SubProcessorInput) -> Result<Checked, AppError> {
         Ok(out.into_iter().collect())
     };
     Ok(Checked {
-        name: text("name", &input.name, 200)?,
-        legal_entity: text("legalEntity", &input.legal_entity, 300)?,
+        name: crate::validate::text("name", &input.name, 200)?,
+        legal_entity: crate::validate::text("legalEntity", &input.legal_entity, 300)?,
         website,
-        purpose: text("purpose", &input.purpose, 2000)?,
+        purpose: crate::validate::text("purpose", &input.purpose, 2000)?,
         countries: set(&input.countries, &mechanisms::country, "countries")?,
         categories: set(
             &input.categories,
@@ -193,7 +176,7 @@ async fn revise<C: ConnectionTrait>(
     subprocessor_revision::ActiveModel {
         id: Set(Uuid::now_v7()),
         sub_processor_id: Set(id),
-        actor: Set(label(principal)),
+        actor: Set(principal.label()),
         at: Set(Utc::now()),
         change: Set(change.to_owned()),
         reason: Set(why.to_owned()),
@@ -587,7 +570,7 @@ pub async fn object(
         tenant_id: Set(notice.tenant_id),
         sub_processor_id: Set(notice.sub_processor_id),
         reason: Set(why),
-        raised_by: Set(label(scope.principal())),
+        raised_by: Set(scope.principal().label()),
         raised_at: Set(Utc::now()),
         resolution: Set(None),
         resolution_note: Set(None),
@@ -661,12 +644,14 @@ pub async fn resolve(
             "the objection is already resolved".into(),
         ));
     }
-    let note = note.map(|n| text("note", n, 2000)).transpose()?;
+    let note = note
+        .map(|n| crate::validate::text("note", n, 2000))
+        .transpose()?;
     let txn = db.begin().await?;
     let mut model: objection::ActiveModel = found.clone().into();
     model.resolution = Set(Some(resolution.as_str().to_owned()));
     model.resolution_note = Set(note);
-    model.resolved_by = Set(Some(label(principal)));
+    model.resolved_by = Set(Some(principal.label()));
     model.resolved_at = Set(Some(Utc::now()));
     let resolved = model.update(&txn).await?;
     if resolution != Resolution::WithdrawnByClient {
@@ -842,7 +827,7 @@ pub async fn invalidate_mechanism(
             let mut model: mechanism_invalidation::ActiveModel = found.into();
             model.invalid_from = Set(invalid_from);
             model.reason = Set(why);
-            model.recorded_by = Set(label(principal));
+            model.recorded_by = Set(principal.label());
             model.recorded_at = Set(Utc::now());
             model.update(&txn).await?;
         }
@@ -852,7 +837,7 @@ pub async fn invalidate_mechanism(
                 mechanism: Set(key.clone()),
                 invalid_from: Set(invalid_from),
                 reason: Set(why),
-                recorded_by: Set(label(principal)),
+                recorded_by: Set(principal.label()),
                 recorded_at: Set(Utc::now()),
             }
             .insert(&txn)
@@ -1027,7 +1012,7 @@ pub async fn record_transfer(
         mechanism: Set(mechanism),
         countries: Set(json!(countries).to_string()),
         transferred_on: Set(date),
-        recorded_by: Set(label(scope.principal())),
+        recorded_by: Set(scope.principal().label()),
         created_at: Set(Utc::now()),
     }
     .insert(&txn)

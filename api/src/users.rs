@@ -160,7 +160,7 @@ pub async fn invite(
         email: Set(email),
         email_key: Set(email_key),
         display_name: Set(display_name),
-        invited_by: Set(principal_label(principal)),
+        invited_by: Set(principal.label()),
         created_at: Set(now),
     }
     .insert(&txn)
@@ -470,7 +470,7 @@ async fn insert_assignment<C: sea_orm::ConnectionTrait>(
         subject: Set(assignment.actor().subject.clone()),
         role: Set(assignment.role().as_str().to_owned()),
         domain: Set(assignment.domain().key()),
-        assigned_by: Set(principal_label(by)),
+        assigned_by: Set(by.label()),
         assigned_at: Set(at),
     }
     .insert(conn)
@@ -487,10 +487,6 @@ fn role_event(principal: &Principal, action: &'static str, assignment: &Assignme
         format!("{}:{}", assignment.actor().kind, assignment.actor().subject),
     )
     .with_detail(json!({ "role": assignment.role().as_str() }))
-}
-
-fn principal_label(p: &Principal) -> String {
-    format!("{}:{}", p.kind, p.subject)
 }
 
 fn no_such_assignment() -> AppError {

@@ -30,6 +30,11 @@ impl Principal {
     pub fn actor(&self) -> Actor {
         Actor::new(self.kind, self.subject.clone())
     }
+
+    /// `kind:subject`, as records say who did something.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.kind, self.subject)
+    }
 }
 
 /// Why a token was refused. The message says what is wrong, never which key would have worked.

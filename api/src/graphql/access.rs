@@ -9,13 +9,12 @@ use steward_policy::Permission;
 use uuid::Uuid;
 
 use super::personal::parse_uuid;
-use super::types::{Conn, connection, parse_tenant_id};
-use super::{principal, tenancy};
+use super::types::{Conn, connection};
+use super::{open_scope, principal, tenancy};
 use crate::error::AppError;
 use crate::grants::{self, GrantRequest, GrantStatus};
 use crate::pagination::{Page, PageOf};
 use crate::pii;
-use crate::tenancy::Scope;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(name = "AccessGrantStatus")]
@@ -185,19 +184,6 @@ fn to_connection<T, N: async_graphql::OutputType>(
         |(cursor, _)| cursor.clone(),
         |(_, node)| node,
     ))
-}
-
-async fn open_scope(
-    ctx: &Context<'_>,
-    tenant_id: Option<&ID>,
-    permission: Permission,
-) -> Result<Scope, AppError> {
-    let tenant_id = tenant_id
-        .map(|id| parse_tenant_id("tenantId", id))
-        .transpose()?;
-    tenancy(ctx)?
-        .scope(principal(ctx)?, tenant_id, permission)
-        .await
 }
 
 #[derive(Default)]

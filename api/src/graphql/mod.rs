@@ -120,6 +120,20 @@ pub(crate) fn tenancy<'a>(ctx: &Context<'a>) -> Result<&'a Tenancy, AppError> {
         .map_err(|_| AppError::internal(anyhow::anyhow!("schema built without tenancy")))
 }
 
+/// Opens a scope on the tenant named by an optional `tenantId` argument (a client's own when absent).
+pub(crate) async fn open_scope(
+    ctx: &Context<'_>,
+    tenant_id: Option<&async_graphql::ID>,
+    permission: steward_policy::Permission,
+) -> Result<crate::tenancy::Scope, AppError> {
+    let tenant_id = tenant_id
+        .map(|id| crate::ids::TenantId::parse("tenantId", id.as_str()))
+        .transpose()?;
+    tenancy(ctx)?
+        .scope(principal(ctx)?, tenant_id, permission)
+        .await
+}
+
 pub(crate) fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError> {
     ctx.data::<Principal>()
         .map_err(|_| AppError::Unauthenticated("missing bearer token".into()))

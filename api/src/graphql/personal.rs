@@ -13,8 +13,8 @@ use steward_entities::{data_subject, personal_data};
 use steward_policy::Permission;
 use uuid::Uuid;
 
-use super::types::{Conn, connection, parse_tenant_id};
-use super::{principal, tenancy};
+use super::principal;
+use super::types::{Conn, connection};
 use crate::error::AppError;
 use crate::pagination::{Page, PageOf};
 use crate::pii::PiiContext;
@@ -37,13 +37,8 @@ async fn open_scope(
     tenant_id: Option<&ID>,
     permission: Permission,
 ) -> Result<Arc<Scope>, AppError> {
-    let tenant_id = tenant_id
-        .map(|id| parse_tenant_id("tenantId", id))
-        .transpose()?;
     Ok(Arc::new(
-        tenancy(ctx)?
-            .scope(principal(ctx)?, tenant_id, permission)
-            .await?,
+        super::open_scope(ctx, tenant_id, permission).await?,
     ))
 }
 

@@ -9,12 +9,10 @@ use steward_entities::{
 use steward_policy::{ActorKind, Permission};
 
 use super::personal::parse_uuid;
-use super::types::parse_tenant_id;
-use super::{principal, tenancy};
+use super::{open_scope, principal, tenancy};
 use crate::error::AppError;
 use crate::processing;
 use crate::subprocessors::{self, Resolution, Status, SubProcessorInput, TransferInput, list_of};
-use crate::tenancy::Scope;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(name = "SubProcessorStatus")]
@@ -269,19 +267,6 @@ impl OnwardTransfer {
             created_at: m.created_at,
         })
     }
-}
-
-async fn open_scope(
-    ctx: &Context<'_>,
-    tenant_id: Option<&ID>,
-    permission: Permission,
-) -> Result<Scope, AppError> {
-    let tenant_id = tenant_id
-        .map(|id| parse_tenant_id("tenantId", id))
-        .transpose()?;
-    tenancy(ctx)?
-        .scope(principal(ctx)?, tenant_id, permission)
-        .await
 }
 
 #[derive(Default)]

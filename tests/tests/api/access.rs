@@ -63,6 +63,20 @@ async fn staff_read_values_only_through_an_approved_grant(backend: Backend) {
         ])
     );
     assert!(!seen.body.to_string().contains("Alice"));
+    // The refusal itself is on the tenant's audit chain: one event for the request, naming subjects by id only.
+    let tid = stored_uuid(&app, &t);
+    let denied =
+        format!("tenant_id = {tid} AND action = 'pii.denied' AND actor_subject = 'sam-support'");
+    assert_eq!(app.count("eu", "audit_events", &denied).await, 1);
+    assert_eq!(
+        app.count(
+            "eu",
+            "audit_events",
+            &format!("{denied} AND detail LIKE '%Alice%'")
+        )
+        .await,
+        0
+    );
     // Filtering by a value would reveal who is a subject.
     app.gql(&support, "query($t: ID) { dataSubjects(tenantId: $t, email: \"alice@guarded.example\") { totalCount } }", json!({ "t": t }))
         .await
@@ -164,7 +178,6 @@ async fn staff_read_values_only_through_an_approved_grant(backend: Backend) {
             0
         );
     }
-    let tid = stored_uuid(&app, &t);
     assert_eq!(
         app.count(
             "eu",
