@@ -15,11 +15,12 @@ use sea_orm::{
     TransactionTrait,
 };
 use serde_json::json;
-use steward_entities::{access_log, notice};
+use steward_entities::{access_log, data_subject, notice};
 use steward_policy::{ActorKind, Domain, Permission};
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
+use crate::crypto::SubjectKey;
 use crate::error::AppError;
 use crate::grants;
 use crate::ids::TenantId;
@@ -64,6 +65,8 @@ pub struct PiiContext {
     access: tokio::sync::Mutex<HashMap<TenantId, Arc<TenantAccess>>>,
     reads: Mutex<Vec<Read>>,
     denials: Mutex<Vec<Denial>>,
+    /// Subject keys unwrapped during this request, so a subject's values share one unwrap.
+    keys: Mutex<HashMap<(TenantId, Uuid), Arc<SubjectKey>>>,
 }
 
 /// A refused attempt to read a personal value, waiting to be audited.
@@ -86,6 +89,7 @@ impl PiiContext {
             access: tokio::sync::Mutex::new(HashMap::new()),
             reads: Mutex::new(Vec::new()),
             denials: Mutex::new(Vec::new()),
+            keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -178,6 +182,24 @@ impl PiiContext {
                 Ok(())
             }
         }
+    }
+
+    /// The subject's data key, unwrapped once per request. Call only after [`PiiContext::check_read`] allowed a read.
+    pub fn subject_key(
+        &self,
+        scope: &Scope,
+        subject: &data_subject::Model,
+    ) -> Result<Arc<SubjectKey>, AppError> {
+        let id = (scope.tenant_id(), subject.id);
+        if let Some(key) = self.keys.lock().map_err(|_| poisoned())?.get(&id) {
+            return Ok(key.clone());
+        }
+        let key = Arc::new(crate::subjects::subject_key(scope, subject)?);
+        self.keys
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(id, key.clone());
+        Ok(key)
     }
 
     /// Filtering by a value (email, external id) tells whether someone is a subject: it needs some right to values.

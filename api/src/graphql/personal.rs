@@ -74,10 +74,10 @@ impl DataSubject {
     }
     /// Date of birth (personal: needs the right to read values).
     async fn birth_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<NaiveDate>> {
-        pii(ctx)?
-            .check_read(&self.scope, self.model.id, "subject.birth_date")
+        let pii = pii(ctx)?;
+        pii.check_read(&self.scope, self.model.id, "subject.birth_date")
             .await?;
-        let key = subjects::subject_key(&self.scope, &self.model)?;
+        let key = pii.subject_key(&self.scope, &self.model)?;
         Ok(subjects::open_birth_date(&key, &self.model)?)
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -153,10 +153,10 @@ impl PersonalData {
     /// The value, decrypted (needs `pii:read`, or for staff an access grant covering the subject; every staff read
     /// is logged for the client).
     async fn value(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        pii(ctx)?
-            .check_read(&self.scope, self.subject.id, &self.record.category)
+        let pii = pii(ctx)?;
+        pii.check_read(&self.scope, self.subject.id, &self.record.category)
             .await?;
-        let key = subjects::subject_key(&self.scope, &self.subject)?;
+        let key = pii.subject_key(&self.scope, &self.subject)?;
         Ok(Some(subjects::open_value(&key, &self.record)?))
     }
 }

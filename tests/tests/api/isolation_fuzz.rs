@@ -504,9 +504,44 @@ async fn randomized_isolation(backend: Backend) {
         );
     }
     assert!(w.by_tenant.iter().all(|s| !s.is_empty()));
+    // Whatever the walk left behind, end on the positive path: support gets a grant for every subject of tenant 0,
+    // the tenant approves, and support's next read shows every value (the checker fails on any value withheld).
+    let reply = w
+        .app
+        .gql(
+            &w.staff[0],
+            "mutation($i: AccessGrantInput!) { requestAccessGrant(input: $i) { id } }",
+            json!({ "i": { "tenantId": w.tenants[0], "justification": "final check of the positive path", "ticket": "FZ-END", "durationMinutes": 60 } }),
+        )
+        .await;
+    let id = reply.ok()["requestAccessGrant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.app
+        .gql(
+            &w.admins[0],
+            "mutation($id: ID!) { approveAccessGrant(id: $id) { status } }",
+            json!({ "id": id }),
+        )
+        .await
+        .ok();
+    w.grants.push(Grant {
+        id,
+        tenant: 0,
+        staff: 0,
+        subjects: None,
+        state: "approved",
+    });
+    let reply = w
+        .app
+        .gql(&w.staff[0], READ_LIST, json!({ "t": w.tenants[0] }))
+        .await;
+    w.check(Who::Staff(0), 0, &reply.body, OPERATIONS);
     assert!(
-        w.grants.iter().any(|g| g.state == "approved"),
-        "no grant was in force at the end"
+        reply.body["errors"].is_null(),
+        "a grant for all subjects opens every value: {:#}",
+        reply.body
     );
 }
 
