@@ -61,6 +61,14 @@ impl AppState {
             .master_key
             .clone()
             .ok_or_else(|| anyhow::anyhow!("{}", crate::config::ConfigError::NoMasterKey))?;
+        let missing = crate::deadlines::regions_without_calendar(config.region_names());
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "no public-holiday calendar for region(s) {}: request deadlines are counted in business days, so \
+                 every region needs api/data/holidays/<region>.json",
+                missing.join(", ")
+            );
+        }
         let tenancy = Tenancy::new(dbs, authz, Keyring::new(master_key));
         if let Some(admin) = &config.bootstrap_admin {
             let added = users::bootstrap_platform_admin(&tenancy, admin)
@@ -99,6 +107,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/subprocessors.json", get(crate::public::json_list))
         .route("/subprocessors.atom", get(crate::public::atom_feed))
         .route("/transparency.json", get(crate::public::transparency))
+        .route("/.well-known/steward-signing-key.json", get(signing_key))
         .with_state(state);
     with_edge_layers(routes, &config.limits)
 }
@@ -241,6 +250,16 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response<Body> {
     )
 }
 
+/// The public key that verifies erasure certificates.
+async fn signing_key(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "algorithm": "Ed25519",
+        "public_key": crate::requests::certificate_public_key(state.tenancy()),
+        "encoding": "base64",
+        "use": "erasure certificates: verify the signature over the UTF-8 bytes of the certificate document",
+    }))
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -268,6 +287,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     job_interval: std::time::Duration,
+    job_poll: std::time::Duration,
+    job_lease: std::time::Duration,
 }
 
 impl Application {
@@ -285,6 +306,8 @@ impl Application {
             router,
             state,
             job_interval: config.job_interval,
+            job_poll: config.job_poll,
+            job_lease: config.job_lease,
         })
     }
 
@@ -308,7 +331,11 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let jobs = tokio::spawn(run_jobs(self.state.clone(), self.job_interval));
+        let runner = crate::requests::JobRunner::new(self.state.tenancy().clone())
+            .map_err(|e| anyhow::anyhow!("starting the job runner: {e:?}"))?;
+        let worker = crate::jobs::Worker::new(self.job_lease);
+        tracing::info!(worker = %worker.id, "job worker started");
+        let jobs = tokio::spawn(run_jobs(runner, worker, self.job_interval, self.job_poll));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await;
@@ -318,24 +345,26 @@ impl Application {
     }
 }
 
-/// The scheduled jobs, run every `interval`: each is idempotent, so a missed or repeated run does no harm.
-async fn run_jobs(state: AppState, interval: std::time::Duration) {
-    let mut ticks = tokio::time::interval(interval);
+/// The job worker: every `poll`, enqueues the recurring sweeps of the current `interval` (each runs once per
+/// interval across every instance) and runs every due job of every queue.
+async fn run_jobs(
+    runner: crate::requests::JobRunner,
+    worker: crate::jobs::Worker,
+    interval: std::time::Duration,
+    poll: std::time::Duration,
+) {
+    let mut ticks = tokio::time::interval(poll);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let today = chrono::Utc::now().date_naive();
-        match crate::subprocessors::activate_due(state.tenancy(), today).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(activated = n, "sub-processor changes took effect"),
-            Err(e) => tracing::error!(error = ?e, "sub-processor activation job failed"),
+        let now = chrono::Utc::now();
+        if let Err(e) = crate::jobs::schedule_sweeps(runner.tenancy(), now, interval).await {
+            tracing::error!(error = ?e, "scheduling the recurring jobs failed");
         }
-        match crate::accountability::release_disclosure_notices(state.tenancy(), today).await {
+        match crate::jobs::run_due(&runner, &worker, now).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(
-                released = n,
-                "disclosure notices released after their non-disclosure orders"
-            ),
-            Err(e) => tracing::error!(error = ?e, "disclosure notice release job failed"),
+            Ok(n) => tracing::debug!(ran = n, "jobs ran"),
+            Err(e) => tracing::error!(error = ?e, "the job queue could not be read"),
         }
     }
 }

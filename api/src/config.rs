@@ -73,9 +73,15 @@ pub struct ConfigArgs {
         default_value = "privacy@example.invalid"
     )]
     pub processor_contact: String,
-    /// Seconds between runs of the scheduled jobs (sub-processor activation).
+    /// Seconds between runs of the recurring sweeps (sub-processor activation, disclosure-notice release).
     #[arg(long, env = "STEWARD_JOB_INTERVAL_SECS", default_value_t = 300)]
     pub job_interval_secs: u64,
+    /// Milliseconds between polls of the job queue (erasures, webhook deliveries, reminders, export expiry).
+    #[arg(long, env = "STEWARD_JOB_POLL_MS", default_value_t = 1000)]
+    pub job_poll_ms: u64,
+    /// Seconds a claimed job stays with its worker; a worker that died loses it to another after this.
+    #[arg(long, env = "STEWARD_JOB_LEASE_SECS", default_value_t = 60)]
+    pub job_lease_secs: u64,
     /// Connections per database pool (SQLite always uses one writer connection).
     #[arg(long, env = "STEWARD_DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
@@ -189,6 +195,8 @@ pub struct Config {
     pub processor_name: String,
     pub processor_contact: String,
     pub job_interval: Duration,
+    pub job_poll: Duration,
+    pub job_lease: Duration,
 }
 
 /// How keys may be found: only `serve --demo` and `token` fall back to the generated demo secret.
@@ -301,6 +309,8 @@ impl Config {
             processor_name: args.processor_name.trim().to_owned(),
             processor_contact: args.processor_contact.trim().to_owned(),
             job_interval: Duration::from_secs(args.job_interval_secs.max(1)),
+            job_poll: Duration::from_millis(args.job_poll_ms.clamp(50, 60_000)),
+            job_lease: Duration::from_secs(args.job_lease_secs.clamp(5, 3600)),
         })
     }
 

@@ -82,6 +82,28 @@ impl Keyring {
         out
     }
 
+    fn derive_for(&self, purpose: &str, context: &[u8]) -> Zeroizing<[u8; 32]> {
+        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), self.master.0.as_ref());
+        let mut out = Zeroizing::new([0u8; 32]);
+        let info = [purpose.as_bytes(), b":", context].concat();
+        let _ = hk.expand(&info, out.as_mut());
+        out
+    }
+
+    /// The Ed25519 key that signs erasure certificates. Derived, so every instance signs with the same key and
+    /// nothing more needs keeping; its public half is published at `/.well-known/steward-signing-key.json`.
+    pub fn certificate_key(&self) -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&self.derive_for("certificate-signing", b"v1"))
+    }
+
+    /// The HMAC secret of the erasure webhooks sent to one sub-processor (hex), shared with it out of band.
+    pub fn webhook_secret(&self, sub_processor: uuid::Uuid) -> String {
+        hex::encode(
+            self.derive_for("erasure-webhook", sub_processor.as_bytes())
+                .as_ref(),
+        )
+    }
+
     /// The key that wraps a tenant's subject keys.
     pub fn tenant_key(&self, tenant: TenantId) -> TenantKey {
         TenantKey {

@@ -185,6 +185,7 @@ async fn seed_subjects(
             external_id,
             None,
             vec![record(taxonomy::EMAIL, email), record(taxonomy::NAME, name)],
+            None,
         )
         .await?;
     }

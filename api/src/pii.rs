@@ -79,6 +79,8 @@ struct Denial {
     category: String,
 }
 
+const RESTRICTED: &str = "processing of this subject is restricted (a restriction request is open or was completed); \
+                          its values are withheld from everyone until the client lifts the restriction";
 const DENIED: &str = "reading personal values needs `pii:read` in this tenant; staff need an approved access grant \
                       covering this subject (requestAccessGrant)";
 
@@ -142,12 +144,19 @@ impl PiiContext {
     }
 
     /// May the caller read `category` of `subject`? Records the read when a staff member makes it.
+    /// A subject whose processing is restricted (Art. 18) is read by nobody until the restriction is lifted; its
+    /// requests' own processing reads it through the request, not through here.
     pub async fn check_read(
         &self,
         scope: &Scope,
-        subject: Uuid,
+        subject: &data_subject::Model,
         category: &str,
     ) -> Result<(), AppError> {
+        if subject.restricted_at.is_some() {
+            self.deny(scope, subject.id, category)?;
+            return Err(AppError::Forbidden(RESTRICTED.into()));
+        }
+        let subject = subject.id;
         let access = self.access(scope).await?;
         let grant = match &*access {
             TenantAccess::ByRole => return Ok(()),
@@ -158,14 +167,7 @@ impl PiiContext {
         };
         match grant {
             None => {
-                self.denials.lock().map_err(|_| poisoned())?.push(Denial {
-                    tenant: scope.tenant_id(),
-                    db: scope.db().clone(),
-                    actor_kind: scope.principal().kind,
-                    actor: scope.principal().subject.clone(),
-                    subject,
-                    category: category.to_owned(),
-                });
+                self.deny(scope, subject, category)?;
                 Err(AppError::Forbidden(DENIED.into()))
             }
             Some(grant) => {
@@ -182,6 +184,18 @@ impl PiiContext {
                 Ok(())
             }
         }
+    }
+
+    fn deny(&self, scope: &Scope, subject: Uuid, category: &str) -> Result<(), AppError> {
+        self.denials.lock().map_err(|_| poisoned())?.push(Denial {
+            tenant: scope.tenant_id(),
+            db: scope.db().clone(),
+            actor_kind: scope.principal().kind,
+            actor: scope.principal().subject.clone(),
+            subject,
+            category: category.to_owned(),
+        });
+        Ok(())
     }
 
     /// The subject's data key, unwrapped once per request. Call only after [`PiiContext::check_read`] allowed a read.

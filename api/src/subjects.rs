@@ -12,7 +12,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
-use steward_entities::{data_subject, personal_data};
+use steward_entities::{data_subject, guardian_consent, personal_data};
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
@@ -45,6 +45,16 @@ pub struct PersonalDataChange {
     pub source: Option<String>,
 }
 
+/// A parent's or guardian's consent to processing a minor's data.
+#[derive(Clone, Debug)]
+pub struct GuardianConsent {
+    /// Who consented (personal: stored sealed).
+    pub guardian: String,
+    /// How it was given, e.g. `written`, `electronic_signature`, `verified_email`, `in_person`.
+    pub method: String,
+    pub given_at: DateTime<Utc>,
+}
+
 /// Filters of `dataSubjects`.
 #[derive(Clone, Debug, Default)]
 pub struct SubjectFilter {
@@ -66,6 +76,7 @@ pub async fn create(
     external_id: &str,
     birth_date: Option<NaiveDate>,
     records: Vec<NewPersonalData>,
+    guardian: Option<GuardianConsent>,
 ) -> Result<(data_subject::Model, Vec<personal_data::Model>), AppError> {
     let external_id = clean_external_id(external_id)?;
     if records.len() > MAX_RECORDS_PER_CALL {
@@ -78,6 +89,20 @@ pub async fn create(
         .map(check_record)
         .collect::<Result<Vec<_>, _>>()?;
     let birth_date = birth_date.map(taxonomy::check_past_date).transpose()?;
+    let guardian = guardian.map(check_guardian).transpose()?;
+    match birth_date.map(age_band) {
+        Some(AgeBand::Under13) => return Err(child_under_13()),
+        Some(AgeBand::Minor) if !checked.is_empty() && guardian.is_none() => {
+            return Err(guardian_consent_required());
+        }
+        Some(AgeBand::Minor) => {}
+        _ if guardian.is_some() => {
+            return Err(AppError::BadInput(
+                "`guardianConsent` is recorded only for subjects aged 13 to 17 (give their `birthDate`)".into(),
+            ));
+        }
+        _ => {}
+    }
 
     let tenant = scope.tenant_id();
     let id = Uuid::now_v7();
@@ -93,6 +118,9 @@ pub async fn create(
             .wrap(id, &key)
             .map_err(AppError::internal)?),
         birth_date_sealed: Set(birth_date.map(|d| seal_birth_date(&key, d)).transpose()?),
+        restricted_at: Set(None),
+        restricted_by_request: Set(None),
+        known_under_13: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -106,6 +134,9 @@ pub async fn create(
     let mut inserted = Vec::with_capacity(checked.len());
     for record in checked {
         inserted.push(insert_record(scope, &txn, &subject, &key, record, now).await?);
+    }
+    if let Some(guardian) = guardian {
+        insert_consent(scope, &txn, id, &key, guardian, now).await?;
     }
     let categories: Vec<&str> = inserted.iter().map(|r| r.category.as_str()).collect();
     audit::append_tenant(
@@ -125,17 +156,28 @@ pub async fn update(
     id: Uuid,
     external_id: Option<&str>,
     birth_date: Option<Option<NaiveDate>>,
+    known_under_13: Option<bool>,
 ) -> Result<data_subject::Model, AppError> {
     let subject = get(scope, id).await?;
     let external_id = external_id.map(clean_external_id).transpose()?;
     let birth_date = birth_date
         .map(|d| d.map(taxonomy::check_past_date).transpose())
         .transpose()?;
-    if external_id.is_none() && birth_date.is_none() {
+    if external_id.is_none() && birth_date.is_none() && known_under_13.is_none() {
         return Err(AppError::BadInput(
-            "nothing to change: give `externalId` or `birthDate`".into(),
+            "nothing to change: give `externalId`, `birthDate` or `knownUnder13`".into(),
         ));
     }
+    refuse_if_restricted(&subject)?;
+    if known_under_13 == Some(false) && subject.known_under_13 {
+        return Err(AppError::Refused {
+            reason: "CHILD_UNDER_13",
+            message: "a subject known to be under 13 stays so: its erasure is under way".into(),
+        });
+    }
+    let becomes_child = !subject.known_under_13
+        && (known_under_13 == Some(true)
+            || matches!(birth_date, Some(Some(d)) if age_band(d) == AgeBand::Under13));
     let key = subject_key(scope, &subject)?;
     let mut changed = Vec::new();
     let mut model: data_subject::ActiveModel = subject.clone().into();
@@ -146,6 +188,10 @@ pub async fn update(
     if let Some(birth_date) = birth_date {
         model.birth_date_sealed = Set(birth_date.map(|d| seal_birth_date(&key, d)).transpose()?);
         changed.push("birth_date");
+    }
+    if becomes_child {
+        model.known_under_13 = Set(true);
+        changed.push("known_under_13");
     }
     model.updated_at = Set(Utc::now());
     let txn = scope.begin().await?;
@@ -161,6 +207,9 @@ pub async fn update(
             .with_detail(json!({ "changed": changed })),
     )
     .await?;
+    if becomes_child {
+        crate::requests::raise_child_erasure(&txn, scope, id).await?;
+    }
     txn.commit().await?;
     Ok(updated)
 }
@@ -173,7 +222,9 @@ pub async fn add_personal_data(
 ) -> Result<personal_data::Model, AppError> {
     let record = check_record(record)?;
     let subject = get(scope, subject_id).await?;
+    refuse_if_restricted(&subject)?;
     let key = subject_key(scope, &subject)?;
+    check_may_add(scope, &subject, &key).await?;
     let txn = scope.begin().await?;
     let inserted = insert_record(scope, &txn, &subject, &key, record, Utc::now()).await?;
     audit::append_tenant(
@@ -204,6 +255,7 @@ pub async fn update_personal_data(
         .one(scope.db())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no personal data record {id}")))?;
+    refuse_if_restricted(&get(scope, record.subject_id).await?)?;
     let category = taxonomy::category(&record.category)?;
     let mut model: personal_data::ActiveModel = record.clone().into();
     let mut changed = Vec::new();
@@ -237,6 +289,165 @@ pub async fn update_personal_data(
     .await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// Records a parent's or guardian's consent for a subject aged 13 to 17.
+pub async fn record_guardian_consent(
+    scope: &Scope,
+    subject_id: Uuid,
+    consent: GuardianConsent,
+) -> Result<guardian_consent::Model, AppError> {
+    let consent = check_guardian(consent)?;
+    let subject = get(scope, subject_id).await?;
+    let key = subject_key(scope, &subject)?;
+    match (
+        subject.known_under_13,
+        open_birth_date(&key, &subject)?.map(age_band),
+    ) {
+        (true, _) | (_, Some(AgeBand::Under13)) => return Err(child_under_13()),
+        (_, Some(AgeBand::Minor)) => {}
+        _ => {
+            return Err(AppError::Refused {
+                reason: "NOT_A_MINOR",
+                message: "guardian consent is recorded for subjects aged 13 to 17; this subject's birth date does not say so".into(),
+            });
+        }
+    }
+    let txn = scope.begin().await?;
+    let model = insert_consent(scope, &txn, subject.id, &key, consent, Utc::now()).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "guardian_consent.recorded",
+            "data_subject",
+            subject.id,
+        )
+        .with_detail(json!({ "consent": model.id, "method": model.method })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// The age bands the children's rules use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgeBand {
+    Under13,
+    /// 13 to 17: personal data only with a recorded guardian consent.
+    Minor,
+    Adult,
+}
+
+pub fn age_band(birth: NaiveDate) -> AgeBand {
+    match crate::requests::age_on(birth, Utc::now().date_naive()) {
+        ..13 => AgeBand::Under13,
+        13..=17 => AgeBand::Minor,
+        _ => AgeBand::Adult,
+    }
+}
+
+fn child_under_13() -> AppError {
+    AppError::Refused {
+        reason: "CHILD_UNDER_13",
+        message: "this person is under 13: Steward takes no personal data about them (nothing was stored)".into(),
+    }
+}
+
+fn guardian_consent_required() -> AppError {
+    AppError::Refused {
+        reason: "GUARDIAN_CONSENT_REQUIRED",
+        message: "this person is 13 to 17: record a parent's or guardian's consent first (guardianConsent / recordGuardianConsent)".into(),
+    }
+}
+
+/// New personal data is refused for a child under 13, and for a minor without a guardian's consent.
+async fn check_may_add(
+    scope: &Scope,
+    subject: &data_subject::Model,
+    key: &SubjectKey,
+) -> Result<(), AppError> {
+    if subject.known_under_13 {
+        return Err(child_under_13());
+    }
+    match open_birth_date(key, subject)?.map(age_band) {
+        Some(AgeBand::Under13) => Err(child_under_13()),
+        Some(AgeBand::Minor) => {
+            let consent = scope
+                .find::<guardian_consent::Entity>()
+                .filter(guardian_consent::Column::SubjectId.eq(subject.id))
+                .one(scope.db())
+                .await?;
+            if consent.is_none() {
+                return Err(guardian_consent_required());
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A restricted subject's data is not changed except through its requests.
+pub fn refuse_if_restricted(subject: &data_subject::Model) -> Result<(), AppError> {
+    if subject.restricted_at.is_some() {
+        return Err(AppError::Refused {
+            reason: "SUBJECT_RESTRICTED",
+            message: "processing of this subject is restricted; lift the restriction first".into(),
+        });
+    }
+    Ok(())
+}
+
+const GUARDIAN_METHODS: [&str; 5] = [
+    "written",
+    "electronic_signature",
+    "verified_email",
+    "in_person",
+    "other",
+];
+
+fn check_guardian(consent: GuardianConsent) -> Result<GuardianConsent, AppError> {
+    let guardian = crate::validate::text("guardian", &consent.guardian, 200)?;
+    let method = consent.method.trim().to_lowercase();
+    if !GUARDIAN_METHODS.contains(&method.as_str()) {
+        return Err(AppError::BadInput(format!(
+            "`method` must be one of {}",
+            GUARDIAN_METHODS.join(", ")
+        )));
+    }
+    if consent.given_at > Utc::now() + chrono::Duration::minutes(5) {
+        return Err(AppError::BadInput("`givenAt` is in the future".into()));
+    }
+    Ok(GuardianConsent {
+        guardian,
+        method,
+        given_at: consent.given_at,
+    })
+}
+
+async fn insert_consent<C: ConnectionTrait>(
+    scope: &Scope,
+    txn: &C,
+    subject: Uuid,
+    key: &SubjectKey,
+    consent: GuardianConsent,
+    now: DateTime<Utc>,
+) -> Result<guardian_consent::Model, AppError> {
+    Ok(guardian_consent::ActiveModel {
+        tenant_id: Set(scope.tenant_id().0),
+        id: Set(Uuid::now_v7()),
+        subject_id: Set(subject),
+        guardian_sealed: Set(key
+            .seal(crate::requests::GUARDIAN_CONTEXT, &consent.guardian)
+            .map_err(AppError::internal)?),
+        method: Set(consent.method),
+        given_at: Set(consent.given_at),
+        recorded_by: Set(scope.principal().label()),
+        created_at: Set(now),
+    }
+    .insert(txn)
+    .await?)
 }
 
 /// One subject of the scope's tenant; another tenant's id is `NOT_FOUND`.

@@ -228,6 +228,7 @@ pub async fn propose(
         status: Set(Status::Proposed.as_str().to_owned()),
         replaces: Set(input.replaces),
         effective_on: Set(None),
+        erasure_endpoint: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -986,6 +987,16 @@ pub async fn record_transfer(
                     "some of `subjectIds` are not subjects of this tenant".into(),
                 ));
             }
+            let restricted = scope
+                .find::<steward_entities::data_subject::Entity>()
+                .filter(steward_entities::data_subject::Column::Id.is_in(ids.iter().copied()))
+                .filter(steward_entities::data_subject::Column::RestrictedAt.is_not_null());
+            if crate::pagination::count(restricted, scope.db()).await? > 0 {
+                return refuse(
+                    "SUBJECT_RESTRICTED",
+                    "some of `subjectIds` have their processing restricted: they cannot be transferred until the restriction is lifted".into(),
+                );
+            }
             ids.into_iter().collect::<Vec<_>>()
         }
         (None, Some(n)) if n > 0 => Vec::new(),
@@ -1106,4 +1117,69 @@ pub async fn set_notice_period(
     txn.commit().await?;
     control.commit().await?;
     Ok(())
+}
+
+/// Sets where a sub-processor takes erasure requests: an `https://` webhook (plain `http://` only on loopback, for
+/// tests), or `None` for requests sent by hand and confirmed by a named person. Returns the HMAC secret its webhooks
+/// are signed with, to hand to the sub-processor.
+pub async fn set_erasure_endpoint(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    id: Uuid,
+    endpoint: Option<&str>,
+) -> Result<(subprocessor::Model, Option<String>), AppError> {
+    tenancy
+        .require_platform(principal, Permission::SubprocessorManage)
+        .await?;
+    let endpoint = endpoint.map(check_webhook_url).transpose()?;
+    let sp = get(tenancy, id).await?;
+    let txn = tenancy.databases().control().begin().await?;
+    let mut model: subprocessor::ActiveModel = sp.into();
+    model.erasure_endpoint = Set(endpoint.clone());
+    model.updated_at = Set(Utc::now());
+    let updated = model.update(&txn).await?;
+    audit::append_platform(
+        &txn,
+        AuditEntry::by(
+            principal,
+            "subprocessor.erasure_endpoint_set",
+            "subprocessor",
+            id,
+        )
+        .with_detail(json!({ "method": if endpoint.is_some() { "webhook" } else { "manual" } })),
+    )
+    .await?;
+    txn.commit().await?;
+    let secret = endpoint
+        .is_some()
+        .then(|| tenancy.keyring().webhook_secret(id));
+    Ok((updated, secret))
+}
+
+/// An erasure webhook must be `https://`; `http://` is accepted only for a loopback host (local tests).
+pub fn check_webhook_url(raw: &str) -> Result<String, AppError> {
+    let raw = raw.trim();
+    let url = reqwest::Url::parse(raw)
+        .map_err(|_| AppError::BadInput("`endpoint` is not a valid URL".into()))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(AppError::BadInput(
+                "`endpoint` must be an https:// URL (http:// only for a loopback address)".into(),
+            ));
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() || raw.len() > 500 {
+        return Err(AppError::BadInput(
+            "`endpoint` must be at most 500 characters, without credentials in it".into(),
+        ));
+    }
+    Ok(url.to_string())
 }

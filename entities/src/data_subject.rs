@@ -14,6 +14,12 @@ pub struct Model {
     /// The subject's data key, wrapped by the tenant's key.
     pub wrapped_key: Vec<u8>,
     pub birth_date_sealed: Option<Vec<u8>>,
+    /// Set while the subject's processing is restricted (Art. 18): values are readable only for its requests.
+    pub restricted_at: Option<DateTimeUtc>,
+    pub restricted_by_request: Option<Uuid>,
+    /// The client told us the person is under 13: no new personal data, erasure raised.
+    #[sea_orm(column_name = "known_under_13")]
+    pub known_under_13: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

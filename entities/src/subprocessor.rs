@@ -24,6 +24,8 @@ pub struct Model {
     pub status: String,
     pub replaces: Option<Uuid>,
     pub effective_on: Option<Date>,
+    /// Where erasure requests are sent (HTTPS webhook); `None`: by hand, confirmed by a named person.
+    pub erasure_endpoint: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -14,9 +14,12 @@ pub use sea_orm_migration::prelude::*;
 mod control_m20261128_000001_foundation;
 mod control_m20261129_000001_subprocessors;
 mod control_m20261129_000002_accountability;
+mod control_m20261130_000001_jobs;
+mod jobs_table;
 mod region_m20261128_000001_foundation;
 mod region_m20261129_000001_personal_data;
 mod region_m20261129_000002_onward_transfers;
+mod region_m20261130_000001_requests;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -29,6 +32,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261128_000001_foundation::Migration),
             Box::new(control_m20261129_000001_subprocessors::Migration),
             Box::new(control_m20261129_000002_accountability::Migration),
+            Box::new(control_m20261130_000001_jobs::Migration),
         ]
     }
 
@@ -48,6 +52,7 @@ impl MigratorTrait for RegionMigrator {
             Box::new(region_m20261128_000001_foundation::Migration),
             Box::new(region_m20261129_000001_personal_data::Migration),
             Box::new(region_m20261129_000002_onward_transfers::Migration),
+            Box::new(region_m20261130_000001_requests::Migration),
         ]
     }
 

@@ -182,6 +182,8 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         processor_name: "Steward Test Processor".into(),
         processor_contact: "privacy@test.example".into(),
         job_interval_secs: 3600,
+        job_poll_ms: 1000,
+        job_lease_secs: 60,
     }
 }
 
@@ -412,6 +414,43 @@ impl TestApp {
         }
     }
 
+    /// Does this byte string appear in database `which`? SQLite: raw file and WAL bytes. PostgreSQL: the hex text of
+    /// any `bytea` column of any row.
+    pub async fn database_contains_bytes(&self, which: &str, needle: &[u8]) -> bool {
+        match &self.backend {
+            Backend::Sqlite => {
+                let url = self.db_url(which);
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .split('?')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                [path.clone(), format!("{path}-wal")].iter().any(|p| {
+                    std::fs::read(p)
+                        .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+                })
+            }
+            Backend::Postgres(_) => {
+                let hex: String = needle.iter().map(|b| format!("{b:02x}")).collect();
+                self.database_contains(which, &hex).await
+            }
+        }
+    }
+
+    /// Runs every due job of every queue, as the server's worker would at `now`. Returns how many ran.
+    pub async fn run_jobs_at(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
+        let runner = steward::requests::JobRunner::new(self.state.tenancy().clone()).unwrap();
+        let worker = steward::jobs::Worker::new(Duration::from_secs(60));
+        steward::jobs::run_due(&runner, &worker, now)
+            .await
+            .expect("job queue readable")
+    }
+
+    pub async fn run_jobs(&self) -> usize {
+        self.run_jobs_at(chrono::Utc::now()).await
+    }
+
     /// Counts rows of `table` in database `which` matching a SQL condition (written for both backends).
     pub async fn count(&self, which: &str, table: &str, condition: &str) -> i64 {
         let db = self.raw_db(which).await;
@@ -471,4 +510,58 @@ fn database_url(base: &str, name: &str) -> String {
         None => without_query,
     };
     format!("{server}/{name}{query}")
+}
+
+/// One request a [`WebhookSink`] received.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+/// A local HTTP server standing in for a sub-processor's erasure endpoint: answers with the scripted statuses in
+/// turn (then 200 with `{"reference": "..."}`) and records every request.
+pub struct WebhookSink {
+    pub url: String,
+    pub deliveries: std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookSink {
+    pub async fn start(script: Vec<u16>) -> WebhookSink {
+        use axum::routing::post;
+        let deliveries = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+            script,
+        )));
+        let (seen, plan) = (deliveries.clone(), script.clone());
+        let app = Router::new().route(
+            "/erase",
+            post(move |headers: HeaderMap, body: String| {
+                let (seen, plan) = (seen.clone(), plan.clone());
+                async move {
+                    seen.lock().unwrap().push(Delivery { headers, body });
+                    let status = plan.lock().unwrap().pop_front().unwrap_or(200);
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        json!({ "reference": "SP-ERASE-0001" }).to_string(),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        WebhookSink {
+            url: format!("http://127.0.0.1:{port}/erase"),
+            deliveries,
+            _server: server,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Delivery> {
+        self.deliveries.lock().unwrap().clone()
+    }
 }

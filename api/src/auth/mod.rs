@@ -31,6 +31,15 @@ impl Principal {
         Actor::new(self.kind, self.subject.clone())
     }
 
+    /// Steward itself, for work its jobs do. No token can carry this principal: tokens name a person.
+    pub(crate) fn system() -> Principal {
+        Principal {
+            subject: "steward".into(),
+            kind: ActorKind::Staff,
+            tenant_id: None,
+        }
+    }
+
     /// `kind:subject`, as records say who did something.
     pub fn label(&self) -> String {
         format!("{}:{}", self.kind, self.subject)

@@ -9,6 +9,7 @@ mod accountability;
 mod audit;
 mod personal;
 mod registry;
+mod requests;
 mod tenants;
 mod types;
 mod users;
@@ -33,6 +34,7 @@ pub struct Query(
     registry::RegistryQuery,
     audit::AuditQuery,
     accountability::AccountabilityQuery,
+    requests::RequestQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -43,6 +45,7 @@ pub struct Mutation(
     access::AccessMutation,
     registry::RegistryMutation,
     accountability::AccountabilityMutation,
+    requests::RequestMutation,
 );
 
 pub type StewardSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -68,14 +68,14 @@ impl DataSubject {
     /// The tenant's own reference for the person (personal: needs the right to read values).
     async fn external_id(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         pii(ctx)?
-            .check_read(&self.scope, self.model.id, "subject.external_id")
+            .check_read(&self.scope, &self.model, "subject.external_id")
             .await?;
         Ok(Some(self.model.external_id.clone()))
     }
     /// Date of birth (personal: needs the right to read values).
     async fn birth_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<NaiveDate>> {
         let pii = pii(ctx)?;
-        pii.check_read(&self.scope, self.model.id, "subject.birth_date")
+        pii.check_read(&self.scope, &self.model, "subject.birth_date")
             .await?;
         let key = pii.subject_key(&self.scope, &self.model)?;
         Ok(subjects::open_birth_date(&key, &self.model)?)
@@ -85,6 +85,20 @@ impl DataSubject {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.model.updated_at
+    }
+    /// Since when processing is restricted (Art. 18): values are withheld from everyone until lifted.
+    async fn restricted_since(&self) -> Option<DateTime<Utc>> {
+        self.model.restricted_at
+    }
+    /// The restriction request that restricted the subject.
+    async fn restricted_by_request(&self) -> Option<ID> {
+        self.model
+            .restricted_by_request
+            .map(|id| ID(id.to_string()))
+    }
+    /// The person is known to be under 13: new personal data is refused and an erasure is under way.
+    async fn known_under_13(&self) -> bool {
+        self.model.known_under_13
     }
     /// The categories of data held about the person (metadata, no values).
     async fn categories(&self) -> async_graphql::Result<Vec<String>> {
@@ -154,7 +168,7 @@ impl PersonalData {
     /// is logged for the client).
     async fn value(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         let pii = pii(ctx)?;
-        pii.check_read(&self.scope, self.subject.id, &self.record.category)
+        pii.check_read(&self.scope, &self.subject, &self.record.category)
             .await?;
         let key = pii.subject_key(&self.scope, &self.subject)?;
         Ok(Some(subjects::open_value(&key, &self.record)?))
@@ -324,6 +338,45 @@ pub struct CreateDataSubjectInput {
     pub birth_date: Option<NaiveDate>,
     #[graphql(default)]
     pub personal_data: Vec<PersonalDataInput>,
+    /// Required with personal data for a person aged 13 to 17.
+    pub guardian_consent: Option<GuardianConsentInput>,
+}
+
+/// A parent's or guardian's consent to processing a minor's (13-17) personal data.
+#[derive(InputObject)]
+pub struct GuardianConsentInput {
+    /// Who consented (personal; stored sealed).
+    pub guardian: String,
+    /// `written`, `electronic_signature`, `verified_email`, `in_person` or `other`.
+    pub method: String,
+    pub given_at: DateTime<Utc>,
+}
+
+impl From<GuardianConsentInput> for subjects::GuardianConsent {
+    fn from(i: GuardianConsentInput) -> Self {
+        subjects::GuardianConsent {
+            guardian: i.guardian,
+            method: i.method,
+            given_at: i.given_at,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct RecordGuardianConsentInput {
+    pub tenant_id: Option<ID>,
+    pub subject_id: ID,
+    pub consent: GuardianConsentInput,
+}
+
+/// A recorded guardian consent (who consented is not shown here: it is personal data, in the subject's export).
+#[derive(SimpleObject)]
+pub struct GuardianConsentRecord {
+    pub id: ID,
+    pub subject_id: ID,
+    pub method: String,
+    pub given_at: DateTime<Utc>,
+    pub recorded_by: String,
 }
 
 #[derive(InputObject)]
@@ -331,8 +384,10 @@ pub struct UpdateDataSubjectInput {
     pub tenant_id: Option<ID>,
     pub id: ID,
     pub external_id: Option<String>,
-    /// A date sets it, `null` clears it, leaving it out keeps it.
+    /// A date sets it, `null` clears it, leaving it out keeps it. A date under 13 years ago raises an erasure.
     pub birth_date: MaybeUndefined<NaiveDate>,
+    /// `true`: the client knows the person is under 13. Steward raises an erasure at once and refuses new data.
+    pub known_under_13: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -368,8 +423,14 @@ impl PersonalMutation {
     ) -> async_graphql::Result<DataSubject> {
         let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::SubjectWrite).await?;
         let records = input.personal_data.into_iter().map(Into::into).collect();
-        let (model, records) =
-            subjects::create(&scope, &input.external_id, input.birth_date, records).await?;
+        let (model, records) = subjects::create(
+            &scope,
+            &input.external_id,
+            input.birth_date,
+            records,
+            input.guardian_consent.map(Into::into),
+        )
+        .await?;
         Ok(DataSubject {
             scope,
             model: Arc::new(model),
@@ -390,11 +451,37 @@ impl PersonalMutation {
             MaybeUndefined::Null => Some(None),
             MaybeUndefined::Value(d) => Some(Some(d)),
         };
-        let model = subjects::update(&scope, id, input.external_id.as_deref(), birth_date).await?;
+        let model = subjects::update(
+            &scope,
+            id,
+            input.external_id.as_deref(),
+            birth_date,
+            input.known_under_13,
+        )
+        .await?;
         Ok(DataSubject {
             scope,
             model: Arc::new(model),
             records: None,
+        })
+    }
+
+    /// Records a parent's or guardian's consent for a subject aged 13 to 17, so personal data can be added.
+    async fn record_guardian_consent(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordGuardianConsentInput,
+    ) -> async_graphql::Result<GuardianConsentRecord> {
+        let subject_id = parse_uuid("subjectId", &input.subject_id)?;
+        let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::SubjectWrite).await?;
+        let model =
+            subjects::record_guardian_consent(&scope, subject_id, input.consent.into()).await?;
+        Ok(GuardianConsentRecord {
+            id: ID(model.id.to_string()),
+            subject_id: ID(model.subject_id.to_string()),
+            method: model.method,
+            given_at: model.given_at,
+            recorded_by: model.recorded_by,
         })
     }
 

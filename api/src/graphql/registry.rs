@@ -103,6 +103,15 @@ impl SubProcessor {
     async fn effective_on(&self) -> Option<NaiveDate> {
         self.0.effective_on
     }
+    /// How erasure requests reach it: `webhook` (signed HTTPS call, acknowledged by its answer) or `manual` (sent by
+    /// hand, confirmed by a named person).
+    async fn erasure_method(&self) -> &str {
+        if self.0.erasure_endpoint.is_some() {
+            "webhook"
+        } else {
+            "manual"
+        }
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -114,6 +123,15 @@ impl SubProcessor {
         let found = subprocessors::revisions(tenancy(ctx)?, self.0.id).await?;
         Ok(found.into_iter().map(Revision::from).collect())
     }
+}
+
+/// Where a sub-processor takes erasure requests.
+#[derive(SimpleObject)]
+pub struct ErasureEndpoint {
+    pub sub_processor: SubProcessor,
+    pub endpoint: Option<String>,
+    /// The HMAC-SHA256 secret (hex) of its webhooks; `null` for manual.
+    pub signing_secret: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -521,6 +539,30 @@ impl RegistryMutation {
         Ok(Announcement {
             sub_processor: SubProcessor(sp),
             tenants_notified: i32::try_from(count).unwrap_or(i32::MAX),
+        })
+    }
+
+    /// Sets where the sub-processor takes erasure requests (legal): an `https://` webhook, or `null` for manual
+    /// requests confirmed by a named person. The answer carries the HMAC secret the webhooks are signed with
+    /// (`Steward-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`), to hand to the sub-processor.
+    async fn set_sub_processor_erasure_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        endpoint: Option<String>,
+    ) -> async_graphql::Result<ErasureEndpoint> {
+        let id = parse_uuid("id", &id)?;
+        let (sp, secret) = subprocessors::set_erasure_endpoint(
+            tenancy(ctx)?,
+            principal(ctx)?,
+            id,
+            endpoint.as_deref(),
+        )
+        .await?;
+        Ok(ErasureEndpoint {
+            endpoint: sp.erasure_endpoint.clone(),
+            signing_secret: secret,
+            sub_processor: SubProcessor(sp),
         })
     }
 

@@ -207,6 +207,20 @@ impl Tenancy {
         })
     }
 
+    /// The keys derived from the master key.
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// A scope for Steward's own jobs (erasure, reminders), acting as `system`. Never reachable from a request.
+    pub(crate) async fn system_scope(&self, tenant_id: TenantId) -> Result<Scope, AppError> {
+        let tenant = self
+            .find(tenant_id)
+            .await?
+            .ok_or_else(|| not_found(tenant_id))?;
+        self.scope_for_new_tenant(&Principal::system(), tenant)
+    }
+
     /// Looks a tenant up in the directory, with no access check: for callers that already hold a permission.
     pub(crate) async fn find(&self, id: TenantId) -> Result<Option<TenantRecord>, AppError> {
         tenant::Entity::find_by_id(id.0)

@@ -10,6 +10,7 @@ mod isolation_fuzz;
 mod ops;
 mod personal;
 mod registry;
+mod requests;
 mod residency;
 mod roles;
 mod schema;

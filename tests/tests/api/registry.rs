@@ -11,7 +11,12 @@ const PROPOSE: &str = "mutation($i: SubProcessorInput!, $r: String!) { proposeSu
 const ANNOUNCE: &str = "mutation($id: ID!, $d: NaiveDate, $r: String!) { announceSubProcessor(id: $id, effectiveOn: $d, reason: $r) { tenantsNotified subProcessor { status effectiveOn } } }";
 const TRANSFER: &str = "mutation($i: OnwardTransferInput!) { recordOnwardTransfer(input: $i) { id subjectCount mechanism countries } }";
 
-fn sp(name: &str, countries: &[&str], categories: &[&str], mechanisms: &[&str]) -> Value {
+pub(crate) fn sp(
+    name: &str,
+    countries: &[&str],
+    categories: &[&str],
+    mechanisms: &[&str],
+) -> Value {
     json!({
         "name": name, "legalEntity": format!("{name} Inc."), "website": format!("https://{}.example", name.to_lowercase()),
         "purpose": "Email delivery", "countries": countries, "categories": categories, "mechanisms": mechanisms,
@@ -23,7 +28,7 @@ fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-async fn propose(app: &TestApp, legal: &str, input: Value) -> String {
+pub(crate) async fn propose(app: &TestApp, legal: &str, input: Value) -> String {
     let reply = app
         .gql(legal, PROPOSE, json!({ "i": input, "r": "we need it" }))
         .await;
@@ -34,7 +39,7 @@ async fn propose(app: &TestApp, legal: &str, input: Value) -> String {
 }
 
 /// Announces and makes it effective at once (as the scheduled job would on the date).
-async fn activate(app: &TestApp, legal: &str, id: &str) {
+pub(crate) async fn activate(app: &TestApp, legal: &str, id: &str) {
     app.gql(legal, ANNOUNCE, json!({ "id": id, "r": "rollout" }))
         .await
         .ok();

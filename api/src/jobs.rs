@@ -1,0 +1,422 @@
+//! The durable job queue: erasures, deliveries of erasure requests to sub-processors, deadline reminders, export
+//! expiry and the scheduled sweeps (sub-processor activations, disclosure-notice releases).
+//!
+//! Jobs are rows of a `jobs` table. The control database holds platform jobs; each region database holds the jobs
+//! that change its tenants' data, so a job's effect and its completion can commit in one transaction
+//! ([`complete_in`]) — a job whose process dies before that commit is run again, one that committed is never run again.
+//!
+//! A worker claims a due job by setting a lease (`locked_until`). On PostgreSQL the claim reads with
+//! `FOR UPDATE SKIP LOCKED`, so several instances share a queue without taking the same job; SQLite has one writer.
+//! A job whose lease passed (its worker died) is claimed again. Failures are retried with exponential backoff; after
+//! `max_attempts` the job is `dead`, which privacy officers see (`jobs(state: DEAD)`) and can retry.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde_json::{Value, json};
+use steward_entities::{job, staff_notice};
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::tenancy::Tenancy;
+
+/// The queue of the control database; region queues are named by their region.
+pub const CONTROL: &str = "control";
+const DEFAULT_MAX_ATTEMPTS: i32 = 8;
+/// At most this many jobs per queue in one [`run_due`] call, so one pass never runs unbounded.
+const MAX_PER_PASS: usize = 200;
+
+/// A job to enqueue.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub kind: &'static str,
+    pub tenant: Option<TenantId>,
+    pub payload: Value,
+    pub dedupe_key: Option<String>,
+    pub run_at: DateTime<Utc>,
+    pub max_attempts: i32,
+}
+
+impl NewJob {
+    pub fn new(kind: &'static str, payload: Value) -> Self {
+        NewJob {
+            kind,
+            tenant: None,
+            payload,
+            dedupe_key: None,
+            run_at: Utc::now(),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    pub fn for_tenant(mut self, tenant: TenantId) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+
+    /// Enqueueing a second job with the same key does nothing.
+    pub fn dedupe(mut self, key: impl Into<String>) -> Self {
+        self.dedupe_key = Some(key.into());
+        self
+    }
+
+    pub fn at(mut self, when: DateTime<Utc>) -> Self {
+        self.run_at = when;
+        self
+    }
+}
+
+/// Adds a job, inside the caller's transaction when given one. Returns whether it was added (not a duplicate).
+pub async fn enqueue<C: ConnectionTrait>(db: &C, job: NewJob) -> Result<bool, DbErr> {
+    let now = Utc::now();
+    let model = job::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        kind: Set(job.kind.to_owned()),
+        tenant_id: Set(job.tenant.map(|t| t.0)),
+        payload: Set(job.payload.to_string()),
+        dedupe_key: Set(job.dedupe_key),
+        state: Set("queued".into()),
+        attempts: Set(0),
+        max_attempts: Set(job.max_attempts),
+        run_at: Set(job.run_at),
+        locked_by: Set(None),
+        locked_until: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        finished_at: Set(None),
+    };
+    let inserted = job::Entity::insert(model)
+        .on_conflict(
+            OnConflict::column(job::Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted > 0)
+}
+
+/// Marks a claimed job done inside the transaction that made its effect, so the two commit together.
+pub async fn complete_in<C: ConnectionTrait>(db: &C, job: &job::Model) -> Result<(), DbErr> {
+    let now = Utc::now();
+    job::Entity::update_many()
+        .col_expr(job::Column::State, "done".into())
+        .col_expr(job::Column::FinishedAt, Some(now).into())
+        .col_expr(job::Column::UpdatedAt, now.into())
+        .col_expr(
+            job::Column::LockedUntil,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .filter(job::Column::Id.eq(job.id))
+        .filter(job::Column::State.eq("running"))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// What a handler reports.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Finished (its effect committed).
+    Done,
+    /// Not due yet after all: run again at this time (not counted as a failed attempt).
+    Later(DateTime<Utc>),
+}
+
+/// The settings of one worker.
+#[derive(Clone, Debug)]
+pub struct Worker {
+    pub id: String,
+    /// How long a claimed job is ours before another worker may take it over.
+    pub lease: Duration,
+}
+
+impl Worker {
+    pub fn new(lease: std::time::Duration) -> Self {
+        let suffix = Uuid::new_v4().simple().to_string();
+        Worker {
+            id: format!("{}-{}", std::process::id(), &suffix[..8]),
+            lease: Duration::from_std(lease).unwrap_or(Duration::seconds(60)),
+        }
+    }
+}
+
+/// Retry delay after the `attempt`th failure: 30 s, 1 min, 2 min, … capped at an hour.
+pub fn backoff(attempt: i32) -> Duration {
+    let exp = attempt.clamp(1, 8) - 1;
+    Duration::seconds((30_i64 << exp).min(3600))
+}
+
+/// Claims the next due job of one queue, or `None`.
+async fn claim(
+    db: &DatabaseConnection,
+    worker: &Worker,
+    now: DateTime<Utc>,
+) -> Result<Option<job::Model>, DbErr> {
+    let txn = db.begin().await?;
+    let mut query = job::Entity::find()
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(job::Column::State.eq("queued"))
+                        .add(job::Column::RunAt.lte(now)),
+                )
+                .add(
+                    Condition::all()
+                        .add(job::Column::State.eq("running"))
+                        .add(job::Column::LockedUntil.lt(now)),
+                ),
+        )
+        .order_by_asc(job::Column::RunAt)
+        .limit(1);
+    if db.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let Some(found) = query.one(&txn).await? else {
+        txn.commit().await?;
+        return Ok(None);
+    };
+    let attempts = found.attempts + 1;
+    let mut model: job::ActiveModel = found.into();
+    model.state = Set("running".into());
+    model.locked_by = Set(Some(worker.id.clone()));
+    model.locked_until = Set(Some(now + worker.lease));
+    model.attempts = Set(attempts);
+    model.updated_at = Set(Utc::now());
+    let claimed = model.update(&txn).await?;
+    txn.commit().await?;
+    Ok(Some(claimed))
+}
+
+/// Records the end of a run that did not commit its own completion.
+async fn settle(
+    db: &DatabaseConnection,
+    worker: &Worker,
+    job: &job::Model,
+    result: &Result<Outcome, AppError>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let mine = |q: sea_orm::UpdateMany<job::Entity>| {
+        q.filter(job::Column::Id.eq(job.id))
+            .filter(job::Column::State.eq("running"))
+            .filter(job::Column::LockedBy.eq(worker.id.clone()))
+    };
+    let unlocked = Option::<DateTime<Utc>>::None;
+    let mut dead = false;
+    let update = match result {
+        Ok(Outcome::Done) => job::Entity::update_many()
+            .col_expr(job::Column::State, "done".into())
+            .col_expr(job::Column::FinishedAt, Some(now).into()),
+        Ok(Outcome::Later(at)) => job::Entity::update_many()
+            .col_expr(job::Column::State, "queued".into())
+            .col_expr(job::Column::RunAt, (*at).into())
+            .col_expr(job::Column::Attempts, (job.attempts - 1).max(0).into()),
+        Err(e) => {
+            let message = describe(e);
+            if job.attempts >= job.max_attempts {
+                dead = true;
+                job::Entity::update_many()
+                    .col_expr(job::Column::State, "dead".into())
+                    .col_expr(job::Column::FinishedAt, Some(now).into())
+                    .col_expr(job::Column::LastError, Some(message).into())
+            } else {
+                job::Entity::update_many()
+                    .col_expr(job::Column::State, "queued".into())
+                    .col_expr(job::Column::RunAt, (now + backoff(job.attempts)).into())
+                    .col_expr(job::Column::LastError, Some(message).into())
+            }
+        }
+    };
+    mine(
+        update
+            .col_expr(job::Column::LockedUntil, unlocked.into())
+            .col_expr(job::Column::UpdatedAt, Utc::now().into()),
+    )
+    .exec(db)
+    .await?;
+    Ok(dead)
+}
+
+/// An error as a job records it: what the caller would have been told, internals only in the server log.
+fn describe(e: &AppError) -> String {
+    match e {
+        AppError::Internal(cause) => {
+            tracing::error!(error = ?cause, "job failed");
+            "internal error (see the server log)".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Runs every due job of every queue once (up to a bound per queue) and returns how many ran.
+pub async fn run_due(
+    runner: &crate::requests::JobRunner,
+    worker: &Worker,
+    now: DateTime<Utc>,
+) -> Result<usize, AppError> {
+    let tenancy = runner.tenancy();
+    let mut queues: Vec<(String, DatabaseConnection)> =
+        vec![(CONTROL.to_owned(), tenancy.databases().control().clone())];
+    queues.extend(
+        tenancy
+            .all_regions()
+            .map(|(name, db)| (name.to_owned(), db.clone())),
+    );
+    let mut ran = 0;
+    for (queue, db) in &queues {
+        for _ in 0..MAX_PER_PASS {
+            // Jobs queued by the jobs of this pass (a delivery after an erasure) run in it too.
+            let now = now.max(Utc::now());
+            let Some(job) = claim(db, worker, now).await? else {
+                break;
+            };
+            let result = runner.run(queue, db, &job, now).await;
+            if let Err(e) = &result {
+                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed");
+            }
+            if settle(db, worker, &job, &result, now).await? {
+                report_dead(tenancy, queue, &job).await?;
+            }
+            ran += 1;
+        }
+    }
+    Ok(ran)
+}
+
+async fn report_dead(tenancy: &Tenancy, queue: &str, job: &job::Model) -> Result<(), DbErr> {
+    tracing::error!(job = %job.id, kind = %job.kind, queue, "job is dead after its last attempt");
+    staff_notice::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        role: Set("privacy_officer".into()),
+        kind: Set("job.dead".into()),
+        tenant_id: Set(job.tenant_id),
+        object_id: Set(Some(job.id.to_string())),
+        title: Set(format!(
+            "A `{}` job failed {} times and stopped",
+            job.kind, job.attempts
+        )),
+        body: Set(format!(
+            "Job {} in the {queue} queue is dead. Retry it with retryJob once the cause is fixed.",
+            job.id
+        )),
+        created_at: Set(Utc::now()),
+        acknowledged_by: Set(None),
+        acknowledged_at: Set(None),
+    }
+    .insert(tenancy.databases().control())
+    .await?;
+    Ok(())
+}
+
+/// A job as privacy officers see it.
+#[derive(Clone, Debug)]
+pub struct JobRecord {
+    pub queue: String,
+    pub model: job::Model,
+}
+
+/// Jobs of every queue in a state, newest first (at most 200).
+pub async fn list(tenancy: &Tenancy, state: &str) -> Result<Vec<JobRecord>, AppError> {
+    let mut all = Vec::new();
+    let control = std::iter::once((CONTROL, tenancy.databases().control()));
+    for (queue, db) in control.chain(tenancy.all_regions()) {
+        let rows = job::Entity::find()
+            .filter(job::Column::State.eq(state))
+            .order_by_desc(job::Column::Id)
+            .limit(200)
+            .all(db)
+            .await?;
+        all.extend(rows.into_iter().map(|model| JobRecord {
+            queue: queue.to_owned(),
+            model,
+        }));
+    }
+    all.sort_by_key(|j| std::cmp::Reverse(j.model.id));
+    all.truncate(200);
+    Ok(all)
+}
+
+/// Puts a dead job back in the queue with a fresh set of attempts, audited in the same transaction (the tenant's
+/// chain for a tenant's job, the platform's otherwise).
+pub async fn retry(
+    tenancy: &Tenancy,
+    principal: &crate::auth::Principal,
+    id: Uuid,
+) -> Result<JobRecord, AppError> {
+    let control = std::iter::once((CONTROL, tenancy.databases().control()));
+    for (queue, db) in control.chain(tenancy.all_regions()) {
+        let Some(found) = job::Entity::find_by_id(id).one(db).await? else {
+            continue;
+        };
+        if found.state != "dead" {
+            return Err(AppError::Conflict(format!(
+                "job {id} is {}; only a dead job can be retried",
+                found.state
+            )));
+        }
+        let entry = crate::audit::AuditEntry::by(principal, "job.retried", "job", id)
+            .with_detail(json!({ "kind": found.kind, "queue": queue }));
+        let tenant = found.tenant_id.map(TenantId);
+        let txn = db.begin().await?;
+        let mut model: job::ActiveModel = found.into();
+        model.state = Set("queued".into());
+        model.attempts = Set(0);
+        model.run_at = Set(Utc::now());
+        model.finished_at = Set(None);
+        model.updated_at = Set(Utc::now());
+        let model = model.update(&txn).await?;
+        if queue == CONTROL {
+            crate::audit::append_platform(&txn, entry).await?;
+        } else if let Some(tenant) = tenant {
+            crate::audit::append_tenant(&txn, tenant, entry).await?;
+        } else {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "region job {id} without a tenant"
+            )));
+        }
+        txn.commit().await?;
+        return Ok(JobRecord {
+            queue: queue.to_owned(),
+            model,
+        });
+    }
+    Err(AppError::NotFound(format!("no job {id}")))
+}
+
+/// Enqueues the recurring sweeps of the current period (deduplicated, so each runs once per period across every
+/// instance) and prunes finished jobs older than 30 days.
+pub async fn schedule_sweeps(
+    tenancy: &Tenancy,
+    now: DateTime<Utc>,
+    period: std::time::Duration,
+) -> Result<(), AppError> {
+    let period = period.as_secs().max(1) as i64;
+    let slot = now.timestamp() / period;
+    let control = tenancy.databases().control();
+    for kind in [SWEEP_SUBPROCESSORS, SWEEP_DISCLOSURES] {
+        enqueue(
+            control,
+            NewJob::new(kind, json!({ "slot": slot })).dedupe(format!("{kind}@{slot}")),
+        )
+        .await?;
+    }
+    let horizon = now - Duration::days(30);
+    let control = std::iter::once((CONTROL, control));
+    for (_, db) in control.chain(tenancy.all_regions()) {
+        job::Entity::delete_many()
+            .filter(job::Column::State.eq("done"))
+            .filter(job::Column::FinishedAt.lt(horizon))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+pub const SWEEP_SUBPROCESSORS: &str = "sweep.subprocessor_activations";
+pub const SWEEP_DISCLOSURES: &str = "sweep.disclosure_notices";

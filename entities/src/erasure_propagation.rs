@@ -1,0 +1,42 @@
+//! An erasure passed on to a sub-processor that received the subject's data (region database).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "erasure_propagations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub request_id: Uuid,
+    pub subject_id: Uuid,
+    pub sub_processor_id: Uuid,
+    pub sub_processor_name: String,
+    /// JSON array of the categories the sub-processor received.
+    pub categories: String,
+    /// `webhook` or `manual`.
+    pub method: String,
+    pub endpoint: Option<String>,
+    /// `pending`, `acknowledged`, `confirmed` or `failed`.
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub acknowledged_at: Option<DateTimeUtc>,
+    pub ack_reference: Option<String>,
+    pub confirmed_by: Option<String>,
+    pub confirmed_name: Option<String>,
+    pub confirmation_note: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl crate::TenantOwned for Entity {
+    fn tenant_column() -> Column {
+        Column::TenantId
+    }
+}

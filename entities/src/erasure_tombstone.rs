@@ -1,0 +1,29 @@
+//! What is left of an erased subject (region database): ids, time and counts per category — no personal values.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "erasure_tombstones")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub subject_id: Uuid,
+    pub request_id: Uuid,
+    pub erased_at: DateTimeUtc,
+    /// JSON object: category -> number of values erased.
+    pub counts: String,
+    pub values_erased: i32,
+    pub origin: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl crate::TenantOwned for Entity {
+    fn tenant_column() -> Column {
+        Column::TenantId
+    }
+}
