@@ -9,6 +9,7 @@ mod isolation;
 mod isolation_fuzz;
 mod ops;
 mod personal;
+mod processes;
 mod registry;
 mod requests;
 mod residency;

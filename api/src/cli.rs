@@ -1,0 +1,267 @@
+//! The `steward` command line: parses it and calls the library. `main.rs` (and the test suite's copy of the binary)
+//! only call [`main`].
+
+use std::process::ExitCode;
+
+use crate::auth::{TokenMinter, parse_ttl};
+use crate::config::{ConfigArgs, KeySource};
+use crate::ids::TenantId;
+use crate::{Application, Config, demo};
+use clap::{Parser, Subcommand, ValueEnum};
+use steward_policy::ActorKind;
+
+#[derive(Parser)]
+#[command(
+    name = "steward",
+    version,
+    about = "Steward: the multi-tenant data-processor platform"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        env = "STEWARD_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (migrates first).
+    Serve {
+        /// Demo mode: generate a key in the data dir, create demo tenants and users, print a token per role.
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Apply pending migrations to the control and region databases, then exit.
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Verify or export audit chains, from the server's machine.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Mint a token with the configured HS256 secret (or the demo secret in the data dir).
+    Token {
+        /// The token's `sub`.
+        #[arg(long)]
+        sub: String,
+        #[arg(long, value_enum)]
+        kind: Kind,
+        /// Tenant id, required for client tokens.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Lifetime: 900, 15m, 12h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Recompute chains: one tenant's, or (without --tenant) the platform's and every tenant's. Exits 1 if any is
+    /// broken, naming the first broken event.
+    Verify {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Write a tenant's chain as JSON Lines (one event per line), verifiable with SHA-256 alone (see the README).
+    Export {
+        #[arg(long)]
+        tenant: String,
+        /// File to write; stdout when absent.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Staff,
+    Client,
+}
+
+/// Runs the `steward` command with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { demo, config } => {
+            let keys = if demo {
+                KeySource::DemoCreate
+            } else {
+                KeySource::Configured
+            };
+            let config = Config::from_args(&config, keys)?;
+            let app = Application::build(&config).await?;
+            let addr = app.local_addr()?;
+            println!("Steward is running. Console: http://{addr}/graphql");
+            if demo {
+                let tokens = demo::prepare(app.state(), &config).await?;
+                print_demo(&addr.to_string(), &tokens);
+            }
+            app.run_until_stopped().await
+        }
+        Command::Migrate { config } => {
+            let config = Config::from_args(&config, KeySource::NotNeeded)?;
+            let dbs = crate::db::Databases::connect(&config).await?;
+            dbs.migrate().await?;
+            println!(
+                "migrated: control and regions {}",
+                config.region_names().join(", ")
+            );
+            Ok(())
+        }
+        Command::Audit { action } => {
+            let config = match &action {
+                AuditAction::Verify { config, .. } | AuditAction::Export { config, .. } => config,
+            };
+            let config = Config::from_args(config, KeySource::NotNeeded)?;
+            let dbs = crate::db::Databases::connect(&config).await?;
+            match action {
+                AuditAction::Verify { tenant, .. } => {
+                    let tenant = tenant
+                        .map(|t| TenantId::parse("--tenant", &t))
+                        .transpose()?;
+                    let (lines, all_hold) = crate::audit::operator_verify(&dbs, tenant).await?;
+                    for line in lines {
+                        println!("{line}");
+                    }
+                    if !all_hold {
+                        anyhow::bail!("an audit chain is broken");
+                    }
+                }
+                AuditAction::Export { tenant, output, .. } => {
+                    let tenant = TenantId::parse("--tenant", &tenant)?;
+                    let written = match output {
+                        Some(path) => {
+                            let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                            let n = crate::audit::operator_export(&dbs, tenant, &mut file).await?;
+                            std::io::Write::flush(&mut file)?;
+                            n
+                        }
+                        None => {
+                            crate::audit::operator_export(
+                                &dbs,
+                                tenant,
+                                &mut std::io::stdout().lock(),
+                            )
+                            .await?
+                        }
+                    };
+                    eprintln!("exported {written} events");
+                }
+            }
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Command::Token {
+            sub,
+            kind,
+            tenant,
+            ttl,
+            config,
+        } => {
+            let config = Config::from_args(&config, KeySource::DemoExisting)?;
+            let minter = TokenMinter::new(&config.jwt)?.ok_or_else(|| {
+                anyhow::anyhow!("the server verifies tokens with a public key; mint them with your identity provider")
+            })?;
+            let ttl = parse_ttl(&ttl).map_err(anyhow::Error::msg)?;
+            let (kind, tenant) = match (kind, tenant) {
+                (Kind::Client, Some(t)) => {
+                    (ActorKind::Client, Some(TenantId::parse("--tenant", &t)?))
+                }
+                (Kind::Client, None) => anyhow::bail!("client tokens need --tenant <tenant id>"),
+                (Kind::Staff, None) => (ActorKind::Staff, None),
+                (Kind::Staff, Some(_)) => {
+                    anyhow::bail!("staff tokens carry no tenant: leave out --tenant")
+                }
+            };
+            println!("{}", minter.mint(&sub, kind, tenant, ttl)?);
+            Ok(())
+        }
+    }
+}
+
+fn print_demo(addr: &str, tokens: &[demo::DemoToken]) {
+    println!();
+    println!("Demo tokens (valid 12 h). In the console, open the Headers tab and paste");
+    println!("  {{\"Authorization\": \"Bearer <token>\"}}");
+    println!("then run:  {{ viewer {{ subject kind roles tenant {{ name region }} }} }}");
+    println!();
+    for t in tokens {
+        let whom = match &t.tenant {
+            Some(tenant) => format!("{} of {} ({})", t.role, tenant, t.subject),
+            None => format!("{} ({})", t.role, t.subject),
+        };
+        println!("{whom}:\n  {}\n", t.token);
+    }
+    if let Some(first) = tokens.iter().find(|t| t.tenant.is_some()) {
+        println!("Or from a shell:");
+        println!(
+            "  curl -s http://{addr}/graphql -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' \
+             -d '{{\"query\":\"{{ viewer {{ subject kind roles tenant {{ name region }} }} }}\"}}'",
+            first.token
+        );
+    }
+}
+
+/// Logs go to stderr, so `TOKEN=$(steward token ...)` captures only the token; SQL statements are not logged.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

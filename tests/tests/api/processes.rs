@@ -1,0 +1,297 @@
+//! Real server processes on loopback: a process killed with SIGKILL while it runs erasure jobs, and two processes
+//! sharing one set of databases. The in-process test app prepares the data and checks the outcome; the jobs run only
+//! in the child processes (`steward-test-server`, the `steward` command built in this package).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use steward_tests::{Backend, MASTER_KEY, ROOT, SECRET, TestApp, both_backends};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::requests::SUBMIT;
+
+struct ServerProcess {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `steward serve` on the test app's databases, polling its job queue every 50 ms.
+async fn start_server(app: &TestApp, dir: &Path, name: &str) -> ServerProcess {
+    let port = free_port();
+    let regions = ["eu", "us"]
+        .iter()
+        .map(|r| format!("{r}={}", app.db_url(r)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_steward-test-server"))
+        .arg("serve")
+        .env_clear()
+        .env("STEWARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("STEWARD_DATA_DIR", dir)
+        .env("STEWARD_DATABASE_URL", app.db_url("control"))
+        .env("STEWARD_REGIONS", regions)
+        .env("STEWARD_JWT_HS256_SECRET", SECRET)
+        .env("STEWARD_MASTER_KEY", MASTER_KEY)
+        .env("STEWARD_BOOTSTRAP_ADMIN", ROOT)
+        .env("STEWARD_JOB_POLL_MS", "50")
+        .env("STEWARD_JOB_LEASE_SECS", "5")
+        .env("STEWARD_JOB_INTERVAL_SECS", "3600")
+        .env("STEWARD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the test server binary starts");
+    let server = ServerProcess { child, port };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http_status(port, "/readyz").await == Some(200) {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{name} did not become ready; its log:\n{}",
+        std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+    );
+}
+
+async fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A tenant with `n` subjects of 40 values each, and an erasure request started for every one (queued jobs).
+async fn queue_erasures(app: &TestApp, region: &str, n: usize) -> String {
+    let t = app.create_tenant("Process Co", region).await;
+    let admin = app.invite(&t, "proc-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("po", "PRIVACY_OFFICER").await;
+    let start = "mutation($t: ID, $id: ID!, $v: Int!) { startDataSubjectRequest(tenantId: $t, id: $id, version: $v) { state } }";
+    for i in 0..n {
+        let records: Vec<_> = (0..40)
+            .map(|j| crate::personal::record("user.name", &format!("Person {i} alias {j}")))
+            .collect();
+        let created = app
+            .gql(
+                &admin,
+                crate::personal::CREATE,
+                json!({ "i": { "externalId": format!("proc-{i}"), "personalData": records } }),
+            )
+            .await;
+        let s = created.ok()["createDataSubject"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let submitted = app
+            .gql(
+                &admin,
+                SUBMIT,
+                json!({ "i": { "subjectId": s, "kind": "ERASURE" } }),
+            )
+            .await;
+        let id = submitted.ok()["submitDataSubjectRequest"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.gql(&po, start, json!({ "t": t, "id": id, "v": 1 }))
+            .await
+            .ok();
+    }
+    t
+}
+
+async fn tombstones(app: &TestApp, region: &str) -> i64 {
+    app.count(region, "erasure_tombstones", "1=1").await
+}
+
+async fn wait_for_tombstones(app: &TestApp, region: &str, n: i64, dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while tombstones(app, region).await < n {
+        assert!(
+            Instant::now() < deadline,
+            "erasures not finished; logs:\n{}",
+            std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                .collect::<Vec<_>>()
+                .join("\n---\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every erasure happened exactly once, nothing of the subjects is left, and the chain holds.
+async fn assert_erased_exactly_once(app: &TestApp, region: &str, tenant: &str, n: i64) {
+    assert_eq!(tombstones(app, region).await, n);
+    assert_eq!(
+        app.count(region, "audit_events", "action = 'subject.erased'")
+            .await,
+        n
+    );
+    assert_eq!(app.count(region, "data_subjects", "1=1").await, 0);
+    assert_eq!(app.count(region, "personal_data", "1=1").await, 0);
+    assert_eq!(
+        app.count(region, "jobs", "kind = 'request.erase' AND state <> 'done'")
+            .await,
+        0
+    );
+    assert!(!app.database_contains(region, "alias 7").await);
+    let auditor = app.staff_with("aud", "AUDITOR").await;
+    let verify = app
+        .gql(
+            &auditor,
+            "query($t: ID) { verifyAuditChain(tenantId: $t) { valid events } }",
+            json!({ "t": tenant }),
+        )
+        .await;
+    assert_eq!(verify.ok()["verifyAuditChain"]["valid"], true);
+}
+
+/// `kill -9` while erasures run; a new process finishes them, each exactly once.
+async fn killed_mid_erasure_finishes_exactly_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let region = "eu";
+    let n = 40;
+    let tenant = queue_erasures(&app, region, n).await;
+    assert_eq!(tombstones(&app, region).await, 0);
+
+    let mut first = start_server(&app, dir.path(), "first").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Wait until one erasure is done and another is claimed (its job in flight), then kill at once.
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the first process erased nothing"
+        );
+        let in_flight = app
+            .count(
+                region,
+                "jobs",
+                "kind = 'request.erase' AND state = 'running'",
+            )
+            .await;
+        if in_flight > 0 && tombstones(&app, region).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // SIGKILL: no shutdown, transactions in flight are cut.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert_eq!(
+        http_status(first.port, "/healthz").await,
+        None,
+        "the first process is gone"
+    );
+    let done_before = tombstones(&app, region).await;
+    let held = app
+        .count(
+            region,
+            "jobs",
+            "kind = 'request.erase' AND state = 'running'",
+        )
+        .await;
+    eprintln!("killed after {done_before} of {n} erasures, with {held} erasure job(s) claimed");
+    assert!(
+        done_before < n as i64,
+        "the kill came after every erasure ({done_before}); nothing was interrupted"
+    );
+
+    let _second = start_server(&app, dir.path(), "second").await;
+    wait_for_tombstones(&app, region, n as i64, dir.path()).await;
+    // Let any job the dead process held run out its lease and be seen as done.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_erased_exactly_once(&app, region, &tenant, n as i64).await;
+}
+
+/// Two processes on the same databases share the queue without taking a job twice.
+async fn two_instances_share_the_queue(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let region = "us";
+    let n = 40;
+    let tenant = queue_erasures(&app, region, n).await;
+    let (_a, _b) = tokio::join!(
+        start_server(&app, dir.path(), "a"),
+        start_server(&app, dir.path(), "b")
+    );
+    wait_for_tombstones(&app, region, n as i64, dir.path()).await;
+    assert_erased_exactly_once(&app, region, &tenant, n as i64).await;
+    // The recurring sweeps of this interval ran once, whichever instance took them.
+    for kind in ["sweep.subprocessor_activations", "sweep.disclosure_notices"] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while app
+            .count(
+                "control",
+                "jobs",
+                &format!("kind = '{kind}' AND state = 'done'"),
+            )
+            .await
+            == 0
+        {
+            assert!(Instant::now() < deadline, "{kind} never ran");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let all = app
+            .count("control", "jobs", &format!("kind = '{kind}'"))
+            .await;
+        let slots = app
+            .count(
+                "control",
+                "jobs",
+                &format!("kind = '{kind}' AND state = 'done'"),
+            )
+            .await;
+        assert_eq!(all, slots, "{kind}: one job per interval, each run");
+        assert!(all <= 2, "{kind}: {all} runs within one test");
+    }
+    if matches!(backend, Backend::Postgres(_)) {
+        // Both instances took part (SKIP LOCKED lets them claim side by side).
+        let db = app.raw_db(region).await;
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT count(DISTINCT split_part(locked_by, '-', 1)) AS n FROM jobs WHERE kind = 'request.erase'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let workers: i64 = row.try_get("", "n").unwrap();
+        assert_eq!(workers, 2, "both processes claimed erasure jobs");
+    }
+}
+
+both_backends!(
+    killed_mid_erasure_finishes_exactly_once,
+    two_instances_share_the_queue
+);
