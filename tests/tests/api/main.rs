@@ -3,6 +3,7 @@
 mod access;
 mod accountability;
 mod audit;
+mod audit_walk;
 mod auth;
 mod bad_input;
 mod isolation;
