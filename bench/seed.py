@@ -2,6 +2,7 @@
 """Seeds a running Steward for the benchmark through its public GraphQL API, as its users would.
 
   seed.py tenant URL ROOT_TOKEN              -> creates "Bench Co" and its client admin `bench-admin`; prints the id
+  seed.py tenants URL ROOT_TOKEN N           -> N tenants with client admins `write-admin-<i>`; prints the ids
   seed.py subjects URL CLIENT_TOKEN COUNT    -> COUNT data subjects with an email and a name, 50 per request
 """
 import json
@@ -31,6 +32,18 @@ def main():
             {"t": tenant},
         )
         print(tenant)
+    elif command == "tenants":
+        # As a platform admin: N tenants "Write Bench i" (alternating regions) with client admins `write-admin-i`.
+        for i in range(int(sys.argv[4])):
+            region = "eu" if i % 2 == 0 else "us"
+            tenant = gql(url, token, f'mutation {{ createTenant(input: {{name: "Write Bench {i}", region: "{region}"}}) {{ id }} }}')["createTenant"]["id"]
+            gql(
+                url,
+                token,
+                "mutation($t: ID!, $s: String!, $e: String!) { inviteUser(input: {tenantId: $t, email: $e, subject: $s, role: CLIENT_ADMIN}) { id } }",
+                {"t": tenant, "s": f"write-admin-{i}", "e": f"write-admin-{i}@bench.example"},
+            )
+            print(tenant)
     elif command == "subjects":
         # As the client admin (only the controller adds its subjects): N subjects, 50 per request.
         count, batch = int(sys.argv[4]), 50
@@ -44,7 +57,7 @@ def main():
                 )
             gql(url, token, "mutation { " + " ".join(parts) + " }")
     else:
-        sys.exit("usage: seed.py tenant URL ROOT_TOKEN | seed.py subjects URL CLIENT_TOKEN COUNT")
+        sys.exit("usage: seed.py tenant URL ROOT_TOKEN | tenants URL ROOT_TOKEN N | subjects URL CLIENT_TOKEN COUNT")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,11 @@ struct Inner {
 impl AppState {
     /// Connects to and migrates every database, loads role assignments, bootstraps the configured admin.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        if crate::audit::WITHOUT_AUDIT {
+            tracing::error!(
+                "THIS BUILD KEEPS NO AUDIT TRAIL (feature unsafe-bench-without-audit): for benchmarks only"
+            );
+        }
         ensure_crypto_backend()?;
         let verifier = JwtVerifier::new(&config.jwt, config.limits.max_token_bytes)?;
         let dbs = Databases::connect(config).await?;
