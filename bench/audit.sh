@@ -80,7 +80,7 @@ for backend in $BACKENDS; do
       if [ "$backend" = postgres ]; then
         url=$base/steward_abench_eu
       else
-        url="sqlite://$STEWARD_DATA_DIR/eu.db?mode=rwc"
+        url="sqlite://$STEWARD_DATA_DIR/region-eu.db?mode=rwc"
       fi
       have=$("$BIN" audit verify --tenant "${tenants[0]}" 2>&1 | grep -oE '[0-9]+ events' | grep -oE '[0-9]+' || echo 0)
       echo "[$backend] filling tenant ${tenants[0]} from $have to $EVENTS events"
