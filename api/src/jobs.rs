@@ -399,7 +399,7 @@ pub async fn schedule_sweeps(
     let period = period.as_secs().max(1) as i64;
     let slot = now.timestamp() / period;
     let control = tenancy.databases().control();
-    for kind in [SWEEP_SUBPROCESSORS, SWEEP_DISCLOSURES] {
+    for kind in [SWEEP_SUBPROCESSORS, SWEEP_DISCLOSURES, SWEEP_RETENTION] {
         enqueue(
             control,
             NewJob::new(kind, json!({ "slot": slot })).dedupe(format!("{kind}@{slot}")),
@@ -420,3 +420,4 @@ pub async fn schedule_sweeps(
 
 pub const SWEEP_SUBPROCESSORS: &str = "sweep.subprocessor_activations";
 pub const SWEEP_DISCLOSURES: &str = "sweep.disclosure_notices";
+pub const SWEEP_RETENTION: &str = "sweep.retention";

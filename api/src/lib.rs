@@ -27,6 +27,7 @@ pub mod pii;
 pub mod processing;
 pub mod public;
 pub mod requests;
+pub mod retention;
 pub mod subjects;
 pub mod subprocessors;
 pub mod taxonomy;

@@ -49,7 +49,7 @@ const MAX_EXTENSION_DAYS: u32 = 60;
 const MAX_REASON_CHARS: usize = 2000;
 
 const JOB_ERASE: &str = "request.erase";
-const JOB_DELIVER: &str = "erasure.deliver";
+pub(crate) const JOB_DELIVER: &str = "erasure.deliver";
 const JOB_DEADLINE: &str = "request.deadline";
 const JOB_EXPORT_EXPIRY: &str = "export.expire";
 
@@ -579,6 +579,16 @@ fn reason(field: &str, raw: &str) -> Result<String, AppError> {
 pub async fn start(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request::Model, AppError> {
     let (request, _) = for_change(scope, id, version, &[State::Received], "started").await?;
     let kind = Kind::parse(&request.kind)?;
+    if kind == Kind::Erasure
+        && crate::retention::held(scope.db(), scope.tenant_id())
+            .await?
+            .covers(request.subject_id)
+    {
+        return Err(AppError::Refused {
+            reason: "LEGAL_HOLD",
+            message: "a legal hold covers this subject: its data cannot be erased until the hold is lifted".into(),
+        });
+    }
     let subject = if kind == Kind::Restriction {
         Some(subjects::get(scope, request.subject_id).await?)
     } else {
@@ -612,6 +622,26 @@ pub async fn start(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request:
     .await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// Queues an erasure again after a legal hold that held it back was lifted (`attempt` keeps the job key unique).
+pub(crate) async fn requeue_erasure<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+    request: &dsr_request::Model,
+    attempt: &str,
+) -> Result<(), DbErr> {
+    jobs::enqueue(
+        txn,
+        NewJob::new(
+            JOB_ERASE,
+            json!({ "request": request.id, "subject": request.subject_id }),
+        )
+        .for_tenant(tenant)
+        .dedupe(format!("{JOB_ERASE}:{}:{attempt}", request.id)),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn enqueue_erasure<C: ConnectionTrait>(
@@ -1476,6 +1506,13 @@ impl JobRunner {
                 crate::subprocessors::activate_due(&self.tenancy, now.date_naive()).await?;
                 Ok(Outcome::Done)
             }
+            jobs::SWEEP_RETENTION if queue == jobs::CONTROL => {
+                let deleted = crate::retention::sweep(&self.tenancy, now).await?;
+                if deleted > 0 {
+                    tracing::info!(deleted, "retention sweep deleted values past their period");
+                }
+                Ok(Outcome::Done)
+            }
             jobs::SWEEP_DISCLOSURES if queue == jobs::CONTROL => {
                 crate::accountability::release_disclosure_notices(&self.tenancy, now.date_naive())
                     .await?;
@@ -1523,6 +1560,20 @@ impl JobRunner {
         let Ok(subject) = subjects::get(&scope, request.subject_id).await else {
             return Ok(Outcome::Done);
         };
+        // A hold placed after the request started: record it and stop; lifting the hold queues the erasure again.
+        if crate::retention::held(db, tenant).await?.covers(subject.id) {
+            let txn = db.begin().await?;
+            audit::append_tenant(
+                &txn,
+                tenant,
+                AuditEntry::system("erasure.held", "dsr_request", request.id)
+                    .with_detail(json!({ "subject": subject.id })),
+            )
+            .await?;
+            jobs::complete_in(&txn, job).await?;
+            txn.commit().await?;
+            return Ok(Outcome::Done);
+        }
         let records = scope
             .find::<personal_data::Entity>()
             .filter(personal_data::Column::SubjectId.eq(subject.id))

@@ -15,11 +15,13 @@ mod control_m20261128_000001_foundation;
 mod control_m20261129_000001_subprocessors;
 mod control_m20261129_000002_accountability;
 mod control_m20261130_000001_jobs;
+mod control_m20261130_000002_retention_defaults;
 mod jobs_table;
 mod region_m20261128_000001_foundation;
 mod region_m20261129_000001_personal_data;
 mod region_m20261129_000002_onward_transfers;
 mod region_m20261130_000001_requests;
+mod region_m20261130_000002_retention;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -33,6 +35,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261129_000001_subprocessors::Migration),
             Box::new(control_m20261129_000002_accountability::Migration),
             Box::new(control_m20261130_000001_jobs::Migration),
+            Box::new(control_m20261130_000002_retention_defaults::Migration),
         ]
     }
 
@@ -53,6 +56,7 @@ impl MigratorTrait for RegionMigrator {
             Box::new(region_m20261129_000001_personal_data::Migration),
             Box::new(region_m20261129_000002_onward_transfers::Migration),
             Box::new(region_m20261130_000001_requests::Migration),
+            Box::new(region_m20261130_000002_retention::Migration),
         ]
     }
 

@@ -146,10 +146,12 @@ pub enum Permission {
     AccessGrantBreakGlass,
     AccessGrantRead,
     AccessLogRead,
+    /// Place and lift legal holds, which suspend retention deletion and erasure.
+    LegalHoldManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 32] = [
+    pub const ALL: [Permission; 33] = [
         Permission::TenantRead,
         Permission::TenantCreate,
         Permission::TenantLifecycle,
@@ -182,6 +184,7 @@ impl Permission {
         Permission::AccessGrantBreakGlass,
         Permission::AccessGrantRead,
         Permission::AccessLogRead,
+        Permission::LegalHoldManage,
     ];
 
     /// The `(object, action)` pair this permission is written as in `policy.csv`.
@@ -219,6 +222,7 @@ impl Permission {
             Permission::AccessGrantBreakGlass => ("access_grant", "break_glass"),
             Permission::AccessGrantRead => ("access_grant", "read"),
             Permission::AccessLogRead => ("access_log", "read"),
+            Permission::LegalHoldManage => ("legal_hold", "manage"),
         }
     }
 }

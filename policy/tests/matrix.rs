@@ -40,6 +40,7 @@ AccessGrantRevoke    Y  .  Y  .  .  .  .
 AccessGrantBreakGlass .  .  .  .  Y  .  .
 AccessGrantRead      Y  .  Y  .  Y  .  Y
 AccessLogRead        Y  .  .  .  Y  .  Y
+LegalHoldManage      .  .  .  .  .  Y  .
 ";
 
 fn permission_named(name: &str) -> Permission {

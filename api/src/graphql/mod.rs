@@ -10,6 +10,7 @@ mod audit;
 mod personal;
 mod registry;
 mod requests;
+mod retention;
 mod tenants;
 mod types;
 mod users;
@@ -35,6 +36,7 @@ pub struct Query(
     audit::AuditQuery,
     accountability::AccountabilityQuery,
     requests::RequestQuery,
+    retention::RetentionQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -46,6 +48,7 @@ pub struct Mutation(
     registry::RegistryMutation,
     accountability::AccountabilityMutation,
     requests::RequestMutation,
+    retention::RetentionMutation,
 );
 
 pub type StewardSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -346,6 +346,27 @@ async fn every_mutation_appends_one_event(backend: Backend) {
     )
     .await;
 
+    // Retention and legal holds.
+    const RULE: &str = "mutation($i: RetentionRuleInput!) { setRetentionRule(input: $i) { id } }";
+    let rule = w
+        .call(
+            "setRetentionRule",
+            &admin,
+            RULE,
+            json!({ "i": { "category": "user.device.ip_address", "periodDays": 90 } }),
+        )
+        .await;
+    w.call(
+        "removeRetentionRule",
+        &admin,
+        "mutation($id: ID!) { removeRetentionRule(id: $id) }",
+        json!({ "id": s(&rule, &["id"]) }),
+    )
+    .await;
+    w.call("setRetentionDefault", &po, "mutation { setRetentionDefault(category: \"user.contact.email\", periodDays: 3650) { category } }", json!({})).await;
+    let hold = w.call("placeLegalHold", &legal, "mutation($t: ID!, $s: [ID!]) { placeLegalHold(input: { tenantId: $t, subjectIds: $s, reason: \"litigation\" }) { id } }", json!({ "t": t, "s": [s1] })).await;
+    w.call("liftLegalHold", &legal, "mutation($t: ID!, $id: ID!) { liftLegalHold(tenantId: $t, id: $id, reason: \"settled\") { id } }", json!({ "t": t, "id": s(&hold, &["id"]) })).await;
+
     // Requests from individuals.
     const SUBMIT: &str = "mutation($i: SubmitDataSubjectRequestInput!) { submitDataSubjectRequest(input: $i) { id version } }";
     let submit = |kind: &str| json!({ "i": { "subjectId": s1, "kind": kind } });

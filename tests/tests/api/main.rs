@@ -14,6 +14,7 @@ mod processes;
 mod registry;
 mod requests;
 mod residency;
+mod retention;
 mod roles;
 mod schema;
 mod tenants;
