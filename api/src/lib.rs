@@ -22,6 +22,7 @@ pub mod graphql;
 pub mod ids;
 pub mod jobs;
 pub mod mechanisms;
+pub mod offboarding;
 pub mod pagination;
 pub mod pii;
 pub mod processing;

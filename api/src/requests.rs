@@ -1120,7 +1120,7 @@ pub(crate) const GUARDIAN_CONTEXT: &str = "subject.guardian";
 
 /// The tenant's transfers that concern a subject: those naming it, and those recorded by count only (whose subjects
 /// are unknown) that carried one of the subject's categories.
-async fn transfers_concerning(
+pub(crate) async fn transfers_concerning(
     scope: &Scope,
     subject: Uuid,
     categories: &BTreeSet<String>,
@@ -1519,6 +1519,12 @@ impl JobRunner {
                 Ok(Outcome::Done)
             }
             JOB_ERASE => self.erase(db, job, tenant()?, uuid("request")?).await,
+            crate::offboarding::JOB_EXPORT => {
+                crate::offboarding::build_export(&self.tenancy, db, job, tenant()?).await
+            }
+            crate::offboarding::JOB_FINISH => {
+                crate::offboarding::finish(&self.tenancy, db, job, tenant()?, now).await
+            }
             JOB_DELIVER => {
                 self.deliver(db, job, tenant()?, uuid("propagation")?, now)
                     .await

@@ -58,6 +58,10 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
         notice_period_days: Set(DEFAULT_NOTICE_PERIOD_DAYS),
+        offboarding_choice: Set(None),
+        offboarding_started_at: Set(None),
+        offboarding_due_at: Set(None),
+        terminated_at: Set(None),
     }
     .insert(&control)
     .await

@@ -22,6 +22,7 @@ pub mod legal_hold;
 pub mod mechanism_invalidation;
 pub mod notice;
 pub mod objection;
+pub mod offboarding_certificate;
 pub mod onward_transfer;
 pub mod onward_transfer_subject;
 pub mod personal_data;
@@ -35,6 +36,7 @@ pub mod subject_export;
 pub mod subprocessor;
 pub mod subprocessor_revision;
 pub mod tenant;
+pub mod tenant_export;
 pub mod tenant_user;
 
 use sea_orm::EntityTrait;

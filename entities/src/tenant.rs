@@ -17,6 +17,12 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Days of notice the tenant's contract gives before a sub-processor change takes effect.
     pub notice_period_days: i32,
+    /// `delete` or `return_then_delete`, once offboarding began.
+    pub offboarding_choice: Option<String>,
+    pub offboarding_started_at: Option<DateTimeUtc>,
+    /// When the grace period ends and every subject's data and keys are deleted.
+    pub offboarding_due_at: Option<DateTimeUtc>,
+    pub terminated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,12 +16,14 @@ mod control_m20261129_000001_subprocessors;
 mod control_m20261129_000002_accountability;
 mod control_m20261130_000001_jobs;
 mod control_m20261130_000002_retention_defaults;
+mod control_m20261130_000003_offboarding;
 mod jobs_table;
 mod region_m20261128_000001_foundation;
 mod region_m20261129_000001_personal_data;
 mod region_m20261129_000002_onward_transfers;
 mod region_m20261130_000001_requests;
 mod region_m20261130_000002_retention;
+mod region_m20261130_000003_tenant_exports;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -36,6 +38,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261129_000002_accountability::Migration),
             Box::new(control_m20261130_000001_jobs::Migration),
             Box::new(control_m20261130_000002_retention_defaults::Migration),
+            Box::new(control_m20261130_000003_offboarding::Migration),
         ]
     }
 
@@ -57,6 +60,7 @@ impl MigratorTrait for RegionMigrator {
             Box::new(region_m20261129_000002_onward_transfers::Migration),
             Box::new(region_m20261130_000001_requests::Migration),
             Box::new(region_m20261130_000002_retention::Migration),
+            Box::new(region_m20261130_000003_tenant_exports::Migration),
         ]
     }
 

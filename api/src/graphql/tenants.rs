@@ -11,8 +11,63 @@ use crate::tenants;
 #[derive(Default)]
 pub struct TenantQuery;
 
+/// A departing tenant's full export.
+#[derive(async_graphql::SimpleObject)]
+pub struct TenantExport {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Deleted with everything else when the grace period ends.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub subjects: i32,
+    pub values: i32,
+    pub document: async_graphql::Json<serde_json::Value>,
+}
+
+/// The signed certificate of a tenant's offboarding.
+#[derive(async_graphql::SimpleObject)]
+pub struct OffboardingCertificate {
+    pub document: String,
+    pub signature: String,
+    pub public_key: String,
+    pub issued_at: chrono::DateTime<chrono::Utc>,
+}
+
 #[Object]
 impl TenantQuery {
+    /// The full export of a departing tenant's personal data (its `client_admin`), while offboarding with
+    /// `RETURN_THEN_DELETE`. Each download is audited.
+    async fn tenant_export(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<TenantExport> {
+        let scope = super::open_scope(ctx, tenant_id.as_ref(), Permission::RequestSubmit).await?;
+        let (export, document) = crate::offboarding::download_export(&scope).await?;
+        Ok(TenantExport {
+            created_at: export.created_at,
+            expires_at: export.expires_at,
+            subjects: export.subjects,
+            values: export.values_exported,
+            document: async_graphql::Json(document),
+        })
+    }
+
+    /// The signed certificate that a terminated tenant's personal data is gone (readable by the tenant's users and
+    /// staff). Verify `signature` (Ed25519, base64) over `document` with `/.well-known/steward-signing-key.json`.
+    async fn offboarding_certificate(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<OffboardingCertificate> {
+        let scope = super::open_scope(ctx, tenant_id.as_ref(), Permission::TenantRead).await?;
+        let cert = crate::offboarding::certificate(tenancy(ctx)?, &scope).await?;
+        Ok(OffboardingCertificate {
+            document: cert.document,
+            signature: cert.signature,
+            public_key: crate::requests::certificate_public_key(tenancy(ctx)?),
+            issued_at: cert.issued_at,
+        })
+    }
+
     /// Every tenant, oldest first (staff with `tenant:read`).
     #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn tenants(
@@ -78,6 +133,26 @@ impl TenantMutation {
             .scope(principal(ctx)?, Some(id), Permission::TenantLifecycle)
             .await?;
         Ok(Tenant(tenants::suspend(tenancy, &scope, &reason).await?))
+    }
+
+    /// Begins a tenant's offboarding at contract end, on the client's instruction (platform admins): nothing new is
+    /// collected; with `RETURN_THEN_DELETE` a full export is prepared for the client's admins; when `graceDays`
+    /// (default 30) have passed, every subject's data and keys are deleted, sub-processors are told, a signed
+    /// certificate is issued and the tenant is `TERMINATED`.
+    async fn begin_offboarding(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: ID,
+        choice: crate::offboarding::Choice,
+        #[graphql(desc = "Days before the data is deleted (0-365; default 30).")]
+        grace_days: Option<i32>,
+    ) -> async_graphql::Result<Tenant> {
+        let id = parse_tenant_id("tenantId", &tenant_id)?;
+        let grace_days = grace_days.unwrap_or(crate::offboarding::DEFAULT_GRACE_DAYS);
+        Ok(Tenant(
+            crate::offboarding::begin(tenancy(ctx)?, principal(ctx)?, id, choice, grace_days)
+                .await?,
+        ))
     }
 
     /// Reactivates a suspended tenant (platform admins).

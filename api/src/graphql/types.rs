@@ -18,6 +18,7 @@ pub enum TenantStatusGql {
     Active,
     Suspended,
     Offboarding,
+    Terminated,
 }
 
 impl From<TenantStatus> for TenantStatusGql {
@@ -26,6 +27,7 @@ impl From<TenantStatus> for TenantStatusGql {
             TenantStatus::Active => TenantStatusGql::Active,
             TenantStatus::Suspended => TenantStatusGql::Suspended,
             TenantStatus::Offboarding => TenantStatusGql::Offboarding,
+            TenantStatus::Terminated => TenantStatusGql::Terminated,
         }
     }
 }
@@ -36,6 +38,7 @@ impl From<TenantStatusGql> for TenantStatus {
             TenantStatusGql::Active => TenantStatus::Active,
             TenantStatusGql::Suspended => TenantStatus::Suspended,
             TenantStatusGql::Offboarding => TenantStatus::Offboarding,
+            TenantStatusGql::Terminated => TenantStatus::Terminated,
         }
     }
 }
@@ -134,6 +137,17 @@ pub fn parse_tenant_id(field: &str, id: &ID) -> Result<TenantId, AppError> {
 }
 
 /// A client (tenant) of the processor.
+/// A tenant's offboarding.
+#[derive(SimpleObject)]
+pub struct Offboarding {
+    /// `delete` or `return_then_delete`.
+    pub choice: String,
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the grace period ends and every subject's data and keys are deleted.
+    pub data_deleted_at: Option<DateTime<Utc>>,
+    pub terminated_at: Option<DateTime<Utc>>,
+}
+
 pub struct Tenant(pub TenantRecord);
 
 #[Object]
@@ -154,6 +168,18 @@ impl Tenant {
     /// Why the tenant was last suspended, while it is.
     async fn status_reason(&self) -> Option<&str> {
         self.0.status_reason.as_deref()
+    }
+    /// Contract end: the client's choice and its dates, once offboarding began.
+    async fn offboarding(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Offboarding>> {
+        let Some(t) = crate::offboarding::details(tenancy(ctx)?, self.0.id).await? else {
+            return Ok(None);
+        };
+        Ok(t.offboarding_choice.map(|choice| Offboarding {
+            choice,
+            started_at: t.offboarding_started_at,
+            data_deleted_at: t.offboarding_due_at,
+            terminated_at: t.terminated_at,
+        }))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -36,6 +36,8 @@ pub enum TenantStatus {
     Suspended,
     /// Contract ended: clients may still read and export, nothing new is collected.
     Offboarding,
+    /// Its personal data is deleted; clients may only read the tenant and its offboarding certificate.
+    Terminated,
 }
 
 impl TenantStatus {
@@ -44,6 +46,7 @@ impl TenantStatus {
             TenantStatus::Active => "active",
             TenantStatus::Suspended => "suspended",
             TenantStatus::Offboarding => "offboarding",
+            TenantStatus::Terminated => "terminated",
         }
     }
 }
@@ -55,6 +58,7 @@ impl FromStr for TenantStatus {
             "active" => Ok(TenantStatus::Active),
             "suspended" => Ok(TenantStatus::Suspended),
             "offboarding" => Ok(TenantStatus::Offboarding),
+            "terminated" => Ok(TenantStatus::Terminated),
             other => Err(AppError::internal(anyhow::anyhow!(
                 "unknown tenant status `{other}` in the directory"
             ))),
@@ -178,7 +182,28 @@ impl Tenancy {
             .find(tenant_id)
             .await?
             .ok_or_else(|| not_found(tenant_id))?;
+        // Nothing new is collected from a departing tenant, by anyone.
+        if matches!(
+            tenant.status,
+            TenantStatus::Offboarding | TenantStatus::Terminated
+        ) && matches!(
+            permission,
+            Permission::SubjectWrite | Permission::PiiWrite | Permission::TransferManage
+        ) {
+            return Err(AppError::Refused {
+                reason: "TENANT_OFFBOARDING",
+                message: format!(
+                    "this tenant is {}: no new personal data is collected",
+                    tenant.status.as_str()
+                ),
+            });
+        }
         if principal.kind == ActorKind::Client {
+            if tenant.status == TenantStatus::Terminated && permission != Permission::TenantRead {
+                return Err(AppError::Forbidden(
+                    "this tenant's contract has ended and its data is deleted; its offboarding certificate remains readable".into(),
+                ));
+            }
             if tenant.status == TenantStatus::Suspended {
                 return Err(AppError::Forbidden(
                     "this tenant is suspended; contact the processor to reactivate it".into(),

@@ -511,6 +511,9 @@ async fn every_mutation_appends_one_event(backend: Backend) {
     )
     .await;
 
+    // Contract end for the second tenant.
+    w.call("beginOffboarding", &root, "mutation($t: ID!) { beginOffboarding(tenantId: $t, choice: RETURN_THEN_DELETE, graceDays: 10) { status } }", json!({ "t": t2 })).await;
+
     let missing: Vec<String> = schema_mutations().difference(&w.covered).cloned().collect();
     assert!(
         missing.is_empty(),

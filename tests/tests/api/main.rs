@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod isolation;
 mod isolation_fuzz;
+mod offboarding;
 mod ops;
 mod personal;
 mod processes;

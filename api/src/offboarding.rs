@@ -1,0 +1,681 @@
+//! Contract end (GDPR Art. 28(3)(g)): delete, or return then delete, all of a tenant's personal data at the
+//! controller's choice, and issue a signed certificate that it is gone.
+//!
+//! `begin` (platform admin, on the client's instruction) moves the tenant to `offboarding`: nothing new is collected,
+//! clients still read. With `RETURN_THEN_DELETE` a job builds the full export for the client admin to download. When
+//! the grace period ends, the finishing job erases every subject exactly as an erasure does — values, guardian
+//! consents, exports and the wrapped key, with a tombstone and propagations to the sub-processors that received data
+//! — in batches, then deletes the export, signs the certificate and marks the tenant `terminated`. A legal hold keeps
+//! the subjects it covers (and the tenant in `offboarding`) until lifted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use ed25519_dalek::Signer;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde_json::{Value, json};
+use steward_entities::{
+    audit_event, data_subject, dsr_request, erasure_propagation, erasure_tombstone,
+    guardian_consent, job, offboarding_certificate, personal_data, subject_export, subprocessor,
+    tenant, tenant_export,
+};
+use steward_policy::Permission;
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::auth::Principal;
+use crate::crypto::SubjectKey;
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::jobs::{self, NewJob, Outcome};
+use crate::subjects;
+use crate::tenancy::{Scope, Tenancy, TenantRecord, TenantStatus};
+
+pub(crate) const JOB_EXPORT: &str = "offboarding.export";
+pub(crate) const JOB_FINISH: &str = "offboarding.finish";
+const MAX_GRACE_DAYS: i32 = 365;
+pub const DEFAULT_GRACE_DAYS: i32 = 30;
+/// Subjects erased per transaction, and transactions per job run, when a tenant is terminated.
+const SUBJECTS_PER_BATCH: u64 = 100;
+const BATCHES_PER_RUN: usize = 20;
+
+/// What the client chose for its data at contract end.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "OffboardingChoice")]
+pub enum Choice {
+    /// Delete everything when the grace period ends.
+    Delete,
+    /// Produce a full export for the client first, then delete when the grace period ends.
+    ReturnThenDelete,
+}
+
+impl Choice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Choice::Delete => "delete",
+            Choice::ReturnThenDelete => "return_then_delete",
+        }
+    }
+}
+
+/// Begins a tenant's offboarding (`platform_admin`).
+pub async fn begin(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    tenant_id: TenantId,
+    choice: Choice,
+    grace_days: i32,
+) -> Result<TenantRecord, AppError> {
+    tenancy
+        .require_platform(principal, Permission::TenantLifecycle)
+        .await?;
+    if !(0..=MAX_GRACE_DAYS).contains(&grace_days) {
+        return Err(AppError::BadInput(format!(
+            "`graceDays` must be between 0 and {MAX_GRACE_DAYS}"
+        )));
+    }
+    let record = tenancy
+        .find(tenant_id)
+        .await?
+        .ok_or_else(|| crate::tenancy::not_found(tenant_id))?;
+    if matches!(
+        record.status,
+        TenantStatus::Offboarding | TenantStatus::Terminated
+    ) {
+        return Err(AppError::Refused {
+            reason: "ALREADY_OFFBOARDING",
+            message: format!("this tenant is already {}", record.status.as_str()),
+        });
+    }
+    let scope = tenancy.system_scope(tenant_id).await?;
+    let now = Utc::now();
+    let due = now + Duration::days(i64::from(grace_days));
+    let control = tenancy.databases().control().begin().await?;
+    let updated = tenant::Entity::update_many()
+        .col_expr(
+            tenant::Column::Status,
+            TenantStatus::Offboarding.as_str().into(),
+        )
+        .col_expr(
+            tenant::Column::OffboardingChoice,
+            Some(choice.as_str()).into(),
+        )
+        .col_expr(tenant::Column::OffboardingStartedAt, Some(now).into())
+        .col_expr(tenant::Column::OffboardingDueAt, Some(due).into())
+        .col_expr(tenant::Column::UpdatedAt, now.into())
+        .filter(tenant::Column::Id.eq(tenant_id.0))
+        .filter(tenant::Column::Status.eq(record.status.as_str()))
+        .exec(&control)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Conflict(
+            "the tenant's status changed meanwhile; reload and retry".into(),
+        ));
+    }
+    audit::append_platform(
+        &control,
+        AuditEntry::by(principal, "tenant.offboarding_started", "tenant", tenant_id)
+            .with_detail(json!({ "choice": choice.as_str(), "grace_days": grace_days })),
+    )
+    .await?;
+    let txn = scope.begin().await?;
+    if choice == Choice::ReturnThenDelete {
+        jobs::enqueue(
+            &txn,
+            NewJob::new(JOB_EXPORT, json!({ "tenant": tenant_id.0 }))
+                .for_tenant(tenant_id)
+                .dedupe(format!("{JOB_EXPORT}:{}", tenant_id.0)),
+        )
+        .await?;
+    }
+    jobs::enqueue(
+        &txn,
+        NewJob::new(JOB_FINISH, json!({ "tenant": tenant_id.0 }))
+            .for_tenant(tenant_id)
+            .dedupe(format!("{JOB_FINISH}:{}", tenant_id.0))
+            .at(due),
+    )
+    .await?;
+    crate::grants::notify(
+        &txn,
+        tenant_id,
+        "tenant.offboarding",
+        "Your contract has ended: your data will be deleted",
+        &format!(
+            "Offboarding began on your instruction ({}). Nothing new is collected. On {} every data subject's values \
+             and keys are deleted and sub-processors are told; a signed certificate is then available.{}",
+            choice.as_str().replace('_', " "),
+            due.date_naive(),
+            if choice == Choice::ReturnThenDelete {
+                " A full export of your personal data is being prepared for your admins to download (tenantExport)."
+            } else {
+                ""
+            }
+        ),
+    )
+    .await?;
+    // The tenant's own chain records it too, where the client can verify it.
+    audit::append_tenant(
+        &txn,
+        tenant_id,
+        AuditEntry::by(principal, "tenant.offboarding_started", "tenant", tenant_id).with_detail(
+            json!({ "choice": choice.as_str(), "due_at": audit::canonical_time(due) }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    control.commit().await?;
+    Ok(TenantRecord {
+        status: TenantStatus::Offboarding,
+        updated_at: now,
+        ..record
+    })
+}
+
+/// The offboarding details of a tenant, from the directory.
+pub async fn details(
+    tenancy: &Tenancy,
+    tenant: TenantId,
+) -> Result<Option<tenant::Model>, AppError> {
+    Ok(tenant::Entity::find_by_id(tenant.0)
+        .one(tenancy.databases().control())
+        .await?)
+}
+
+const EXPORT_CONTEXT: &str = "tenant.export";
+
+/// Builds the full export (job).
+pub(crate) async fn build_export(
+    tenancy: &Tenancy,
+    db: &DatabaseConnection,
+    job: &job::Model,
+    tenant: TenantId,
+) -> Result<Outcome, AppError> {
+    let Some(t) = details(tenancy, tenant).await? else {
+        return Ok(Outcome::Done);
+    };
+    if t.status != TenantStatus::Offboarding.as_str() {
+        return Ok(Outcome::Done);
+    }
+    let scope = tenancy.system_scope(tenant).await?;
+    let subjects_list = scope
+        .find::<data_subject::Entity>()
+        .order_by_asc(data_subject::Column::Id)
+        .all(scope.db())
+        .await?;
+    let mut grouped = subjects::records_of(
+        &scope,
+        &subjects_list.iter().map(|s| s.id).collect::<Vec<_>>(),
+    )
+    .await?;
+    let mut out = Vec::with_capacity(subjects_list.len());
+    let mut values = 0;
+    for subject in &subjects_list {
+        let key = subjects::subject_key(&scope, subject)?;
+        let records = grouped.remove(&subject.id).unwrap_or_default();
+        let mut data = Vec::with_capacity(records.len());
+        for r in &records {
+            data.push(json!({
+                "category": r.category,
+                "value": subjects::open_value(&key, r)?,
+                "purpose": r.purpose,
+                "source": r.source,
+                "collected_at": r.collected_at,
+            }));
+        }
+        values += records.len();
+        out.push(json!({
+            "id": subject.id,
+            "external_id": subject.external_id,
+            "birth_date": subjects::open_birth_date(&key, subject)?,
+            "created_at": subject.created_at,
+            "personal_data": data,
+        }));
+    }
+    let document = json!({
+        "format": "steward.tenant-export/v1",
+        "tenant": { "id": tenant.0, "name": t.name },
+        "generated_at": Utc::now(),
+        "subjects": out,
+    })
+    .to_string();
+    let id = Uuid::now_v7();
+    let key = SubjectKey::generate(tenant, id).map_err(AppError::internal)?;
+    let sealed = key
+        .seal(EXPORT_CONTEXT, &document)
+        .map_err(AppError::internal)?;
+    let wrapped = scope
+        .tenant_key()
+        .wrap(id, &key)
+        .map_err(AppError::internal)?;
+    let txn = db.begin().await?;
+    tenant_export::Entity::delete_many()
+        .filter(tenant_export::Column::TenantId.eq(tenant.0))
+        .exec(&txn)
+        .await?;
+    tenant_export::ActiveModel {
+        tenant_id: Set(tenant.0),
+        id: Set(id),
+        wrapped_key: Set(wrapped),
+        sealed: Set(sealed),
+        subjects: Set(subjects_list.len() as i32),
+        values_exported: Set(values as i32),
+        downloads: Set(0),
+        created_at: Set(Utc::now()),
+        expires_at: Set(t.offboarding_due_at.unwrap_or_else(Utc::now)),
+    }
+    .insert(&txn)
+    .await?;
+    crate::grants::notify(
+        &txn,
+        tenant,
+        "tenant.export_ready",
+        "Your data export is ready",
+        &format!(
+            "The export of {} data subjects ({values} values) can be downloaded by your admins (tenantExport) until {}.",
+            subjects_list.len(),
+            t.offboarding_due_at.map(|d| d.date_naive().to_string()).unwrap_or_default()
+        ),
+    )
+    .await?;
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::system("tenant.export_ready", "tenant_export", id)
+            .with_detail(json!({ "subjects": subjects_list.len(), "values": values })),
+    )
+    .await?;
+    jobs::complete_in(&txn, job).await?;
+    txn.commit().await?;
+    Ok(Outcome::Done)
+}
+
+/// The client admin's download of the full export.
+pub async fn download_export(scope: &Scope) -> Result<(tenant_export::Model, Value), AppError> {
+    let export = scope
+        .find::<tenant_export::Entity>()
+        .one(scope.db())
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(
+                "no export is available (it is prepared after offboarding with RETURN_THEN_DELETE begins, \
+                 and deleted when the grace period ends)"
+                    .into(),
+            )
+        })?;
+    let key = scope
+        .tenant_key()
+        .unwrap(export.id, &export.wrapped_key)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("tenant export {}: {e}", export.id)))?;
+    let text = key
+        .open(EXPORT_CONTEXT, &export.sealed)
+        .map_err(AppError::internal)?;
+    let document: Value = serde_json::from_str(&text).map_err(AppError::internal)?;
+    let txn = scope.begin().await?;
+    tenant_export::Entity::update_many()
+        .col_expr(
+            tenant_export::Column::Downloads,
+            sea_orm::sea_query::ExprTrait::add(
+                sea_orm::sea_query::Expr::col(tenant_export::Column::Downloads),
+                1,
+            ),
+        )
+        .filter(tenant_export::Column::TenantId.eq(scope.tenant_id().0))
+        .filter(tenant_export::Column::Id.eq(export.id))
+        .exec(&txn)
+        .await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "tenant.export_downloaded",
+            "tenant_export",
+            export.id,
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((export, document))
+}
+
+/// When the grace period has ended: erase every subject in batches, then sign the certificate and terminate.
+pub(crate) async fn finish(
+    tenancy: &Tenancy,
+    db: &DatabaseConnection,
+    job: &job::Model,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<Outcome, AppError> {
+    let Some(t) = details(tenancy, tenant).await? else {
+        return Ok(Outcome::Done);
+    };
+    if t.status != TenantStatus::Offboarding.as_str() {
+        return Ok(Outcome::Done);
+    }
+    if let Some(due) = t.offboarding_due_at
+        && now < due
+    {
+        return Ok(Outcome::Later(due));
+    }
+    let scope = tenancy.system_scope(tenant).await?;
+    let held = crate::retention::held(db, tenant).await?;
+    if held.tenant_wide {
+        return Ok(Outcome::Later(now + Duration::hours(1)));
+    }
+    for _ in 0..BATCHES_PER_RUN {
+        let mut query = scope
+            .find::<data_subject::Entity>()
+            .order_by_asc(data_subject::Column::Id)
+            .limit(SUBJECTS_PER_BATCH);
+        if !held.subjects.is_empty() {
+            query = query.filter(data_subject::Column::Id.is_not_in(held.subjects.iter().copied()));
+        }
+        let batch = query.all(scope.db()).await?;
+        if batch.is_empty() {
+            break;
+        }
+        erase_batch(tenancy, &scope, &batch, tenant).await?;
+    }
+    let left = crate::pagination::count(scope.find::<data_subject::Entity>(), scope.db()).await?;
+    if left > 0 {
+        // Held subjects wait for their hold; others for the next run.
+        let wait = if left as usize <= held.subjects.len() {
+            Duration::hours(1)
+        } else {
+            Duration::zero()
+        };
+        return Ok(Outcome::Later(now + wait));
+    }
+    let _ = job;
+    terminate(tenancy, db, &scope, &t).await?;
+    Ok(Outcome::Done)
+}
+
+async fn erase_batch(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    batch: &[data_subject::Model],
+    tenant: TenantId,
+) -> Result<(), AppError> {
+    let ids: Vec<Uuid> = batch.iter().map(|s| s.id).collect();
+    let records = scope
+        .find::<personal_data::Entity>()
+        .filter(personal_data::Column::SubjectId.is_in(ids.iter().copied()))
+        .all(scope.db())
+        .await?;
+    let mut counts: BTreeMap<Uuid, BTreeMap<String, i64>> = BTreeMap::new();
+    for r in &records {
+        *counts
+            .entry(r.subject_id)
+            .or_default()
+            .entry(r.category.clone())
+            .or_default() += 1;
+    }
+    // Recipients per subject (read before the transaction).
+    let mut recipients: Vec<(Uuid, Uuid, BTreeSet<String>)> = Vec::new();
+    for subject in &ids {
+        let categories: BTreeSet<String> = counts
+            .get(subject)
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut per_sp: BTreeMap<Uuid, BTreeSet<String>> = BTreeMap::new();
+        for t in crate::requests::transfers_concerning(scope, *subject, &categories).await? {
+            per_sp
+                .entry(t.sub_processor_id)
+                .or_default()
+                .extend(serde_json::from_str::<Vec<String>>(&t.categories).unwrap_or_default());
+        }
+        recipients.extend(per_sp.into_iter().map(|(sp, c)| (*subject, sp, c)));
+    }
+    let registry: BTreeMap<Uuid, subprocessor::Model> = subprocessor::Entity::find()
+        .filter(subprocessor::Column::Id.is_in(recipients.iter().map(|(_, sp, _)| *sp)))
+        .all(tenancy.databases().control())
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+
+    let now = Utc::now();
+    let txn = scope.begin().await?;
+    personal_data::Entity::delete_many()
+        .filter(personal_data::Column::TenantId.eq(tenant.0))
+        .filter(personal_data::Column::SubjectId.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await?;
+    guardian_consent::Entity::delete_many()
+        .filter(guardian_consent::Column::TenantId.eq(tenant.0))
+        .filter(guardian_consent::Column::SubjectId.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await?;
+    subject_export::Entity::delete_many()
+        .filter(subject_export::Column::TenantId.eq(tenant.0))
+        .filter(subject_export::Column::SubjectId.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await?;
+    dsr_request::Entity::update_many()
+        .col_expr(
+            dsr_request::Column::PayloadSealed,
+            Option::<Vec<u8>>::None.into(),
+        )
+        .filter(dsr_request::Column::TenantId.eq(tenant.0))
+        .filter(dsr_request::Column::SubjectId.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await?;
+    data_subject::Entity::delete_many()
+        .filter(data_subject::Column::TenantId.eq(tenant.0))
+        .filter(data_subject::Column::Id.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await?;
+    let mut total = BTreeMap::<String, i64>::new();
+    for subject in &ids {
+        let c = counts.get(subject).cloned().unwrap_or_default();
+        for (k, n) in &c {
+            *total.entry(k.clone()).or_default() += n;
+        }
+        erasure_tombstone::ActiveModel {
+            tenant_id: Set(tenant.0),
+            subject_id: Set(*subject),
+            // Offboarding erasures name the tenant as their "request".
+            request_id: Set(tenant.0),
+            erased_at: Set(now),
+            counts: Set(json!(c).to_string()),
+            values_erased: Set(c.values().sum::<i64>() as i32),
+            origin: Set("offboarding".into()),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    for (subject, sp, categories) in &recipients {
+        let entry = registry.get(sp);
+        let endpoint = entry.and_then(|s| s.erasure_endpoint.clone());
+        let id = Uuid::now_v7();
+        erasure_propagation::ActiveModel {
+            tenant_id: Set(tenant.0),
+            id: Set(id),
+            request_id: Set(tenant.0),
+            subject_id: Set(*subject),
+            sub_processor_id: Set(*sp),
+            sub_processor_name: Set(entry
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| sp.to_string())),
+            categories: Set(json!(categories).to_string()),
+            method: Set(if endpoint.is_some() {
+                "webhook"
+            } else {
+                "manual"
+            }
+            .into()),
+            endpoint: Set(endpoint.clone()),
+            state: Set("pending".into()),
+            attempts: Set(0),
+            last_error: Set(None),
+            created_at: Set(now),
+            acknowledged_at: Set(None),
+            ack_reference: Set(None),
+            confirmed_by: Set(None),
+            confirmed_name: Set(None),
+            confirmation_note: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        if endpoint.is_some() {
+            jobs::enqueue(
+                &txn,
+                NewJob::new(crate::requests::JOB_DELIVER, json!({ "propagation": id }))
+                    .for_tenant(tenant)
+                    .dedupe(format!("{}:{id}", crate::requests::JOB_DELIVER)),
+            )
+            .await?;
+        }
+    }
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::system("tenant.subjects_erased", "tenant", tenant).with_detail(json!({
+            "subjects": ids.len(),
+            "values_erased": records.len(),
+            "counts": total,
+            "propagations": recipients.len(),
+        })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn terminate(
+    tenancy: &Tenancy,
+    db: &DatabaseConnection,
+    scope: &Scope,
+    t: &tenant::Model,
+) -> Result<(), AppError> {
+    let tenant = scope.tenant_id();
+    let tombstones = scope
+        .find::<erasure_tombstone::Entity>()
+        .all(scope.db())
+        .await?;
+    let mut counts = BTreeMap::<String, i64>::new();
+    for tomb in &tombstones {
+        let c: BTreeMap<String, i64> = serde_json::from_str(&tomb.counts).unwrap_or_default();
+        for (k, n) in c {
+            *counts.entry(k).or_default() += n;
+        }
+    }
+    let propagations = scope
+        .find::<erasure_propagation::Entity>()
+        .filter(erasure_propagation::Column::RequestId.eq(tenant.0))
+        .all(scope.db())
+        .await?;
+    let mut by_sp: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for p in &propagations {
+        *by_sp
+            .entry(p.sub_processor_name.clone())
+            .or_default()
+            .entry(p.state.clone())
+            .or_default() += 1;
+    }
+    let export = scope
+        .find::<tenant_export::Entity>()
+        .one(scope.db())
+        .await?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    tenant_export::Entity::delete_many()
+        .filter(tenant_export::Column::TenantId.eq(tenant.0))
+        .exec(&txn)
+        .await?;
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::system("tenant.terminated", "tenant", tenant).with_detail(json!({
+            "subjects_erased": tombstones.len(),
+            "values_erased": counts.values().sum::<i64>(),
+        })),
+    )
+    .await?;
+    // Not completed here: the job is done only once the control database says `terminated` (a retry after a failed
+    // control commit finds no subjects left and terminates again).
+    txn.commit().await?;
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await?;
+    }
+    let head = audit_event::Entity::find()
+        .filter(audit_event::Column::TenantId.eq(tenant.0))
+        .order_by_desc(audit_event::Column::Seq)
+        .one(db)
+        .await?;
+    let document = json!({
+        "type": "steward.offboarding-certificate/v1",
+        "tenant_id": tenant.0,
+        "tenant": t.name,
+        "choice": t.offboarding_choice,
+        "started_at": t.offboarding_started_at.map(audit::canonical_time),
+        "grace_ended_at": t.offboarding_due_at.map(audit::canonical_time),
+        "completed_at": audit::canonical_time(now),
+        "export": export.map(|e| json!({ "created_at": audit::canonical_time(e.created_at), "downloads": e.downloads, "subjects": e.subjects })),
+        "subjects_erased": tombstones.len(),
+        "values_erased": counts.values().sum::<i64>(),
+        "counts_by_category": counts,
+        "data_keys_destroyed": true,
+        "propagations": by_sp,
+        "audit_chain_head": head.map(|h| json!({ "seq": h.seq, "hash": h.hash })),
+    })
+    .to_string();
+    let key = tenancy.keyring().certificate_key();
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(key.sign(document.as_bytes()).to_bytes());
+    let control = tenancy.databases().control().begin().await?;
+    offboarding_certificate::Entity::insert(offboarding_certificate::ActiveModel {
+        tenant_id: Set(tenant.0),
+        document: Set(document),
+        signature: Set(signature),
+        issued_at: Set(now),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(offboarding_certificate::Column::TenantId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&control)
+    .await?;
+    tenant::Entity::update_many()
+        .col_expr(
+            tenant::Column::Status,
+            TenantStatus::Terminated.as_str().into(),
+        )
+        .col_expr(tenant::Column::TerminatedAt, Some(now).into())
+        .col_expr(tenant::Column::UpdatedAt, now.into())
+        .filter(tenant::Column::Id.eq(tenant.0))
+        .exec(&control)
+        .await?;
+    audit::append_platform(
+        &control,
+        AuditEntry::system("tenant.terminated", "tenant", tenant)
+            .with_detail(json!({ "subjects_erased": tombstones.len() })),
+    )
+    .await?;
+    control.commit().await?;
+    Ok(())
+}
+
+/// The signed certificate of a terminated tenant.
+pub async fn certificate(
+    tenancy: &Tenancy,
+    scope: &Scope,
+) -> Result<offboarding_certificate::Model, AppError> {
+    offboarding_certificate::Entity::find_by_id(scope.tenant_id().0)
+        .one(tenancy.databases().control())
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(
+                "no offboarding certificate: it is issued when the tenant's data has been deleted"
+                    .into(),
+            )
+        })
+}

@@ -1,0 +1,280 @@
+//! Contract end, both choices end to end: the export for RETURN_THEN_DELETE, deletion when the grace period ends,
+//! propagation, the signed certificate, and a region database without the tenant's values (scanned).
+
+use base64::Engine as _;
+use chrono::{Duration, Utc};
+use ed25519_dalek::Verifier;
+use serde_json::{Value, json};
+use steward_tests::{Backend, TestApp, both_backends};
+
+use crate::personal::subject;
+use crate::registry::{activate, propose, sp};
+
+const BEGIN: &str = "mutation($t: ID!, $c: OffboardingChoice!, $g: Int) { beginOffboarding(tenantId: $t, choice: $c, graceDays: $g) { status offboarding { choice dataDeletedAt terminatedAt } } }";
+const CERT: &str =
+    "query($t: ID) { offboardingCertificate(tenantId: $t) { document signature publicKey } }";
+const EXPORT: &str = "query { tenantExport { subjects values expiresAt document } }";
+
+fn verify(cert: &Value) -> Value {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key: [u8; 32] = b64
+        .decode(cert["publicKey"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sig: [u8; 64] = b64
+        .decode(cert["signature"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let document = cert["document"].as_str().unwrap();
+    ed25519_dalek::VerifyingKey::from_bytes(&key)
+        .unwrap()
+        .verify(
+            document.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .expect("the certificate's signature verifies");
+    serde_json::from_str(document).unwrap()
+}
+
+async fn delete_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Leaving Co", "eu").await;
+    let stay = app.create_tenant("Staying Co", "eu").await;
+    let admin = app.invite(&t, "leave-admin", "CLIENT_ADMIN").await;
+    let stay_admin = app.invite(&stay, "stay-admin", "CLIENT_ADMIN").await;
+    let legal = app.staff_with("lex", "LEGAL").await;
+    let a = subject(
+        &app,
+        &admin,
+        "leave-1",
+        "planted.leaver@example.com",
+        "Lena Leaver",
+    )
+    .await;
+    subject(
+        &app,
+        &admin,
+        "leave-2",
+        "second.leaver@example.com",
+        "Leo Leaver",
+    )
+    .await;
+    subject(
+        &app,
+        &stay_admin,
+        "stay-1",
+        "stayer@example.com",
+        "Stan Stayer",
+    )
+    .await;
+    let mailer = propose(
+        &app,
+        &legal,
+        sp("LeaveMail", &["DE"], &["user.contact.email"], &[]),
+    )
+    .await;
+    activate(&app, &legal, &mailer).await;
+    app.gql(&legal, "mutation($i: OnwardTransferInput!) { recordOnwardTransfer(input: $i) { id } }", json!({ "i": { "tenantId": t, "subProcessorId": mailer, "categories": ["user.contact.email"], "purpose": "essential.service", "subjectIds": [a] } }))
+        .await
+        .ok();
+
+    // Only platform admins begin it; bad input changes nothing.
+    app.gql(&admin, BEGIN, json!({ "t": t, "c": "DELETE", "g": 0 }))
+        .await
+        .expect_code("FORBIDDEN");
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": -1 }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "BURN", "g": 0 }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    app.gql(
+        &root,
+        BEGIN,
+        json!({ "t": uuid::Uuid::now_v7().to_string(), "c": "DELETE", "g": 0 }),
+    )
+    .await
+    .expect_code("NOT_FOUND");
+    let begun = app
+        .gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 0 }))
+        .await;
+    assert_eq!(begun.ok()["beginOffboarding"]["status"], "OFFBOARDING");
+    let twice = app
+        .gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 0 }))
+        .await;
+    assert_eq!(
+        twice.body["errors"][0]["extensions"]["reason"],
+        "ALREADY_OFFBOARDING"
+    );
+
+    // The grace period (none) has passed: the job deletes, certifies and terminates.
+    app.run_jobs().await;
+    let tenant = app
+        .gql(
+            &root,
+            "query($t: ID!) { tenant(id: $t) { status offboarding { choice terminatedAt } } }",
+            json!({ "t": t }),
+        )
+        .await;
+    assert_eq!(tenant.ok()["tenant"]["status"], "TERMINATED");
+    assert!(tenant.ok()["tenant"]["offboarding"]["terminatedAt"].is_string());
+    assert!(
+        !app.database_contains("eu", "planted.leaver@example.com")
+            .await
+    );
+    assert!(!app.database_contains("eu", "leave-1").await);
+    assert!(
+        app.database_contains("eu", "stay-1").await,
+        "the other tenant is untouched"
+    );
+    assert_eq!(
+        app.count("eu", "erasure_tombstones", "origin = 'offboarding'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("eu", "erasure_propagations", "1=1").await,
+        1,
+        "LeaveMail is told"
+    );
+
+    // The client can still read its certificate, and nothing else.
+    let cert = app.gql(&admin, CERT, json!({})).await;
+    let doc = verify(&cert.ok()["offboardingCertificate"]);
+    assert_eq!(doc["subjects_erased"], 2);
+    assert_eq!(doc["values_erased"], 4);
+    assert_eq!(doc["choice"], "delete");
+    assert_eq!(doc["propagations"]["LeaveMail"]["pending"], 1);
+    assert!(doc["audit_chain_head"]["hash"].is_string());
+    app.gql(&admin, "{ dataSubjects { totalCount } }", json!({}))
+        .await
+        .expect_code("FORBIDDEN");
+    app.gql(
+        &admin,
+        crate::personal::CREATE,
+        json!({ "i": { "externalId": "late" } }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 0 }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    // The audit chain still verifies.
+    let auditor = app.staff_with("aud", "AUDITOR").await;
+    let verified = app
+        .gql(
+            &auditor,
+            "query($t: ID) { verifyAuditChain(tenantId: $t) { valid } }",
+            json!({ "t": t }),
+        )
+        .await;
+    assert_eq!(verified.ok()["verifyAuditChain"]["valid"], true);
+}
+
+async fn return_then_delete(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Returning Co", "us").await;
+    let admin = app.invite(&t, "ret-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("po", "PRIVACY_OFFICER").await;
+    subject(
+        &app,
+        &admin,
+        "ret-1",
+        "planted.returner@example.com",
+        "Rita Returner",
+    )
+    .await;
+    app.gql(&admin, EXPORT, json!({}))
+        .await
+        .expect_code("NOT_FOUND");
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "RETURN_THEN_DELETE" }))
+        .await
+        .ok();
+    let tenant = app
+        .gql(
+            &admin,
+            "{ tenant { status offboarding { choice dataDeletedAt } } }",
+            json!({}),
+        )
+        .await;
+    let due = tenant.ok()["tenant"]["offboarding"]["dataDeletedAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        due.starts_with(&(Utc::now() + Duration::days(30)).date_naive().to_string()),
+        "default grace: 30 days"
+    );
+
+    // Nothing new is collected while offboarding; reading goes on.
+    let refused = app
+        .gql(
+            &admin,
+            crate::personal::CREATE,
+            json!({ "i": { "externalId": "new-one" } }),
+        )
+        .await;
+    assert_eq!(
+        refused.body["errors"][0]["extensions"]["reason"],
+        "TENANT_OFFBOARDING"
+    );
+    app.gql(&admin, "{ dataSubjects { totalCount } }", json!({}))
+        .await
+        .ok();
+
+    // The export job runs now; the client admin downloads everything; staff cannot.
+    app.run_jobs().await;
+    let export = app.gql(&admin, EXPORT, json!({})).await;
+    let export = &export.ok()["tenantExport"];
+    assert_eq!(export["subjects"], 1);
+    assert_eq!(export["values"], 2);
+    let text = export["document"].to_string();
+    assert!(text.contains("planted.returner@example.com") && text.contains("ret-1"));
+    app.gql(
+        &po,
+        "query($t: ID) { tenantExport(tenantId: $t) { subjects } }",
+        json!({ "t": t }),
+    )
+    .await
+    .expect_code("FORBIDDEN");
+    assert_eq!(
+        app.count("us", "audit_events", "action = 'tenant.export_downloaded'")
+            .await,
+        1
+    );
+    // The export is stored sealed.
+    assert!(
+        !app.database_contains("us", "planted.returner@example.com")
+            .await
+    );
+
+    // Before the grace period ends nothing is deleted; after it, everything is, the export too.
+    app.run_jobs_at(Utc::now() + Duration::days(29)).await;
+    app.gql(&admin, "{ dataSubjects { totalCount } }", json!({}))
+        .await
+        .ok();
+    app.run_jobs_at(Utc::now() + Duration::days(31)).await;
+    let tenant = app
+        .gql(
+            &root,
+            "query($t: ID!) { tenant(id: $t) { status } }",
+            json!({ "t": t }),
+        )
+        .await;
+    assert_eq!(tenant.ok()["tenant"]["status"], "TERMINATED");
+    assert_eq!(app.count("us", "tenant_exports", "1=1").await, 0);
+    assert_eq!(app.count("us", "data_subjects", "1=1").await, 0);
+    assert_eq!(app.count("us", "personal_data", "1=1").await, 0);
+    assert!(!app.database_contains("us", "ret-1").await);
+    let cert = app.gql(&root, CERT, json!({ "t": t })).await;
+    let doc = verify(&cert.ok()["offboardingCertificate"]);
+    assert_eq!(doc["choice"], "return_then_delete");
+    assert_eq!(doc["export"]["downloads"], 1);
+    assert_eq!(doc["subjects_erased"], 1);
+}
+
+both_backends!(delete_at_once, return_then_delete);
