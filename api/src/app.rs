@@ -44,6 +44,7 @@ struct Inner {
     schema: StewardSchema,
     verifier: JwtVerifier,
     tenancy: Tenancy,
+    mailer: Option<crate::outbox::Mailer>,
 }
 
 impl AppState {
@@ -88,17 +89,29 @@ impl AppState {
             contact: config.processor_contact.clone(),
         };
         let schema = build_schema(tenancy.clone(), &config.limits, processor);
+        let mailer = config
+            .smtp_url
+            .as_deref()
+            .map(|url| crate::outbox::Mailer::new(url, &config.smtp_from, &config.public_url))
+            .transpose()?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 schema,
                 verifier,
                 tenancy,
+                mailer,
             }),
         })
     }
 
     pub fn tenancy(&self) -> &Tenancy {
         &self.inner.tenancy
+    }
+
+    /// What runs the job queue, with this server's mailer.
+    pub fn job_runner(&self) -> Result<crate::requests::JobRunner, crate::AppError> {
+        Ok(crate::requests::JobRunner::new(self.inner.tenancy.clone())?
+            .with_mailer(self.inner.mailer.clone()))
     }
 }
 
@@ -112,6 +125,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/subprocessors.json", get(crate::public::json_list))
         .route("/subprocessors.atom", get(crate::public::atom_feed))
         .route("/transparency.json", get(crate::public::transparency))
+        .route("/policies", get(policies_view))
+        .route("/unsubscribe", get(unsubscribe))
         .route("/.well-known/steward-signing-key.json", get(signing_key))
         .with_state(state);
     with_edge_layers(routes, &config.limits)
@@ -255,6 +270,72 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response<Body> {
     )
 }
 
+#[derive(serde::Deserialize)]
+struct UnsubscribeQuery {
+    token: Option<String>,
+}
+
+/// The link in marketing email: opts the user out without logging in.
+async fn unsubscribe(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<UnsubscribeQuery>,
+) -> axum::response::Response {
+    let page = |status: StatusCode, text: &str| {
+        (
+            status,
+            Html(format!(
+                "<!doctype html><meta charset=utf-8><title>Steward</title><p>{text}</p>"
+            )),
+        )
+            .into_response()
+    };
+    let tenancy = state.tenancy();
+    let Some((tenant, user)) = query
+        .token
+        .as_deref()
+        .and_then(|t| crate::outbox::verify_unsubscribe_token(tenancy.keyring(), t))
+    else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This unsubscribe link is not valid. Use the link from the email as it was sent.",
+        );
+    };
+    let entry = crate::audit::AuditEntry::system("communication.unsubscribed", "tenant_user", user);
+    match crate::outbox::set_opt_out(tenancy, tenant, user, true, "unsubscribe_link", entry).await {
+        Ok(_) => page(
+            StatusCode::OK,
+            "You are unsubscribed from marketing messages. Administrative notices (such as changes to our privacy \
+             policy) will still reach you.",
+        ),
+        Err(crate::AppError::NotFound(_)) => page(
+            StatusCode::NOT_FOUND,
+            "This link's account no longer exists.",
+        ),
+        Err(e) => {
+            tracing::error!(error = ?e, "unsubscribe failed");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; please try the link again later.",
+            )
+        }
+    }
+}
+
+/// The current and upcoming privacy-policy and terms versions, with what changes.
+async fn policies_view(State(state): State<AppState>) -> axum::response::Response {
+    match crate::policies::public_view(state.tenancy()).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "GET /policies failed");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                &internal_message(),
+            )
+        }
+    }
+}
+
 /// The public key that verifies erasure certificates.
 async fn signing_key(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({
@@ -336,7 +417,9 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let runner = crate::requests::JobRunner::new(self.state.tenancy().clone())
+        let runner = self
+            .state
+            .job_runner()
             .map_err(|e| anyhow::anyhow!("starting the job runner: {e:?}"))?;
         let worker = crate::jobs::Worker::new(self.job_lease);
         tracing::info!(worker = %worker.id, "job worker started");

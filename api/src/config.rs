@@ -76,6 +76,27 @@ pub struct ConfigArgs {
     /// Seconds between runs of the recurring sweeps (sub-processor activation, disclosure-notice release).
     #[arg(long, env = "STEWARD_JOB_INTERVAL_SECS", default_value_t = 300)]
     pub job_interval_secs: u64,
+    /// SMTP server for notices by email: `smtp://host:port` (plain, local relay), `smtp://host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:password@host` (implicit TLS). Unset: notices stay in the console and webhooks.
+    #[arg(long, env = "STEWARD_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The sender of notice emails.
+    #[arg(
+        long,
+        env = "STEWARD_SMTP_FROM",
+        default_value = "Steward <notices@example.invalid>"
+    )]
+    pub smtp_from: String,
+    /// The address clients reach this server at, for links in emails (unsubscribe).
+    #[arg(
+        long,
+        env = "STEWARD_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+    /// Days ahead a material privacy-policy or terms change must be published.
+    #[arg(long, env = "STEWARD_POLICY_NOTICE_DAYS", default_value_t = 30)]
+    pub policy_notice_days: u32,
     /// Milliseconds between polls of the job queue (erasures, webhook deliveries, reminders, export expiry).
     #[arg(long, env = "STEWARD_JOB_POLL_MS", default_value_t = 1000)]
     pub job_poll_ms: u64,
@@ -165,6 +186,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub max_token_bytes: usize,
     pub request_timeout: Duration,
+    /// Days ahead a material policy change must be posted.
+    pub policy_notice_days: i64,
 }
 
 impl Default for Limits {
@@ -175,6 +198,7 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024,
             max_token_bytes: 8 * 1024,
             request_timeout: Duration::from_secs(30),
+            policy_notice_days: 30,
         }
     }
 }
@@ -195,6 +219,9 @@ pub struct Config {
     pub processor_name: String,
     pub processor_contact: String,
     pub job_interval: Duration,
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
+    pub public_url: String,
     pub job_poll: Duration,
     pub job_lease: Duration,
 }
@@ -303,12 +330,16 @@ impl Config {
                 max_query_depth: args.max_query_depth,
                 max_query_complexity: args.max_query_complexity,
                 request_timeout: Duration::from_secs(args.request_timeout_secs),
+                policy_notice_days: i64::from(args.policy_notice_days.min(3650)),
                 ..Limits::default()
             },
             db_pool_size: args.db_pool_size,
             processor_name: args.processor_name.trim().to_owned(),
             processor_contact: args.processor_contact.trim().to_owned(),
             job_interval: Duration::from_secs(args.job_interval_secs.max(1)),
+            smtp_url: args.smtp_url.clone().filter(|u| !u.trim().is_empty()),
+            smtp_from: args.smtp_from.clone(),
+            public_url: args.public_url.clone(),
             job_poll: Duration::from_millis(args.job_poll_ms.clamp(50, 60_000)),
             job_lease: Duration::from_secs(args.job_lease_secs.clamp(5, 3600)),
         })

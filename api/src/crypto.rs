@@ -96,6 +96,11 @@ impl Keyring {
         ed25519_dalek::SigningKey::from_bytes(&self.derive_for("certificate-signing", b"v1"))
     }
 
+    /// A key for one purpose of the platform's own (e.g. signing unsubscribe links).
+    pub fn purpose_key(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        self.derive_for(purpose, b"v1")
+    }
+
     /// The HMAC secret of the erasure webhooks sent to one sub-processor (hex), shared with it out of band.
     pub fn webhook_secret(&self, sub_processor: uuid::Uuid) -> String {
         hex::encode(

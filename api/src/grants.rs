@@ -10,7 +10,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
-use steward_entities::{access_grant, data_subject, notice};
+use steward_entities::{access_grant, data_subject};
 use steward_policy::ActorKind;
 use uuid::Uuid;
 
@@ -396,7 +396,8 @@ async fn decide(
     Ok(updated)
 }
 
-/// Adds a notice to the tenant's inbox, inside the caller's transaction.
+/// Adds an administrative notice for the tenant's admins, inside the caller's transaction: in the inbox at once,
+/// and delivered by email and webhook by the outbox's job.
 pub(crate) async fn notify<C: sea_orm::ConnectionTrait>(
     txn: &C,
     tenant: TenantId,
@@ -404,17 +405,15 @@ pub(crate) async fn notify<C: sea_orm::ConnectionTrait>(
     title: &str,
     body: &str,
 ) -> Result<(), AppError> {
-    notice::ActiveModel {
-        tenant_id: Set(tenant.0),
-        id: Set(Uuid::now_v7()),
-        kind: Set(kind.to_owned()),
-        title: Set(title.chars().take(300).collect()),
-        body: Set(body.to_owned()),
-        created_at: Set(Utc::now()),
-        acknowledged_by: Set(None),
-        acknowledged_at: Set(None),
-    }
-    .insert(txn)
+    crate::outbox::file(
+        txn,
+        tenant,
+        kind,
+        crate::outbox::Class::Administrative,
+        &[steward_policy::Role::ClientAdmin],
+        title,
+        body,
+    )
     .await?;
     Ok(())
 }

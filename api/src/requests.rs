@@ -1462,6 +1462,7 @@ async fn schedule_deadline<C: ConnectionTrait>(
 pub struct JobRunner {
     tenancy: Tenancy,
     http: reqwest::Client,
+    mailer: Option<crate::outbox::Mailer>,
 }
 
 impl JobRunner {
@@ -1472,7 +1473,17 @@ impl JobRunner {
             .user_agent(concat!("steward/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(AppError::internal)?;
-        Ok(JobRunner { tenancy, http })
+        Ok(JobRunner {
+            tenancy,
+            http,
+            mailer: None,
+        })
+    }
+
+    /// Sends notices by email through this mailer.
+    pub fn with_mailer(mut self, mailer: Option<crate::outbox::Mailer>) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     pub fn tenancy(&self) -> &Tenancy {
@@ -1519,6 +1530,18 @@ impl JobRunner {
                 Ok(Outcome::Done)
             }
             JOB_ERASE => self.erase(db, job, tenant()?, uuid("request")?).await,
+            crate::outbox::JOB_DELIVER_NOTICE => {
+                crate::outbox::deliver(
+                    &self.tenancy,
+                    self.mailer.as_ref(),
+                    &self.http,
+                    db,
+                    job,
+                    tenant()?,
+                    uuid("notice")?,
+                )
+                .await
+            }
             crate::offboarding::JOB_EXPORT => {
                 crate::offboarding::build_export(&self.tenancy, db, job, tenant()?).await
             }

@@ -15,6 +15,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub acknowledged_by: Option<String>,
     pub acknowledged_at: Option<DateTimeUtc>,
+    /// `administrative` (cannot be opted out of) or `marketing` (honours opt-out).
+    pub channel_class: String,
+    /// Client roles it is for, comma-separated (e.g. `client_admin`).
+    pub audience: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ mod control_m20261129_000002_accountability;
 mod control_m20261130_000001_jobs;
 mod control_m20261130_000002_retention_defaults;
 mod control_m20261130_000003_offboarding;
+mod control_m20261130_000004_policies;
 mod jobs_table;
 mod region_m20261128_000001_foundation;
 mod region_m20261129_000001_personal_data;
@@ -24,6 +25,7 @@ mod region_m20261129_000002_onward_transfers;
 mod region_m20261130_000001_requests;
 mod region_m20261130_000002_retention;
 mod region_m20261130_000003_tenant_exports;
+mod region_m20261130_000004_outbox;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -39,6 +41,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261130_000001_jobs::Migration),
             Box::new(control_m20261130_000002_retention_defaults::Migration),
             Box::new(control_m20261130_000003_offboarding::Migration),
+            Box::new(control_m20261130_000004_policies::Migration),
         ]
     }
 
@@ -61,6 +64,7 @@ impl MigratorTrait for RegionMigrator {
             Box::new(region_m20261130_000001_requests::Migration),
             Box::new(region_m20261130_000002_retention::Migration),
             Box::new(region_m20261130_000003_tenant_exports::Migration),
+            Box::new(region_m20261130_000004_outbox::Migration),
         ]
     }
 

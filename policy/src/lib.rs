@@ -148,10 +148,16 @@ pub enum Permission {
     AccessLogRead,
     /// Place and lift legal holds, which suspend retention deletion and erasure.
     LegalHoldManage,
+    /// Publish privacy-policy and terms versions; record changes of control.
+    PolicyPublish,
+    /// A tenant's delivery settings: its notice webhook, who receives what.
+    TenantSettings,
+    /// Send an announcement (administrative or marketing) to tenants.
+    NoticeSend,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 33] = [
+    pub const ALL: [Permission; 36] = [
         Permission::TenantRead,
         Permission::TenantCreate,
         Permission::TenantLifecycle,
@@ -185,6 +191,9 @@ impl Permission {
         Permission::AccessGrantRead,
         Permission::AccessLogRead,
         Permission::LegalHoldManage,
+        Permission::PolicyPublish,
+        Permission::TenantSettings,
+        Permission::NoticeSend,
     ];
 
     /// The `(object, action)` pair this permission is written as in `policy.csv`.
@@ -223,6 +232,9 @@ impl Permission {
             Permission::AccessGrantRead => ("access_grant", "read"),
             Permission::AccessLogRead => ("access_log", "read"),
             Permission::LegalHoldManage => ("legal_hold", "manage"),
+            Permission::PolicyPublish => ("policy", "publish"),
+            Permission::TenantSettings => ("tenant", "settings"),
+            Permission::NoticeSend => ("notice", "send"),
         }
     }
 }

@@ -41,6 +41,9 @@ AccessGrantBreakGlass .  .  .  .  Y  .  .
 AccessGrantRead      Y  .  Y  .  Y  .  Y
 AccessLogRead        Y  .  .  .  Y  .  Y
 LegalHoldManage      .  .  .  .  .  Y  .
+PolicyPublish        .  .  .  .  .  Y  .
+TenantSettings       Y  .  Y  .  .  .  .
+NoticeSend           .  .  Y  .  .  .  .
 ";
 
 fn permission_named(name: &str) -> Permission {

@@ -183,6 +183,10 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         processor_contact: "privacy@test.example".into(),
         job_interval_secs: 3600,
         job_poll_ms: 1000,
+        policy_notice_days: 30,
+        smtp_url: None,
+        smtp_from: "Steward Test <notices@test.example>".into(),
+        public_url: "http://steward.test".into(),
         job_lease_secs: 60,
     }
 }
@@ -440,7 +444,7 @@ impl TestApp {
 
     /// Runs every due job of every queue, as the server's worker would at `now`. Returns how many ran.
     pub async fn run_jobs_at(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
-        let runner = steward::requests::JobRunner::new(self.state.tenancy().clone()).unwrap();
+        let runner = self.state.job_runner().unwrap();
         let worker = steward::jobs::Worker::new(Duration::from_secs(60));
         steward::jobs::run_due(&runner, &worker, now)
             .await
@@ -536,7 +540,7 @@ impl WebhookSink {
         )));
         let (seen, plan) = (deliveries.clone(), script.clone());
         let app = Router::new().route(
-            "/erase",
+            "/{*path}",
             post(move |headers: HeaderMap, body: String| {
                 let (seen, plan) = (seen.clone(), plan.clone());
                 async move {
@@ -563,5 +567,96 @@ impl WebhookSink {
 
     pub fn received(&self) -> Vec<Delivery> {
         self.deliveries.lock().unwrap().clone()
+    }
+}
+
+/// One message an [`SmtpSink`] accepted.
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+/// A local SMTP server that accepts every message and keeps it, standing in for the mail relay.
+pub struct SmtpSink {
+    pub port: u16,
+    pub url: String,
+    pub mails: std::sync::Arc<std::sync::Mutex<Vec<Mail>>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        Self::start_on(0).await
+    }
+
+    /// Starts on a given port (0: any), e.g. one a server was configured with before the sink was up.
+    pub async fn start_on(port: u16) -> SmtpSink {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mails = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = mails.clone();
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                    let (mut to, mut data, mut in_data) = (Vec::new(), String::new(), false);
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if in_data {
+                            if line == "." {
+                                in_data = false;
+                                kept.lock().unwrap().push(Mail {
+                                    to: std::mem::take(&mut to),
+                                    data: std::mem::take(&mut data),
+                                });
+                                let _ = write.write_all(b"250 queued\r\n").await;
+                            } else {
+                                data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                                data.push('\n');
+                            }
+                            continue;
+                        }
+                        let upper = line.to_ascii_uppercase();
+                        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO")
+                        {
+                            b"250 sink\r\n"
+                        } else if upper.starts_with("RCPT TO:") {
+                            to.push(
+                                line[8..]
+                                    .trim()
+                                    .trim_matches(|c| c == '<' || c == '>')
+                                    .to_owned(),
+                            );
+                            b"250 ok\r\n"
+                        } else if upper.starts_with("DATA") {
+                            in_data = true;
+                            b"354 go ahead\r\n"
+                        } else if upper.starts_with("QUIT") {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            break;
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        let _ = write.write_all(reply).await;
+                    }
+                });
+            }
+        });
+        SmtpSink {
+            port,
+            url: format!("smtp://127.0.0.1:{port}"),
+            mails,
+            _server: server,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Mail> {
+        self.mails.lock().unwrap().clone()
     }
 }

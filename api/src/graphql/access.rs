@@ -145,6 +145,11 @@ pub struct Notice {
     pub body: String,
     pub created_at: DateTime<Utc>,
     pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    /// `administrative` (reaches everyone) or `marketing` (honours opt-outs).
+    pub class: String,
+    /// The client roles it is for.
+    pub audience: Vec<String>,
 }
 
 impl From<notice::Model> for Notice {
@@ -156,6 +161,14 @@ impl From<notice::Model> for Notice {
             body: m.body,
             created_at: m.created_at,
             acknowledged_at: m.acknowledged_at,
+            acknowledged_by: m.acknowledged_by,
+            class: m.channel_class,
+            audience: m
+                .audience
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }

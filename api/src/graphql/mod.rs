@@ -8,6 +8,7 @@ mod access;
 mod accountability;
 mod audit;
 mod personal;
+pub mod policies;
 mod registry;
 mod requests;
 mod retention;
@@ -37,6 +38,7 @@ pub struct Query(
     accountability::AccountabilityQuery,
     requests::RequestQuery,
     retention::RetentionQuery,
+    policies::PolicyQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -49,6 +51,7 @@ pub struct Mutation(
     accountability::AccountabilityMutation,
     requests::RequestMutation,
     retention::RetentionMutation,
+    policies::PolicyMutation,
 );
 
 pub type StewardSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -72,6 +75,7 @@ pub fn build_schema(
         .disable_suggestions()
         .data(tenancy)
         .data(processor)
+        .data(policies::PolicyNoticeDays(limits.policy_notice_days))
         .finish()
 }
 

@@ -46,6 +46,20 @@ impl Viewer {
         let roles = users::roles_of(tenancy(ctx)?, &self.0).await;
         Ok(roles.into_iter().map(Into::into).collect())
     }
+    /// A change of control the client's tenant has not acknowledged yet: shown prominently until it is
+    /// (`acknowledgeNotice`). Null for staff and when there is none.
+    async fn banner(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::policies::NoticeRecord>> {
+        if self.0.tenant_id.is_none() {
+            return Ok(None);
+        }
+        let scope = tenancy(ctx)?
+            .scope(&self.0, None, Permission::TenantRead)
+            .await?;
+        Ok(crate::policies::banner(&scope).await?.map(Into::into))
+    }
     /// A client's own tenant; null for staff, who name the tenant they act on with `tenant(id:)`.
     async fn tenant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Tenant>> {
         if self.0.tenant_id.is_none() {

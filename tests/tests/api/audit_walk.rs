@@ -511,6 +511,36 @@ async fn every_mutation_appends_one_event(backend: Backend) {
     )
     .await;
 
+    // Policy versions, changes of control, notices.
+    w.call("publishPolicyVersion", &legal, "mutation($d: NaiveDate!) { publishPolicyVersion(input: { document: TERMS, version: \"2\", effectiveOn: $d, material: true, summary: \"clearer\" }) { id } }", json!({ "d": (Utc::now().date_naive() + Duration::days(40)).to_string() })).await;
+    w.call("recordBusinessTransfer", &legal, "mutation($d: NaiveDate!) { recordBusinessTransfer(acquirer: \"Buyer Inc\", effectiveOn: $d, changes: \"none for your data\") { id } }", json!({ "d": (Utc::now().date_naive() + Duration::days(40)).to_string() })).await;
+    let banner = app
+        .gql(&admin, "{ viewer { banner { id } } }", json!({}))
+        .await;
+    w.call(
+        "acknowledgeNotice",
+        &admin,
+        "mutation($id: ID!) { acknowledgeNotice(id: $id) { acknowledgedAt } }",
+        json!({ "id": s(banner.ok(), &["viewer", "banner", "id"]) }),
+    )
+    .await;
+
+    w.call(
+        "setCommunicationPreferences",
+        &admin,
+        "mutation { setCommunicationPreferences(marketingOptOut: true) { marketingOptOut } }",
+        json!({}),
+    )
+    .await;
+    w.call(
+        "setNoticeWebhook",
+        &admin,
+        "mutation { setNoticeWebhook(url: \"https://hooks.example.com/steward\") { url } }",
+        json!({}),
+    )
+    .await;
+    w.call("sendNotice", &root, "mutation($t: ID!) { sendNotice(input: { tenantIds: [$t], class: MARKETING, title: \"News\", body: \"Hello\" }) }", json!({ "t": t })).await;
+
     // Contract end for the second tenant.
     w.call("beginOffboarding", &root, "mutation($t: ID!) { beginOffboarding(tenantId: $t, choice: RETURN_THEN_DELETE, graceDays: 10) { status } }", json!({ "t": t2 })).await;
 
