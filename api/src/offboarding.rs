@@ -14,8 +14,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::Signer;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use serde_json::{Value, json};
 use steward_entities::{
@@ -491,47 +491,15 @@ async fn erase_batch(
         .await?;
     }
     for (subject, sp, categories) in &recipients {
-        let entry = registry.get(sp);
-        let endpoint = entry.and_then(|s| s.erasure_endpoint.clone());
-        let id = Uuid::now_v7();
-        erasure_propagation::ActiveModel {
-            tenant_id: Set(tenant.0),
-            id: Set(id),
-            request_id: Set(tenant.0),
-            subject_id: Set(*subject),
-            sub_processor_id: Set(*sp),
-            sub_processor_name: Set(entry
-                .map(|s| s.name.clone())
-                .unwrap_or_else(|| sp.to_string())),
-            categories: Set(json!(categories).to_string()),
-            method: Set(if endpoint.is_some() {
-                "webhook"
-            } else {
-                "manual"
-            }
-            .into()),
-            endpoint: Set(endpoint.clone()),
-            state: Set("pending".into()),
-            attempts: Set(0),
-            last_error: Set(None),
-            created_at: Set(now),
-            acknowledged_at: Set(None),
-            ack_reference: Set(None),
-            confirmed_by: Set(None),
-            confirmed_name: Set(None),
-            confirmation_note: Set(None),
-        }
-        .insert(&txn)
+        crate::requests::propagate(
+            &txn,
+            tenant,
+            tenant.0,
+            *subject,
+            (*sp, registry.get(sp)),
+            categories,
+        )
         .await?;
-        if endpoint.is_some() {
-            jobs::enqueue(
-                &txn,
-                NewJob::new(crate::requests::JOB_DELIVER, json!({ "propagation": id }))
-                    .for_tenant(tenant)
-                    .dedupe(format!("{}:{id}", crate::requests::JOB_DELIVER)),
-            )
-            .await?;
-        }
     }
     audit::append_tenant(
         &txn,
@@ -601,10 +569,7 @@ async fn terminate(
     // Not completed here: the job is done only once the control database says `terminated` (a retry after a failed
     // control commit finds no subjects left and terminates again).
     txn.commit().await?;
-    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
-            .await?;
-    }
+    crate::requests::checkpoint(db).await?;
     let head = audit_event::Entity::find()
         .filter(audit_event::Column::TenantId.eq(tenant.0))
         .order_by_desc(audit_event::Column::Seq)

@@ -1676,47 +1676,9 @@ impl JobRunner {
         let mut propagated = Vec::new();
         for (sp_id, received) in &recipients {
             let sp = registry.iter().find(|s| s.id == *sp_id);
-            let endpoint = sp.and_then(|s| s.erasure_endpoint.clone());
-            let id = Uuid::now_v7();
-            erasure_propagation::ActiveModel {
-                tenant_id: Set(tenant.0),
-                id: Set(id),
-                request_id: Set(request.id),
-                subject_id: Set(subject.id),
-                sub_processor_id: Set(*sp_id),
-                sub_processor_name: Set(sp
-                    .map(|s| s.name.clone())
-                    .unwrap_or_else(|| sp_id.to_string())),
-                categories: Set(json!(received).to_string()),
-                method: Set(if endpoint.is_some() {
-                    "webhook"
-                } else {
-                    "manual"
-                }
-                .into()),
-                endpoint: Set(endpoint.clone()),
-                state: Set("pending".into()),
-                attempts: Set(0),
-                last_error: Set(None),
-                created_at: Set(now),
-                acknowledged_at: Set(None),
-                ack_reference: Set(None),
-                confirmed_by: Set(None),
-                confirmed_name: Set(None),
-                confirmation_note: Set(None),
-            }
-            .insert(&txn)
-            .await?;
-            if endpoint.is_some() {
-                jobs::enqueue(
-                    &txn,
-                    NewJob::new(JOB_DELIVER, json!({ "propagation": id }))
-                        .for_tenant(tenant)
-                        .dedupe(format!("{JOB_DELIVER}:{id}")),
-                )
-                .await?;
-            }
-            propagated.push(json!({ "propagation": id, "sub_processor": sp_id, "method": if endpoint.is_some() { "webhook" } else { "manual" } }));
+            let (id, method) =
+                propagate(&txn, tenant, request.id, subject.id, (*sp_id, sp), received).await?;
+            propagated.push(json!({ "propagation": id, "sub_processor": sp_id, "method": method }));
         }
         audit::append_tenant(
             &txn,
@@ -1733,10 +1695,7 @@ impl JobRunner {
         jobs::complete_in(&txn, job).await?;
         txn.commit().await?;
         // Deleted pages are zeroed (secure_delete); the WAL still holds the old pages until a checkpoint.
-        if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-            db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
-                .await?;
-        }
+        checkpoint(db).await?;
         Ok(Outcome::Done)
     }
 
@@ -2007,10 +1966,7 @@ impl JobRunner {
         }
         jobs::complete_in(&txn, job).await?;
         txn.commit().await?;
-        if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-            db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
-                .await?;
-        }
+        checkpoint(db).await?;
         Ok(Outcome::Done)
     }
 }
@@ -2038,6 +1994,70 @@ fn sub_business_days(calendar: &deadlines::Calendar, due: NaiveDate, n: u32) -> 
         }
     }
     day
+}
+
+/// One erasure to pass on to a sub-processor: a propagation row, and for a webhook recipient its delivery job, inside
+/// the caller's transaction. `cause` is the erasure request, the retention run or the offboarded tenant. Returns the
+/// propagation's id and method.
+pub(crate) async fn propagate<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+    cause: Uuid,
+    subject: Uuid,
+    (sp_id, sp): (Uuid, Option<&subprocessor::Model>),
+    categories: &BTreeSet<String>,
+) -> Result<(Uuid, &'static str), AppError> {
+    let endpoint = sp.and_then(|s| s.erasure_endpoint.clone());
+    let method = if endpoint.is_some() {
+        "webhook"
+    } else {
+        "manual"
+    };
+    let id = Uuid::now_v7();
+    erasure_propagation::ActiveModel {
+        tenant_id: Set(tenant.0),
+        id: Set(id),
+        request_id: Set(cause),
+        subject_id: Set(subject),
+        sub_processor_id: Set(sp_id),
+        sub_processor_name: Set(sp
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| sp_id.to_string())),
+        categories: Set(json!(categories).to_string()),
+        method: Set(method.into()),
+        endpoint: Set(endpoint.clone()),
+        state: Set("pending".into()),
+        attempts: Set(0),
+        last_error: Set(None),
+        created_at: Set(Utc::now()),
+        acknowledged_at: Set(None),
+        ack_reference: Set(None),
+        confirmed_by: Set(None),
+        confirmed_name: Set(None),
+        confirmation_note: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    if endpoint.is_some() {
+        jobs::enqueue(
+            txn,
+            NewJob::new(JOB_DELIVER, json!({ "propagation": id }))
+                .for_tenant(tenant)
+                .dedupe(format!("{JOB_DELIVER}:{id}")),
+        )
+        .await?;
+    }
+    Ok((id, method))
+}
+
+/// After deleting personal data on SQLite: the deleted pages are zeroed (`secure_delete`), but the WAL still holds
+/// them until a checkpoint, which this forces.
+pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await?;
+    }
+    Ok(())
 }
 
 /// `hex(HMAC-SHA256(secret, "<timestamp>.<body>"))`, as sent in `Steward-Signature: t=<timestamp>,v1=<hex>`.

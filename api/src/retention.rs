@@ -16,8 +16,8 @@ use sea_orm::{
 };
 use serde_json::json;
 use steward_entities::{
-    dsr_request, erasure_propagation, legal_hold, onward_transfer, onward_transfer_subject,
-    personal_data, retention_default, retention_rule, retention_run, subprocessor, tenant,
+    dsr_request, legal_hold, onward_transfer, onward_transfer_subject, personal_data,
+    retention_default, retention_rule, retention_run, subprocessor, tenant,
 };
 use steward_policy::Permission;
 use uuid::Uuid;
@@ -26,7 +26,6 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::TenantId;
-use crate::jobs::{self, NewJob};
 use crate::taxonomy;
 use crate::tenancy::{Scope, Tenancy};
 
@@ -720,47 +719,15 @@ async fn delete_batch(
     .await?;
     let mut propagated = 0;
     for ((subject, sp), categories) in &recipients {
-        let entry = registry.get(sp);
-        let endpoint = entry.and_then(|s| s.erasure_endpoint.clone());
-        let id = Uuid::now_v7();
-        erasure_propagation::ActiveModel {
-            tenant_id: Set(tenant.0),
-            id: Set(id),
-            request_id: Set(run_id),
-            subject_id: Set(*subject),
-            sub_processor_id: Set(*sp),
-            sub_processor_name: Set(entry
-                .map(|s| s.name.clone())
-                .unwrap_or_else(|| sp.to_string())),
-            categories: Set(json!(categories).to_string()),
-            method: Set(if endpoint.is_some() {
-                "webhook"
-            } else {
-                "manual"
-            }
-            .into()),
-            endpoint: Set(endpoint.clone()),
-            state: Set("pending".into()),
-            attempts: Set(0),
-            last_error: Set(None),
-            created_at: Set(now),
-            acknowledged_at: Set(None),
-            ack_reference: Set(None),
-            confirmed_by: Set(None),
-            confirmed_name: Set(None),
-            confirmation_note: Set(None),
-        }
-        .insert(&txn)
+        crate::requests::propagate(
+            &txn,
+            tenant,
+            run_id,
+            *subject,
+            (*sp, registry.get(sp)),
+            categories,
+        )
         .await?;
-        if endpoint.is_some() {
-            jobs::enqueue(
-                &txn,
-                NewJob::new(crate::requests::JOB_DELIVER, json!({ "propagation": id }))
-                    .for_tenant(tenant)
-                    .dedupe(format!("{}:{id}", crate::requests::JOB_DELIVER)),
-            )
-            .await?;
-        }
         propagated += 1;
     }
     audit::append_tenant(
@@ -776,19 +743,6 @@ async fn delete_batch(
     )
     .await?;
     txn.commit().await?;
-    if scope.db().get_database_backend() == sea_orm::DbBackend::Sqlite {
-        scope
-            .db()
-            .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
-            .await?;
-    }
+    crate::requests::checkpoint(scope.db()).await?;
     Ok(deleted)
-}
-
-/// The propagations a retention run created.
-pub async fn run_propagations(
-    scope: &Scope,
-    run: Uuid,
-) -> Result<Vec<erasure_propagation::Model>, AppError> {
-    crate::requests::propagations(scope, run).await
 }
