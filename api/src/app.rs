@@ -184,6 +184,19 @@ async fn graphql(
             "the body has no `query`: send JSON {\"query\": \"...\", \"variables\": {...}}",
         );
     }
+    // Another instance may have changed role assignments: catch up before deciding anything.
+    if let Err(e) = state.inner.tenancy.sync_authorizer().await {
+        tracing::error!(error = ?e, "role assignments could not be refreshed");
+        let mut response = error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "the authorization store cannot be read right now; retry shortly",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
     let pii = Arc::new(PiiContext::new(state.inner.tenancy.clone()));
     let response = state
         .inner

@@ -191,8 +191,12 @@ impl Calendar {
         match basis {
             Basis::Calendar => Ok(due + (resumed_on - paused_on)),
             Basis::Business => {
-                let left = self.business_days_between(paused_on, due).max(0) as u32;
-                self.add_business_days(resumed_on, left)
+                let left = self.business_days_between(paused_on, due);
+                if left <= 0 {
+                    // Already due or overdue when paused: it stays so.
+                    return Ok(due);
+                }
+                self.add_business_days(resumed_on, left as u32)
             }
         }
     }

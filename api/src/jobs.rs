@@ -101,10 +101,21 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, job: NewJob) -> Result<bool, Db
     Ok(inserted > 0)
 }
 
+/// Makes a job's transaction a writer from its first statement. On SQLite a transaction that reads first and writes
+/// later can fail with "database is locked" when another process does the same; writing first makes the other wait.
+pub async fn begin_writing<C: ConnectionTrait>(db: &C, job: &job::Model) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::UpdatedAt, Utc::now().into())
+        .filter(job::Column::Id.eq(job.id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Marks a claimed job done inside the transaction that made its effect, so the two commit together.
 pub async fn complete_in<C: ConnectionTrait>(db: &C, job: &job::Model) -> Result<(), DbErr> {
     let now = Utc::now();
-    job::Entity::update_many()
+    let done = job::Entity::update_many()
         .col_expr(job::Column::State, "done".into())
         .col_expr(job::Column::FinishedAt, Some(now).into())
         .col_expr(job::Column::UpdatedAt, now.into())
@@ -114,8 +125,17 @@ pub async fn complete_in<C: ConnectionTrait>(db: &C, job: &job::Model) -> Result
         )
         .filter(job::Column::Id.eq(job.id))
         .filter(job::Column::State.eq("running"))
+        // Only the claim that ran it: a worker whose lease lapsed and whose job was claimed again must not commit.
+        .filter(job::Column::LockedBy.eq(job.locked_by.clone()))
+        .filter(job::Column::Attempts.eq(job.attempts))
         .exec(db)
         .await?;
+    if done.rows_affected != 1 {
+        return Err(DbErr::Custom(format!(
+            "job {} was claimed again after its lease ran out; this run's effect is rolled back",
+            job.id
+        )));
+    }
     Ok(())
 }
 

@@ -39,6 +39,8 @@ pub(crate) const JOB_EXPORT: &str = "offboarding.export";
 pub(crate) const JOB_FINISH: &str = "offboarding.finish";
 const MAX_GRACE_DAYS: i32 = 365;
 pub const DEFAULT_GRACE_DAYS: i32 = 30;
+/// The shortest download window of a departing tenant's export.
+const EXPORT_MIN_DAYS: i64 = 7;
 /// Subjects erased per transaction, and transactions per job run, when a tenant is terminated.
 const SUBJECTS_PER_BATCH: u64 = 100;
 const BATCHES_PER_RUN: usize = 20;
@@ -207,11 +209,13 @@ pub(crate) async fn build_export(
         .order_by_asc(data_subject::Column::Id)
         .all(scope.db())
         .await?;
-    let mut grouped = subjects::records_of(
-        &scope,
-        &subjects_list.iter().map(|s| s.id).collect::<Vec<_>>(),
-    )
-    .await?;
+    // Records in chunks, so a large tenant never builds one enormous `IN (…)`.
+    let mut grouped = std::collections::HashMap::new();
+    for chunk in subjects_list.chunks(500) {
+        grouped.extend(
+            subjects::records_of(&scope, &chunk.iter().map(|s| s.id).collect::<Vec<_>>()).await?,
+        );
+    }
     let mut out = Vec::with_capacity(subjects_list.len());
     let mut values = 0;
     for subject in &subjects_list {
@@ -266,7 +270,11 @@ pub(crate) async fn build_export(
         values_exported: Set(values as i32),
         downloads: Set(0),
         created_at: Set(Utc::now()),
-        expires_at: Set(t.offboarding_due_at.unwrap_or_else(Utc::now)),
+        // At least a week to download it, even with a short grace period.
+        expires_at: Set(t
+            .offboarding_due_at
+            .unwrap_or_else(Utc::now)
+            .max(Utc::now() + Duration::days(EXPORT_MIN_DAYS))),
     }
     .insert(&txn)
     .await?;
@@ -298,6 +306,7 @@ pub(crate) async fn build_export(
 pub async fn download_export(scope: &Scope) -> Result<(tenant_export::Model, Value), AppError> {
     let export = scope
         .find::<tenant_export::Entity>()
+        .filter(tenant_export::Column::ExpiresAt.gt(Utc::now()))
         .one(scope.db())
         .await?
         .ok_or_else(|| {
@@ -363,6 +372,21 @@ pub(crate) async fn finish(
         return Ok(Outcome::Later(due));
     }
     let scope = tenancy.system_scope(tenant).await?;
+    // The client chose to get its data back first: nothing is deleted before the export exists, and then not before
+    // it was downloaded or its download window closed.
+    if t.offboarding_choice.as_deref() == Some(Choice::ReturnThenDelete.as_str()) {
+        match scope
+            .find::<tenant_export::Entity>()
+            .one(scope.db())
+            .await?
+        {
+            None => return Ok(Outcome::Later(now + Duration::minutes(5))),
+            Some(e) if e.downloads == 0 && now < e.expires_at => {
+                return Ok(Outcome::Later(e.expires_at.min(now + Duration::hours(1))));
+            }
+            Some(_) => {}
+        }
+    }
     let held = crate::retention::held(db, tenant).await?;
     if held.tenant_wide {
         return Ok(Outcome::Later(now + Duration::hours(1)));
@@ -447,6 +471,12 @@ async fn erase_batch(
         .filter(personal_data::Column::SubjectId.is_in(ids.iter().copied()))
         .exec(&txn)
         .await?;
+    // A hold placed since the batch was chosen (read after the first write, so on SQLite this is the writer): roll the
+    // batch back; the next run skips held subjects.
+    let held_now = crate::retention::held(&txn, tenant).await?;
+    if held_now.tenant_wide || ids.iter().any(|s| held_now.covers(*s)) {
+        return Ok(());
+    }
     guardian_consent::Entity::delete_many()
         .filter(guardian_consent::Column::TenantId.eq(tenant.0))
         .filter(guardian_consent::Column::SubjectId.is_in(ids.iter().copied()))

@@ -172,6 +172,12 @@ pub async fn record_business_transfer(
         .await?;
     let acquirer = validate::text("acquirer", acquirer, 200)?;
     let changes = validate::text("changes", changes, 4000)?;
+    if effective_on < Utc::now().date_naive() {
+        return Err(AppError::Refused {
+            reason: "RETROACTIVE",
+            message: "a change of control is announced before it takes effect, not after".into(),
+        });
+    }
     let txn = tenancy.databases().control().begin().await?;
     let model = business_transfer::ActiveModel {
         id: Set(Uuid::now_v7()),

@@ -50,6 +50,8 @@ const MAX_REASON_CHARS: usize = 2000;
 
 const JOB_ERASE: &str = "request.erase";
 pub(crate) const JOB_DELIVER: &str = "erasure.deliver";
+/// Idempotency keys of the erasures Steward raises for children; clients cannot use them.
+const CHILD_KEY_PREFIX: &str = "child-under-13:";
 const JOB_DEADLINE: &str = "request.deadline";
 const JOB_EXPORT_EXPIRY: &str = "export.expire";
 
@@ -243,6 +245,14 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
         .as_deref()
         .map(|n| validate::text("note", n, MAX_REASON_CHARS))
         .transpose()?;
+    if key
+        .as_deref()
+        .is_some_and(|k| k.starts_with(CHILD_KEY_PREFIX))
+    {
+        return Err(AppError::BadInput(format!(
+            "`idempotencyKey` must not start with `{CHILD_KEY_PREFIX}` (reserved for erasures Steward raises)"
+        )));
+    }
     if let Some(key) = &key
         && let Some(existing) = by_idempotency_key(scope, key).await?
     {
@@ -1357,7 +1367,7 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
     txn: &C,
     scope: &Scope,
     subject: Uuid,
-) -> Result<(), AppError> {
+) -> Result<Option<Uuid>, AppError> {
     let now = Utc::now();
     let due_on = deadlines::calendar(&scope.tenant().region)?.add(
         Basis::Business,
@@ -1372,7 +1382,7 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
         origin: Set(Origin::ChildUnder13.as_str().into()),
         state: Set(State::InProgress.as_str().into()),
         // One such request per subject, however often the flag is set.
-        idempotency_key: Set(Some(format!("child-under-13:{subject}"))),
+        idempotency_key: Set(Some(format!("{CHILD_KEY_PREFIX}{subject}"))),
         submitted_by: Set("system:steward".into()),
         note: Set(Some("the subject is known to be under 13".into())),
         payload_sealed: Set(None),
@@ -1405,20 +1415,11 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
         .await;
     let request = match inserted {
         Ok(r) => r,
-        Err(DbErr::RecordNotInserted) => return Ok(()),
+        // Already raised (SQLite and PostgreSQL report the skipped insert differently).
+        Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    audit::append_tenant(
-        txn,
-        scope.tenant_id(),
-        AuditEntry::system("request.raised", "dsr_request", request.id).with_detail(json!({
-            "kind": "erasure",
-            "origin": Origin::ChildUnder13.as_str(),
-            "subject": subject,
-            "due_on": due_on,
-        })),
-    )
-    .await?;
+    // Recorded in the caller's audit event (one event per chain and mutation), which names this request.
     enqueue_erasure(txn, scope.tenant_id(), &request).await?;
     schedule_deadline(txn, scope.tenant_id(), &request).await?;
     crate::grants::notify(
@@ -1432,7 +1433,7 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
         ),
     )
     .await?;
-    Ok(())
+    Ok(Some(request.id))
 }
 
 async fn schedule_deadline<C: ConnectionTrait>(
@@ -1589,20 +1590,6 @@ impl JobRunner {
         let Ok(subject) = subjects::get(&scope, request.subject_id).await else {
             return Ok(Outcome::Done);
         };
-        // A hold placed after the request started: record it and stop; lifting the hold queues the erasure again.
-        if crate::retention::held(db, tenant).await?.covers(subject.id) {
-            let txn = db.begin().await?;
-            audit::append_tenant(
-                &txn,
-                tenant,
-                AuditEntry::system("erasure.held", "dsr_request", request.id)
-                    .with_detail(json!({ "subject": subject.id })),
-            )
-            .await?;
-            jobs::complete_in(&txn, job).await?;
-            txn.commit().await?;
-            return Ok(Outcome::Done);
-        }
         let records = scope
             .find::<personal_data::Entity>()
             .filter(personal_data::Column::SubjectId.eq(subject.id))
@@ -1631,6 +1618,37 @@ impl JobRunner {
 
         let now = Utc::now();
         let txn = db.begin().await?;
+        jobs::begin_writing(&txn, job).await?;
+        // Checked inside the transaction: a hold placed after the request started (or while this job read) wins.
+        // The erasure is recorded as held and stops; lifting the hold queues it again. A request rejected meanwhile
+        // is left alone.
+        let still_open = dsr_request::Entity::find()
+            .filter(dsr_request::Column::TenantId.eq(tenant.0))
+            .filter(dsr_request::Column::Id.eq(request.id))
+            .filter(dsr_request::Column::State.eq(State::InProgress.as_str()))
+            .one(&txn)
+            .await?
+            .is_some();
+        if !still_open {
+            jobs::complete_in(&txn, job).await?;
+            txn.commit().await?;
+            return Ok(Outcome::Done);
+        }
+        if crate::retention::held(&txn, tenant)
+            .await?
+            .covers(subject.id)
+        {
+            audit::append_tenant(
+                &txn,
+                tenant,
+                AuditEntry::system("erasure.held", "dsr_request", request.id)
+                    .with_detail(json!({ "subject": subject.id })),
+            )
+            .await?;
+            jobs::complete_in(&txn, job).await?;
+            txn.commit().await?;
+            return Ok(Outcome::Done);
+        }
         personal_data::Entity::delete_many()
             .filter(personal_data::Column::TenantId.eq(tenant.0))
             .filter(personal_data::Column::SubjectId.eq(subject.id))
@@ -1756,13 +1774,32 @@ impl JobRunner {
                         .map(|s| s.chars().take(200).collect::<String>())
                 });
                 let txn = db.begin().await?;
-                let mut model: erasure_propagation::ActiveModel = propagation.clone().into();
-                model.state = Set("acknowledged".into());
-                model.attempts = Set(propagation.attempts + 1);
-                model.acknowledged_at = Set(Some(Utc::now()));
-                model.ack_reference = Set(reference);
-                model.last_error = Set(None);
-                model.update(&txn).await?;
+                // Conditional: a person may have confirmed it by hand meanwhile; that stands.
+                let acknowledged = erasure_propagation::Entity::update_many()
+                    .col_expr(erasure_propagation::Column::State, "acknowledged".into())
+                    .col_expr(
+                        erasure_propagation::Column::Attempts,
+                        (propagation.attempts + 1).into(),
+                    )
+                    .col_expr(
+                        erasure_propagation::Column::AcknowledgedAt,
+                        Some(Utc::now()).into(),
+                    )
+                    .col_expr(erasure_propagation::Column::AckReference, reference.into())
+                    .col_expr(
+                        erasure_propagation::Column::LastError,
+                        Option::<String>::None.into(),
+                    )
+                    .filter(erasure_propagation::Column::TenantId.eq(tenant.0))
+                    .filter(erasure_propagation::Column::Id.eq(id))
+                    .filter(erasure_propagation::Column::State.is_in(["pending", "failed"]))
+                    .exec(&txn)
+                    .await?;
+                if acknowledged.rows_affected == 0 {
+                    jobs::complete_in(&txn, job).await?;
+                    txn.commit().await?;
+                    return Ok(Outcome::Done);
+                }
                 audit::append_tenant(
                     &txn,
                     tenant,
@@ -1813,9 +1850,12 @@ impl JobRunner {
         let state = State::parse(&request.state)?;
         let payload: Value = serde_json::from_str(&job.payload).map_err(AppError::internal)?;
         let scheduled_for = payload["due_on"].as_str().unwrap_or_default();
-        if state.is_final() || state == State::Paused || scheduled_for != request.due_on.to_string()
-        {
+        if state.is_final() || scheduled_for != request.due_on.to_string() {
             return Ok(Outcome::Done);
+        }
+        // The clock is stopped: look again later (a resume that keeps the due date finds this job still waiting).
+        if state == State::Paused {
+            return Ok(Outcome::Later(now + Duration::hours(1)));
         }
         let calendar = deadlines::calendar(&scope.tenant().region)?;
         let overdue_at = due_at(request.due_on) + Duration::seconds(1);
@@ -2108,7 +2148,7 @@ pub async fn certificate(
             message: "a certificate exists only for a completed erasure request".into(),
         });
     }
-    let tombstone = tombstone(scope, &request).await?.ok_or_else(|| {
+    let tombstone = tombstone_of(scope, &request).await?.ok_or_else(|| {
         AppError::internal(anyhow::anyhow!(
             "completed erasure {request_id} without tombstone"
         ))

@@ -706,6 +706,12 @@ async fn delete_batch(
         .exec(&txn)
         .await?
         .rows_affected;
+    // Holds are read again inside the transaction (after its first write, so on SQLite it is the writer): one placed
+    // since the batch was chosen rolls the batch back, and the next sweep skips what it holds.
+    let held_now = held(&txn, tenant).await?;
+    if deleted == 0 || held_now.tenant_wide || batch.iter().any(|v| held_now.covers(v.subject_id)) {
+        return Ok(0);
+    }
     retention_run::ActiveModel {
         tenant_id: Set(tenant.0),
         id: Set(run_id),

@@ -200,16 +200,18 @@ pub async fn update(
             "this tenant already has a subject with that externalId".into()
         })
     })?;
+    let raised = if becomes_child {
+        crate::requests::raise_child_erasure(&txn, scope, id).await?
+    } else {
+        None
+    };
     audit::append_tenant(
         &txn,
         scope.tenant_id(),
         AuditEntry::by(scope.principal(), "subject.updated", "data_subject", id)
-            .with_detail(json!({ "changed": changed })),
+            .with_detail(json!({ "changed": changed, "raised_erasure": raised })),
     )
     .await?;
-    if becomes_child {
-        crate::requests::raise_child_erasure(&txn, scope, id).await?;
-    }
     txn.commit().await?;
     Ok(updated)
 }

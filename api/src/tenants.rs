@@ -204,6 +204,12 @@ async fn transition(
             "the tenant's status changed meanwhile; reload and retry".into(),
         ));
     }
+    audit::append_platform(
+        &control,
+        AuditEntry::by(scope.principal(), action, "tenant", tenant.id)
+            .with_detail(json!({ "from": from.as_str(), "to": to.as_str() })),
+    )
+    .await?;
     let txn = scope.begin().await?;
     audit::append_tenant(
         &txn,

@@ -314,6 +314,7 @@ pub async fn revoke_role(
             role_assignment::Entity::delete_by_id(existing.id)
                 .exec(&control)
                 .await?;
+            bump_version(&control).await?;
             let txn = scope.begin().await?;
             audit::append_tenant(
                 &txn,
@@ -351,6 +352,7 @@ pub async fn revoke_role(
             role_assignment::Entity::delete_by_id(existing.id)
                 .exec(&control)
                 .await?;
+            bump_version(&control).await?;
             audit::append_platform(&control, role_event(principal, "role.revoked", &assignment))
                 .await?;
             control.commit().await?;
@@ -476,7 +478,32 @@ async fn insert_assignment<C: sea_orm::ConnectionTrait>(
     .insert(conn)
     .await
     .map_err(|e| AppError::on_unique(e, || "that role was granted meanwhile; reload".into()))?;
+    bump_version(conn).await?;
     AssignmentRecord::from_model(model)
+}
+
+/// Every change to the assignments bumps their version, in the change's own transaction.
+async fn bump_version<C: sea_orm::ConnectionTrait>(conn: &C) -> Result<(), AppError> {
+    steward_entities::authz_state::Entity::update_many()
+        .col_expr(
+            steward_entities::authz_state::Column::Version,
+            sea_orm::sea_query::ExprTrait::add(
+                sea_orm::sea_query::Expr::col(steward_entities::authz_state::Column::Version),
+                1,
+            ),
+        )
+        .filter(steward_entities::authz_state::Column::Id.eq(1))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The current version of the assignments.
+pub async fn assignments_version(control: &DatabaseConnection) -> Result<i64, AppError> {
+    Ok(steward_entities::authz_state::Entity::find_by_id(1)
+        .one(control)
+        .await?
+        .map_or(0, |s| s.version))
 }
 
 fn role_event(principal: &Principal, action: &'static str, assignment: &Assignment) -> AuditEntry {

@@ -18,6 +18,7 @@ mod control_m20261130_000001_jobs;
 mod control_m20261130_000002_retention_defaults;
 mod control_m20261130_000003_offboarding;
 mod control_m20261130_000004_policies;
+mod control_m20261130_000005_authz_version;
 mod jobs_table;
 mod region_m20261128_000001_foundation;
 mod region_m20261129_000001_personal_data;
@@ -42,6 +43,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261130_000002_retention_defaults::Migration),
             Box::new(control_m20261130_000003_offboarding::Migration),
             Box::new(control_m20261130_000004_policies::Migration),
+            Box::new(control_m20261130_000005_authz_version::Migration),
         ]
     }
 

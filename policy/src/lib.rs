@@ -403,6 +403,20 @@ impl Authorizer {
         })
     }
 
+    /// Replaces every assignment with `assignments` (another instance changed them), in one swap: a check sees either
+    /// the old set or the new one, never a half-built engine.
+    pub async fn reload(
+        &self,
+        assignments: impl IntoIterator<Item = Assignment>,
+    ) -> Result<(), PolicyError> {
+        let fresh = Authorizer::new(assignments).await?;
+        let fresh = Arc::try_unwrap(fresh.enforcer)
+            .map_err(|_| PolicyError::Model("a fresh engine is not shared".into()))?
+            .into_inner();
+        *self.enforcer.write().await = fresh;
+        Ok(())
+    }
+
     /// May `actor` do `permission` in `domain`?
     ///
     /// A client actor is only ever allowed inside the tenant domains it holds roles in; callers additionally pin a

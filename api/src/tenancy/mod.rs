@@ -99,6 +99,8 @@ pub struct Tenancy {
     dbs: Databases,
     authz: Authorizer,
     keyring: Arc<Keyring>,
+    /// The assignments' version the authorizer holds; `-1` until the first check.
+    authz_version: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Tenancy {
@@ -107,6 +109,7 @@ impl Tenancy {
             dbs,
             authz,
             keyring: Arc::new(keyring),
+            authz_version: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
         }
     }
 
@@ -230,6 +233,21 @@ impl Tenancy {
             principal: principal.clone(),
             keyring: self.keyring.clone(),
         })
+    }
+
+    /// Brings this instance's role assignments up to date when another instance changed them: one cheap read of
+    /// their version per request, a full reload only when it moved.
+    pub async fn sync_authorizer(&self) -> Result<(), AppError> {
+        use std::sync::atomic::Ordering;
+        let current = crate::users::assignments_version(self.dbs.control()).await?;
+        if current == self.authz_version.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let assignments = crate::users::load_assignments(self.dbs.control()).await?;
+        self.authz.reload(assignments).await?;
+        self.authz_version.store(current, Ordering::Release);
+        tracing::debug!(version = current, "role assignments reloaded");
+        Ok(())
     }
 
     /// The keys derived from the master key.

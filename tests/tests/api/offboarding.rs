@@ -277,4 +277,38 @@ async fn return_then_delete(backend: Backend) {
     assert_eq!(doc["subjects_erased"], 1);
 }
 
-both_backends!(delete_at_once, return_then_delete);
+/// With no grace period, the data still goes back to the client before anything is deleted.
+async fn return_first_even_without_grace(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Hasty Co", "eu").await;
+    let admin = app.invite(&t, "hasty-admin", "CLIENT_ADMIN").await;
+    subject(&app, &admin, "hasty-1", "hasty@example.com", "Harry Hasty").await;
+    app.gql(
+        &root,
+        BEGIN,
+        json!({ "t": t, "c": "RETURN_THEN_DELETE", "g": 0 }),
+    )
+    .await
+    .ok();
+    app.run_jobs().await;
+    let export = app.gql(&admin, EXPORT, json!({})).await;
+    assert_eq!(export.ok()["tenantExport"]["subjects"], 1);
+    app.run_jobs_at(Utc::now() + Duration::minutes(10)).await;
+    let tenant = app
+        .gql(
+            &root,
+            "query($t: ID!) { tenant(id: $t) { status } }",
+            json!({ "t": t }),
+        )
+        .await;
+    assert_eq!(tenant.ok()["tenant"]["status"], "TERMINATED");
+    let doc = verify(&app.gql(&root, CERT, json!({ "t": t })).await.ok()["offboardingCertificate"]);
+    assert_eq!(doc["export"]["downloads"], 1);
+}
+
+both_backends!(
+    delete_at_once,
+    return_then_delete,
+    return_first_even_without_grace
+);

@@ -114,6 +114,18 @@ async fn change_of_control_banner(backend: Backend) {
     app.gql(&legal, RECORD, json!({ "a": " ", "d": on, "c": "x" }))
         .await
         .expect_code("BAD_USER_INPUT");
+    let past = app
+        .gql(
+            &legal,
+            RECORD,
+            json!({ "a": "Acquirer Corp", "d": "2020-01-01", "c": "x" }),
+        )
+        .await;
+    assert_eq!(
+        past.body["errors"][0]["extensions"]["reason"],
+        "RETROACTIVE"
+    );
+    assert_eq!(app.count("control", "business_transfers", "1=1").await, 0);
     app.gql(
         &a_admin,
         RECORD,

@@ -89,6 +89,95 @@ async fn http_status(port: u16, path: &str) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// POSTs a GraphQL operation to a server process and returns the JSON answer.
+async fn gql_over_tcp(
+    port: u16,
+    token: &str,
+    query: &str,
+    variables: serde_json::Value,
+) -> serde_json::Value {
+    let body = json!({ "query": query, "variables": variables }).to_string();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, rest) = response.split_once("\r\n\r\n").unwrap();
+    // The body may come chunked.
+    let text = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = rest;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        out
+    } else {
+        rest.to_owned()
+    };
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// A role granted or revoked through one instance binds the other from its very next request.
+async fn role_changes_reach_every_instance(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = app.create_tenant("Two Instances Co", "eu").await;
+    app.invite(&t, "ti-admin", "CLIENT_ADMIN").await;
+    let other = start_server(&app, dir.path(), "other").await;
+    const READ: &str = "{ dataSubjects { totalCount } }";
+    // Granted through this instance after the other started: the other honours it at once.
+    let viewer = app.invite(&t, "ti-viewer", "CLIENT_VIEWER").await;
+    let answer = gql_over_tcp(other.port, &viewer, READ, json!({})).await;
+    assert_eq!(answer["data"]["dataSubjects"]["totalCount"], 0, "{answer}");
+    // Revoked through this instance: the other refuses the very next request.
+    app.gql(
+        &app.root(),
+        "mutation($i: RoleChangeInput!) { revokeRole(input: $i) { role } }",
+        json!({ "i": { "subject": "ti-viewer", "role": "CLIENT_VIEWER", "tenantId": t } }),
+    )
+    .await
+    .ok();
+    let answer = gql_over_tcp(other.port, &viewer, READ, json!({})).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+    // And the other way round: a staff role granted through the other instance works here.
+    let granted = gql_over_tcp(
+        other.port,
+        &app.root(),
+        "mutation($i: RoleChangeInput!) { assignRole(input: $i) { role } }",
+        json!({ "i": { "subject": "ti-auditor", "role": "AUDITOR" } }),
+    )
+    .await;
+    assert_eq!(
+        granted["data"]["assignRole"]["role"], "AUDITOR",
+        "{granted}"
+    );
+    let auditor = app.staff_token("ti-auditor");
+    app.gql(
+        &auditor,
+        "query($t: ID) { verifyAuditChain(tenantId: $t) { valid } }",
+        json!({ "t": t }),
+    )
+    .await
+    .ok();
+}
+
 /// A tenant with `n` subjects of 40 values each, and an erasure request started for every one (queued jobs).
 async fn queue_erasures(app: &TestApp, region: &str, n: usize) -> String {
     let t = app.create_tenant("Process Co", region).await;
@@ -293,5 +382,6 @@ async fn two_instances_share_the_queue(backend: Backend) {
 
 both_backends!(
     killed_mid_erasure_finishes_exactly_once,
-    two_instances_share_the_queue
+    two_instances_share_the_queue,
+    role_changes_reach_every_instance
 );

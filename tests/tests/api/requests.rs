@@ -166,6 +166,11 @@ async fn lifecycle_deadlines_and_idempotency(backend: Backend) {
             json!({ "i": { "subjectId": s, "kind": "ACCESS", "idempotencyKey": "" } }),
             "BAD_USER_INPUT",
         ),
+        // Keys of the erasures Steward raises for children are reserved.
+        (
+            json!({ "i": { "subjectId": s, "kind": "ACCESS", "idempotencyKey": format!("child-under-13:{s}") } }),
+            "BAD_USER_INPUT",
+        ),
     ] {
         app.gql(&admin, SUBMIT, vars).await.expect_code(code);
     }
@@ -1053,6 +1058,17 @@ async fn reminders_overdue_and_export_expiry(backend: Backend) {
     let po = app.staff_with("po", "PRIVACY_OFFICER").await;
     let s = subject(&app, &admin, "rm-1", "rm@example.com", "Remy").await;
     let (id, _) = submit(&app, &admin, &s, "PORTABILITY").await;
+    // Paused and resumed the same day: the due date stays, and its reminders still come.
+    step(&app, &po, &start(), json!({ "t": t, "id": id, "v": 1 })).await;
+    step(
+        &app,
+        &po,
+        &pause(),
+        json!({ "t": t, "id": id, "v": 2, "r": "waiting for the controller" }),
+    )
+    .await;
+    app.run_jobs().await;
+    step(&app, &po, &resume(), json!({ "t": t, "id": id, "v": 3 })).await;
     let due = today() + Duration::days(30);
     let us = steward::deadlines::calendar("us").unwrap();
     // The reminder day: 5 business days before the due date.
@@ -1119,8 +1135,7 @@ async fn reminders_overdue_and_export_expiry(backend: Backend) {
     );
 
     // The export is deleted when its window ends.
-    step(&app, &po, &start(), json!({ "t": t, "id": id, "v": 1 })).await;
-    step(&app, &po, &complete(), json!({ "t": t, "id": id, "v": 2 })).await;
+    step(&app, &po, &complete(), json!({ "t": t, "id": id, "v": 4 })).await;
     const EXPORT: &str = "query($r: ID!) { subjectExport(requestId: $r) { document } }";
     app.gql(&admin, EXPORT, json!({ "r": id })).await.ok();
     app.gql(&admin, EXPORT, json!({ "r": id })).await.ok();
