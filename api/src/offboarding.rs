@@ -124,6 +124,7 @@ pub async fn begin(
             .with_detail(json!({ "choice": choice.as_str(), "grace_days": grace_days })),
     )
     .await?;
+    crate::users::bump_version(&control).await?;
     let txn = scope.begin().await?;
     if choice == Choice::ReturnThenDelete {
         jobs::enqueue(
@@ -171,6 +172,7 @@ pub async fn begin(
     .await?;
     txn.commit().await?;
     control.commit().await?;
+    tenancy.forget_tenant(tenant_id);
     Ok(TenantRecord {
         status: TenantStatus::Offboarding,
         updated_at: now,
@@ -655,7 +657,9 @@ async fn terminate(
             .with_detail(json!({ "subjects_erased": tombstones.len() })),
     )
     .await?;
+    crate::users::bump_version(&control).await?;
     control.commit().await?;
+    tenancy.forget_tenant(tenant);
     Ok(())
 }
 

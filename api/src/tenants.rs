@@ -210,6 +210,7 @@ async fn transition(
             .with_detail(json!({ "from": from.as_str(), "to": to.as_str() })),
     )
     .await?;
+    crate::users::bump_version(&control).await?;
     let txn = scope.begin().await?;
     audit::append_tenant(
         &txn,
@@ -220,6 +221,7 @@ async fn transition(
     .await?;
     txn.commit().await?;
     control.commit().await?;
+    tenancy.forget_tenant(tenant.id);
     Ok(TenantRecord {
         status: to,
         status_reason: reason.map(str::to_owned),

@@ -482,8 +482,9 @@ async fn insert_assignment<C: sea_orm::ConnectionTrait>(
     AssignmentRecord::from_model(model)
 }
 
-/// Every change to the assignments bumps their version, in the change's own transaction.
-async fn bump_version<C: sea_orm::ConnectionTrait>(conn: &C) -> Result<(), AppError> {
+/// Every change to the assignments or to a tenant's directory entry bumps the shared version, in the change's own
+/// transaction, so other instances reload.
+pub(crate) async fn bump_version<C: sea_orm::ConnectionTrait>(conn: &C) -> Result<(), AppError> {
     steward_entities::authz_state::Entity::update_many()
         .col_expr(
             steward_entities::authz_state::Column::Version,

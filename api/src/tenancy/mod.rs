@@ -101,6 +101,9 @@ pub struct Tenancy {
     keyring: Arc<Keyring>,
     /// The assignments' version the authorizer holds; `-1` until the first check.
     authz_version: Arc<std::sync::atomic::AtomicI64>,
+    /// Tenants looked up so far. Dropped entry by entry when this instance changes one, and whole when another
+    /// instance did (the shared version moved).
+    directory: Arc<std::sync::RwLock<std::collections::HashMap<TenantId, TenantRecord>>>,
 }
 
 impl Tenancy {
@@ -110,6 +113,7 @@ impl Tenancy {
             authz,
             keyring: Arc::new(keyring),
             authz_version: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
+            directory: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
         }
     }
 
@@ -237,14 +241,24 @@ impl Tenancy {
 
     /// Brings this instance's role assignments up to date when another instance changed them: one cheap read of
     /// their version per request, a full reload only when it moved.
+    ///
+    /// Several instances share PostgreSQL only: one SQLite database belongs to one process, which keeps its
+    /// authorizer and directory current itself, so the check is skipped there (it would cost a round trip to SQLite's
+    /// worker thread on every request).
     pub async fn sync_authorizer(&self) -> Result<(), AppError> {
         use std::sync::atomic::Ordering;
+        if self.dbs.control().get_database_backend() == sea_orm::DbBackend::Sqlite {
+            return Ok(());
+        }
         let current = crate::users::assignments_version(self.dbs.control()).await?;
         if current == self.authz_version.load(Ordering::Acquire) {
             return Ok(());
         }
         let assignments = crate::users::load_assignments(self.dbs.control()).await?;
         self.authz.reload(assignments).await?;
+        if let Ok(mut directory) = self.directory.write() {
+            directory.clear();
+        }
         self.authz_version.store(current, Ordering::Release);
         tracing::debug!(version = current, "role assignments reloaded");
         Ok(())
@@ -266,11 +280,26 @@ impl Tenancy {
 
     /// Looks a tenant up in the directory, with no access check: for callers that already hold a permission.
     pub(crate) async fn find(&self, id: TenantId) -> Result<Option<TenantRecord>, AppError> {
-        tenant::Entity::find_by_id(id.0)
+        if let Some(found) = self.directory.read().ok().and_then(|d| d.get(&id).cloned()) {
+            return Ok(Some(found));
+        }
+        let found = tenant::Entity::find_by_id(id.0)
             .one(self.dbs.control())
             .await?
             .map(TenantRecord::try_from)
-            .transpose()
+            .transpose()?;
+        if let (Some(record), Ok(mut directory)) = (&found, self.directory.write()) {
+            directory.insert(id, record.clone());
+        }
+        Ok(found)
+    }
+
+    /// Forgets what this instance knows of a tenant, after changing it (call once the change committed). Other
+    /// instances learn of it through the shared version, which the change bumped.
+    pub(crate) fn forget_tenant(&self, id: TenantId) {
+        if let Ok(mut directory) = self.directory.write() {
+            directory.remove(&id);
+        }
     }
 
     /// A scope on a tenant being created (its directory row is not committed yet), for the creator.
