@@ -166,6 +166,19 @@ async fn graphql(
     headers: HeaderMap,
     request: Result<GraphQLRequest<BadRequest>, BadRequest>,
 ) -> axum::response::Response {
+    // Only JSON bodies: a form or text/plain POST is what a cross-site page can send without a preflight.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "send the GraphQL request as JSON with `Content-Type: application/json`",
+        );
+    }
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}"));

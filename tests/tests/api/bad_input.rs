@@ -100,6 +100,44 @@ async fn malformed_requests(backend: Backend) {
     );
 }
 
+/// Only JSON bodies are accepted: forms and text/plain are what a cross-site page could post without a preflight.
+async fn only_json_bodies(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let body = r#"{"query":"mutation { createTenant(input: {name: \"Csrf Co\", region: \"eu\"}) { id } }"}"#;
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let mut request =
+            Request::post("/graphql").header("authorization", format!("Bearer {root}"));
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        let reply = app.send(request.body(Body::from(body)).unwrap()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
+        assert_eq!(reply.code(), Some("BAD_USER_INPUT"));
+    }
+    assert_eq!(tenant_count(&app).await, 0);
+    let reply = app
+        .send(
+            Request::post("/graphql")
+                .header("authorization", format!("Bearer {root}"))
+                .header("content-type", "application/json; charset=utf-8")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(tenant_count(&app).await, 1);
+}
+
 async fn invalid_values_change_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let root = app.root();
@@ -317,5 +355,6 @@ both_backends!(
     malformed_requests,
     invalid_values_change_nothing,
     page_sizes_and_cursors,
-    depth_and_complexity_limits
+    depth_and_complexity_limits,
+    only_json_bodies
 );
