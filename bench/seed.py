@@ -45,8 +45,8 @@ def main():
             )
             print(tenant)
     elif command == "subjects":
-        # As the client admin (only the controller adds its subjects): N subjects, 50 per request.
-        count, batch = int(sys.argv[4]), 50
+        # As the client admin (only the controller adds its subjects): N subjects, 25 per request (under the default alias limit of 30).
+        count, batch = int(sys.argv[4]), 25
         for start in range(0, count, batch):
             parts = []
             for n in range(start, min(start + batch, count)):

@@ -26,10 +26,12 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{JwtVerifier, ensure_crypto_backend};
-use crate::config::{Config, Limits};
+use crate::config::{Config, Introspection, Limits};
 use crate::crypto::Keyring;
 use crate::db::{Databases, Readiness};
+use crate::edge::RateLimiter;
 use crate::graphql::{StewardSchema, build_schema, finish_response, internal_message};
+use crate::metrics::METRICS;
 use crate::pii::PiiContext;
 use crate::tenancy::Tenancy;
 use crate::users;
@@ -45,6 +47,10 @@ struct Inner {
     verifier: JwtVerifier,
     tenancy: Tenancy,
     mailer: Option<crate::outbox::Mailer>,
+    rate_limiter: Option<RateLimiter>,
+    introspection: Introspection,
+    metrics_token: Option<String>,
+    max_aliases: usize,
 }
 
 impl AppState {
@@ -100,6 +106,13 @@ impl AppState {
                 verifier,
                 tenancy,
                 mailer,
+                rate_limiter: RateLimiter::new(
+                    config.limits.rate_limit_per_sec,
+                    config.limits.rate_limit_burst,
+                ),
+                introspection: config.limits.introspection,
+                metrics_token: config.metrics_token.clone(),
+                max_aliases: config.limits.max_query_aliases,
             }),
         })
     }
@@ -120,6 +133,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
     let routes = Router::new()
         .route("/graphql", get(console).post(graphql))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
         .route("/subprocessors", get(crate::public::html_list))
         .route("/subprocessors.json", get(crate::public::json_list))
@@ -132,7 +146,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
     with_edge_layers(routes, &config.limits)
 }
 
-/// The layers every route sits behind, outermost first: request id, trace span, panic guard, timeout, body limit.
+/// The layers every route sits behind, outermost first: response counter, request id, trace span, panic guard,
+/// timeout, body limit.
 pub fn with_edge_layers(routes: Router, limits: &Limits) -> Router {
     let layers = ServiceBuilder::new()
         .set_x_request_id(MakeRequestUuid)
@@ -148,17 +163,72 @@ pub fn with_edge_layers(routes: Router, limits: &Limits) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
-    routes.layer(layers)
+    routes
+        .layer(layers)
+        .layer(axum::middleware::map_response(count_response))
 }
 
-/// The GraphiQL console. Its "Headers" tab takes `{"Authorization": "Bearer <token>"}`.
-async fn console() -> Html<String> {
+async fn count_response(response: axum::response::Response) -> axum::response::Response {
+    METRICS.http_response(response.status().as_u16());
+    response
+}
+
+/// The GraphiQL console. Its "Headers" tab takes `{"Authorization": "Bearer <token>"}`. Operations are never run over
+/// GET: a GET can be sent cross-site by any page (and must not change anything), so one carrying a `query` is refused.
+async fn console(uri: axum::http::Uri) -> axum::response::Response {
+    let carries_operation = uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("query"))
+    });
+    if carries_operation {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_USER_INPUT",
+            "GraphQL operations are accepted only as POST with a JSON body, never over GET",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        return response;
+    }
     Html(
         GraphiQLSource::build()
             .endpoint("/graphql")
             .title("Steward console")
             .finish(),
     )
+    .into_response()
+}
+
+/// Prometheus metrics; behind `STEWARD_METRICS_TOKEN` when set.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> axum::response::Response {
+    if let Some(expected) = &state.inner.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let matches = given.is_some_and(|g| {
+            use sha2::Digest;
+            // Compare digests, so the time taken says nothing about how much of the token was right.
+            sha2::Sha256::digest(g.as_bytes()) == sha2::Sha256::digest(expected.as_bytes())
+        });
+        if !matches {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "/metrics needs `Authorization: Bearer <STEWARD_METRICS_TOKEN>`",
+            );
+        }
+    }
+    let text = METRICS.render(state.tenancy()).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn graphql(
@@ -186,10 +256,32 @@ async fn graphql(
         Ok(p) => p,
         Err(e) => return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.0),
     };
-    let request = match request {
+    if let Some(limiter) = &state.inner.rate_limiter {
+        let key = match (&principal.kind, &principal.tenant_id) {
+            (steward_policy::ActorKind::Client, Some(tenant)) => tenant.0.to_string(),
+            _ => format!("staff:{}", principal.subject),
+        };
+        if let Err(wait) = limiter.check(&key) {
+            METRICS.rate_limited();
+            let mut response = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "too many requests for this tenant; retry after the number of seconds in `Retry-After`",
+            );
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            return response;
+        }
+    }
+    let mut request = match request {
         Ok(r) => r.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };
+    if state.inner.introspection == Introspection::Off {
+        request = request.disable_introspection();
+    }
     if request.query.trim().is_empty() {
         return error_response(
             StatusCode::BAD_REQUEST,
@@ -200,16 +292,23 @@ async fn graphql(
     // Another instance may have changed role assignments: catch up before deciding anything.
     if let Err(e) = state.inner.tenancy.sync_authorizer().await {
         tracing::error!(error = ?e, "role assignments could not be refreshed");
-        let mut response = error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            "the authorization store cannot be read right now; retry shortly",
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+        return unavailable("the authorization store cannot be read right now; retry shortly");
     }
+    let started = std::time::Instant::now();
+    // Parsed once here, checked, and reused by execution.
+    let checked = request.parsed_query().and_then(|document| {
+        crate::edge::check_document(document, state.inner.max_aliases)
+            .map(|()| crate::edge::operation_label(document))
+    });
+    let operation = match checked {
+        Ok(label) => label,
+        Err(error) => {
+            let response = finish_response(async_graphql::Response::from_errors(vec![error]));
+            METRICS.graphql_request("invalid".into(), started.elapsed());
+            METRICS.graphql_error("BAD_USER_INPUT");
+            return GraphQLResponse::from(response).into_response();
+        }
+    };
     let pii = Arc::new(PiiContext::new(state.inner.tenancy.clone()));
     let response = state
         .inner
@@ -221,13 +320,56 @@ async fn graphql(
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
     if let Err(e) = pii.flush(request_id).await {
         tracing::error!(error = ?e, "access-transparency log write failed; response withheld");
+        if matches!(e, crate::AppError::Unavailable(_)) {
+            return unavailable(crate::error::UNAVAILABLE_MESSAGE);
+        }
         return error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL",
             &internal_message(),
         );
     }
-    GraphQLResponse::from(finish_response(response)).into_response()
+    let response = finish_response(response);
+    // A document that failed validation names no real operation: keep the label set bounded.
+    let validated = response.data != async_graphql::Value::Null
+        || response.errors.iter().all(|e| e.source.is_some());
+    let operation = if validated {
+        operation
+    } else {
+        "invalid".into()
+    };
+    METRICS.graphql_request(operation, started.elapsed());
+    let mut unreachable = false;
+    for error in &response.errors {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .and_then(|v| match v {
+                async_graphql::Value::String(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .unwrap_or("INTERNAL");
+        unreachable |= code == "UNAVAILABLE";
+        METRICS.graphql_error(code);
+    }
+    let mut http = GraphQLResponse::from(response).into_response();
+    if unreachable {
+        // Nothing was committed (each mutation is one transaction); the client should come back shortly.
+        *http.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        http.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    http
+}
+
+/// 503 with `Retry-After`: a database is unreachable or has no free connection.
+fn unavailable(message: &str) -> axum::response::Response {
+    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// A request body that is not a GraphQL request.
@@ -401,6 +543,7 @@ pub struct Application {
     job_interval: std::time::Duration,
     job_poll: std::time::Duration,
     job_lease: std::time::Duration,
+    header_timeout: std::time::Duration,
 }
 
 impl Application {
@@ -420,6 +563,7 @@ impl Application {
             job_interval: config.job_interval,
             job_poll: config.job_poll,
             job_lease: config.job_lease,
+            header_timeout: config.limits.header_timeout,
         })
     }
 
@@ -450,10 +594,25 @@ impl Application {
         let worker = crate::jobs::Worker::new(self.job_lease);
         tracing::info!(worker = %worker.id, "job worker started");
         let jobs = tokio::spawn(run_jobs(runner, worker, self.job_interval, self.job_poll));
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let limiter_state = self.state.clone();
+        let sweeper = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                ticks.tick().await;
+                if let Some(limiter) = &limiter_state.inner.rate_limiter {
+                    limiter.forget_idle();
+                }
+            }
+        });
+        let served = crate::edge::serve(
+            self.listener,
+            self.router,
+            self.header_timeout,
+            shutdown_signal(),
+        )
+        .await;
         jobs.abort();
+        sweeper.abort();
         served?;
         Ok(())
     }

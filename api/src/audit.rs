@@ -140,6 +140,17 @@ pub async fn append_tenant<C: ConnectionTrait>(
     if WITHOUT_AUDIT {
         return Ok(());
     }
+    let started = std::time::Instant::now();
+    let appended = append_tenant_timed(txn, tenant, entry).await;
+    crate::metrics::METRICS.audit_append(started.elapsed());
+    appended
+}
+
+async fn append_tenant_timed<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+    entry: AuditEntry,
+) -> Result<(), DbErr> {
     lock_for_transaction(txn, tenant_lock_key(tenant)).await?;
     let head = audit_event::Entity::find()
         .filter(audit_event::Column::TenantId.eq(tenant.0))
@@ -185,6 +196,16 @@ pub async fn append_platform<C: ConnectionTrait>(txn: &C, entry: AuditEntry) -> 
     if WITHOUT_AUDIT {
         return Ok(());
     }
+    let started = std::time::Instant::now();
+    let appended = append_platform_timed(txn, entry).await;
+    crate::metrics::METRICS.audit_append(started.elapsed());
+    appended
+}
+
+async fn append_platform_timed<C: ConnectionTrait>(
+    txn: &C,
+    entry: AuditEntry,
+) -> Result<(), DbErr> {
     lock_for_transaction(txn, PLATFORM_CHAIN_LOCK).await?;
     let head = platform_audit_event::Entity::find()
         .order_by_desc(platform_audit_event::Column::Seq)

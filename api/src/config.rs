@@ -106,6 +106,42 @@ pub struct ConfigArgs {
     /// Connections per database pool (SQLite always uses one writer connection).
     #[arg(long, env = "STEWARD_DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
+    /// Milliseconds a request waits for a free database connection before it is answered 503 with `Retry-After`.
+    #[arg(long, env = "STEWARD_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
+    /// Most aliases one GraphQL document may use.
+    #[arg(long, env = "STEWARD_MAX_QUERY_ALIASES", default_value_t = 30)]
+    pub max_query_aliases: usize,
+    /// Who may introspect the schema: `authenticated` (any valid token) or `off` (nobody).
+    #[arg(
+        long,
+        env = "STEWARD_INTROSPECTION",
+        value_enum,
+        default_value = "authenticated"
+    )]
+    pub introspection: Introspection,
+    /// GraphQL requests per second allowed to one tenant (to one staff member for staff) on this instance; 0 turns
+    /// the limit off. Over it: 429 with `Retry-After`.
+    #[arg(long, env = "STEWARD_RATE_LIMIT_PER_SEC", default_value_t = 500)]
+    pub rate_limit_per_sec: u32,
+    /// Requests a tenant may send at once above its rate before being limited.
+    #[arg(long, env = "STEWARD_RATE_LIMIT_BURST", default_value_t = 1000)]
+    pub rate_limit_burst: u32,
+    /// Seconds a connection may take to send a request's headers before it is closed.
+    #[arg(long, env = "STEWARD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Bearer token that `GET /metrics` requires; unset, `/metrics` is open (serve it on a private network).
+    #[arg(long, env = "STEWARD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+}
+
+/// Who may introspect the GraphQL schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Introspection {
+    /// Every request with a valid token (requests without one are refused anyway).
+    Authenticated,
+    /// Nobody: `__schema` and `__type` are refused.
+    Off,
 }
 
 /// Why the configuration was refused; each message says what to set.
@@ -188,6 +224,12 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Days ahead a material policy change must be posted.
     pub policy_notice_days: i64,
+    pub max_query_aliases: usize,
+    pub introspection: Introspection,
+    pub rate_limit_per_sec: u32,
+    pub rate_limit_burst: u32,
+    pub header_timeout: Duration,
+    pub db_acquire_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -199,6 +241,12 @@ impl Default for Limits {
             max_token_bytes: 8 * 1024,
             request_timeout: Duration::from_secs(30),
             policy_notice_days: 30,
+            max_query_aliases: 30,
+            introspection: Introspection::Authenticated,
+            rate_limit_per_sec: 500,
+            rate_limit_burst: 1000,
+            header_timeout: Duration::from_secs(10),
+            db_acquire_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -216,6 +264,7 @@ pub struct Config {
     pub bootstrap_admin: Option<String>,
     pub limits: Limits,
     pub db_pool_size: u32,
+    pub metrics_token: Option<String>,
     pub processor_name: String,
     pub processor_contact: String,
     pub job_interval: Duration,
@@ -331,9 +380,16 @@ impl Config {
                 max_query_complexity: args.max_query_complexity,
                 request_timeout: Duration::from_secs(args.request_timeout_secs),
                 policy_notice_days: i64::from(args.policy_notice_days.min(3650)),
+                max_query_aliases: args.max_query_aliases,
+                introspection: args.introspection,
+                rate_limit_per_sec: args.rate_limit_per_sec,
+                rate_limit_burst: args.rate_limit_burst,
+                header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+                db_acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms.max(1)),
                 ..Limits::default()
             },
             db_pool_size: args.db_pool_size,
+            metrics_token: args.metrics_token.clone().filter(|t| !t.trim().is_empty()),
             processor_name: args.processor_name.trim().to_owned(),
             processor_contact: args.processor_contact.trim().to_owned(),
             job_interval: Duration::from_secs(args.job_interval_secs.max(1)),

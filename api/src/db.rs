@@ -36,17 +36,26 @@ impl Databases {
             })?;
         }
         let statements = Arc::new(AtomicU64::new(0));
+        let acquire = config.limits.db_acquire_timeout;
         let control = connect_one(
             "control",
             &config.control_url,
             config.db_pool_size,
+            acquire,
             &statements,
         )
         .await?;
         let mut regions = BTreeMap::new();
         for region in &config.regions {
             let name = format!("region {}", region.name);
-            let conn = connect_one(&name, &region.url, config.db_pool_size, &statements).await?;
+            let conn = connect_one(
+                &name,
+                &region.url,
+                config.db_pool_size,
+                acquire,
+                &statements,
+            )
+            .await?;
             regions.insert(region.name.clone(), conn);
         }
         Ok(Databases {
@@ -151,12 +160,13 @@ async fn connect_one(
     name: &str,
     url: &str,
     pool_size: u32,
+    acquire: Duration,
     statements: &Arc<AtomicU64>,
 ) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire)
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         // One connection: SQLite has one writer, and a single connection never meets SQLITE_BUSY between our own

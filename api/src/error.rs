@@ -24,9 +24,16 @@ pub enum AppError {
         reason: &'static str,
         message: String,
     },
+    /// A database (or other dependency) cannot be reached right now: HTTP 503 with `Retry-After`, worth retrying.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
+
+/// What clients read when a database is unreachable or its pool has no free connection.
+pub const UNAVAILABLE_MESSAGE: &str =
+    "the service cannot reach its database right now; nothing was changed; retry shortly";
 
 impl AppError {
     /// The stable code clients see in `extensions.code`.
@@ -37,6 +44,7 @@ impl AppError {
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::BadInput(_) | AppError::Refused { .. } => "BAD_USER_INPUT",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::Unavailable(_) => "UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -49,14 +57,44 @@ impl AppError {
     pub fn on_unique(err: DbErr, sentence: impl FnOnce() -> String) -> Self {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => AppError::Conflict(sentence()),
-            _ => AppError::internal(err),
+            _ => AppError::from(err),
         }
     }
 }
 
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
+        if is_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            return AppError::Unavailable(UNAVAILABLE_MESSAGE.into());
+        }
         AppError::internal(err)
+    }
+}
+
+/// Whether a database error means "cannot reach the database now" (a pool with no free connection, a connection
+/// refused or cut, a server shutting down or starting) rather than a fault in the statement.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return false,
+    };
+    let sea_orm::RuntimeErr::SqlxError(sqlx) = runtime else {
+        return matches!(err, DbErr::Conn(_));
+    };
+    match &**sqlx {
+        Sqlx::Io(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed
+        | Sqlx::Tls(_) => true,
+        // SQLSTATE class 08 (connection exception) and 57P (operator intervention: shutdown, starting up).
+        Sqlx::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => matches!(err, DbErr::Conn(_)),
     }
 }
 

@@ -67,7 +67,7 @@ pub fn build_schema(
     limits: &Limits,
     processor: crate::processing::Processor,
 ) -> StewardSchema {
-    build_schema_bare()
+    let mut builder = build_schema_bare()
         .limit_depth(limits.max_query_depth)
         .limit_complexity(limits.max_query_complexity)
         .limit_recursive_depth(32)
@@ -75,8 +75,11 @@ pub fn build_schema(
         .disable_suggestions()
         .data(tenancy)
         .data(processor)
-        .data(policies::PolicyNoticeDays(limits.policy_notice_days))
-        .finish()
+        .data(policies::PolicyNoticeDays(limits.policy_notice_days));
+    if crate::edge::ResolverSpans::wanted() {
+        builder = builder.extension(crate::edge::ResolverSpans);
+    }
+    builder.finish()
 }
 
 /// The SDL, as checked in at `schema.graphql`.

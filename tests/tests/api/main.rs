@@ -6,6 +6,8 @@ mod audit;
 mod audit_walk;
 mod auth;
 mod bad_input;
+mod edge;
+mod faults;
 mod isolation;
 mod isolation_fuzz;
 mod notices;

@@ -12,9 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::requests::SUBMIT;
 
-struct ServerProcess {
-    child: Child,
-    port: u16,
+pub(crate) struct ServerProcess {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
 }
 
 impl Drop for ServerProcess {
@@ -33,7 +33,17 @@ fn free_port() -> u16 {
 }
 
 /// Starts `steward serve` on the test app's databases, polling its job queue every 50 ms.
-async fn start_server(app: &TestApp, dir: &Path, name: &str) -> ServerProcess {
+pub(crate) async fn start_server(app: &TestApp, dir: &Path, name: &str) -> ServerProcess {
+    start_server_with(app, dir, name, &[]).await
+}
+
+/// [`start_server`] with more environment variables (which override the defaults).
+pub(crate) async fn start_server_with(
+    app: &TestApp,
+    dir: &Path,
+    name: &str,
+    env: &[(&str, &str)],
+) -> ServerProcess {
     let port = free_port();
     let regions = ["eu", "us"]
         .iter()
@@ -55,6 +65,7 @@ async fn start_server(app: &TestApp, dir: &Path, name: &str) -> ServerProcess {
         .env("STEWARD_JOB_LEASE_SECS", "5")
         .env("STEWARD_JOB_INTERVAL_SECS", "3600")
         .env("STEWARD_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -73,7 +84,7 @@ async fn start_server(app: &TestApp, dir: &Path, name: &str) -> ServerProcess {
     );
 }
 
-async fn http_status(port: u16, path: &str) -> Option<u16> {
+pub(crate) async fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .ok()?;
@@ -90,7 +101,7 @@ async fn http_status(port: u16, path: &str) -> Option<u16> {
 }
 
 /// POSTs a GraphQL operation to a server process and returns the JSON answer.
-async fn gql_over_tcp(
+pub(crate) async fn gql_over_tcp(
     port: u16,
     token: &str,
     query: &str,

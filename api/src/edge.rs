@@ -1,0 +1,266 @@
+//! The HTTP edge: what stands between the network and the GraphQL schema.
+//!
+//! - [`serve`]: the accept loop, through hyper-util with a timer so that a client trickling its request headers is
+//!   cut off after the header timeout (axum's own `serve` sets no timer, so slow-header connections would stay open).
+//! - [`check_document`]: refuses documents with too many aliases (depth, complexity and directive limits are
+//!   async-graphql's own); [`operation_label`] names the operation for metrics.
+//! - [`RateLimiter`]: a token bucket per tenant (per staff member for staff), answered with 429 and `Retry-After`.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{ServerError, ServerResult};
+use axum::Router;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+/// Checks the parsed document against the limits async-graphql does not enforce itself (aliases; depth,
+/// complexity and directives are its own) and names the operation for metrics. Runs on the document the request
+/// parsed once (`Request::parsed_query`), which execution then reuses.
+pub fn check_document(
+    document: &ExecutableDocument,
+    max_aliases: usize,
+) -> Result<(), ServerError> {
+    let aliases = count_aliases(document);
+    if aliases > max_aliases {
+        return Err(ServerError::new(
+            format!(
+                "the document uses {aliases} aliases; at most {max_aliases} are accepted (STEWARD_MAX_QUERY_ALIASES)"
+            ),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// Aliases in every operation and fragment of the document.
+pub fn count_aliases(document: &ExecutableDocument) -> usize {
+    fn in_set(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(field) => {
+                    usize::from(field.node.alias.is_some()) + in_set(&field.node.selection_set.node)
+                }
+                Selection::InlineFragment(fragment) => in_set(&fragment.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    document
+        .operations
+        .iter()
+        .map(|(_, op)| in_set(&op.node.selection_set.node))
+        .chain(
+            document
+                .fragments
+                .values()
+                .map(|f| in_set(&f.node.selection_set.node)),
+        )
+        .sum()
+}
+
+/// The metrics label of an operation: its type and root field (`query dataSubjects`), `multiple` for several root
+/// fields or operations. Names come from the document but only schema names pass validation, and the label is
+/// recorded after parsing only, so an unknown name is folded into `invalid` by the caller when validation fails.
+pub fn operation_label(document: &ExecutableDocument) -> String {
+    let mut operations = document.operations.iter();
+    let (Some((_, op)), None) = (operations.next(), operations.next()) else {
+        return "multiple".into();
+    };
+    let ty = match op.node.ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    };
+    let items = &op.node.selection_set.node.items;
+    let root = match items.as_slice() {
+        [only] => match &only.node {
+            Selection::Field(field) if field.node.name.node.starts_with("__") => "introspection",
+            Selection::Field(field) => field.node.name.node.as_str(),
+            _ => "fragment",
+        },
+        _ => "multiple",
+    };
+    format!("{ty} {root}")
+}
+
+/// A `tracing` span per resolver (`resolve`, with the field's path and parent type), child of the request's span
+/// and so carrying its request id. Registered only when debug logging of `steward::resolver` is on at start, so a
+/// production server at `info` pays nothing for it. Unlike async-graphql's own tracing extension it never records
+/// the query text, variables or error messages, which can hold personal values.
+pub struct ResolverSpans;
+
+impl ResolverSpans {
+    pub fn wanted() -> bool {
+        tracing::enabled!(target: "steward::resolver", tracing::Level::DEBUG)
+    }
+}
+
+impl ExtensionFactory for ResolverSpans {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ResolverSpans)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ResolverSpans {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<async_graphql::Value>> {
+        if info.is_for_introspection {
+            return next.run(ctx, info).await;
+        }
+        let span = tracing::debug_span!(
+            target: "steward::resolver",
+            "resolve",
+            path = %info.path_node,
+            parent_type = %info.parent_type,
+        );
+        let resolved = next.run(ctx, info).instrument(span.clone()).await;
+        if let Err(e) = &resolved {
+            let code = e
+                .source::<crate::AppError>()
+                .map_or("BAD_USER_INPUT", crate::AppError::code);
+            span.in_scope(|| tracing::debug!(target: "steward::resolver", code, "resolver failed"));
+        }
+        resolved
+    }
+}
+
+/// A token bucket per key (tenant, or staff member), shared by every request of this instance.
+pub struct RateLimiter {
+    buckets: DefaultKeyedRateLimiter<String>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RateLimiter")
+    }
+}
+
+impl RateLimiter {
+    /// `per_second` requests on average with bursts up to `burst`; `None` when `per_second` is 0 (no limit).
+    pub fn new(per_second: u32, burst: u32) -> Option<Self> {
+        let rate = NonZeroU32::new(per_second)?;
+        let burst = NonZeroU32::new(burst.max(per_second)).unwrap_or(rate);
+        Some(RateLimiter {
+            buckets: governor::RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+        })
+    }
+
+    /// `Err(wait)` when `key` has used its allowance: the time until its next request would be admitted.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        match self.buckets.check_key(&key.to_owned()) {
+            Ok(()) => Ok(()),
+            Err(not_until) => Err(not_until.wait_time_from(DefaultClock::default().now())),
+        }
+    }
+
+    /// Drops buckets that are full again, so keys seen once do not stay in memory.
+    pub fn forget_idle(&self) {
+        self.buckets.retain_recent();
+        self.buckets.shrink_to_fit();
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight finish (up to 30 s).
+/// Each connection must send a request's headers within `header_timeout` of being accepted (or of its previous
+/// response), or it is closed.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = TowerToHyperService::new(router.clone());
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "connection closed with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running 30 s after shutdown began were cut off");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_then_limits_per_key() {
+        let limiter = RateLimiter::new(1, 3).unwrap();
+        for _ in 0..3 {
+            assert!(limiter.check("a").is_ok());
+        }
+        let wait = limiter.check("a").unwrap_err();
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(limiter.check("b").is_ok(), "another key has its own bucket");
+        assert!(RateLimiter::new(0, 10).is_none(), "0 turns the limit off");
+    }
+
+    #[test]
+    fn counts_aliases_in_operations_and_fragments() {
+        let doc = async_graphql::parser::parse_query(
+            "query { a: x { b: y } ...F } fragment F on Q { c: z { w } }",
+        )
+        .unwrap();
+        assert_eq!(count_aliases(&doc), 3);
+        assert!(check_document(&doc, 3).is_ok());
+        assert!(check_document(&doc, 2).is_err());
+        assert_eq!(operation_label(&doc), "query multiple");
+        let one = async_graphql::parser::parse_query("mutation M { createTenant { id } }").unwrap();
+        assert_eq!(operation_label(&one), "mutation createTenant");
+    }
+}

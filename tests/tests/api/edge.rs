@@ -1,0 +1,494 @@
+//! The hardened GraphQL edge, one test per limit: aliases, directives, suggestions, introspection, rate limit,
+//! operations over GET, a pool with no free connection, a database that goes away and comes back, and `/metrics`.
+//! (Depth and complexity are in `bad_input.rs`, body size, batching and Content-Type in `bad_input.rs` too, the
+//! request timeout in `ops.rs`, slow headers with a real server in `processes.rs`.)
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use sea_orm::TransactionTrait;
+use serde_json::json;
+use steward_tests::{Backend, Reply, TestApp, both_backends};
+
+use crate::personal::subject;
+
+fn refused(reply: &Reply, needle: &str) {
+    assert_eq!(
+        reply.code(),
+        Some("BAD_USER_INPUT"),
+        "expected a refusal: {:?}",
+        reply.body
+    );
+    assert!(
+        reply.message().contains(needle),
+        "message should mention {needle:?}: {}",
+        reply.message()
+    );
+    assert!(
+        reply.body["data"].is_null(),
+        "nothing ran: {:?}",
+        reply.body
+    );
+}
+
+fn aliased(n: usize) -> String {
+    let fields: Vec<String> = (0..n).map(|i| format!("a{i}: __typename")).collect();
+    format!("{{ {} }}", fields.join(" "))
+}
+
+async fn alias_limit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |args| args.max_query_aliases = 5).await;
+    let root = app.root();
+    let ok = app.gql(&root, &aliased(5), json!({})).await;
+    assert_eq!(ok.ok()["a4"], "Query");
+    refused(&app.gql(&root, &aliased(6), json!({})).await, "aliases");
+    // Aliases hidden in a fragment count too.
+    let fragment = format!(
+        "query {{ ...F }} fragment F on Query {{ {} }}",
+        (0..6)
+            .map(|i| format!("f{i}: __typename"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    refused(&app.gql(&root, &fragment, json!({})).await, "aliases");
+}
+
+async fn directive_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let with = |n: usize| format!("{{ __typename {} }}", "@include(if: true) ".repeat(n));
+    app.gql(&root, &with(16), json!({})).await.ok();
+    let reply = app.gql(&root, &with(17), json!({})).await;
+    assert_eq!(reply.code(), Some("BAD_USER_INPUT"), "{:?}", reply.body);
+    assert!(reply.body["data"].is_null());
+}
+
+async fn no_field_suggestions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let reply = app
+        .gql(
+            &app.root(),
+            "{ tenantz(first: 1) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(reply.code(), Some("BAD_USER_INPUT"));
+    let text = reply.body.to_string();
+    assert!(
+        !text.contains("Did you mean") && !text.contains("\"tenants\""),
+        "the schema is not spelled out to strangers: {text}"
+    );
+}
+
+const INTROSPECT: &str = "{ __schema { queryType { name } } }";
+
+async fn introspection_needs_a_token_and_can_be_off(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    let anonymous = app
+        .post_raw(None, json!({ "query": INTROSPECT }).to_string())
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert!(anonymous.body["data"].is_null());
+    let allowed = app.gql(&app.root(), INTROSPECT, json!({})).await;
+    assert_eq!(allowed.ok()["__schema"]["queryType"]["name"], "Query");
+    drop(app);
+
+    let closed = TestApp::spawn_with(backend, |args| {
+        args.introspection = steward::config::Introspection::Off;
+    })
+    .await;
+    let refused = closed.gql(&closed.root(), INTROSPECT, json!({})).await;
+    assert!(
+        refused.body["data"]["__schema"].is_null(),
+        "introspection is off: {:?}",
+        refused.body
+    );
+    assert!(!refused.body.to_string().contains("\"Query\""));
+    let by_type = closed
+        .gql(
+            &closed.root(),
+            "{ __type(name: \"Query\") { name } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        by_type.body["data"]["__type"].is_null(),
+        "{:?}",
+        by_type.body
+    );
+    // Ordinary queries still run.
+    closed
+        .gql(&closed.root(), "{ viewer { subject } }", json!({}))
+        .await
+        .ok();
+}
+
+async fn rate_limit_per_tenant(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |args| {
+        // The root admin's five set-up requests below fit in its own (staff) bucket.
+        args.rate_limit_per_sec = 1;
+        args.rate_limit_burst = 6;
+    })
+    .await;
+    let a = app.create_tenant("Busy Co", "eu").await;
+    let b = app.create_tenant("Quiet Co", "eu").await;
+    let busy = app.invite(&a, "busy-admin", "CLIENT_ADMIN").await;
+    let busy_colleague = app.invite(&a, "busy-colleague", "CLIENT_ADMIN").await;
+    let quiet = app.invite(&b, "quiet-admin", "CLIENT_ADMIN").await;
+    let query = "{ dataSubjects(first: 1) { totalCount } }";
+    for _ in 0..6 {
+        app.gql(&busy, query, json!({})).await.ok();
+    }
+    let limited = app.gql(&busy, query, json!({})).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.code(), Some("RATE_LIMITED"));
+    let retry: u64 = limited.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    // The bucket is the tenant's, not the user's ...
+    let colleague = app.gql(&busy_colleague, query, json!({})).await;
+    assert_eq!(colleague.status, StatusCode::TOO_MANY_REQUESTS);
+    // ... and another tenant is not slowed down by it.
+    app.gql(&quiet, query, json!({})).await.ok();
+    // After the wait, the tenant is served again.
+    tokio::time::sleep(Duration::from_secs(retry)).await;
+    app.gql(&busy, query, json!({})).await.ok();
+}
+
+async fn operations_over_get_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let before = app.count("control", "tenants", "1=1").await;
+    let mutation = "mutation { createTenant(input: {name: \"Via Get\", region: \"eu\"}) { id } }";
+    let uri = format!(
+        "/graphql?query={}",
+        url::form_urlencoded::byte_serialize(mutation.as_bytes()).collect::<String>()
+    );
+    let reply = app
+        .send(
+            Request::get(uri)
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.root()))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(reply.message().contains("POST"), "{:?}", reply.body);
+    assert_eq!(app.count("control", "tenants", "1=1").await, before);
+    // The console itself is still served on GET.
+    let console = app.get("/graphql").await;
+    assert_eq!(console.status, StatusCode::OK);
+}
+
+/// Every connection of the control pool held by "slow requests": a request that needs it is answered 503 with
+/// `Retry-After` within the acquire timeout, `/healthz` stays up, and service resumes when a connection frees up.
+async fn exhausted_pool_answers_503_quickly(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |args| {
+        args.db_pool_size = 1;
+        args.db_acquire_timeout_ms = 300;
+    })
+    .await;
+    let root = app.root();
+    let query = "{ subProcessors { name } }";
+    app.gql(&root, query, json!({})).await.ok();
+    let control = app.state.tenancy().databases().control().clone();
+    let held = control.begin().await.unwrap();
+    let started = Instant::now();
+    let reply = app.gql(&root, query, json!({})).await;
+    let waited = started.elapsed();
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(reply.code(), Some("UNAVAILABLE"));
+    assert_eq!(reply.headers[header::RETRY_AFTER], "1");
+    assert!(waited < Duration::from_secs(2), "answered in {waited:?}");
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
+    held.rollback().await.unwrap();
+    app.gql(&root, query, json!({})).await.ok();
+}
+
+/// A TCP relay in front of PostgreSQL that can be cut (every connection dropped, new ones refused) and restored.
+struct Relay {
+    port: u16,
+    task: Option<tokio::task::JoinHandle<()>>,
+    upstream: String,
+}
+
+impl Relay {
+    async fn start(upstream: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut relay = Relay {
+            port,
+            task: None,
+            upstream,
+        };
+        relay.task = Some(tokio::spawn(Self::run(listener, relay.upstream.clone())));
+        relay
+    }
+
+    async fn run(listener: tokio::net::TcpListener, upstream: String) {
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            connections.spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    }
+
+    /// Drops every relayed connection and stops listening: PostgreSQL "is down".
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.task = Some(tokio::spawn(Self::run(listener, self.upstream.clone())));
+    }
+}
+
+/// PostgreSQL goes away under a running server: requests get 503 + `Retry-After` with no SQL or driver text, and the
+/// server recovers on its own within 5 s of the database coming back.
+async fn database_outage_and_recovery(backend: Backend) {
+    let Backend::Postgres(admin_url) = backend.clone() else {
+        unreachable!("PostgreSQL only")
+    };
+    let upstream = url::Url::parse(&admin_url).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        upstream.host_str().unwrap(),
+        upstream.port().unwrap_or(5432)
+    );
+    let mut relay = Relay::start(upstream).await;
+    let port = relay.port;
+    let app = TestApp::spawn_with(backend, |args| {
+        let through = |url: &str| {
+            let mut u = url::Url::parse(url).unwrap();
+            u.set_host(Some("127.0.0.1")).unwrap();
+            u.set_port(Some(port)).unwrap();
+            u.to_string()
+        };
+        args.database_url = args.database_url.as_deref().map(through);
+        args.regions = args.regions.as_ref().map(|r| {
+            r.split(',')
+                .map(|pair| {
+                    let (name, url) = pair.split_once('=').unwrap();
+                    format!("{name}={}", through(url))
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        args.db_acquire_timeout_ms = 500;
+    })
+    .await;
+    let tenant = app.create_tenant("Outage Co", "eu").await;
+    let admin = app.invite(&tenant, "outage-admin", "CLIENT_ADMIN").await;
+    subject(
+        &app,
+        &admin,
+        "before",
+        "before@example.org",
+        "Before Outage",
+    )
+    .await;
+    let page = "{ dataSubjects(first: 5) { totalCount edges { node { id } } } }";
+    app.gql(&admin, page, json!({})).await.ok();
+
+    relay.cut();
+    for _ in 0..3 {
+        let reply = app.gql(&admin, page, json!({})).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{:?}",
+            reply.body
+        );
+        assert_eq!(reply.code(), Some("UNAVAILABLE"));
+        assert_eq!(reply.headers[header::RETRY_AFTER], "1");
+        let text = reply.body.to_string().to_lowercase();
+        for leak in [
+            "select",
+            "sqlx",
+            "connection refused",
+            "postgres",
+            "io error",
+            "pool",
+        ] {
+            assert!(!text.contains(leak), "{leak:?} leaked: {text}");
+        }
+    }
+    let write = app
+        .gql(
+            &admin,
+            crate::personal::CREATE,
+            json!({ "i": { "externalId": "during", "personalData": [] } }),
+        )
+        .await;
+    assert_eq!(write.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
+
+    relay.restore().await;
+    let back = Instant::now();
+    loop {
+        let reply = app.gql(&admin, page, json!({})).await;
+        if reply.status == StatusCode::OK && reply.body["errors"].is_null() {
+            assert_eq!(reply.body["data"]["dataSubjects"]["totalCount"], 1);
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "not recovered 5 s after the database came back: {:?}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The write refused during the outage left nothing behind; a new one goes through.
+    subject(&app, &admin, "during", "after@example.org", "After Outage").await;
+}
+
+async fn metrics_are_exposed(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    let tenant = app.create_tenant("Metrics Co", "eu").await;
+    let admin = app.invite(&tenant, "metrics-admin", "CLIENT_ADMIN").await;
+    subject(
+        &app,
+        &admin,
+        "m-1",
+        "planted-metrics@example.org",
+        "Planted Metrics",
+    )
+    .await;
+    app.gql(
+        &admin,
+        "{ dataSubjects(first: 5) { totalCount } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    let missing = app
+        .gql(
+            &admin,
+            "{ dataSubject(id: \"00000000-0000-7000-8000-000000000000\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(missing.code(), Some("NOT_FOUND"));
+
+    let reply = app.get("/metrics").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = reply.body.as_str().unwrap().to_owned();
+    for needle in [
+        "steward_graphql_request_duration_seconds_count{operation=\"query dataSubjects\"}",
+        "steward_graphql_request_duration_seconds_bucket{",
+        "steward_graphql_request_duration_seconds_count{operation=\"mutation createDataSubject\"}",
+        "steward_graphql_errors_total{code=\"NOT_FOUND\"}",
+        "steward_http_responses_total{status=\"200\"}",
+        "steward_audit_append_duration_seconds_count",
+        "steward_db_pool_connections{database=\"control\",state=\"in_use\"}",
+        "steward_db_pool_max_connections{database=\"eu\"}",
+        "steward_jobs_queued{database=\"eu\"}",
+        "steward_jobs_oldest_due_age_seconds{database=\"control\"}",
+        "steward_access_grants_active{database=\"eu\"}",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    assert!(!text.contains(&tenant), "no tenant ids in metrics");
+    assert!(
+        !text.contains("planted-metrics"),
+        "no personal values in metrics"
+    );
+    let audit_count: f64 = text
+        .lines()
+        .find(|l| l.starts_with("steward_audit_append_duration_seconds_count"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(audit_count >= 3.0, "appends were timed: {audit_count}");
+
+    // A staff grant in force shows in the gauge of its region.
+    let support = app.staff_with("metrics-support", "SUPPORT").await;
+    let requested = app
+        .gql(
+            &support,
+            "mutation($i: AccessGrantInput!) { requestAccessGrant(input: $i) { id } }",
+            json!({ "i": { "tenantId": tenant, "justification": "Customer reports a broken export, ticket attached", "ticket": "SUP-9", "durationMinutes": 30 } }),
+        )
+        .await;
+    let grant = requested.ok()["requestAccessGrant"]["id"].clone();
+    app.gql(
+        &admin,
+        "mutation($id: ID!) { approveAccessGrant(id: $id) { id } }",
+        json!({ "id": grant }),
+    )
+    .await
+    .ok();
+    let text = app.get("/metrics").await.body.as_str().unwrap().to_owned();
+    let grants: i64 = text
+        .lines()
+        .find(|l| l.starts_with("steward_access_grants_active{database=\"eu\"}"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(grants >= 1, "grant counted: {text}");
+
+    // With a token configured, /metrics asks for it.
+    let guarded = TestApp::spawn_with(backend, |args| {
+        args.metrics_token = Some("scrape-secret".into());
+    })
+    .await;
+    assert_eq!(
+        guarded.get("/metrics").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let scraped = guarded
+        .send(
+            Request::get("/metrics")
+                .header(header::AUTHORIZATION, "Bearer scrape-secret")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(scraped.status, StatusCode::OK);
+}
+
+both_backends!(
+    alias_limit,
+    directive_limit,
+    no_field_suggestions,
+    introspection_needs_a_token_and_can_be_off,
+    rate_limit_per_tenant,
+    operations_over_get_are_refused,
+    exhausted_pool_answers_503_quickly,
+    metrics_are_exposed
+);
+
+/// The relay stands in for a PostgreSQL restart, so this one runs on PostgreSQL only.
+mod database_outage_and_recovery {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(backend) = steward_tests::Backend::postgres() {
+            super::database_outage_and_recovery(backend).await
+        }
+    }
+}
