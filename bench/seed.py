@@ -44,6 +44,19 @@ def main():
                 {"t": tenant, "s": f"write-admin-{i}", "e": f"write-admin-{i}@bench.example"},
             )
             print(tenant)
+    elif command == "peer-tenants":
+        # As a platform admin: N tenants "Peer Bench n" (n = 1..N, alternating regions) with client admins
+        # `peer-admin-n`, for the peer benchmark (bench/peer/20-steward.sh). Prints one tenant id per line.
+        for n in range(1, int(sys.argv[4]) + 1):
+            region = "eu" if n % 2 == 1 else "us"
+            tenant = gql(url, token, f'mutation {{ createTenant(input: {{name: "Peer Bench {n}", region: "{region}"}}) {{ id }} }}')["createTenant"]["id"]
+            gql(
+                url,
+                token,
+                "mutation($t: ID!, $s: String!, $e: String!) { inviteUser(input: {tenantId: $t, email: $e, subject: $s, role: CLIENT_ADMIN}) { id } }",
+                {"t": tenant, "s": f"peer-admin-{n}", "e": f"peer-admin-{n}@bench.example"},
+            )
+            print(tenant, flush=True)
     elif command == "subjects":
         # As the client admin (only the controller adds its subjects): N subjects, 25 per request (under the default alias limit of 30).
         count, batch = int(sys.argv[4]), 25
@@ -57,7 +70,7 @@ def main():
                 )
             gql(url, token, "mutation { " + " ".join(parts) + " }")
     else:
-        sys.exit("usage: seed.py tenant URL ROOT_TOKEN | tenants URL ROOT_TOKEN N | subjects URL CLIENT_TOKEN COUNT")
+        sys.exit("usage: seed.py tenant URL ROOT_TOKEN | tenants URL ROOT_TOKEN N | peer-tenants URL ROOT_TOKEN N | subjects URL CLIENT_TOKEN COUNT")
 
 
 if __name__ == "__main__":

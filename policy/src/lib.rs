@@ -11,6 +11,7 @@
 //! - domains are compared exactly, never by pattern;
 //! - the baseline policy is a few dozen lines whatever the number of tenants, so a denied check stays cheap.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -372,7 +373,15 @@ impl Assignment {
 #[derive(Clone)]
 pub struct Authorizer {
     enforcer: Arc<RwLock<Enforcer>>,
+    /// Decisions already taken under the current assignments, cleared by every change (under the engine's write
+    /// lock, and filled only under its read lock, so no decision of an older assignment set survives a change).
+    decisions: Arc<std::sync::RwLock<HashMap<DecisionKey, bool>>>,
 }
+
+type DecisionKey = (String, String, Permission);
+
+/// Beyond this many cached decisions the cache starts over (it is a cache, not a store).
+const MAX_CACHED_DECISIONS: usize = 100_000;
 
 impl fmt::Debug for Authorizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -400,6 +409,7 @@ impl Authorizer {
         }
         Ok(Authorizer {
             enforcer: Arc::new(RwLock::new(enforcer)),
+            decisions: Arc::default(),
         })
     }
 
@@ -413,7 +423,9 @@ impl Authorizer {
         let fresh = Arc::try_unwrap(fresh.enforcer)
             .map_err(|_| PolicyError::Model("a fresh engine is not shared".into()))?
             .into_inner();
-        *self.enforcer.write().await = fresh;
+        let mut enforcer = self.enforcer.write().await;
+        *enforcer = fresh;
+        self.forget_decisions();
         Ok(())
     }
 
@@ -423,23 +435,45 @@ impl Authorizer {
     /// client to the tenant of its token.
     pub async fn is_allowed(&self, actor: &Actor, domain: Domain, permission: Permission) -> bool {
         let (obj, act) = permission.object_action();
+        let key = (actor.key(), domain.key(), permission);
         let enforcer = self.enforcer.read().await;
+        if let Some(&allowed) = self.decisions.read().ok().and_then(|d| d.get(&key).copied()).as_ref() {
+            return allowed;
+        }
         // An error here can only come from a malformed model, which `new` has already rejected; deny to be safe.
-        enforcer
-            .enforce((actor.key(), domain.key(), obj, act))
-            .unwrap_or(false)
+        let allowed = enforcer
+            .enforce((key.0.as_str(), key.1.as_str(), obj, act))
+            .unwrap_or(false);
+        if let Ok(mut decisions) = self.decisions.write() {
+            if decisions.len() >= MAX_CACHED_DECISIONS {
+                decisions.clear();
+            }
+            decisions.insert(key, allowed);
+        }
+        drop(enforcer);
+        allowed
+    }
+
+    fn forget_decisions(&self) {
+        if let Ok(mut decisions) = self.decisions.write() {
+            decisions.clear();
+        }
     }
 
     /// Adds an assignment; `false` if it was already there.
     pub async fn assign(&self, assignment: &Assignment) -> Result<bool, PolicyError> {
         let mut enforcer = self.enforcer.write().await;
-        Ok(enforcer.add_grouping_policy(assignment.rule()).await?)
+        let added = enforcer.add_grouping_policy(assignment.rule()).await?;
+        self.forget_decisions();
+        Ok(added)
     }
 
     /// Removes an assignment; `false` if it was not there.
     pub async fn revoke(&self, assignment: &Assignment) -> Result<bool, PolicyError> {
         let mut enforcer = self.enforcer.write().await;
-        Ok(enforcer.remove_grouping_policy(assignment.rule()).await?)
+        let removed = enforcer.remove_grouping_policy(assignment.rule()).await?;
+        self.forget_decisions();
+        Ok(removed)
     }
 
     /// The roles `actor` holds directly in `domain`, sorted.
