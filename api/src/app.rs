@@ -7,7 +7,6 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::body::Body;
 use axum::extract::State;
@@ -134,6 +133,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/graphql", get(console).post(graphql))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/console/{name}", get(console_asset))
         .route("/readyz", get(readyz))
         .route("/subprocessors", get(crate::public::html_list))
         .route("/subprocessors.json", get(crate::public::json_list))
@@ -191,13 +191,78 @@ async fn console(uri: axum::http::Uri) -> axum::response::Response {
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
         return response;
     }
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("Steward console")
-            .finish(),
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(CONSOLE_HTML),
     )
-    .into_response()
+        .into_response()
+}
+
+/// Only this server's own files: the console contacts no CDN, and nothing can frame it.
+const CONSOLE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                           img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+                           base-uri 'none'; form-action 'none'";
+
+const CONSOLE_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Steward console</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/console/graphiql.min.css">
+<style>html, body, #graphiql { height: 100%; margin: 0; }</style>
+</head>
+<body>
+<div id="graphiql">Loading the Steward console&hellip;</div>
+<script src="/console/react.production.min.js"></script>
+<script src="/console/react-dom.production.min.js"></script>
+<script src="/console/graphiql.min.js"></script>
+<script src="/console/console.js"></script>
+</body>
+</html>
+"#;
+
+/// The console's static files, compiled in (see `api/assets/console/README.md`).
+async fn console_asset(
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> axum::response::Response {
+    let (body, content_type): (&'static [u8], &str) = match name.as_str() {
+        "graphiql.min.js" => (
+            include_bytes!("../assets/console/graphiql.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "graphiql.min.css" => (
+            include_bytes!("../assets/console/graphiql.min.css"),
+            "text/css; charset=utf-8",
+        ),
+        "react.production.min.js" => (
+            include_bytes!("../assets/console/react.production.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "react-dom.production.min.js" => (
+            include_bytes!("../assets/console/react-dom.production.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "console.js" => (
+            include_bytes!("../assets/console/console.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return (StatusCode::NOT_FOUND, "no such console file").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Prometheus metrics; behind `STEWARD_METRICS_TOKEN` when set.

@@ -243,6 +243,11 @@ fn print_demo(addr: &str, tokens: &[demo::DemoToken]) {
         println!("{whom}:\n  {}\n", t.token);
     }
     if let Some(first) = tokens.iter().find(|t| t.tenant.is_some()) {
+        // The token rides in the fragment, which the browser never sends; the console drops it from the address bar.
+        println!(
+            "Or open the console already signed in as {}:\n  http://{addr}/graphql#token={}\n",
+            first.subject, first.token
+        );
         println!("Or from a shell:");
         println!(
             "  curl -s http://{addr}/graphql -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' \

@@ -114,6 +114,10 @@ pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<De
         tokens.push(mint(subject, role, None)?);
     }
 
+    seed_subprocessors(tenancy)
+        .await
+        .map_err(|e| fail("sub-processors", e))?;
+
     let regions: Vec<String> = tenancy
         .databases()
         .region_names()
@@ -143,6 +147,57 @@ pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<De
             .map_err(|e| fail("subjects", e))?;
     }
     Ok(tokens)
+}
+
+/// Two sub-processors announced by the demo legal user (once), so the public list, its feed and the clients' change
+/// notices have something to show.
+async fn seed_subprocessors(tenancy: &crate::tenancy::Tenancy) -> Result<(), AppError> {
+    let legal = Principal {
+        subject: "demo-legal".into(),
+        kind: ActorKind::Staff,
+        tenant_id: None,
+    };
+    if !crate::subprocessors::list(tenancy, false).await?.is_empty() {
+        return Ok(());
+    }
+    let entries = [
+        (
+            "Hetzner Online",
+            "Hetzner Online GmbH",
+            "https://www.hetzner.com",
+            "Hosting of the EU region's servers and backups",
+            vec!["DE"],
+            vec!["user.contact.email", "user.name"],
+            vec![],
+        ),
+        (
+            "Postmark",
+            "ActiveCampaign, LLC",
+            "https://postmarkapp.com",
+            "Delivery of notice emails",
+            vec!["US"],
+            vec!["user.contact.email"],
+            vec!["eu_scc_2021"],
+        ),
+    ];
+    for (name, entity, website, purpose, countries, categories, mechanisms) in entries {
+        let input = crate::subprocessors::SubProcessorInput {
+            name: name.into(),
+            legal_entity: entity.into(),
+            website: website.into(),
+            purpose: purpose.into(),
+            countries: countries.into_iter().map(str::to_owned).collect(),
+            categories: categories.into_iter().map(str::to_owned).collect(),
+            mechanisms: mechanisms.into_iter().map(str::to_owned).collect(),
+            dpf_certified: false,
+            dpa_signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 15),
+            replaces: None,
+        };
+        let proposed =
+            crate::subprocessors::propose(tenancy, &legal, input, "demo data set").await?;
+        crate::subprocessors::announce(tenancy, &legal, proposed.id, None, "demo data set").await?;
+    }
+    Ok(())
 }
 
 /// Creates the tenant's demo subjects (as its client admin) unless it has subjects already.

@@ -437,13 +437,16 @@ impl Authorizer {
         let (obj, act) = permission.object_action();
         let key = (actor.key(), domain.key(), permission);
         let enforcer = self.enforcer.read().await;
-        if let Some(&allowed) = self.decisions.read().ok().and_then(|d| d.get(&key).copied()).as_ref() {
+        if let Some(&allowed) = self
+            .decisions
+            .read()
+            .ok()
+            .and_then(|d| d.get(&key).copied())
+            .as_ref()
+        {
             return allowed;
         }
-        // An error here can only come from a malformed model, which `new` has already rejected; deny to be safe.
-        let allowed = enforcer
-            .enforce((key.0.as_str(), key.1.as_str(), obj, act))
-            .unwrap_or(false);
+        let allowed = Self::decide(&enforcer, &key.0, &key.1, obj, act);
         if let Ok(mut decisions) = self.decisions.write() {
             if decisions.len() >= MAX_CACHED_DECISIONS {
                 decisions.clear();
@@ -452,6 +455,23 @@ impl Authorizer {
         }
         drop(enforcer);
         allowed
+    }
+
+    /// [`Authorizer::is_allowed`] without the decision cache: what Casbin itself costs (benchmarks, tests).
+    pub async fn is_allowed_uncached(
+        &self,
+        actor: &Actor,
+        domain: Domain,
+        permission: Permission,
+    ) -> bool {
+        let (obj, act) = permission.object_action();
+        let enforcer = self.enforcer.read().await;
+        Self::decide(&enforcer, &actor.key(), &domain.key(), obj, act)
+    }
+
+    fn decide(enforcer: &Enforcer, actor: &str, domain: &str, obj: &str, act: &str) -> bool {
+        // An error here can only come from a malformed model, which `new` has already rejected; deny to be safe.
+        enforcer.enforce((actor, domain, obj, act)).unwrap_or(false)
     }
 
     fn forget_decisions(&self) {

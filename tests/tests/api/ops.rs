@@ -61,6 +61,37 @@ async fn console_is_served(backend: Backend) {
     .unwrap();
     assert!(html.contains("graphiql"), "GraphiQL page");
     assert!(html.contains("Steward console"));
+    // Everything it loads comes from this server: opening the console tells no CDN about the client admin.
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
+    let csp = app.get("/graphql").await.headers[axum::http::header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    for asset in [
+        "/console/graphiql.min.js",
+        "/console/graphiql.min.css",
+        "/console/react.production.min.js",
+        "/console/react-dom.production.min.js",
+        "/console/console.js",
+    ] {
+        assert!(html.contains(asset), "the page loads {asset}");
+        let reply = app.get(asset).await;
+        assert_eq!(reply.status, StatusCode::OK, "{asset}");
+        let text = reply.body.as_str().unwrap_or_default();
+        assert!(text.len() > 500, "{asset} has content");
+        assert!(
+            !text.contains("sourceMappingURL"),
+            "{asset} points at no missing map"
+        );
+    }
+    assert_eq!(
+        app.get("/console/../Cargo.toml").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 both_backends!(health_and_readiness, console_is_served);
