@@ -45,9 +45,10 @@ def main():
             )
             print(tenant)
     elif command == "peer-tenants":
-        # As a platform admin: N tenants "Peer Bench n" (n = 1..N, alternating regions) with client admins
-        # `peer-admin-n`, for the peer benchmark (bench/peer/20-steward.sh). Prints one tenant id per line.
-        for n in range(1, int(sys.argv[4]) + 1):
+        # As a platform admin: N tenants "Peer Bench n" (n = START+1..START+N, START defaults to 0, alternating regions)
+        # with client admins `peer-admin-n` (bench/peer/20-steward.sh, bench/scale.sh). Prints one tenant id per line.
+        first = int(sys.argv[5]) + 1 if len(sys.argv) > 5 else 1
+        for n in range(first, first + int(sys.argv[4])):
             region = "eu" if n % 2 == 1 else "us"
             tenant = gql(url, token, f'mutation {{ createTenant(input: {{name: "Peer Bench {n}", region: "{region}"}}) {{ id }} }}')["createTenant"]["id"]
             gql(
@@ -59,10 +60,12 @@ def main():
             print(tenant, flush=True)
     elif command == "subjects":
         # As the client admin (only the controller adds its subjects): N subjects, 25 per request (under the default alias limit of 30).
+        # An optional START numbers them from START (external ids `bench-START`…), to add more to a tenant later.
         count, batch = int(sys.argv[4]), 25
-        for start in range(0, count, batch):
+        offset = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+        for start in range(offset, offset + count, batch):
             parts = []
-            for n in range(start, min(start + batch, count)):
+            for n in range(start, min(start + batch, offset + count)):
                 parts.append(
                     f's{n}: createDataSubject(input: {{externalId: "bench-{n:05d}", personalData: ['
                     f'{{category: "user.contact.email", value: "person{n}@bench.example", purpose: "essential.service", source: "bench"}}, '
@@ -70,7 +73,7 @@ def main():
                 )
             gql(url, token, "mutation { " + " ".join(parts) + " }")
     else:
-        sys.exit("usage: seed.py tenant URL ROOT_TOKEN | tenants URL ROOT_TOKEN N | peer-tenants URL ROOT_TOKEN N | subjects URL CLIENT_TOKEN COUNT")
+        sys.exit("usage: seed.py tenant URL ROOT_TOKEN | tenants URL ROOT_TOKEN N | peer-tenants URL ROOT_TOKEN N [START] | subjects URL CLIENT_TOKEN COUNT [START]")
 
 
 if __name__ == "__main__":

@@ -278,6 +278,75 @@ async fn logs_carry_no_personal_values(backend: Backend) {
     );
 }
 
+/// Two server processes append to one tenant's audit chain at once (four writers each): the chain does not fork —
+/// it verifies end to end and holds exactly one creation event per acknowledged subject.
+async fn two_instances_never_fork_a_chain(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("Two Writers Co", "eu").await;
+    let admin = app
+        .invite(&tenant, "two-writers-admin", "CLIENT_ADMIN")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tokio::join!(
+        start_server_with(&app, dir.path(), "chain-a", &[]),
+        start_server_with(&app, dir.path(), "chain-b", &[])
+    );
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..8 {
+        let port = if w % 2 == 0 { a.port } else { b.port };
+        let admin = admin.clone();
+        writers.spawn(async move {
+            let mut created: i64 = 0;
+            for i in 0..15 {
+                let variables = json!({ "i": { "externalId": format!("c{w}-{i}"), "personalData": [record("user.name", "Chain Writer")] } });
+                let reply = gql_over_tcp(port, &admin, CREATE, variables).await;
+                assert!(reply["errors"].is_null(), "{reply}");
+                created += 1;
+            }
+            created
+        });
+    }
+    let mut created: i64 = 0;
+    while let Some(n) = writers.join_next().await {
+        created += n.unwrap();
+    }
+    drop((a, b));
+    let verified = app
+        .gql(
+            &admin,
+            "{ verifyAuditChain { valid events brokenAt reason } }",
+            json!({}),
+        )
+        .await;
+    let v = &verified.ok()["verifyAuditChain"];
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["brokenAt"], serde_json::Value::Null);
+    let creations = app
+        .count(
+            "eu",
+            "audit_events",
+            &format!(
+                "tenant_id = {} AND action = 'subject.created'",
+                steward_tests::stored_uuid(&app, &tenant)
+            ),
+        )
+        .await;
+    assert_eq!(
+        creations, created,
+        "one event per creation, none lost or doubled"
+    );
+}
+
+/// Several instances sharing one database is a PostgreSQL deployment (a SQLite file belongs to one process).
+mod two_instances_never_fork_a_chain {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(backend) = steward_tests::Backend::postgres() {
+            super::two_instances_never_fork_a_chain(backend).await
+        }
+    }
+}
+
 both_backends!(
     slow_headers_are_cut_off,
     killed_instance_loses_no_acknowledged_write,

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Does the page query stay flat as the data grows? One server on PostgreSQL; the same 10 "probe" tenants (20 subjects
+# each) are measured at a fixed, moderate load while the rest of the database grows in steps: more tenants, more
+# subjects in total. Prints p50/p99 per step and writes bench/scale-<UTC time>.md.
+#
+#   bash bench/scale.sh                                   # steps "10:1000 1000:100000" (tenants:total subjects)
+#   STEPS="10:1000 1000:100000 10000:1000000" bash bench/scale.sh    # the issue's full range: about an hour of seeding
+#
+# Knobs: STEPS, CONNECTIONS (8), DURATION (15s), PG_URL (admin URL; the script creates and drops its own databases).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STEPS=${STEPS:-"10:1000 1000:100000"}
+CONNECTIONS=${CONNECTIONS:-8}
+DURATION=${DURATION:-15s}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+PORT=${PORT:-18181}
+SECRET=bench-secret-bench-secret-bench-secret-01
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --quiet -p steward
+BIN=target/release/steward
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  for db in control eu us; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_scale_$db WITH (FORCE)" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+base=${PG_URL%/*}
+for db in control eu us; do
+  psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_scale_$db WITH (FORCE)"
+  psql "$PG_URL" -qc "CREATE DATABASE steward_scale_$db"
+done
+export STEWARD_JWT_HS256_SECRET=$SECRET STEWARD_MASTER_KEY=$(printf 'd%.0s' $(seq 64)) STEWARD_BOOTSTRAP_ADMIN=bench-root
+export STEWARD_LISTEN=127.0.0.1:$PORT STEWARD_LOG=warn STEWARD_DATA_DIR=$WORK STEWARD_RATE_LIMIT_PER_SEC=0
+export STEWARD_DATABASE_URL="$base/steward_scale_control?sslmode=disable"
+export STEWARD_REGIONS="eu=$base/steward_scale_eu?sslmode=disable,us=$base/steward_scale_us?sslmode=disable"
+"$BIN" serve > "$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+URL="http://127.0.0.1:$PORT/graphql"
+root=$("$BIN" token --sub bench-root --kind staff --ttl 4h)
+token_of() { "$BIN" token --sub "peer-admin-$1" --kind client --tenant "$2" --ttl 4h; }
+
+tenants=0 subjects=0
+: > "$WORK/tenants.txt"
+: > "$WORK/probe-tokens.txt"
+ROWS=()
+for step in $STEPS; do
+  want_tenants=${step%%:*} want_subjects=${step##*:}
+  echo "[scale] step $step: adding $((want_tenants - tenants)) tenants"
+  # Line n of tenants.txt is tenant n, whose client admin is peer-admin-n.
+  python3 bench/seed.py peer-tenants "$URL" "$root" $((want_tenants - tenants)) "$tenants" >> "$WORK/tenants.txt"
+  # The first 10 tenants are the probes: 20 subjects each, added once, then only measured.
+  for n in $(seq $((tenants + 1)) "$want_tenants"); do
+    [ "$n" -le 10 ] || break
+    token=$(token_of "$n" "$(sed -n "${n}p" "$WORK/tenants.txt")")
+    python3 bench/seed.py subjects "$URL" "$token" 20
+    echo "$token" >> "$WORK/probe-tokens.txt"
+    subjects=$((subjects + 20))
+  done
+  tenants=$want_tenants
+  # The rest of the subjects, spread evenly over the other tenants.
+  others=$((tenants - 10))
+  if [ "$want_subjects" -gt "$subjects" ] && [ "$others" -gt 0 ]; then
+    per=$(( (want_subjects - 10 * 20 + others - 1) / others ))
+    echo "[scale] step $step: filling the other $others tenants up to $per subjects each"
+    for n in $(seq 11 "$tenants"); do
+      have=$(cat "$WORK/have-$n" 2>/dev/null || echo 0)
+      add=$((per - have))
+      [ $((subjects + add)) -gt "$want_subjects" ] && add=$((want_subjects - subjects))
+      [ "$add" -le 0 ] && continue
+      python3 bench/seed.py subjects "$URL" "$(token_of "$n" "$(sed -n "${n}p" "$WORK/tenants.txt")")" "$add" "$have"
+      echo $((have + add)) > "$WORK/have-$n"
+      subjects=$((subjects + add))
+    done
+  fi
+  for db in control eu us; do psql "$base/steward_scale_$db" -qc ANALYZE; done
+  BENCH_TOKENS="$WORK/probe-tokens.txt" wrk -t2 -c"$CONNECTIONS" -d5s -s bench/rotate.lua "$URL" > /dev/null
+  result=$(BENCH_TOKENS="$WORK/probe-tokens.txt" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/rotate.lua "$URL" | grep '^RESULT')
+  echo "[scale] $tenants tenants, $subjects subjects: $result"
+  p50=$(sed -E 's/.* p50_ms=([0-9.]+).*/\1/' <<<"$result"); p99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<<"$result")
+  rps=$(sed -E 's/.* rps=([0-9]+).*/\1/' <<<"$result"); bad=$(sed -E 's/.* bad=([0-9]+).*/\1/' <<<"$result")
+  ROWS+=("| $tenants | $subjects | $rps | $p50 | $p99 | $bad |")
+done
+OUT="bench/scale-$(date -u +%Y%m%dT%H%M%SZ).md"
+{
+  echo "| tenants | subjects in total | req/s ($CONNECTIONS connections) | p50 ms | p99 ms | bad |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+  printf '%s\n' "${ROWS[@]}"
+} | tee "$OUT"
