@@ -3,13 +3,13 @@
 # each) are measured at a fixed, moderate load while the rest of the database grows in steps: more tenants, more
 # subjects in total. Prints p50/p99 per step and writes bench/scale-<UTC time>.md.
 #
-#   bash bench/scale.sh                                   # steps "10:1000 1000:100000" (tenants:total subjects)
-#   STEPS="10:1000 1000:100000 10000:1000000" bash bench/scale.sh    # the issue's full range: about an hour of seeding
+#   bash bench/scale.sh                                   # steps "10:200 1000:100000" (tenants:total subjects)
+#   STEPS="10:200 1000:100000 10000:1000000" bash bench/scale.sh    # the issue's full range: about an hour of seeding
 #
 # Knobs: STEPS, CONNECTIONS (8), DURATION (15s), PG_URL (admin URL; the script creates and drops its own databases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-"10:1000 1000:100000"}
+STEPS=${STEPS:-"10:200 1000:100000"}
 CONNECTIONS=${CONNECTIONS:-8}
 DURATION=${DURATION:-15s}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
