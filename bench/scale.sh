@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Does the page query stay flat as the data grows? One server on PostgreSQL; the same 10 "probe" tenants (20 subjects
 # each) are measured at a fixed, moderate load while the rest of the database grows in steps: more tenants, more
-# subjects in total. Prints p50/p99 per step and writes bench/scale-<UTC time>.md.
+# subjects in total, each step's new tenants sharing its new subjects. Prints p50/p99 per step and writes
+# bench/scale-<UTC time>.md. Seeding goes through the API (sealed, audited), 8 requests in flight.
 #
 #   bash bench/scale.sh                                   # steps "10:200 1000:100000" (tenants:total subjects)
-#   STEPS="10:200 1000:100000 10000:1000000" bash bench/scale.sh    # the issue's full range: about an hour of seeding
+#   STEPS="10:200 1000:100000 10000:1000000" bash bench/scale.sh    # the issue's full range (~20 min of seeding)
 #
 # Knobs: STEPS, CONNECTIONS (8), DURATION (15s), PG_URL (admin URL; the script creates and drops its own databases).
 set -euo pipefail
@@ -43,37 +44,24 @@ root=$("$BIN" token --sub bench-root --kind staff --ttl 4h)
 token_of() { "$BIN" token --sub "peer-admin-$1" --kind client --tenant "$2" --ttl 4h; }
 
 tenants=0 subjects=0
-: > "$WORK/tenants.txt"
 : > "$WORK/probe-tokens.txt"
 ROWS=()
 for step in $STEPS; do
   want_tenants=${step%%:*} want_subjects=${step##*:}
-  echo "[scale] step $step: adding $((want_tenants - tenants)) tenants"
-  # Line n of tenants.txt is tenant n, whose client admin is peer-admin-n.
-  python3 bench/seed.py peer-tenants "$URL" "$root" $((want_tenants - tenants)) "$tenants" >> "$WORK/tenants.txt"
-  # The first 10 tenants are the probes: 20 subjects each, added once, then only measured.
-  for n in $(seq $((tenants + 1)) "$want_tenants"); do
-    [ "$n" -le 10 ] || break
-    token=$(token_of "$n" "$(sed -n "${n}p" "$WORK/tenants.txt")")
-    python3 bench/seed.py subjects "$URL" "$token" 20
-    echo "$token" >> "$WORK/probe-tokens.txt"
-    subjects=$((subjects + 20))
-  done
-  tenants=$want_tenants
-  # The rest of the subjects, spread evenly over the other tenants.
-  others=$((tenants - 10))
-  if [ "$want_subjects" -gt "$subjects" ] && [ "$others" -gt 0 ]; then
-    per=$(( (want_subjects - 10 * 20 + others - 1) / others ))
-    echo "[scale] step $step: filling the other $others tenants up to $per subjects each"
-    for n in $(seq 11 "$tenants"); do
-      have=$(cat "$WORK/have-$n" 2>/dev/null || echo 0)
-      add=$((per - have))
-      [ $((subjects + add)) -gt "$want_subjects" ] && add=$((want_subjects - subjects))
-      [ "$add" -le 0 ] && continue
-      python3 bench/seed.py subjects "$URL" "$(token_of "$n" "$(sed -n "${n}p" "$WORK/tenants.txt")")" "$add" "$have"
-      echo $((have + add)) > "$WORK/have-$n"
-      subjects=$((subjects + add))
-    done
+  if [ "$tenants" -eq 0 ]; then
+    # The ten probes, 20 subjects each: created once, then only measured.
+    python3 bench/seed.py bulk "$URL" "$root" "$SECRET" 1 10 20 > "$WORK/probes.txt"
+    while read -r n tenant; do token_of "$n" "$tenant" >> "$WORK/probe-tokens.txt"; done < "$WORK/probes.txt"
+    tenants=10 subjects=200
+  fi
+  # The other tenants added by this step share the subjects the step adds.
+  new=$((want_tenants - tenants))
+  if [ "$new" -gt 0 ]; then
+    each=$(( (want_subjects - subjects) / new ))
+    echo "[scale] step $step: adding $new tenants with $each subjects each"
+    python3 bench/seed.py bulk "$URL" "$root" "$SECRET" $((tenants + 1)) "$want_tenants" "$each" > /dev/null
+    tenants=$want_tenants
+    subjects=$((subjects + new * each))
   fi
   for db in control eu us; do psql "$base/steward_scale_$db" -qc ANALYZE; done
   BENCH_TOKENS="$WORK/probe-tokens.txt" wrk -t2 -c"$CONNECTIONS" -d5s -s bench/rotate.lua "$URL" > /dev/null
