@@ -107,8 +107,9 @@ pub struct ConfigArgs {
     #[arg(long, env = "STEWARD_DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
     /// Milliseconds a request waits for a free database connection before it is answered 503 with `Retry-After`.
-    #[arg(long, env = "STEWARD_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
-    pub db_acquire_timeout_ms: u64,
+    /// Default: 2000 on PostgreSQL; 10000 on SQLite, whose one connection every request queues for.
+    #[arg(long, env = "STEWARD_DB_ACQUIRE_TIMEOUT_MS")]
+    pub db_acquire_timeout_ms: Option<u64>,
     /// Most aliases one GraphQL document may use.
     #[arg(long, env = "STEWARD_MAX_QUERY_ALIASES", default_value_t = 30)]
     pub max_query_aliases: usize,
@@ -229,7 +230,8 @@ pub struct Limits {
     pub rate_limit_per_sec: u32,
     pub rate_limit_burst: u32,
     pub header_timeout: Duration,
-    pub db_acquire_timeout: Duration,
+    /// How long a request waits for a pooled connection; `None`: 2 s on PostgreSQL, 10 s on SQLite.
+    pub db_acquire_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -246,7 +248,7 @@ impl Default for Limits {
             rate_limit_per_sec: 500,
             rate_limit_burst: 1000,
             header_timeout: Duration::from_secs(10),
-            db_acquire_timeout: Duration::from_secs(2),
+            db_acquire_timeout: None,
         }
     }
 }
@@ -385,7 +387,9 @@ impl Config {
                 rate_limit_per_sec: args.rate_limit_per_sec,
                 rate_limit_burst: args.rate_limit_burst,
                 header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
-                db_acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms.max(1)),
+                db_acquire_timeout: args
+                    .db_acquire_timeout_ms
+                    .map(|ms| Duration::from_millis(ms.max(1))),
                 ..Limits::default()
             },
             db_pool_size: args.db_pool_size,

@@ -160,10 +160,15 @@ async fn connect_one(
     name: &str,
     url: &str,
     pool_size: u32,
-    acquire: Duration,
+    acquire: Option<Duration>,
     statements: &Arc<AtomicU64>,
 ) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
+    let acquire = acquire.unwrap_or(if url.starts_with("sqlite:") {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(2)
+    });
     options
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(acquire)

@@ -152,6 +152,9 @@ pub async fn invite(
     let now = Utc::now();
     let user_id = UserId::new();
 
+    // Control first, then the region, like every path that holds both: on SQLite each is one connection, and two
+    // requests taking them in opposite orders would wait on each other until the pool timeout.
+    let control = tenancy.databases().control().begin().await?;
     let txn = scope.begin().await?;
     let model = tenant_user::ActiveModel {
         tenant_id: Set(tenant_id.0),
@@ -184,7 +187,6 @@ pub async fn invite(
         invitation.role,
         Domain::Tenant(tenant_id.0),
     )?;
-    let control = tenancy.databases().control().begin().await?;
     insert_assignment(&control, &assignment, principal, now).await?;
     txn.commit().await?;
     control.commit().await?;

@@ -188,7 +188,7 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         smtp_from: "Steward Test <notices@test.example>".into(),
         public_url: "http://steward.test".into(),
         job_lease_secs: 60,
-        db_acquire_timeout_ms: 2000,
+        db_acquire_timeout_ms: None,
         max_query_aliases: 30,
         introspection: steward::config::Introspection::Authenticated,
         rate_limit_per_sec: 0,

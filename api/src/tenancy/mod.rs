@@ -101,6 +101,7 @@ pub struct Tenancy {
     keyring: Arc<Keyring>,
     /// The assignments' version the authorizer holds; `-1` until the first check.
     authz_version: Arc<std::sync::atomic::AtomicI64>,
+    reload: Arc<tokio::sync::Mutex<()>>,
     /// Tenants looked up so far. Dropped entry by entry when this instance changes one, and whole when another
     /// instance did (the shared version moved).
     directory: Arc<std::sync::RwLock<std::collections::HashMap<TenantId, TenantRecord>>>,
@@ -113,6 +114,7 @@ impl Tenancy {
             authz,
             keyring: Arc::new(keyring),
             authz_version: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
+            reload: Arc::default(),
             directory: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
         }
     }
@@ -250,6 +252,13 @@ impl Tenancy {
         if self.dbs.control().get_database_backend() == sea_orm::DbBackend::Sqlite {
             return Ok(());
         }
+        let current = crate::users::assignments_version(self.dbs.control()).await?;
+        if current == self.authz_version.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // One reload at a time, each from assignments read after its version: a slow reload of an older snapshot can
+        // never replace a newer one (which once refused a just-invited user while role changes came fast).
+        let _reloading = self.reload.lock().await;
         let current = crate::users::assignments_version(self.dbs.control()).await?;
         if current == self.authz_version.load(Ordering::Acquire) {
             return Ok(());

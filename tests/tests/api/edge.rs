@@ -188,7 +188,7 @@ async fn operations_over_get_are_refused(backend: Backend) {
 async fn exhausted_pool_answers_503_quickly(backend: Backend) {
     let app = TestApp::spawn_with(backend, |args| {
         args.db_pool_size = 1;
-        args.db_acquire_timeout_ms = 300;
+        args.db_acquire_timeout_ms = Some(300);
     })
     .await;
     let root = app.root();
@@ -291,7 +291,7 @@ async fn database_outage_and_recovery(backend: Backend) {
                 .collect::<Vec<_>>()
                 .join(",")
         });
-        args.db_acquire_timeout_ms = 500;
+        args.db_acquire_timeout_ms = Some(500);
     })
     .await;
     let tenant = app.create_tenant("Outage Co", "eu").await;

@@ -337,6 +337,34 @@ async fn two_instances_never_fork_a_chain(backend: Backend) {
     );
 }
 
+/// Role changes arriving fast, from eight tasks at once, each inviting a client admin and writing with its token at
+/// once: none of those writes is refused. (On PostgreSQL every role change makes the next request reload the
+/// assignments; a slow reload of an older snapshot once replaced a newer one and refused a just-invited admin.)
+async fn fast_role_changes_never_refuse_a_new_admin(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..8 {
+        let app = app.clone();
+        tasks.spawn(async move {
+            for i in 0..6 {
+                let tenant = app.create_tenant(&format!("Fast {t}-{i}"), "eu").await;
+                let admin = app.invite(&tenant, &format!("fast-{t}-{i}"), "CLIENT_ADMIN").await;
+                let reply = app
+                    .gql(
+                        &admin,
+                        CREATE,
+                        json!({ "i": { "externalId": "first", "personalData": [record("user.name", "First One")] } }),
+                    )
+                    .await;
+                assert!(reply.body["errors"].is_null(), "a just-invited admin was refused: {:?}", reply.body);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+}
+
 /// Several instances sharing one database is a PostgreSQL deployment (a SQLite file belongs to one process).
 mod two_instances_never_fork_a_chain {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,6 +376,7 @@ mod two_instances_never_fork_a_chain {
 }
 
 both_backends!(
+    fast_role_changes_never_refuse_a_new_admin,
     slow_headers_are_cut_off,
     killed_instance_loses_no_acknowledged_write,
     logs_carry_no_personal_values
