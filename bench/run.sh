@@ -2,7 +2,7 @@
 # Load benchmark of Steward's hot read: a client user's first 20 data subjects with email and name (decrypted), on
 # SQLite and on PostgreSQL, at 16 and 64 connections, with wrk on loopback. Prints a markdown table and writes it to
 # bench/results-<UTC time>.md. Knobs: BACKENDS="sqlite postgres", CONCURRENCY="16 64", DURATION=20s, WARMUP=5s,
-# SUBJECTS=2000, PG_URL (admin URL of a PostgreSQL server; the script creates and drops its own databases).
+# SUBJECTS=2000, BIN, PG_URL (admin URL of a PostgreSQL server; the script creates and drops its own databases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +17,8 @@ SECRET=bench-secret-bench-secret-bench-secret-01
 MASTER=$(printf 'b%.0s' $(seq 64))
 
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet
-BIN=target/release/steward
+# BIN=path/to/steward measures a build made elsewhere (e.g. to compare two commits); by default this tree's release build.
+if [ -z "${BIN:-}" ]; then cargo build --release --quiet; BIN=target/release/steward; fi
 WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() {

@@ -22,7 +22,7 @@ pub struct Processor {
     pub contact: String,
 }
 
-pub const SECURITY_MEASURES: &str = "Personal data is encrypted at rest per data subject (XChaCha20-Poly1305 under a \
+pub const SECURITY_MEASURES: &str = "Personal data is encrypted at rest per data subject (AES-256-GCM under a \
     per-subject key wrapped by a per-tenant key derived from a master key held outside the database); lookups use \
     keyed hashes, never plaintext. Each tenant's data is kept in its region's database and reached only through a \
     tenant-scoped access path. Staff reach personal data only through time-boxed, justified access grants approved by \
