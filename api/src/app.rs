@@ -595,8 +595,21 @@ async fn readyz(State(state): State<AppState>) -> axum::response::Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body =
-        json!({ "status": if ready { "ready" } else { "not ready" }, "databases": databases });
+    // How this instance learns of role changes made elsewhere (see `Tenancy::sync_authorizer`).
+    let tenancy = &state.inner.tenancy;
+    let role_changes =
+        if tenancy.databases().control().get_database_backend() == sea_orm::DbBackend::Sqlite {
+            "single instance"
+        } else if tenancy.listening_for_changes() {
+            "notified"
+        } else {
+            "read per request"
+        };
+    let body = json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "databases": databases,
+        "roleChanges": role_changes,
+    });
     (status, Json(body)).into_response()
 }
 
@@ -609,6 +622,7 @@ pub struct Application {
     job_poll: std::time::Duration,
     job_lease: std::time::Duration,
     header_timeout: std::time::Duration,
+    role_changes: crate::config::RoleChanges,
 }
 
 impl Application {
@@ -629,6 +643,7 @@ impl Application {
             job_poll: config.job_poll,
             job_lease: config.job_lease,
             header_timeout: config.limits.header_timeout,
+            role_changes: config.role_changes,
         })
     }
 
@@ -659,6 +674,13 @@ impl Application {
         let worker = crate::jobs::Worker::new(self.job_lease);
         tracing::info!(worker = %worker.id, "job worker started");
         let jobs = tokio::spawn(run_jobs(runner, worker, self.job_interval, self.job_poll));
+        let tenancy = self.state.inner.tenancy.clone();
+        let notified = self.role_changes == crate::config::RoleChanges::Notify;
+        let listener = tokio::spawn(async move {
+            if notified {
+                tenancy.listen_for_changes().await;
+            }
+        });
         let limiter_state = self.state.clone();
         let sweeper = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -678,6 +700,7 @@ impl Application {
         .await;
         jobs.abort();
         sweeper.abort();
+        listener.abort();
         served?;
         Ok(())
     }

@@ -134,6 +134,26 @@ pub struct ConfigArgs {
     /// Bearer token that `GET /metrics` requires; unset, `/metrics` is open (serve it on a private network).
     #[arg(long, env = "STEWARD_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// How an instance on PostgreSQL learns of role and tenant changes made through another: `notify` (LISTEN on
+    /// `steward_authz`; no statement per request) or `read` (read the version on every request: one more statement,
+    /// and no delivery delay at all).
+    #[arg(
+        long,
+        env = "STEWARD_ROLE_CHANGES",
+        value_enum,
+        default_value = "notify"
+    )]
+    pub role_changes: RoleChanges,
+}
+
+/// How an instance learns of role changes made through another (PostgreSQL; SQLite has one instance).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleChanges {
+    /// Notifications on `steward_authz`, sent as each change commits; the version is read per request only while
+    /// the listener is reconnecting.
+    Notify,
+    /// Read the version on every request.
+    Read,
 }
 
 /// Who may introspect the GraphQL schema.
@@ -267,6 +287,7 @@ pub struct Config {
     pub limits: Limits,
     pub db_pool_size: u32,
     pub metrics_token: Option<String>,
+    pub role_changes: RoleChanges,
     pub processor_name: String,
     pub processor_contact: String,
     pub job_interval: Duration,
@@ -394,6 +415,7 @@ impl Config {
             },
             db_pool_size: args.db_pool_size,
             metrics_token: args.metrics_token.clone().filter(|t| !t.trim().is_empty()),
+            role_changes: args.role_changes,
             processor_name: args.processor_name.trim().to_owned(),
             processor_contact: args.processor_contact.trim().to_owned(),
             job_interval: Duration::from_secs(args.job_interval_secs.max(1)),

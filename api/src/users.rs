@@ -498,6 +498,14 @@ pub(crate) async fn bump_version<C: sea_orm::ConnectionTrait>(conn: &C) -> Resul
         .filter(steward_entities::authz_state::Column::Id.eq(1))
         .exec(conn)
         .await?;
+    // Instances listening on PostgreSQL hear of it as the change commits (never before, never if it rolls back).
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        conn.execute_unprepared(&format!(
+            "SELECT pg_notify('{}', version::text) FROM authz_state WHERE id = 1",
+            crate::tenancy::AUTHZ_CHANNEL
+        ))
+        .await?;
+    }
     Ok(())
 }
 

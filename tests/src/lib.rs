@@ -195,6 +195,7 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         rate_limit_burst: 0,
         header_timeout_secs: 10,
         metrics_token: None,
+        role_changes: steward::config::RoleChanges::Notify,
     }
 }
 

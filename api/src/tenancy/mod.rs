@@ -93,6 +93,19 @@ impl TryFrom<tenant::Model> for TenantRecord {
     }
 }
 
+/// The PostgreSQL channel on which every change to role assignments or the tenant directory announces the new
+/// version of the assignments (`crate::users::bump_version`).
+pub const AUTHZ_CHANNEL: &str = "steward_authz";
+
+/// What this instance has heard on [`AUTHZ_CHANNEL`].
+#[derive(Debug, Default)]
+struct VersionWatch {
+    /// A listener is connected, and `announced` covers every change committed since it began listening.
+    live: std::sync::atomic::AtomicBool,
+    /// The highest version known committed: read right after `LISTEN`, raised by each notification.
+    announced: std::sync::atomic::AtomicI64,
+}
+
 /// Routes callers to tenants. Cheap to clone.
 #[derive(Clone)]
 pub struct Tenancy {
@@ -102,6 +115,8 @@ pub struct Tenancy {
     /// The assignments' version the authorizer holds; `-1` until the first check.
     authz_version: Arc<std::sync::atomic::AtomicI64>,
     reload: Arc<tokio::sync::Mutex<()>>,
+    /// What the `steward_authz` channel has announced, when this instance listens to it.
+    watch: Arc<VersionWatch>,
     /// Tenants looked up so far. Dropped entry by entry when this instance changes one, and whole when another
     /// instance did (the shared version moved).
     directory: Arc<std::sync::RwLock<std::collections::HashMap<TenantId, TenantRecord>>>,
@@ -115,6 +130,7 @@ impl Tenancy {
             keyring: Arc::new(keyring),
             authz_version: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
             reload: Arc::default(),
+            watch: Arc::default(),
             directory: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
         }
     }
@@ -241,8 +257,12 @@ impl Tenancy {
         })
     }
 
-    /// Brings this instance's role assignments up to date when another instance changed them: one cheap read of
-    /// their version per request, a full reload only when it moved.
+    /// Brings this instance's role assignments up to date when another instance changed them, before a request
+    /// decides anything; a full reload only when the shared version moved.
+    ///
+    /// How this instance learns the version: while [`Tenancy::listen_for_changes`] is connected, from the
+    /// `steward_authz` notifications every change sends as it commits (no statement per request); otherwise — no
+    /// listener, or its connection lost — by reading the version, one statement per request.
     ///
     /// Several instances share PostgreSQL only: one SQLite database belongs to one process, which keeps its
     /// authorizer and directory current itself, so the check is skipped there (it would cost a round trip to SQLite's
@@ -250,6 +270,12 @@ impl Tenancy {
     pub async fn sync_authorizer(&self) -> Result<(), AppError> {
         use std::sync::atomic::Ordering;
         if self.dbs.control().get_database_backend() == sea_orm::DbBackend::Sqlite {
+            return Ok(());
+        }
+        if self.watch.live.load(Ordering::Acquire)
+            && self.watch.announced.load(Ordering::Acquire)
+                <= self.authz_version.load(Ordering::Acquire)
+        {
             return Ok(());
         }
         let current = crate::users::assignments_version(self.dbs.control()).await?;
@@ -271,6 +297,59 @@ impl Tenancy {
         self.authz_version.store(current, Ordering::Release);
         tracing::debug!(version = current, "role assignments reloaded");
         Ok(())
+    }
+
+    /// Listens on PostgreSQL's `steward_authz` channel for as long as the server runs, so requests need not read the
+    /// assignments' version (see [`Tenancy::sync_authorizer`]). Returns at once on SQLite. Each connection starts with
+    /// `LISTEN`, then reads the version (so no change can fall between the two), and only then is trusted; when it
+    /// breaks, requests read the version again until a new connection is listening.
+    pub async fn listen_for_changes(&self) {
+        use std::sync::atomic::Ordering;
+        if self.dbs.control().get_database_backend() != sea_orm::DbBackend::Postgres {
+            return;
+        }
+        let pool = self.dbs.control().get_postgres_connection_pool().clone();
+        loop {
+            let ended = self.listen_once(&pool).await;
+            self.watch.live.store(false, Ordering::Release);
+            match ended {
+                Ok(()) => tracing::warn!(
+                    "role-change listener lost its connection; reading the version per request"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "role-change listener failed; reading the version per request")
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn listen_once(&self, pool: &sea_orm::sqlx::PgPool) -> anyhow::Result<()> {
+        use std::sync::atomic::Ordering;
+        let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(AUTHZ_CHANNEL).await?;
+        let current = crate::users::assignments_version(self.dbs.control())
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the assignments' version: {e:?}"))?;
+        self.watch.announced.fetch_max(current, Ordering::AcqRel);
+        self.watch.live.store(true, Ordering::Release);
+        tracing::debug!(version = current, "listening for role changes");
+        // `try_recv`, not `recv`: `recv` reconnects on its own and would hide the notifications lost meanwhile.
+        while let Some(notification) = listener.try_recv().await? {
+            let version: i64 = notification.payload().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "unexpected payload on {AUTHZ_CHANNEL}: {:?}",
+                    notification.payload()
+                )
+            })?;
+            self.watch.announced.fetch_max(version, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Whether requests currently rely on notifications rather than reading the version (for tests and `/readyz`).
+    pub fn listening_for_changes(&self) -> bool {
+        self.watch.live.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The keys derived from the master key.
