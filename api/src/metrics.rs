@@ -70,6 +70,8 @@ pub struct Metrics {
     jobs_dead: Family<DatabaseLabels, Gauge>,
     jobs_oldest_due: Family<DatabaseLabels, Seconds>,
     grants_active: Family<DatabaseLabels, Gauge>,
+    role_reloads: Counter,
+    role_listener: Gauge,
 }
 
 /// The process's metrics.
@@ -145,6 +147,18 @@ impl Metrics {
             "Staff access grants approved and not expired",
             grants_active.clone(),
         );
+        let role_reloads = Counter::default();
+        registry.register(
+            "role_assignment_reloads",
+            "Full reloads of the role assignments after another change moved their version",
+            role_reloads.clone(),
+        );
+        let role_listener = Gauge::default();
+        registry.register(
+            "role_changes_listening",
+            "1 while this instance hears role changes on steward_authz; 0 while it reads the version per request",
+            role_listener.clone(),
+        );
         Metrics {
             registry,
             graphql_duration,
@@ -158,7 +172,13 @@ impl Metrics {
             jobs_dead,
             jobs_oldest_due,
             grants_active,
+            role_reloads,
+            role_listener,
         }
+    }
+
+    pub fn role_assignments_reloaded(&self) {
+        self.role_reloads.inc();
     }
 
     pub fn graphql_request(&self, operation: String, elapsed: Duration) {
@@ -189,6 +209,8 @@ impl Metrics {
 
     /// Reads the database-derived gauges, then renders everything in the Prometheus text format.
     pub async fn render(&self, tenancy: &Tenancy) -> String {
+        self.role_listener
+            .set(i64::from(tenancy.listening_for_changes()));
         let databases = std::iter::once(("control", tenancy.databases().control()))
             .chain(tenancy.all_regions());
         for (name, db) in databases {

@@ -295,6 +295,7 @@ impl Tenancy {
             directory.clear();
         }
         self.authz_version.store(current, Ordering::Release);
+        crate::metrics::METRICS.role_assignments_reloaded();
         tracing::debug!(version = current, "role assignments reloaded");
         Ok(())
     }

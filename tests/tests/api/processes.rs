@@ -242,6 +242,22 @@ async fn role_changes_reach_every_instance(backend: Backend, mode: &str) {
     )
     .await
     .ok();
+    // What /metrics tells an operator: whether this instance listens, and how often it reloaded the assignments.
+    let metrics = http_get_text(other.port, "/metrics").await;
+    let listening = if mode == "notify" { 1 } else { 0 };
+    assert!(
+        metrics.contains(&format!("\nsteward_role_changes_listening {listening}\n")),
+        "{metrics}"
+    );
+    let reloads: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("steward_role_assignment_reloads_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no reload counter in {metrics}"));
+    assert!(
+        reloads >= 3,
+        "the grant, the revocation and the suspension each reloaded: {reloads}"
+    );
     if mode == "notify" {
         listener_loss_misses_nothing(&app, &other).await;
     }
@@ -319,6 +335,11 @@ where
 
 /// GETs a JSON document from a server process.
 async fn http_get_json(port: u16, path: &str) -> serde_json::Value {
+    serde_json::from_str(&http_get_text(port, path).await).unwrap_or(serde_json::Value::Null)
+}
+
+/// GETs a text body from a server process (sent whole: `Connection: close`, no chunking for these small bodies).
+async fn http_get_text(port: u16, path: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
@@ -331,8 +352,9 @@ async fn http_get_json(port: u16, path: &str) -> serde_json::Value {
         .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+    response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned())
 }
 
 /// A tenant with `n` subjects of 40 values each, and an erasure request started for every one (queued jobs).
