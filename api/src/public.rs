@@ -68,7 +68,15 @@ pub async fn html_list(State(state): State<AppState>) -> Response {
             escape(&sp.purpose),
             escape(&list_of(&sp.countries).unwrap_or_default().join(", ")),
             escape(&list_of(&sp.categories).unwrap_or_default().join(", ")),
-            escape(&list_of(&sp.mechanisms).unwrap_or_default().join(", ")),
+            // People read this page: mechanisms by name (the JSON keeps the keys, for machines).
+            escape(
+                &list_of(&sp.mechanisms)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|key| crate::mechanisms::known(key).map_or(key.as_str(), |m| m.name.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             escape(&format!(
                 "{}{}",
                 sp.status,

@@ -793,7 +793,12 @@ async fn public_list_and_feed(backend: Backend) {
     let public = propose(
         &app,
         &legal,
-        sp("Postbox", &["IE"], &["user.contact.email"], &[]),
+        sp(
+            "Postbox",
+            &["IE", "US"],
+            &["user.contact.email"],
+            &["eu_scc_2021"],
+        ),
     )
     .await;
     propose(&app, &legal, sp("SecretPlan", &["DE"], &["user.name"], &[])).await;
@@ -810,6 +815,12 @@ async fn public_list_and_feed(backend: Backend) {
     let page = html.body.as_str().unwrap().to_owned();
     assert!(page.contains("<table") && page.contains("Postbox") && page.contains("IE"));
     assert!(!page.contains("SecretPlan"), "proposed entries never leak");
+    // Transfer mechanisms by name for people; the JSON keeps the keys.
+    assert!(
+        page.contains("EU Standard Contractual Clauses (2021/914)"),
+        "{page}"
+    );
+    assert!(!page.contains("eu_scc_2021"), "{page}");
 
     let listed = app.get("/subprocessors.json").await;
     let names: Vec<&str> = listed.body["subprocessors"]
