@@ -19,6 +19,7 @@ use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::{TenantId, UserId};
 use crate::pagination::{Page, PageOf};
+use crate::tenancy::AssignmentChange;
 use crate::tenancy::{Scope, Tenancy};
 
 const MAX_EMAIL_CHARS: usize = 320;
@@ -187,10 +188,12 @@ pub async fn invite(
         invitation.role,
         Domain::Tenant(tenant_id.0),
     )?;
-    insert_assignment(&control, &assignment, principal, now).await?;
+    let (_, version) = insert_assignment(&control, &assignment, principal, now).await?;
     txn.commit().await?;
     control.commit().await?;
-    tenancy.authorizer().assign(&assignment).await?;
+    tenancy
+        .apply_role_change(version, AssignmentChange::Assign(&assignment))
+        .await?;
     Ok(UserRecord::from(model))
 }
 
@@ -245,7 +248,8 @@ pub async fn assign_role(
             if let Some(existing) = find_assignment(&control, &assignment).await? {
                 return AssignmentRecord::from_model(existing);
             }
-            let record = insert_assignment(&control, &assignment, principal, now).await?;
+            let (record, version) =
+                insert_assignment(&control, &assignment, principal, now).await?;
             let txn = scope.begin().await?;
             audit::append_tenant(
                 &txn,
@@ -255,7 +259,9 @@ pub async fn assign_role(
             .await?;
             txn.commit().await?;
             control.commit().await?;
-            tenancy.authorizer().assign(&assignment).await?;
+            tenancy
+                .apply_role_change(version, AssignmentChange::Assign(&assignment))
+                .await?;
             Ok(record)
         }
         ActorKind::Staff => {
@@ -277,14 +283,17 @@ pub async fn assign_role(
             if let Some(existing) = find_assignment(&control, &assignment).await? {
                 return AssignmentRecord::from_model(existing);
             }
-            let record = insert_assignment(&control, &assignment, principal, now).await?;
+            let (record, version) =
+                insert_assignment(&control, &assignment, principal, now).await?;
             audit::append_platform(
                 &control,
                 role_event(principal, "role.assigned", &assignment),
             )
             .await?;
             control.commit().await?;
-            tenancy.authorizer().assign(&assignment).await?;
+            tenancy
+                .apply_role_change(version, AssignmentChange::Assign(&assignment))
+                .await?;
             Ok(record)
         }
     }
@@ -316,7 +325,7 @@ pub async fn revoke_role(
             role_assignment::Entity::delete_by_id(existing.id)
                 .exec(&control)
                 .await?;
-            bump_version(&control).await?;
+            let version = bump_version(&control).await?;
             let txn = scope.begin().await?;
             audit::append_tenant(
                 &txn,
@@ -326,7 +335,9 @@ pub async fn revoke_role(
             .await?;
             txn.commit().await?;
             control.commit().await?;
-            tenancy.authorizer().revoke(&assignment).await?;
+            tenancy
+                .apply_role_change(version, AssignmentChange::Revoke(&assignment))
+                .await?;
             AssignmentRecord::from_model(existing)
         }
         ActorKind::Staff => {
@@ -354,11 +365,13 @@ pub async fn revoke_role(
             role_assignment::Entity::delete_by_id(existing.id)
                 .exec(&control)
                 .await?;
-            bump_version(&control).await?;
+            let version = bump_version(&control).await?;
             audit::append_platform(&control, role_event(principal, "role.revoked", &assignment))
                 .await?;
             control.commit().await?;
-            tenancy.authorizer().revoke(&assignment).await?;
+            tenancy
+                .apply_role_change(version, AssignmentChange::Revoke(&assignment))
+                .await?;
             AssignmentRecord::from_model(existing)
         }
     }
@@ -381,7 +394,7 @@ pub async fn bootstrap_platform_admin(tenancy: &Tenancy, subject: &str) -> Resul
         kind: ActorKind::Staff,
         tenant_id: None,
     };
-    insert_assignment(&control, &assignment, &system, Utc::now()).await?;
+    let (_, version) = insert_assignment(&control, &assignment, &system, Utc::now()).await?;
     audit::append_platform(
         &control,
         AuditEntry::system(
@@ -393,7 +406,9 @@ pub async fn bootstrap_platform_admin(tenancy: &Tenancy, subject: &str) -> Resul
     )
     .await?;
     control.commit().await?;
-    tenancy.authorizer().assign(&assignment).await?;
+    tenancy
+        .apply_role_change(version, AssignmentChange::Assign(&assignment))
+        .await?;
     Ok(true)
 }
 
@@ -467,7 +482,7 @@ async fn insert_assignment<C: sea_orm::ConnectionTrait>(
     assignment: &Assignment,
     by: &Principal,
     at: DateTime<Utc>,
-) -> Result<AssignmentRecord, AppError> {
+) -> Result<(AssignmentRecord, i64), AppError> {
     let model = role_assignment::ActiveModel {
         id: Set(Uuid::now_v7()),
         actor_kind: Set(assignment.actor().kind.as_str().to_owned()),
@@ -480,13 +495,13 @@ async fn insert_assignment<C: sea_orm::ConnectionTrait>(
     .insert(conn)
     .await
     .map_err(|e| AppError::on_unique(e, || "that role was granted meanwhile; reload".into()))?;
-    bump_version(conn).await?;
-    AssignmentRecord::from_model(model)
+    let version = bump_version(conn).await?;
+    Ok((AssignmentRecord::from_model(model)?, version))
 }
 
 /// Every change to the assignments or to a tenant's directory entry bumps the shared version, in the change's own
 /// transaction, so other instances reload.
-pub(crate) async fn bump_version<C: sea_orm::ConnectionTrait>(conn: &C) -> Result<(), AppError> {
+pub(crate) async fn bump_version<C: sea_orm::ConnectionTrait>(conn: &C) -> Result<i64, AppError> {
     steward_entities::authz_state::Entity::update_many()
         .col_expr(
             steward_entities::authz_state::Column::Version,
@@ -498,15 +513,23 @@ pub(crate) async fn bump_version<C: sea_orm::ConnectionTrait>(conn: &C) -> Resul
         .filter(steward_entities::authz_state::Column::Id.eq(1))
         .exec(conn)
         .await?;
+    let version = steward_entities::authz_state::Entity::find_by_id(1)
+        .one(conn)
+        .await?
+        .map_or(0, |s| s.version);
     // Instances listening on PostgreSQL hear of it as the change commits (never before, never if it rolls back).
     if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        conn.execute_unprepared(&format!(
-            "SELECT pg_notify('{}', version::text) FROM authz_state WHERE id = 1",
-            crate::tenancy::AUTHZ_CHANNEL
+        conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [
+                crate::tenancy::AUTHZ_CHANNEL.into(),
+                version.to_string().into(),
+            ],
         ))
         .await?;
     }
-    Ok(())
+    Ok(version)
 }
 
 /// The current version of the assignments.

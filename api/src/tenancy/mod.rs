@@ -97,6 +97,13 @@ impl TryFrom<tenant::Model> for TenantRecord {
 /// version of the assignments (`crate::users::bump_version`).
 pub const AUTHZ_CHANNEL: &str = "steward_authz";
 
+/// A committed change to one role assignment, for [`Tenancy::apply_role_change`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AssignmentChange<'a> {
+    Assign(&'a steward_policy::Assignment),
+    Revoke(&'a steward_policy::Assignment),
+}
+
 /// What this instance has heard on [`AUTHZ_CHANNEL`].
 #[derive(Debug, Default)]
 struct VersionWatch {
@@ -117,6 +124,8 @@ pub struct Tenancy {
     reload: Arc<tokio::sync::Mutex<()>>,
     /// What the `steward_authz` channel has announced, when this instance listens to it.
     watch: Arc<VersionWatch>,
+    /// Full reloads of the assignments so far (also counted in `/metrics`).
+    reloads: Arc<std::sync::atomic::AtomicU64>,
     /// Tenants looked up so far. Dropped entry by entry when this instance changes one, and whole when another
     /// instance did (the shared version moved).
     directory: Arc<std::sync::RwLock<std::collections::HashMap<TenantId, TenantRecord>>>,
@@ -131,6 +140,7 @@ impl Tenancy {
             authz_version: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
             reload: Arc::default(),
             watch: Arc::default(),
+            reloads: Arc::default(),
             directory: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
         }
     }
@@ -295,8 +305,34 @@ impl Tenancy {
             directory.clear();
         }
         self.authz_version.store(current, Ordering::Release);
+        self.reloads.fetch_add(1, Ordering::Relaxed);
         crate::metrics::METRICS.role_assignments_reloaded();
         tracing::debug!(version = current, "role assignments reloaded");
+        Ok(())
+    }
+
+    /// Applies a role change this instance has just committed as version `version` to its own authorizer. When this
+    /// instance held exactly the version before it, it now holds `version` without reloading every assignment (so
+    /// onboarding thousands of tenants through one instance costs no reload per invitation); otherwise some other
+    /// change is missing here and the next request reloads as usual. Under the reload lock: a reload running
+    /// meanwhile either finished first (and the change is applied on top of it) or starts after (and reads it).
+    pub(crate) async fn apply_role_change(
+        &self,
+        version: i64,
+        change: AssignmentChange<'_>,
+    ) -> Result<(), AppError> {
+        use std::sync::atomic::Ordering;
+        let _reloading = self.reload.lock().await;
+        match change {
+            AssignmentChange::Assign(assignment) => self.authz.assign(assignment).await?,
+            AssignmentChange::Revoke(assignment) => self.authz.revoke(assignment).await?,
+        };
+        let _ = self.authz_version.compare_exchange(
+            version - 1,
+            version,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         Ok(())
     }
 
@@ -346,6 +382,11 @@ impl Tenancy {
             self.watch.announced.fetch_max(version, Ordering::AcqRel);
         }
         Ok(())
+    }
+
+    /// How many times this instance reloaded every role assignment.
+    pub fn role_reloads(&self) -> u64 {
+        self.reloads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether requests currently rely on notifications rather than reading the version (for tests and `/readyz`).

@@ -336,3 +336,71 @@ both_backends!(
     revocation_is_effective_on_the_next_request,
     role_assignment_rules
 );
+
+/// A role change made through this instance is applied to it in place: no reload of every assignment (onboarding
+/// thousands of tenants through one instance would otherwise reload them all after each invitation). A version moved
+/// by someone else still makes the next request reload.
+async fn own_role_changes_need_no_reload(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("No Reload Co", "eu").await;
+    let admin = app.invite(&t, "nr-admin", "CLIENT_ADMIN").await;
+    const READ: &str = "{ dataSubjects { totalCount } }";
+    assert_eq!(
+        app.gql(&admin, READ, json!({})).await.ok()["dataSubjects"]["totalCount"],
+        0
+    );
+    let tenancy = app.state.tenancy();
+    let before = tenancy.role_reloads();
+    let mut viewers = Vec::new();
+    for i in 0..5 {
+        let viewer = app
+            .invite(&t, &format!("nr-viewer-{i}"), "CLIENT_VIEWER")
+            .await;
+        assert_eq!(
+            app.gql(&viewer, READ, json!({})).await.ok()["dataSubjects"]["totalCount"],
+            0
+        );
+        viewers.push(viewer);
+    }
+    app.gql(
+        &app.root(),
+        "mutation($i: RoleChangeInput!) { revokeRole(input: $i) { role } }",
+        json!({ "i": { "subject": "nr-viewer-0", "role": "CLIENT_VIEWER", "tenantId": t } }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.gql(&viewers[0], READ, json!({})).await.code(),
+        Some("FORBIDDEN")
+    );
+    assert_eq!(
+        app.gql(&viewers[1], READ, json!({})).await.ok()["dataSubjects"]["totalCount"],
+        0
+    );
+    assert_eq!(
+        tenancy.role_reloads(),
+        before,
+        "own changes were applied in place"
+    );
+
+    // Another instance's change (here: the shared version moved under us) is not known here: reload.
+    if matches!(backend_of(&app), Backend::Postgres(_)) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let control = app.raw_db("control").await;
+        control
+            .execute_raw(Statement::from_string(
+                control.get_database_backend(),
+                "UPDATE authz_state SET version = version + 1 WHERE id = 1",
+            ))
+            .await
+            .unwrap();
+        app.gql(&admin, READ, json!({})).await.ok();
+        assert_eq!(tenancy.role_reloads(), before + 1);
+    }
+}
+
+fn backend_of(app: &TestApp) -> &Backend {
+    &app.backend
+}
+
+both_backends!(own_role_changes_need_no_reload);
