@@ -5,7 +5,7 @@
 # bench/scale-<UTC time>.md. Seeding goes through the API (sealed, audited), 8 requests in flight.
 #
 #   bash bench/scale.sh                                   # steps "10:200 1000:100000" (tenants:total subjects)
-#   STEPS="10:200 1000:100000 10000:1000000" bash bench/scale.sh    # the full range (~20 min of seeding)
+#   STEPS="10:200 1000:100000 10000:1000000" bash bench/scale.sh    # the full range (~12 min of seeding)
 #
 # Knobs: STEPS, CONNECTIONS (8), DURATION (15s), PG_URL (admin URL; the script creates and drops its own databases).
 set -euo pipefail
