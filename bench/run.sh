@@ -3,6 +3,7 @@
 # SQLite and on PostgreSQL, at 16 and 64 connections, with wrk on loopback. Prints a markdown table and writes it to
 # bench/results-<UTC time>.md. Knobs: BACKENDS="sqlite postgres", CONCURRENCY="16 64", DURATION=20s, WARMUP=5s,
 # SUBJECTS=2000, BIN, PG_URL (admin URL of a PostgreSQL server; the script creates and drops its own databases).
+# PERF=dir records a call-graph profile of the server (perf, DWARF unwinding) during every measured row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +61,14 @@ for backend in $BACKENDS; do
   fi
   for c in $CONCURRENCY; do
     wrk -t2 -c"$c" -d"$WARMUP" -s bench/query.lua "http://127.0.0.1:$PORT/graphql" >/dev/null
+    if [ -n "${PERF:-}" ]; then
+      # PERF=dir: a call-graph profile of the server during this row (bench/README.md, "Where the time goes").
+      mkdir -p "$PERF"
+      perf record -q -F 299 --call-graph dwarf,16384 -p "$SERVER_PID" -o "$PERF/$backend-c$c.data" -- sleep "${DURATION%s}" 2>/dev/null &
+      PERF_PID=$!
+    fi
     result=$(wrk -t2 -c"$c" -d"$DURATION" --timeout 10s -s bench/query.lua "http://127.0.0.1:$PORT/graphql" | grep '^RESULT')
+    [ -n "${PERF:-}" ] && wait "$PERF_PID"
     rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$SERVER_PID/status")
     echo "[$backend c=$c] $result peak_rss_mib=$rss"
     rps=$(sed -E 's/.* rps=([0-9]+).*/\1/' <<<"$result")

@@ -261,7 +261,7 @@ impl PersonalQuery {
             node.field("personalData").exists() || node.field("categories").exists();
         let mut records = if wants_records {
             let ids: Vec<Uuid> = found.rows.iter().map(|s| s.id).collect();
-            Some(subjects::records_of(&scope, &ids).await?)
+            Some(subjects::records_of_page(&scope, &ids, filter.is_empty()).await?)
         } else {
             None
         };

@@ -365,6 +365,45 @@ async fn fast_role_changes_never_refuse_a_new_admin(backend: Backend) {
     }
 }
 
+/// A transaction dropped without commit or rollback (an error path, a cancelled request) is rolled back at once, not
+/// when its pooled connection is next used: its row locks are gone and its write is undone. Guards the patch in
+/// `vendor/sqlx-core`, which skips the release ping only for a connection with nothing queued.
+async fn abandoned_transaction_is_rolled_back_at_once(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn(backend).await;
+    let pool = app.state.tenancy().databases().control().clone();
+    pool.execute_unprepared("CREATE TABLE scratch_abandoned (x INTEGER PRIMARY KEY)")
+        .await
+        .unwrap();
+    let txn = pool.begin().await.unwrap();
+    txn.execute_unprepared("INSERT INTO scratch_abandoned (x) VALUES (1)")
+        .await
+        .unwrap();
+    drop(txn);
+    // Another connection writes the same key: it would wait on the abandoned row (PostgreSQL) or the write lock
+    // (SQLite) if the rollback were still sitting in the released connection's buffer.
+    let raw = app.raw_db("control").await;
+    if raw.get_database_backend() == sea_orm::DbBackend::Postgres {
+        raw.execute_unprepared("SET lock_timeout = '3s'")
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    raw.execute_unprepared("INSERT INTO scratch_abandoned (x) VALUES (1)")
+        .await
+        .expect("the abandoned transaction still holds its lock");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let rows = raw
+        .query_one_raw(sea_orm::Statement::from_string(
+            raw.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM scratch_abandoned",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows.try_get::<i64>("", "n").unwrap(), 1);
+}
+
 /// Several instances sharing one database is a PostgreSQL deployment (a SQLite file belongs to one process).
 mod two_instances_never_fork_a_chain {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,6 +415,7 @@ mod two_instances_never_fork_a_chain {
 }
 
 both_backends!(
+    abandoned_transaction_is_rolled_back_at_once,
     fast_role_changes_never_refuse_a_new_admin,
     slow_headers_are_cut_off,
     killed_instance_loses_no_acknowledged_write,

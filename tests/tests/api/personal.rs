@@ -393,7 +393,87 @@ async fn a_page_costs_a_fixed_number_of_statements(backend: Backend) {
     assert!(costs[2] <= 5, "{costs:?}");
 }
 
+/// Paging through a tenant whose subject ids interleave with another tenant's: every node carries its own records and
+/// nobody else's (an unfiltered page reads its records as one id range), and a filtered page does too.
+async fn every_page_carries_its_own_records(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let a = app.create_tenant("Paged A", "eu").await;
+    let b = app.create_tenant("Paged B", "eu").await;
+    let admin_a = app.invite(&a, "paged-a", "CLIENT_ADMIN").await;
+    let admin_b = app.invite(&b, "paged-b", "CLIENT_ADMIN").await;
+    for i in 0..7 {
+        subject(
+            &app,
+            &admin_a,
+            &format!("a-{i}"),
+            &format!("a{i}@example.org"),
+            &format!("A {i}"),
+        )
+        .await;
+        subject(
+            &app,
+            &admin_b,
+            &format!("b-{i}"),
+            &format!("b{i}@example.org"),
+            &format!("B {i}"),
+        )
+        .await;
+    }
+    let query = "query($after: String, $c: String) { dataSubjects(first: 3, after: $after, category: $c) { pageInfo { hasNextPage endCursor } edges { node { externalId personalData { category value } } } } }";
+    for category in [None, Some("user.name")] {
+        let mut after: Option<String> = None;
+        let mut seen = Vec::new();
+        loop {
+            let reply = app
+                .gql(&admin_a, query, json!({ "after": after, "c": category }))
+                .await;
+            let page = &reply.ok()["dataSubjects"];
+            for edge in page["edges"].as_array().unwrap() {
+                let node = &edge["node"];
+                let n = node["externalId"]
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix("a-")
+                    .unwrap()
+                    .to_owned();
+                let mut records: Vec<(String, String)> = node["personalData"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        (
+                            r["category"].as_str().unwrap().to_owned(),
+                            r["value"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect();
+                records.sort();
+                assert_eq!(
+                    records,
+                    vec![
+                        ("user.contact.email".to_owned(), format!("a{n}@example.org")),
+                        ("user.name".to_owned(), format!("A {n}")),
+                    ],
+                    "{category:?}"
+                );
+                seen.push(n);
+            }
+            if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+                break;
+            }
+            after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            (0..7).map(|i| i.to_string()).collect::<Vec<_>>(),
+            "{category:?}"
+        );
+    }
+}
+
 both_backends!(
+    every_page_carries_its_own_records,
     client_admin_manages_subjects,
     values_are_encrypted_at_rest,
     bad_personal_data_changes_nothing,
