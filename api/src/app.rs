@@ -50,6 +50,7 @@ struct Inner {
     introspection: Introspection,
     metrics_token: Option<String>,
     max_aliases: usize,
+    documents: crate::edge::DocumentCache,
 }
 
 impl AppState {
@@ -112,6 +113,7 @@ impl AppState {
                 introspection: config.limits.introspection,
                 metrics_token: config.metrics_token.clone(),
                 max_aliases: config.limits.max_query_aliases,
+                documents: crate::edge::DocumentCache::new(DOCUMENT_CACHE_BYTES),
             }),
         })
     }
@@ -203,6 +205,9 @@ async fn console(uri: axum::http::Uri) -> axum::response::Response {
 }
 
 /// Only this server's own files: the console contacts no CDN, and nothing can frame it.
+/// Query text held by the parsed-document cache (`edge::DocumentCache`): a few thousand typical documents.
+const DOCUMENT_CACHE_BYTES: u64 = 4 * 1024 * 1024;
+
 const CONSOLE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
                            img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
                            base-uri 'none'; form-action 'none'";
@@ -360,11 +365,11 @@ async fn graphql(
         return unavailable("the authorization store cannot be read right now; retry shortly");
     }
     let started = std::time::Instant::now();
-    // Parsed once here, checked, and reused by execution.
-    let checked = request.parsed_query().and_then(|document| {
-        crate::edge::check_document(document, state.inner.max_aliases)
-            .map(|()| crate::edge::operation_label(document))
-    });
+    // Parsed and checked once per distinct document (cached by its text), and reused by execution.
+    let checked = state
+        .inner
+        .documents
+        .prepare(&mut request, state.inner.max_aliases);
     let operation = match checked {
         Ok(label) => label,
         Err(error) => {

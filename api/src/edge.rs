@@ -4,6 +4,7 @@
 //!   cut off after the header timeout (axum's own `serve` sets no timer, so slow-header connections would stay open).
 //! - [`check_document`]: refuses documents with too many aliases (depth, complexity and directive limits are
 //!   async-graphql's own); [`operation_label`] names the operation for metrics.
+//! - [`DocumentCache`]: documents parsed and checked once per distinct query text, not once per request.
 //! - [`RateLimiter`]: a token bucket per tenant (per staff member for staff), answered with 429 and `Retry-After`.
 
 use std::future::Future;
@@ -43,6 +44,81 @@ pub fn check_document(
         ));
     }
     Ok(())
+}
+
+/// Documents that passed [`check_document`], by query text. Parsing is a twentieth of a hot read's server time
+/// (async-graphql's pest parser) and clients send the same few documents again and again, with only variables
+/// changing; a hit clones the stored document instead. Refused documents are never stored. Bounded by the total
+/// length of the stored texts (a document's parsed size follows its text), and documents longer than
+/// [`DocumentCache::MAX_TEXT`] are parsed every time, so a client sending ever-new text only evicts entries.
+pub struct DocumentCache {
+    documents: quick_cache::sync::Cache<String, Arc<Checked>, TextLength>,
+}
+
+struct Checked {
+    document: ExecutableDocument,
+    label: String,
+}
+
+#[derive(Clone)]
+struct TextLength;
+
+impl quick_cache::Weighter<String, Arc<Checked>> for TextLength {
+    fn weight(&self, text: &String, _: &Arc<Checked>) -> u64 {
+        text.len() as u64
+    }
+}
+
+impl DocumentCache {
+    /// Longest query text kept.
+    pub const MAX_TEXT: usize = 16 * 1024;
+
+    /// A cache holding documents whose texts add up to at most `text_bytes`.
+    pub fn new(text_bytes: u64) -> Self {
+        DocumentCache {
+            documents: quick_cache::sync::Cache::with_weighter(
+                (text_bytes / 512).max(16) as usize,
+                text_bytes.max(1),
+                TextLength,
+            ),
+        }
+    }
+
+    /// Gives the request its parsed document (from the cache, or parsed and checked now) and returns the operation's
+    /// metrics label; the error is the parse or limit error to answer with.
+    pub fn prepare(
+        &self,
+        request: &mut async_graphql::Request,
+        max_aliases: usize,
+    ) -> Result<String, ServerError> {
+        if let Some(hit) = self.documents.get(request.query.as_str()) {
+            crate::metrics::METRICS.document_cache(true);
+            request.set_parsed_query(hit.document.clone());
+            return Ok(hit.label.clone());
+        }
+        crate::metrics::METRICS.document_cache(false);
+        let text = (request.query.len() <= Self::MAX_TEXT).then(|| request.query.clone());
+        let document = request.parsed_query()?;
+        check_document(document, max_aliases)?;
+        let label = operation_label(document);
+        if let Some(text) = text {
+            let checked = Checked {
+                document: document.clone(),
+                label: label.clone(),
+            };
+            self.documents.insert(text, Arc::new(checked));
+        }
+        Ok(label)
+    }
+
+    /// Documents held now.
+    pub fn len(&self) -> usize {
+        self.documents.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.documents.is_empty()
+    }
 }
 
 /// Aliases in every operation and fragment of the document.
@@ -262,5 +338,50 @@ mod tests {
         assert_eq!(operation_label(&doc), "query multiple");
         let one = async_graphql::parser::parse_query("mutation M { createTenant { id } }").unwrap();
         assert_eq!(operation_label(&one), "mutation createTenant");
+    }
+
+    #[test]
+    fn document_cache_keeps_checked_documents_by_text() {
+        let cache = DocumentCache::new(1024 * 1024);
+        let mut first = async_graphql::Request::new("query { a: x }");
+        assert_eq!(cache.prepare(&mut first, 5).unwrap(), "query x");
+        assert_eq!(cache.len(), 1);
+        // A hit hands the stored document to the request: it names its own field, not another document's.
+        let mut again = async_graphql::Request::new("query { a: x }");
+        assert_eq!(cache.prepare(&mut again, 5).unwrap(), "query x");
+        let field = match &again
+            .parsed_query()
+            .unwrap()
+            .operations
+            .iter()
+            .next()
+            .unwrap()
+            .1
+            .node
+            .selection_set
+            .node
+            .items[0]
+            .node
+        {
+            Selection::Field(f) => f.node.name.node.to_string(),
+            _ => unreachable!(),
+        };
+        assert_eq!(field, "x");
+        let mut other = async_graphql::Request::new("mutation { y }");
+        assert_eq!(cache.prepare(&mut other, 5).unwrap(), "mutation y");
+        assert_eq!(cache.len(), 2);
+        // Refused documents (too many aliases, syntax errors) are refused every time and never stored.
+        for _ in 0..2 {
+            let mut over = async_graphql::Request::new("{ a: x b: y }");
+            assert!(cache.prepare(&mut over, 1).is_err());
+            let mut broken = async_graphql::Request::new("{ x ");
+            assert!(cache.prepare(&mut broken, 5).is_err());
+        }
+        assert_eq!(cache.len(), 2);
+        // Over-long texts are parsed every time, not stored.
+        let long = format!("{{ x {} }}", "y ".repeat(DocumentCache::MAX_TEXT));
+        let mut long = async_graphql::Request::new(long);
+        assert_eq!(cache.prepare(&mut long, 5).unwrap(), "query multiple");
+        assert_eq!(cache.len(), 2);
     }
 }

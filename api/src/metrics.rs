@@ -39,6 +39,11 @@ struct StatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LookupLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DatabaseLabels {
     database: String,
 }
@@ -63,6 +68,7 @@ pub struct Metrics {
     graphql_errors: Family<CodeLabels, Counter>,
     http_responses: Family<StatusLabels, Counter>,
     rate_limited: Counter,
+    document_lookups: Family<LookupLabels, Counter>,
     audit_append: Histogram,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Family<DatabaseLabels, Gauge>,
@@ -104,6 +110,12 @@ impl Metrics {
             "rate_limited_requests",
             "Requests refused with 429 by the per-tenant rate limit",
             rate_limited.clone(),
+        );
+        let document_lookups = Family::<LookupLabels, Counter>::default();
+        registry.register(
+            "graphql_document_cache_lookups",
+            "GraphQL documents found parsed in the document cache (hit) or parsed afresh (miss)",
+            document_lookups.clone(),
         );
         let audit_append = latency_buckets();
         registry.register(
@@ -165,6 +177,7 @@ impl Metrics {
             graphql_errors,
             http_responses,
             rate_limited,
+            document_lookups,
             audit_append,
             pool_connections,
             pool_max,
@@ -201,6 +214,13 @@ impl Metrics {
 
     pub fn rate_limited(&self) {
         self.rate_limited.inc();
+    }
+
+    pub fn document_cache(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.document_lookups
+            .get_or_create(&LookupLabels { result })
+            .inc();
     }
 
     pub fn audit_append(&self, elapsed: Duration) {

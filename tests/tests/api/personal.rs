@@ -472,7 +472,86 @@ async fn every_page_carries_its_own_records(backend: Backend) {
     }
 }
 
+/// An unfiltered page with records is read in one statement and decoded by column position; reading each subject
+/// alone goes through SeaORM's own decoding. Both must answer the same, field for field, for subjects with and
+/// without a birth date, without records, with three, and restricted (values withheld on both paths).
+async fn page_reads_match_single_reads(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    let t = app.create_tenant("Paged Equal", "eu").await;
+    let admin = app.invite(&t, "pe-admin", "CLIENT_ADMIN").await;
+    let inputs = [
+        json!({ "externalId": "pe-0", "birthDate": "1990-05-17", "personalData": [record("user.contact.email", "pe0@example.org"), record("user.name", "Pe Zero")] }),
+        json!({ "externalId": "pe-1" }),
+        json!({ "externalId": "pe-2", "personalData": [record("user.name", "Pe Two"), record("user.contact.email", "pe2@example.org"), record("user.contact.phone_number", "+44 20 7946 0958")] }),
+        json!({ "externalId": "pe-3", "personalData": [record("user.name", "Pe Three")] }),
+    ];
+    for input in inputs {
+        app.gql(&admin, CREATE, json!({ "i": input })).await.ok();
+    }
+    let db = app.raw_db("eu").await;
+    let since = match app.backend {
+        Backend::Sqlite => "'2026-01-02T03:04:05+00:00'",
+        Backend::Postgres(_) => "'2026-01-02T03:04:05Z'::timestamptz",
+    };
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &db,
+        &format!("UPDATE data_subjects SET restricted_at = {since} WHERE external_id = 'pe-3'"),
+    )
+    .await
+    .unwrap();
+
+    const FIELDS: &str = "id externalId birthDate createdAt updatedAt restrictedSince knownUnder13 categories personalData { id subjectId category purpose source collectedAt createdAt updatedAt value }";
+    let page = app
+        .gql(
+            &admin,
+            &format!("{{ dataSubjects(first: 10) {{ pageInfo {{ hasNextPage }} edges {{ node {{ {FIELDS} }} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    let page = &page.body["data"]["dataSubjects"];
+    assert_eq!(page["pageInfo"]["hasNextPage"], false);
+    let nodes: Vec<&Value> = page["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .collect();
+    let ids: Vec<&str> = nodes
+        .iter()
+        .map(|n| n["externalId"].as_str().unwrap_or("withheld"))
+        .collect();
+    assert_eq!(ids, ["pe-0", "pe-1", "pe-2", "withheld"], "{page}");
+    let counts: Vec<usize> = nodes
+        .iter()
+        .map(|n| n["personalData"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(counts, [2, 0, 3, 1]);
+    assert_eq!(nodes[0]["birthDate"], "1990-05-17");
+    assert!(
+        nodes[3]["restrictedSince"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-01-02T03:04:05")
+    );
+    assert!(
+        nodes[3]["personalData"][0]["value"].is_null(),
+        "restricted: withheld"
+    );
+    assert_eq!(nodes[2]["personalData"][2]["value"], "+44 20 7946 0958");
+    for node in nodes {
+        let single = app
+            .gql(
+                &admin,
+                &format!("query($id: ID!) {{ dataSubject(id: $id) {{ {FIELDS} }} }}"),
+                json!({ "id": node["id"] }),
+            )
+            .await;
+        assert_eq!(&single.body["data"]["dataSubject"], node);
+    }
+}
+
 both_backends!(
+    page_reads_match_single_reads,
     every_page_carries_its_own_records,
     client_admin_manages_subjects,
     values_are_encrypted_at_rest,
