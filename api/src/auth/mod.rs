@@ -74,10 +74,14 @@ pub struct Claims {
     pub tid: Option<String>,
 }
 
-/// The claims that say who the caller is; the standard ones were checked by jsonwebtoken already.
+/// The claims that say who the caller is; the standard ones were checked by jsonwebtoken already (their times are
+/// kept to check them again when the token comes back, see [`JwtVerifier`]).
 #[derive(Deserialize)]
 struct IdentityClaims {
     sub: String,
+    exp: u64,
+    #[serde(default)]
+    nbf: Option<u64>,
     #[serde(default)]
     kind: Option<String>,
     #[serde(default)]
@@ -85,11 +89,36 @@ struct IdentityClaims {
 }
 
 /// Verifies bearer tokens with the one configured key.
+///
+/// A client sends the same token with every request until it expires, so a token that verified is kept (by its
+/// exact text, signature included) with the caller it names and its validity window: a later request with it skips
+/// the signature and JSON work but not the clock — `exp` and `nbf` are checked again, with the same leeway, every
+/// time. Tokens that failed are not kept. Bounded by the total length of the kept tokens.
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
     max_token_bytes: usize,
+    verified: quick_cache::sync::Cache<String, Verified, TokenLength>,
 }
+
+#[derive(Clone)]
+struct Verified {
+    principal: Principal,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
+#[derive(Clone)]
+struct TokenLength;
+
+impl quick_cache::Weighter<String, Verified> for TokenLength {
+    fn weight(&self, token: &String, _: &Verified) -> u64 {
+        token.len() as u64
+    }
+}
+
+/// Token text kept by [`JwtVerifier`]: some ten thousand typical tokens.
+const VERIFIED_TOKEN_BYTES: u64 = 4 * 1024 * 1024;
 
 impl JwtVerifier {
     pub fn new(config: &JwtConfig, max_token_bytes: usize) -> anyhow::Result<Self> {
@@ -116,6 +145,11 @@ impl JwtVerifier {
             key,
             validation,
             max_token_bytes,
+            verified: quick_cache::sync::Cache::with_weighter(
+                (VERIFIED_TOKEN_BYTES / 512) as usize,
+                VERIFIED_TOKEN_BYTES,
+                TokenLength,
+            ),
         })
     }
 
@@ -134,12 +168,37 @@ impl JwtVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_at(token, jsonwebtoken::get_current_timestamp())
+    }
+
+    /// [`JwtVerifier::verify`] at time `now` (seconds since the epoch) for a token verified before; a token seen for
+    /// the first time is verified against the real clock by jsonwebtoken.
+    fn verify_at(&self, token: &str, now: u64) -> Result<Principal, AuthError> {
         if token.len() > self.max_token_bytes {
             return Err(AuthError::new(format!(
                 "token is larger than {} bytes",
                 self.max_token_bytes
             )));
         }
+        if let Some(known) = self.verified.get(token) {
+            // The checks jsonwebtoken made, with the same leeway.
+            if known.exp.saturating_add(LEEWAY_SECS) < now {
+                return Err(AuthError::new(describe(&ErrorKind::ExpiredSignature)));
+            }
+            if known
+                .nbf
+                .is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS))
+            {
+                return Err(AuthError::new(describe(&ErrorKind::ImmatureSignature)));
+            }
+            return Ok(known.principal);
+        }
+        let verified = self.verify_signed(token)?;
+        self.verified.insert(token.to_owned(), verified.clone());
+        Ok(verified.principal)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<Verified, AuthError> {
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::new(describe(e.kind())))?;
         let claims: IdentityClaims = serde_json::from_value(data.claims).map_err(|_| {
@@ -176,10 +235,14 @@ impl JwtVerifier {
             }
             (ActorKind::Staff, None) => None,
         };
-        Ok(Principal {
-            subject: claims.sub,
-            kind,
-            tenant_id,
+        Ok(Verified {
+            principal: Principal {
+                subject: claims.sub,
+                kind,
+                tenant_id,
+            },
+            exp: claims.exp,
+            nbf: claims.nbf,
         })
     }
 }
@@ -298,7 +361,61 @@ pub fn parse_ttl(raw: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_ttl;
+    use super::*;
+
+    fn pair() -> (JwtVerifier, TokenMinter) {
+        let config = JwtConfig {
+            issuer: "steward".into(),
+            audience: "steward".into(),
+            key: JwtKey::Hs256(b"unit-test-secret-unit-test-secret-0123".to_vec()),
+        };
+        (
+            JwtVerifier::new(&config, 8192).unwrap(),
+            TokenMinter::new(&config).unwrap().unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_kept_token_is_still_held_to_its_validity_window() {
+        let (verifier, minter) = pair();
+        let tenant = TenantId::new();
+        let token = minter
+            .mint(
+                "ada",
+                ActorKind::Client,
+                Some(tenant),
+                Duration::from_secs(600),
+            )
+            .unwrap();
+        let now = jsonwebtoken::get_current_timestamp();
+        let first = verifier.verify(&token).unwrap();
+        assert_eq!(first.tenant_id, Some(tenant));
+        assert_eq!(verifier.verified.len(), 1, "kept after verifying");
+        // Served from what was kept: same caller, while the clock is inside the window (leeway included) ...
+        assert_eq!(
+            verifier
+                .verify_at(&token, now + 600 + LEEWAY_SECS - 5)
+                .unwrap(),
+            first
+        );
+        // ... and refused outside it, as jsonwebtoken would.
+        let late = verifier
+            .verify_at(&token, now + 600 + LEEWAY_SECS + 5)
+            .unwrap_err();
+        assert!(late.0.contains("expired"), "{}", late.0);
+        let early = verifier
+            .verify_at(&token, now - LEEWAY_SECS - 5)
+            .unwrap_err();
+        assert!(early.0.contains("not valid yet"), "{}", early.0);
+        // A token that fails is never kept, and one altered by a byte is a different token.
+        // (A signature character well inside the segment: the last one carries padding bits.)
+        let at = token.len() - 10;
+        let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
+        let forged = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+        assert!(verifier.verify(&forged).is_err());
+        assert!(verifier.verify(&forged).is_err());
+        assert_eq!(verifier.verified.len(), 1);
+    }
 
     #[test]
     fn ttl_forms() {

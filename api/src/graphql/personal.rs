@@ -46,21 +46,39 @@ async fn open_scope(
 pub struct DataSubject {
     scope: Arc<Scope>,
     model: Arc<data_subject::Model>,
-    /// Records fetched with the page, so a page costs the same number of queries whatever its size.
-    records: Option<Arc<Vec<personal_data::Model>>>,
+    /// Records fetched with the page (so a page costs the same number of queries whatever its size), or on first use
+    /// by `categories` or `personalData`, once for both.
+    records: tokio::sync::OnceCell<Arc<Vec<personal_data::Model>>>,
 }
 
 impl DataSubject {
-    async fn records(&self) -> Result<Arc<Vec<personal_data::Model>>, AppError> {
-        if let Some(records) = &self.records {
-            return Ok(records.clone());
+    fn new(
+        scope: Arc<Scope>,
+        model: data_subject::Model,
+        records: Option<Vec<personal_data::Model>>,
+    ) -> Self {
+        DataSubject {
+            scope,
+            model: Arc::new(model),
+            records: tokio::sync::OnceCell::new_with(records.map(Arc::new)),
         }
-        let mut grouped = subjects::records_of(&self.scope, &[self.model.id]).await?;
-        Ok(Arc::new(grouped.remove(&self.model.id).unwrap_or_default()))
+    }
+
+    async fn records(&self) -> Result<Arc<Vec<personal_data::Model>>, AppError> {
+        self.records
+            .get_or_try_init(|| async {
+                let mut grouped = subjects::records_of(&self.scope, &[self.model.id]).await?;
+                Ok(Arc::new(grouped.remove(&self.model.id).unwrap_or_default()))
+            })
+            .await
+            .cloned()
     }
 }
 
-#[Object]
+// Resolved field after field (`serial`): none of its fields waits on anything but `records`, which is shared, and
+// async-graphql's concurrent resolution would build a `FuturesUnordered` for each of a page's subjects. (A doc comment
+// here would become the type's description in the schema.)
+#[Object(serial)]
 impl DataSubject {
     async fn id(&self) -> ID {
         ID(self.model.id.to_string())
@@ -137,7 +155,8 @@ pub struct PersonalData {
     record: personal_data::Model,
 }
 
-#[Object]
+// `serial` as `DataSubject`: a page holds dozens of these, each with a field or two.
+#[Object(serial)]
 impl PersonalData {
     async fn id(&self) -> ID {
         ID(self.record.id.to_string())
@@ -276,12 +295,11 @@ impl PersonalQuery {
         let rows = found
             .rows
             .into_iter()
-            .map(|model| DataSubject {
-                records: records
+            .map(|model| {
+                let own = records
                     .as_mut()
-                    .map(|r| Arc::new(r.remove(&model.id).unwrap_or_default())),
-                scope: scope.clone(),
-                model: Arc::new(model),
+                    .map(|r| r.remove(&model.id).unwrap_or_default());
+                DataSubject::new(scope.clone(), model, own)
             })
             .collect();
         let page = PageOf {
@@ -303,11 +321,7 @@ impl PersonalQuery {
         let id = parse_uuid("id", &id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubjectRead).await?;
         let model = subjects::get(&scope, id).await?;
-        Ok(DataSubject {
-            scope,
-            model: Arc::new(model),
-            records: None,
-        })
+        Ok(DataSubject::new(scope, model, None))
     }
 }
 
@@ -439,11 +453,7 @@ impl PersonalMutation {
             input.guardian_consent.map(Into::into),
         )
         .await?;
-        Ok(DataSubject {
-            scope,
-            model: Arc::new(model),
-            records: Some(Arc::new(records)),
-        })
+        Ok(DataSubject::new(scope, model, Some(records)))
     }
 
     /// Changes a subject's `externalId` or birth date.
@@ -467,11 +477,7 @@ impl PersonalMutation {
             input.known_under_13,
         )
         .await?;
-        Ok(DataSubject {
-            scope,
-            model: Arc::new(model),
-            records: None,
-        })
+        Ok(DataSubject::new(scope, model, None))
     }
 
     /// Records a parent's or guardian's consent for a subject aged 13 to 17, so personal data can be added.
