@@ -13,7 +13,7 @@ SYSTEM_QUERY='{ dataSubjects(first: 20) { edges { node { id personalData(categor
 SYSTEM_EXPECT='"category":"user.name"'                         # must occur exactly 20 times per response
 SYSTEM_EXPECT_N=20
 SYSTEM_PID_FILE="$STEWARD_STATE/steward.pid"
-SYSTEM_VERSION="steward $(git -C "$STEWARD_REPO" rev-parse --short HEAD) (release), db pool ${STEWARD_BENCH_POOL:-4} per database, rate limit on (500/s per tenant)"
+SYSTEM_VERSION="steward $(git -C "$STEWARD_REPO" rev-parse --short HEAD) (release), db pool ${STEWARD_BENCH_POOL:-2} per database, rate limit on (500/s per tenant)"
 
 steward_env() {
   local base="postgres://steward_bench:steward_bench_pw@127.0.0.1:$PG_PORT"
@@ -23,10 +23,11 @@ steward_env() {
   export STEWARD_MASTER_KEY="$(printf 'c%.0s' $(seq 64))"
   export STEWARD_BOOTSTRAP_ADMIN=bench-root
   export STEWARD_LISTEN="127.0.0.1:$STEWARD_PORT" STEWARD_LOG=warn STEWARD_DATA_DIR="$STEWARD_STATE/data"
-  # 4 connections per database (3 databases), sized to this 2-core machine: sqlx hands idle connections out
-  # first-in-first-out, so every pooled backend stays in rotation and a pool of 10 per region keeps 20 backends
-  # cache-cold (PostGraphile's pg-pool reuses the last returned one). Measured both ways in bench/README.md.
-  export STEWARD_DB_POOL_SIZE=${STEWARD_BENCH_POOL:-4}
+  # 2 connections per database, sized to this 2-core machine: the two region databases serve the load, so 4 backends
+  # do the work, twice the cores (the usual sizing for a database server). sqlx hands idle connections out
+  # first-in-first-out, so every pooled backend stays in rotation: 10 per region kept 20 backends cache-cold, and
+  # even 4 per database cost ~30% against 2 in back-to-back runs (bench/README.md has both).
+  export STEWARD_DB_POOL_SIZE=${STEWARD_BENCH_POOL:-2}
 }
 
 system_start() {
