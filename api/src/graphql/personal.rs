@@ -138,11 +138,13 @@ impl DataSubject {
         let records = self.records().await?;
         Ok(records
             .iter()
-            .filter(|r| categories.as_ref().is_none_or(|c| c.contains(&r.category)))
-            .map(|r| PersonalData {
+            .enumerate()
+            .filter(|(_, r)| categories.as_ref().is_none_or(|c| c.contains(&r.category)))
+            .map(|(at, _)| PersonalData {
                 scope: self.scope.clone(),
                 subject: self.model.clone(),
-                record: r.clone(),
+                records: records.clone(),
+                at,
             })
             .collect())
     }
@@ -152,45 +154,63 @@ impl DataSubject {
 pub struct PersonalData {
     scope: Arc<Scope>,
     subject: Arc<data_subject::Model>,
-    record: personal_data::Model,
+    /// The subject's records as fetched, shared by the page's `PersonalData` objects instead of copied into each.
+    records: Arc<Vec<personal_data::Model>>,
+    /// Which of them this is.
+    at: usize,
+}
+
+impl PersonalData {
+    fn one(scope: Arc<Scope>, subject: data_subject::Model, record: personal_data::Model) -> Self {
+        PersonalData {
+            scope,
+            subject: Arc::new(subject),
+            records: Arc::new(vec![record]),
+            at: 0,
+        }
+    }
+
+    fn record(&self) -> &personal_data::Model {
+        &self.records[self.at]
+    }
 }
 
 // `serial` as `DataSubject`: a page holds dozens of these, each with a field or two.
 #[Object(serial)]
 impl PersonalData {
     async fn id(&self) -> ID {
-        ID(self.record.id.to_string())
+        ID(self.record().id.to_string())
     }
     async fn subject_id(&self) -> ID {
-        ID(self.record.subject_id.to_string())
+        ID(self.record().subject_id.to_string())
     }
     async fn category(&self) -> &str {
-        &self.record.category
+        &self.record().category
     }
     async fn purpose(&self) -> &str {
-        &self.record.purpose
+        &self.record().purpose
     }
     /// Where the data came from.
     async fn source(&self) -> &str {
-        &self.record.source
+        &self.record().source
     }
     async fn collected_at(&self) -> DateTime<Utc> {
-        self.record.collected_at
+        self.record().collected_at
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.record.created_at
+        self.record().created_at
     }
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.record.updated_at
+        self.record().updated_at
     }
     /// The value, decrypted (needs `pii:read`, or for staff an access grant covering the subject; every staff read
     /// is logged for the client).
     async fn value(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         let pii = pii(ctx)?;
-        pii.check_read(&self.scope, &self.subject, &self.record.category)
+        pii.check_read(&self.scope, &self.subject, &self.record().category)
             .await?;
         let key = pii.subject_key(&self.scope, &self.subject)?;
-        Ok(Some(subjects::open_value(&key, &self.record)?))
+        Ok(Some(subjects::open_value(&key, self.record())?))
     }
 }
 
@@ -516,11 +536,7 @@ impl PersonalMutation {
         };
         let record = subjects::add_personal_data(&scope, subject_id, record).await?;
         let subject = subjects::get(&scope, subject_id).await?;
-        Ok(PersonalData {
-            scope,
-            subject: Arc::new(subject),
-            record,
-        })
+        Ok(PersonalData::one(scope, subject, record))
     }
 
     /// Rectifies a record: its value, purpose or source.
@@ -538,10 +554,6 @@ impl PersonalMutation {
         };
         let record = subjects::update_personal_data(&scope, id, change).await?;
         let subject = subjects::get(&scope, record.subject_id).await?;
-        Ok(PersonalData {
-            scope,
-            subject: Arc::new(subject),
-            record,
-        })
+        Ok(PersonalData::one(scope, subject, record))
     }
 }
