@@ -43,6 +43,8 @@ pub struct AppState {
 
 struct Inner {
     schema: StewardSchema,
+    /// The same schema without the spec's validation rules, for documents known to pass them (`edge::Prepared`).
+    schema_prevalidated: StewardSchema,
     verifier: JwtVerifier,
     tenancy: Tenancy,
     mailer: Option<crate::outbox::Mailer>,
@@ -94,7 +96,18 @@ impl AppState {
             name: config.processor_name.clone(),
             contact: config.processor_contact.clone(),
         };
-        let schema = build_schema(tenancy.clone(), &config.limits, processor);
+        let schema = build_schema(
+            tenancy.clone(),
+            &config.limits,
+            processor.clone(),
+            async_graphql::ValidationMode::Strict,
+        );
+        let schema_prevalidated = build_schema(
+            tenancy.clone(),
+            &config.limits,
+            processor,
+            async_graphql::ValidationMode::Fast,
+        );
         let mailer = config
             .smtp_url
             .as_deref()
@@ -103,6 +116,7 @@ impl AppState {
         Ok(AppState {
             inner: Arc::new(Inner {
                 schema,
+                schema_prevalidated,
                 verifier,
                 tenancy,
                 mailer,
@@ -370,8 +384,8 @@ async fn graphql(
         .inner
         .documents
         .prepare(&mut request, state.inner.max_aliases);
-    let operation = match checked {
-        Ok(label) => label,
+    let prepared = match checked {
+        Ok(prepared) => prepared,
         Err(error) => {
             let response = finish_response(async_graphql::Response::from_errors(vec![error]));
             METRICS.graphql_request("invalid".into(), started.elapsed());
@@ -380,11 +394,19 @@ async fn graphql(
         }
     };
     let pii = Arc::new(PiiContext::new(state.inner.tenancy.clone()));
-    let response = state
-        .inner
-        .schema
+    let schema = if prepared.known_valid() {
+        METRICS.validation_skipped();
+        &state.inner.schema_prevalidated
+    } else {
+        &state.inner.schema
+    };
+    let response = schema
         .execute(request.data(principal).data(pii.clone()))
         .await;
+    if response.errors.is_empty() {
+        prepared.passed_validation();
+    }
+    let operation = prepared.label;
     // Staff reads of personal values are logged for the client before the response leaves; if the log cannot be
     // written, the values are not served.
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());

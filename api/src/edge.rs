@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_graphql::extensions::{
@@ -58,6 +59,40 @@ pub struct DocumentCache {
 struct Checked {
     document: ExecutableDocument,
     label: String,
+    /// Passed async-graphql's full validation when sent on its own (no variables, no operation name): the text alone
+    /// decided that, against a schema that does not change while the process runs.
+    valid: AtomicBool,
+}
+
+/// A request's document as [`DocumentCache::prepare`] left it: the operation's metrics label, and whether full
+/// validation can be skipped for it.
+///
+/// async-graphql validates every request from scratch (the spec's rules, a tenth of a small query's server time). A
+/// document without variables that passed them once passes them again, so such a request runs on a schema in
+/// [`async_graphql::ValidationMode::Fast`], which still computes depth and complexity against the same limits and
+/// skips only the rules. Variables (whose values the rules check) or an operation name always mean full validation.
+pub struct Prepared {
+    pub label: String,
+    checked: Option<Arc<Checked>>,
+    standalone: bool,
+}
+
+impl Prepared {
+    /// The document passed full validation before, on its own, and this request is on its own too.
+    pub fn known_valid(&self) -> bool {
+        self.standalone
+            && self
+                .checked
+                .as_ref()
+                .is_some_and(|c| c.valid.load(Ordering::Relaxed))
+    }
+
+    /// Records that this request passed full validation (call only when it ran without any error).
+    pub fn passed_validation(&self) {
+        if let (true, Some(checked)) = (self.standalone, &self.checked) {
+            checked.valid.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -84,31 +119,42 @@ impl DocumentCache {
         }
     }
 
-    /// Gives the request its parsed document (from the cache, or parsed and checked now) and returns the operation's
-    /// metrics label; the error is the parse or limit error to answer with.
+    /// Gives the request its parsed document (from the cache, or parsed and checked now); the error is the parse or
+    /// limit error to answer with.
     pub fn prepare(
         &self,
         request: &mut async_graphql::Request,
         max_aliases: usize,
-    ) -> Result<String, ServerError> {
+    ) -> Result<Prepared, ServerError> {
+        let standalone = request.variables.is_empty() && request.operation_name.is_none();
         if let Some(hit) = self.documents.get(request.query.as_str()) {
             crate::metrics::METRICS.document_cache(true);
             request.set_parsed_query(hit.document.clone());
-            return Ok(hit.label.clone());
+            return Ok(Prepared {
+                label: hit.label.clone(),
+                checked: Some(hit),
+                standalone,
+            });
         }
         crate::metrics::METRICS.document_cache(false);
         let text = (request.query.len() <= Self::MAX_TEXT).then(|| request.query.clone());
         let document = request.parsed_query()?;
         check_document(document, max_aliases)?;
         let label = operation_label(document);
-        if let Some(text) = text {
-            let checked = Checked {
+        let checked = text.map(|text| {
+            let checked = Arc::new(Checked {
                 document: document.clone(),
                 label: label.clone(),
-            };
-            self.documents.insert(text, Arc::new(checked));
-        }
-        Ok(label)
+                valid: AtomicBool::new(false),
+            });
+            self.documents.insert(text, checked.clone());
+            checked
+        });
+        Ok(Prepared {
+            label,
+            checked,
+            standalone,
+        })
     }
 
     /// Documents held now.
@@ -341,14 +387,73 @@ mod tests {
     }
 
     #[test]
+    fn validation_is_skipped_only_for_a_document_that_passed_it_on_its_own() {
+        let cache = DocumentCache::new(1024 * 1024);
+        let text = "query Q { x }";
+        let first = cache
+            .prepare(&mut async_graphql::Request::new(text), 5)
+            .unwrap();
+        assert!(!first.known_valid(), "never validated yet");
+        // Passing with variables or an operation name says nothing about the text alone.
+        let with_variables = || {
+            async_graphql::Request::new(text).variables(async_graphql::Variables::from_json(
+                serde_json::json!({ "n": 1 }),
+            ))
+        };
+        cache
+            .prepare(&mut with_variables(), 5)
+            .unwrap()
+            .passed_validation();
+        cache
+            .prepare(
+                &mut async_graphql::Request::new(text).operation_name("Q"),
+                5,
+            )
+            .unwrap()
+            .passed_validation();
+        let again = cache
+            .prepare(&mut async_graphql::Request::new(text), 5)
+            .unwrap();
+        assert!(!again.known_valid());
+        again.passed_validation();
+        let known = cache
+            .prepare(&mut async_graphql::Request::new(text), 5)
+            .unwrap();
+        assert!(known.known_valid());
+        // The same text with variables or an operation name is validated in full again.
+        assert!(
+            !cache
+                .prepare(&mut with_variables(), 5)
+                .unwrap()
+                .known_valid()
+        );
+        assert!(
+            !cache
+                .prepare(
+                    &mut async_graphql::Request::new(text).operation_name("Q"),
+                    5
+                )
+                .unwrap()
+                .known_valid()
+        );
+        // Another text is not.
+        assert!(
+            !cache
+                .prepare(&mut async_graphql::Request::new("query Q { x y }"), 5)
+                .unwrap()
+                .known_valid()
+        );
+    }
+
+    #[test]
     fn document_cache_keeps_checked_documents_by_text() {
         let cache = DocumentCache::new(1024 * 1024);
         let mut first = async_graphql::Request::new("query { a: x }");
-        assert_eq!(cache.prepare(&mut first, 5).unwrap(), "query x");
+        assert_eq!(cache.prepare(&mut first, 5).unwrap().label, "query x");
         assert_eq!(cache.len(), 1);
         // A hit hands the stored document to the request: it names its own field, not another document's.
         let mut again = async_graphql::Request::new("query { a: x }");
-        assert_eq!(cache.prepare(&mut again, 5).unwrap(), "query x");
+        assert_eq!(cache.prepare(&mut again, 5).unwrap().label, "query x");
         let field = match &again
             .parsed_query()
             .unwrap()
@@ -368,7 +473,7 @@ mod tests {
         };
         assert_eq!(field, "x");
         let mut other = async_graphql::Request::new("mutation { y }");
-        assert_eq!(cache.prepare(&mut other, 5).unwrap(), "mutation y");
+        assert_eq!(cache.prepare(&mut other, 5).unwrap().label, "mutation y");
         assert_eq!(cache.len(), 2);
         // Refused documents (too many aliases, syntax errors) are refused every time and never stored.
         for _ in 0..2 {
@@ -381,7 +486,7 @@ mod tests {
         // Over-long texts are parsed every time, not stored.
         let long = format!("{{ x {} }}", "y ".repeat(DocumentCache::MAX_TEXT));
         let mut long = async_graphql::Request::new(long);
-        assert_eq!(cache.prepare(&mut long, 5).unwrap(), "query multiple");
+        assert_eq!(cache.prepare(&mut long, 5).unwrap().label, "query multiple");
         assert_eq!(cache.len(), 2);
     }
 }

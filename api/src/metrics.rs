@@ -69,6 +69,7 @@ pub struct Metrics {
     http_responses: Family<StatusLabels, Counter>,
     rate_limited: Counter,
     document_lookups: Family<LookupLabels, Counter>,
+    validation_skipped: Counter,
     audit_append: Histogram,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Family<DatabaseLabels, Gauge>,
@@ -116,6 +117,12 @@ impl Metrics {
             "graphql_document_cache_lookups",
             "GraphQL documents found parsed in the document cache (hit) or parsed afresh (miss)",
             document_lookups.clone(),
+        );
+        let validation_skipped = Counter::default();
+        registry.register(
+            "graphql_validation_skipped",
+            "GraphQL requests whose document had passed full validation before, run without re-checking the rules",
+            validation_skipped.clone(),
         );
         let audit_append = latency_buckets();
         registry.register(
@@ -178,6 +185,7 @@ impl Metrics {
             http_responses,
             rate_limited,
             document_lookups,
+            validation_skipped,
             audit_append,
             pool_connections,
             pool_max,
@@ -221,6 +229,10 @@ impl Metrics {
         self.document_lookups
             .get_or_create(&LookupLabels { result })
             .inc();
+    }
+
+    pub fn validation_skipped(&self) {
+        self.validation_skipped.inc();
     }
 
     pub fn audit_append(&self, elapsed: Duration) {

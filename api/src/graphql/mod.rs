@@ -62,12 +62,16 @@ pub fn build_schema_bare() -> SchemaBuilder<Query, Mutation, EmptySubscription> 
 }
 
 /// The schema the server runs, with its limits and the tenancy router.
+/// `validation`: [`async_graphql::ValidationMode::Strict`] for every request but those whose document is known to pass
+/// (`edge::Prepared`), which run on a second schema in `Fast` mode (depth and complexity still checked).
 pub fn build_schema(
     tenancy: Tenancy,
     limits: &Limits,
     processor: crate::processing::Processor,
+    validation: async_graphql::ValidationMode,
 ) -> StewardSchema {
     let mut builder = build_schema_bare()
+        .validation_mode(validation)
         .limit_depth(limits.max_query_depth)
         .limit_complexity(limits.max_query_complexity)
         .limit_recursive_depth(32)

@@ -485,8 +485,79 @@ async fn metrics_are_exposed(backend: Backend) {
     assert_eq!(scraped.status, StatusCode::OK);
 }
 
+fn validations_skipped(text: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with("steward_graphql_validation_skipped_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no validation counter in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Full validation is skipped only for a document that passed it on its own before; everything else is still checked
+/// on every request, and a skipped request answers exactly as a validated one.
+async fn validation_is_skipped_only_for_documents_known_valid(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("Validated Co", "eu").await;
+    let admin = app.invite(&tenant, "validated-admin", "CLIENT_ADMIN").await;
+    subject(&app, &admin, "v-1", "v1@example.org", "Vera One").await;
+    let skipped_before = validations_skipped(app.get("/metrics").await.body.as_str().unwrap());
+
+    let page = "{ dataSubjects(first: 5) { totalCount edges { node { externalId } } } }";
+    let answers: Vec<serde_json::Value> =
+        futures_util::future::join_all((0..3).map(|_| app.gql(&admin, page, json!({}))))
+            .await
+            .into_iter()
+            .map(|r| r.ok().clone())
+            .collect();
+    // Sequential after the concurrent three: by now the document is known valid.
+    let again = app.gql(&admin, page, json!({})).await.ok().clone();
+    assert_eq!(
+        again["dataSubjects"]["edges"][0]["node"]["externalId"],
+        "v-1"
+    );
+    assert!(
+        answers.iter().all(|a| *a == again),
+        "{answers:?} vs {again:?}"
+    );
+
+    // Invalid documents are refused every time (never marked valid).
+    for _ in 0..3 {
+        let wrong = app
+            .gql(&admin, "{ dataSubjects(first: 5) { nope } }", json!({}))
+            .await;
+        assert_eq!(wrong.code(), Some("BAD_USER_INPUT"), "{:?}", wrong.body);
+        assert!(wrong.data().is_null());
+    }
+    // A document with variables is validated with each request's values: a good run does not let a bad one through.
+    let sized = "query($n: Int) { dataSubjects(first: $n) { totalCount } }";
+    for _ in 0..2 {
+        let good = app.gql(&admin, sized, json!({ "n": 2 })).await;
+        assert_eq!(good.ok()["dataSubjects"]["totalCount"], 1);
+        let bad = app.gql(&admin, sized, json!({ "n": "two" })).await;
+        assert_eq!(bad.code(), Some("BAD_USER_INPUT"), "{:?}", bad.body);
+        assert!(bad.data().is_null(), "{:?}", bad.body);
+    }
+    // A document that only ever failed in a resolver is never marked either, and still answers the same.
+    for _ in 0..2 {
+        let missing = app
+            .gql(
+                &admin,
+                "{ dataSubject(id: \"00000000-0000-7000-8000-000000000000\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(missing.code(), Some("NOT_FOUND"));
+    }
+    let skipped =
+        validations_skipped(app.get("/metrics").await.body.as_str().unwrap()) - skipped_before;
+    // The sequential fourth page at least; at most the three concurrent ones that found it marked, plus that one.
+    assert!((1..=3).contains(&skipped), "skipped {skipped}");
+}
+
 both_backends!(
     alias_limit,
+    validation_is_skipped_only_for_documents_known_valid,
     directive_limit,
     no_field_suggestions,
     introspection_needs_a_token_and_can_be_off,
