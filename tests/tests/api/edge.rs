@@ -549,10 +549,11 @@ async fn validation_is_skipped_only_for_documents_known_valid(backend: Backend) 
             .await;
         assert_eq!(missing.code(), Some("NOT_FOUND"));
     }
+    // The sequential fourth page at least took the fast path. (The counter is process-wide: under `cargo test` other
+    // tests add to it, so only this lower bound holds; the marking rules are pinned by edge.rs's unit test.)
     let skipped =
         validations_skipped(app.get("/metrics").await.body.as_str().unwrap()) - skipped_before;
-    // The sequential fourth page at least; at most the three concurrent ones that found it marked, plus that one.
-    assert!((1..=3).contains(&skipped), "skipped {skipped}");
+    assert!(skipped >= 1, "skipped {skipped}");
 }
 
 both_backends!(
