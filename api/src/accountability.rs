@@ -226,20 +226,52 @@ pub async fn decide_disclosure(
             .with_detail(json!({ "decision": choice, "notified": notify_now })),
     )
     .await?;
-    let region = scope.begin().await?;
-    audit::append_tenant(
-        &region,
-        tenant,
-        AuditEntry::by(principal, "disclosure.decided", "legal_disclosure", id)
-            .with_detail(json!({ "decision": choice, "categories": categories, "subjects": decision.disclosed_subject_ids.len() })),
-    )
-    .await?;
+    // Under a non-disclosure order nothing the tenant can see changes: no event on its chain (whose head would move),
+    // no notice, no count. Its events are appended when the order ends (`release_disclosure_notices`).
     if notify_now {
-        disclosure_notice(&region, &updated).await?;
+        let region = scope.begin().await?;
+        let entry = AuditEntry::by(principal, "disclosure.decided", "legal_disclosure", id);
+        tell_tenant(&region, &updated, entry).await?;
+        region.commit().await?;
     }
-    region.commit().await?;
     control.commit().await?;
     Ok(updated)
+}
+
+/// What the tenant learns of a decided demand, on its own chain and as a notice: appended at decision time without an
+/// order, or when the order ends.
+async fn tell_tenant<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    d: &legal_disclosure::Model,
+    entry: AuditEntry,
+) -> Result<(), AppError> {
+    let categories = d
+        .disclosed_categories
+        .as_deref()
+        .map(list_of)
+        .transpose()?
+        .unwrap_or_default();
+    let subjects = d
+        .disclosed_subject_ids
+        .as_deref()
+        .map(serde_json::from_str::<Vec<Uuid>>)
+        .transpose()
+        .map_err(AppError::internal)?
+        .map_or(0, |ids| ids.len());
+    audit::append_tenant(
+        txn,
+        TenantId(d.tenant_id),
+        entry.with_detail(json!({
+            "decision": d.decision,
+            "categories": categories,
+            "subjects": subjects,
+            "reviewer": d.reviewer,
+            "decided_at": d.decided_at.map(audit::canonical_time),
+            "nondisclosure_until": d.nondisclosure_until,
+        })),
+    )
+    .await?;
+    disclosure_notice(txn, d).await
 }
 
 async fn disclosure_notice<C: sea_orm::ConnectionTrait>(
@@ -310,7 +342,8 @@ pub async fn release_disclosure_notices(
             continue;
         }
         let region = scope.begin().await?;
-        disclosure_notice(&region, &d).await?;
+        let entry = AuditEntry::system("disclosure.decided", "legal_disclosure", d.id);
+        tell_tenant(&region, &d, entry).await?;
         audit::append_tenant(
             &region,
             TenantId(d.tenant_id),
@@ -403,29 +436,54 @@ pub async fn due_for_review(
         .await?)
 }
 
-/// The public yearly transparency report: counts by kind and decision, nothing else.
-pub async fn transparency_report(tenancy: &Tenancy) -> Result<serde_json::Value, AppError> {
-    let rows: Vec<(NaiveDate, String, Option<String>)> = legal_disclosure::Entity::find()
-        .select_only()
-        .column(legal_disclosure::Column::ReceivedOn)
-        .column(legal_disclosure::Column::Kind)
-        .column(legal_disclosure::Column::Decision)
-        .into_tuple()
-        .all(tenancy.databases().control())
-        .await?;
-    let mut years: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>> = BTreeMap::new();
-    for (received, kind, decision) in rows {
-        *years
-            .entry(received.format("%Y").to_string())
+/// The half-year a date falls in, as `2026-H1`.
+fn half_year(date: NaiveDate) -> (i32, u32) {
+    use chrono::Datelike as _;
+    (date.year(), if date.month() <= 6 { 1 } else { 2 })
+}
+
+/// The public transparency report: counts by half-year received, kind and decision — nothing else. Only demands that
+/// are decided and under no non-disclosure order (or whose order has ended) are counted, and only for half-years that
+/// have closed, so no published figure moves while a gagged or pending demand is open, and no count reveals a demand a
+/// tenant may not yet be told of.
+pub async fn transparency_report(
+    tenancy: &Tenancy,
+    today: NaiveDate,
+) -> Result<serde_json::Value, AppError> {
+    let rows: Vec<(NaiveDate, String, Option<String>, bool, Option<NaiveDate>)> =
+        legal_disclosure::Entity::find()
+            .select_only()
+            .column(legal_disclosure::Column::ReceivedOn)
+            .column(legal_disclosure::Column::Kind)
+            .column(legal_disclosure::Column::Decision)
+            .column(legal_disclosure::Column::NondisclosureOrder)
+            .column(legal_disclosure::Column::NondisclosureUntil)
+            .filter(legal_disclosure::Column::Decision.is_not_null())
+            .into_tuple()
+            .all(tenancy.databases().control())
+            .await?;
+    let current = half_year(today);
+    let mut periods: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>> = BTreeMap::new();
+    for (received, kind, decision, order, until) in rows {
+        let order_ended = !order || until.is_some_and(|u| u < today);
+        let period = half_year(received);
+        let Some(decision) = decision else { continue };
+        if !order_ended || period >= current {
+            continue;
+        }
+        *periods
+            .entry(format!("{}-H{}", period.0, period.1))
             .or_default()
             .entry(kind)
             .or_default()
-            .entry(decision.unwrap_or_else(|| "pending".into()))
+            .entry(decision)
             .or_default() += 1;
     }
-    Ok(
-        json!({ "report": "legal demands for client data, counted by year received, kind and decision", "years": years }),
-    )
+    Ok(json!({
+        "report": "legal demands for client data, counted by half-year received, kind and decision",
+        "counted": "decided demands under no non-disclosure order, or whose order has ended, in closed half-years",
+        "half_years": periods,
+    }))
 }
 
 /// What a privacy officer records about an incident.

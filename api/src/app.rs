@@ -83,7 +83,14 @@ impl AppState {
                 missing.join(", ")
             );
         }
-        let tenancy = Tenancy::new(dbs, authz, Keyring::new(master_key));
+        let outbound = crate::outbound::Outbound::new(config.allow_loopback_webhooks)?;
+        if config.allow_loopback_webhooks {
+            tracing::warn!(
+                "STEWARD_ALLOW_LOOPBACK_WEBHOOKS is on: webhooks may target this machine's loopback addresses \
+                 (development only)"
+            );
+        }
+        let tenancy = Tenancy::new(dbs, authz, Keyring::new(master_key), outbound);
         if let Some(admin) = &config.bootstrap_admin {
             let added = users::bootstrap_platform_admin(&tenancy, admin)
                 .await

@@ -144,6 +144,15 @@ pub struct ConfigArgs {
         default_value = "notify"
     )]
     pub role_changes: RoleChanges,
+    /// Development only: let webhooks target this machine's loopback addresses (and plain `http://` there). Off by
+    /// default; every other private, link-local or reserved address stays refused either way.
+    #[arg(
+        long,
+        env = "STEWARD_ALLOW_LOOPBACK_WEBHOOKS",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub allow_loopback_webhooks: bool,
 }
 
 /// How an instance learns of role changes made through another (PostgreSQL; SQLite has one instance).
@@ -288,6 +297,7 @@ pub struct Config {
     pub db_pool_size: u32,
     pub metrics_token: Option<String>,
     pub role_changes: RoleChanges,
+    pub allow_loopback_webhooks: bool,
     pub processor_name: String,
     pub processor_contact: String,
     pub job_interval: Duration,
@@ -416,6 +426,7 @@ impl Config {
             db_pool_size: args.db_pool_size,
             metrics_token: args.metrics_token.clone().filter(|t| !t.trim().is_empty()),
             role_changes: args.role_changes,
+            allow_loopback_webhooks: args.allow_loopback_webhooks,
             processor_name: args.processor_name.trim().to_owned(),
             processor_contact: args.processor_contact.trim().to_owned(),
             job_interval: Duration::from_secs(args.job_interval_secs.max(1)),
@@ -642,6 +653,12 @@ mod tests {
             !format!("{config:?}").contains(MASTER),
             "the master key never appears in Debug"
         );
+    }
+
+    #[test]
+    fn loopback_webhooks_are_off_by_default() {
+        assert!(!args(&[]).allow_loopback_webhooks);
+        assert!(args(&["--allow-loopback-webhooks", "true"]).allow_loopback_webhooks);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod mechanisms;
 pub mod metrics;
 pub mod offboarding;
+pub mod outbound;
 pub mod outbox;
 pub mod pagination;
 pub mod pii;

@@ -279,9 +279,7 @@ pub async fn set_webhook(
     scope: &Scope,
     url: Option<&str>,
 ) -> Result<Option<String>, AppError> {
-    let url = url
-        .map(crate::subprocessors::check_webhook_url)
-        .transpose()?;
+    let url = url.map(|u| tenancy.outbound().check_url(u)).transpose()?;
     let txn = scope.begin().await?;
     tenant_webhook::Entity::delete_many()
         .filter(tenant_webhook::Column::TenantId.eq(scope.tenant_id().0))
@@ -388,7 +386,6 @@ async fn record(
 pub(crate) async fn deliver(
     tenancy: &Tenancy,
     mailer: Option<&Mailer>,
-    http: &reqwest::Client,
     db: &DatabaseConnection,
     job: &job::Model,
     tenant: TenantId,
@@ -497,18 +494,17 @@ pub(crate) async fn deliver(
                 timestamp,
                 &body,
             );
-            let sent = http
-                .post(&hook.url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header("Steward-Signature", format!("t={timestamp},v1={signature}"))
-                .header("Idempotency-Key", n.id.to_string())
-                .body(body)
-                .send()
-                .await;
-            let result = match sent {
-                Ok(r) if r.status().is_success() => Ok("sent"),
-                Ok(r) => Err(format!("the webhook answered HTTP {}", r.status().as_u16())),
-                Err(_) => Err("the webhook could not be reached".to_owned()),
+            let headers = [
+                ("Steward-Signature", format!("t={timestamp},v1={signature}")),
+                ("Idempotency-Key", n.id.to_string()),
+            ];
+            let result = match tenancy
+                .outbound()
+                .post_json(&hook.url, &headers, body)
+                .await
+            {
+                Ok(_) => Ok("sent"),
+                Err(failure) => Err(failure.to_string()),
             };
             if result.is_err() {
                 failures += 1;

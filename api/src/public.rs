@@ -143,7 +143,12 @@ pub async fn atom_feed(State(state): State<AppState>) -> Response {
 
 /// The yearly transparency report on legal demands: counts by kind and decision, no details.
 pub async fn transparency(State(state): State<AppState>) -> Response {
-    match crate::accountability::transparency_report(state.tenancy()).await {
+    match crate::accountability::transparency_report(
+        state.tenancy(),
+        chrono::Utc::now().date_naive(),
+    )
+    .await
+    {
         Ok(report) => Json(report).into_response(),
         Err(e) => unavailable(e),
     }

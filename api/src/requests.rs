@@ -1462,21 +1462,13 @@ async fn schedule_deadline<C: ConnectionTrait>(
 #[derive(Clone)]
 pub struct JobRunner {
     tenancy: Tenancy,
-    http: reqwest::Client,
     mailer: Option<crate::outbox::Mailer>,
 }
 
 impl JobRunner {
     pub fn new(tenancy: Tenancy) -> Result<Self, AppError> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("steward/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(AppError::internal)?;
         Ok(JobRunner {
             tenancy,
-            http,
             mailer: None,
         })
     }
@@ -1535,7 +1527,6 @@ impl JobRunner {
                 crate::outbox::deliver(
                     &self.tenancy,
                     self.mailer.as_ref(),
-                    &self.http,
                     db,
                     job,
                     tenant()?,
@@ -1756,23 +1747,24 @@ impl JobRunner {
             .keyring()
             .webhook_secret(propagation.sub_processor_id);
         let signature = sign_webhook(&secret, timestamp, &body);
+        let headers = [
+            ("Steward-Signature", format!("t={timestamp},v1={signature}")),
+            ("Idempotency-Key", propagation.id.to_string()),
+        ];
         let sent = self
-            .http
-            .post(&endpoint)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("Steward-Signature", format!("t={timestamp},v1={signature}"))
-            .header("Idempotency-Key", propagation.id.to_string())
-            .body(body)
-            .send()
+            .tenancy
+            .outbound()
+            .post_json(&endpoint, &headers, body)
             .await;
         let failure = match sent {
-            Ok(response) if response.status().is_success() => {
-                let text = response.text().await.unwrap_or_default();
-                let reference = serde_json::from_str::<Value>(&text).ok().and_then(|v| {
-                    v["reference"]
-                        .as_str()
-                        .map(|s| s.chars().take(200).collect::<String>())
-                });
+            Ok(answer) => {
+                let reference = serde_json::from_slice::<Value>(&answer.body)
+                    .ok()
+                    .and_then(|v| {
+                        v["reference"]
+                            .as_str()
+                            .map(|s| s.chars().take(200).collect::<String>())
+                    });
                 let txn = db.begin().await?;
                 // Conditional: a person may have confirmed it by hand meanwhile; that stands.
                 let acknowledged = erasure_propagation::Entity::update_many()
@@ -1811,9 +1803,7 @@ impl JobRunner {
                 txn.commit().await?;
                 return Ok(Outcome::Done);
             }
-            Ok(response) => format!("the endpoint answered HTTP {}", response.status().as_u16()),
-            Err(e) if e.is_timeout() => "the endpoint did not answer within 10 s".to_owned(),
-            Err(_) => "the endpoint could not be reached".to_owned(),
+            Err(failure) => failure.to_string(),
         };
         let last = job.attempts >= job.max_attempts;
         let mut model: erasure_propagation::ActiveModel = propagation.clone().into();

@@ -1119,8 +1119,7 @@ pub async fn set_notice_period(
     Ok(())
 }
 
-/// Sets where a sub-processor takes erasure requests: an `https://` webhook (plain `http://` only on loopback, for
-/// tests), or `None` for requests sent by hand and confirmed by a named person. Returns the HMAC secret its webhooks
+/// Sets where a sub-processor takes erasure requests: an `https://` webhook to a public address (see [`crate::outbound`]), or `None` for requests sent by hand and confirmed by a named person. Returns the HMAC secret its webhooks
 /// are signed with, to hand to the sub-processor.
 pub async fn set_erasure_endpoint(
     tenancy: &Tenancy,
@@ -1131,7 +1130,9 @@ pub async fn set_erasure_endpoint(
     tenancy
         .require_platform(principal, Permission::SubprocessorManage)
         .await?;
-    let endpoint = endpoint.map(check_webhook_url).transpose()?;
+    let endpoint = endpoint
+        .map(|e| tenancy.outbound().check_url(e))
+        .transpose()?;
     let sp = get(tenancy, id).await?;
     let txn = tenancy.databases().control().begin().await?;
     let mut model: subprocessor::ActiveModel = sp.into();
@@ -1154,32 +1155,4 @@ pub async fn set_erasure_endpoint(
         .is_some()
         .then(|| tenancy.keyring().webhook_secret(id));
     Ok((updated, secret))
-}
-
-/// An erasure webhook must be `https://`; `http://` is accepted only for a loopback host (local tests).
-pub fn check_webhook_url(raw: &str) -> Result<String, AppError> {
-    let raw = raw.trim();
-    let url = reqwest::Url::parse(raw)
-        .map_err(|_| AppError::BadInput("`endpoint` is not a valid URL".into()))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    match url.scheme() {
-        "https" if url.host().is_some() => {}
-        "http" if loopback => {}
-        _ => {
-            return Err(AppError::BadInput(
-                "`endpoint` must be an https:// URL (http:// only for a loopback address)".into(),
-            ));
-        }
-    }
-    if !url.username().is_empty() || url.password().is_some() || raw.len() > 500 {
-        return Err(AppError::BadInput(
-            "`endpoint` must be at most 500 characters, without credentials in it".into(),
-        ));
-    }
-    Ok(url.to_string())
 }

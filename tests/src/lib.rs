@@ -196,6 +196,8 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         header_timeout_secs: 10,
         metrics_token: None,
         role_changes: steward::config::RoleChanges::Notify,
+        // The tests' webhook peers listen on loopback; `outbound` tests turn this off to see the default.
+        allow_loopback_webhooks: true,
     }
 }
 

@@ -129,10 +129,17 @@ pub struct Tenancy {
     /// Tenants looked up so far. Dropped entry by entry when this instance changes one, and whole when another
     /// instance did (the shared version moved).
     directory: Arc<std::sync::RwLock<std::collections::HashMap<TenantId, TenantRecord>>>,
+    /// The client for webhooks and the address policy their URLs are checked against.
+    outbound: crate::outbound::Outbound,
 }
 
 impl Tenancy {
-    pub fn new(dbs: Databases, authz: Authorizer, keyring: Keyring) -> Self {
+    pub fn new(
+        dbs: Databases,
+        authz: Authorizer,
+        keyring: Keyring,
+        outbound: crate::outbound::Outbound,
+    ) -> Self {
         Tenancy {
             dbs,
             authz,
@@ -142,7 +149,13 @@ impl Tenancy {
             watch: Arc::default(),
             reloads: Arc::default(),
             directory: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
+            outbound,
         }
+    }
+
+    /// Outbound HTTP (webhooks), with its address policy.
+    pub fn outbound(&self) -> &crate::outbound::Outbound {
+        &self.outbound
     }
 
     /// Every region's database, for the few reads that span tenants on purpose (a staff member's own grants).

@@ -113,15 +113,27 @@ async fn disclosures_reach_the_tenant_when_allowed(backend: Backend) {
         .await
         .ok()["recordLegalDisclosure"]["id"]
         .clone();
+    // Nothing the tenant can see moves while the order holds: its chain head, its events, its notices.
+    let head_before = chain_head(&app, &admin).await;
     let held = app
         .gql(
             &legal,
             DECIDE,
-            json!({ "id": gagged, "i": { "decision": "challenge", "note": "overbroad" } }),
+            json!({ "id": gagged, "i": { "decision": "disclose", "note": "valid warrant", "disclosedCategories": ["user.contact.email"], "disclosedSubjectIds": [s] } }),
         )
         .await;
     assert!(held.ok()["decideLegalDisclosure"]["noticeSentAt"].is_null());
     assert_eq!(disclosure_notices(&app, &admin).await, 1);
+    assert_eq!(
+        chain_head(&app, &admin).await,
+        head_before,
+        "the gag moved the tenant's chain head"
+    );
+    assert_eq!(
+        decided_events(&app, &admin).await.len(),
+        1,
+        "only the ungagged demand"
+    );
     let tenancy = app.state.tenancy();
     assert_eq!(
         steward::accountability::release_disclosure_notices(tenancy, until)
@@ -144,6 +156,20 @@ async fn disclosures_reach_the_tenant_when_allowed(backend: Backend) {
         "idempotent"
     );
     assert_eq!(disclosure_notices(&app, &admin).await, 2);
+    // Released: the tenant's chain now carries the decision, with what was disclosed.
+    let events = decided_events(&app, &admin).await;
+    assert_eq!(events.len(), 2);
+    let released = events
+        .iter()
+        .find(|e| e["objectId"] == gagged)
+        .expect("released event");
+    assert_eq!(released["detail"]["decision"], "disclose");
+    assert_eq!(
+        released["detail"]["categories"],
+        json!(["user.contact.email"])
+    );
+    assert_eq!(released["detail"]["subjects"], 1);
+    assert_ne!(chain_head(&app, &admin).await, head_before);
 
     // An open-ended order is allowed, and comes up for review every 90 days.
     let endless = app
@@ -178,19 +204,91 @@ async fn disclosures_reach_the_tenant_when_allowed(backend: Backend) {
         json!([])
     );
 
-    // The public report: counts only.
+    // The public report: counts only, for closed half-years, of decided demands under no order (or an ended one).
     let report = app.get("/transparency.json").await;
-    let year = Utc::now().date_naive().format("%Y").to_string();
-    assert_eq!(report.body["years"][&year]["subpoena"]["narrow"], 1);
     assert_eq!(
-        report.body["years"][&year]["search_warrant"]["challenge"],
-        1
+        report.body["half_years"],
+        json!({}),
+        "the current half-year has not closed: {:#}",
+        report.body
     );
-    assert_eq!(report.body["years"][&year]["court_order"]["pending"], 1);
+    // Move every demand into a closed half-year; add a gagged, decided one there whose order still holds.
+    let still = app
+        .gql(
+            &legal,
+            RECORD,
+            demand(
+                &t,
+                "court_order",
+                true,
+                Some((Utc::now().date_naive() + Duration::days(400)).to_string()),
+            ),
+        )
+        .await
+        .ok()["recordLegalDisclosure"]["id"]
+        .clone();
+    app.gql(
+        &legal,
+        DECIDE,
+        json!({ "id": still, "i": { "decision": "refuse", "note": "no" } }),
+    )
+    .await
+    .ok();
+    let past = match app.backend {
+        Backend::Sqlite => "'2025-02-03'",
+        Backend::Postgres(_) => "'2025-02-03'::date",
+    };
+    let ended = match app.backend {
+        Backend::Sqlite => "'2025-03-01'",
+        Backend::Postgres(_) => "'2025-03-01'::date",
+    };
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &db,
+        &format!("UPDATE legal_disclosures SET received_on = {past}"),
+    )
+    .await
+    .unwrap();
+    // The warrant's order ended (the court's date has passed); the court order's still holds.
+    sea_orm::ConnectionTrait::execute_unprepared(&db, &format!("UPDATE legal_disclosures SET nondisclosure_until = {ended} WHERE kind = 'search_warrant'"))
+        .await
+        .unwrap();
+    let report = app.get("/transparency.json").await;
+    assert_eq!(
+        report.body["half_years"],
+        json!({ "2025-H1": { "subpoena": { "narrow": 1 }, "search_warrant": { "disclose": 1 } } }),
+        "pending and still-gagged demands are not counted: {:#}",
+        report.body
+    );
     assert!(
         !report.body.to_string().contains("Examplia")
             && !report.body.to_string().contains("DC-2026")
     );
+}
+
+async fn chain_head(app: &TestApp, admin: &str) -> serde_json::Value {
+    app.gql(admin, "{ auditChainHead { seq hash } }", json!({}))
+        .await
+        .ok()["auditChainHead"]
+        .clone()
+}
+
+async fn decided_events(app: &TestApp, admin: &str) -> Vec<serde_json::Value> {
+    app.gql(
+        admin,
+        "{ auditEvents(action: \"disclosure.decided\", first: 50) { edges { node { objectId detail } } } }",
+        json!({}),
+    )
+    .await
+    .ok()["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut node = e["node"].clone();
+            node["detail"] = serde_json::from_str(node["detail"].as_str().unwrap()).unwrap();
+            node
+        })
+        .collect()
 }
 
 async fn breaches_reach_exactly_the_affected_tenants(backend: Backend) {

@@ -13,6 +13,7 @@ mod isolation_fuzz;
 mod notices;
 mod offboarding;
 mod ops;
+mod outbound;
 mod personal;
 mod policies;
 mod processes;

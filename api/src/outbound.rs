@@ -1,0 +1,349 @@
+//! Outbound HTTP to addresses other people chose: tenants' notice webhooks and sub-processors' erasure endpoints.
+//!
+//! A URL set by a client or by staff must not turn Steward into a proxy into its own network (SSRF). So:
+//! - the URL is `https://`, without credentials, at most 500 characters; an IP-literal host is checked when it is set;
+//! - a host name is resolved when a delivery is made and **every** address it resolves to is checked; one refused
+//!   address refuses the delivery. The request then connects to exactly the addresses checked: the resolver below is
+//!   the client's only resolver, so nothing resolves the name again (no DNS rebinding between check and connect);
+//! - refused: loopback, private (RFC 1918), link-local (cloud metadata at 169.254.169.254), CGNAT (100.64/10),
+//!   unique-local (fc00::/7), multicast, broadcast, unspecified, documentation and benchmarking ranges, and IPv4
+//!   addresses mapped into or embedded in IPv6;
+//! - no redirects are followed, no proxy from the environment is used, and answers are read up to [`MAX_BODY`] bytes.
+//!
+//! Loopback targets (plain `http://` too) are allowed only with the development setting
+//! `STEWARD_ALLOW_LOOPBACK_WEBHOOKS=true`, which is off by default and logged at start.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::error::AppError;
+
+/// The longest answer read from a webhook; the rest is never read.
+pub const MAX_BODY: usize = 64 * 1024;
+/// How long one delivery may take, connection included.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_URL: usize = 500;
+
+/// Whether an address may be the target of an outbound request.
+pub fn address_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4_allowed(v4, allow_loopback),
+        IpAddr::V6(v6) => {
+            // IPv4 mapped (::ffff:a.b.c.d), compatible (::a.b.c.d) or NAT64 (64:ff9b::/96) addresses reach IPv4 hosts:
+            // refused whatever they embed, so the IPv4 rules cannot be bypassed through them.
+            let s = v6.segments();
+            if v6.to_ipv4_mapped().is_some()
+                || (s[0..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified())
+                || (s[0] == 0x64 && s[1] == 0xff9b)
+            {
+                return false;
+            }
+            if v6.is_loopback() {
+                return allow_loopback;
+            }
+            !(v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (s[0] & 0xffc0) == 0xfe80 // link local fe80::/10
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated) fec0::/10
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // discard-only 100::/64
+        }
+    }
+}
+
+fn v4_allowed(ip: Ipv4Addr, allow_loopback: bool) -> bool {
+    if ip.is_loopback() {
+        return allow_loopback;
+    }
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || a == 0 // "this network"
+        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64/10
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240) // reserved
+}
+
+/// Checks a webhook URL when it is set. Returns it normalised.
+pub fn check_url(raw: &str, allow_loopback: bool) -> Result<String, AppError> {
+    let raw = raw.trim();
+    if raw.len() > MAX_URL {
+        return Err(AppError::BadInput(format!(
+            "`endpoint` must be at most {MAX_URL} characters"
+        )));
+    }
+    let url = reqwest::Url::parse(raw)
+        .map_err(|_| AppError::BadInput("`endpoint` is not a valid URL".into()))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(AppError::BadInput(
+            "`endpoint` must not carry credentials".into(),
+        ));
+    }
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        Some(url::Host::Domain(_)) => None,
+        None => return Err(AppError::BadInput("`endpoint` has no host".into())),
+    };
+    let loopback_literal = literal.is_some_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_loopback && loopback_literal => {}
+        _ => {
+            return Err(AppError::BadInput(
+                "`endpoint` must be an https:// URL".into(),
+            ));
+        }
+    }
+    if let Some(ip) = literal
+        && !address_allowed(ip, allow_loopback)
+    {
+        return Err(AppError::BadInput(
+            "`endpoint` points to a private, loopback, link-local or reserved address; webhooks must reach a \
+             public address"
+                .into(),
+        ));
+    }
+    Ok(url.to_string())
+}
+
+/// The resolver of the outbound client: resolves with the system resolver, then refuses the name if any of its
+/// addresses is not allowed, and hands exactly the checked addresses to the connector.
+#[derive(Clone, Debug)]
+struct GuardedResolver {
+    allow_loopback: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_loopback = self.allow_loopback;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} resolves to no address").into());
+            }
+            if let Some(bad) = addrs
+                .iter()
+                .find(|a| !address_allowed(a.ip(), allow_loopback))
+            {
+                tracing::warn!(host, address = %bad.ip(), "outbound request refused: the host resolves to a non-public address");
+                return Err(Box::new(Refused) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// The error of a refused address, recognisable in a delivery's failure.
+#[derive(Debug)]
+struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the host resolves to a non-public address")
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The outbound HTTP client with its address policy.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    client: reqwest::Client,
+    allow_loopback: bool,
+}
+
+/// Why a delivery failed, in words fit for a client to read (no internal detail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Refused,
+    Unreachable,
+    Status(u16),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused => f.write_str(
+                "the webhook's address is not public (private, loopback, link-local or reserved): not sent",
+            ),
+            Failure::Unreachable => f.write_str("the webhook could not be reached"),
+            Failure::Status(code) => write!(f, "the webhook answered HTTP {code}"),
+        }
+    }
+}
+
+/// A successful answer: its status and at most [`MAX_BODY`] bytes of its body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Outbound {
+    pub fn new(allow_loopback: bool) -> Result<Self, AppError> {
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver { allow_loopback }))
+            .user_agent(concat!("steward/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(AppError::internal)?;
+        Ok(Outbound {
+            client,
+            allow_loopback,
+        })
+    }
+
+    pub fn allows_loopback(&self) -> bool {
+        self.allow_loopback
+    }
+
+    /// Checks a URL being set (see [`check_url`]).
+    pub fn check_url(&self, raw: &str) -> Result<String, AppError> {
+        check_url(raw, self.allow_loopback)
+    }
+
+    /// POSTs `body` as JSON with `headers`. The URL is checked again (it may have been stored under another policy);
+    /// a 2xx answer is `Ok`, with at most [`MAX_BODY`] bytes of its body.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: String,
+    ) -> Result<Answer, Failure> {
+        check_url(url, self.allow_loopback).map_err(|_| Failure::Refused)?;
+        let mut request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let mut response = match request.body(body).send().await {
+            Ok(r) => r,
+            Err(e) if is_refused(&e) => return Err(Failure::Refused),
+            Err(_) => return Err(Failure::Unreachable),
+        };
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            return Err(Failure::Status(status));
+        }
+        let mut body = Vec::new();
+        while body.len() < MAX_BODY {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = MAX_BODY - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(Answer { status, body })
+    }
+}
+
+fn is_refused(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.downcast_ref::<Refused>().is_some() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn refuses_every_non_public_range() {
+        for bad in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "198.18.0.1",
+            "192.0.0.8",
+            "192.0.2.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::ffff:8.8.8.8",
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "2001:db8::1",
+        ] {
+            assert!(!address_allowed(ip(bad), false), "{bad} allowed");
+        }
+        for good in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "100.63.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+        ] {
+            assert!(address_allowed(ip(good), false), "{good} refused");
+        }
+        assert!(address_allowed(ip("127.0.0.1"), true));
+        assert!(address_allowed(ip("::1"), true));
+        assert!(
+            !address_allowed(ip("10.0.0.1"), true),
+            "only loopback opens"
+        );
+        assert!(!address_allowed(ip("::ffff:127.0.0.1"), true));
+    }
+
+    #[test]
+    fn urls_are_checked_when_set() {
+        assert!(check_url("https://hooks.example.com/x", false).is_ok());
+        for bad in [
+            "http://hooks.example.com/x",
+            "http://127.0.0.1:9/x",
+            "https://127.0.0.1/x",
+            "https://[::1]/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.0.0.1/",
+            "https://user:pw@hooks.example.com/",
+            "ftp://hooks.example.com/",
+            "https://0x7f000001/",
+            "https://2130706433/",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad} accepted");
+        }
+        assert!(check_url("http://127.0.0.1:9/x", true).is_ok());
+        assert!(check_url("http://10.0.0.1/x", true).is_err());
+    }
+}
