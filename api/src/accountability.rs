@@ -442,6 +442,9 @@ fn half_year(date: NaiveDate) -> (i32, u32) {
     (date.year(), if date.month() <= 6 { 1 } else { 2 })
 }
 
+/// Received on, kind, decision, under an order, order ends on.
+type DisclosureRow = (NaiveDate, String, Option<String>, bool, Option<NaiveDate>);
+
 /// The public transparency report: counts by half-year received, kind and decision — nothing else. Only demands that
 /// are decided and under no non-disclosure order (or whose order has ended) are counted, and only for half-years that
 /// have closed, so no published figure moves while a gagged or pending demand is open, and no count reveals a demand a
@@ -450,18 +453,17 @@ pub async fn transparency_report(
     tenancy: &Tenancy,
     today: NaiveDate,
 ) -> Result<serde_json::Value, AppError> {
-    let rows: Vec<(NaiveDate, String, Option<String>, bool, Option<NaiveDate>)> =
-        legal_disclosure::Entity::find()
-            .select_only()
-            .column(legal_disclosure::Column::ReceivedOn)
-            .column(legal_disclosure::Column::Kind)
-            .column(legal_disclosure::Column::Decision)
-            .column(legal_disclosure::Column::NondisclosureOrder)
-            .column(legal_disclosure::Column::NondisclosureUntil)
-            .filter(legal_disclosure::Column::Decision.is_not_null())
-            .into_tuple()
-            .all(tenancy.databases().control())
-            .await?;
+    let rows: Vec<DisclosureRow> = legal_disclosure::Entity::find()
+        .select_only()
+        .column(legal_disclosure::Column::ReceivedOn)
+        .column(legal_disclosure::Column::Kind)
+        .column(legal_disclosure::Column::Decision)
+        .column(legal_disclosure::Column::NondisclosureOrder)
+        .column(legal_disclosure::Column::NondisclosureUntil)
+        .filter(legal_disclosure::Column::Decision.is_not_null())
+        .into_tuple()
+        .all(tenancy.databases().control())
+        .await?;
     let current = half_year(today);
     let mut periods: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>> = BTreeMap::new();
     for (received, kind, decision, order, until) in rows {

@@ -2,7 +2,10 @@
 //! controller's choice, and issue a signed certificate that it is gone.
 //!
 //! `begin` (platform admin, on the client's instruction) moves the tenant to `offboarding`: nothing new is collected,
-//! clients still read. With `RETURN_THEN_DELETE` a job builds the full export for the client admin to download. When
+//! clients still read. Nothing is deleted on one staff member's word (GDPR Art. 28(3)(a)): the deletion must be
+//! authorized by the tenant's `client_admin` (the controller's instruction, recorded in Steward) or by a second
+//! platform admin, the grace period is at least [`MIN_GRACE_DAYS`], and either side can cancel until the deletion
+//! starts (the tenant returns to the status it had). With `RETURN_THEN_DELETE` a job builds the full export for the client admin to download. When
 //! the grace period ends, the finishing job erases every subject exactly as an erasure does — values, guardian
 //! consents, exports and the wrapped key, with a tombstone and propagations to the sub-processors that received data
 //! — in batches, then deletes the export, signs the certificate and marks the tenant `terminated`. A legal hold keeps
@@ -23,7 +26,7 @@ use steward_entities::{
     guardian_consent, job, offboarding_certificate, personal_data, subject_export, subprocessor,
     tenant, tenant_export,
 };
-use steward_policy::Permission;
+use steward_policy::{ActorKind, Permission};
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
@@ -38,6 +41,8 @@ use crate::tenancy::{Scope, Tenancy, TenantRecord, TenantStatus};
 pub(crate) const JOB_EXPORT: &str = "offboarding.export";
 pub(crate) const JOB_FINISH: &str = "offboarding.finish";
 const MAX_GRACE_DAYS: i32 = 365;
+/// The shortest grace period: the window in which a deleting offboarding can still be cancelled.
+pub const MIN_GRACE_DAYS: i32 = 7;
 pub const DEFAULT_GRACE_DAYS: i32 = 30;
 /// The shortest download window of a departing tenant's export.
 const EXPORT_MIN_DAYS: i64 = 7;
@@ -75,9 +80,9 @@ pub async fn begin(
     tenancy
         .require_platform(principal, Permission::TenantLifecycle)
         .await?;
-    if !(0..=MAX_GRACE_DAYS).contains(&grace_days) {
+    if !(MIN_GRACE_DAYS..=MAX_GRACE_DAYS).contains(&grace_days) {
         return Err(AppError::BadInput(format!(
-            "`graceDays` must be between 0 and {MAX_GRACE_DAYS}"
+            "`graceDays` must be between {MIN_GRACE_DAYS} and {MAX_GRACE_DAYS}"
         )));
     }
     let record = tenancy
@@ -108,6 +113,22 @@ pub async fn begin(
         )
         .col_expr(tenant::Column::OffboardingStartedAt, Some(now).into())
         .col_expr(tenant::Column::OffboardingDueAt, Some(due).into())
+        .col_expr(
+            tenant::Column::OffboardingRequestedBy,
+            Some(principal.label()).into(),
+        )
+        .col_expr(
+            tenant::Column::OffboardingAuthorizedBy,
+            Option::<String>::None.into(),
+        )
+        .col_expr(
+            tenant::Column::OffboardingAuthorizedAt,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .col_expr(
+            tenant::Column::OffboardingPreviousStatus,
+            Some(record.status.as_str()).into(),
+        )
         .col_expr(tenant::Column::UpdatedAt, now.into())
         .filter(tenant::Column::Id.eq(tenant_id.0))
         .filter(tenant::Column::Status.eq(record.status.as_str()))
@@ -147,10 +168,13 @@ pub async fn begin(
         &txn,
         tenant_id,
         "tenant.offboarding",
-        "Your contract has ended: your data will be deleted",
+        "Contract end: confirm or cancel the deletion of your data",
         &format!(
-            "Offboarding began on your instruction ({}). Nothing new is collected. On {} every data subject's values \
-             and keys are deleted and sub-processors are told; a signed certificate is then available.{}",
+            "{} began your offboarding ({}). Nothing new is collected. Nothing is deleted unless one of your admins \
+             confirms it (authorizeOffboarding) or a second platform admin approves it; then, on {}, every data \
+             subject's values and keys are deleted and sub-processors are told, and a signed certificate is issued. \
+             Until the deletion starts, your admins can cancel it (cancelOffboarding).{}",
+            principal.label(),
             choice.as_str().replace('_', " "),
             due.date_naive(),
             if choice == Choice::ReturnThenDelete {
@@ -178,6 +202,237 @@ pub async fn begin(
         updated_at: now,
         ..record
     })
+}
+
+/// Authorizes the deletion of a departing tenant's data: its `client_admin` (the controller's instruction) or a
+/// platform admin other than the one who began the offboarding.
+pub async fn authorize(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    tenant_id: Option<TenantId>,
+) -> Result<TenantRecord, AppError> {
+    let t = offboarding_of(tenancy, principal, tenant_id).await?;
+    if principal.kind == ActorKind::Staff
+        && t.offboarding_requested_by.as_deref() == Some(principal.label().as_str())
+    {
+        return Err(AppError::Refused {
+            reason: "SECOND_PERSON_REQUIRED",
+            message: "the platform admin who began an offboarding cannot also authorize its deletion: the \
+                      tenant's client_admin or a second platform admin must"
+                .into(),
+        });
+    }
+    if let Some(by) = &t.offboarding_authorized_by {
+        return Err(AppError::Conflict(format!(
+            "the deletion was already authorized by {by}"
+        )));
+    }
+    let now = Utc::now();
+    let tenant = TenantId(t.id);
+    // The scope first: on SQLite the control database has one writer, which the transaction below holds.
+    let scope = tenancy.system_scope(tenant).await?;
+    let control = tenancy.databases().control().begin().await?;
+    let updated = tenant::Entity::update_many()
+        .col_expr(
+            tenant::Column::OffboardingAuthorizedBy,
+            Some(principal.label()).into(),
+        )
+        .col_expr(tenant::Column::OffboardingAuthorizedAt, Some(now).into())
+        .filter(tenant::Column::Id.eq(t.id))
+        .filter(tenant::Column::Status.eq(TenantStatus::Offboarding.as_str()))
+        .filter(tenant::Column::OffboardingAuthorizedBy.is_null())
+        .exec(&control)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Conflict(
+            "the offboarding changed meanwhile; reload and retry".into(),
+        ));
+    }
+    let detail = json!({ "due_at": t.offboarding_due_at.map(audit::canonical_time), "requested_by": t.offboarding_requested_by });
+    audit::append_platform(
+        &control,
+        AuditEntry::by(principal, "tenant.offboarding_authorized", "tenant", tenant)
+            .with_detail(detail.clone()),
+    )
+    .await?;
+    let txn = scope.begin().await?;
+    // The finishing job may have gone back to sleep while it waited for this: it runs at the due date (or now).
+    if let Some(due) = t.offboarding_due_at {
+        job::Entity::update_many()
+            .col_expr(job::Column::RunAt, due.max(now).into())
+            .filter(job::Column::DedupeKey.eq(format!("{JOB_FINISH}:{}", tenant.0)))
+            .filter(job::Column::State.eq("queued"))
+            .exec(&txn)
+            .await?;
+    }
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::by(principal, "tenant.offboarding_authorized", "tenant", tenant)
+            .with_detail(detail),
+    )
+    .await?;
+    crate::grants::notify(
+        &txn,
+        tenant,
+        "tenant.offboarding",
+        "The deletion of your data was authorized",
+        &format!(
+            "{} authorized the deletion. On {} every data subject's values and keys are deleted; until then your \
+             admins can still cancel it (cancelOffboarding).",
+            principal.label(),
+            t.offboarding_due_at
+                .map(|d| d.date_naive().to_string())
+                .unwrap_or_default()
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    control.commit().await?;
+    tenancy.forget_tenant(tenant);
+    tenancy
+        .find(tenant)
+        .await?
+        .ok_or_else(|| crate::tenancy::not_found(tenant))
+}
+
+/// Cancels an offboarding before its deletion starts (the tenant's `client_admin` or a platform admin): the tenant
+/// returns to the status it had, a prepared export is deleted.
+pub async fn cancel(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    tenant_id: Option<TenantId>,
+    reason: &str,
+) -> Result<TenantRecord, AppError> {
+    let reason = crate::validate::text("reason", reason, 1000)?;
+    let t = offboarding_of(tenancy, principal, tenant_id).await?;
+    if t.offboarding_erasure_started_at.is_some() {
+        return Err(AppError::Refused {
+            reason: "ERASURE_STARTED",
+            message: "the deletion has started and cannot be cancelled".into(),
+        });
+    }
+    let tenant = TenantId(t.id);
+    let back = t
+        .offboarding_previous_status
+        .as_deref()
+        .unwrap_or(TenantStatus::Active.as_str())
+        .parse::<TenantStatus>()?;
+    let now = Utc::now();
+    let scope = tenancy.system_scope(tenant).await?;
+    let control = tenancy.databases().control().begin().await?;
+    let none_time = || Option::<DateTime<Utc>>::None;
+    let updated = tenant::Entity::update_many()
+        .col_expr(tenant::Column::Status, back.as_str().into())
+        .col_expr(
+            tenant::Column::OffboardingChoice,
+            Option::<String>::None.into(),
+        )
+        .col_expr(tenant::Column::OffboardingStartedAt, none_time().into())
+        .col_expr(tenant::Column::OffboardingDueAt, none_time().into())
+        .col_expr(
+            tenant::Column::OffboardingRequestedBy,
+            Option::<String>::None.into(),
+        )
+        .col_expr(
+            tenant::Column::OffboardingAuthorizedBy,
+            Option::<String>::None.into(),
+        )
+        .col_expr(tenant::Column::OffboardingAuthorizedAt, none_time().into())
+        .col_expr(
+            tenant::Column::OffboardingPreviousStatus,
+            Option::<String>::None.into(),
+        )
+        .col_expr(tenant::Column::UpdatedAt, now.into())
+        .filter(tenant::Column::Id.eq(t.id))
+        .filter(tenant::Column::Status.eq(TenantStatus::Offboarding.as_str()))
+        .filter(tenant::Column::OffboardingErasureStartedAt.is_null())
+        .exec(&control)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Refused {
+            reason: "ERASURE_STARTED",
+            message: "the deletion has started and cannot be cancelled".into(),
+        });
+    }
+    let detail = json!({ "reason": reason, "status": back.as_str() });
+    audit::append_platform(
+        &control,
+        AuditEntry::by(principal, "tenant.offboarding_cancelled", "tenant", tenant)
+            .with_detail(detail.clone()),
+    )
+    .await?;
+    crate::users::bump_version(&control).await?;
+    let txn = scope.begin().await?;
+    // The offboarding's jobs go with it, so that a later offboarding schedules its own.
+    job::Entity::delete_many()
+        .filter(job::Column::DedupeKey.is_in([
+            format!("{JOB_EXPORT}:{}", tenant.0),
+            format!("{JOB_FINISH}:{}", tenant.0),
+        ]))
+        .exec(&txn)
+        .await?;
+    tenant_export::Entity::delete_many()
+        .filter(tenant_export::Column::TenantId.eq(t.id))
+        .exec(&txn)
+        .await?;
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::by(principal, "tenant.offboarding_cancelled", "tenant", tenant)
+            .with_detail(detail),
+    )
+    .await?;
+    crate::grants::notify(
+        &txn,
+        tenant,
+        "tenant.offboarding",
+        "The offboarding was cancelled",
+        &format!(
+            "{} cancelled the offboarding: {reason}. Nothing was deleted; the tenant is {} again.",
+            principal.label(),
+            back.as_str()
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    control.commit().await?;
+    tenancy.forget_tenant(tenant);
+    tenancy
+        .find(tenant)
+        .await?
+        .ok_or_else(|| crate::tenancy::not_found(tenant))
+}
+
+/// The departing tenant `principal` may authorize or cancel the offboarding of: its own (`client_admin`, who holds
+/// `tenant:settings`) or any (`platform_admin`). Another tenant's id is `NOT_FOUND`.
+async fn offboarding_of(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    tenant_id: Option<TenantId>,
+) -> Result<tenant::Model, AppError> {
+    let tenant = match principal.kind {
+        ActorKind::Staff => {
+            tenancy
+                .require_platform(principal, Permission::TenantLifecycle)
+                .await?;
+            tenant_id.ok_or_else(|| AppError::BadInput("`tenantId` is required".into()))?
+        }
+        _ => tenancy
+            .scope(principal, tenant_id, Permission::TenantSettings)
+            .await?
+            .tenant_id(),
+    };
+    let t = details(tenancy, tenant)
+        .await?
+        .ok_or_else(|| crate::tenancy::not_found(tenant))?;
+    if t.status != TenantStatus::Offboarding.as_str() {
+        return Err(AppError::Refused {
+            reason: "NOT_OFFBOARDING",
+            message: format!("this tenant is {}, not offboarding", t.status),
+        });
+    }
+    Ok(t)
 }
 
 /// The offboarding details of a tenant, from the directory.
@@ -373,6 +628,10 @@ pub(crate) async fn finish(
     {
         return Ok(Outcome::Later(due));
     }
+    // Nothing is deleted on one staff member's word: wait for the client's confirmation or a second approval.
+    if t.offboarding_authorized_by.is_none() {
+        return Ok(Outcome::Later(now + Duration::hours(1)));
+    }
     let scope = tenancy.system_scope(tenant).await?;
     // The client chose to get its data back first: nothing is deleted before the export exists, and then not before
     // it was downloaded or its download window closed.
@@ -392,6 +651,23 @@ pub(crate) async fn finish(
     let held = crate::retention::held(db, tenant).await?;
     if held.tenant_wide {
         return Ok(Outcome::Later(now + Duration::hours(1)));
+    }
+    // From here on the offboarding can no longer be cancelled. Conditional: a cancel that won the race stands.
+    if t.offboarding_erasure_started_at.is_none() {
+        let started = tenant::Entity::update_many()
+            .col_expr(
+                tenant::Column::OffboardingErasureStartedAt,
+                Some(Utc::now()).into(),
+            )
+            .filter(tenant::Column::Id.eq(tenant.0))
+            .filter(tenant::Column::Status.eq(TenantStatus::Offboarding.as_str()))
+            .filter(tenant::Column::OffboardingAuthorizedBy.is_not_null())
+            .filter(tenant::Column::OffboardingErasureStartedAt.is_null())
+            .exec(tenancy.databases().control())
+            .await?;
+        if started.rows_affected != 1 {
+            return Ok(Outcome::Done);
+        }
     }
     for _ in 0..BATCHES_PER_RUN {
         let mut query = scope

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Select, Set, TransactionTrait,
@@ -19,7 +20,7 @@ use steward_entities::{
     dsr_request, legal_hold, onward_transfer, onward_transfer_subject, personal_data,
     retention_default, retention_rule, retention_run, subprocessor, tenant,
 };
-use steward_policy::Permission;
+use steward_policy::{ActorKind, Permission};
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
@@ -27,7 +28,7 @@ use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::taxonomy;
-use crate::tenancy::{Scope, Tenancy};
+use crate::tenancy::{Scope, Tenancy, TenantStatus};
 
 /// Values deleted per transaction.
 pub const BATCH: u64 = 500;
@@ -45,8 +46,43 @@ fn check_period(days: i32) -> Result<i32, AppError> {
     Ok(days)
 }
 
-/// Sets (or changes) the tenant's rule for a category and/or purpose.
+/// Who changes a retention period, and so when the change takes effect.
+fn made_by_staff(principal: &Principal) -> bool {
+    principal.kind == ActorKind::Staff
+}
+
+/// A change waiting for its effective date: what the period becomes (`None`: the entry is removed) and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub period_days: Option<i32>,
+    pub effective_at: DateTime<Utc>,
+    pub set_by: String,
+}
+
+/// The pending change of a rule, if any.
+pub fn pending_rule(rule: &retention_rule::Model) -> Option<Pending> {
+    Some(Pending {
+        period_days: rule.pending_period_days.filter(|d| *d > 0),
+        effective_at: rule.pending_effective_at?,
+        set_by: rule.pending_set_by.clone().unwrap_or_default(),
+    })
+}
+
+/// The pending change of a default, if any.
+pub fn pending_default(default: &retention_default::Model) -> Option<Pending> {
+    Some(Pending {
+        period_days: default.pending_period_days.filter(|d| *d > 0),
+        effective_at: default.pending_effective_at?,
+        set_by: default.pending_set_by.clone().unwrap_or_default(),
+    })
+}
+
+/// Sets (or changes) the tenant's rule for a category and/or purpose. A `client_admin`'s change is the controller's
+/// instruction and takes effect at once. A change by staff takes effect at once only when it keeps values longer
+/// than the rule in force; one that could delete sooner waits until the tenant's admins were notified and its notice
+/// period passed, cancellable until then.
 pub async fn set_rule(
+    tenancy: &Tenancy,
     scope: &Scope,
     category: Option<&str>,
     purpose: Option<&str>,
@@ -73,24 +109,52 @@ pub async fn set_rule(
         .one(scope.db())
         .await?;
     let now = Utc::now();
+    let by = scope.principal().label();
+    let staff = made_by_staff(scope.principal());
+    let lengthens = existing
+        .as_ref()
+        .is_some_and(|r| r.in_force && period_days >= r.period_days);
+    let wait = if staff && !lengthens {
+        Some(now + notice_period_on(tenancy, scope.tenant_id()).await?)
+    } else {
+        None
+    };
     let txn = scope.begin().await?;
-    let model = match existing {
-        Some(rule) => {
+    let model = match (existing, wait) {
+        (Some(rule), None) => {
             let mut model: retention_rule::ActiveModel = rule.into();
             model.period_days = Set(period_days);
-            model.set_by = Set(scope.principal().label());
+            model.set_by = Set(by.clone());
             model.updated_at = Set(now);
+            model.in_force = Set(true);
+            model.pending_period_days = Set(None);
+            model.pending_effective_at = Set(None);
+            model.pending_set_by = Set(None);
+            model.pending_set_at = Set(None);
             model.update(&txn).await?
         }
-        None => {
+        (Some(rule), Some(at)) => {
+            let mut model: retention_rule::ActiveModel = rule.into();
+            model.pending_period_days = Set(Some(period_days));
+            model.pending_effective_at = Set(Some(at));
+            model.pending_set_by = Set(Some(by.clone()));
+            model.pending_set_at = Set(Some(now));
+            model.update(&txn).await?
+        }
+        (None, wait) => {
             retention_rule::ActiveModel {
                 tenant_id: Set(scope.tenant_id().0),
                 id: Set(Uuid::now_v7()),
                 category: Set(category.clone()),
                 purpose: Set(purpose.clone()),
                 period_days: Set(period_days),
-                set_by: Set(scope.principal().label()),
+                set_by: Set(by.clone()),
                 updated_at: Set(now),
+                in_force: Set(wait.is_none()),
+                pending_period_days: Set(wait.map(|_| period_days)),
+                pending_effective_at: Set(wait),
+                pending_set_by: Set(wait.map(|_| by.clone())),
+                pending_set_at: Set(wait.map(|_| now)),
             }
             .insert(&txn)
             .await?
@@ -101,49 +165,226 @@ pub async fn set_rule(
         scope.tenant_id(),
         AuditEntry::by(
             scope.principal(),
-            "retention.rule_set",
+            if wait.is_some() {
+                "retention.rule_change_scheduled"
+            } else {
+                "retention.rule_set"
+            },
             "retention_rule",
             model.id,
         )
-        .with_detail(
-            json!({ "category": category, "purpose": purpose, "period_days": period_days }),
-        ),
+        .with_detail(json!({
+            "category": category,
+            "purpose": purpose,
+            "period_days": period_days,
+            "effective_at": wait,
+        })),
     )
     .await?;
+    if let Some(at) = wait {
+        crate::grants::notify(
+            &txn,
+            scope.tenant_id(),
+            NOTICE_RETENTION_CHANGE,
+            "Our staff scheduled a change to your retention rules",
+            &format!(
+                "{by} set the retention period for {} to {period_days} days. It takes effect on {} unless you \
+                 cancel it (cancelRetentionRuleChange) or set the rule yourself; retentionPreview shows what it \
+                 would delete.",
+                describe(&category, &purpose),
+                at.format("%Y-%m-%d %H:%M UTC"),
+            ),
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(model)
 }
 
-/// Removes one of the tenant's rules.
-pub async fn remove_rule(scope: &Scope, id: Uuid) -> Result<(), AppError> {
+/// The notice kind of a scheduled retention change.
+pub const NOTICE_RETENTION_CHANGE: &str = "retention_change";
+
+fn describe(category: &str, purpose: &str) -> String {
+    match (category.is_empty(), purpose.is_empty()) {
+        (false, false) => format!("category `{category}` collected for `{purpose}`"),
+        (false, true) => format!("category `{category}`"),
+        _ => format!("purpose `{purpose}`"),
+    }
+}
+
+/// The tenant's notice period, read from the directory.
+async fn notice_period_on(tenancy: &Tenancy, tenant_id: TenantId) -> Result<Duration, AppError> {
+    let days = tenant::Entity::find_by_id(tenant_id.0)
+        .select_only()
+        .column(tenant::Column::NoticePeriodDays)
+        .into_tuple::<i32>()
+        .one(tenancy.databases().control())
+        .await?
+        .unwrap_or(crate::tenants::DEFAULT_NOTICE_PERIOD_DAYS);
+    Ok(Duration::days(i64::from(days.max(0))))
+}
+
+/// Removes one of the tenant's rules. A `client_admin` removes at once; staff schedule the removal (values may then
+/// fall under a shorter default) after the tenant's notice period, cancellable until then.
+pub async fn remove_rule(tenancy: &Tenancy, scope: &Scope, id: Uuid) -> Result<(), AppError> {
     let rule = scope
         .find::<retention_rule::Entity>()
         .filter(retention_rule::Column::Id.eq(id))
         .one(scope.db())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no retention rule {id}")))?;
+    let staff = made_by_staff(scope.principal()) && rule.in_force;
+    let now = Utc::now();
+    let at = if staff {
+        Some(now + notice_period_on(tenancy, scope.tenant_id()).await?)
+    } else {
+        None
+    };
     let txn = scope.begin().await?;
-    retention_rule::Entity::delete_many()
-        .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
-        .filter(retention_rule::Column::Id.eq(id))
-        .exec(&txn)
+    if let Some(at) = at {
+        let by = scope.principal().label();
+        let mut model: retention_rule::ActiveModel = rule.clone().into();
+        model.pending_period_days = Set(Some(0));
+        model.pending_effective_at = Set(Some(at));
+        model.pending_set_by = Set(Some(by.clone()));
+        model.pending_set_at = Set(Some(now));
+        model.update(&txn).await?;
+        crate::grants::notify(
+            &txn,
+            scope.tenant_id(),
+            NOTICE_RETENTION_CHANGE,
+            "Our staff scheduled the removal of one of your retention rules",
+            &format!(
+                "{by} removes your retention rule for {}. It takes effect on {} unless you cancel it \
+                 (cancelRetentionRuleChange); retentionPreview shows what would be deleted then.",
+                describe(&rule.category, &rule.purpose),
+                at.format("%Y-%m-%d %H:%M UTC"),
+            ),
+        )
         .await?;
+    } else {
+        retention_rule::Entity::delete_many()
+            .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
+            .filter(retention_rule::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
+    }
     audit::append_tenant(
         &txn,
         scope.tenant_id(),
         AuditEntry::by(
             scope.principal(),
-            "retention.rule_removed",
+            if at.is_some() {
+                "retention.rule_change_scheduled"
+            } else {
+                "retention.rule_removed"
+            },
             "retention_rule",
             id,
         )
-        .with_detail(json!({ "category": rule.category, "purpose": rule.purpose })),
+        .with_detail(json!({
+            "category": rule.category,
+            "purpose": rule.purpose,
+            "removed": true,
+            "effective_at": at,
+        })),
     )
     .await?;
     txn.commit().await?;
     Ok(())
 }
 
+/// Cancels a rule's pending change (its `client_admin`, or a privacy officer). A rule that was never in force goes.
+pub async fn cancel_rule_change(
+    scope: &Scope,
+    id: Uuid,
+) -> Result<Option<retention_rule::Model>, AppError> {
+    let rule = scope
+        .find::<retention_rule::Entity>()
+        .filter(retention_rule::Column::Id.eq(id))
+        .one(scope.db())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no retention rule {id}")))?;
+    if rule.pending_effective_at.is_none() {
+        return Err(AppError::Refused {
+            reason: "NOTHING_PENDING",
+            message: "this retention rule has no pending change".into(),
+        });
+    }
+    let txn = scope.begin().await?;
+    let base = retention_rule::Entity::update_many()
+        .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
+        .filter(retention_rule::Column::Id.eq(id))
+        .filter(retention_rule::Column::PendingEffectiveAt.is_not_null());
+    let (changed, kept) = if rule.in_force {
+        let changed = base
+            .col_expr(
+                retention_rule::Column::PendingPeriodDays,
+                Expr::value(Option::<i32>::None),
+            )
+            .col_expr(
+                retention_rule::Column::PendingEffectiveAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                retention_rule::Column::PendingSetBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                retention_rule::Column::PendingSetAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        (changed, true)
+    } else {
+        let changed = retention_rule::Entity::delete_many()
+            .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
+            .filter(retention_rule::Column::Id.eq(id))
+            .filter(retention_rule::Column::InForce.eq(false))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        (changed, false)
+    };
+    if changed != 1 {
+        return Err(AppError::Refused {
+            reason: "NOTHING_PENDING",
+            message: "this retention rule's pending change already took effect".into(),
+        });
+    }
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "retention.rule_change_cancelled",
+            "retention_rule",
+            id,
+        )
+        .with_detail(json!({
+            "category": rule.category,
+            "purpose": rule.purpose,
+            "cancelled_period_days": rule.pending_period_days,
+            "cancelled_effective_at": rule.pending_effective_at,
+        })),
+    )
+    .await?;
+    let after = if kept {
+        scope
+            .find::<retention_rule::Entity>()
+            .filter(retention_rule::Column::Id.eq(id))
+            .one(&txn)
+            .await?
+    } else {
+        None
+    };
+    txn.commit().await?;
+    Ok(after)
+}
+
+/// The tenant's rules, those waiting for their first effective date included.
 pub async fn rules(scope: &Scope) -> Result<Vec<retention_rule::Model>, AppError> {
     Ok(scope
         .find::<retention_rule::Entity>()
@@ -152,7 +393,9 @@ pub async fn rules(scope: &Scope) -> Result<Vec<retention_rule::Model>, AppError
         .await?)
 }
 
-/// Sets the platform's default period for a category (privacy officers).
+/// Sets the platform's default period for a category (privacy officers). A default that keeps values longer than the
+/// one in force applies at once; a new or shorter one waits until every live tenant was notified and the longest
+/// notice period passed, cancellable until then.
 pub async fn set_default(
     tenancy: &Tenancy,
     principal: &Principal,
@@ -168,38 +411,348 @@ pub async fn set_default(
     let existing = retention_default::Entity::find_by_id(category.clone())
         .one(control)
         .await?;
-    let txn = control.begin().await?;
-    let model = retention_default::ActiveModel {
-        category: Set(category.clone()),
-        period_days: Set(period_days),
-        set_by: Set(principal.label()),
-        updated_at: Set(Utc::now()),
+    let now = Utc::now();
+    let by = principal.label();
+    let lengthens = existing
+        .as_ref()
+        .is_some_and(|d| d.in_force && period_days >= d.period_days);
+    let longest_notice: Option<i32> = tenant::Entity::find()
+        .select_only()
+        .column_as(tenant::Column::NoticePeriodDays.max(), "m")
+        .filter(tenant::Column::Status.ne(TenantStatus::Terminated.as_str()))
+        .into_tuple::<Option<i32>>()
+        .one(control)
+        .await?
+        .flatten();
+    // With no live tenant there is nobody to notify and nothing to delete.
+    let wait = match longest_notice {
+        Some(days) if !lengthens => Some(now + Duration::days(i64::from(days.max(0)))),
+        _ => None,
     };
-    let model = if existing.is_some() {
-        model.update(&txn).await?
-    } else {
-        model.insert(&txn).await?
+    let txn = control.begin().await?;
+    let model = match (existing, wait) {
+        (Some(d), None) => {
+            let mut model: retention_default::ActiveModel = d.into();
+            model.period_days = Set(period_days);
+            model.set_by = Set(by.clone());
+            model.updated_at = Set(now);
+            model.in_force = Set(true);
+            model.pending_period_days = Set(None);
+            model.pending_effective_at = Set(None);
+            model.pending_set_by = Set(None);
+            model.pending_set_at = Set(None);
+            model.update(&txn).await?
+        }
+        (Some(d), Some(at)) => {
+            let mut model: retention_default::ActiveModel = d.into();
+            model.pending_period_days = Set(Some(period_days));
+            model.pending_effective_at = Set(Some(at));
+            model.pending_set_by = Set(Some(by.clone()));
+            model.pending_set_at = Set(Some(now));
+            model.update(&txn).await?
+        }
+        (None, wait) => {
+            retention_default::ActiveModel {
+                category: Set(category.clone()),
+                period_days: Set(period_days),
+                set_by: Set(by.clone()),
+                updated_at: Set(now),
+                in_force: Set(wait.is_none()),
+                pending_period_days: Set(wait.map(|_| period_days)),
+                pending_effective_at: Set(wait),
+                pending_set_by: Set(wait.map(|_| by.clone())),
+                pending_set_at: Set(wait.map(|_| now)),
+            }
+            .insert(&txn)
+            .await?
+        }
     };
     audit::append_platform(
         &txn,
         AuditEntry::by(
             principal,
-            "retention.default_set",
+            if wait.is_some() {
+                "retention.default_change_scheduled"
+            } else {
+                "retention.default_set"
+            },
             "retention_default",
             &category,
         )
-        .with_detail(json!({ "period_days": period_days })),
+        .with_detail(json!({ "period_days": period_days, "effective_at": wait })),
     )
     .await?;
+    if let Some(at) = wait {
+        let body = format!(
+            "{by} set the platform's default retention period for category `{category}` to {period_days} days. It \
+             applies to your values of that category that no rule of yours covers, from {}. Set your own rule to \
+             keep a different period; retentionPreview shows what the change would delete.",
+            at.format("%Y-%m-%d %H:%M UTC"),
+        );
+        crate::policies::notify_tenants(
+            tenancy,
+            &txn,
+            principal,
+            None,
+            &crate::policies::Announcement {
+                kind: NOTICE_RETENTION_CHANGE,
+                class: crate::outbox::Class::Administrative,
+                audience: &[steward_policy::Role::ClientAdmin],
+                title: "Our staff scheduled a change to the default retention periods",
+                body: &body,
+            },
+            (
+                "retention.default_change_notified",
+                "retention_default",
+                Uuid::now_v7(),
+            ),
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(model)
 }
 
+/// Cancels a default's pending change (privacy officers). A default that was never in force goes.
+pub async fn cancel_default_change(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    category: &str,
+) -> Result<Option<retention_default::Model>, AppError> {
+    tenancy
+        .require_platform(principal, Permission::RetentionManage)
+        .await?;
+    let category = taxonomy::category(category.trim())?.key.clone();
+    let control = tenancy.databases().control();
+    let default = retention_default::Entity::find_by_id(category.clone())
+        .one(control)
+        .await?
+        .filter(|d| d.pending_effective_at.is_some())
+        .ok_or_else(|| AppError::Refused {
+            reason: "NOTHING_PENDING",
+            message: format!("the default for `{category}` has no pending change"),
+        })?;
+    let txn = control.begin().await?;
+    let changed = if default.in_force {
+        retention_default::Entity::update_many()
+            .filter(retention_default::Column::Category.eq(&category))
+            .filter(retention_default::Column::PendingEffectiveAt.is_not_null())
+            .col_expr(
+                retention_default::Column::PendingPeriodDays,
+                Expr::value(Option::<i32>::None),
+            )
+            .col_expr(
+                retention_default::Column::PendingEffectiveAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                retention_default::Column::PendingSetBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                retention_default::Column::PendingSetAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .exec(&txn)
+            .await?
+            .rows_affected
+    } else {
+        retention_default::Entity::delete_many()
+            .filter(retention_default::Column::Category.eq(&category))
+            .filter(retention_default::Column::InForce.eq(false))
+            .exec(&txn)
+            .await?
+            .rows_affected
+    };
+    if changed != 1 {
+        return Err(AppError::Refused {
+            reason: "NOTHING_PENDING",
+            message: format!("the default for `{category}` has no pending change"),
+        });
+    }
+    audit::append_platform(
+        &txn,
+        AuditEntry::by(
+            principal,
+            "retention.default_change_cancelled",
+            "retention_default",
+            &category,
+        )
+        .with_detail(json!({
+            "cancelled_period_days": default.pending_period_days,
+            "cancelled_effective_at": default.pending_effective_at,
+        })),
+    )
+    .await?;
+    let after = retention_default::Entity::find_by_id(category)
+        .one(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(after)
+}
+
+/// The platform defaults, those waiting for their first effective date included.
 pub async fn defaults(tenancy: &Tenancy) -> Result<Vec<retention_default::Model>, AppError> {
     Ok(retention_default::Entity::find()
         .order_by_asc(retention_default::Column::Category)
         .all(tenancy.databases().control())
         .await?)
+}
+
+/// Applies the pending changes whose date has come: the defaults, then every tenant's rules, each in its own
+/// transaction with its audit event. Runs at the start of every sweep.
+pub async fn apply_due(tenancy: &Tenancy, now: DateTime<Utc>) -> Result<usize, AppError> {
+    let control = tenancy.databases().control();
+    let mut applied = 0;
+    for d in retention_default::Entity::find()
+        .filter(retention_default::Column::PendingEffectiveAt.lte(now))
+        .all(control)
+        .await?
+    {
+        let txn = control.begin().await?;
+        let target = d.pending_period_days.filter(|p| *p > 0);
+        let changed = match target {
+            Some(days) => {
+                retention_default::Entity::update_many()
+                    .filter(retention_default::Column::Category.eq(&d.category))
+                    .filter(
+                        retention_default::Column::PendingEffectiveAt.eq(d.pending_effective_at),
+                    )
+                    .col_expr(retention_default::Column::PeriodDays, Expr::value(days))
+                    .col_expr(retention_default::Column::InForce, Expr::value(true))
+                    .col_expr(
+                        retention_default::Column::SetBy,
+                        Expr::value(d.pending_set_by.clone().unwrap_or_default()),
+                    )
+                    .col_expr(retention_default::Column::UpdatedAt, Expr::value(now))
+                    .col_expr(
+                        retention_default::Column::PendingPeriodDays,
+                        Expr::value(Option::<i32>::None),
+                    )
+                    .col_expr(
+                        retention_default::Column::PendingEffectiveAt,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    )
+                    .col_expr(
+                        retention_default::Column::PendingSetBy,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(
+                        retention_default::Column::PendingSetAt,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    )
+                    .exec(&txn)
+                    .await?
+                    .rows_affected
+            }
+            None => {
+                retention_default::Entity::delete_many()
+                    .filter(retention_default::Column::Category.eq(&d.category))
+                    .filter(
+                        retention_default::Column::PendingEffectiveAt.eq(d.pending_effective_at),
+                    )
+                    .exec(&txn)
+                    .await?
+                    .rows_affected
+            }
+        };
+        if changed != 1 {
+            continue;
+        }
+        audit::append_platform(
+            &txn,
+            AuditEntry::system(
+                "retention.default_change_applied",
+                "retention_default",
+                &d.category,
+            )
+            .with_detail(json!({ "period_days": target, "set_by": d.pending_set_by })),
+        )
+        .await?;
+        txn.commit().await?;
+        applied += 1;
+    }
+    let tenants = tenant::Entity::find()
+        .order_by_asc(tenant::Column::Id)
+        .all(control)
+        .await?;
+    for t in tenants {
+        let scope = tenancy.system_scope(TenantId(t.id)).await?;
+        for r in scope
+            .find::<retention_rule::Entity>()
+            .filter(retention_rule::Column::PendingEffectiveAt.lte(now))
+            .all(scope.db())
+            .await?
+        {
+            let txn = scope.begin().await?;
+            let target = r.pending_period_days.filter(|p| *p > 0);
+            let changed = match target {
+                Some(days) => {
+                    retention_rule::Entity::update_many()
+                        .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
+                        .filter(retention_rule::Column::Id.eq(r.id))
+                        .filter(
+                            retention_rule::Column::PendingEffectiveAt.eq(r.pending_effective_at),
+                        )
+                        .col_expr(retention_rule::Column::PeriodDays, Expr::value(days))
+                        .col_expr(retention_rule::Column::InForce, Expr::value(true))
+                        .col_expr(
+                            retention_rule::Column::SetBy,
+                            Expr::value(r.pending_set_by.clone().unwrap_or_default()),
+                        )
+                        .col_expr(retention_rule::Column::UpdatedAt, Expr::value(now))
+                        .col_expr(
+                            retention_rule::Column::PendingPeriodDays,
+                            Expr::value(Option::<i32>::None),
+                        )
+                        .col_expr(
+                            retention_rule::Column::PendingEffectiveAt,
+                            Expr::value(Option::<DateTime<Utc>>::None),
+                        )
+                        .col_expr(
+                            retention_rule::Column::PendingSetBy,
+                            Expr::value(Option::<String>::None),
+                        )
+                        .col_expr(
+                            retention_rule::Column::PendingSetAt,
+                            Expr::value(Option::<DateTime<Utc>>::None),
+                        )
+                        .exec(&txn)
+                        .await?
+                        .rows_affected
+                }
+                None => {
+                    retention_rule::Entity::delete_many()
+                        .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
+                        .filter(retention_rule::Column::Id.eq(r.id))
+                        .filter(
+                            retention_rule::Column::PendingEffectiveAt.eq(r.pending_effective_at),
+                        )
+                        .exec(&txn)
+                        .await?
+                        .rows_affected
+                }
+            };
+            if changed != 1 {
+                continue;
+            }
+            audit::append_tenant(
+                &txn,
+                scope.tenant_id(),
+                AuditEntry::system("retention.rule_change_applied", "retention_rule", r.id)
+                    .with_detail(json!({
+                        "category": r.category,
+                        "purpose": r.purpose,
+                        "period_days": target,
+                        "set_by": r.pending_set_by,
+                    })),
+            )
+            .await?;
+            txn.commit().await?;
+            applied += 1;
+        }
+    }
+    Ok(applied)
 }
 
 /// The holds in force on a tenant.
@@ -395,7 +948,7 @@ pub enum Source {
 }
 
 /// The values one rule judges: disjoint from every other selector of the tenant.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selector {
     pub category: Option<String>,
     pub purpose: Option<String>,
@@ -405,21 +958,27 @@ pub struct Selector {
     pub source: Source,
 }
 
-/// Compiles a tenant's rules and the platform defaults into disjoint selectors (see the module docs for the order).
+/// Compiles a tenant's rules and the platform defaults in force into disjoint selectors (see the module docs for the
+/// order). Entries waiting for their first effective date judge nothing yet.
 pub fn selectors(
     rules: &[retention_rule::Model],
     defaults: &[retention_default::Model],
 ) -> Vec<Selector> {
+    let rules: Vec<&retention_rule::Model> = rules.iter().filter(|r| r.in_force).collect();
+    let defaults: Vec<&retention_default::Model> = defaults.iter().filter(|d| d.in_force).collect();
     let specific: Vec<&retention_rule::Model> = rules
         .iter()
+        .copied()
         .filter(|r| !r.category.is_empty() && !r.purpose.is_empty())
         .collect();
     let by_category: Vec<&retention_rule::Model> = rules
         .iter()
+        .copied()
         .filter(|r| !r.category.is_empty() && r.purpose.is_empty())
         .collect();
     let by_purpose: Vec<&retention_rule::Model> = rules
         .iter()
+        .copied()
         .filter(|r| r.category.is_empty() && !r.purpose.is_empty())
         .collect();
     let mut out = Vec::new();
@@ -463,7 +1022,7 @@ pub fn selectors(
             source: Source::Tenant(r.id),
         });
     }
-    for d in defaults {
+    for d in &defaults {
         if by_category.iter().any(|c| c.category == d.category) {
             continue;
         }
@@ -483,6 +1042,45 @@ pub fn selectors(
         });
     }
     out
+}
+
+/// The rules and defaults as they will be once every pending change took effect, and the date the last one does.
+fn projected(
+    rules: &[retention_rule::Model],
+    defaults: &[retention_default::Model],
+) -> Option<(
+    Vec<retention_rule::Model>,
+    Vec<retention_default::Model>,
+    DateTime<Utc>,
+)> {
+    let last = rules
+        .iter()
+        .filter_map(|r| r.pending_effective_at)
+        .chain(defaults.iter().filter_map(|d| d.pending_effective_at))
+        .max()?;
+    let rules = rules
+        .iter()
+        .filter_map(|r| match pending_rule(r) {
+            None => Some(r.clone()),
+            Some(p) => p.period_days.map(|days| retention_rule::Model {
+                period_days: days,
+                in_force: true,
+                ..r.clone()
+            }),
+        })
+        .collect();
+    let defaults = defaults
+        .iter()
+        .filter_map(|d| match pending_default(d) {
+            None => Some(d.clone()),
+            Some(p) => p.period_days.map(|days| retention_default::Model {
+                period_days: days,
+                in_force: true,
+                ..d.clone()
+            }),
+        })
+        .collect();
+    Some((rules, defaults, last))
 }
 
 impl Selector {
@@ -526,28 +1124,45 @@ pub struct PreviewLine {
     pub due: u64,
     /// Values past their period kept by a legal hold.
     pub held: u64,
+    /// For a line of the rules as pending changes will leave them: when they take effect (then `due` counts what
+    /// the sweep would delete at that moment). `None` for the rules in force now.
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
-/// What a sweep would delete now, by rule — a dry run that changes nothing.
+/// What a sweep would delete now, by rule — a dry run that changes nothing. When staff scheduled changes, the lines
+/// of the rules as they will be once those take effect follow, counted at that date.
 pub async fn preview(
     tenancy: &Tenancy,
     scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<Vec<PreviewLine>, AppError> {
-    let selectors = selectors(&rules(scope).await?, &defaults(tenancy).await?);
+    let rules = rules(scope).await?;
+    let defaults = defaults(tenancy).await?;
+    let current = selectors(&rules, &defaults);
     let held = held(scope.db(), scope.tenant_id()).await?;
     let mut lines = Vec::new();
-    for selector in selectors {
-        let all = crate::pagination::count(selector.due(scope, now), scope.db()).await?;
+    let mut plan: Vec<(Selector, DateTime<Utc>, Option<DateTime<Utc>>)> =
+        current.iter().map(|s| (s.clone(), now, None)).collect();
+    if let Some((rules, defaults, at)) = projected(&rules, &defaults) {
+        plan.extend(
+            selectors(&rules, &defaults)
+                .into_iter()
+                .filter(|s| !current.contains(s))
+                .map(|s| (s, at.max(now), Some(at))),
+        );
+    }
+    for (selector, when, effective_at) in plan {
+        let all = crate::pagination::count(selector.due(scope, when), scope.db()).await?;
         let free = if held.tenant_wide {
             0
         } else {
-            crate::pagination::count(not_held(selector.due(scope, now), &held), scope.db()).await?
+            crate::pagination::count(not_held(selector.due(scope, when), &held), scope.db()).await?
         };
         lines.push(PreviewLine {
             selector,
             due: free,
             held: all - free,
+            effective_at,
         });
     }
     Ok(lines)
@@ -566,6 +1181,7 @@ pub async fn sweep_with(
     max_batches: usize,
 ) -> Result<u64, AppError> {
     let batch = batch.max(1);
+    apply_due(tenancy, now).await?;
     let defaults = defaults(tenancy).await?;
     let tenants = tenant::Entity::find()
         .order_by_asc(tenant::Column::Id)

@@ -62,6 +62,7 @@ pub async fn create(
         offboarding_started_at: Set(None),
         offboarding_due_at: Set(None),
         terminated_at: Set(None),
+        ..Default::default()
     }
     .insert(&control)
     .await

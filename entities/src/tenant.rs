@@ -23,6 +23,16 @@ pub struct Model {
     /// When the grace period ends and every subject's data and keys are deleted.
     pub offboarding_due_at: Option<DateTimeUtc>,
     pub terminated_at: Option<DateTimeUtc>,
+    /// The platform admin who began the offboarding.
+    pub offboarding_requested_by: Option<String>,
+    /// Who authorized the deletion: the tenant's `client_admin`, or a second platform admin. Nothing is deleted
+    /// before.
+    pub offboarding_authorized_by: Option<String>,
+    pub offboarding_authorized_at: Option<DateTimeUtc>,
+    /// When deletion started; from then on the offboarding can no longer be cancelled.
+    pub offboarding_erasure_started_at: Option<DateTimeUtc>,
+    /// The status a cancelled offboarding returns the tenant to.
+    pub offboarding_previous_status: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

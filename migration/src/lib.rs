@@ -19,6 +19,7 @@ mod control_m20261130_000002_retention_defaults;
 mod control_m20261130_000003_offboarding;
 mod control_m20261130_000004_policies;
 mod control_m20261130_000005_authz_version;
+mod control_m20261202_000001_instructions;
 mod jobs_table;
 mod region_m20261128_000001_foundation;
 mod region_m20261129_000001_personal_data;
@@ -27,6 +28,7 @@ mod region_m20261130_000001_requests;
 mod region_m20261130_000002_retention;
 mod region_m20261130_000003_tenant_exports;
 mod region_m20261130_000004_outbox;
+mod region_m20261202_000001_retention_changes;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -44,6 +46,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261130_000003_offboarding::Migration),
             Box::new(control_m20261130_000004_policies::Migration),
             Box::new(control_m20261130_000005_authz_version::Migration),
+            Box::new(control_m20261202_000001_instructions::Migration),
         ]
     }
 
@@ -67,6 +70,7 @@ impl MigratorTrait for RegionMigrator {
             Box::new(region_m20261130_000002_retention::Migration),
             Box::new(region_m20261130_000003_tenant_exports::Migration),
             Box::new(region_m20261130_000004_outbox::Migration),
+            Box::new(region_m20261202_000001_retention_changes::Migration),
         ]
     }
 

@@ -1,5 +1,5 @@
 //! Retention and legal holds: `retentionRules`, `setRetentionRule`, `removeRetentionRule`, `retentionDefaults`,
-//! `setRetentionDefault`, `retentionPreview`, `retentionRuns`, `legalHolds`, `placeLegalHold`, `liftLegalHold`.
+//! `setRetentionDefault`, `cancelRetentionRuleChange`, `cancelRetentionDefaultChange`, `retentionPreview`, `retentionRuns`, `legalHolds`, `placeLegalHold`, `liftLegalHold`.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -21,10 +21,35 @@ pub struct RetentionRule {
     pub period_days: i32,
     pub set_by: String,
     pub updated_at: DateTime<Utc>,
+    /// False while a rule added by staff waits for its effective date: it deletes nothing yet.
+    pub in_force: bool,
+    /// A change staff scheduled, cancellable until it takes effect; null when none.
+    pub pending_change: Option<PendingRetentionChange>,
+}
+
+/// A retention change made by staff that could delete values sooner: it takes effect only once the tenant's admins
+/// were notified and its notice period passed, and can be cancelled until then.
+#[derive(SimpleObject)]
+pub struct PendingRetentionChange {
+    /// The period it sets, or null when it removes the rule.
+    pub period_days: Option<i32>,
+    pub effective_at: DateTime<Utc>,
+    pub set_by: String,
+}
+
+impl From<retention::Pending> for PendingRetentionChange {
+    fn from(p: retention::Pending) -> Self {
+        PendingRetentionChange {
+            period_days: p.period_days,
+            effective_at: p.effective_at,
+            set_by: p.set_by,
+        }
+    }
 }
 
 impl From<retention_rule::Model> for RetentionRule {
     fn from(m: retention_rule::Model) -> Self {
+        let pending_change = retention::pending_rule(&m).map(Into::into);
         RetentionRule {
             id: ID(m.id.to_string()),
             category: (!m.category.is_empty()).then_some(m.category),
@@ -32,6 +57,8 @@ impl From<retention_rule::Model> for RetentionRule {
             period_days: m.period_days,
             set_by: m.set_by,
             updated_at: m.updated_at,
+            in_force: m.in_force,
+            pending_change,
         }
     }
 }
@@ -43,15 +70,22 @@ pub struct RetentionDefault {
     pub period_days: i32,
     pub set_by: String,
     pub updated_at: DateTime<Utc>,
+    /// False while a default added by staff waits for its effective date: it deletes nothing yet.
+    pub in_force: bool,
+    /// A change scheduled by staff, cancellable until it takes effect; null when none.
+    pub pending_change: Option<PendingRetentionChange>,
 }
 
 impl From<retention_default::Model> for RetentionDefault {
     fn from(m: retention_default::Model) -> Self {
+        let pending_change = retention::pending_default(&m).map(Into::into);
         RetentionDefault {
             category: m.category,
             period_days: m.period_days,
             set_by: m.set_by,
             updated_at: m.updated_at,
+            in_force: m.in_force,
+            pending_change,
         }
     }
 }
@@ -64,10 +98,13 @@ pub struct RetentionPreviewLine {
     pub category: Option<String>,
     pub purpose: Option<String>,
     pub period_days: i32,
-    /// Values past their period that would be deleted now.
+    /// Values past their period that would be deleted now (or, for a pending line, at `effectiveAt`).
     pub due: u64,
     /// Values past their period kept by a legal hold.
     pub held: u64,
+    /// Null for the rules in force. Otherwise this line is of the rules as scheduled changes will leave them, and
+    /// `due` counts what the sweep would delete once they take effect at this time.
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
 /// One batch a retention sweep deleted (counts only).
@@ -184,7 +221,8 @@ impl RetentionQuery {
             .collect())
     }
 
-    /// A dry run: what the retention sweep would delete now, by rule, and what legal holds keep.
+    /// A dry run: what the retention sweep would delete now, by rule, and what legal holds keep; then, when staff
+    /// scheduled changes, what it would delete once they take effect (lines with `effectiveAt`).
     async fn retention_preview(
         &self,
         ctx: &Context<'_>,
@@ -204,6 +242,7 @@ impl RetentionQuery {
                 period_days: l.selector.period_days,
                 due: l.due,
                 held: l.held,
+                effective_at: l.effective_at,
             })
             .collect())
     }
@@ -242,7 +281,10 @@ pub struct RetentionMutation;
 
 #[Object]
 impl RetentionMutation {
-    /// Sets the tenant's retention period for a category and/or purpose (`client_admin`, `privacy_officer`).
+    /// Sets the tenant's retention period for a category and/or purpose (`client_admin`, `privacy_officer`). A
+    /// `client_admin`'s change takes effect at once. A `privacy_officer`'s takes effect at once only when it keeps
+    /// values longer than the rule in force; otherwise it is scheduled after the tenant's notice period, its admins
+    /// are notified, and it shows as `pendingChange` until it takes effect or is cancelled.
     async fn set_retention_rule(
         &self,
         ctx: &Context<'_>,
@@ -250,6 +292,7 @@ impl RetentionMutation {
     ) -> async_graphql::Result<RetentionRule> {
         let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::RetentionManage).await?;
         Ok(retention::set_rule(
+            tenancy(ctx)?,
             &scope,
             input.category.as_deref(),
             input.purpose.as_deref(),
@@ -259,6 +302,8 @@ impl RetentionMutation {
         .into())
     }
 
+    /// Removes one of the tenant's rules: at once by its `client_admin`; by a `privacy_officer`, after the tenant's
+    /// notice period (values may then fall under a shorter platform default), cancellable until then.
     async fn remove_retention_rule(
         &self,
         ctx: &Context<'_>,
@@ -267,11 +312,42 @@ impl RetentionMutation {
     ) -> async_graphql::Result<bool> {
         let id = parse_uuid("id", &id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RetentionManage).await?;
-        retention::remove_rule(&scope, id).await?;
+        retention::remove_rule(tenancy(ctx)?, &scope, id).await?;
         Ok(true)
     }
 
-    /// Sets the platform default period of a category (`privacy_officer`).
+    /// Cancels the change staff scheduled on one of the tenant's rules (`client_admin`, `privacy_officer`). Returns
+    /// the rule as it stays, or null when the rule was a staff addition never in force (it is gone).
+    async fn cancel_retention_rule_change(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+        id: ID,
+    ) -> async_graphql::Result<Option<RetentionRule>> {
+        let id = parse_uuid("id", &id)?;
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RetentionManage).await?;
+        Ok(retention::cancel_rule_change(&scope, id)
+            .await?
+            .map(Into::into))
+    }
+
+    /// Cancels a scheduled change of a platform default (`privacy_officer`). Returns the default as it stays, or
+    /// null when it was a new default never in force (it is gone).
+    async fn cancel_retention_default_change(
+        &self,
+        ctx: &Context<'_>,
+        category: String,
+    ) -> async_graphql::Result<Option<RetentionDefault>> {
+        Ok(
+            retention::cancel_default_change(tenancy(ctx)?, principal(ctx)?, &category)
+                .await?
+                .map(Into::into),
+        )
+    }
+
+    /// Sets the platform default period of a category (`privacy_officer`). A longer period applies at once; a new or
+    /// shorter one is scheduled after the longest notice period of the live tenants, whose admins are notified, and
+    /// can be cancelled until then.
     async fn set_retention_default(
         &self,
         ctx: &Context<'_>,

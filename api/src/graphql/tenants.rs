@@ -136,15 +136,18 @@ impl TenantMutation {
     }
 
     /// Begins a tenant's offboarding at contract end, on the client's instruction (platform admins): nothing new is
-    /// collected; with `RETURN_THEN_DELETE` a full export is prepared for the client's admins; when `graceDays`
-    /// (default 30) have passed, every subject's data and keys are deleted, sub-processors are told, a signed
-    /// certificate is issued and the tenant is `TERMINATED`.
+    /// collected; with `RETURN_THEN_DELETE` a full export is prepared for the client's admins. The deletion needs
+    /// `authorizeOffboarding` by the tenant's `client_admin` or a second platform admin; once authorized and when
+    /// `graceDays` (7-365, default 30) have passed, every subject's data and keys are deleted, sub-processors are told,
+    /// a signed certificate is issued and the tenant is `TERMINATED`. `cancelOffboarding` until then.
     async fn begin_offboarding(
         &self,
         ctx: &Context<'_>,
         tenant_id: ID,
         choice: crate::offboarding::Choice,
-        #[graphql(desc = "Days before the data is deleted (0-365; default 30).")]
+        #[graphql(
+            desc = "Days before the data is deleted (7-365; default 30): the window to cancel."
+        )]
         grace_days: Option<i32>,
     ) -> async_graphql::Result<Tenant> {
         let id = parse_tenant_id("tenantId", &tenant_id)?;
@@ -152,6 +155,40 @@ impl TenantMutation {
         Ok(Tenant(
             crate::offboarding::begin(tenancy(ctx)?, principal(ctx)?, id, choice, grace_days)
                 .await?,
+        ))
+    }
+
+    /// Authorizes the deletion of a departing tenant's data: its `client_admin` (the controller's instruction;
+    /// `tenantId` may be omitted) or a platform admin other than the one who began the offboarding
+    /// (`SECOND_PERSON_REQUIRED` otherwise). Nothing is deleted before.
+    async fn authorize_offboarding(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<Tenant> {
+        let id = tenant_id
+            .as_ref()
+            .map(|id| parse_tenant_id("tenantId", id))
+            .transpose()?;
+        Ok(Tenant(
+            crate::offboarding::authorize(tenancy(ctx)?, principal(ctx)?, id).await?,
+        ))
+    }
+
+    /// Cancels an offboarding until its deletion starts (`ERASURE_STARTED` after): the tenant's `client_admin` or a
+    /// platform admin. The tenant returns to the status it had; a prepared export is deleted.
+    async fn cancel_offboarding(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+        reason: String,
+    ) -> async_graphql::Result<Tenant> {
+        let id = tenant_id
+            .as_ref()
+            .map(|id| parse_tenant_id("tenantId", id))
+            .transpose()?;
+        Ok(Tenant(
+            crate::offboarding::cancel(tenancy(ctx)?, principal(ctx)?, id, &reason).await?,
         ))
     }
 

@@ -143,9 +143,17 @@ pub struct Offboarding {
     /// `delete` or `return_then_delete`.
     pub choice: String,
     pub started_at: Option<DateTime<Utc>>,
-    /// When the grace period ends and every subject's data and keys are deleted.
+    /// When the grace period ends; every subject's data and keys are deleted then if the deletion was authorized.
     pub data_deleted_at: Option<DateTime<Utc>>,
     pub terminated_at: Option<DateTime<Utc>>,
+    /// The platform admin who began it.
+    pub requested_by: Option<String>,
+    /// Who authorized the deletion (the tenant's `client_admin` or a second platform admin); null: nothing will be
+    /// deleted yet.
+    pub authorized_by: Option<String>,
+    pub authorized_at: Option<DateTime<Utc>>,
+    /// When the deletion started; from then on it cannot be cancelled.
+    pub erasure_started_at: Option<DateTime<Utc>>,
 }
 
 pub struct Tenant(pub TenantRecord);
@@ -179,6 +187,10 @@ impl Tenant {
             started_at: t.offboarding_started_at,
             data_deleted_at: t.offboarding_due_at,
             terminated_at: t.terminated_at,
+            requested_by: t.offboarding_requested_by,
+            authorized_by: t.offboarding_authorized_by,
+            authorized_at: t.offboarding_authorized_at,
+            erasure_started_at: t.offboarding_erasure_started_at,
         }))
     }
     async fn created_at(&self) -> DateTime<Utc> {

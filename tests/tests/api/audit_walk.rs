@@ -364,6 +364,28 @@ async fn every_mutation_appends_one_event(backend: Backend) {
     )
     .await;
     w.call("setRetentionDefault", &po, "mutation { setRetentionDefault(category: \"user.contact.email\", periodDays: 3650) { category } }", json!({})).await;
+    w.call(
+        "cancelRetentionDefaultChange",
+        &po,
+        "mutation { cancelRetentionDefaultChange(category: \"user.contact.email\") { category } }",
+        json!({}),
+    )
+    .await;
+    let staff_rule = w
+        .call(
+            "setRetentionRule",
+            &po,
+            RULE,
+            json!({ "i": { "tenantId": t, "category": "user.device.ip_address", "periodDays": 1 } }),
+        )
+        .await;
+    w.call(
+        "cancelRetentionRuleChange",
+        &admin,
+        "mutation($id: ID!) { cancelRetentionRuleChange(id: $id) { id } }",
+        json!({ "id": s(&staff_rule, &["id"]) }),
+    )
+    .await;
     let hold = w.call("placeLegalHold", &legal, "mutation($t: ID!, $s: [ID!]) { placeLegalHold(input: { tenantId: $t, subjectIds: $s, reason: \"litigation\" }) { id } }", json!({ "t": t, "s": [s1] })).await;
     w.call("liftLegalHold", &legal, "mutation($t: ID!, $id: ID!) { liftLegalHold(tenantId: $t, id: $id, reason: \"settled\") { id } }", json!({ "t": t, "id": s(&hold, &["id"]) })).await;
 
@@ -543,6 +565,21 @@ async fn every_mutation_appends_one_event(backend: Backend) {
 
     // Contract end for the second tenant.
     w.call("beginOffboarding", &root, "mutation($t: ID!) { beginOffboarding(tenantId: $t, choice: RETURN_THEN_DELETE, graceDays: 10) { status } }", json!({ "t": t2 })).await;
+    let second = app.staff_with("walk-pa2", "PLATFORM_ADMIN").await;
+    w.call(
+        "authorizeOffboarding",
+        &second,
+        "mutation($t: ID!) { authorizeOffboarding(tenantId: $t) { status } }",
+        json!({ "t": t2 }),
+    )
+    .await;
+    w.call(
+        "cancelOffboarding",
+        &root,
+        "mutation($t: ID!) { cancelOffboarding(tenantId: $t, reason: \"renewed\") { status } }",
+        json!({ "t": t2 }),
+    )
+    .await;
 
     let missing: Vec<String> = schema_mutations().difference(&w.covered).cloned().collect();
     assert!(

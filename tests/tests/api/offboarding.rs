@@ -14,6 +14,18 @@ const BEGIN: &str = "mutation($t: ID!, $c: OffboardingChoice!, $g: Int) { beginO
 const CERT: &str =
     "query($t: ID) { offboardingCertificate(tenantId: $t) { document signature publicKey } }";
 const EXPORT: &str = "query { tenantExport { subjects values expiresAt document } }";
+const AUTHORIZE: &str = "mutation($t: ID) { authorizeOffboarding(tenantId: $t) { status offboarding { authorizedBy authorizedAt requestedBy } } }";
+const CANCEL: &str = "mutation($t: ID, $r: String!) { cancelOffboarding(tenantId: $t, reason: $r) { status offboarding { choice } } }";
+const STATUS: &str = "query($t: ID!) { tenant(id: $t) { status } }";
+
+async fn status(app: &TestApp, tenant: &str) -> String {
+    app.gql(&app.root(), STATUS, json!({ "t": tenant }))
+        .await
+        .ok()["tenant"]["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
 
 fn verify(cert: &Value) -> Value {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -88,30 +100,40 @@ async fn delete_at_once(backend: Backend) {
     app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": -1 }))
         .await
         .expect_code("BAD_USER_INPUT");
+    // No offboarding deletes sooner than a week: the window in which it can be cancelled.
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 6 }))
+        .await
+        .expect_code("BAD_USER_INPUT");
     app.gql(&root, BEGIN, json!({ "t": t, "c": "BURN", "g": 0 }))
         .await
         .expect_code("BAD_USER_INPUT");
     app.gql(
         &root,
         BEGIN,
-        json!({ "t": uuid::Uuid::now_v7().to_string(), "c": "DELETE", "g": 0 }),
+        json!({ "t": uuid::Uuid::now_v7().to_string(), "c": "DELETE", "g": 7 }),
     )
     .await
     .expect_code("NOT_FOUND");
     let begun = app
-        .gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 0 }))
+        .gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 7 }))
         .await;
     assert_eq!(begun.ok()["beginOffboarding"]["status"], "OFFBOARDING");
     let twice = app
-        .gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 0 }))
+        .gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 7 }))
         .await;
     assert_eq!(
         twice.body["errors"][0]["extensions"]["reason"],
         "ALREADY_OFFBOARDING"
     );
 
-    // The grace period (none) has passed: the job deletes, certifies and terminates.
-    app.run_jobs().await;
+    // The client's admin confirms the deletion (its instruction, recorded); once the grace period has passed the job
+    // deletes, certifies and terminates.
+    let authorized = app.gql(&admin, AUTHORIZE, json!({})).await;
+    assert_eq!(
+        authorized.ok()["authorizeOffboarding"]["offboarding"]["authorizedBy"],
+        "client:leave-admin"
+    );
+    app.run_jobs_at(Utc::now() + Duration::days(8)).await;
     let tenant = app
         .gql(
             &root,
@@ -159,7 +181,10 @@ async fn delete_at_once(backend: Backend) {
     )
     .await
     .expect_code("BAD_USER_INPUT");
-    app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 0 }))
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 7 }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    app.gql(&root, CANCEL, json!({ "t": t, "r": "too late" }))
         .await
         .expect_code("BAD_USER_INPUT");
     // The audit chain still verifies.
@@ -252,6 +277,13 @@ async fn return_then_delete(backend: Backend) {
             .await
     );
 
+    // A second platform admin approves the deletion (the one who began it cannot).
+    app.gql(&root, AUTHORIZE, json!({ "t": t }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    let second = app.staff_with("pa-two", "PLATFORM_ADMIN").await;
+    app.gql(&second, AUTHORIZE, json!({ "t": t })).await.ok();
+
     // Before the grace period ends nothing is deleted; after it, everything is, the export too.
     app.run_jobs_at(Utc::now() + Duration::days(29)).await;
     app.gql(&admin, "{ dataSubjects { totalCount } }", json!({}))
@@ -277,8 +309,8 @@ async fn return_then_delete(backend: Backend) {
     assert_eq!(doc["subjects_erased"], 1);
 }
 
-/// With no grace period, the data still goes back to the client before anything is deleted.
-async fn return_first_even_without_grace(backend: Backend) {
+/// Even at the shortest grace period, the data goes back to the client before anything is deleted.
+async fn return_first_even_at_the_shortest_grace(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let root = app.root();
     let t = app.create_tenant("Hasty Co", "eu").await;
@@ -287,14 +319,16 @@ async fn return_first_even_without_grace(backend: Backend) {
     app.gql(
         &root,
         BEGIN,
-        json!({ "t": t, "c": "RETURN_THEN_DELETE", "g": 0 }),
+        json!({ "t": t, "c": "RETURN_THEN_DELETE", "g": 7 }),
     )
     .await
     .ok();
+    app.gql(&admin, AUTHORIZE, json!({})).await.ok();
     app.run_jobs().await;
     let export = app.gql(&admin, EXPORT, json!({})).await;
     assert_eq!(export.ok()["tenantExport"]["subjects"], 1);
-    app.run_jobs_at(Utc::now() + Duration::minutes(10)).await;
+    app.run_jobs_at(Utc::now() + Duration::days(7) + Duration::minutes(10))
+        .await;
     let tenant = app
         .gql(
             &root,
@@ -307,8 +341,133 @@ async fn return_first_even_without_grace(backend: Backend) {
     assert_eq!(doc["export"]["downloads"], 1);
 }
 
+/// One platform admin cannot delete a client: without the client's confirmation or a second admin's approval nothing
+/// is deleted however long it waits, and either side cancels until the deletion starts.
+async fn one_admin_cannot_delete_a_client(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Target Co", "eu").await;
+    let other = app.create_tenant("Bystander Co", "eu").await;
+    let admin = app.invite(&t, "target-admin", "CLIENT_ADMIN").await;
+    let other_admin = app.invite(&other, "bystander-admin", "CLIENT_ADMIN").await;
+    let support = app.staff_with("helpdesk", "SUPPORT").await;
+    subject(
+        &app,
+        &admin,
+        "target-1",
+        "planted.target@example.com",
+        "Tara Target",
+    )
+    .await;
+
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 7 }))
+        .await
+        .ok();
+    // Nobody else confirms: a year later the data is still there, the tenant still offboarding.
+    app.run_jobs_at(Utc::now() + Duration::days(365)).await;
+    assert_eq!(status(&app, &t).await, "OFFBOARDING");
+    assert!(app.database_contains("eu", "target-1").await);
+    // The one who began it cannot approve it; support cannot; another tenant's admin does not see it.
+    let refused = app.gql(&root, AUTHORIZE, json!({ "t": t })).await;
+    assert_eq!(
+        refused.body["errors"][0]["extensions"]["reason"],
+        "SECOND_PERSON_REQUIRED"
+    );
+    app.gql(&support, AUTHORIZE, json!({ "t": t }))
+        .await
+        .expect_code("FORBIDDEN");
+    app.gql(&other_admin, AUTHORIZE, json!({ "t": t }))
+        .await
+        .expect_code("NOT_FOUND");
+    app.gql(&other_admin, CANCEL, json!({ "t": t, "r": "hostile" }))
+        .await
+        .expect_code("NOT_FOUND");
+    assert_eq!(
+        app.count(
+            "eu",
+            "audit_events",
+            "action = 'tenant.offboarding_authorized'"
+        )
+        .await,
+        0
+    );
+    // The client was told and can see who asked.
+    let notice = app
+        .gql(
+            &admin,
+            "{ notices { edges { node { title } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(notice.ok().to_string().contains("confirm or cancel"));
+
+    // The client cancels: the tenant is active again and collects again.
+    let cancelled = app.gql(&admin, CANCEL, json!({ "r": "we renewed" })).await;
+    assert_eq!(cancelled.ok()["cancelOffboarding"]["status"], "ACTIVE");
+    assert!(cancelled.ok()["cancelOffboarding"]["offboarding"].is_null());
+    app.gql(&admin, CANCEL, json!({ "r": "again" }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    subject(
+        &app,
+        &admin,
+        "target-2",
+        "second.target@example.com",
+        "Tom Target",
+    )
+    .await;
+
+    // Begun again and approved by a second platform admin, a platform admin may still cancel before it runs.
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 7 }))
+        .await
+        .ok();
+    let second = app.staff_with("pa-two", "PLATFORM_ADMIN").await;
+    let approved = app.gql(&second, AUTHORIZE, json!({ "t": t })).await;
+    assert_eq!(
+        approved.ok()["authorizeOffboarding"]["offboarding"]["authorizedBy"],
+        "staff:pa-two"
+    );
+    app.gql(&second, AUTHORIZE, json!({ "t": t }))
+        .await
+        .expect_code("CONFLICT");
+    app.run_jobs_at(Utc::now() + Duration::days(6)).await;
+    assert!(app.database_contains("eu", "target-1").await);
+    app.gql(
+        &root,
+        CANCEL,
+        json!({ "t": t, "r": "client changed its mind" }),
+    )
+    .await
+    .ok();
+    app.run_jobs_at(Utc::now() + Duration::days(30)).await;
+    assert_eq!(status(&app, &t).await, "ACTIVE");
+    assert!(app.database_contains("eu", "target-2").await);
+
+    // The third time it is confirmed and runs; after that nothing can cancel it.
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 7 }))
+        .await
+        .ok();
+    app.gql(&admin, AUTHORIZE, json!({})).await.ok();
+    app.run_jobs_at(Utc::now() + Duration::days(8)).await;
+    assert_eq!(status(&app, &t).await, "TERMINATED");
+    assert!(!app.database_contains("eu", "target-1").await);
+    app.gql(&root, CANCEL, json!({ "t": t, "r": "too late" }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    assert_eq!(
+        app.count(
+            "eu",
+            "audit_events",
+            "action IN ('tenant.offboarding_cancelled', 'tenant.offboarding_authorized')"
+        )
+        .await,
+        4
+    );
+}
+
 both_backends!(
     delete_at_once,
     return_then_delete,
-    return_first_even_without_grace
+    return_first_even_at_the_shortest_grace,
+    one_admin_cannot_delete_a_client
 );

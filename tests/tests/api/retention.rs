@@ -136,9 +136,21 @@ async fn rules_holds_and_sweeps_over_time(backend: Backend) {
     app.gql(&po, DEFAULT, json!({ "c": EMAIL, "d": 0 }))
         .await
         .expect_code("BAD_USER_INPUT");
-    app.gql(&po, DEFAULT, json!({ "c": EMAIL, "d": 365 }))
-        .await
-        .ok();
+    // A new default could delete what was kept for ever: it waits for the tenants' notice period (30 days).
+    let scheduled = app.gql(&po, DEFAULT, json!({ "c": EMAIL, "d": 365 })).await;
+    assert_eq!(scheduled.ok()["setRetentionDefault"]["periodDays"], 365);
+    assert_eq!(sweep(&app, Utc::now() + Duration::days(29)).await, 0);
+    assert_eq!(
+        app.count("control", "retention_defaults", "in_force = true")
+            .await,
+        0
+    );
+    assert_eq!(sweep(&app, Utc::now() + Duration::days(31)).await, 0);
+    assert_eq!(
+        app.count("control", "retention_defaults", "in_force = true")
+            .await,
+        1
+    );
 
     let s1 = subject_with(
         &app,
@@ -437,7 +449,182 @@ async fn holds_stop_erasure_until_lifted(backend: Backend) {
     app.gql(&admin, VALUES, json!({ "id": a })).await.ok();
 }
 
+const RULES: &str = "query($t: ID) { retentionRules(tenantId: $t) { id periodDays inForce pendingChange { periodDays effectiveAt setBy } } }";
+const CANCEL_RULE: &str = "mutation($t: ID, $id: ID!) { cancelRetentionRuleChange(tenantId: $t, id: $id) { id periodDays pendingChange { periodDays } } }";
+const PREVIEW_AHEAD: &str = "query($t: ID) { retentionPreview(tenantId: $t) { ruleId category periodDays due effectiveAt } }";
+
+/// One privacy officer cannot make Steward delete a client's data sooner: shortening waits for the tenant's notice
+/// period, its admins are told, the preview shows what it would delete, and the client (or staff) cancels it.
+async fn staff_cannot_shorten_retention_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Kept Co", "eu").await;
+    let other = app.create_tenant("Other Co", "eu").await;
+    let admin = app.invite(&t, "kept-admin", "CLIENT_ADMIN").await;
+    let other_admin = app.invite(&other, "other-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("po", "PRIVACY_OFFICER").await;
+    let s = subject_with(
+        &app,
+        &admin,
+        "k1",
+        vec![
+            value(IP, "analytics", "10.9.9.1", 100),
+            value(EMAIL, "essential.service", "kept@x.example", 100),
+        ],
+    )
+    .await;
+    // The client keeps IP addresses for 400 days (its instruction, in force at once).
+    let rule = app
+        .gql(
+            &admin,
+            SET_RULE,
+            json!({ "i": { "category": IP, "periodDays": 400 } }),
+        )
+        .await;
+    let rule_id = rule.ok()["setRetentionRule"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Staff shorten it to 1 day: scheduled, not in force; the sweep deletes nothing until the notice period passed.
+    app.gql(
+        &po,
+        SET_RULE,
+        json!({ "i": { "tenantId": t, "category": IP, "periodDays": 1 } }),
+    )
+    .await
+    .ok();
+    // And a platform default of 1 day for emails.
+    app.gql(
+        &po,
+        "mutation { setRetentionDefault(category: \"user.contact.email\", periodDays: 1) { inForce pendingChange { periodDays } } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    let rules = app.gql(&admin, RULES, json!({})).await;
+    let r = &rules.ok()["retentionRules"][0];
+    assert_eq!(r["periodDays"], 400, "the rule in force is unchanged");
+    assert_eq!(r["pendingChange"]["periodDays"], 1);
+    assert_eq!(r["pendingChange"]["setBy"], "staff:po");
+    assert_eq!(sweep(&app, Utc::now()).await, 0);
+    assert_eq!(sweep(&app, Utc::now() + Duration::days(29)).await, 0);
+    assert_eq!(kept(&app, &admin, &s).await.len(), 2);
+    // The client was told, and the preview says what the change would delete and when.
+    let notices = app
+        .gql(
+            &admin,
+            "{ notices { edges { node { kind title } } } }",
+            json!({}),
+        )
+        .await;
+    let kinds = notices.ok().to_string();
+    assert_eq!(kinds.matches("retention_change").count(), 2, "{kinds}");
+    let preview = app.gql(&admin, PREVIEW_AHEAD, json!({})).await;
+    let lines = preview.ok()["retentionPreview"].as_array().unwrap().clone();
+    let now_line = lines
+        .iter()
+        .find(|l| l["category"] == IP && l["effectiveAt"].is_null())
+        .unwrap();
+    assert_eq!(
+        (now_line["periodDays"].as_i64(), now_line["due"].as_i64()),
+        (Some(400), Some(0))
+    );
+    let ahead = lines
+        .iter()
+        .find(|l| l["category"] == IP && l["effectiveAt"].is_string())
+        .unwrap();
+    assert_eq!(
+        (ahead["periodDays"].as_i64(), ahead["due"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let email_ahead = lines
+        .iter()
+        .find(|l| l["category"] == EMAIL && l["effectiveAt"].is_string())
+        .unwrap();
+    assert_eq!(email_ahead["due"], 1);
+    // Another tenant cannot cancel it; the client can.
+    app.gql(&other_admin, CANCEL_RULE, json!({ "t": t, "id": rule_id }))
+        .await
+        .expect_code("NOT_FOUND");
+    let cancelled = app.gql(&admin, CANCEL_RULE, json!({ "id": rule_id })).await;
+    assert!(cancelled.ok()["cancelRetentionRuleChange"]["pendingChange"].is_null());
+    assert_eq!(
+        cancelled.ok()["cancelRetentionRuleChange"]["periodDays"],
+        400
+    );
+    app.gql(&admin, CANCEL_RULE, json!({ "id": rule_id }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    // The privacy officer cancels the default's change too.
+    let gone = app
+        .gql(
+            &po,
+            "mutation { cancelRetentionDefaultChange(category: \"user.contact.email\") { category } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        gone.ok()["cancelRetentionDefaultChange"].is_null(),
+        "never in force: removed"
+    );
+    assert_eq!(sweep(&app, Utc::now() + Duration::days(31)).await, 0);
+    assert_eq!(kept(&app, &admin, &s).await.len(), 2);
+
+    // Lengthening by staff takes effect at once; removing the client's rule waits like a shortening.
+    let longer = app
+        .gql(
+            &po,
+            SET_RULE,
+            json!({ "i": { "tenantId": t, "category": IP, "periodDays": 500 } }),
+        )
+        .await;
+    assert_eq!(longer.ok()["setRetentionRule"]["periodDays"], 500);
+    app.gql(
+        &po,
+        "mutation($t: ID, $id: ID!) { removeRetentionRule(tenantId: $t, id: $id) }",
+        json!({ "t": t, "id": rule_id }),
+    )
+    .await
+    .ok();
+    let rules = app.gql(&admin, RULES, json!({})).await;
+    assert!(rules.ok()["retentionRules"][0]["pendingChange"]["periodDays"].is_null());
+    assert!(rules.ok()["retentionRules"][0]["pendingChange"]["effectiveAt"].is_string());
+
+    // Unopposed, a staff shortening takes effect after the notice period, with its own audit event.
+    app.gql(&admin, CANCEL_RULE, json!({ "id": rule_id }))
+        .await
+        .ok();
+    app.gql(
+        &po,
+        SET_RULE,
+        json!({ "i": { "tenantId": t, "category": IP, "periodDays": 30 } }),
+    )
+    .await
+    .ok();
+    assert_eq!(sweep(&app, Utc::now() + Duration::days(29)).await, 0);
+    assert_eq!(sweep(&app, Utc::now() + Duration::days(31)).await, 1);
+    assert_eq!(
+        kept(&app, &admin, &s).await,
+        vec![(EMAIL.into(), "essential.service".into())]
+    );
+    assert_eq!(
+        app.count(
+            "eu",
+            "audit_events",
+            "action = 'retention.rule_change_applied'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("eu", "personal_data", "1=1").await,
+        1,
+        "the other tenant had nothing; this one keeps its email"
+    );
+}
+
 both_backends!(
+    staff_cannot_shorten_retention_at_once,
     rules_holds_and_sweeps_over_time,
     sweeps_run_in_bounded_batches,
     holds_stop_erasure_until_lifted,
