@@ -1,7 +1,8 @@
 //! The HTTP application: shared state, the router and its layers, and [`Application`], which binds its own listener so
 //! tests and `main` start it the same way.
 //!
-//! Layers, outermost first: request id (set and echoed as `x-request-id`), tracing span per request, panic guard
+//! Layers, outermost first: the caller's own request id (kept only as `x-client-request-id`), request id (always
+//! generated, echoed as `x-request-id`), tracing span per request, panic guard
 //! (a panic becomes a generic `INTERNAL` answer), timeout (408), body limit (413).
 
 use std::any::Any;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -49,6 +50,8 @@ struct Inner {
     tenancy: Tenancy,
     mailer: Option<crate::outbox::Mailer>,
     rate_limiter: Option<RateLimiter>,
+    /// Per client address, on the public pages.
+    public_limiter: Option<RateLimiter>,
     introspection: Introspection,
     metrics_token: Option<String>,
     max_aliases: usize,
@@ -58,11 +61,6 @@ struct Inner {
 impl AppState {
     /// Connects to and migrates every database, loads role assignments, bootstraps the configured admin.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        if crate::audit::WITHOUT_AUDIT {
-            tracing::error!(
-                "THIS BUILD KEEPS NO AUDIT TRAIL (feature unsafe-bench-without-audit): for benchmarks only"
-            );
-        }
         ensure_crypto_backend()?;
         let verifier = JwtVerifier::new(&config.jwt, config.limits.max_token_bytes)?;
         let dbs = Databases::connect(config).await?;
@@ -131,6 +129,10 @@ impl AppState {
                     config.limits.rate_limit_per_sec,
                     config.limits.rate_limit_burst,
                 ),
+                public_limiter: RateLimiter::new(
+                    config.limits.public_rate_limit_per_sec,
+                    config.limits.public_rate_limit_burst,
+                ),
                 introspection: config.limits.introspection,
                 metrics_token: config.metrics_token.clone(),
                 max_aliases: config.limits.max_query_aliases,
@@ -152,19 +154,26 @@ impl AppState {
 
 /// The router with every route and layer.
 pub fn router(state: AppState, config: &Config) -> Router {
+    // The public pages read the database without a token: each client address gets its own allowance.
+    let public = Router::new()
+        .route("/subprocessors", get(crate::public::html_list))
+        .route("/subprocessors.json", get(crate::public::json_list))
+        .route("/subprocessors.atom", get(crate::public::atom_feed))
+        .route("/transparency.json", get(crate::public::transparency))
+        .route("/policies", get(policies_view))
+        .route("/unsubscribe", get(unsubscribe).post(unsubscribe_post))
+        .route("/.well-known/steward-signing-key.json", get(signing_key))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_public,
+        ));
     let routes = Router::new()
         .route("/graphql", get(console).post(graphql))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/console/{name}", get(console_asset))
         .route("/readyz", get(readyz))
-        .route("/subprocessors", get(crate::public::html_list))
-        .route("/subprocessors.json", get(crate::public::json_list))
-        .route("/subprocessors.atom", get(crate::public::atom_feed))
-        .route("/transparency.json", get(crate::public::transparency))
-        .route("/policies", get(policies_view))
-        .route("/unsubscribe", get(unsubscribe))
-        .route("/.well-known/steward-signing-key.json", get(signing_key))
+        .merge(public)
         .with_state(state);
     with_edge_layers(routes, &config.limits)
 }
@@ -173,27 +182,136 @@ pub fn router(state: AppState, config: &Config) -> Router {
 /// timeout, body limit.
 pub fn with_edge_layers(routes: Router, limits: &Limits) -> Router {
     let layers = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(client_request_id))
         .set_x_request_id(MakeRequestUuid)
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-            let request_id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+                let header = |name: &str| {
+                    req.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-")
+                        .to_owned()
+                };
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    request_id = %header("x-request-id"),
+                    client_request_id = %header(CLIENT_REQUEST_ID),
+                )
+            }),
+        )
         .propagate_x_request_id()
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
     routes
         .layer(layers)
+        .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::map_response(count_response))
+}
+
+/// Where a caller's own request id travels (and is echoed back): `x-request-id` is always Steward's own.
+pub const CLIENT_REQUEST_ID: &str = "x-client-request-id";
+/// The longest caller request id kept.
+pub const MAX_CLIENT_REQUEST_ID: usize = 64;
+
+/// Steward never trusts a caller's `x-request-id`: it is taken off the request (a fresh id is set next) and kept, cut
+/// to [`MAX_CLIENT_REQUEST_ID`] visible ASCII characters, only as `x-client-request-id` — in the logs, in audit
+/// details, and echoed on the response.
+async fn client_request_id(
+    mut req: Request<Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let headers = req.headers_mut();
+    let theirs = headers
+        .remove("x-request-id")
+        .or_else(|| headers.remove(CLIENT_REQUEST_ID))
+        .map(|v| {
+            v.as_bytes()
+                .iter()
+                .filter(|b| b.is_ascii_graphic())
+                .take(MAX_CLIENT_REQUEST_ID)
+                .map(|b| char::from(*b))
+                .collect::<String>()
+        })
+        .filter(|id| !id.is_empty())
+        .and_then(|id| HeaderValue::from_str(&id).ok());
+    headers.remove(CLIENT_REQUEST_ID);
+    if let Some(id) = &theirs {
+        headers.insert(CLIENT_REQUEST_ID, id.clone());
+    }
+    let mut response = next.run(req).await;
+    if let Some(id) = theirs {
+        response.headers_mut().insert(CLIENT_REQUEST_ID, id);
+    }
+    response
 }
 
 async fn count_response(response: axum::response::Response) -> axum::response::Response {
     METRICS.http_response(response.status().as_u16());
     response
+}
+
+/// The policy of every HTML page that sets none of its own: nothing loads, nothing frames it, forms post only here.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// `nosniff` on every response; on HTML pages a content security policy and no referrer (a page's URL may carry a
+/// token, such as an unsubscribe link's).
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(PAGE_CSP));
+        headers
+            .entry(header::REFERRER_POLICY)
+            .or_insert(HeaderValue::from_static("no-referrer"));
+    }
+    response
+}
+
+/// The peer's address, when the request came through [`crate::edge::serve`] (in-process callers have none).
+fn peer_of<B>(request: &Request<B>) -> Option<std::net::SocketAddr> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
+}
+
+/// The public pages' per-address rate limit: over it, 429 with `Retry-After`.
+async fn limit_public(
+    State(state): State<AppState>,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let (Some(limiter), Some(peer)) = (&state.inner.public_limiter, peer_of(&request))
+        && let Err(wait) = limiter.check(&peer.ip().to_string())
+    {
+        METRICS.rate_limited();
+        let mut response = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "too many requests from this address; retry after the number of seconds in `Retry-After`",
+        );
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        return response;
+    }
+    next.run(request).await
 }
 
 /// The GraphiQL console. Its "Headers" tab takes `{"Authorization": "Bearer <token>"}`. Operations are never run over
@@ -291,8 +409,22 @@ async fn console_asset(
         .into_response()
 }
 
-/// Prometheus metrics; behind `STEWARD_METRICS_TOKEN` when set.
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> axum::response::Response {
+/// Prometheus metrics: behind `STEWARD_METRICS_TOKEN` when set, else for loopback callers only.
+async fn metrics(
+    State(state): State<AppState>,
+    request: Request<Body>,
+) -> axum::response::Response {
+    let headers = request.headers();
+    // Without a token, only this machine may read them.
+    if state.inner.metrics_token.is_none()
+        && peer_of(&request).is_some_and(|peer| !peer.ip().is_loopback())
+    {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "/metrics answers only loopback callers unless STEWARD_METRICS_TOKEN is set",
+        );
+    }
     if let Some(expected) = &state.inner.metrics_token {
         let given = headers
             .get(header::AUTHORIZATION)
@@ -322,12 +454,10 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> axum::res
         .into_response()
 }
 
-async fn graphql(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: Result<GraphQLRequest<BadRequest>, BadRequest>,
-) -> axum::response::Response {
-    // Only JSON bodies: a form or text/plain POST is what a cross-site page can send without a preflight.
+async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::response::Response {
+    let headers = raw.headers().clone();
+    // Only JSON bodies: a form or text/plain POST is what a cross-site page can send without a preflight, and a
+    // multipart upload is work no operation here needs. Decided from the headers, before the body is read.
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -366,6 +496,12 @@ async fn graphql(
             return response;
         }
     }
+    // Only now, for an authenticated caller within its rate, is the body read and parsed.
+    let request =
+        <GraphQLRequest<BadRequest> as axum::extract::FromRequest<AppState>>::from_request(
+            raw, &state,
+        )
+        .await;
     let mut request = match request {
         Ok(r) => r.into_inner(),
         Err(rejection) => return rejection.into_response(),
@@ -417,7 +553,8 @@ async fn graphql(
     // Staff reads of personal values are logged for the client before the response leaves; if the log cannot be
     // written, the values are not served.
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
-    if let Err(e) = pii.flush(request_id).await {
+    let client_request_id = headers.get(CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok());
+    if let Err(e) = pii.flush(request_id, client_request_id).await {
         tracing::error!(error = ?e, "access-transparency log write failed; response withheld");
         if matches!(e, crate::AppError::Unavailable(_)) {
             return unavailable(crate::error::UNAVAILABLE_MESSAGE);
@@ -542,47 +679,92 @@ struct UnsubscribeQuery {
     token: Option<String>,
 }
 
-/// The link in marketing email: opts the user out without logging in.
+fn unsubscribe_page(status: StatusCode, body: &str) -> axum::response::Response {
+    (
+        status,
+        Html(format!(
+            "<!doctype html><meta charset=utf-8><title>Steward</title>{body}"
+        )),
+    )
+        .into_response()
+}
+
+/// Checks the link's token, or answers the page that says why it cannot be used.
+fn unsubscribe_token_of(
+    state: &AppState,
+    token: Option<&str>,
+) -> Result<(crate::ids::TenantId, uuid::Uuid), Box<axum::response::Response>> {
+    use crate::outbox::BadUnsubscribe;
+    match token.map(|t| {
+        crate::outbox::verify_unsubscribe_token(state.tenancy().keyring(), t, chrono::Utc::now())
+    }) {
+        Some(Ok(found)) => Ok(found),
+        Some(Err(BadUnsubscribe::Expired)) => Err(Box::new(unsubscribe_page(
+            StatusCode::GONE,
+            "<p>This unsubscribe link has expired. Use the link in a more recent email, or change your \
+             communication preferences in the Steward console.</p>",
+        ))),
+        _ => Err(Box::new(unsubscribe_page(
+            StatusCode::BAD_REQUEST,
+            "<p>This unsubscribe link is not valid. Use the link from the email as it was sent.</p>",
+        ))),
+    }
+}
+
+/// The link in marketing email, opened in a browser (or fetched by a mail scanner): a page that asks to confirm.
+/// Nothing changes on a GET.
 async fn unsubscribe(
     State(state): State<AppState>,
     axum::extract::Query(query): axum::extract::Query<UnsubscribeQuery>,
 ) -> axum::response::Response {
-    let page = |status: StatusCode, text: &str| {
-        (
-            status,
-            Html(format!(
-                "<!doctype html><meta charset=utf-8><title>Steward</title><p>{text}</p>"
-            )),
-        )
-            .into_response()
+    if let Err(page) = unsubscribe_token_of(&state, query.token.as_deref()) {
+        return *page;
+    }
+    let token = query.token.unwrap_or_default();
+    // The token is URL-safe base64 and hex joined by a dot: nothing to escape, but escape anyway.
+    let token = token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect::<String>();
+    unsubscribe_page(
+        StatusCode::OK,
+        &format!(
+            "<p>Unsubscribe from Steward's marketing messages? Administrative notices (such as changes to our \
+             privacy policy) will still reach you.</p>\
+             <form method=post action=\"/unsubscribe?token={token}\">\
+             <input type=hidden name=List-Unsubscribe value=One-Click>\
+             <button type=submit>Unsubscribe</button></form>"
+        ),
+    )
+}
+
+/// The one-click unsubscribe (RFC 8058: a mail client POSTs `List-Unsubscribe=One-Click` to the link), and the
+/// confirmation page's button. Opts the user out without logging in; unsubscribing again changes nothing.
+async fn unsubscribe_post(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<UnsubscribeQuery>,
+) -> axum::response::Response {
+    let (tenant, user) = match unsubscribe_token_of(&state, query.token.as_deref()) {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
     let tenancy = state.tenancy();
-    let Some((tenant, user)) = query
-        .token
-        .as_deref()
-        .and_then(|t| crate::outbox::verify_unsubscribe_token(tenancy.keyring(), t))
-    else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "This unsubscribe link is not valid. Use the link from the email as it was sent.",
-        );
-    };
     let entry = crate::audit::AuditEntry::system("communication.unsubscribed", "tenant_user", user);
     match crate::outbox::set_opt_out(tenancy, tenant, user, true, "unsubscribe_link", entry).await {
-        Ok(_) => page(
+        Ok(_) => unsubscribe_page(
             StatusCode::OK,
-            "You are unsubscribed from marketing messages. Administrative notices (such as changes to our privacy \
-             policy) will still reach you.",
+            "<p>You are unsubscribed from marketing messages. Administrative notices (such as changes to our \
+             privacy policy) will still reach you.</p>",
         ),
-        Err(crate::AppError::NotFound(_)) => page(
+        Err(crate::AppError::NotFound(_)) => unsubscribe_page(
             StatusCode::NOT_FOUND,
-            "This link's account no longer exists.",
+            "<p>This link's account no longer exists.</p>",
         ),
         Err(e) => {
             tracing::error!(error = ?e, "unsubscribe failed");
-            page(
+            unsubscribe_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong; please try the link again later.",
+                "<p>Something went wrong; please try the link again later.</p>",
             )
         }
     }
@@ -656,6 +838,7 @@ pub struct Application {
     job_poll: std::time::Duration,
     job_lease: std::time::Duration,
     header_timeout: std::time::Duration,
+    max_connections: usize,
     role_changes: crate::config::RoleChanges,
 }
 
@@ -677,6 +860,7 @@ impl Application {
             job_poll: config.job_poll,
             job_lease: config.job_lease,
             header_timeout: config.limits.header_timeout,
+            max_connections: config.limits.max_connections,
             role_changes: config.role_changes,
         })
     }
@@ -720,7 +904,13 @@ impl Application {
             let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 ticks.tick().await;
-                if let Some(limiter) = &limiter_state.inner.rate_limiter {
+                for limiter in [
+                    &limiter_state.inner.rate_limiter,
+                    &limiter_state.inner.public_limiter,
+                ]
+                .into_iter()
+                .flatten()
+                {
                     limiter.forget_idle();
                 }
             }
@@ -729,6 +919,7 @@ impl Application {
             self.listener,
             self.router,
             self.header_timeout,
+            self.max_connections,
             shutdown_signal(),
         )
         .await;

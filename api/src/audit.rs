@@ -127,19 +127,12 @@ impl Canonical<'_> {
     }
 }
 
-/// True only in a build made to measure what the audit append costs (`bench/audit.sh`, feature
-/// `unsafe-bench-without-audit`): such a server keeps no audit trail and says so loudly when it starts.
-pub const WITHOUT_AUDIT: bool = cfg!(feature = "unsafe-bench-without-audit");
-
 /// Appends to a tenant's chain, inside `txn` (which must be on the tenant's region database).
 pub async fn append_tenant<C: ConnectionTrait>(
     txn: &C,
     tenant: TenantId,
     entry: AuditEntry,
 ) -> Result<(), DbErr> {
-    if WITHOUT_AUDIT {
-        return Ok(());
-    }
     let started = std::time::Instant::now();
     let appended = append_tenant_timed(txn, tenant, entry).await;
     crate::metrics::METRICS.audit_append(started.elapsed());
@@ -193,9 +186,6 @@ async fn append_tenant_timed<C: ConnectionTrait>(
 
 /// Appends to the platform chain, inside `txn` (which must be on the control database).
 pub async fn append_platform<C: ConnectionTrait>(txn: &C, entry: AuditEntry) -> Result<(), DbErr> {
-    if WITHOUT_AUDIT {
-        return Ok(());
-    }
     let started = std::time::Instant::now();
     let appended = append_platform_timed(txn, entry).await;
     crate::metrics::METRICS.audit_append(started.elapsed());

@@ -131,7 +131,17 @@ pub struct ConfigArgs {
     /// Seconds a connection may take to send a request's headers before it is closed.
     #[arg(long, env = "STEWARD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
-    /// Bearer token that `GET /metrics` requires; unset, `/metrics` is open (serve it on a private network).
+    /// Connections open at once; beyond it new ones wait in the listen backlog until one closes.
+    #[arg(long, env = "STEWARD_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Requests per second each client address may send to the public pages (`/subprocessors*`,
+    /// `/transparency.json`, `/policies`, `/unsubscribe`, the signing key); 0 turns the limit off. Over it: 429.
+    #[arg(long, env = "STEWARD_PUBLIC_RATE_LIMIT_PER_SEC", default_value_t = 20)]
+    pub public_rate_limit_per_sec: u32,
+    /// Requests a client address may send to the public pages at once above its rate.
+    #[arg(long, env = "STEWARD_PUBLIC_RATE_LIMIT_BURST", default_value_t = 60)]
+    pub public_rate_limit_burst: u32,
+    /// Bearer token that `GET /metrics` requires; unset, `/metrics` answers only callers on loopback.
     #[arg(long, env = "STEWARD_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
     /// How an instance on PostgreSQL learns of role and tenant changes made through another: `notify` (LISTEN on
@@ -259,6 +269,9 @@ pub struct Limits {
     pub rate_limit_per_sec: u32,
     pub rate_limit_burst: u32,
     pub header_timeout: Duration,
+    pub max_connections: usize,
+    pub public_rate_limit_per_sec: u32,
+    pub public_rate_limit_burst: u32,
     /// How long a request waits for a pooled connection; `None`: 2 s on PostgreSQL, 10 s on SQLite.
     pub db_acquire_timeout: Option<Duration>,
 }
@@ -277,6 +290,9 @@ impl Default for Limits {
             rate_limit_per_sec: 500,
             rate_limit_burst: 1000,
             header_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            public_rate_limit_per_sec: 20,
+            public_rate_limit_burst: 60,
             db_acquire_timeout: None,
         }
     }
@@ -418,6 +434,9 @@ impl Config {
                 rate_limit_per_sec: args.rate_limit_per_sec,
                 rate_limit_burst: args.rate_limit_burst,
                 header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+                max_connections: args.max_connections.max(1),
+                public_rate_limit_per_sec: args.public_rate_limit_per_sec,
+                public_rate_limit_burst: args.public_rate_limit_burst,
                 db_acquire_timeout: args
                     .db_acquire_timeout_ms
                     .map(|ms| Duration::from_millis(ms.max(1))),

@@ -42,6 +42,7 @@ impl Databases {
             &config.control_url,
             config.db_pool_size,
             acquire,
+            config.limits.request_timeout,
             &statements,
         )
         .await?;
@@ -53,6 +54,7 @@ impl Databases {
                 &region.url,
                 config.db_pool_size,
                 acquire,
+                config.limits.request_timeout,
                 &statements,
             )
             .await?;
@@ -161,6 +163,7 @@ async fn connect_one(
     url: &str,
     pool_size: u32,
     acquire: Option<Duration>,
+    request_timeout: Duration,
     statements: &Arc<AtomicU64>,
 ) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -189,10 +192,19 @@ async fn connect_one(
     } else {
         // No ping on every checkout (it doubled the round trips of a request); a connection idle for 30 s is pinged
         // first, and one that broke while in use fails its statement with 503 UNAVAILABLE and is replaced.
+        // Work a request gave up on (the request timeout cut it off) must not go on in the server: no statement
+        // outlives the request timeout, and a transaction left idle that long is ended by PostgreSQL.
+        let limit = request_timeout.as_millis().max(1).to_string();
         options
             .max_connections(pool_size)
             .min_connections(1)
-            .test_before_acquire_if_idle_for(Duration::from_secs(30));
+            .test_before_acquire_if_idle_for(Duration::from_secs(30))
+            .map_sqlx_postgres_opts(move |o| {
+                o.options([
+                    ("statement_timeout", limit.as_str()),
+                    ("idle_in_transaction_session_timeout", limit.as_str()),
+                ])
+            });
     }
     let mut conn = Database::connect(options).await.map_err(|e| {
         anyhow::anyhow!(

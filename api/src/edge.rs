@@ -28,6 +28,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use crate::metrics::METRICS;
+
 /// Checks the parsed document against the limits async-graphql does not enforce itself (aliases; depth,
 /// complexity and directives are its own) and names the operation for metrics. Runs on the document the request
 /// parsed once (`Request::parsed_query`), which execution then reuses.
@@ -302,12 +304,15 @@ impl RateLimiter {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight finish (up to 30 s).
-/// Each connection must send a request's headers within `header_timeout` of being accepted (or of its previous
-/// response), or it is closed.
+/// A connection must send its first bytes within `header_timeout` of being accepted, and a request's headers within
+/// `header_timeout` of starting them (or of its previous response), or it is closed — so silent sockets cost nothing
+/// for long. At most `max_connections` are open at once: beyond that, new ones wait in the listen backlog until one
+/// closes. Each request carries the peer's address ([`axum::extract::ConnectInfo`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     header_timeout: Duration,
+    max_connections: usize,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -318,33 +323,58 @@ pub async fn serve(
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accepting a connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(router.clone());
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "connection closed with an error");
-                    }
-                });
-            }
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
             () = &mut shutdown => break,
-        }
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            // Silent from the start: closed when the header timeout passes (hyper's own timer starts only with the
+            // first byte).
+            let mut first = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(header_timeout, stream.peek(&mut first)).await,
+                Ok(Ok(1..))
+            ) {
+                METRICS.connection_closed_silent();
+                return;
+            }
+            let service = TowerToHyperService::new(
+                tower::ServiceBuilder::new()
+                    .layer(tower_http::add_extension::AddExtensionLayer::new(
+                        axum::extract::ConnectInfo(peer),
+                    ))
+                    .service(router),
+            );
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(connection).await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
     }
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())

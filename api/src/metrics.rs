@@ -68,6 +68,7 @@ pub struct Metrics {
     graphql_errors: Family<CodeLabels, Counter>,
     http_responses: Family<StatusLabels, Counter>,
     rate_limited: Counter,
+    silent_connections: Counter,
     document_lookups: Family<LookupLabels, Counter>,
     validation_skipped: Counter,
     audit_append: Histogram,
@@ -111,6 +112,12 @@ impl Metrics {
             "rate_limited_requests",
             "Requests refused with 429 by the per-tenant rate limit",
             rate_limited.clone(),
+        );
+        let silent_connections = Counter::default();
+        registry.register(
+            "silent_connections_closed",
+            "Connections closed because they sent nothing within the header timeout",
+            silent_connections.clone(),
         );
         let document_lookups = Family::<LookupLabels, Counter>::default();
         registry.register(
@@ -184,6 +191,7 @@ impl Metrics {
             graphql_errors,
             http_responses,
             rate_limited,
+            silent_connections,
             document_lookups,
             validation_skipped,
             audit_append,
@@ -222,6 +230,10 @@ impl Metrics {
 
     pub fn rate_limited(&self) {
         self.rate_limited.inc();
+    }
+
+    pub fn connection_closed_silent(&self) {
+        self.silent_connections.inc();
     }
 
     pub fn document_cache(&self, hit: bool) {

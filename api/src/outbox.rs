@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use base64::Engine as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -135,7 +135,10 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN);
         let mut text = body.to_owned();
         if let Some(link) = unsubscribe {
-            builder = builder.header(ListUnsubscribe(format!("<{link}>")));
+            // RFC 8058: mail clients unsubscribe in one click by POSTing to the link; a GET only shows a page.
+            builder = builder
+                .header(ListUnsubscribe(format!("<{link}>")))
+                .header(ListUnsubscribePost);
             text.push_str(&format!(
                 "\n\n--\nYou receive this because you are a user of Steward. Unsubscribe from marketing messages \
                  (administrative notices will still reach you): {link}\n"
@@ -166,9 +169,35 @@ impl lettre::message::header::Header for ListUnsubscribe {
     }
 }
 
-/// A signed token naming one client user, for the unsubscribe link: `base64url(tenant:user).hex(HMAC)`.
-pub fn unsubscribe_token(keyring: &Keyring, tenant: TenantId, user: Uuid) -> String {
-    let payload = format!("{}:{}", tenant.0, user);
+/// How long an unsubscribe link works.
+pub const UNSUBSCRIBE_LINK_DAYS: i64 = 60;
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+#[derive(Clone, Debug)]
+struct ListUnsubscribePost;
+
+impl lettre::message::header::Header for ListUnsubscribePost {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".into())
+    }
+}
+
+/// A signed token naming one client user, for the unsubscribe link: `base64url(tenant:user:expires).hex(HMAC)`, valid
+/// for [`UNSUBSCRIBE_LINK_DAYS`] from `now`.
+pub fn unsubscribe_token(
+    keyring: &Keyring,
+    tenant: TenantId,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> String {
+    let expires = (now + chrono::Duration::days(UNSUBSCRIBE_LINK_DAYS)).timestamp();
+    let payload = format!("{}:{}:{expires}", tenant.0, user);
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.as_bytes());
     format!("{b64}.{}", sign(keyring, &payload))
 }
@@ -181,15 +210,32 @@ fn sign(keyring: &Keyring, payload: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Checks an unsubscribe token; `None` when it is not one Steward signed.
-pub fn verify_unsubscribe_token(keyring: &Keyring, token: &str) -> Option<(TenantId, Uuid)> {
-    let (b64, signature) = token.split_once('.')?;
-    let payload = String::from_utf8(
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(b64)
-            .ok()?,
-    )
-    .ok()?;
+/// Why an unsubscribe token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadUnsubscribe {
+    /// Not a token Steward signed.
+    Invalid,
+    /// Signed, but past its date.
+    Expired,
+}
+
+/// Checks an unsubscribe token at `now`.
+pub fn verify_unsubscribe_token(
+    keyring: &Keyring,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<(TenantId, Uuid), BadUnsubscribe> {
+    let parsed = || -> Option<(String, String)> {
+        let (b64, signature) = token.split_once('.')?;
+        let payload = String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b64)
+                .ok()?,
+        )
+        .ok()?;
+        Some((payload, signature.to_owned()))
+    };
+    let (payload, signature) = parsed().ok_or(BadUnsubscribe::Invalid)?;
     let expected = sign(keyring, &payload);
     // Constant-time comparison of the two hex strings.
     if expected.len() != signature.len()
@@ -199,12 +245,21 @@ pub fn verify_unsubscribe_token(keyring: &Keyring, token: &str) -> Option<(Tenan
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             != 0
     {
-        return None;
+        return Err(BadUnsubscribe::Invalid);
     }
-    let (tenant, user) = payload.split_once(':')?;
-    Some((
-        TenantId(Uuid::parse_str(tenant).ok()?),
-        Uuid::parse_str(user).ok()?,
+    let mut parts = payload.split(':');
+    let (Some(tenant), Some(user), Some(expires), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(BadUnsubscribe::Invalid);
+    };
+    let expires: i64 = expires.parse().map_err(|_| BadUnsubscribe::Invalid)?;
+    if now.timestamp() > expires {
+        return Err(BadUnsubscribe::Expired);
+    }
+    Ok((
+        TenantId(Uuid::parse_str(tenant).map_err(|_| BadUnsubscribe::Invalid)?),
+        Uuid::parse_str(user).map_err(|_| BadUnsubscribe::Invalid)?,
     ))
 }
 
@@ -231,6 +286,20 @@ pub async fn set_opt_out(
         .filter(communication_preference::Column::UserId.eq(user))
         .one(scope.db())
         .await?;
+    // Nothing changes, nothing is written or audited (a link opened twice, a setting saved again).
+    match &existing {
+        Some(current) if current.marketing_opt_out == opt_out => return Ok(current.clone()),
+        None if !opt_out => {
+            return Ok(communication_preference::Model {
+                tenant_id: tenant.0,
+                user_id: user,
+                marketing_opt_out: false,
+                updated_via: "default".into(),
+                updated_at: Utc::now(),
+            });
+        }
+        _ => {}
+    }
     let txn = scope.begin().await?;
     let model = communication_preference::ActiveModel {
         tenant_id: Set(tenant.0),
@@ -450,7 +519,7 @@ pub(crate) async fn deliver(
                     format!(
                         "{}/unsubscribe?token={}",
                         mailer.public_url,
-                        unsubscribe_token(tenancy.keyring(), tenant, user.id)
+                        unsubscribe_token(tenancy.keyring(), tenant, user.id, Utc::now())
                     )
                 });
                 mailer

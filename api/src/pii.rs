@@ -228,7 +228,11 @@ impl PiiContext {
 
     /// Writes the staff reads of this request to each tenant's access-transparency log and audit chain, and every
     /// refused read to the audit chain (one event per tenant and request).
-    pub async fn flush(&self, request_id: Option<&str>) -> Result<(), AppError> {
+    pub async fn flush(
+        &self,
+        request_id: Option<&str>,
+        client_request_id: Option<&str>,
+    ) -> Result<(), AppError> {
         let denials = std::mem::take(&mut *self.denials.lock().map_err(|_| poisoned())?);
         let mut by_tenant: BTreeMap<TenantId, Vec<Denial>> = BTreeMap::new();
         for denial in denials {
@@ -248,7 +252,7 @@ impl PiiContext {
                     action: "pii.denied",
                     object_type: "data_subject",
                     object_id: format!("{} subject(s)", subjects.len()),
-                    detail: json!({ "subjects": subjects, "categories": categories, "request": request_id }),
+                    detail: json!({ "subjects": subjects, "categories": categories, "request": request_id, "client_request": client_request_id }),
                 },
             )
             .await?;
@@ -297,7 +301,7 @@ impl PiiContext {
                     action: "pii.read",
                     object_type: "access_log",
                     object_id: id.to_string(),
-                    detail: json!({ "grant": grant, "subjects": subjects.len(), "categories": categories }),
+                    detail: json!({ "grant": grant, "subjects": subjects.len(), "categories": categories, "request": request_id, "client_request": client_request_id }),
                 },
             )
             .await?;

@@ -194,6 +194,9 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         rate_limit_per_sec: 0,
         rate_limit_burst: 0,
         header_timeout_secs: 10,
+        max_connections: 4096,
+        public_rate_limit_per_sec: 0,
+        public_rate_limit_burst: 0,
         metrics_token: None,
         role_changes: steward::config::RoleChanges::Notify,
         // The tests' webhook peers listen on loopback; `outbound` tests turn this off to see the default.

@@ -408,7 +408,7 @@ impl Tenancy {
     }
 
     /// The keys derived from the master key.
-    pub(crate) fn keyring(&self) -> &Keyring {
+    pub fn keyring(&self) -> &Keyring {
         &self.keyring
     }
 

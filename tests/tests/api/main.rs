@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod edge;
 mod faults;
+mod hardening;
 mod isolation;
 mod isolation_fuzz;
 mod notices;

@@ -190,11 +190,60 @@ async fn class_opt_out_webhook_and_unsubscribe(backend: Backend) {
                 .map(|i| l[i..].trim_end_matches('>').to_owned())
         })
         .unwrap();
-    let path = link.trim_start_matches("http://steward.test");
-    let forged = app.get(&format!("{}x", path.trim_end())).await;
+    let path = link.trim_start_matches("http://steward.test").trim_end();
+    assert!(
+        mail.data
+            .contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "RFC 8058 one-click"
+    );
+    let forged = app.get(&format!("{path}x")).await;
     assert_eq!(forged.status, 400);
-    let done = app.get(path.trim_end()).await;
+    // A GET (a person opening the link, or a mail scanner prefetching it) only shows a page asking to confirm.
+    let page = app.get(path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.as_str().unwrap().contains("<form method=post"));
+    let unchanged = app
+        .gql(
+            &b,
+            "{ communicationPreferences { marketingOptOut } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        unchanged.ok()["communicationPreferences"]["marketingOptOut"],
+        false
+    );
+    // The one-click POST (RFC 8058), as a mail client sends it.
+    let one_click = || {
+        axum::http::Request::post(path)
+            .header(
+                axum::http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(axum::body::Body::from("List-Unsubscribe=One-Click"))
+            .unwrap()
+    };
+    let done = app.send(one_click()).await;
     assert_eq!(done.status, 200);
+    // Again: nothing changes, so nothing more is audited.
+    assert_eq!(app.send(one_click()).await.status, 200);
+    // The link expires: 60 days.
+    let token = path.split_once("token=").unwrap().1;
+    let keyring = app.state.tenancy().keyring();
+    let now = chrono::Utc::now();
+    let (tenant, user) =
+        steward::outbox::verify_unsubscribe_token(keyring, token, now + chrono::Duration::days(59))
+            .unwrap();
+    assert_eq!(
+        steward::outbox::verify_unsubscribe_token(keyring, token, now + chrono::Duration::days(61)),
+        Err(steward::outbox::BadUnsubscribe::Expired)
+    );
+    let old =
+        steward::outbox::unsubscribe_token(keyring, tenant, user, now - chrono::Duration::days(61));
+    assert_eq!(
+        app.get(&format!("/unsubscribe?token={old}")).await.status,
+        410
+    );
     let mine = app
         .gql(
             &b,

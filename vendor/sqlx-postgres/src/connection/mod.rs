@@ -242,8 +242,11 @@ impl Connection for PgConnection {
     #[doc(hidden)]
     fn should_flush(&self) -> bool {
         // Steward patch (vendor/README.md): also true while replies are unread, i.e. a statement was
-        // cut off mid-flight or the connection broke under it, so the pool tests it before reuse.
-        !self.inner.stream.write_buffer().is_empty() || self.inner.pending_ready_for_query_count > 0
+        // cut off mid-flight or the connection broke under it, or when the last ReadyForQuery did not
+        // report an idle session (a transaction block open or failed), so the pool tests it before reuse.
+        !self.inner.stream.write_buffer().is_empty()
+            || self.inner.pending_ready_for_query_count > 0
+            || !matches!(self.inner.transaction_status, TransactionStatus::Idle)
     }
 }
 
