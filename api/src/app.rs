@@ -115,8 +115,10 @@ impl AppState {
         );
         let mailer = config
             .smtp_url
-            .as_deref()
-            .map(|url| crate::outbox::Mailer::new(url, &config.smtp_from, &config.public_url))
+            .as_ref()
+            .map(|url| {
+                crate::outbox::Mailer::new(url.expose(), &config.smtp_from, &config.public_url)
+            })
             .transpose()?;
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -134,7 +136,7 @@ impl AppState {
                     config.limits.public_rate_limit_burst,
                 ),
                 introspection: config.limits.introspection,
-                metrics_token: config.metrics_token.clone(),
+                metrics_token: config.metrics_token.as_ref().map(|t| t.expose().to_owned()),
                 max_aliases: config.limits.max_query_aliases,
                 documents: crate::edge::DocumentCache::new(DOCUMENT_CACHE_BYTES),
             }),

@@ -17,6 +17,46 @@ pub const MIN_HS256_SECRET_BYTES: usize = 32;
 const DEMO_SECRET_FILE: &str = "demo-jwt-secret";
 const DEMO_MASTER_KEY_FILE: &str = "demo-master-key";
 
+/// A configuration value that is never printed (keys, tokens, URLs that may carry a password): its `Debug` is
+/// `<redacted>`, so no `{:?}` of the configuration, in a log or a panic, shows it. Read it with [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_owned())
+    }
+}
+
 /// The flags (and their environment variables) shared by every command that touches the databases or tokens.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ConfigArgs {
@@ -28,25 +68,28 @@ pub struct ConfigArgs {
     pub data_dir: PathBuf,
     /// Control database URL (tenants directory, roles, platform audit). Default: SQLite in the data dir.
     #[arg(long, env = "STEWARD_DATABASE_URL")]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     /// Region databases, `name=url,name=url`. Default: `eu` and `us` as SQLite files in the data dir.
     #[arg(long, env = "STEWARD_REGIONS")]
-    pub regions: Option<String>,
+    pub regions: Option<Secret>,
     /// Required `iss` of tokens. Default `steward` with an HS256 secret; must be set with a public key.
     #[arg(long, env = "STEWARD_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
     /// Required `aud` of tokens.
     #[arg(long, env = "STEWARD_JWT_AUDIENCE", default_value = "steward")]
     pub jwt_audience: String,
+    /// The longest a token may live, in seconds (`exp - iat`); longer-lived tokens are refused.
+    #[arg(long, env = "STEWARD_JWT_MAX_LIFETIME_SECS", default_value_t = 86_400)]
+    pub jwt_max_lifetime_secs: u64,
     /// HS256 secret (development), at least 32 bytes.
     #[arg(long, env = "STEWARD_JWT_HS256_SECRET", hide_env_values = true)]
-    pub jwt_hs256_secret: Option<String>,
+    pub jwt_hs256_secret: Option<Secret>,
     /// PEM public key (RSA → RS256, EC P-256 → ES256) of the identity provider (production).
     #[arg(long, env = "STEWARD_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
     /// Root key of personal-data encryption: 64 hex characters (`openssl rand -hex 32`). Keep it out of the database.
     #[arg(long, env = "STEWARD_MASTER_KEY", hide_env_values = true)]
-    pub master_key: Option<String>,
+    pub master_key: Option<Secret>,
     /// Token `sub` made `platform_admin` at start, to bootstrap a deployment.
     #[arg(long, env = "STEWARD_BOOTSTRAP_ADMIN")]
     pub bootstrap_admin: Option<String>,
@@ -79,7 +122,7 @@ pub struct ConfigArgs {
     /// SMTP server for notices by email: `smtp://host:port` (plain, local relay), `smtp://host:587?tls=required`
     /// (STARTTLS) or `smtps://user:password@host` (implicit TLS). Unset: notices stay in the console and webhooks.
     #[arg(long, env = "STEWARD_SMTP_URL")]
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<Secret>,
     /// The sender of notice emails.
     #[arg(
         long,
@@ -143,7 +186,7 @@ pub struct ConfigArgs {
     pub public_rate_limit_burst: u32,
     /// Bearer token that `GET /metrics` requires; unset, `/metrics` answers only callers on loopback.
     #[arg(long, env = "STEWARD_METRICS_TOKEN", hide_env_values = true)]
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<Secret>,
     /// How an instance on PostgreSQL learns of role and tenant changes made through another: `notify` (LISTEN on
     /// `steward_authz`; no statement per request) or `read` (read the version on every request: one more statement,
     /// and no delivery delay at all).
@@ -247,12 +290,14 @@ pub struct JwtConfig {
     pub issuer: String,
     pub audience: String,
     pub key: JwtKey,
+    /// The longest a token may live (`exp - iat`, or `exp - now` without `iat`); longer ones are refused.
+    pub max_lifetime: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegionConfig {
     pub name: String,
-    pub url: String,
+    pub url: Secret,
 }
 
 #[derive(Clone, Debug)]
@@ -303,7 +348,7 @@ impl Default for Limits {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    pub control_url: String,
+    pub control_url: Secret,
     pub regions: Vec<RegionConfig>,
     pub jwt: JwtConfig,
     /// The root of personal-data encryption; `None` only for commands that touch no personal data.
@@ -311,13 +356,13 @@ pub struct Config {
     pub bootstrap_admin: Option<String>,
     pub limits: Limits,
     pub db_pool_size: u32,
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<Secret>,
     pub role_changes: RoleChanges,
     pub allow_loopback_webhooks: bool,
     pub processor_name: String,
     pub processor_contact: String,
     pub job_interval: Duration,
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<Secret>,
     pub smtp_from: String,
     pub public_url: String,
     pub job_poll: Duration,
@@ -341,11 +386,11 @@ impl Config {
     pub fn from_args(args: &ConfigArgs, keys: KeySource) -> Result<Config, ConfigError> {
         let data_dir = args.data_dir.clone();
         let control_url = match &args.database_url {
-            Some(url) => check_url("STEWARD_DATABASE_URL", url)?,
+            Some(url) => check_url("STEWARD_DATABASE_URL", url.expose())?,
             None => sqlite_file_url(&data_dir, "control.db"),
         };
         let regions = match &args.regions {
-            Some(spec) => parse_regions(spec)?,
+            Some(spec) => parse_regions(spec.expose())?,
             None => ["eu", "us"]
                 .into_iter()
                 .map(|name| RegionConfig {
@@ -357,7 +402,7 @@ impl Config {
 
         let key = match (&args.jwt_hs256_secret, &args.jwt_public_key_file) {
             (Some(_), Some(_)) => return Err(ConfigError::TwoKeys),
-            (Some(secret), None) => hs256_key(secret.as_bytes().to_vec())?,
+            (Some(secret), None) => hs256_key(secret.expose().as_bytes().to_vec())?,
             (None, Some(path)) => public_key(path)?,
             (None, None) => match keys {
                 KeySource::Configured => return Err(ConfigError::NoKey),
@@ -368,7 +413,9 @@ impl Config {
             },
         };
         let master_key = match &args.master_key {
-            Some(hex_key) => Some(MasterKey::from_hex(hex_key).ok_or(ConfigError::BadMasterKey)?),
+            Some(hex_key) => {
+                Some(MasterKey::from_hex(hex_key.expose()).ok_or(ConfigError::BadMasterKey)?)
+            }
             None => match keys {
                 KeySource::Configured => return Err(ConfigError::NoMasterKey),
                 KeySource::DemoCreate => Some(demo_master_key(&data_dir, true)?),
@@ -421,6 +468,7 @@ impl Config {
                 issuer,
                 audience: args.jwt_audience.clone(),
                 key,
+                max_lifetime: Duration::from_secs(args.jwt_max_lifetime_secs.max(60)),
             },
             master_key,
             bootstrap_admin: args.bootstrap_admin.clone(),
@@ -443,13 +491,19 @@ impl Config {
                 ..Limits::default()
             },
             db_pool_size: args.db_pool_size,
-            metrics_token: args.metrics_token.clone().filter(|t| !t.trim().is_empty()),
+            metrics_token: args
+                .metrics_token
+                .clone()
+                .filter(|t| !t.expose().trim().is_empty()),
             role_changes: args.role_changes,
             allow_loopback_webhooks: args.allow_loopback_webhooks,
             processor_name: args.processor_name.trim().to_owned(),
             processor_contact: args.processor_contact.trim().to_owned(),
             job_interval: Duration::from_secs(args.job_interval_secs.max(1)),
-            smtp_url: args.smtp_url.clone().filter(|u| !u.trim().is_empty()),
+            smtp_url: args
+                .smtp_url
+                .clone()
+                .filter(|u| !u.expose().trim().is_empty()),
             smtp_from: args.smtp_from.clone(),
             public_url: args.public_url.clone(),
             job_poll: Duration::from_millis(args.job_poll_ms.clamp(50, 60_000)),
@@ -461,7 +515,7 @@ impl Config {
     pub fn uses_sqlite(&self) -> bool {
         std::iter::once(&self.control_url)
             .chain(self.regions.iter().map(|r| &r.url))
-            .any(|u| u.starts_with("sqlite:"))
+            .any(|u| u.expose().starts_with("sqlite:"))
     }
 
     pub fn region_names(&self) -> Vec<&str> {
@@ -481,17 +535,17 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn sqlite_file_url(dir: &Path, file: &str) -> String {
-    format!("sqlite://{}?mode=rwc", dir.join(file).display())
+fn sqlite_file_url(dir: &Path, file: &str) -> Secret {
+    Secret::new(format!("sqlite://{}?mode=rwc", dir.join(file).display()))
 }
 
-fn check_url(name: &str, url: &str) -> Result<String, ConfigError> {
+fn check_url(name: &str, url: &str) -> Result<Secret, ConfigError> {
     let url = url.trim();
     if url.starts_with("sqlite:")
         || url.starts_with("postgres://")
         || url.starts_with("postgresql://")
     {
-        Ok(url.to_owned())
+        Ok(Secret::new(url))
     } else {
         Err(ConfigError::DatabaseUrl {
             name: name.to_owned(),
@@ -675,6 +729,36 @@ mod tests {
     }
 
     #[test]
+    fn no_secret_appears_in_debug() {
+        let secret = "hs256-secret-hs256-secret-hs256-secret".to_owned();
+        let parsed = args(&[
+            "--jwt-hs256-secret",
+            &secret,
+            "--metrics-token",
+            "scrape-token-9f8e",
+            "--smtp-url",
+            "smtps://mailer:smtp-pass-77@mail.example",
+            "--database-url",
+            "postgres://steward:db-pass-55@db.example/control",
+            "--regions",
+            "eu=postgres://steward:region-pass-66@db.example/eu",
+        ]);
+        let config = Config::from_args(&parsed, KeySource::Configured).unwrap();
+        for shown in [format!("{parsed:?}"), format!("{config:?}")] {
+            for needle in [
+                secret.as_str(),
+                MASTER,
+                "scrape-token-9f8e",
+                "smtp-pass-77",
+                "db-pass-55",
+                "region-pass-66",
+            ] {
+                assert!(!shown.contains(needle), "{needle} in {shown}");
+            }
+        }
+    }
+
+    #[test]
     fn loopback_webhooks_are_off_by_default() {
         assert!(!args(&[]).allow_loopback_webhooks);
         assert!(args(&["--allow-loopback-webhooks", "true"]).allow_loopback_webhooks);
@@ -713,7 +797,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.region_names(), ["eu", "us"]);
-        assert!(config.control_url.starts_with("sqlite://"));
+        assert!(config.control_url.expose().starts_with("sqlite://"));
         assert_eq!(config.jwt.audience, "steward");
         assert!(
             !format!("{config:?}").contains(&secret),

@@ -39,7 +39,7 @@ impl Databases {
         let acquire = config.limits.db_acquire_timeout;
         let control = connect_one(
             "control",
-            &config.control_url,
+            config.control_url.expose(),
             config.db_pool_size,
             acquire,
             config.limits.request_timeout,
@@ -51,7 +51,7 @@ impl Databases {
             let name = format!("region {}", region.name);
             let conn = connect_one(
                 &name,
-                &region.url,
+                region.url.expose(),
                 config.db_pool_size,
                 acquire,
                 config.limits.request_timeout,

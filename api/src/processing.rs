@@ -186,18 +186,23 @@ pub async fn record(
         csv: String::new(),
     };
     record.json = serde_json::to_string_pretty(&record).map_err(AppError::internal)?;
-    record.csv = to_csv(&record);
+    record.csv = to_csv(&record)?;
     Ok(record)
 }
 
-fn to_csv(r: &RecordOfProcessing) -> String {
-    fn field(v: &str) -> String {
-        if v.contains([',', '"', '\n']) {
-            format!("\"{}\"", v.replace('"', "\"\""))
-        } else {
-            v.to_owned()
-        }
+/// A cell a spreadsheet would not run as a formula: one starting with `=`, `+`, `-`, `@` (or a tab or carriage
+/// return, which some spreadsheets skip before looking) gets a leading `'` (OWASP's CSV-injection advice).
+fn neutralised(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}").into()
+    } else {
+        v.into()
     }
+}
+
+/// The record as CSV (`section,field,value`), written by the `csv` crate (quoting) with every cell neutralised: names
+/// and purposes come from sub-processor entries and tenant names, which are not ours to trust.
+fn to_csv(r: &RecordOfProcessing) -> Result<String, AppError> {
     let mut rows: Vec<[String; 3]> = vec![
         [
             "record".into(),
@@ -264,9 +269,16 @@ fn to_csv(r: &RecordOfProcessing) -> String {
         "measures".into(),
         r.security_measures.clone(),
     ]);
-    let mut out = String::from("section,field,value\n");
-    for [a, b, c] in rows {
-        out.push_str(&format!("{},{},{}\n", field(&a), field(&b), field(&c)));
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    for row in std::iter::once(["section", "field", "value"].map(String::from)).chain(rows) {
+        writer
+            .write_record(row.iter().map(|cell| neutralised(cell).into_owned()))
+            .map_err(AppError::internal)?;
     }
-    out
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| AppError::internal(e.into_error()))?;
+    String::from_utf8(bytes).map_err(AppError::internal)
 }

@@ -695,15 +695,24 @@ pub async fn list(
         .await?)
 }
 
+/// A sub-processor's revisions, oldest first; `public_only`: from its announcement on (none before it is announced).
 pub async fn revisions(
     tenancy: &Tenancy,
     id: Uuid,
+    public_only: bool,
 ) -> Result<Vec<subprocessor_revision::Model>, AppError> {
-    Ok(subprocessor_revision::Entity::find()
+    let all = subprocessor_revision::Entity::find()
         .filter(subprocessor_revision::Column::SubProcessorId.eq(id))
         .order_by_asc(subprocessor_revision::Column::Id)
         .all(tenancy.databases().control())
-        .await?)
+        .await?;
+    if !public_only {
+        return Ok(all);
+    }
+    Ok(match all.iter().position(|r| r.change == "announced") {
+        Some(from) => all.into_iter().skip(from).collect(),
+        None => Vec::new(),
+    })
 }
 
 /// Every revision of public sub-processors, newest first (the Atom feed).

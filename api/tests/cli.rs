@@ -313,6 +313,7 @@ fn token_mints_exactly_what_was_asked() {
         issuer: "steward".into(),
         audience: "steward".into(),
         key: steward::config::JwtKey::Hs256(SECRET.as_bytes().to_vec()),
+        max_lifetime: std::time::Duration::from_secs(86_400),
     };
     let principal = steward::auth::JwtVerifier::new(&config, 8192)
         .unwrap()
@@ -332,6 +333,8 @@ fn token_mints_exactly_what_was_asked() {
         vec![
             "token", "--sub", "ann", "--kind", "staff", "--ttl", "forever",
         ],
+        // Longer than STEWARD_JWT_MAX_LIFETIME_SECS (a day by default): the server would refuse it.
+        vec!["token", "--sub", "ann", "--kind", "staff", "--ttl", "2d"],
     ] {
         let output = steward()
             .args(&bad)

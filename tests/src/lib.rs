@@ -194,6 +194,7 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         rate_limit_per_sec: 0,
         rate_limit_burst: 0,
         header_timeout_secs: 10,
+        jwt_max_lifetime_secs: 86_400,
         max_connections: 4096,
         public_rate_limit_per_sec: 0,
         public_rate_limit_burst: 0,
@@ -218,12 +219,9 @@ impl TestApp {
             Backend::Postgres(url) => {
                 let pg = create_pg_databases(url).await;
                 let url_of = |name: &str| database_url(url, name);
-                args.database_url = Some(url_of(&pg.names[0]));
-                args.regions = Some(format!(
-                    "eu={},us={}",
-                    url_of(&pg.names[1]),
-                    url_of(&pg.names[2])
-                ));
+                args.database_url = Some(url_of(&pg.names[0]).into());
+                args.regions =
+                    Some(format!("eu={},us={}", url_of(&pg.names[1]), url_of(&pg.names[2])).into());
                 Some(pg)
             }
         };
@@ -234,6 +232,7 @@ impl TestApp {
             issuer: "steward".into(),
             audience: "steward".into(),
             key: steward::config::JwtKey::Hs256(SECRET.as_bytes().to_vec()),
+            max_lifetime: config.jwt.max_lifetime,
         })
         .unwrap()
         .unwrap();
@@ -371,13 +370,13 @@ impl TestApp {
 
     pub fn db_url(&self, which: &str) -> String {
         match which {
-            "control" => self.config.control_url.clone(),
+            "control" => self.config.control_url.expose().to_owned(),
             region => self
                 .config
                 .regions
                 .iter()
                 .find(|r| r.name == region)
-                .map(|r| r.url.clone())
+                .map(|r| r.url.expose().to_owned())
                 .expect("known region"),
         }
     }

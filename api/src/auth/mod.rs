@@ -81,6 +81,8 @@ struct IdentityClaims {
     sub: String,
     exp: u64,
     #[serde(default)]
+    iat: Option<u64>,
+    #[serde(default)]
     nbf: Option<u64>,
     #[serde(default)]
     kind: Option<String>,
@@ -97,6 +99,7 @@ struct IdentityClaims {
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
+    max_lifetime: u64,
     max_token_bytes: usize,
     verified: quick_cache::sync::Cache<String, Verified, TokenLength>,
 }
@@ -144,6 +147,7 @@ impl JwtVerifier {
         Ok(JwtVerifier {
             key,
             validation,
+            max_lifetime: config.max_lifetime.as_secs(),
             max_token_bytes,
             verified: quick_cache::sync::Cache::with_weighter(
                 (VERIFIED_TOKEN_BYTES / 512) as usize,
@@ -201,9 +205,32 @@ impl JwtVerifier {
     fn verify_signed(&self, token: &str) -> Result<Verified, AuthError> {
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::new(describe(e.kind())))?;
+        // An access token, not some other signed JSON (an ID token meant for another audience says so in `typ`
+        // too; RFC 8725 section 3.11): `typ` is `JWT` or `at+jwt` when present.
+        if let Some(typ) = data.header.typ.as_deref() {
+            let typ = typ.to_ascii_lowercase();
+            if !matches!(
+                typ.as_str(),
+                "jwt" | "at+jwt" | "application/jwt" | "application/at+jwt"
+            ) {
+                return Err(AuthError::new(
+                    "token `typ` is not accepted: send an access token (`typ` JWT or at+jwt)",
+                ));
+            }
+        }
         let claims: IdentityClaims = serde_json::from_value(data.claims).map_err(|_| {
             AuthError::new("token claims are malformed: `sub`, `kind` and `tid` must be strings")
         })?;
+        // No token lives for ever: its lifetime from issue (or from now, without `iat`) is capped.
+        let born = claims
+            .iat
+            .unwrap_or_else(jsonwebtoken::get_current_timestamp);
+        if claims.exp.saturating_sub(born) > self.max_lifetime {
+            return Err(AuthError::new(format!(
+                "token lives longer than {} seconds (`exp` - `iat`); ask for a shorter-lived token",
+                self.max_lifetime
+            )));
+        }
         if claims.sub.trim().is_empty() || claims.sub.len() > 255 {
             return Err(AuthError::new("token `sub` must be 1-255 characters"));
         }
@@ -270,6 +297,7 @@ pub struct TokenMinter {
     key: EncodingKey,
     issuer: String,
     audience: String,
+    max_lifetime: Duration,
 }
 
 impl TokenMinter {
@@ -280,6 +308,7 @@ impl TokenMinter {
                 key: EncodingKey::from_secret(secret)?,
                 issuer: config.issuer.clone(),
                 audience: config.audience.clone(),
+                max_lifetime: config.max_lifetime,
             })),
             JwtKey::PublicPem { .. } => Ok(None),
         }
@@ -292,6 +321,12 @@ impl TokenMinter {
         tenant: Option<TenantId>,
         ttl: Duration,
     ) -> anyhow::Result<String> {
+        if ttl > self.max_lifetime {
+            anyhow::bail!(
+                "a token may live at most {} seconds (STEWARD_JWT_MAX_LIFETIME_SECS); ask for a shorter --ttl",
+                self.max_lifetime.as_secs()
+            );
+        }
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: subject.to_owned(),
@@ -318,6 +353,7 @@ pub fn ensure_crypto_backend() -> anyhow::Result<()> {
         issuer: "probe".into(),
         audience: "probe".into(),
         key: JwtKey::Hs256(vec![7; 32]),
+        max_lifetime: Duration::from_secs(3600),
     };
     let minter = TokenMinter::new(&probe)?.ok_or_else(|| anyhow::anyhow!("probe key is HS256"))?;
     let token = std::panic::catch_unwind(|| {
@@ -368,6 +404,7 @@ mod tests {
             issuer: "steward".into(),
             audience: "steward".into(),
             key: JwtKey::Hs256(b"unit-test-secret-unit-test-secret-0123".to_vec()),
+            max_lifetime: Duration::from_secs(86_400),
         };
         (
             JwtVerifier::new(&config, 8192).unwrap(),

@@ -118,9 +118,11 @@ impl SubProcessor {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
-    /// Every change: who, when, why, before and after.
+    /// Every change: who, when, why, before and after. Those without the registry's full view (clients, staff
+    /// without a role) see the changes from its announcement on, never what was proposed before.
     async fn revisions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Revision>> {
-        let found = subprocessors::revisions(tenancy(ctx)?, self.0.id).await?;
+        let public_only = !full_view(ctx).await?;
+        let found = subprocessors::revisions(tenancy(ctx)?, self.0.id, public_only).await?;
         Ok(found.into_iter().map(Revision::from).collect())
     }
 }
@@ -287,14 +289,25 @@ impl OnwardTransfer {
     }
 }
 
+/// Whether the caller sees proposed entries and their history: staff whose platform role reads the registry.
+async fn full_view(ctx: &Context<'_>) -> Result<bool, AppError> {
+    let principal = principal(ctx)?;
+    Ok(principal.kind == ActorKind::Staff
+        && tenancy(ctx)?
+            .require_platform(principal, Permission::SubprocessorRead)
+            .await
+            .is_ok())
+}
+
 #[derive(Default)]
 pub struct RegistryQuery;
 
 #[Object]
 impl RegistryQuery {
-    /// The sub-processor list. Clients see what is announced, active or retiring; staff see everything.
+    /// The sub-processor list. Staff with a role that reads the registry see everything; everyone else (clients,
+    /// staff without a role) sees what is announced, active or retiring.
     async fn sub_processors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SubProcessor>> {
-        let public_only = principal(ctx)?.kind == ActorKind::Client;
+        let public_only = !full_view(ctx).await?;
         Ok(subprocessors::list(tenancy(ctx)?, public_only)
             .await?
             .into_iter()
@@ -302,7 +315,7 @@ impl RegistryQuery {
             .collect())
     }
 
-    /// One sub-processor with its revisions (a proposed one is `NOT_FOUND` for clients).
+    /// One sub-processor with its revisions (a proposed one is `NOT_FOUND` without the registry's full view).
     async fn sub_processor(
         &self,
         ctx: &Context<'_>,
@@ -310,7 +323,7 @@ impl RegistryQuery {
     ) -> async_graphql::Result<SubProcessor> {
         let id = parse_uuid("id", &id)?;
         let found = subprocessors::get(tenancy(ctx)?, id).await?;
-        if principal(ctx)?.kind == ActorKind::Client && !Status::parse(&found.status)?.is_public() {
+        if !full_view(ctx).await? && !Status::parse(&found.status)?.is_public() {
             return Err(AppError::NotFound(format!("no sub-processor {id}")).into());
         }
         Ok(SubProcessor(found))

@@ -179,6 +179,13 @@ impl DataSubjectRequest {
             return Ok(None);
         }
         let scope = open_scope(ctx, Some(&self.tenant()), Permission::PiiRead).await?;
+        // Values like any other: withheld while the subject is restricted, and a staff read is logged.
+        let Ok(subject) = crate::subjects::get(&scope, self.model.subject_id).await else {
+            return Ok(None);
+        };
+        super::personal::pii(ctx)?
+            .check_read(&scope, &subject, "subject.rectification")
+            .await?;
         Ok(requests::rectification_log(&scope, &self.model)
             .await?
             .map(Json))

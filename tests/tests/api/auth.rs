@@ -83,6 +83,43 @@ async fn hs256_token_matrix(backend: Backend) {
     refused(&basic, "Bearer");
 
     refused(&ask("not-a-jwt".into()).await, "malformed");
+    // Not an access token: another `typ` is refused; `JWT` and `at+jwt` are accepted.
+    let typed = |typ: &str| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(typ.to_owned());
+        jsonwebtoken::encode(
+            &header,
+            &claims(),
+            &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    refused(&ask(typed("logout+jwt")).await, "typ");
+    refused(&ask(typed("id_token")).await, "typ");
+    ask(typed("at+jwt")).await.ok();
+    // No token lives for ever: a day at most by default, counted from `iat` (or from now without it).
+    refused(
+        &ask(hs256(
+            &with(claims(), "exp", json!(now() + 2 * 86_400)),
+            SECRET.as_bytes(),
+        ))
+        .await,
+        "lives longer",
+    );
+    refused(
+        &ask(hs256(
+            &without(with(claims(), "exp", json!(now() + 400 * 86_400)), "iat"),
+            SECRET.as_bytes(),
+        ))
+        .await,
+        "lives longer",
+    );
+    ask(hs256(
+        &with(claims(), "exp", json!(now() + 86_000)),
+        SECRET.as_bytes(),
+    ))
+    .await
+    .ok();
     refused(
         &ask(hs256(
             &with(claims(), "exp", json!(now() - 120)),

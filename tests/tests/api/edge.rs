@@ -289,15 +289,20 @@ async fn database_outage_and_recovery(backend: Backend) {
             u.set_port(Some(port)).unwrap();
             u.to_string()
         };
-        args.database_url = args.database_url.as_deref().map(through);
+        args.database_url = args
+            .database_url
+            .as_ref()
+            .map(|u| through(u.expose()).into());
         args.regions = args.regions.as_ref().map(|r| {
-            r.split(',')
+            r.expose()
+                .split(',')
                 .map(|pair| {
                     let (name, url) = pair.split_once('=').unwrap();
                     format!("{name}={}", through(url))
                 })
                 .collect::<Vec<_>>()
                 .join(",")
+                .into()
         });
         args.db_acquire_timeout_ms = Some(500);
     })

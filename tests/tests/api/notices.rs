@@ -38,7 +38,7 @@ fn recipients(sink: &SmtpSink) -> Vec<String> {
 async fn class_opt_out_webhook_and_unsubscribe(backend: Backend) {
     let sink = SmtpSink::start().await;
     let url = sink.url.clone();
-    let app = TestApp::spawn_with(backend, move |args| args.smtp_url = Some(url)).await;
+    let app = TestApp::spawn_with(backend, move |args| args.smtp_url = Some(url.into())).await;
     let root = app.root();
     let legal = app.staff_with("lex", "LEGAL").await;
     let t = app.create_tenant("Notice Co", "eu").await;
@@ -296,7 +296,7 @@ async fn failed_delivery_is_retried(backend: Backend) {
         .unwrap()
         .port();
     let app = TestApp::spawn_with(backend, move |args| {
-        args.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+        args.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into())
     })
     .await;
     let root = app.root();

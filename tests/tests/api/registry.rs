@@ -134,6 +134,23 @@ async fn lifecycle_and_revisions(backend: Backend) {
     )
     .await
     .expect_code("NOT_FOUND");
+    // So are they to staff without a role: the full view is for roles that read the registry.
+    let nobody = app.staff_token("no-role-staff");
+    let seen = app
+        .gql(&nobody, "{ subProcessors { name } }", json!({}))
+        .await;
+    assert_eq!(seen.ok()["subProcessors"], json!([]));
+    app.gql(
+        &nobody,
+        "query($id: ID!) { subProcessor(id: $id) { name } }",
+        json!({ "id": id }),
+    )
+    .await
+    .expect_code("NOT_FOUND");
+    let seen = app
+        .gql(&support, "{ subProcessors { name } }", json!({}))
+        .await;
+    assert_eq!(seen.ok()["subProcessors"][0]["name"], "Mailer");
 
     let mut updated = sp(
         "Mailer",
@@ -180,12 +197,24 @@ async fn lifecycle_and_revisions(backend: Backend) {
         .await
         .expect_code("CONFLICT");
 
-    // Now clients see it; retire twice: retiring, then retired; a retired one cannot be announced or edited.
+    // Now clients see it, with its history from the announcement on (not what was proposed or edited before);
+    // retire twice: retiring, then retired; a retired one cannot be announced or edited.
     assert_eq!(
         app.gql(&b_admin, "{ subProcessors { name status } }", json!({}))
             .await
             .ok()["subProcessors"],
         json!([{ "name": "Mailer", "status": "ANNOUNCED" }])
+    );
+    let client_history = app
+        .gql(
+            &b_admin,
+            "query($id: ID!) { subProcessor(id: $id) { revisions { change reason } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        client_history.ok()["subProcessor"]["revisions"],
+        json!([{ "change": "announced", "reason": "new mail provider" }])
     );
     let retire =
         "mutation($id: ID!) { retireSubProcessor(id: $id, reason: \"replaced\") { status } }";
@@ -863,7 +892,34 @@ async fn public_list_and_feed(backend: Backend) {
     );
 }
 
+/// The record of processing as CSV cannot run as a spreadsheet formula, whatever a tenant or sub-processor is called.
+async fn record_csv_is_not_a_formula(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app
+        .create_tenant("=HYPERLINK(\"http://evil.example\",\"x\")", "eu")
+        .await;
+    let admin = app.invite(&t, "csv-admin", "CLIENT_ADMIN").await;
+    let record = app
+        .gql(&admin, "{ recordOfProcessing { csv } }", json!({}))
+        .await;
+    let csv = record.ok()["recordOfProcessing"]["csv"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    for line in csv.lines() {
+        for cell in line.split(',') {
+            let cell = cell.trim_start_matches('"');
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "a cell a spreadsheet would run: {cell} in {line}"
+            );
+        }
+    }
+}
+
 both_backends!(
+    record_csv_is_not_a_formula,
     lifecycle_and_revisions,
     objections_protect_only_their_tenant,
     transfer_validation_matrix,

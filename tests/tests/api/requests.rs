@@ -894,6 +894,16 @@ async fn restriction_and_rectification(backend: Backend) {
     app.gql(&po, LOG, json!({ "t": t, "id": id }))
         .await
         .expect_code("FORBIDDEN");
+    // Restricted again, the subject's before/after values are withheld like every other value.
+    let (rid, rv) = submit(&app, &admin, &s, "RESTRICTION").await;
+    step(&app, &po, &start(), json!({ "t": t, "id": rid, "v": rv })).await;
+    let withheld = app.gql(&admin, LOG, json!({ "id": id })).await;
+    withheld.expect_code("FORBIDDEN");
+    assert!(!withheld.body.to_string().contains("old@example.com"));
+    assert!(!withheld.body.to_string().contains("new@example.com"));
+    app.gql(&admin, LIFT, json!({ "s": s, "r": "checked" }))
+        .await
+        .ok();
     assert!(
         !app.database_contains("us", "old@example.com").await,
         "the old value is not kept in clear"
