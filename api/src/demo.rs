@@ -136,10 +136,19 @@ pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<De
                     .map_err(|e| fail(demo.name, e))?
             }
         };
+        // Staff set up only the tenant's first admin; that admin invites the rest (as a client would).
+        let mut inviter = admin.clone();
         for &(subject, role) in demo.users {
-            invite_once(state, &admin, tenant.id, subject, role)
+            invite_once(state, &inviter, tenant.id, subject, role)
                 .await
                 .map_err(|e| fail(subject, e))?;
+            if role == Role::ClientAdmin && inviter.kind == ActorKind::Staff {
+                inviter = Principal {
+                    subject: subject.to_owned(),
+                    kind: ActorKind::Client,
+                    tenant_id: Some(tenant.id),
+                };
+            }
             tokens.push(mint(subject, role, Some(&tenant))?);
         }
         seed_subjects(state, demo, tenant.id)
@@ -265,7 +274,13 @@ async fn invite_once(
         role,
     };
     match users::invite(tenancy, &scope, invitation).await {
-        Ok(_) | Err(AppError::Conflict(_)) => Ok(()),
+        // Seeded before: the user exists, or (for staff) the tenant already has its admin.
+        Ok(_)
+        | Err(AppError::Conflict(_))
+        | Err(AppError::Refused {
+            reason: "TENANT_HAS_ADMIN",
+            ..
+        }) => Ok(()),
         Err(e) => Err(e),
     }
 }

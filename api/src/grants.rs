@@ -234,7 +234,7 @@ pub async fn approve(scope: &Scope, id: Uuid) -> Result<access_grant::Model, App
     model.decided_by = Set(Some(scope.principal().label()));
     model.decided_at = Set(Some(now));
     model.expires_at = Set(Some(now + Duration::minutes(minutes.into())));
-    decide(scope, model, "access_grant.approved").await
+    decide(scope, model, &["pending"], "access_grant.approved").await
 }
 
 /// Denies a pending grant, with a reason. Scope opened for `access_grant:approve`.
@@ -246,7 +246,7 @@ pub async fn deny(scope: &Scope, id: Uuid, reason: &str) -> Result<access_grant:
     model.decided_by = Set(Some(scope.principal().label()));
     model.decided_at = Set(Some(Utc::now()));
     model.decision_reason = Set(Some(reason));
-    decide(scope, model, "access_grant.denied").await
+    decide(scope, model, &["pending"], "access_grant.denied").await
 }
 
 /// Ends a pending or running grant at once. Scope opened for `access_grant:revoke`.
@@ -274,7 +274,13 @@ pub async fn revoke(
     if reason.is_some() {
         model.decision_reason = Set(reason);
     }
-    decide(scope, model, "access_grant.revoked").await
+    decide(
+        scope,
+        model,
+        &["pending", "approved"],
+        "access_grant.revoked",
+    )
+    .await
 }
 
 /// The tenant's grants, newest first.
@@ -378,13 +384,27 @@ async fn pending(scope: &Scope, id: Uuid) -> Result<access_grant::Model, AppErro
     }
 }
 
+/// Writes a decision only if the grant is still in one of the `from` states (a conditional update): an approval
+/// racing a revocation cannot bring the revoked grant back, nor two decisions both win.
 async fn decide(
     scope: &Scope,
     model: access_grant::ActiveModel,
+    from: &[&str],
     action: &'static str,
 ) -> Result<access_grant::Model, AppError> {
     let txn = scope.begin().await?;
-    let updated = model.update(&txn).await?;
+    let updated = access_grant::Entity::update(model)
+        .validate()?
+        .filter(access_grant::Column::TenantId.eq(scope.tenant_id().0))
+        .filter(access_grant::Column::Status.is_in(from.iter().copied()))
+        .exec(&txn)
+        .await
+        .map_err(|e| match e {
+            sea_orm::DbErr::RecordNotUpdated => {
+                AppError::Conflict("the grant was decided or revoked meanwhile; reload it".into())
+            }
+            other => other.into(),
+        })?;
     audit::append_tenant(
         &txn,
         scope.tenant_id(),

@@ -156,6 +156,7 @@ pub async fn invite(
     // Control first, then the region, like every path that holds both: on SQLite each is one connection, and two
     // requests taking them in opposite orders would wait on each other until the pool timeout.
     let control = tenancy.databases().control().begin().await?;
+    refuse_staff_in_administered_tenant(&control, principal, tenant_id).await?;
     let txn = scope.begin().await?;
     let model = tenant_user::ActiveModel {
         tenant_id: Set(tenant_id.0),
@@ -245,6 +246,7 @@ pub async fn assign_role(
                 Domain::Tenant(scope.tenant_id().0),
             )?;
             let control = tenancy.databases().control().begin().await?;
+            refuse_staff_in_administered_tenant(&control, principal, scope.tenant_id()).await?;
             if let Some(existing) = find_assignment(&control, &assignment).await? {
                 return AssignmentRecord::from_model(existing);
             }
@@ -316,15 +318,7 @@ pub async fn revoke_role(
             let assignment =
                 Assignment::new(Actor::new(ActorKind::Client, subject), change.role, domain)?;
             let control = tenancy.databases().control().begin().await?;
-            let existing = find_assignment(&control, &assignment)
-                .await?
-                .ok_or_else(no_such_assignment)?;
-            if change.role == Role::ClientAdmin {
-                refuse_last_holder(tenancy, &assignment).await?;
-            }
-            role_assignment::Entity::delete_by_id(existing.id)
-                .exec(&control)
-                .await?;
+            let existing = remove_assignment(&control, &assignment).await?;
             let version = bump_version(&control).await?;
             let txn = scope.begin().await?;
             audit::append_tenant(
@@ -333,6 +327,8 @@ pub async fn revoke_role(
                 role_event(principal, "role.revoked", &assignment),
             )
             .await?;
+            notify_staff_role_change(&txn, principal, scope.tenant_id(), "revoked", &assignment)
+                .await?;
             txn.commit().await?;
             control.commit().await?;
             tenancy
@@ -356,15 +352,7 @@ pub async fn revoke_role(
                 Domain::Platform,
             )?;
             let control = tenancy.databases().control().begin().await?;
-            let existing = find_assignment(&control, &assignment)
-                .await?
-                .ok_or_else(no_such_assignment)?;
-            if change.role == Role::PlatformAdmin {
-                refuse_last_holder(tenancy, &assignment).await?;
-            }
-            role_assignment::Entity::delete_by_id(existing.id)
-                .exec(&control)
-                .await?;
+            let existing = remove_assignment(&control, &assignment).await?;
             let version = bump_version(&control).await?;
             audit::append_platform(&control, role_event(principal, "role.revoked", &assignment))
                 .await?;
@@ -449,19 +437,109 @@ async fn ensure_user_exists(scope: &Scope, subject: &str) -> Result<(), AppError
     }
 }
 
-async fn refuse_last_holder(tenancy: &Tenancy, assignment: &Assignment) -> Result<(), AppError> {
-    let holders = tenancy
-        .authorizer()
-        .holders(assignment.role(), assignment.domain())
-        .await;
-    if holders.iter().all(|h| h == &assignment.actor().subject) {
-        return Err(AppError::Conflict(format!(
-            "`{}` is the last {}; assign the role to someone else first",
-            assignment.actor().subject,
-            assignment.role()
-        )));
+/// Removes an assignment inside `control`, refusing to remove the last `client_admin` of a tenant or the last
+/// `platform_admin`. The holders are counted in SQL after taking the domain's lock (PostgreSQL: an advisory
+/// transaction lock; SQLite: its one writer), and the delete must remove exactly one row: two concurrent revocations
+/// cannot remove the last two admins, nor one the same assignment twice.
+async fn remove_assignment(
+    control: &sea_orm::DatabaseTransaction,
+    assignment: &Assignment,
+) -> Result<role_assignment::Model, AppError> {
+    let domain = assignment.domain().key();
+    crate::db::lock_for_transaction(control, domain_lock_key(&domain)).await?;
+    let existing = find_assignment(control, assignment)
+        .await?
+        .ok_or_else(no_such_assignment)?;
+    if matches!(assignment.role(), Role::ClientAdmin | Role::PlatformAdmin) {
+        let others = crate::pagination::count(
+            role_assignment::Entity::find()
+                .filter(role_assignment::Column::Domain.eq(domain.as_str()))
+                .filter(role_assignment::Column::Role.eq(assignment.role().as_str()))
+                .filter(role_assignment::Column::Id.ne(existing.id)),
+            control,
+        )
+        .await?;
+        if others == 0 {
+            return Err(AppError::Conflict(format!(
+                "`{}` is the last {}; assign the role to someone else first",
+                assignment.actor().subject,
+                assignment.role()
+            )));
+        }
+    }
+    let deleted = role_assignment::Entity::delete_many()
+        .filter(role_assignment::Column::Id.eq(existing.id))
+        .exec(control)
+        .await?
+        .rows_affected;
+    if deleted != 1 {
+        return Err(no_such_assignment());
+    }
+    Ok(existing)
+}
+
+/// The advisory-lock key of a role domain's assignments.
+fn domain_lock_key(domain: &str) -> i64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("role-domain:{domain}").as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// Staff give client roles only to a tenant that has no `client_admin` yet (to set it up): once it has one, its admins
+/// decide who holds its roles, so no staff member can make themselves or an accomplice a reader of its data.
+async fn refuse_staff_in_administered_tenant(
+    control: &sea_orm::DatabaseTransaction,
+    principal: &Principal,
+    tenant: TenantId,
+) -> Result<(), AppError> {
+    if principal.kind != ActorKind::Staff {
+        return Ok(());
+    }
+    let domain = Domain::Tenant(tenant.0).key();
+    crate::db::lock_for_transaction(control, domain_lock_key(&domain)).await?;
+    let admins = crate::pagination::count(
+        role_assignment::Entity::find()
+            .filter(role_assignment::Column::Domain.eq(domain.as_str()))
+            .filter(role_assignment::Column::Role.eq(Role::ClientAdmin.as_str())),
+        control,
+    )
+    .await?;
+    if admins > 0 {
+        return Err(AppError::Refused {
+            reason: "TENANT_HAS_ADMIN",
+            message: "this tenant has a client_admin: its admins invite its users and give its roles; staff set up \
+                      only a tenant's first admin"
+                .into(),
+        });
     }
     Ok(())
+}
+
+/// Every role change staff make in a tenant is told to its admins (inside the change's transaction). Staff give
+/// roles only in a tenant without admins (nobody to tell yet), so what is told is what staff take away.
+async fn notify_staff_role_change<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    principal: &Principal,
+    tenant: TenantId,
+    what: &str,
+    assignment: &Assignment,
+) -> Result<(), AppError> {
+    if principal.kind != ActorKind::Staff {
+        return Ok(());
+    }
+    crate::grants::notify(
+        txn,
+        tenant,
+        "role.changed_by_staff",
+        &format!("Our staff changed a role in your tenant ({what})"),
+        &format!(
+            "{} {what} the role {} for `{}`. Review your users and roles in the console.",
+            principal.label(),
+            assignment.role(),
+            assignment.actor().subject
+        ),
+    )
+    .await
 }
 
 async fn find_assignment<C: sea_orm::ConnectionTrait>(

@@ -158,6 +158,8 @@ pub struct TestApp {
     pub config: Config,
     pub backend: Backend,
     minter: TokenMinter,
+    /// The first client admin invited into each tenant, who invites the rest.
+    tenant_admins: std::sync::Mutex<std::collections::HashMap<String, String>>,
     _dir: tempfile::TempDir,
     _pg: Option<PgDatabases>,
 }
@@ -242,6 +244,7 @@ impl TestApp {
             config,
             backend,
             minter,
+            tenant_admins: Default::default(),
             _dir: dir,
             _pg: pg,
         }
@@ -335,16 +338,30 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Invites a client user with `role` (GraphQL enum name) into `tenant` and returns a token for them.
+    /// Invites a client user with `role` (GraphQL enum name) into `tenant` and returns a token for them: the root
+    /// admin sets up a tenant's first `CLIENT_ADMIN`; once it has one, that admin invites (staff may not).
     pub async fn invite(&self, tenant: &str, subject: &str, role: &str) -> String {
+        let admin = self
+            .tenant_admins
+            .lock()
+            .unwrap()
+            .get(tenant)
+            .map(|admin| self.client_token(admin, tenant));
         let reply = self
             .gql(
-                &self.root(),
+                &admin.unwrap_or_else(|| self.root()),
                 "mutation($input: InviteUserInput!) { inviteUser(input: $input) { id } }",
                 json!({ "input": { "tenantId": tenant, "email": format!("{subject}@example.org"), "subject": subject, "role": role } }),
             )
             .await;
         reply.ok();
+        if role == "CLIENT_ADMIN" {
+            self.tenant_admins
+                .lock()
+                .unwrap()
+                .entry(tenant.to_owned())
+                .or_insert_with(|| subject.to_owned());
+        }
         self.client_token(subject, tenant)
     }
 

@@ -228,9 +228,11 @@ async fn invalid_values_change_nothing(backend: Backend) {
     )
     .await
     .ok();
+    // Ann, the tenant's admin now, invites; her duplicate is refused.
+    let ann = app.client_token("ann@example.org", &t);
     let dup = app
         .gql(
-            &root,
+            &ann,
             invite,
             json!({ "i": { "tenantId": t, "email": "ANN@example.org", "role": "CLIENT_VIEWER" } }),
         )

@@ -18,6 +18,7 @@ mod outbound;
 mod personal;
 mod policies;
 mod processes;
+mod races;
 mod registry;
 mod requests;
 mod residency;

@@ -4,7 +4,8 @@ use serde_json::json;
 use steward_tests::{Backend, TestApp, both_backends};
 
 /// Columns: CLIENT_ADMIN, CLIENT_VIEWER, PLATFORM_ADMIN, SUPPORT, PRIVACY_OFFICER, LEGAL, AUDITOR.
-/// `Y` = allowed, `F` = FORBIDDEN.
+/// `Y` = allowed, `F` = FORBIDDEN, `A` = allowed by role, refused because the tenant has a `client_admin`
+/// (`TENANT_HAS_ADMIN`: staff set up only a tenant's first admin; then its admins decide its roles).
 const MATRIX: &str = "
 operation      CA CV PA SU PO LE AU
 tenants        F  F  Y  Y  Y  Y  Y
@@ -12,9 +13,9 @@ tenant         Y  Y  Y  Y  Y  Y  Y
 users          Y  Y  Y  Y  F  F  F
 createTenant   F  F  Y  F  F  F  F
 suspendTenant  F  F  Y  F  F  F  F
-inviteUser     Y  F  Y  F  F  F  F
+inviteUser     Y  F  A  F  F  F  F
 assignStaff    F  F  Y  F  F  F  F
-assignClient   Y  F  Y  F  F  F  F
+assignClient   Y  F  A  F  F  F  F
 ";
 
 const ROLES: [&str; 7] = [
@@ -119,6 +120,11 @@ async fn role_matrix(backend: Backend) {
                 "F" => assert_eq!(
                     reply.code(),
                     Some("FORBIDDEN"),
+                    "{role} {operation}: {:#}",
+                    reply.body
+                ),
+                "A" => assert_eq!(
+                    reply.body["errors"][0]["extensions"]["reason"], "TENANT_HAS_ADMIN",
                     "{role} {operation}: {:#}",
                     reply.body
                 ),
