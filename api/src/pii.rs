@@ -54,8 +54,22 @@ struct Read {
     grant: Uuid,
     justification: String,
     ticket: String,
-    subject: Uuid,
+    /// `None` for a lookup that matched nobody (it is logged all the same).
+    subject: Option<Uuid>,
     category: String,
+}
+
+/// Prefix of the "categories" a value lookup is logged under (`lookup:email`, `lookup:external_id`): a lookup
+/// reveals whether someone is a subject, so it is in the transparency log like a read, though it reads no value.
+pub const LOOKUP_PREFIX: &str = "lookup:";
+
+/// Whose values a lookup may search.
+#[derive(Debug)]
+pub enum LookupScope {
+    /// The tenant's own users with `pii:read`, or staff with a grant covering every subject.
+    Everyone,
+    /// Staff whose grants name subjects: the lookup searches only those.
+    Only(Vec<Uuid>),
 }
 
 /// Per-request state: access decided once per tenant (so a grant's expiry applies from the next request), and the
@@ -178,7 +192,7 @@ impl PiiContext {
                     grant: grant.id,
                     justification: grant.justification.clone(),
                     ticket: grant.ticket.clone(),
-                    subject,
+                    subject: Some(subject),
                     category: category.to_owned(),
                 });
                 Ok(())
@@ -217,12 +231,26 @@ impl PiiContext {
     }
 
     /// Filtering by a value (email, external id) tells whether someone is a subject: it needs some right to values.
-    pub async fn check_lookup(&self, scope: &Scope) -> Result<(), AppError> {
+    /// Staff search only what their grants cover — the whole tenant with a tenant-wide grant, else only the granted
+    /// subjects — and [`PiiContext::record_lookup`] logs the lookup.
+    pub async fn check_lookup(&self, scope: &Scope) -> Result<LookupScope, AppError> {
         match &*self.access(scope).await? {
             TenantAccess::Nothing => Err(AppError::Forbidden(
                 "filtering by `email` or `externalId` needs the right to read personal values in this tenant".into(),
             )),
-            _ => Ok(()),
+            TenantAccess::ByRole => Ok(LookupScope::Everyone),
+            TenantAccess::ByGrants(grants) => {
+                if grants.iter().any(|g| g.subjects.is_none()) {
+                    return Ok(LookupScope::Everyone);
+                }
+                let mut ids: Vec<Uuid> = grants
+                    .iter()
+                    .flat_map(|g| g.subjects.iter().flatten().copied())
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                Ok(LookupScope::Only(ids))
+            }
         }
     }
 
@@ -273,8 +301,12 @@ impl PiiContext {
         let now = Utc::now();
         for ((tenant, grant), reads) in groups {
             let first = &reads[0];
-            let subjects: BTreeSet<Uuid> = reads.iter().map(|r| r.subject).collect();
+            let subjects: BTreeSet<Uuid> = reads.iter().filter_map(|r| r.subject).collect();
             let categories: BTreeSet<&str> = reads.iter().map(|r| r.category.as_str()).collect();
+            let values_read = reads
+                .iter()
+                .filter(|r| !r.category.starts_with(LOOKUP_PREFIX))
+                .count();
             let id = Uuid::now_v7();
             let txn = first.db.begin().await?;
             access_log::ActiveModel {
@@ -287,7 +319,7 @@ impl PiiContext {
                 ticket: Set(first.ticket.clone()),
                 subject_ids: Set(json!(subjects).to_string()),
                 categories: Set(json!(categories).to_string()),
-                values_read: Set(i32::try_from(reads.len()).unwrap_or(i32::MAX)),
+                values_read: Set(i32::try_from(values_read).unwrap_or(i32::MAX)),
                 request_id: Set(request_id.map(str::to_owned)),
             }
             .insert(&txn)
@@ -306,6 +338,57 @@ impl PiiContext {
             )
             .await?;
             txn.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+impl PiiContext {
+    /// Logs a staff member's value lookup in the tenant's access-transparency log (with the grant that allowed it and
+    /// the subjects it found, possibly none). Clients' own lookups are not staff access and are not logged here.
+    pub async fn record_lookup(
+        &self,
+        scope: &Scope,
+        fields: &[&str],
+        found: &[Uuid],
+    ) -> Result<(), AppError> {
+        let TenantAccess::ByGrants(grants) = &*self.access(scope).await? else {
+            return Ok(());
+        };
+        // The grant that allowed it: a tenant-wide one if held, else the first naming a found subject, else any.
+        let Some(grant) = grants
+            .iter()
+            .find(|g| g.subjects.is_none())
+            .or_else(|| {
+                grants.iter().find(|g| {
+                    g.subjects
+                        .as_ref()
+                        .is_some_and(|s| found.iter().any(|f| s.contains(f)))
+                })
+            })
+            .or_else(|| grants.first())
+        else {
+            return Ok(());
+        };
+        let mut reads = self.reads.lock().map_err(|_| poisoned())?;
+        for field in fields {
+            let subjects: Vec<Option<Uuid>> = if found.is_empty() {
+                vec![None]
+            } else {
+                found.iter().copied().map(Some).collect()
+            };
+            for subject in subjects {
+                reads.push(Read {
+                    tenant: scope.tenant_id(),
+                    db: scope.db().clone(),
+                    staff: scope.principal().subject.clone(),
+                    grant: grant.id,
+                    justification: grant.justification.clone(),
+                    ticket: grant.ticket.clone(),
+                    subject,
+                    category: format!("{LOOKUP_PREFIX}{field}"),
+                });
+            }
         }
         Ok(())
     }

@@ -65,6 +65,8 @@ pub struct SubjectFilter {
     pub external_id: Option<String>,
     pub email: Option<String>,
     pub category: Option<String>,
+    /// Only these subjects (a staff member's lookup limited to the subjects its grants name).
+    pub only: Option<Vec<Uuid>>,
 }
 
 impl SubjectFilter {
@@ -75,7 +77,10 @@ impl SubjectFilter {
 
     /// No filter: a page is then a run of the tenant's subjects with consecutive ids.
     pub fn is_empty(&self) -> bool {
-        self.external_id.is_none() && self.email.is_none() && self.category.is_none()
+        self.external_id.is_none()
+            && self.email.is_none()
+            && self.category.is_none()
+            && self.only.is_none()
     }
 }
 
@@ -493,6 +498,9 @@ async fn page_query(
     with_total: bool,
 ) -> Result<(Select<data_subject::Entity>, u64), AppError> {
     let mut query = scope.find::<data_subject::Entity>();
+    if let Some(only) = &filter.only {
+        query = query.filter(data_subject::Column::Id.is_in(only.iter().copied()));
+    }
     if let Some(external_id) = &filter.external_id {
         query = query.filter(data_subject::Column::ExternalId.eq(external_id.trim()));
     }

@@ -285,13 +285,23 @@ impl PersonalQuery {
     ) -> async_graphql::Result<Conn<DataSubject>> {
         let page = Page::new(first, after.as_deref())?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubjectRead).await?;
-        let filter = SubjectFilter {
+        let mut filter = SubjectFilter {
             external_id,
             email,
             category,
+            only: None,
         };
-        if filter.names_values() {
-            pii(ctx)?.check_lookup(&scope).await?;
+        let looked_up: Vec<&str> = [
+            filter.email.as_ref().map(|_| "email"),
+            filter.external_id.as_ref().map(|_| "external_id"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if filter.names_values()
+            && let crate::pii::LookupScope::Only(ids) = pii(ctx)?.check_lookup(&scope).await?
+        {
+            filter.only = Some(ids);
         }
         let with_total = ctx.look_ahead().field("totalCount").exists();
         let node = ctx.look_ahead().field("edges").field("node");
@@ -312,6 +322,10 @@ impl PersonalQuery {
             };
             (found, records)
         };
+        if !looked_up.is_empty() {
+            let ids: Vec<Uuid> = found.rows.iter().map(|s| s.id).collect();
+            pii(ctx)?.record_lookup(&scope, &looked_up, &ids).await?;
+        }
         let rows = found
             .rows
             .into_iter()

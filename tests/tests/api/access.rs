@@ -195,6 +195,50 @@ async fn staff_read_values_only_through_an_approved_grant(backend: Backend) {
         1
     );
 
+    // A grant naming A searches only A: B's email and external id find nobody (no count, no id), A's find A; every
+    // lookup — the empty ones too — is in the client's transparency log.
+    const LOOKUP: &str = "query($t: ID, $e: String, $x: String) { dataSubjects(tenantId: $t, email: $e, externalId: $x) { totalCount edges { node { id } } } }";
+    for vars in [
+        json!({ "t": t, "e": "bob@guarded.example" }),
+        json!({ "t": t, "x": "gb" }),
+    ] {
+        let found = app.gql(&support, LOOKUP, vars).await;
+        assert_eq!(found.ok()["dataSubjects"]["totalCount"], 0);
+        assert!(!found.body.to_string().contains(b.as_str()));
+    }
+    let found = app
+        .gql(
+            &support,
+            LOOKUP,
+            json!({ "t": t, "e": "ALICE@guarded.example" }),
+        )
+        .await;
+    assert_eq!(found.ok()["dataSubjects"]["totalCount"], 1);
+    assert_eq!(
+        found.ok()["dataSubjects"]["edges"][0]["node"]["id"],
+        a.as_str()
+    );
+    let log = app
+        .gql(&admin, "{ accessTransparencyLog { totalCount edges { node { categories subjectIds valuesRead } } } }", json!({}))
+        .await;
+    assert_eq!(log.ok()["accessTransparencyLog"]["totalCount"], 4);
+    let newest = &log.ok()["accessTransparencyLog"]["edges"][0]["node"];
+    assert_eq!(newest["categories"], json!(["lookup:email"]));
+    assert_eq!(newest["subjectIds"], json!([a]));
+    assert_eq!(newest["valuesRead"], 0);
+    let empty = &log.ok()["accessTransparencyLog"]["edges"][1]["node"];
+    assert_eq!(empty["categories"], json!(["lookup:external_id"]));
+    assert_eq!(empty["subjectIds"], json!([]));
+    // The client's own lookups are not staff access.
+    app.gql(&admin, LOOKUP, json!({ "e": "bob@guarded.example" }))
+        .await
+        .ok();
+    assert_eq!(
+        app.count("eu", "access_log", &format!("tenant_id = {tid}"))
+            .await,
+        4
+    );
+
     // Expiry takes effect at the very next request: move the grant's end into the past.
     let db = app.raw_db("eu").await;
     let past = match app.backend {
