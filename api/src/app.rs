@@ -546,7 +546,12 @@ async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::res
         &state.inner.schema
     };
     let response = schema
-        .execute(request.data(principal).data(pii.clone()))
+        .execute(
+            request
+                .data(principal)
+                .data(pii.clone())
+                .data(crate::graphql::audit::VerificationSlot::default()),
+        )
         .await;
     if response.errors.is_empty() {
         prepared.passed_validation();

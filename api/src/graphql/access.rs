@@ -205,6 +205,7 @@ pub struct AccessQuery;
 #[Object]
 impl AccessQuery {
     /// A tenant's access grants, newest first (its `client_admin`; `platform_admin`, `privacy_officer`, `auditor`).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn access_grants(
         &self,
         ctx: &Context<'_>,
@@ -229,6 +230,7 @@ impl AccessQuery {
     }
 
     /// Every read of the tenant's personal values by our staff, newest first, optionally within [`from`, `to`).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn access_transparency_log(
         &self,
         ctx: &Context<'_>,
@@ -245,6 +247,7 @@ impl AccessQuery {
     }
 
     /// The tenant's notices (e.g. access requested, break-glass access), newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn notices(
         &self,
         ctx: &Context<'_>,

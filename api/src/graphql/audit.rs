@@ -76,6 +76,24 @@ impl From<Verification> for ChainVerification {
 }
 
 /// Page arguments of a chain: cursors are sequence numbers.
+/// Set once per request: a chain verification walks a whole chain, so one request runs at most one.
+#[derive(Default)]
+pub struct VerificationSlot(std::sync::atomic::AtomicBool);
+
+fn claim_verification(ctx: &Context<'_>) -> Result<(), AppError> {
+    let taken = ctx
+        .data_opt::<VerificationSlot>()
+        .is_some_and(|slot| slot.0.swap(true, std::sync::atomic::Ordering::AcqRel));
+    if taken {
+        return Err(AppError::Refused {
+            reason: "ONE_VERIFICATION_PER_REQUEST",
+            message: "a request verifies at most one audit chain; send one request per chain"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 fn chain_page(first: Option<i32>, after: Option<&str>) -> Result<(u64, i64), AppError> {
     let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&first) {
@@ -123,6 +141,7 @@ impl AuditQuery {
     /// A tenant's audit chain in order (its `client_admin`, `privacy_officer`, `auditor`), optionally one action or
     /// a time window [`from`, `to`).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
@@ -170,6 +189,7 @@ impl AuditQuery {
     }
 
     /// The platform's audit chain in order (`auditor`).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn platform_audit_events(
         &self,
         ctx: &Context<'_>,
@@ -222,6 +242,7 @@ impl AuditQuery {
 
     /// Recomputes a tenant's chain: valid, or the first broken sequence number and why. Give a head kept earlier
     /// (`keptSeq`, `keptHash`) to also detect truncation after it.
+    #[graphql(complexity = 100)]
     async fn verify_audit_chain(
         &self,
         ctx: &Context<'_>,
@@ -229,6 +250,7 @@ impl AuditQuery {
         kept_seq: Option<i64>,
         kept_hash: Option<String>,
     ) -> async_graphql::Result<ChainVerification> {
+        claim_verification(ctx)?;
         let tenant_id = tenant_id
             .as_ref()
             .map(|id| parse_tenant_id("tenantId", id))
@@ -259,10 +281,12 @@ impl AuditQuery {
     }
 
     /// Recomputes the platform's chain (`auditor`).
+    #[graphql(complexity = 100)]
     async fn verify_platform_audit_chain(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<ChainVerification> {
+        claim_verification(ctx)?;
         let tenancy = tenancy(ctx)?;
         tenancy
             .require_platform(principal(ctx)?, Permission::AuditVerify)

@@ -6,7 +6,7 @@
 
 mod access;
 mod accountability;
-mod audit;
+pub(crate) mod audit;
 mod personal;
 pub mod policies;
 mod registry;

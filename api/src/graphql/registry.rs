@@ -120,6 +120,7 @@ impl SubProcessor {
     }
     /// Every change: who, when, why, before and after. Those without the registry's full view (clients, staff
     /// without a role) see the changes from its announcement on, never what was proposed before.
+    #[graphql(complexity = "10 + child_complexity")]
     async fn revisions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Revision>> {
         let public_only = !full_view(ctx).await?;
         let found = subprocessors::revisions(tenancy(ctx)?, self.0.id, public_only).await?;
@@ -218,11 +219,13 @@ impl ChangeNotice {
     async fn status(&self) -> &str {
         &self.0.status
     }
+    #[graphql(complexity = "10 + child_complexity")]
     async fn sub_processor(&self, ctx: &Context<'_>) -> async_graphql::Result<SubProcessor> {
         Ok(SubProcessor(
             subprocessors::get(tenancy(ctx)?, self.0.sub_processor_id).await?,
         ))
     }
+    #[graphql(complexity = "10 + child_complexity")]
     async fn objection(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ObjectionGql>> {
         let all = subprocessors::objections(
             tenancy(ctx)?,

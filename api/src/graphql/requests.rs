@@ -126,6 +126,7 @@ impl DataSubjectRequest {
         self.model.updated_at
     }
     /// What an erasure deleted (no values: counts per category), once its job ran.
+    #[graphql(complexity = "10 + child_complexity")]
     async fn erasure(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ErasureRecord>> {
         if self.model.kind != Kind::Erasure.as_str() {
             return Ok(None);
@@ -147,6 +148,7 @@ impl DataSubjectRequest {
         }))
     }
     /// Where an erasure was passed on: one entry per sub-processor that received the subject's data.
+    #[graphql(complexity = "10 + child_complexity")]
     async fn propagations(
         &self,
         ctx: &Context<'_>,
@@ -162,6 +164,7 @@ impl DataSubjectRequest {
             .collect())
     }
     /// The export of a completed access or portability request, while it can be downloaded.
+    #[graphql(complexity = "10 + child_complexity")]
     async fn export(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ExportInfo>> {
         let scope = open_scope(ctx, Some(&self.tenant()), Permission::RequestRead).await?;
         Ok(requests::export_of(&scope, self.model.id)
@@ -174,6 +177,7 @@ impl DataSubjectRequest {
             }))
     }
     /// A rectification's changes, before and after (personal: the tenant's readers of values only).
+    #[graphql(complexity = "10 + child_complexity")]
     async fn rectification(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Json<Value>>> {
         if self.model.kind != Kind::Rectification.as_str() {
             return Ok(None);
@@ -416,6 +420,7 @@ pub struct RequestQuery;
 impl RequestQuery {
     /// Requests from individuals. Clients see their own tenant's; staff name a tenant, or leave `tenantId` out to
     /// work the queue of every tenant (privacy officers). Oldest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn data_subject_requests(
         &self,
         ctx: &Context<'_>,

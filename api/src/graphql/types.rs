@@ -178,6 +178,7 @@ impl Tenant {
         self.0.status_reason.as_deref()
     }
     /// Contract end: the client's choice and its dates, once offboarding began.
+    #[graphql(complexity = "10 + child_complexity")]
     async fn offboarding(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Offboarding>> {
         let Some(t) = crate::offboarding::details(tenancy(ctx)?, self.0.id).await? else {
             return Ok(None);

@@ -353,7 +353,77 @@ async fn depth_and_complexity_limits(backend: Backend) {
     bad_input(&costly);
 }
 
+/// Query cost at the default limits (1000): every paged list is priced by its page size, every nested resolver that
+/// runs a statement costs 10, and one request verifies at most one audit chain.
+async fn every_statement_is_priced(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Priced Co", "eu").await;
+    app.invite(&t, "priced-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("priced-po", "PRIVACY_OFFICER").await;
+    let auditor = app.staff_with("priced-auditor", "AUDITOR").await;
+    // A page of requests, each with its four statement-running children: 100 × 4 × 10 and more.
+    let fan_out = app
+        .gql(
+            &po,
+            "query($t: ID) { dataSubjectRequests(tenantId: $t, first: 100) { edges { node { id erasure { valuesErased } propagations { id } export { id } rectification } } } }",
+            json!({ "t": t }),
+        )
+        .await;
+    bad_input(&fan_out);
+    assert!(
+        fan_out.message().contains("complex"),
+        "{}",
+        fan_out.message()
+    );
+    // A smaller page of the same is fine.
+    app.gql(
+        &po,
+        "query($t: ID) { dataSubjectRequests(tenantId: $t, first: 5) { edges { node { id erasure { valuesErased } propagations { id } export { id } rectification } } } }",
+        json!({ "t": t }),
+    )
+    .await
+    .ok();
+    // Lists that were priced at one point before: the transparency log and the audit events by page size.
+    for query in [
+        "query($t: ID) { accessTransparencyLog(tenantId: $t, first: 100) { edges { node { id staffSubject grantId justification ticket subjectIds categories valuesRead requestId occurredAt } } } }",
+        "query($t: ID) { auditEvents(tenantId: $t, first: 100) { edges { node { seq id action actorKind actorSubject objectType objectId detail hash prevHash occurredAt } } } }",
+    ] {
+        bad_input(&app.gql(&auditor, query, json!({ "t": t })).await);
+    }
+    // One chain verification per request: the second alias is refused, the first answers.
+    let twice = app
+        .gql(
+            &auditor,
+            "query($t: ID) { a: verifyAuditChain(tenantId: $t) { valid } b: verifyAuditChain(tenantId: $t) { valid } }",
+            json!({ "t": t }),
+        )
+        .await;
+    let data = &twice.body["data"];
+    let answered = [&data["a"], &data["b"]]
+        .iter()
+        .filter(|v| v["valid"] == true)
+        .count();
+    assert_eq!(answered, 1, "{:#}", twice.body);
+    assert_eq!(
+        twice.body["errors"][0]["extensions"]["reason"],
+        "ONE_VERIFICATION_PER_REQUEST"
+    );
+    // Thirty of them are refused before anything runs.
+    let many: String = (0..30)
+        .map(|i| format!("v{i}: verifyAuditChain(tenantId: $t) {{ valid }} "))
+        .collect();
+    bad_input(
+        &app.gql(
+            &auditor,
+            &format!("query($t: ID) {{ {many} }}"),
+            json!({ "t": t }),
+        )
+        .await,
+    );
+}
+
 both_backends!(
+    every_statement_is_priced,
     malformed_requests,
     invalid_values_change_nothing,
     page_sizes_and_cursors,
