@@ -10,6 +10,8 @@
 //! A job whose lease passed (its worker died) is claimed again. Failures are retried with exponential backoff; after
 //! `max_attempts` the job is `dead`, which privacy officers see (`jobs(state: DEAD)`) and can retry.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
 use sea_orm::{
@@ -172,11 +174,15 @@ pub fn backoff(attempt: i32) -> Duration {
     Duration::seconds((30_i64 << exp).min(3600))
 }
 
-/// Claims the next due job of one queue, or `None`.
+/// Claims the next due job of one queue, or `None`; never one of a tenant in `busy` (nor a platform job when
+/// `platform_busy`), so one tenant's jobs cannot take every slot of a pass.
 async fn claim(
     db: &DatabaseConnection,
     worker: &Worker,
     now: DateTime<Utc>,
+    busy: &[Uuid],
+    platform_busy: bool,
+    deliveries: bool,
 ) -> Result<Option<job::Model>, DbErr> {
     let txn = db.begin().await?;
     let mut query = job::Entity::find()
@@ -195,6 +201,21 @@ async fn claim(
         )
         .order_by_asc(job::Column::RunAt)
         .limit(1);
+    if !busy.is_empty() {
+        query = query.filter(
+            Condition::any()
+                .add(job::Column::TenantId.is_null())
+                .add(job::Column::TenantId.is_not_in(busy.iter().copied())),
+        );
+    }
+    if platform_busy {
+        query = query.filter(job::Column::TenantId.is_not_null());
+    }
+    query = if deliveries {
+        query.filter(job::Column::Kind.is_in(DELIVERIES))
+    } else {
+        query.filter(job::Column::Kind.is_not_in(DELIVERIES))
+    };
     if db.get_database_backend() == DbBackend::Postgres {
         query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
@@ -274,7 +295,25 @@ fn describe(e: &AppError) -> String {
     }
 }
 
-/// Runs every due job of every queue once (up to a bound per queue) and returns how many ran.
+/// The jobs that are network deliveries (webhooks, SMTP): they hold no transaction while they wait on a peer, so they
+/// run side by side, and beside the other jobs.
+const DELIVERIES: [&str; 2] = [
+    crate::outbox::JOB_DELIVER_NOTICE,
+    crate::requests::JOB_DELIVER,
+];
+/// Deliveries one worker runs at once: their network calls overlap instead of queueing behind each other. Every other
+/// job (erasures, retention, offboarding, sweeps) runs one at a time beside them, so none waits on a slow peer, and
+/// two jobs never hold transactions on two databases against each other.
+pub const CONCURRENCY: usize = 8;
+/// Jobs of one tenant (or of the platform) a worker runs at once: a tenant whose endpoint is slow or dead holds at
+/// most this many slots, and every other tenant's jobs keep running in the rest.
+pub const PER_TENANT: usize = 2;
+/// How often a pass waiting on running jobs looks for newly due ones.
+const REFILL_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Runs every due job of every queue (up to a bound per queue), at most [`CONCURRENCY`] at once and [`PER_TENANT`]
+/// per tenant, and returns how many ran. A running job's lease is renewed while it runs; a handler that panics fails
+/// its job (retried like any failure), never the worker.
 pub async fn run_due(
     runner: &crate::requests::JobRunner,
     worker: &Worker,
@@ -288,25 +327,155 @@ pub async fn run_due(
             .all_regions()
             .map(|(name, db)| (name.to_owned(), db.clone())),
     );
+    let mut claimed: Vec<usize> = vec![0; queues.len()];
+    // Spawned, so a running job keeps going (and releases its connection) while the pass claims the next one.
+    let mut in_flight: tokio::task::JoinSet<(bool, Ran)> = tokio::task::JoinSet::new();
+    // Running deliveries per tenant; whether the one other job is running.
+    let mut per_tenant: HashMap<Option<Uuid>, usize> = HashMap::new();
+    let mut deliveries = 0;
+    let mut other_running = false;
     let mut ran = 0;
-    for (queue, db) in &queues {
-        for _ in 0..MAX_PER_PASS {
-            // Jobs queued by the jobs of this pass (a delivery after an erasure) run in it too.
-            let now = now.max(Utc::now());
-            let Some(job) = claim(db, worker, now).await? else {
-                break;
-            };
-            let result = runner.run(queue, db, &job, now).await;
-            if let Err(e) = &result {
-                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed");
+    loop {
+        let mut claimed_any = false;
+        for (i, (queue, db)) in queues.iter().enumerate() {
+            for lane_deliveries in [false, true] {
+                let full = if lane_deliveries {
+                    deliveries >= CONCURRENCY
+                } else {
+                    other_running
+                };
+                if full || claimed[i] >= MAX_PER_PASS {
+                    continue;
+                }
+                let busy: Vec<Uuid> = per_tenant
+                    .iter()
+                    .filter(|(_, n)| **n >= PER_TENANT)
+                    .filter_map(|(t, _)| *t)
+                    .collect();
+                let platform_busy = per_tenant.get(&None).is_some_and(|n| *n >= PER_TENANT);
+                let (busy, platform_busy) = if lane_deliveries {
+                    (busy, platform_busy)
+                } else {
+                    (Vec::new(), false)
+                };
+                // Jobs queued by the jobs of this pass (a delivery after an erasure) run in it too.
+                let now = now.max(Utc::now());
+                let Some(job) =
+                    claim(db, worker, now, &busy, platform_busy, lane_deliveries).await?
+                else {
+                    continue;
+                };
+                claimed[i] += 1;
+                claimed_any = true;
+                if lane_deliveries {
+                    deliveries += 1;
+                    *per_tenant.entry(job.tenant_id).or_default() += 1;
+                } else {
+                    other_running = true;
+                }
+                let lane = lane_deliveries;
+                let (runner, worker, queue, db) =
+                    (runner.clone(), worker.clone(), queue.clone(), db.clone());
+                in_flight.spawn(async move {
+                    (lane, run_one(&runner, &worker, &queue, &db, job, now).await)
+                });
             }
-            if settle(db, worker, &job, &result, now).await? {
-                report_dead(tenancy, queue, &job).await?;
+        }
+        if claimed_any {
+            continue;
+        }
+        if in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(joined) = in_flight.join_next() => {
+                // run_one catches a handler's panic itself; a join error means the task was cancelled.
+                let (lane_deliveries, (tenant, result)) = joined.map_err(AppError::internal)?;
+                if lane_deliveries {
+                    deliveries -= 1;
+                    if let Some(n) = per_tenant.get_mut(&tenant) {
+                        *n = n.saturating_sub(1);
+                    }
+                } else {
+                    other_running = false;
+                }
+                result?;
+                ran += 1;
             }
-            ran += 1;
+            () = tokio::time::sleep(REFILL_EVERY) => {}
         }
     }
     Ok(ran)
+}
+
+/// A finished job: its tenant, and whether its outcome was recorded.
+type Ran = (Option<Uuid>, Result<(), AppError>);
+
+/// Runs one claimed job to its end: renews its lease meanwhile, turns a panic into a failure, records the outcome.
+async fn run_one(
+    runner: &crate::requests::JobRunner,
+    worker: &Worker,
+    queue: &str,
+    db: &DatabaseConnection,
+    job: job::Model,
+    now: DateTime<Utc>,
+) -> Ran {
+    use futures_util::FutureExt as _;
+    let tenant = job.tenant_id;
+    let started = std::time::Instant::now();
+    let run = std::panic::AssertUnwindSafe(runner.run(queue, db, &job, now)).catch_unwind();
+    let renew = async {
+        let every = (worker.lease / 3)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(20))
+            .max(std::time::Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let elapsed = Duration::from_std(started.elapsed()).unwrap_or_default();
+            if let Err(e) = renew_lease(db, worker, &job, now + elapsed + worker.lease).await {
+                tracing::warn!(job = %job.id, error = %e, "renewing a job's lease failed");
+            }
+        }
+    };
+    let result = tokio::select! {
+        result = run => result,
+        () = renew => unreachable!("the renewal loop never ends"),
+    };
+    let result = result.unwrap_or_else(|_| {
+        Err(AppError::internal(anyhow::anyhow!(
+            "the `{}` job's handler panicked",
+            job.kind
+        )))
+    });
+    if let Err(e) = &result {
+        tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed");
+    }
+    let settled = async {
+        if settle(db, worker, &job, &result, now).await? {
+            report_dead(runner.tenancy(), queue, &job).await?;
+        }
+        Ok::<(), DbErr>(())
+    }
+    .await
+    .map_err(AppError::from);
+    (tenant, settled)
+}
+
+/// Extends a running job's lease (only while this worker still holds it).
+async fn renew_lease(
+    db: &DatabaseConnection,
+    worker: &Worker,
+    job: &job::Model,
+    until: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::LockedUntil, Some(until).into())
+        .filter(job::Column::Id.eq(job.id))
+        .filter(job::Column::State.eq("running"))
+        .filter(job::Column::LockedBy.eq(worker.id.clone()))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 async fn report_dead(tenancy: &Tenancy, queue: &str, job: &job::Model) -> Result<(), DbErr> {

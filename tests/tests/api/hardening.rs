@@ -303,6 +303,114 @@ async fn postgres_work_stops_with_the_request(backend: Backend) {
     }
 }
 
+/// A tarpit: answers every HTTP request after `delay`.
+async fn tarpit(delay: Duration) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = stream.read(&mut buf).await;
+                tokio::time::sleep(delay).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}/hook")
+}
+
+/// Tenant A's notice webhook answers only after 9 s; tenant B's erasure, queued behind A's delivery, completes at
+/// once all the same: deliveries run beside other jobs, and one tenant's slow peer holds no one else's jobs.
+async fn a_slow_peer_delays_no_other_tenant(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let a = app.create_tenant("Tarpit Co", "eu").await;
+    let b = app.create_tenant("Prompt Co", "eu").await;
+    let a_admin = app.invite(&a, "tarpit-admin", "CLIENT_ADMIN").await;
+    let b_admin = app.invite(&b, "prompt-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("prompt-po", "PRIVACY_OFFICER").await;
+    let hook = tarpit(Duration::from_secs(9)).await;
+    app.gql(
+        &a_admin,
+        "mutation($u: String) { setNoticeWebhook(url: $u) { url } }",
+        json!({ "u": hook }),
+    )
+    .await
+    .ok();
+    app.run_jobs().await;
+    // A's deliveries first in the queue (three of them: more than one tenant's share of the delivery slots).
+    for i in 0..3 {
+        app.gql(
+            &root,
+            "mutation($i: SendNoticeInput!) { sendNotice(input: $i) }",
+            json!({ "i": { "tenantIds": [a], "class": "ADMINISTRATIVE", "title": format!("Maintenance {i}"), "body": "Tonight." } }),
+        )
+        .await
+        .ok();
+    }
+    let s = subject(
+        &app,
+        &b_admin,
+        "prompt-1",
+        "prompt@example.com",
+        "Pat Prompt",
+    )
+    .await;
+    let submitted = app
+        .gql(
+            &b_admin,
+            crate::requests::SUBMIT,
+            json!({ "i": { "subjectId": s, "kind": "ERASURE" } }),
+        )
+        .await;
+    let id = submitted.ok()["submitDataSubjectRequest"]["id"].clone();
+    app.gql(
+        &po,
+        "mutation($t: ID, $id: ID!, $v: Int!) { startDataSubjectRequest(tenantId: $t, id: $id, version: $v) { state } }",
+        json!({ "t": b, "id": id, "v": 1 }),
+    )
+    .await
+    .ok();
+
+    let started = Instant::now();
+    let pass = tokio::spawn({
+        let runner = app.state.job_runner().unwrap();
+        async move {
+            let worker = steward::jobs::Worker::new(std::time::Duration::from_secs(60));
+            steward::jobs::run_due(&runner, &worker, chrono::Utc::now()).await
+        }
+    });
+    let erased_after = loop {
+        if app.count("eu", "erasure_tombstones", "1=1").await == 1 {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "B's erasure never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        erased_after < Duration::from_secs(4),
+        "B's erasure waited {erased_after:?} behind A's slow webhook"
+    );
+    pass.await.unwrap().unwrap();
+    // A's notices were delivered in the end.
+    assert!(started.elapsed() >= Duration::from_secs(9));
+    assert!(
+        app.count(
+            "eu",
+            "notice_deliveries",
+            "channel = 'webhook' AND state = 'sent'"
+        )
+        .await
+            >= 3
+    );
+}
+
 /// The build that kept no audit trail is gone: no feature of the server turns the append off.
 #[test]
 fn no_build_without_an_audit_trail() {
@@ -319,4 +427,5 @@ both_backends!(
     public_pages_are_limited_and_headed,
     silent_connections_are_closed,
     postgres_work_stops_with_the_request,
+    a_slow_peer_delays_no_other_tenant,
 );
