@@ -457,7 +457,8 @@ async fn metrics(
 }
 
 async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::response::Response {
-    let headers = raw.headers().clone();
+    let (parts, body) = raw.into_parts();
+    let headers = &parts.headers;
     // Only JSON bodies: a form or text/plain POST is what a cross-site page can send without a preflight, and a
     // multipart upload is work no operation here needs. Decided from the headers, before the body is read.
     let json = headers
@@ -498,6 +499,15 @@ async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::res
             return response;
         }
     }
+    // What the access log needs of the headers, before they go back with the body to the extractor.
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (request_id, client_request_id) = (text("x-request-id"), text(CLIENT_REQUEST_ID));
+    let raw = Request::from_parts(parts, body);
     // Only now, for an authenticated caller within its rate, is the body read and parsed.
     let request =
         <GraphQLRequest<BadRequest> as axum::extract::FromRequest<AppState>>::from_request(
@@ -559,9 +569,10 @@ async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::res
     let operation = prepared.label;
     // Staff reads of personal values are logged for the client before the response leaves; if the log cannot be
     // written, the values are not served.
-    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
-    let client_request_id = headers.get(CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok());
-    if let Err(e) = pii.flush(request_id, client_request_id).await {
+    if let Err(e) = pii
+        .flush(request_id.as_deref(), client_request_id.as_deref())
+        .await
+    {
         tracing::error!(error = ?e, "access-transparency log write failed; response withheld");
         if matches!(e, crate::AppError::Unavailable(_)) {
             return unavailable(crate::error::UNAVAILABLE_MESSAGE);

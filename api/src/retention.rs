@@ -46,6 +46,31 @@ fn check_period(days: i32) -> Result<i32, AppError> {
     Ok(days)
 }
 
+/// The columns of a rule's pending change.
+const RULE_PENDING: [retention_rule::Column; 4] = [
+    retention_rule::Column::PendingPeriodDays,
+    retention_rule::Column::PendingEffectiveAt,
+    retention_rule::Column::PendingSetBy,
+    retention_rule::Column::PendingSetAt,
+];
+/// The columns of a default's pending change.
+const DEFAULT_PENDING: [retention_default::Column; 4] = [
+    retention_default::Column::PendingPeriodDays,
+    retention_default::Column::PendingEffectiveAt,
+    retention_default::Column::PendingSetBy,
+    retention_default::Column::PendingSetAt,
+];
+
+/// `query` that also clears a pending change (its columns set to SQL `NULL`, which fits every column type).
+fn without_pending<E: EntityTrait>(
+    query: sea_orm::UpdateMany<E>,
+    columns: [E::Column; 4],
+) -> sea_orm::UpdateMany<E> {
+    columns.into_iter().fold(query, |query, column| {
+        query.col_expr(column, Expr::cust("NULL"))
+    })
+}
+
 /// Who changes a retention period, and so when the change takes effect.
 fn made_by_staff(principal: &Principal) -> bool {
     principal.kind == ActorKind::Staff
@@ -312,41 +337,23 @@ pub async fn cancel_rule_change(
         });
     }
     let txn = scope.begin().await?;
-    let base = retention_rule::Entity::update_many()
-        .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
-        .filter(retention_rule::Column::Id.eq(id))
-        .filter(retention_rule::Column::PendingEffectiveAt.is_not_null());
-    let (changed, kept) = if rule.in_force {
-        let changed = base
-            .col_expr(
-                retention_rule::Column::PendingPeriodDays,
-                Expr::value(Option::<i32>::None),
-            )
-            .col_expr(
-                retention_rule::Column::PendingEffectiveAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                retention_rule::Column::PendingSetBy,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                retention_rule::Column::PendingSetAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
+    // A change of a rule in force is dropped; a rule that was never in force goes with it.
+    let changed = if rule.in_force {
+        without_pending(retention_rule::Entity::update_many(), RULE_PENDING)
+            .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
+            .filter(retention_rule::Column::Id.eq(id))
+            .filter(retention_rule::Column::PendingEffectiveAt.is_not_null())
             .exec(&txn)
             .await?
-            .rows_affected;
-        (changed, true)
+            .rows_affected
     } else {
-        let changed = retention_rule::Entity::delete_many()
+        retention_rule::Entity::delete_many()
             .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
             .filter(retention_rule::Column::Id.eq(id))
             .filter(retention_rule::Column::InForce.eq(false))
             .exec(&txn)
             .await?
-            .rows_affected;
-        (changed, false)
+            .rows_affected
     };
     if changed != 1 {
         return Err(AppError::Refused {
@@ -371,7 +378,7 @@ pub async fn cancel_rule_change(
         })),
     )
     .await?;
-    let after = if kept {
+    let after = if rule.in_force {
         scope
             .find::<retention_rule::Entity>()
             .filter(retention_rule::Column::Id.eq(id))
@@ -534,25 +541,9 @@ pub async fn cancel_default_change(
         })?;
     let txn = control.begin().await?;
     let changed = if default.in_force {
-        retention_default::Entity::update_many()
+        without_pending(retention_default::Entity::update_many(), DEFAULT_PENDING)
             .filter(retention_default::Column::Category.eq(&category))
             .filter(retention_default::Column::PendingEffectiveAt.is_not_null())
-            .col_expr(
-                retention_default::Column::PendingPeriodDays,
-                Expr::value(Option::<i32>::None),
-            )
-            .col_expr(
-                retention_default::Column::PendingEffectiveAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                retention_default::Column::PendingSetBy,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                retention_default::Column::PendingSetAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
             .exec(&txn)
             .await?
             .rows_affected
@@ -613,7 +604,7 @@ pub async fn apply_due(tenancy: &Tenancy, now: DateTime<Utc>) -> Result<usize, A
         let target = d.pending_period_days.filter(|p| *p > 0);
         let changed = match target {
             Some(days) => {
-                retention_default::Entity::update_many()
+                without_pending(retention_default::Entity::update_many(), DEFAULT_PENDING)
                     .filter(retention_default::Column::Category.eq(&d.category))
                     .filter(
                         retention_default::Column::PendingEffectiveAt.eq(d.pending_effective_at),
@@ -625,22 +616,6 @@ pub async fn apply_due(tenancy: &Tenancy, now: DateTime<Utc>) -> Result<usize, A
                         Expr::value(d.pending_set_by.clone().unwrap_or_default()),
                     )
                     .col_expr(retention_default::Column::UpdatedAt, Expr::value(now))
-                    .col_expr(
-                        retention_default::Column::PendingPeriodDays,
-                        Expr::value(Option::<i32>::None),
-                    )
-                    .col_expr(
-                        retention_default::Column::PendingEffectiveAt,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    )
-                    .col_expr(
-                        retention_default::Column::PendingSetBy,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .col_expr(
-                        retention_default::Column::PendingSetAt,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    )
                     .exec(&txn)
                     .await?
                     .rows_affected
@@ -688,7 +663,7 @@ pub async fn apply_due(tenancy: &Tenancy, now: DateTime<Utc>) -> Result<usize, A
             let target = r.pending_period_days.filter(|p| *p > 0);
             let changed = match target {
                 Some(days) => {
-                    retention_rule::Entity::update_many()
+                    without_pending(retention_rule::Entity::update_many(), RULE_PENDING)
                         .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
                         .filter(retention_rule::Column::Id.eq(r.id))
                         .filter(
@@ -701,22 +676,6 @@ pub async fn apply_due(tenancy: &Tenancy, now: DateTime<Utc>) -> Result<usize, A
                             Expr::value(r.pending_set_by.clone().unwrap_or_default()),
                         )
                         .col_expr(retention_rule::Column::UpdatedAt, Expr::value(now))
-                        .col_expr(
-                            retention_rule::Column::PendingPeriodDays,
-                            Expr::value(Option::<i32>::None),
-                        )
-                        .col_expr(
-                            retention_rule::Column::PendingEffectiveAt,
-                            Expr::value(Option::<DateTime<Utc>>::None),
-                        )
-                        .col_expr(
-                            retention_rule::Column::PendingSetBy,
-                            Expr::value(Option::<String>::None),
-                        )
-                        .col_expr(
-                            retention_rule::Column::PendingSetAt,
-                            Expr::value(Option::<DateTime<Utc>>::None),
-                        )
                         .exec(&txn)
                         .await?
                         .rows_affected
