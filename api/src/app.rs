@@ -63,16 +63,17 @@ impl AppState {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         ensure_crypto_backend()?;
         let verifier = JwtVerifier::new(&config.jwt, config.limits.max_token_bytes)?;
-        let dbs = Databases::connect(config).await?;
-        dbs.migrate().await?;
-        let assignments = users::load_assignments(dbs.control())
-            .await
-            .map_err(|e| anyhow::anyhow!("loading role assignments: {e:?}"))?;
-        let authz = steward_policy::Authorizer::new(assignments).await?;
         let master_key = config
             .master_key
             .clone()
             .ok_or_else(|| anyhow::anyhow!("{}", crate::config::ConfigError::NoMasterKey))?;
+        let keyring = Keyring::new(master_key);
+        let dbs = Databases::connect(config).await?;
+        dbs.migrate(Some(&keyring)).await?;
+        let assignments = users::load_assignments(dbs.control())
+            .await
+            .map_err(|e| anyhow::anyhow!("loading role assignments: {e:?}"))?;
+        let authz = steward_policy::Authorizer::new(assignments).await?;
         let missing = crate::deadlines::regions_without_calendar(config.region_names());
         if !missing.is_empty() {
             anyhow::bail!(
@@ -88,7 +89,7 @@ impl AppState {
                  (development only)"
             );
         }
-        let tenancy = Tenancy::new(dbs, authz, Keyring::new(master_key), outbound);
+        let tenancy = Tenancy::new(dbs, authz, keyring, outbound);
         if let Some(admin) = &config.bootstrap_admin {
             let added = users::bootstrap_platform_admin(&tenancy, admin)
                 .await
@@ -175,6 +176,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/metrics", get(metrics))
         .route("/console/{name}", get(console_asset))
         .route("/readyz", get(readyz))
+        .route(
+            crate::tenant_export::DOWNLOAD_PATH,
+            get(tenant_export_download),
+        )
         .merge(public)
         .with_state(state);
     with_edge_layers(routes, &config.limits)
@@ -480,24 +485,8 @@ async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::res
         Ok(p) => p,
         Err(e) => return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.0),
     };
-    if let Some(limiter) = &state.inner.rate_limiter {
-        let key = match (&principal.kind, &principal.tenant_id) {
-            (steward_policy::ActorKind::Client, Some(tenant)) => tenant.0.to_string(),
-            _ => format!("staff:{}", principal.subject),
-        };
-        if let Err(wait) = limiter.check(&key) {
-            METRICS.rate_limited();
-            let mut response = error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                "too many requests for this tenant; retry after the number of seconds in `Retry-After`",
-            );
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-            return response;
-        }
+    if let Some(limited) = over_rate(&state, &principal) {
+        return limited;
     }
     // What the access log needs of the headers, before they go back with the body to the extractor.
     let text = |name: &str| {
@@ -615,6 +604,114 @@ async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::res
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     http
+}
+
+/// 429 with `Retry-After` when the caller's tenant (or the staff member) is over its request rate.
+fn over_rate(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+) -> Option<axum::response::Response> {
+    let limiter = state.inner.rate_limiter.as_ref()?;
+    let key = match (&principal.kind, &principal.tenant_id) {
+        (steward_policy::ActorKind::Client, Some(tenant)) => tenant.0.to_string(),
+        _ => format!("staff:{}", principal.subject),
+    };
+    let wait = limiter.check(&key).err()?;
+    METRICS.rate_limited();
+    let mut response = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        "too many requests for this tenant; retry after the number of seconds in `Retry-After`",
+    );
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    Some(response)
+}
+
+/// The departing tenant's export, streamed chunk by chunk ([`crate::tenant_export`]); the tenant's `client_admin`
+/// with its bearer token. Errors are GraphQL-shaped, like every other answer.
+async fn tenant_export_download(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let principal = match state.inner.verifier.authenticate(authorization) {
+        Ok(p) => p,
+        Err(e) => return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.0),
+    };
+    if let Some(limited) = over_rate(&state, &principal) {
+        return limited;
+    }
+    if let Err(e) = state.inner.tenancy.sync_authorizer().await {
+        tracing::error!(error = ?e, "role assignments could not be refreshed");
+        return unavailable("the authorization store cannot be read right now; retry shortly");
+    }
+    if principal.kind == steward_policy::ActorKind::Staff {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "a tenant's export is downloaded by the tenant's own client_admin",
+        );
+    }
+    let started = async {
+        let scope = state
+            .inner
+            .tenancy
+            .scope(&principal, None, steward_policy::Permission::RequestSubmit)
+            .await?;
+        let tenant = scope.tenant_id();
+        Ok::<_, crate::AppError>((tenant, crate::tenant_export::download(scope).await?))
+    };
+    match started.await {
+        Ok((tenant, lines)) => (
+            [
+                (header::CONTENT_TYPE, "application/x-ndjson".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!(
+                        "attachment; filename=\"steward-export-{}.ndjson\"",
+                        tenant.0
+                    ),
+                ),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+            Body::from_stream(lines),
+        )
+            .into_response(),
+        Err(e) => app_error_response(e),
+    }
+}
+
+/// An [`AppError`](crate::AppError) outside GraphQL: its code (and `reason`), its client message, and the matching
+/// HTTP status.
+fn app_error_response(error: crate::AppError) -> axum::response::Response {
+    use crate::AppError as E;
+    let status = match &error {
+        E::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        E::Forbidden(_) => StatusCode::FORBIDDEN,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::BadInput(_) => StatusCode::BAD_REQUEST,
+        E::Refused { .. } | E::Conflict(_) => StatusCode::CONFLICT,
+        E::Unavailable(message) => return unavailable(message),
+        E::Internal(cause) => {
+            tracing::error!(error = ?cause, "internal error");
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                &internal_message(),
+            );
+        }
+    };
+    let mut extensions = json!({ "code": error.code() });
+    if let E::Refused { reason, .. } = &error {
+        extensions["reason"] = json!(reason);
+    }
+    let body = json!({ "data": null, "errors": [{ "message": error.to_string(), "extensions": extensions }] });
+    (status, Json(body)).into_response()
 }
 
 /// 503 with `Retry-After`: a database is unreachable or has no free connection.

@@ -148,7 +148,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Migrate { config } => {
             let config = Config::from_args(&config, KeySource::NotNeeded)?;
             let dbs = crate::db::Databases::connect(&config).await?;
-            dbs.migrate().await?;
+            let keys = config.master_key.clone().map(crate::crypto::Keyring::new);
+            dbs.migrate(keys.as_ref()).await?;
             println!(
                 "migrated: control and regions {}",
                 config.region_names().join(", ")

@@ -6,7 +6,8 @@
 //!   Deleting that wrapped key makes every copy of the subject's values — backups included — unreadable.
 //! - Each value is sealed with AES-256-GCM under its subject's key, with the tenant, subject and category as
 //!   associated data, so a ciphertext moved to another row, subject or tenant fails to open.
-//! - Lookups by email use HMAC-SHA256 of the normalised address under a per-tenant key (a blind index).
+//! - Lookups by email use HMAC-SHA256 of the normalised address under a per-tenant key (a blind index); a subject's
+//!   external id is kept unique and found the same way, under a key of its own, and stored only sealed.
 //!
 //! Sealed bytes start with a format byte: `2 || nonce (12) || ciphertext+tag` (AES-256-GCM, written since 2026-11-29)
 //! or `1 || nonce (24) || ciphertext+tag` (XChaCha20-Poly1305, written before; still opened). AES-GCM because a page
@@ -160,13 +161,21 @@ impl Keyring {
 
     /// The keyed hash of a lookup value (e.g. a normalised email) within a tenant.
     pub fn blind_index(&self, tenant: TenantId, normalised: &str) -> String {
-        let key = self.derive("blind-index", tenant);
-        // HMAC accepts keys of any length.
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()).unwrap_or_else(|_| unreachable!());
-        mac.update(normalised.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hmac_hex(&self.derive("blind-index", tenant), normalised)
     }
+
+    /// The keyed hash that keeps a subject's external id unique and searchable within a tenant without storing it.
+    /// A key of its own, so an external id never shares an index with an email.
+    pub fn external_id_index(&self, tenant: TenantId, external_id: &str) -> String {
+        hmac_hex(&self.derive("external-id-index", tenant), external_id)
+    }
+}
+
+fn hmac_hex(key: &[u8; 32], data: &str) -> String {
+    // HMAC accepts keys of any length.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(data.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// A tenant's key-encryption key.

@@ -16,6 +16,8 @@ use sea_orm_migration::MigratorTrait;
 use steward_migration::{ControlMigrator, RegionMigrator};
 
 use crate::config::{Config, redact_url};
+use crate::crypto::Keyring;
+use crate::ids::TenantId;
 
 const SLOW_STATEMENT: Duration = Duration::from_millis(500);
 
@@ -67,17 +69,50 @@ impl Databases {
         })
     }
 
-    /// Applies pending migrations to every database.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
+    /// Applies pending migrations to every database. `keys` lets a migration seal values stored in clear by an older
+    /// version (without them such a migration fails, changing nothing).
+    pub async fn migrate(&self, keys: Option<&Keyring>) -> anyhow::Result<()> {
         ControlMigrator::up(&self.control, None)
             .await
             .map_err(|e| anyhow::anyhow!("migrating the control database: {e}"))?;
         for (name, conn) in &self.regions {
-            RegionMigrator::up(conn, None)
+            let sealer = Arc::new(MigrationSealer {
+                keys: keys.cloned(),
+                converted: AtomicU64::new(0),
+            });
+            steward_migration::with_sealer(sealer.clone(), RegionMigrator::up(conn, None))
                 .await
                 .map_err(|e| anyhow::anyhow!("migrating region {name}: {e}"))?;
+            let converted = sealer.converted.load(Ordering::Relaxed);
+            if converted == 0 {
+                continue;
+            }
+            if conn.get_database_backend() == DbBackend::Sqlite {
+                // The overwritten clear values were zeroed in the file (secure_delete); the WAL still holds them.
+                conn.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .await
+                    .map_err(|e| anyhow::anyhow!("checkpointing region {name}: {e}"))?;
+                tracing::info!(region = %name, converted, "sealed values stored in clear by an older version");
+            } else {
+                tracing::warn!(
+                    region = %name,
+                    converted,
+                    "sealed values stored in clear by an older version; their old row versions stay in the table \
+                     files until `VACUUM FULL data_subjects, personal_data, dsr_requests` is run, and in WAL archives \
+                     and backups taken before"
+                );
+            }
         }
         Ok(())
+    }
+
+    /// Closes every pool: their connections end now rather than whenever the last handle is dropped.
+    pub async fn close(&self) {
+        for conn in std::iter::once(&self.control).chain(self.regions.values()) {
+            if let Err(e) = conn.close_by_ref().await {
+                tracing::warn!(error = %e, "closing a database pool");
+            }
+        }
     }
 
     /// Statements run on all databases since start (outside transactions): how tests prove a page costs a bounded
@@ -235,4 +270,42 @@ pub async fn lock_for_transaction<C: ConnectionTrait>(conn: &C, key: i64) -> Res
         .await?;
     }
     Ok(())
+}
+
+/// The server's keys, lent to the migrations that seal values an older version stored in clear.
+struct MigrationSealer {
+    keys: Option<Keyring>,
+    converted: AtomicU64,
+}
+
+impl steward_migration::Sealer for MigrationSealer {
+    fn seal(
+        &self,
+        tenant: uuid::Uuid,
+        subject: uuid::Uuid,
+        wrapped_key: &[u8],
+        context: &str,
+        value: &str,
+    ) -> Result<Vec<u8>, String> {
+        let keys = self.keys.as_ref().ok_or(
+            "no master key: give STEWARD_MASTER_KEY to the migration (values stored in clear are sealed with it)",
+        )?;
+        let key = keys
+            .tenant_key(TenantId(tenant))
+            .unwrap(subject, wrapped_key)
+            .map_err(|e| e.to_string())?;
+        key.seal(context, value).map_err(|e| e.to_string())
+    }
+
+    fn external_id_index(&self, tenant: uuid::Uuid, external_id: &str) -> String {
+        // Without keys `seal` fails first, before any index is used.
+        self.keys
+            .as_ref()
+            .map(|keys| keys.external_id_index(TenantId(tenant), external_id))
+            .unwrap_or_default()
+    }
+
+    fn converted(&self) {
+        self.converted.fetch_add(1, Ordering::Relaxed);
+    }
 }

@@ -38,6 +38,7 @@ pub mod subjects;
 pub mod subprocessors;
 pub mod taxonomy;
 pub mod tenancy;
+pub mod tenant_export;
 pub mod tenants;
 pub mod users;
 pub mod validate;

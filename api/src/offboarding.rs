@@ -20,7 +20,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use steward_entities::{
     audit_event, data_subject, dsr_request, erasure_propagation, erasure_tombstone,
     guardian_consent, job, offboarding_certificate, personal_data, subject_export, subprocessor,
@@ -31,11 +31,9 @@ use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
-use crate::crypto::SubjectKey;
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::jobs::{self, NewJob, Outcome};
-use crate::subjects;
 use crate::tenancy::{Scope, Tenancy, TenantRecord, TenantStatus};
 
 pub(crate) const JOB_EXPORT: &str = "offboarding.export";
@@ -44,8 +42,6 @@ const MAX_GRACE_DAYS: i32 = 365;
 /// The shortest grace period: the window in which a deleting offboarding can still be cancelled.
 pub const MIN_GRACE_DAYS: i32 = 7;
 pub const DEFAULT_GRACE_DAYS: i32 = 30;
-/// The shortest download window of a departing tenant's export.
-const EXPORT_MIN_DAYS: i64 = 7;
 /// Subjects erased per transaction, and transactions per job run, when a tenant is terminated.
 const SUBJECTS_PER_BATCH: u64 = 100;
 const BATCHES_PER_RUN: usize = 20;
@@ -372,10 +368,7 @@ pub async fn cancel(
         ]))
         .exec(&txn)
         .await?;
-    tenant_export::Entity::delete_many()
-        .filter(tenant_export::Column::TenantId.eq(t.id))
-        .exec(&txn)
-        .await?;
+    crate::tenant_export::delete(&txn, tenant).await?;
     audit::append_tenant(
         &txn,
         tenant,
@@ -445,170 +438,6 @@ pub async fn details(
         .await?)
 }
 
-const EXPORT_CONTEXT: &str = "tenant.export";
-
-/// Builds the full export (job).
-pub(crate) async fn build_export(
-    tenancy: &Tenancy,
-    db: &DatabaseConnection,
-    job: &job::Model,
-    tenant: TenantId,
-) -> Result<Outcome, AppError> {
-    let Some(t) = details(tenancy, tenant).await? else {
-        return Ok(Outcome::Done);
-    };
-    if t.status != TenantStatus::Offboarding.as_str() {
-        return Ok(Outcome::Done);
-    }
-    let scope = tenancy.system_scope(tenant).await?;
-    let subjects_list = scope
-        .find::<data_subject::Entity>()
-        .order_by_asc(data_subject::Column::Id)
-        .all(scope.db())
-        .await?;
-    // Records in chunks, so a large tenant never builds one enormous `IN (…)`.
-    let mut grouped = std::collections::HashMap::new();
-    for chunk in subjects_list.chunks(500) {
-        grouped.extend(
-            subjects::records_of(&scope, &chunk.iter().map(|s| s.id).collect::<Vec<_>>()).await?,
-        );
-    }
-    let mut out = Vec::with_capacity(subjects_list.len());
-    let mut values = 0;
-    for subject in &subjects_list {
-        let key = subjects::subject_key(&scope, subject)?;
-        let records = grouped.remove(&subject.id).unwrap_or_default();
-        let mut data = Vec::with_capacity(records.len());
-        for r in &records {
-            data.push(json!({
-                "category": r.category,
-                "value": subjects::open_value(&key, r)?,
-                "purpose": r.purpose,
-                "source": r.source,
-                "collected_at": r.collected_at,
-            }));
-        }
-        values += records.len();
-        out.push(json!({
-            "id": subject.id,
-            "external_id": subject.external_id,
-            "birth_date": subjects::open_birth_date(&key, subject)?,
-            "created_at": subject.created_at,
-            "personal_data": data,
-        }));
-    }
-    let document = json!({
-        "format": "steward.tenant-export/v1",
-        "tenant": { "id": tenant.0, "name": t.name },
-        "generated_at": Utc::now(),
-        "subjects": out,
-    })
-    .to_string();
-    let id = Uuid::now_v7();
-    let key = SubjectKey::generate(tenant, id).map_err(AppError::internal)?;
-    let sealed = key
-        .seal(EXPORT_CONTEXT, &document)
-        .map_err(AppError::internal)?;
-    let wrapped = scope
-        .tenant_key()
-        .wrap(id, &key)
-        .map_err(AppError::internal)?;
-    let txn = db.begin().await?;
-    tenant_export::Entity::delete_many()
-        .filter(tenant_export::Column::TenantId.eq(tenant.0))
-        .exec(&txn)
-        .await?;
-    tenant_export::ActiveModel {
-        tenant_id: Set(tenant.0),
-        id: Set(id),
-        wrapped_key: Set(wrapped),
-        sealed: Set(sealed),
-        subjects: Set(subjects_list.len() as i32),
-        values_exported: Set(values as i32),
-        downloads: Set(0),
-        created_at: Set(Utc::now()),
-        // At least a week to download it, even with a short grace period.
-        expires_at: Set(t
-            .offboarding_due_at
-            .unwrap_or_else(Utc::now)
-            .max(Utc::now() + Duration::days(EXPORT_MIN_DAYS))),
-    }
-    .insert(&txn)
-    .await?;
-    crate::grants::notify(
-        &txn,
-        tenant,
-        "tenant.export_ready",
-        "Your data export is ready",
-        &format!(
-            "The export of {} data subjects ({values} values) can be downloaded by your admins (tenantExport) until {}.",
-            subjects_list.len(),
-            t.offboarding_due_at.map(|d| d.date_naive().to_string()).unwrap_or_default()
-        ),
-    )
-    .await?;
-    audit::append_tenant(
-        &txn,
-        tenant,
-        AuditEntry::system("tenant.export_ready", "tenant_export", id)
-            .with_detail(json!({ "subjects": subjects_list.len(), "values": values })),
-    )
-    .await?;
-    jobs::complete_in(&txn, job).await?;
-    txn.commit().await?;
-    Ok(Outcome::Done)
-}
-
-/// The client admin's download of the full export.
-pub async fn download_export(scope: &Scope) -> Result<(tenant_export::Model, Value), AppError> {
-    let export = scope
-        .find::<tenant_export::Entity>()
-        .filter(tenant_export::Column::ExpiresAt.gt(Utc::now()))
-        .one(scope.db())
-        .await?
-        .ok_or_else(|| {
-            AppError::NotFound(
-                "no export is available (it is prepared after offboarding with RETURN_THEN_DELETE begins, \
-                 and deleted when the grace period ends)"
-                    .into(),
-            )
-        })?;
-    let key = scope
-        .tenant_key()
-        .unwrap(export.id, &export.wrapped_key)
-        .map_err(|e| AppError::internal(anyhow::anyhow!("tenant export {}: {e}", export.id)))?;
-    let text = key
-        .open(EXPORT_CONTEXT, &export.sealed)
-        .map_err(AppError::internal)?;
-    let document: Value = serde_json::from_str(&text).map_err(AppError::internal)?;
-    let txn = scope.begin().await?;
-    tenant_export::Entity::update_many()
-        .col_expr(
-            tenant_export::Column::Downloads,
-            sea_orm::sea_query::ExprTrait::add(
-                sea_orm::sea_query::Expr::col(tenant_export::Column::Downloads),
-                1,
-            ),
-        )
-        .filter(tenant_export::Column::TenantId.eq(scope.tenant_id().0))
-        .filter(tenant_export::Column::Id.eq(export.id))
-        .exec(&txn)
-        .await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
-        AuditEntry::by(
-            scope.principal(),
-            "tenant.export_downloaded",
-            "tenant_export",
-            export.id,
-        ),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok((export, document))
-}
-
 /// When the grace period has ended: erase every subject in batches, then sign the certificate and terminate.
 pub(crate) async fn finish(
     tenancy: &Tenancy,
@@ -642,6 +471,7 @@ pub(crate) async fn finish(
             .await?
         {
             None => return Ok(Outcome::Later(now + Duration::minutes(5))),
+            Some(e) if !e.ready => return Ok(Outcome::Later(now + Duration::minutes(5))),
             Some(e) if e.downloads == 0 && now < e.expires_at => {
                 return Ok(Outcome::Later(e.expires_at.min(now + Duration::hours(1))));
             }
@@ -861,10 +691,7 @@ async fn terminate(
         .await?;
     let now = Utc::now();
     let txn = db.begin().await?;
-    tenant_export::Entity::delete_many()
-        .filter(tenant_export::Column::TenantId.eq(tenant.0))
-        .exec(&txn)
-        .await?;
+    crate::tenant_export::delete(&txn, tenant).await?;
     audit::append_tenant(
         &txn,
         tenant,

@@ -279,16 +279,20 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
     let basis = input.kind.basis();
     let due_on =
         deadlines::calendar(&scope.tenant().region)?.add(basis, now.date_naive(), DEADLINE_DAYS)?;
+    let id = Uuid::now_v7();
+    let note = note
+        .map(|note| seal_note(&subjects::subject_key(scope, &subject)?, id, &note))
+        .transpose()?;
     let model = dsr_request::ActiveModel {
         tenant_id: Set(scope.tenant_id().0),
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         subject_id: Set(subject.id),
         kind: Set(input.kind.as_str().into()),
         origin: Set(Origin::Client.as_str().into()),
         state: Set(State::Received.as_str().into()),
         idempotency_key: Set(key.clone()),
         submitted_by: Set(scope.principal().label()),
-        note: Set(note),
+        note_sealed: Set(note),
         payload_sealed: Set(payload),
         received_at: Set(now),
         clock_basis: Set(basis.as_str().into()),
@@ -368,6 +372,25 @@ async fn by_idempotency_key(
 }
 
 const PAYLOAD_CONTEXT: &str = "request.payload";
+
+/// Opens a request's note. Callers decide first whether the reader may see it ([`crate::pii`]).
+pub(crate) fn open_note(
+    key: &crate::crypto::SubjectKey,
+    request: &dsr_request::Model,
+    sealed: &[u8],
+) -> Result<String, AppError> {
+    key.open(&steward_migration::note_context(request.id), sealed)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("request {}: {e}", request.id)))
+}
+
+fn seal_note(
+    key: &crate::crypto::SubjectKey,
+    request: Uuid,
+    note: &str,
+) -> Result<Vec<u8>, AppError> {
+    key.seal(&steward_migration::note_context(request), note)
+        .map_err(AppError::internal)
+}
 
 async fn seal_rectifications(
     scope: &Scope,
@@ -1054,7 +1077,7 @@ async fn build_export(
             "category": record.category,
             "value": subjects::open_value(key, record)?,
             "purpose": record.purpose,
-            "source": record.source,
+            "source": subjects::open_source(key, record)?,
             "collected_at": record.collected_at,
             "recorded_at": record.created_at,
             "updated_at": record.updated_at,
@@ -1114,7 +1137,7 @@ async fn build_export(
         "controller": { "tenant_id": scope.tenant_id().0, "name": scope.tenant().name },
         "subject": {
             "id": subject.id,
-            "external_id": subject.external_id,
+            "external_id": subjects::open_external_id(key, subject)?,
             "birth_date": subjects::open_birth_date(key, subject)?,
             "created_at": subject.created_at,
             "restricted_since": subject.restricted_at,
@@ -1384,7 +1407,8 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
         // One such request per subject, however often the flag is set.
         idempotency_key: Set(Some(format!("{CHILD_KEY_PREFIX}{subject}"))),
         submitted_by: Set("system:steward".into()),
-        note: Set(Some("the subject is known to be under 13".into())),
+        // `origin` says why; a note of ours would be one more thing about a child to seal.
+        note_sealed: Set(None),
         payload_sealed: Set(None),
         received_at: Set(now),
         clock_basis: Set(Basis::Business.as_str().into()),
@@ -1535,7 +1559,7 @@ impl JobRunner {
                 .await
             }
             crate::offboarding::JOB_EXPORT => {
-                crate::offboarding::build_export(&self.tenancy, db, job, tenant()?).await
+                crate::tenant_export::build(&self.tenancy, db, job, tenant()?).await
             }
             crate::offboarding::JOB_FINISH => {
                 crate::offboarding::finish(&self.tenancy, db, job, tenant()?, now).await

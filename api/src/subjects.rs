@@ -126,7 +126,8 @@ pub async fn create(
     let subject = data_subject::ActiveModel {
         tenant_id: Set(tenant.0),
         id: Set(id),
-        external_id: Set(external_id),
+        external_id_sealed: Set(seal_external_id(&key, &external_id)?),
+        external_id_index: Set(scope.external_id_index(&external_id)),
         wrapped_key: Set(scope
             .tenant_key()
             .wrap(id, &key)
@@ -196,7 +197,8 @@ pub async fn update(
     let mut changed = Vec::new();
     let mut model: data_subject::ActiveModel = subject.clone().into();
     if let Some(external_id) = external_id {
-        model.external_id = Set(external_id);
+        model.external_id_sealed = Set(seal_external_id(&key, &external_id)?);
+        model.external_id_index = Set(scope.external_id_index(&external_id));
         changed.push("external_id");
     }
     if let Some(birth_date) = birth_date {
@@ -271,14 +273,14 @@ pub async fn update_personal_data(
         .one(scope.db())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no personal data record {id}")))?;
-    refuse_if_restricted(&get(scope, record.subject_id).await?)?;
+    let subject = get(scope, record.subject_id).await?;
+    refuse_if_restricted(&subject)?;
+    let key = subject_key(scope, &subject)?;
     let category = taxonomy::category(&record.category)?;
     let mut model: personal_data::ActiveModel = record.clone().into();
     let mut changed = Vec::new();
     if let Some(value) = &change.value {
         let value = taxonomy::check_value(category, value)?;
-        let subject = get(scope, record.subject_id).await?;
-        let key = subject_key(scope, &subject)?;
         model.sealed_value = Set(key
             .seal(&record.category, &value)
             .map_err(AppError::internal)?);
@@ -290,7 +292,8 @@ pub async fn update_personal_data(
         changed.push("purpose");
     }
     if let Some(source) = &change.source {
-        model.source = Set(clean_source(source)?);
+        let source = clean_source(source)?;
+        model.source_sealed = Set(seal_source(&key, id, &source)?);
         changed.push("source");
     }
     model.updated_at = Set(Utc::now());
@@ -502,7 +505,9 @@ async fn page_query(
         query = query.filter(data_subject::Column::Id.is_in(only.iter().copied()));
     }
     if let Some(external_id) = &filter.external_id {
-        query = query.filter(data_subject::Column::ExternalId.eq(external_id.trim()));
+        query = query.filter(
+            data_subject::Column::ExternalIdIndex.eq(scope.external_id_index(external_id.trim())),
+        );
     }
     if let Some(email) = &filter.email {
         let index = scope.blind_index(&taxonomy::normalise_email(email));
@@ -648,10 +653,10 @@ fn group_by_subject(
 }
 
 /// `data_subjects` columns in the order [`subject_at`] reads them. Not read: `tenant_id` (the scope's, which the
-/// statement filters on).
+/// statement filters on) and `external_id_index` (it serves lookups, never a page).
 const SUBJECT_COLUMNS: [&str; 9] = [
     "id",
-    "external_id",
+    "external_id_sealed",
     "wrapped_key",
     "birth_date_sealed",
     "restricted_at",
@@ -661,7 +666,7 @@ const SUBJECT_COLUMNS: [&str; 9] = [
     "updated_at",
 ];
 #[cfg(test)]
-const SUBJECT_NOT_READ: [&str; 1] = ["tenant_id"];
+const SUBJECT_NOT_READ: [&str; 2] = ["tenant_id", "external_id_index"];
 
 /// `personal_data` columns in the order [`record_at`] reads them. Not read: `tenant_id` (as above) and `blind_index`
 /// (see [`PageWithRecords`]); each unread column is bytes PostgreSQL would encode and send 40 times per page.
@@ -670,7 +675,7 @@ const RECORD_COLUMNS: [&str; 9] = [
     "subject_id",
     "category",
     "purpose",
-    "source",
+    "source_sealed",
     "collected_at",
     "sealed_value",
     "created_at",
@@ -714,7 +719,8 @@ fn subject_at(row: &PgRow, tenant: Uuid, at: usize) -> Result<data_subject::Mode
     Ok(data_subject::Model {
         tenant_id: tenant,
         id: row.try_get_unchecked(at)?,
-        external_id: row.try_get_unchecked(at + 1)?,
+        external_id_sealed: row.try_get_unchecked(at + 1)?,
+        external_id_index: String::new(),
         wrapped_key: row.try_get_unchecked(at + 2)?,
         birth_date_sealed: row.try_get_unchecked(at + 3)?,
         restricted_at: row.try_get_unchecked(at + 4)?,
@@ -733,7 +739,7 @@ fn record_at(row: &PgRow, tenant: Uuid, at: usize) -> Result<personal_data::Mode
         subject_id: row.try_get_unchecked(at + 1)?,
         category: row.try_get_unchecked(at + 2)?,
         purpose: row.try_get_unchecked(at + 3)?,
-        source: row.try_get_unchecked(at + 4)?,
+        source_sealed: row.try_get_unchecked(at + 4)?,
         collected_at: row.try_get_unchecked(at + 5)?,
         sealed_value: row.try_get_unchecked(at + 6)?,
         blind_index: None,
@@ -800,6 +806,40 @@ pub(crate) fn open_birth_date(
 
 const BIRTH_DATE_CONTEXT: &str = "subject.birth_date";
 
+/// Opens the subject's external id. Callers decide first whether the reader may see it ([`crate::pii`]).
+pub(crate) fn open_external_id(
+    key: &SubjectKey,
+    subject: &data_subject::Model,
+) -> Result<String, AppError> {
+    key.open(
+        steward_migration::EXTERNAL_ID_CONTEXT,
+        &subject.external_id_sealed,
+    )
+    .map_err(|e| AppError::internal(anyhow::anyhow!("subject {}: {e}", subject.id)))
+}
+
+fn seal_external_id(key: &SubjectKey, external_id: &str) -> Result<Vec<u8>, AppError> {
+    key.seal(steward_migration::EXTERNAL_ID_CONTEXT, external_id)
+        .map_err(AppError::internal)
+}
+
+/// Opens a record's source (bound to the record). Callers decide first whether the reader may see it.
+pub(crate) fn open_source(
+    key: &SubjectKey,
+    record: &personal_data::Model,
+) -> Result<String, AppError> {
+    key.open(
+        &steward_migration::source_context(record.id),
+        &record.source_sealed,
+    )
+    .map_err(|e| AppError::internal(anyhow::anyhow!("record {}: {e}", record.id)))
+}
+
+fn seal_source(key: &SubjectKey, record: Uuid, source: &str) -> Result<Vec<u8>, AppError> {
+    key.seal(&steward_migration::source_context(record), source)
+        .map_err(AppError::internal)
+}
+
 fn seal_birth_date(key: &SubjectKey, date: NaiveDate) -> Result<Vec<u8>, AppError> {
     key.seal(BIRTH_DATE_CONTEXT, &date.format("%Y-%m-%d").to_string())
         .map_err(AppError::internal)
@@ -845,13 +885,14 @@ async fn insert_record<C: ConnectionTrait>(
     let sealed = key
         .seal(&record.category.key, &record.value)
         .map_err(AppError::internal)?;
+    let id = Uuid::now_v7();
     Ok(personal_data::ActiveModel {
         tenant_id: Set(scope.tenant_id().0),
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         subject_id: Set(subject.id),
         category: Set(record.category.key.clone()),
         purpose: Set(record.purpose),
-        source: Set(record.source),
+        source_sealed: Set(seal_source(key, id, &record.source)?),
         collected_at: Set(record.collected_at),
         sealed_value: Set(sealed),
         blind_index: Set(blind_index_for(

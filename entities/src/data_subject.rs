@@ -9,8 +9,10 @@ pub struct Model {
     pub tenant_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// The tenant's own reference for the person, unique within the tenant.
-    pub external_id: String,
+    /// The tenant's own reference for the person, sealed with the subject's key (context `subject.external_id`).
+    pub external_id_sealed: Vec<u8>,
+    /// HMAC of the external id under a per-tenant key: unique within the tenant, and how the subject is found by it.
+    pub external_id_index: String,
     /// The subject's data key, wrapped by the tenant's key.
     pub wrapped_key: Vec<u8>,
     pub birth_date_sealed: Option<Vec<u8>>,

@@ -16,7 +16,9 @@ pub struct Model {
     pub state: String,
     pub idempotency_key: Option<String>,
     pub submitted_by: String,
-    pub note: Option<String>,
+    /// The submitter's note, sealed with the subject's key (context `request.note:<request id>`): it goes with the
+    /// subject's other data when the subject is erased.
+    pub note_sealed: Option<Vec<u8>>,
     pub payload_sealed: Option<Vec<u8>>,
     pub received_at: DateTimeUtc,
     /// `business` or `calendar`: how the deadline is counted.

@@ -42,6 +42,7 @@ pub mod subprocessor;
 pub mod subprocessor_revision;
 pub mod tenant;
 pub mod tenant_export;
+pub mod tenant_export_chunk;
 pub mod tenant_user;
 pub mod tenant_webhook;
 

@@ -12,7 +12,8 @@ pub struct Model {
     pub subject_id: Uuid,
     pub category: String,
     pub purpose: String,
-    pub source: String,
+    /// Where the value came from, sealed with the subject's key (context `personal_data.source:<record id>`).
+    pub source_sealed: Vec<u8>,
     pub collected_at: DateTimeUtc,
     pub sealed_value: Vec<u8>,
     pub blind_index: Option<String>,

@@ -1,4 +1,5 @@
-//! A departing tenant's full export (region database), sealed with its own key wrapped by the tenant key.
+//! A departing tenant's full export (region database): its key (wrapped by the tenant key) and progress; the content
+//! is in [`crate::tenant_export_chunk`].
 
 use sea_orm::entity::prelude::*;
 
@@ -10,7 +11,12 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub wrapped_key: Vec<u8>,
-    pub sealed: Vec<u8>,
+    /// Every subject is in a chunk: downloadable from then on.
+    pub ready: bool,
+    /// The last subject exported so far, in id order (the build resumes after it).
+    pub cursor: Option<Uuid>,
+    pub chunks: i32,
+    /// Subjects and values exported so far (all of them once `ready`).
     pub subjects: i32,
     pub values_exported: i32,
     pub downloads: i32,

@@ -9,6 +9,9 @@
 //! Each kind keeps its own migrations table, so the two sets never mix even if someone points both at one database.
 //! A landed migration is never edited, only followed by a new one; migrations never import the entities crate.
 
+use std::future::Future;
+use std::sync::Arc;
+
 pub use sea_orm_migration::prelude::*;
 
 mod control_m20261128_000001_foundation;
@@ -29,6 +32,8 @@ mod region_m20261130_000002_retention;
 mod region_m20261130_000003_tenant_exports;
 mod region_m20261130_000004_outbox;
 mod region_m20261202_000001_retention_changes;
+mod region_m20261203_000001_sealed_identifiers;
+mod region_m20261203_000002_export_chunks;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -71,10 +76,56 @@ impl MigratorTrait for RegionMigrator {
             Box::new(region_m20261130_000003_tenant_exports::Migration),
             Box::new(region_m20261130_000004_outbox::Migration),
             Box::new(region_m20261202_000001_retention_changes::Migration),
+            Box::new(region_m20261203_000001_sealed_identifiers::Migration),
+            Box::new(region_m20261203_000002_export_chunks::Migration),
         ]
     }
 
     fn migration_table_name() -> DynIden {
         "steward_region_migrations".into_iden()
     }
+}
+
+/// What a migration that seals values already stored needs from the server: its keys. The server lends it for the
+/// length of a migration run ([`with_sealer`]); migrations never hold key material of their own.
+pub trait Sealer: Send + Sync {
+    /// Seals `value` under the key of subject `subject` of `tenant` (given wrapped, as stored), bound to `context`.
+    fn seal(
+        &self,
+        tenant: uuid::Uuid,
+        subject: uuid::Uuid,
+        wrapped_key: &[u8],
+        context: &str,
+        value: &str,
+    ) -> Result<Vec<u8>, String>;
+    /// The blind index of an external id within a tenant.
+    fn external_id_index(&self, tenant: uuid::Uuid, external_id: &str) -> String;
+    /// Called once per value converted.
+    fn converted(&self);
+}
+
+tokio::task_local! {
+    static SEALER: Arc<dyn Sealer>;
+}
+
+/// Runs `migrate` (e.g. `RegionMigrator::up`) with `sealer` available to the migrations that convert stored values.
+pub async fn with_sealer<F: Future>(sealer: Arc<dyn Sealer>, migrate: F) -> F::Output {
+    SEALER.scope(sealer, migrate).await
+}
+
+fn sealer() -> Option<Arc<dyn Sealer>> {
+    SEALER.try_with(Arc::clone).ok()
+}
+
+/// The associated-data context a subject's external id is sealed under (the server seals with the same).
+pub const EXTERNAL_ID_CONTEXT: &str = "subject.external_id";
+
+/// A record's source is bound to the record, so it cannot be moved to another of the subject's records.
+pub fn source_context(record: uuid::Uuid) -> String {
+    format!("personal_data.source:{record}")
+}
+
+/// A request's note is bound to the request.
+pub fn note_context(request: uuid::Uuid) -> String {
+    format!("request.note:{request}")
 }

@@ -318,6 +318,17 @@ impl TestApp {
         self.post_raw(Some(token), body).await
     }
 
+    /// GETs `path` with a bearer token.
+    pub async fn get_with(&self, token: &str, path: &str) -> Reply {
+        self.send(
+            Request::get(path)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.send(Request::get(path).body(Body::empty()).unwrap())
             .await
@@ -379,6 +390,35 @@ impl TestApp {
     }
 
     /// A separate connection to one of the server's databases: `control`, `eu` or `us`.
+    /// Stops this server and starts a new one on the same databases and configuration, as an upgrade or a restart
+    /// would (migrations pending by then run at start).
+    pub async fn restart(self) -> TestApp {
+        let TestApp {
+            router,
+            state,
+            config,
+            backend,
+            minter,
+            tenant_admins,
+            _dir,
+            _pg,
+        } = self;
+        drop(router);
+        state.tenancy().databases().close().await;
+        drop(state);
+        let app = Application::build(&config).await.expect("server restarts");
+        TestApp {
+            router: app.router(),
+            state: app.state().clone(),
+            config,
+            backend,
+            minter,
+            tenant_admins,
+            _dir,
+            _pg,
+        }
+    }
+
     pub async fn raw_db(&self, which: &str) -> DatabaseConnection {
         Database::connect(self.db_url(which))
             .await

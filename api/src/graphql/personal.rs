@@ -85,10 +85,11 @@ impl DataSubject {
     }
     /// The tenant's own reference for the person (personal: needs the right to read values).
     async fn external_id(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        pii(ctx)?
-            .check_read(&self.scope, &self.model, "subject.external_id")
+        let pii = pii(ctx)?;
+        pii.check_read(&self.scope, &self.model, "subject.external_id")
             .await?;
-        Ok(Some(self.model.external_id.clone()))
+        let key = pii.subject_key(&self.scope, &self.model)?;
+        Ok(Some(subjects::open_external_id(&key, &self.model)?))
     }
     /// Date of birth (personal: needs the right to read values).
     async fn birth_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<NaiveDate>> {
@@ -190,9 +191,14 @@ impl PersonalData {
     async fn purpose(&self) -> &str {
         &self.record().purpose
     }
-    /// Where the data came from.
-    async fn source(&self) -> &str {
-        &self.record().source
+    /// Where the data came from (personal: it can name the person's employer, school or family; needs the right to
+    /// read values, and each staff read is logged as `personal_data.source`).
+    async fn source(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let pii = pii(ctx)?;
+        pii.check_read(&self.scope, &self.subject, "personal_data.source")
+            .await?;
+        let key = pii.subject_key(&self.scope, &self.subject)?;
+        Ok(Some(subjects::open_source(&key, self.record())?))
     }
     async fn collected_at(&self) -> DateTime<Utc> {
         self.record().collected_at

@@ -68,8 +68,23 @@ impl DataSubjectRequest {
     async fn submitted_by(&self) -> &str {
         &self.model.submitted_by
     }
-    async fn note(&self) -> Option<&str> {
-        self.model.note.as_deref()
+    /// The submitter's note (personal: stored sealed with the subject's key and read like its values, so staff need
+    /// an access grant covering the subject; `null` once the subject was erased, its key gone).
+    #[graphql(complexity = 10)]
+    async fn note(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let Some(sealed) = &self.model.note_sealed else {
+            return Ok(None);
+        };
+        let scope = open_scope(ctx, Some(&self.tenant()), Permission::RequestRead).await?;
+        let subject = match crate::subjects::get(&scope, self.model.subject_id).await {
+            Ok(subject) => subject,
+            Err(AppError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let pii = super::personal::pii(ctx)?;
+        pii.check_read(&scope, &subject, "request.note").await?;
+        let key = pii.subject_key(&scope, &subject)?;
+        Ok(Some(requests::open_note(&key, &self.model, sealed)?))
     }
     async fn received_at(&self) -> DateTime<Utc> {
         self.model.received_at

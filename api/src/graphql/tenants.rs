@@ -17,9 +17,14 @@ pub struct TenantExport {
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Deleted with everything else when the grace period ends.
     pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// Every subject is in it: it can be downloaded. Until then it is being built, and the counts grow.
+    pub ready: bool,
     pub subjects: i32,
     pub values: i32,
-    pub document: async_graphql::Json<serde_json::Value>,
+    pub downloads: i32,
+    /// `GET` this path with the same bearer token: NDJSON, a `header` line, one `subject` line per data subject, and
+    /// an `end` line with the counts (a download without it was cut short). Each download is audited.
+    pub download_path: String,
 }
 
 /// The signed certificate of a tenant's offboarding.
@@ -34,20 +39,22 @@ pub struct OffboardingCertificate {
 #[Object]
 impl TenantQuery {
     /// The full export of a departing tenant's personal data (its `client_admin`), while offboarding with
-    /// `RETURN_THEN_DELETE`. Each download is audited.
+    /// `RETURN_THEN_DELETE`: whether it is ready, and where to download it.
     async fn tenant_export(
         &self,
         ctx: &Context<'_>,
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<TenantExport> {
         let scope = super::open_scope(ctx, tenant_id.as_ref(), Permission::RequestSubmit).await?;
-        let (export, document) = crate::offboarding::download_export(&scope).await?;
+        let export = crate::tenant_export::status(&scope).await?;
         Ok(TenantExport {
             created_at: export.created_at,
             expires_at: export.expires_at,
+            ready: export.ready,
             subjects: export.subjects,
             values: export.values_exported,
-            document: async_graphql::Json(document),
+            downloads: export.downloads,
+            download_path: crate::tenant_export::DOWNLOAD_PATH.into(),
         })
     }
 

@@ -521,6 +521,11 @@ impl Scope {
         self.keyring.blind_index(self.tenant.id, normalised)
     }
 
+    /// The keyed hash that stands for an external id within this tenant.
+    pub fn external_id_index(&self, external_id: &str) -> String {
+        self.keyring.external_id_index(self.tenant.id, external_id)
+    }
+
     /// Starts a transaction on the tenant's region database.
     pub async fn begin(&self) -> Result<DatabaseTransaction, AppError> {
         Ok(self.db.begin().await?)

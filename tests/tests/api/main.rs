@@ -25,4 +25,6 @@ mod residency;
 mod retention;
 mod roles;
 mod schema;
+mod sealed;
+mod tenant_export;
 mod tenants;

@@ -10,13 +10,44 @@ use steward_tests::{Backend, TestApp, both_backends};
 use crate::personal::subject;
 use crate::registry::{activate, propose, sp};
 
-const BEGIN: &str = "mutation($t: ID!, $c: OffboardingChoice!, $g: Int) { beginOffboarding(tenantId: $t, choice: $c, graceDays: $g) { status offboarding { choice dataDeletedAt terminatedAt } } }";
+pub const BEGIN: &str = "mutation($t: ID!, $c: OffboardingChoice!, $g: Int) { beginOffboarding(tenantId: $t, choice: $c, graceDays: $g) { status offboarding { choice dataDeletedAt terminatedAt } } }";
 const CERT: &str =
     "query($t: ID) { offboardingCertificate(tenantId: $t) { document signature publicKey } }";
-const EXPORT: &str = "query { tenantExport { subjects values expiresAt document } }";
+pub const EXPORT: &str =
+    "query { tenantExport { ready subjects values downloads expiresAt downloadPath } }";
+
+/// Downloads the tenant export as `token` would: the NDJSON lines, parsed, after checking the response.
+pub async fn download(app: &TestApp, token: &str) -> Vec<Value> {
+    let reply = app.get_with(token, "/exports/tenant").await;
+    assert_eq!(reply.status, axum::http::StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.headers["content-type"], "application/x-ndjson");
+    assert_eq!(reply.headers["cache-control"], "no-store");
+    let text = reply.body.as_str().expect("NDJSON is not one JSON value");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.first().unwrap()["type"], "header");
+    assert_eq!(
+        lines.last().unwrap()["type"],
+        "end",
+        "a whole download ends with its end line"
+    );
+    lines
+}
 const AUTHORIZE: &str = "mutation($t: ID) { authorizeOffboarding(tenantId: $t) { status offboarding { authorizedBy authorizedAt requestedBy } } }";
 const CANCEL: &str = "mutation($t: ID, $r: String!) { cancelOffboarding(tenantId: $t, reason: $r) { status offboarding { choice } } }";
 const STATUS: &str = "query($t: ID!) { tenant(id: $t) { status } }";
+
+/// A tenant's subjects as stored (their external ids are sealed, so rows are counted, not searched for).
+async fn subjects_of(app: &TestApp, region: &str, tenant: &str) -> i64 {
+    app.count(
+        region,
+        "data_subjects",
+        &format!("tenant_id = {}", steward_tests::stored_uuid(app, tenant)),
+    )
+    .await
+}
 
 async fn status(app: &TestApp, tenant: &str) -> String {
     app.gql(&app.root(), STATUS, json!({ "t": tenant }))
@@ -147,9 +178,10 @@ async fn delete_at_once(backend: Backend) {
         !app.database_contains("eu", "planted.leaver@example.com")
             .await
     );
-    assert!(!app.database_contains("eu", "leave-1").await);
-    assert!(
-        app.database_contains("eu", "stay-1").await,
+    assert_eq!(subjects_of(&app, "eu", &t).await, 0);
+    assert_eq!(
+        subjects_of(&app, "eu", &stay).await,
+        1,
         "the other tenant is untouched"
     );
     assert_eq!(
@@ -255,10 +287,17 @@ async fn return_then_delete(backend: Backend) {
     app.run_jobs().await;
     let export = app.gql(&admin, EXPORT, json!({})).await;
     let export = &export.ok()["tenantExport"];
+    assert_eq!(export["ready"], true);
     assert_eq!(export["subjects"], 1);
     assert_eq!(export["values"], 2);
-    let text = export["document"].to_string();
-    assert!(text.contains("planted.returner@example.com") && text.contains("ret-1"));
+    assert_eq!(export["downloadPath"], "/exports/tenant");
+    let lines = download(&app, &admin).await;
+    assert_eq!(lines.len(), 3, "header, one subject, end: {lines:?}");
+    assert_eq!(lines[1]["external_id"], "ret-1");
+    let text = lines[1].to_string();
+    assert!(text.contains("planted.returner@example.com") && text.contains("Rita Returner"));
+    assert_eq!(lines[2]["subjects"], 1);
+    assert_eq!(lines[2]["values"], 2);
     app.gql(
         &po,
         "query($t: ID) { tenantExport(tenantId: $t) { subjects } }",
@@ -266,6 +305,15 @@ async fn return_then_delete(backend: Backend) {
     )
     .await
     .expect_code("FORBIDDEN");
+    let staff = app.get_with(&po, "/exports/tenant").await;
+    assert_eq!(staff.status, axum::http::StatusCode::FORBIDDEN);
+    assert_eq!(staff.code(), Some("FORBIDDEN"));
+    let anonymous = app.get("/exports/tenant").await;
+    assert_eq!(anonymous.status, axum::http::StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.gql(&admin, EXPORT, json!({})).await.ok()["tenantExport"]["downloads"],
+        1
+    );
     assert_eq!(
         app.count("us", "audit_events", "action = 'tenant.export_downloaded'")
             .await,
@@ -301,7 +349,7 @@ async fn return_then_delete(backend: Backend) {
     assert_eq!(app.count("us", "tenant_exports", "1=1").await, 0);
     assert_eq!(app.count("us", "data_subjects", "1=1").await, 0);
     assert_eq!(app.count("us", "personal_data", "1=1").await, 0);
-    assert!(!app.database_contains("us", "ret-1").await);
+    assert_eq!(subjects_of(&app, "us", &t).await, 0);
     let cert = app.gql(&root, CERT, json!({ "t": t })).await;
     let doc = verify(&cert.ok()["offboardingCertificate"]);
     assert_eq!(doc["choice"], "return_then_delete");
@@ -327,6 +375,7 @@ async fn return_first_even_at_the_shortest_grace(backend: Backend) {
     app.run_jobs().await;
     let export = app.gql(&admin, EXPORT, json!({})).await;
     assert_eq!(export.ok()["tenantExport"]["subjects"], 1);
+    assert_eq!(download(&app, &admin).await.len(), 3);
     app.run_jobs_at(Utc::now() + Duration::days(7) + Duration::minutes(10))
         .await;
     let tenant = app
@@ -366,7 +415,7 @@ async fn one_admin_cannot_delete_a_client(backend: Backend) {
     // Nobody else confirms: a year later the data is still there, the tenant still offboarding.
     app.run_jobs_at(Utc::now() + Duration::days(365)).await;
     assert_eq!(status(&app, &t).await, "OFFBOARDING");
-    assert!(app.database_contains("eu", "target-1").await);
+    assert_eq!(subjects_of(&app, "eu", &t).await, 1);
     // The one who began it cannot approve it; support cannot; another tenant's admin does not see it.
     let refused = app.gql(&root, AUTHORIZE, json!({ "t": t })).await;
     assert_eq!(
@@ -431,7 +480,7 @@ async fn one_admin_cannot_delete_a_client(backend: Backend) {
         .await
         .expect_code("CONFLICT");
     app.run_jobs_at(Utc::now() + Duration::days(6)).await;
-    assert!(app.database_contains("eu", "target-1").await);
+    assert_eq!(subjects_of(&app, "eu", &t).await, 2);
     app.gql(
         &root,
         CANCEL,
@@ -441,7 +490,7 @@ async fn one_admin_cannot_delete_a_client(backend: Backend) {
     .ok();
     app.run_jobs_at(Utc::now() + Duration::days(30)).await;
     assert_eq!(status(&app, &t).await, "ACTIVE");
-    assert!(app.database_contains("eu", "target-2").await);
+    assert_eq!(subjects_of(&app, "eu", &t).await, 2);
 
     // The third time it is confirmed and runs; after that nothing can cancel it.
     app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 7 }))
@@ -450,7 +499,7 @@ async fn one_admin_cannot_delete_a_client(backend: Backend) {
     app.gql(&admin, AUTHORIZE, json!({})).await.ok();
     app.run_jobs_at(Utc::now() + Duration::days(8)).await;
     assert_eq!(status(&app, &t).await, "TERMINATED");
-    assert!(!app.database_contains("eu", "target-1").await);
+    assert_eq!(subjects_of(&app, "eu", &t).await, 0);
     app.gql(&root, CANCEL, json!({ "t": t, "r": "too late" }))
         .await
         .expect_code("BAD_USER_INPUT");

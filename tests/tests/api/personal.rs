@@ -485,8 +485,15 @@ async fn page_reads_match_single_reads(backend: Backend) {
         json!({ "externalId": "pe-2", "personalData": [record("user.name", "Pe Two"), record("user.contact.email", "pe2@example.org"), record("user.contact.phone_number", "+44 20 7946 0958")] }),
         json!({ "externalId": "pe-3", "personalData": [record("user.name", "Pe Three")] }),
     ];
+    let mut created = Vec::new();
     for input in inputs {
-        app.gql(&admin, CREATE, json!({ "i": input })).await.ok();
+        let reply = app.gql(&admin, CREATE, json!({ "i": input })).await;
+        created.push(
+            reply.ok()["createDataSubject"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     let db = app.raw_db("eu").await;
     let since = match app.backend {
@@ -495,7 +502,10 @@ async fn page_reads_match_single_reads(backend: Backend) {
     };
     sea_orm::ConnectionTrait::execute_unprepared(
         &db,
-        &format!("UPDATE data_subjects SET restricted_at = {since} WHERE external_id = 'pe-3'"),
+        &format!(
+            "UPDATE data_subjects SET restricted_at = {since} WHERE id = {}",
+            steward_tests::stored_uuid(&app, &created[3])
+        ),
     )
     .await
     .unwrap();

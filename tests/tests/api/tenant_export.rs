@@ -1,0 +1,153 @@
+//! A departing tenant's export is built in bounded chunks across job runs (resuming after its cursor) and streamed
+//! chunk by chunk: every subject exactly once, in id order, with every value, and nothing in clear at rest.
+
+use serde_json::{Value, json};
+use steward_tests::{Backend, TestApp, both_backends};
+
+use crate::offboarding::{BEGIN, EXPORT, download};
+use crate::personal::CREATE;
+
+/// 18 subjects of 50 values of 4,000 characters: about 200 KB of lines each, so each chunk (256 KiB) closes after two
+/// of them: 9 chunks, more than one job run stores (8).
+async fn large_exports_are_chunked_and_resumed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Bulky Co", "eu").await;
+    let other = app.create_tenant("Bystander Co", "eu").await;
+    let admin = app.invite(&t, "bulky-admin", "CLIENT_ADMIN").await;
+    let other_admin = app.invite(&other, "bystander-admin", "CLIENT_ADMIN").await;
+    let mut ids = Vec::new();
+    for i in 0..18 {
+        let records: Vec<Value> = (0..50)
+            .map(|j| {
+                let value = format!("chunkmark-{i:02}-{j:02}-{}", "x".repeat(3980));
+                json!({ "category": "user.name", "value": value, "purpose": "essential.service", "source": "bulk import" })
+            })
+            .collect();
+        let created = app
+            .gql(
+                &admin,
+                CREATE,
+                json!({ "i": { "externalId": format!("bulky-{i:02}"), "personalData": records } }),
+            )
+            .await;
+        ids.push(
+            created.ok()["createDataSubject"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "RETURN_THEN_DELETE" }))
+        .await
+        .ok();
+
+    // Nothing to download before the build job ran.
+    let early = app.get_with(&admin, "/exports/tenant").await;
+    assert_eq!(early.status, axum::http::StatusCode::NOT_FOUND);
+
+    // A run stores at most 8 chunks, so the build resumes after its cursor in a second run.
+    for _ in 0..3 {
+        app.run_jobs().await;
+    }
+    let ready = app.gql(&admin, EXPORT, json!({})).await;
+    let ready = &ready.ok()["tenantExport"];
+    assert_eq!(ready["ready"], true);
+    assert_eq!(ready["subjects"], 18);
+    assert_eq!(ready["values"], 900);
+    assert_eq!(app.count("eu", "tenant_export_chunks", "1=1").await, 9);
+    // While an export is still being built it cannot be downloaded.
+    let db = app.raw_db("eu").await;
+    let set_ready = |ready: bool| {
+        sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("UPDATE tenant_exports SET ready = {ready}"),
+        )
+    };
+    use sea_orm::ConnectionTrait;
+    db.execute_raw(set_ready(false)).await.unwrap();
+    let building = app.get_with(&admin, "/exports/tenant").await;
+    assert_eq!(building.status, axum::http::StatusCode::CONFLICT);
+    assert_eq!(
+        building.body["errors"][0]["extensions"]["reason"],
+        "EXPORT_NOT_READY"
+    );
+    db.execute_raw(set_ready(true)).await.unwrap();
+
+    let lines = download(&app, &admin).await;
+    assert_eq!(lines.len(), 20);
+    assert_eq!(lines[0]["subjects"], 18);
+    let exported: Vec<&str> = lines[1..19]
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    let mut in_order = ids.clone();
+    in_order.sort();
+    assert_eq!(exported, in_order, "every subject once, in id order");
+    for line in &lines[1..19] {
+        let i: usize = line["external_id"].as_str().unwrap()[6..].parse().unwrap();
+        let values: Vec<&str> = line["personal_data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(values.len(), 50);
+        for (j, value) in values.iter().enumerate() {
+            assert!(
+                value.starts_with(&format!("chunkmark-{i:02}-{j:02}-")),
+                "{i} {j}"
+            );
+            assert_eq!(value.len(), 3980 + 16);
+        }
+        assert_eq!(line["personal_data"][0]["source"], "bulk import");
+    }
+    assert_eq!(
+        lines[19],
+        json!({ "type": "end", "subjects": 18, "values": 900 })
+    );
+
+    // Another tenant has no export; nothing of it is in clear at rest.
+    let none = app.get_with(&other_admin, "/exports/tenant").await;
+    assert_eq!(none.status, axum::http::StatusCode::NOT_FOUND);
+    assert!(!app.database_contains("eu", "chunkmark-07-33").await);
+    assert_eq!(
+        app.count("eu", "audit_events", "action = 'tenant.export_downloaded'")
+            .await,
+        1
+    );
+}
+
+both_backends!(large_exports_are_chunked_and_resumed);
+
+/// An export an older version built as one document is deleted by the upgrade and rebuilt in chunks by its job.
+async fn exports_of_an_older_version_are_rebuilt(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Upgraded Co", "eu").await;
+    let admin = app.invite(&t, "upgraded-admin", "CLIENT_ADMIN").await;
+    crate::personal::subject(&app, &admin, "up-1", "up1@example.org", "Una Upgrade").await;
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "RETURN_THEN_DELETE" }))
+        .await
+        .ok();
+    app.run_jobs().await;
+    let db = app.raw_db("eu").await;
+    <steward_migration::RegionMigrator as steward_migration::MigratorTrait>::down(&db, Some(1))
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    assert_eq!(app.count("eu", "tenant_exports", "1=1").await, 1);
+
+    let app = app.restart().await;
+    app.gql(&admin, EXPORT, json!({}))
+        .await
+        .expect_code("NOT_FOUND");
+    app.run_jobs().await;
+    let ready = app.gql(&admin, EXPORT, json!({})).await;
+    assert_eq!(ready.ok()["tenantExport"]["ready"], true);
+    let lines = download(&app, &admin).await;
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["external_id"], "up-1");
+}
+
+both_backends!(exports_of_an_older_version_are_rebuilt);
