@@ -420,10 +420,9 @@ async fn run_one(
     job: job::Model,
     now: DateTime<Utc>,
 ) -> Ran {
-    use futures_util::FutureExt as _;
     let tenant = job.tenant_id;
     let started = std::time::Instant::now();
-    let run = std::panic::AssertUnwindSafe(runner.run(queue, db, &job, now)).catch_unwind();
+    let run = unwound(&job.kind, runner.run(queue, db, &job, now));
     let renew = async {
         let every = (worker.lease / 3)
             .to_std()
@@ -441,12 +440,6 @@ async fn run_one(
         result = run => result,
         () = renew => unreachable!("the renewal loop never ends"),
     };
-    let result = result.unwrap_or_else(|_| {
-        Err(AppError::internal(anyhow::anyhow!(
-            "the `{}` job's handler panicked",
-            job.kind
-        )))
-    });
     if let Err(e) = &result {
         tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed");
     }
@@ -459,6 +452,22 @@ async fn run_one(
     .await
     .map_err(AppError::from);
     (tenant, settled)
+}
+
+/// A handler's panic as the job's failure (retried, then dead like any error), never the worker's end.
+async fn unwound<F>(kind: &str, handler: F) -> Result<Outcome, AppError>
+where
+    F: std::future::Future<Output = Result<Outcome, AppError>>,
+{
+    use futures_util::FutureExt as _;
+    std::panic::AssertUnwindSafe(handler)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            Err(AppError::internal(anyhow::anyhow!(
+                "the `{kind}` job's handler panicked"
+            )))
+        })
 }
 
 /// Extends a running job's lease (only while this worker still holds it).
@@ -610,3 +619,34 @@ pub async fn schedule_sweeps(
 pub const SWEEP_SUBPROCESSORS: &str = "sweep.subprocessor_activations";
 pub const SWEEP_DISCLOSURES: &str = "sweep.disclosure_notices";
 pub const SWEEP_RETENTION: &str = "sweep.retention";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_fails_its_job_not_the_worker() {
+        let panicked = unwound("erasure.run", async {
+            if Utc::now().timestamp() > 0 {
+                panic!("a bug in a handler");
+            }
+            Ok(Outcome::Done)
+        })
+        .await;
+        match panicked {
+            Err(AppError::Internal(cause)) => {
+                assert!(
+                    cause
+                        .to_string()
+                        .contains("`erasure.run` job's handler panicked")
+                );
+            }
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+        // The same task goes on to run the next job.
+        assert!(matches!(
+            unwound("retention.sweep", async { Ok(Outcome::Done) }).await,
+            Ok(Outcome::Done)
+        ));
+    }
+}
