@@ -17,6 +17,7 @@ pub mod db;
 pub mod deadlines;
 pub mod demo;
 pub mod edge;
+pub mod erasure;
 pub mod error;
 pub mod grants;
 pub mod graphql;

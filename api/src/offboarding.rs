@@ -22,9 +22,8 @@ use sea_orm::{
 };
 use serde_json::json;
 use steward_entities::{
-    audit_event, data_subject, dsr_request, erasure_propagation, erasure_tombstone,
-    guardian_consent, job, offboarding_certificate, personal_data, subject_export, subprocessor,
-    tenant, tenant_export,
+    audit_event, data_subject, erasure_propagation, erasure_tombstone, job,
+    offboarding_certificate, personal_data, subprocessor, tenant, tenant_export,
 };
 use steward_policy::{ActorKind, Permission};
 use uuid::Uuid;
@@ -38,6 +37,8 @@ use crate::tenancy::{Scope, Tenancy, TenantRecord, TenantStatus};
 
 pub(crate) const JOB_EXPORT: &str = "offboarding.export";
 pub(crate) const JOB_FINISH: &str = "offboarding.finish";
+/// The `origin` of the tombstones an offboarding writes.
+const OFFBOARDING_ORIGIN: &str = "offboarding";
 const MAX_GRACE_DAYS: i32 = 365;
 /// The shortest grace period: the window in which a deleting offboarding can still be cancelled.
 pub const MIN_GRACE_DAYS: i32 = 7;
@@ -580,35 +581,12 @@ async fn erase_batch(
         .exec(&txn)
         .await?;
     // A hold placed since the batch was chosen (read after the first write, so on SQLite this is the writer): roll the
-    // batch back; the next run skips held subjects.
+    // batch back; the next run skips held subjects. (The cascade below deletes the values again, finding none.)
     let held_now = crate::retention::held(&txn, tenant).await?;
     if held_now.tenant_wide || ids.iter().any(|s| held_now.covers(*s)) {
         return Ok(());
     }
-    guardian_consent::Entity::delete_many()
-        .filter(guardian_consent::Column::TenantId.eq(tenant.0))
-        .filter(guardian_consent::Column::SubjectId.is_in(ids.iter().copied()))
-        .exec(&txn)
-        .await?;
-    subject_export::Entity::delete_many()
-        .filter(subject_export::Column::TenantId.eq(tenant.0))
-        .filter(subject_export::Column::SubjectId.is_in(ids.iter().copied()))
-        .exec(&txn)
-        .await?;
-    dsr_request::Entity::update_many()
-        .col_expr(
-            dsr_request::Column::PayloadSealed,
-            Option::<Vec<u8>>::None.into(),
-        )
-        .filter(dsr_request::Column::TenantId.eq(tenant.0))
-        .filter(dsr_request::Column::SubjectId.is_in(ids.iter().copied()))
-        .exec(&txn)
-        .await?;
-    data_subject::Entity::delete_many()
-        .filter(data_subject::Column::TenantId.eq(tenant.0))
-        .filter(data_subject::Column::Id.is_in(ids.iter().copied()))
-        .exec(&txn)
-        .await?;
+    crate::erasure::delete_subjects(&txn, tenant, &ids, crate::erasure::TenantExport::Keep).await?;
     let mut total = BTreeMap::<String, i64>::new();
     for subject in &ids {
         let c = counts.get(subject).cloned().unwrap_or_default();
@@ -623,7 +601,7 @@ async fn erase_batch(
             erased_at: Set(now),
             counts: Set(json!(c).to_string()),
             values_erased: Set(c.values().sum::<i64>() as i32),
-            origin: Set("offboarding".into()),
+            origin: Set(OFFBOARDING_ORIGIN.into()),
         }
         .insert(&txn)
         .await?;
@@ -661,8 +639,10 @@ async fn terminate(
     t: &tenant::Model,
 ) -> Result<(), AppError> {
     let tenant = scope.tenant_id();
+    // Only the offboarding's own erasures: subjects erased earlier on request have their own certificates.
     let tombstones = scope
         .find::<erasure_tombstone::Entity>()
+        .filter(erasure_tombstone::Column::Origin.eq(OFFBOARDING_ORIGIN))
         .all(scope.db())
         .await?;
     let mut counts = BTreeMap::<String, i64>::new();

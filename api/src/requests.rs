@@ -1664,36 +1664,13 @@ impl JobRunner {
             txn.commit().await?;
             return Ok(Outcome::Done);
         }
-        personal_data::Entity::delete_many()
-            .filter(personal_data::Column::TenantId.eq(tenant.0))
-            .filter(personal_data::Column::SubjectId.eq(subject.id))
-            .exec(&txn)
-            .await?;
-        guardian_consent::Entity::delete_many()
-            .filter(guardian_consent::Column::TenantId.eq(tenant.0))
-            .filter(guardian_consent::Column::SubjectId.eq(subject.id))
-            .exec(&txn)
-            .await?;
-        subject_export::Entity::delete_many()
-            .filter(subject_export::Column::TenantId.eq(tenant.0))
-            .filter(subject_export::Column::SubjectId.eq(subject.id))
-            .exec(&txn)
-            .await?;
-        // Rectification payloads are sealed with the key about to go; drop them too, so nothing sealed outlives it.
-        dsr_request::Entity::update_many()
-            .col_expr(
-                dsr_request::Column::PayloadSealed,
-                Option::<Vec<u8>>::None.into(),
-            )
-            .filter(dsr_request::Column::TenantId.eq(tenant.0))
-            .filter(dsr_request::Column::SubjectId.eq(subject.id))
-            .exec(&txn)
-            .await?;
-        data_subject::Entity::delete_many()
-            .filter(data_subject::Column::TenantId.eq(tenant.0))
-            .filter(data_subject::Column::Id.eq(subject.id))
-            .exec(&txn)
-            .await?;
+        crate::erasure::delete_subjects(
+            &txn,
+            tenant,
+            &[subject.id],
+            crate::erasure::TenantExport::Rebuild,
+        )
+        .await?;
         let values = records.len() as i32;
         erasure_tombstone::ActiveModel {
             tenant_id: Set(tenant.0),

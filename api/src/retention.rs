@@ -1287,6 +1287,8 @@ async fn delete_batch(
     if deleted == 0 || held_now.tenant_wide || batch.iter().any(|v| held_now.covers(v.subject_id)) {
         return Ok(0);
     }
+    // A departing tenant's export must not keep what retention deleted.
+    crate::tenant_export::invalidate(&txn, tenant).await?;
     retention_run::ActiveModel {
         tenant_id: Set(tenant.0),
         id: Set(run_id),

@@ -7,8 +7,8 @@
 //! [`SUBJECTS_PER_FETCH`] subjects, whatever the tenant's size.
 //!
 //! The download (`GET /exports/tenant`, the tenant's `client_admin`) streams a header line, the chunks opened one at a
-//! time, and an end line with the counts, so a truncated download is recognisable. Each download is counted and
-//! audited when it starts.
+//! time, and an end line with the counts, so a truncated download is recognisable. A download is counted and audited
+//! when its last chunk was sent, just before the end line.
 
 use std::sync::Arc;
 
@@ -64,6 +64,56 @@ pub(crate) async fn delete<C: ConnectionTrait>(txn: &C, tenant: TenantId) -> Res
     Ok(())
 }
 
+/// Data was erased (a request, a retention sweep) while the tenant's export holds it: the export is emptied and built
+/// again from what is left, in the caller's transaction, so no copy outlives the erasure. Downloads already made
+/// stay counted (the controller had its copy before it instructed the erasure).
+pub(crate) async fn invalidate<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+) -> Result<(), AppError> {
+    let Some(export) = tenant_export::Entity::find()
+        .filter(tenant_export::Column::TenantId.eq(tenant.0))
+        .one(txn)
+        .await?
+    else {
+        return Ok(());
+    };
+    tenant_export_chunk::Entity::delete_many()
+        .filter(tenant_export_chunk::Column::TenantId.eq(tenant.0))
+        .exec(txn)
+        .await?;
+    let mut reset: tenant_export::ActiveModel = export.into();
+    reset.ready = Set(false);
+    reset.cursor = Set(None);
+    reset.chunks = Set(0);
+    reset.subjects = Set(0);
+    reset.values_exported = Set(0);
+    reset.update(txn).await?;
+    // The build job (done, or running and about to find its chunk count changed) runs again.
+    job::Entity::update_many()
+        .col_expr(job::Column::State, "queued".into())
+        .col_expr(job::Column::RunAt, Utc::now().into())
+        .col_expr(job::Column::Attempts, 0.into())
+        .col_expr(
+            job::Column::FinishedAt,
+            Option::<chrono::DateTime<Utc>>::None.into(),
+        )
+        .col_expr(job::Column::LockedBy, Option::<String>::None.into())
+        .col_expr(
+            job::Column::LockedUntil,
+            Option::<chrono::DateTime<Utc>>::None.into(),
+        )
+        .filter(job::Column::DedupeKey.eq(build_job_key(tenant)))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The dedupe key of a tenant's export build job.
+pub(crate) fn build_job_key(tenant: TenantId) -> String {
+    format!("{}:{}", crate::offboarding::JOB_EXPORT, tenant.0)
+}
+
 /// The build job: up to [`CHUNKS_PER_RUN`] more chunks, then either `Later(now)` (more to do) or the export is ready,
 /// the client told, and the job done.
 pub(crate) async fn build(
@@ -104,8 +154,10 @@ pub(crate) async fn build(
     while stored < MAX_CHUNKS_PER_RUN && (stored == 0 || started.elapsed() < RUN_BUDGET) {
         let chunk = next_chunk(&scope, export.cursor).await?;
         let Some(last) = chunk.last else {
-            finish(db, job, tenant, export, t.offboarding_due_at).await?;
-            return Ok(Outcome::Done);
+            if finish(db, job, tenant, export, t.offboarding_due_at).await? {
+                return Ok(Outcome::Done);
+            }
+            return Ok(Outcome::Later(Utc::now()));
         };
         let seq = export.chunks;
         let sealed = key
@@ -122,14 +174,33 @@ pub(crate) async fn build(
         }
         .insert(&txn)
         .await?;
-        let (subjects_so_far, values_so_far) = (export.subjects, export.values_exported);
-        let mut progress: tenant_export::ActiveModel = export.into();
-        progress.cursor = Set(Some(last));
-        progress.chunks = Set(seq + 1);
-        progress.subjects = Set(subjects_so_far + chunk.subjects);
-        progress.values_exported = Set(values_so_far + chunk.values);
-        export = progress.update(&txn).await?;
+        // Conditional on the chunk count this run started from: an erasure that emptied the export meanwhile wins,
+        // and this chunk is rolled back.
+        let moved = tenant_export::Entity::update_many()
+            .col_expr(tenant_export::Column::Cursor, Some(last).into())
+            .col_expr(tenant_export::Column::Chunks, (seq + 1).into())
+            .col_expr(
+                tenant_export::Column::Subjects,
+                (export.subjects + chunk.subjects).into(),
+            )
+            .col_expr(
+                tenant_export::Column::ValuesExported,
+                (export.values_exported + chunk.values).into(),
+            )
+            .filter(tenant_export::Column::TenantId.eq(tenant.0))
+            .filter(tenant_export::Column::Id.eq(export.id))
+            .filter(tenant_export::Column::Chunks.eq(seq))
+            .filter(tenant_export::Column::Ready.eq(false))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected != 1 {
+            return Ok(Outcome::Later(Utc::now()));
+        }
         txn.commit().await?;
+        export.cursor = Some(last);
+        export.subjects += chunk.subjects;
+        export.values_exported += chunk.values;
+        export.chunks = seq + 1;
         stored += 1;
     }
     // More to do: the next run continues after the cursor, once the other due jobs had their turn.
@@ -249,21 +320,37 @@ fn subject_line(
     .to_string())
 }
 
-/// Every subject is in a chunk: the export is ready; the client's admins are told; the job is done.
+/// Every subject is in a chunk: the export is ready; the client's admins are told; the job is done. `false` when the
+/// export was emptied meanwhile.
 async fn finish(
     db: &DatabaseConnection,
     job: &job::Model,
     tenant: TenantId,
     export: tenant_export::Model,
     due: Option<chrono::DateTime<Utc>>,
-) -> Result<(), AppError> {
-    let (subjects, values, id) = (export.subjects, export.values_exported, export.id);
+) -> Result<bool, AppError> {
+    let (subjects, values, id, chunks) = (
+        export.subjects,
+        export.values_exported,
+        export.id,
+        export.chunks,
+    );
     let txn = db.begin().await?;
-    let mut ready: tenant_export::ActiveModel = export.into();
-    ready.ready = Set(true);
-    // The download window runs from when it can be downloaded.
-    ready.expires_at = Set(download_until(due));
-    let ready = ready.update(&txn).await?;
+    // The download window runs from when it can be downloaded. Conditional, like each chunk: an export emptied by an
+    // erasure meanwhile is not declared ready (its job was queued again).
+    let expires_at = download_until(due);
+    let done = tenant_export::Entity::update_many()
+        .col_expr(tenant_export::Column::Ready, true.into())
+        .col_expr(tenant_export::Column::ExpiresAt, expires_at.into())
+        .filter(tenant_export::Column::TenantId.eq(tenant.0))
+        .filter(tenant_export::Column::Id.eq(id))
+        .filter(tenant_export::Column::Chunks.eq(chunks))
+        .filter(tenant_export::Column::Ready.eq(false))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected != 1 {
+        return Ok(false);
+    }
     crate::grants::notify(
         &txn,
         tenant,
@@ -272,7 +359,7 @@ async fn finish(
         &format!(
             "The export of {subjects} data subjects ({values} values) can be downloaded by your admins \
              (GET {DOWNLOAD_PATH}) until {}.",
-            ready.expires_at.date_naive()
+            expires_at.date_naive()
         ),
     )
     .await?;
@@ -280,12 +367,12 @@ async fn finish(
         &txn,
         tenant,
         AuditEntry::system("tenant.export_ready", "tenant_export", id)
-            .with_detail(json!({ "subjects": subjects, "values": values, "chunks": ready.chunks })),
+            .with_detail(json!({ "subjects": subjects, "values": values, "chunks": chunks })),
     )
     .await?;
     jobs::complete_in(&txn, job).await?;
     txn.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// The tenant's export as the console shows it (building or ready), if there is one.
@@ -306,7 +393,38 @@ fn no_export() -> AppError {
     )
 }
 
-/// Starts a download: counts and audits it, then returns the stream of its lines.
+/// A whole download was sent: counted and audited. (A `HEAD`, or a download cut short, is neither: only a download
+/// that reached its end line lets the offboarding go on.)
+async fn record_download(scope: &Scope, export: Uuid) -> Result<(), AppError> {
+    let txn = scope.begin().await?;
+    tenant_export::Entity::update_many()
+        .col_expr(
+            tenant_export::Column::Downloads,
+            sea_orm::sea_query::ExprTrait::add(
+                sea_orm::sea_query::Expr::col(tenant_export::Column::Downloads),
+                1,
+            ),
+        )
+        .filter(tenant_export::Column::TenantId.eq(scope.tenant_id().0))
+        .filter(tenant_export::Column::Id.eq(export))
+        .exec(&txn)
+        .await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "tenant.export_downloaded",
+            "tenant_export",
+            export,
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Starts a download: the stream of its lines (counted and audited once its last chunk was sent).
 pub async fn download(
     scope: Scope,
 ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, AppError> {
@@ -324,31 +442,6 @@ pub async fn download(
         .tenant_key()
         .unwrap(export.id, &export.wrapped_key)
         .map_err(|e| AppError::internal(anyhow::anyhow!("tenant export {}: {e}", export.id)))?;
-    let txn = scope.begin().await?;
-    tenant_export::Entity::update_many()
-        .col_expr(
-            tenant_export::Column::Downloads,
-            sea_orm::sea_query::ExprTrait::add(
-                sea_orm::sea_query::Expr::col(tenant_export::Column::Downloads),
-                1,
-            ),
-        )
-        .filter(tenant_export::Column::TenantId.eq(scope.tenant_id().0))
-        .filter(tenant_export::Column::Id.eq(export.id))
-        .exec(&txn)
-        .await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
-        AuditEntry::by(
-            scope.principal(),
-            "tenant.export_downloaded",
-            "tenant_export",
-            export.id,
-        ),
-    )
-    .await?;
-    txn.commit().await?;
     let header = json!({
         "type": "header",
         "format": FORMAT,
@@ -418,7 +511,15 @@ async fn step(mut s: Download) -> Result<Option<(Bytes, Download)>, std::io::Err
             };
             Ok(Some((Bytes::from(text), s)))
         }
-        Next::End(end) => Ok(Some((line(end), s))),
+        Next::End(end) => {
+            record_download(&s.scope, s.export).await.map_err(|e| {
+                broken(format!(
+                    "recording the download of export {}: {e:?}",
+                    s.export
+                ))
+            })?;
+            Ok(Some((line(end), s)))
+        }
         Next::Done => Ok(None),
     }
 }

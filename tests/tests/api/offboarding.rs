@@ -113,6 +113,22 @@ async fn delete_at_once(backend: Backend) {
         "Stan Stayer",
     )
     .await;
+    // Erased on request before the offboarding: its own certificate, not counted in the offboarding's.
+    let early = subject(&app, &admin, "leave-0", "early@example.com", "Earl Early").await;
+    let po = app.staff_with("leave-po", "PRIVACY_OFFICER").await;
+    let erasure = app
+        .gql(
+            &admin,
+            crate::requests::SUBMIT,
+            json!({ "i": { "subjectId": early, "kind": "ERASURE" } }),
+        )
+        .await;
+    let erasure = erasure.ok()["submitDataSubjectRequest"]["id"].clone();
+    app.gql(&po, "mutation($t: ID, $id: ID!) { startDataSubjectRequest(tenantId: $t, id: $id, version: 1) { state } }", json!({ "t": t, "id": erasure }))
+        .await
+        .ok();
+    app.run_jobs().await;
+    assert_eq!(subjects_of(&app, "eu", &t).await, 2);
     let mailer = propose(
         &app,
         &legal,

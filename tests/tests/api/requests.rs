@@ -1285,7 +1285,144 @@ async fn parallel_workers_run_each_job_once(backend: Backend) {
     assert_eq!(verify.ok()["verifyAuditChain"]["valid"], true);
 }
 
+/// Every table that holds a subject's data is in the one erasure cascade (`api/src/erasure.rs`). After an erasure no row
+/// of any table with a `subject_id` column — found from the schema, so a table added later is covered without touching
+/// this test — still names the subject, except the records that must (the tombstone, propagations, the requests, the
+/// transfers and grants that named it, the staff access log, holds), and those keep nothing sealed.
+async fn erasure_leaves_no_residue(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Residue Co", "eu").await;
+    let admin = app.invite(&t, "res-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("res-po", "PRIVACY_OFFICER").await;
+    let legal = app.staff_with("res-lex", "LEGAL").await;
+    // A minor with a guardian's consent, values, a completed access request (its export), a rectification request
+    // (its sealed payload), notes, and onward transfers naming it.
+    let fifteen = {
+        use chrono::Datelike;
+        let d = today();
+        NaiveDate::from_ymd_opt(d.year_ce().1 as i32 - 15, d.month(), 1)
+            .unwrap()
+            .to_string()
+    };
+    let teen = app
+        .gql(&admin, CREATE, json!({ "i": { "externalId": "res-1", "birthDate": fifteen, "personalData": [record("user.name", "Rhea Residue"), record("user.contact.email", "rhea@residue.example")], "guardianConsent": { "guardian": "Gus Guardian", "method": "written", "givenAt": "2026-01-10T09:00:00Z" } } }))
+        .await;
+    let s = teen.ok()["createDataSubject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let name_record = teen.ok()["createDataSubject"]["personalData"][0]["id"].clone();
+    two_recipients(&app, &legal, &t, &s).await;
+    let access = app
+        .gql(
+            &admin,
+            SUBMIT,
+            json!({ "i": { "subjectId": s, "kind": "ACCESS", "note": "residue note one" } }),
+        )
+        .await;
+    let access = access.ok()["submitDataSubjectRequest"]["id"].clone();
+    step(&app, &po, &start(), json!({ "t": t, "id": access, "v": 1 })).await;
+    step(
+        &app,
+        &po,
+        &complete(),
+        json!({ "t": t, "id": access, "v": 2 }),
+    )
+    .await;
+    app.gql(&admin, SUBMIT, json!({ "i": { "subjectId": s, "kind": "RECTIFICATION", "note": "residue note two", "rectifications": [{ "recordId": name_record, "value": "Rhea Corrected" }] } }))
+        .await
+        .ok();
+    let db = app.raw_db("eu").await;
+    let subject = steward_tests::stored_uuid(&app, &s);
+    let rows =
+        |table: &str| format!("SELECT count(*) AS n FROM \"{table}\" WHERE subject_id = {subject}");
+    let count = |sql: String| {
+        let db = &db;
+        async move {
+            let row = db
+                .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
+    };
+    for table in ["personal_data", "guardian_consents", "subject_exports"] {
+        assert!(
+            count(rows(table)).await > 0,
+            "the setup puts data in {table}"
+        );
+    }
+
+    let (erasure, v) = submit(&app, &admin, &s, "ERASURE").await;
+    step(
+        &app,
+        &po,
+        &start(),
+        json!({ "t": t, "id": erasure, "v": v }),
+    )
+    .await;
+    assert!(app.run_jobs().await >= 1);
+
+    let tables_sql = match app.backend {
+        Backend::Sqlite => {
+            "SELECT m.name AS t FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                            WHERE m.type = 'table' AND p.name = 'subject_id'"
+        }
+        Backend::Postgres(_) => {
+            "SELECT table_name AS t FROM information_schema.columns \
+                                 WHERE table_schema = 'public' AND column_name = 'subject_id'"
+        }
+    };
+    let tables: Vec<String> = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            tables_sql,
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "t").unwrap())
+        .collect();
+    assert!(tables.len() >= 7, "{tables:?}");
+    const RECORDS: [&str; 7] = [
+        "erasure_tombstones",
+        "erasure_propagations",
+        "dsr_requests",
+        "onward_transfer_subjects",
+        "access_grants",
+        "access_logs",
+        "legal_holds",
+    ];
+    for table in &tables {
+        let left = count(rows(table)).await;
+        if RECORDS.contains(&table.as_str()) {
+            continue;
+        }
+        assert_eq!(left, 0, "{table} still holds rows of the erased subject");
+    }
+    assert_eq!(
+        count(format!(
+            "SELECT count(*) AS n FROM data_subjects WHERE id = {subject}"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        count(format!("SELECT count(*) AS n FROM dsr_requests WHERE subject_id = {subject} AND (payload_sealed IS NOT NULL OR note_sealed IS NOT NULL)")).await,
+        0,
+        "nothing sealed with the destroyed key is kept"
+    );
+    assert_eq!(
+        count(rows("dsr_requests")).await,
+        3,
+        "the requests themselves stay, as records"
+    );
+}
+
 both_backends!(
+    erasure_leaves_no_residue,
     lifecycle_deadlines_and_idempotency,
     concurrent_transitions_conflict,
     erasure_is_provable_and_propagated,

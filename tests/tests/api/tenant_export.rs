@@ -151,3 +151,114 @@ async fn exports_of_an_older_version_are_rebuilt(backend: Backend) {
 }
 
 both_backends!(exports_of_an_older_version_are_rebuilt);
+
+/// What is erased while a tenant is leaving — on request or by retention — leaves its export too: the export is emptied
+/// and built again from what is left. A `HEAD`, or a download that never reached its end, is not a download.
+async fn erasures_reach_the_export(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Shrinking Co", "eu").await;
+    let admin = app.invite(&t, "shrink-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("shrink-po", "PRIVACY_OFFICER").await;
+    let gone = crate::personal::subject(
+        &app,
+        &admin,
+        "shr-1",
+        "erased.later@example.org",
+        "Ernie Erased",
+    )
+    .await;
+    let kept = app
+        .gql(&admin, CREATE, json!({ "i": { "externalId": "shr-2", "personalData": [
+            { "category": "user.name", "value": "Kay Kept", "purpose": "essential.service", "source": "app" },
+            { "category": "user.device.ip_address", "value": "198.51.100.23", "purpose": "analytics", "source": "app",
+              "collectedAt": (chrono::Utc::now() - chrono::Duration::days(200)).to_rfc3339() }
+        ] } }))
+        .await;
+    assert_eq!(
+        kept.ok()["createDataSubject"]["personalData"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "RETURN_THEN_DELETE" }))
+        .await
+        .ok();
+    app.run_jobs().await;
+    let lines = download_text(&app, &admin).await;
+    assert!(lines.contains("erased.later@example.org") && lines.contains("198.51.100.23"));
+
+    // Not a download: a HEAD.
+    let head = app
+        .send(
+            axum::http::Request::head("/exports/tenant")
+                .header("authorization", format!("Bearer {admin}"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(head.status, axum::http::StatusCode::OK);
+    assert_eq!(
+        downloads(&app, &admin).await,
+        1,
+        "the one whole download above"
+    );
+
+    // Erased on request: gone from the export once it is rebuilt.
+    let submitted = app
+        .gql(
+            &admin,
+            crate::requests::SUBMIT,
+            json!({ "i": { "subjectId": gone, "kind": "ERASURE" } }),
+        )
+        .await;
+    let erasure = submitted.ok()["submitDataSubjectRequest"]["id"].clone();
+    app.gql(&po, "mutation($t: ID, $id: ID!) { startDataSubjectRequest(tenantId: $t, id: $id, version: 1) { state } }", json!({ "t": t, "id": erasure }))
+        .await
+        .ok();
+    app.run_jobs().await;
+    app.run_jobs().await;
+    let export = app.gql(&admin, EXPORT, json!({})).await;
+    assert_eq!(export.ok()["tenantExport"]["ready"], true);
+    assert_eq!(export.ok()["tenantExport"]["subjects"], 1);
+    let lines = download_text(&app, &admin).await;
+    assert!(!lines.contains("erased.later@example.org"), "{lines}");
+    assert!(lines.contains("Kay Kept"));
+
+    // Deleted by retention (a client rule: analytics IP addresses for 120 days): gone from the export too.
+    app.gql(&admin, "mutation($i: RetentionRuleInput!) { setRetentionRule(input: $i) { id } }", json!({ "i": { "category": "user.device.ip_address", "purpose": "analytics", "periodDays": 120 } }))
+        .await
+        .ok();
+    assert_eq!(
+        steward::retention::sweep(app.state.tenancy(), chrono::Utc::now())
+            .await
+            .unwrap(),
+        1
+    );
+    app.run_jobs().await;
+    let lines = download_text(&app, &admin).await;
+    assert!(!lines.contains("198.51.100.23"), "{lines}");
+    assert!(lines.contains("Kay Kept"));
+    assert!(
+        !app.database_contains("eu", "erased.later@example.org")
+            .await
+    );
+}
+
+async fn download_text(app: &TestApp, token: &str) -> String {
+    download(app, token)
+        .await
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn downloads(app: &TestApp, token: &str) -> i64 {
+    app.gql(token, EXPORT, json!({})).await.ok()["tenantExport"]["downloads"]
+        .as_i64()
+        .unwrap()
+}
+
+both_backends!(erasures_reach_the_export);

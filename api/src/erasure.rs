@@ -1,0 +1,70 @@
+//! The one erasure cascade: what erasing a subject deletes. An erasure request and a tenant's offboarding both call
+//! [`delete_subjects`]; a table that comes to hold a subject's data is added here, once, and
+//! `tests/tests/api/requests.rs` (`erasure_leaves_no_residue`) fails until it is.
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use steward_entities::{
+    data_subject, dsr_request, guardian_consent, personal_data, subject_export,
+};
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::ids::TenantId;
+
+/// What becomes of a departing tenant's export when subjects are erased.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TenantExport {
+    /// An erasure on request: the export must not keep the subjects, so it is emptied and built again.
+    Rebuild,
+    /// The offboarding's own erasure: the export was delivered (or its window closed) and goes with the tenant.
+    Keep,
+}
+
+/// Deletes the subjects' values, guardian consents, exports, the sealed parts of their requests (rectification
+/// payloads and notes, sealed with the keys about to go) and the subject rows with their wrapped keys. Run inside the
+/// caller's transaction, with its tombstones and propagations.
+pub(crate) async fn delete_subjects<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+    subjects: &[Uuid],
+    tenant_export: TenantExport,
+) -> Result<(), AppError> {
+    let ids = || subjects.iter().copied();
+    personal_data::Entity::delete_many()
+        .filter(personal_data::Column::TenantId.eq(tenant.0))
+        .filter(personal_data::Column::SubjectId.is_in(ids()))
+        .exec(txn)
+        .await?;
+    guardian_consent::Entity::delete_many()
+        .filter(guardian_consent::Column::TenantId.eq(tenant.0))
+        .filter(guardian_consent::Column::SubjectId.is_in(ids()))
+        .exec(txn)
+        .await?;
+    subject_export::Entity::delete_many()
+        .filter(subject_export::Column::TenantId.eq(tenant.0))
+        .filter(subject_export::Column::SubjectId.is_in(ids()))
+        .exec(txn)
+        .await?;
+    dsr_request::Entity::update_many()
+        .col_expr(
+            dsr_request::Column::PayloadSealed,
+            Option::<Vec<u8>>::None.into(),
+        )
+        .col_expr(
+            dsr_request::Column::NoteSealed,
+            Option::<Vec<u8>>::None.into(),
+        )
+        .filter(dsr_request::Column::TenantId.eq(tenant.0))
+        .filter(dsr_request::Column::SubjectId.is_in(ids()))
+        .exec(txn)
+        .await?;
+    data_subject::Entity::delete_many()
+        .filter(data_subject::Column::TenantId.eq(tenant.0))
+        .filter(data_subject::Column::Id.is_in(ids()))
+        .exec(txn)
+        .await?;
+    if tenant_export == TenantExport::Rebuild {
+        crate::tenant_export::invalidate(txn, tenant).await?;
+    }
+    Ok(())
+}
