@@ -81,7 +81,7 @@ pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<De
         anyhow::anyhow!("--demo mints HS256 tokens; it cannot run with STEWARD_JWT_PUBLIC_KEY_FILE")
     })?;
     let tenancy = state.tenancy();
-    let fail = |what: &str, e: AppError| anyhow::anyhow!("demo set-up, {what}: {e:?}");
+    let fail = |what: &str, e: AppError| anyhow::anyhow!("demo set-up, {what}: {e}");
     users::bootstrap_platform_admin(tenancy, DEMO_ADMIN)
         .await
         .map_err(|e| fail("platform admin", e))?;
@@ -151,9 +151,12 @@ pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<De
             }
             tokens.push(mint(subject, role, Some(&tenant))?);
         }
-        seed_subjects(state, demo, tenant.id)
-            .await
-            .map_err(|e| fail("subjects", e))?;
+        // A demo tenant the newcomer has since offboarded (or suspended) keeps what it has: nothing new is collected.
+        if tenant.status == crate::tenancy::TenantStatus::Active {
+            seed_subjects(state, demo, tenant.id)
+                .await
+                .map_err(|e| fail("subjects", e))?;
+        }
     }
     Ok(tokens)
 }

@@ -145,6 +145,7 @@ pub async fn begin(
     crate::users::bump_version(&control).await?;
     let txn = scope.begin().await?;
     if choice == Choice::ReturnThenDelete {
+        crate::tenant_export::start(&txn, &scope, Some(due)).await?;
         jobs::enqueue(
             &txn,
             NewJob::new(JOB_EXPORT, json!({ "tenant": tenant_id.0 }))

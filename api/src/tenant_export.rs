@@ -143,7 +143,7 @@ pub(crate) async fn build(
             return Ok(Outcome::Done);
         }
         Some(export) => export,
-        None => start(&scope, t.offboarding_due_at).await?,
+        None => start(scope.db(), &scope, t.offboarding_due_at).await?,
     };
     let key = scope
         .tenant_key()
@@ -207,8 +207,10 @@ pub(crate) async fn build(
     Ok(Outcome::Later(Utc::now()))
 }
 
-/// A new, empty export with a key of its own.
-async fn start(
+/// A new, empty export with a key of its own: created with the offboarding (so `tenantExport` says at once that it is
+/// being built), or by its build job.
+pub(crate) async fn start<C: ConnectionTrait>(
+    conn: &C,
     scope: &Scope,
     due: Option<chrono::DateTime<Utc>>,
 ) -> Result<tenant_export::Model, AppError> {
@@ -232,7 +234,7 @@ async fn start(
         created_at: Set(now),
         expires_at: Set(download_until(due)),
     }
-    .insert(scope.db())
+    .insert(conn)
     .await?)
 }
 

@@ -156,7 +156,7 @@ pub async fn invite(
     // Control first, then the region, like every path that holds both: on SQLite each is one connection, and two
     // requests taking them in opposite orders would wait on each other until the pool timeout.
     let control = tenancy.databases().control().begin().await?;
-    refuse_staff_in_administered_tenant(&control, principal, tenant_id).await?;
+    refuse_staff_in_administered_tenant(&control, principal, tenant_id, invitation.role).await?;
     let txn = scope.begin().await?;
     let model = tenant_user::ActiveModel {
         tenant_id: Set(tenant_id.0),
@@ -246,7 +246,13 @@ pub async fn assign_role(
                 Domain::Tenant(scope.tenant_id().0),
             )?;
             let control = tenancy.databases().control().begin().await?;
-            refuse_staff_in_administered_tenant(&control, principal, scope.tenant_id()).await?;
+            refuse_staff_in_administered_tenant(
+                &control,
+                principal,
+                scope.tenant_id(),
+                change.role,
+            )
+            .await?;
             if let Some(existing) = find_assignment(&control, &assignment).await? {
                 return AssignmentRecord::from_model(existing);
             }
@@ -485,16 +491,19 @@ fn domain_lock_key(domain: &str) -> i64 {
     i64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
 }
 
-/// Staff give client roles only to a tenant that has no `client_admin` yet (to set it up): once it has one, its admins
-/// decide who holds its roles, so no staff member can make themselves or an accomplice a reader of its data.
+/// Staff give one client role, `client_admin`, and only to a tenant that has none yet (to set it up): from then on its
+/// admins decide who holds its roles, so no staff member can make themselves or an accomplice a reader of its data —
+/// not even a `client_viewer` planted before the first admin arrives.
 async fn refuse_staff_in_administered_tenant(
     control: &sea_orm::DatabaseTransaction,
     principal: &Principal,
     tenant: TenantId,
+    role: Role,
 ) -> Result<(), AppError> {
     if principal.kind != ActorKind::Staff {
         return Ok(());
     }
+
     let domain = Domain::Tenant(tenant.0).key();
     crate::db::lock_for_transaction(control, domain_lock_key(&domain)).await?;
     let admins = crate::pagination::count(
@@ -510,6 +519,14 @@ async fn refuse_staff_in_administered_tenant(
             message: "this tenant has a client_admin: its admins invite its users and give its roles; staff set up \
                       only a tenant's first admin"
                 .into(),
+        });
+    }
+    if role != Role::ClientAdmin {
+        return Err(AppError::Refused {
+            reason: "CLIENT_ROLES_ARE_THE_CLIENTS",
+            message:
+                "staff set up only a tenant's first client_admin; its admins invite its other users"
+                    .into(),
         });
     }
     Ok(())

@@ -6,6 +6,7 @@ mod audit;
 mod audit_walk;
 mod auth;
 mod bad_input;
+mod demo;
 mod edge;
 mod faults;
 mod hardening;

@@ -15,6 +15,20 @@ async fn staff_set_up_only_the_first_admin(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let root = app.root();
     let t = app.create_tenant("Held Co", "eu").await;
+    // Before the first admin, staff give no other client role: no viewer is planted to wait for the data.
+    let refused = app
+        .gql(&root, INVITE, json!({ "i": { "tenantId": t, "email": "spy@ops.example", "subject": "spy", "role": "CLIENT_VIEWER" } }))
+        .await;
+    assert_eq!(
+        refused.body["errors"][0]["extensions"]["reason"], "CLIENT_ROLES_ARE_THE_CLIENTS",
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        app.count("control", "role_assignments", &format!("domain = '{t}'"))
+            .await,
+        0
+    );
     let admin = app.invite(&t, "held-admin", "CLIENT_ADMIN").await;
     app.gql(
         &admin,

@@ -42,9 +42,16 @@ async fn large_exports_are_chunked_and_resumed(backend: Backend) {
         .await
         .ok();
 
-    // Nothing to download before the build job ran.
+    // From the moment the offboarding begins, the export is there, being built: not yet downloadable.
+    let building = app.gql(&admin, EXPORT, json!({})).await;
+    assert_eq!(building.ok()["tenantExport"]["ready"], false);
+    assert_eq!(building.ok()["tenantExport"]["subjects"], 0);
     let early = app.get_with(&admin, "/exports/tenant").await;
-    assert_eq!(early.status, axum::http::StatusCode::NOT_FOUND);
+    assert_eq!(early.status, axum::http::StatusCode::CONFLICT);
+    assert_eq!(
+        early.body["errors"][0]["extensions"]["reason"],
+        "EXPORT_NOT_READY"
+    );
 
     // A run stores at most 8 chunks, so the build resumes after its cursor in a second run.
     for _ in 0..3 {
