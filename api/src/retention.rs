@@ -237,7 +237,11 @@ fn describe(category: &str, purpose: &str) -> String {
     }
 }
 
-/// The tenant's notice period, read from the directory.
+/// However short a tenant's notice period was set, a retention change staff make waits at least this long: one
+/// platform admin cutting the period to a day cannot make a shortening take effect tomorrow.
+pub const MIN_STAFF_CHANGE_NOTICE_DAYS: i32 = 7;
+
+/// How long a staff retention change waits for a tenant: its notice period, at least [`MIN_STAFF_CHANGE_NOTICE_DAYS`].
 async fn notice_period_on(tenancy: &Tenancy, tenant_id: TenantId) -> Result<Duration, AppError> {
     let days = tenant::Entity::find_by_id(tenant_id.0)
         .select_only()
@@ -246,7 +250,43 @@ async fn notice_period_on(tenancy: &Tenancy, tenant_id: TenantId) -> Result<Dura
         .one(tenancy.databases().control())
         .await?
         .unwrap_or(crate::tenants::DEFAULT_NOTICE_PERIOD_DAYS);
-    Ok(Duration::days(i64::from(days.max(0))))
+    Ok(Duration::days(i64::from(
+        days.max(MIN_STAFF_CHANGE_NOTICE_DAYS),
+    )))
+}
+
+/// A tenant created while a change to the default retention periods is pending is told of it at once, before it holds
+/// any data (in the transaction that starts its chain).
+pub(crate) async fn tell_new_tenant<C: ConnectionTrait, R: ConnectionTrait>(
+    control: &C,
+    region: &R,
+    tenant: TenantId,
+) -> Result<(), AppError> {
+    let pending = retention_default::Entity::find()
+        .filter(retention_default::Column::PendingEffectiveAt.is_not_null())
+        .order_by_asc(retention_default::Column::Category)
+        .all(control)
+        .await?;
+    for d in pending {
+        let (Some(days), Some(at)) = (d.pending_period_days, d.pending_effective_at) else {
+            continue;
+        };
+        crate::grants::notify(
+            region,
+            tenant,
+            NOTICE_RETENTION_CHANGE,
+            "A change to the default retention periods is scheduled",
+            &format!(
+                "The platform's default retention period for category `{}` becomes {days} days from {}. It applies to \
+                 your values of that category that no rule of yours covers. Set your own rule to keep a different \
+                 period; retentionPreview shows what the change would delete.",
+                d.category,
+                at.format("%Y-%m-%d %H:%M UTC"),
+            ),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Removes one of the tenant's rules. A `client_admin` removes at once; staff schedule the removal (values may then
@@ -433,7 +473,9 @@ pub async fn set_default(
         .flatten();
     // With no live tenant there is nobody to notify and nothing to delete.
     let wait = match longest_notice {
-        Some(days) if !lengthens => Some(now + Duration::days(i64::from(days.max(0)))),
+        Some(days) if !lengthens => {
+            Some(now + Duration::days(i64::from(days.max(MIN_STAFF_CHANGE_NOTICE_DAYS))))
+        }
         _ => None,
     };
     let txn = control.begin().await?;

@@ -1105,12 +1105,31 @@ pub async fn set_notice_period(
         ));
     }
     let control = tenancy.databases().control().begin().await?;
+    let before = tenant::Entity::find_by_id(scope.tenant_id().0)
+        .one(&control)
+        .await?
+        .map(|t| t.notice_period_days);
     tenant::Entity::update_many()
         .col_expr(tenant::Column::NoticePeriodDays, days.into())
         .filter(tenant::Column::Id.eq(scope.tenant_id().0))
         .exec(&control)
         .await?;
     let txn = scope.begin().await?;
+    // The client is told: the period protects it (sub-processor changes, staff retention changes).
+    crate::grants::notify(
+        &txn,
+        scope.tenant_id(),
+        "tenant.notice_period",
+        "Your notice period was changed",
+        &format!(
+            "{} set your notice period to {days} days (it was {}). Sub-processor changes are announced that long \
+             before they take effect; retention changes our staff make wait that long, and never less than {} days.",
+            scope.principal().label(),
+            before.map_or_else(|| "unset".to_owned(), |d| d.to_string()),
+            crate::retention::MIN_STAFF_CHANGE_NOTICE_DAYS,
+        ),
+    )
+    .await?;
     audit::append_tenant(
         &txn,
         scope.tenant_id(),

@@ -86,6 +86,7 @@ pub async fn create(
             .with_detail(json!({ "region": region })),
     )
     .await?;
+    crate::retention::tell_new_tenant(&control, &txn, id).await?;
     txn.commit().await?;
     control.commit().await?;
     Ok(record)

@@ -623,7 +623,85 @@ async fn staff_cannot_shorten_retention_at_once(backend: Backend) {
     );
 }
 
+/// One platform admin cutting a tenant's notice period to a day does not make a staff shortening take effect tomorrow:
+/// staff retention changes wait at least 7 days, and the cut itself is told to the tenant. A tenant created while a
+/// default change is pending is told of it when it is created.
+async fn a_cut_notice_period_still_leaves_a_week(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Short Notice Co", "eu").await;
+    let admin = app.invite(&t, "short-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("short-po", "PRIVACY_OFFICER").await;
+    let s = subject_with(
+        &app,
+        &admin,
+        "sn1",
+        vec![value(IP, "analytics", "10.7.7.7", 100)],
+    )
+    .await;
+    app.gql(
+        &root,
+        "mutation($t: ID!) { setNoticePeriod(tenantId: $t, days: 1) }",
+        json!({ "t": t }),
+    )
+    .await
+    .ok();
+    let notices = app
+        .gql(
+            &admin,
+            "{ notices { edges { node { kind body } } } }",
+            json!({}),
+        )
+        .await;
+    let told = notices.ok().to_string();
+    assert!(
+        told.contains("tenant.notice_period") && told.contains("to 1 days (it was 30)"),
+        "{told}"
+    );
+
+    app.gql(
+        &po,
+        SET_RULE,
+        json!({ "i": { "tenantId": t, "category": IP, "periodDays": 1 } }),
+    )
+    .await
+    .ok();
+    let rules = app.gql(&admin, RULES, json!({})).await;
+    let at = rules.ok()["retentionRules"][0]["pendingChange"]["effectiveAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at: DateTime<Utc> = at.parse().unwrap();
+    assert!(
+        at > Utc::now() + Duration::days(7) - Duration::minutes(5),
+        "{at}"
+    );
+    assert_eq!(sweep(&app, Utc::now() + Duration::days(2)).await, 0);
+    assert_eq!(kept(&app, &admin, &s).await.len(), 1);
+    assert_eq!(sweep(&app, Utc::now() + Duration::days(8)).await, 1);
+
+    // A default change pending when a tenant is created reaches it at creation.
+    app.gql(&po, "mutation { setRetentionDefault(category: \"user.contact.email\", periodDays: 2) { inForce } }", json!({}))
+        .await
+        .ok();
+    let late = app.create_tenant("Late Co", "eu").await;
+    let late_admin = app.invite(&late, "late-admin", "CLIENT_ADMIN").await;
+    let notices = app
+        .gql(
+            &late_admin,
+            "{ notices { edges { node { kind body } } } }",
+            json!({}),
+        )
+        .await;
+    let told = notices.ok().to_string();
+    assert!(
+        told.contains("retention_change") && told.contains("user.contact.email"),
+        "{told}"
+    );
+}
+
 both_backends!(
+    a_cut_notice_period_still_leaves_a_week,
     staff_cannot_shorten_retention_at_once,
     rules_holds_and_sweeps_over_time,
     sweeps_run_in_bounded_batches,
