@@ -202,8 +202,47 @@ pub async fn begin(
     })
 }
 
+/// How long a platform admin appointed by the one who began an offboarding must have held the role to authorize it.
+const SECOND_ADMIN_STANDING_DAYS: i64 = 30;
+
+/// A second platform admin is a second person only if the first did not just make them one: whoever holds the role
+/// only since the offboarding began, or was given it by the admin who began it less than
+/// [`SECOND_ADMIN_STANDING_DAYS`] before, cannot authorize it (the client's admin still can).
+async fn refuse_appointed_second(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    t: &tenant::Model,
+) -> Result<(), AppError> {
+    let held = steward_entities::role_assignment::Entity::find()
+        .filter(steward_entities::role_assignment::Column::ActorKind.eq("staff"))
+        .filter(steward_entities::role_assignment::Column::Subject.eq(principal.subject.as_str()))
+        .filter(
+            steward_entities::role_assignment::Column::Role
+                .eq(steward_policy::Role::PlatformAdmin.as_str()),
+        )
+        .all(tenancy.databases().control())
+        .await?;
+    let Some(began) = t.offboarding_started_at else {
+        return Ok(());
+    };
+    let independent = held.iter().any(|a| {
+        a.assigned_at < began
+            && (Some(a.assigned_by.as_str()) != t.offboarding_requested_by.as_deref()
+                || a.assigned_at < began - Duration::days(SECOND_ADMIN_STANDING_DAYS))
+    });
+    if independent {
+        return Ok(());
+    }
+    Err(AppError::Refused {
+        reason: "SECOND_PERSON_REQUIRED",
+        message: "a second platform admin must have held the role since before this offboarding began, and for 30 \
+                  days if the admin who began it appointed them; otherwise the tenant's client_admin authorizes"
+            .into(),
+    })
+}
+
 /// Authorizes the deletion of a departing tenant's data: its `client_admin` (the controller's instruction) or a
-/// platform admin other than the one who began the offboarding.
+/// platform admin other than the one who began the offboarding (and not appointed by them, nor since it began).
 pub async fn authorize(
     tenancy: &Tenancy,
     principal: &Principal,
@@ -219,6 +258,9 @@ pub async fn authorize(
                       tenant's client_admin or a second platform admin must"
                 .into(),
         });
+    }
+    if principal.kind == ActorKind::Staff {
+        refuse_appointed_second(tenancy, principal, &t).await?;
     }
     if let Some(by) = &t.offboarding_authorized_by {
         return Err(AppError::Conflict(format!(

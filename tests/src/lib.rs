@@ -390,6 +390,26 @@ impl TestApp {
     }
 
     /// A separate connection to one of the server's databases: `control`, `eu` or `us`.
+    /// A platform admin who has held the role for 60 days (appointed by the root admin): a second person for the
+    /// root's offboardings, unlike one appointed just now.
+    pub async fn long_standing_platform_admin(&self, subject: &str) -> String {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        use steward_entities::role_assignment;
+        let token = self.staff_with(subject, "PLATFORM_ADMIN").await;
+        let db = self.raw_db("control").await;
+        role_assignment::Entity::update_many()
+            .col_expr(
+                role_assignment::Column::AssignedAt,
+                (chrono::Utc::now() - chrono::Duration::days(60)).into(),
+            )
+            .filter(role_assignment::Column::Subject.eq(subject))
+            .exec(&db)
+            .await
+            .expect("backdating a role assignment");
+        db.close().await.unwrap();
+        token
+    }
+
     /// Stops this server and starts a new one on the same databases and configuration, as an upgrade or a restart
     /// would (migrations pending by then run at start).
     pub async fn restart(self) -> TestApp {

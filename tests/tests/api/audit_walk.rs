@@ -565,7 +565,7 @@ async fn every_mutation_appends_one_event(backend: Backend) {
 
     // Contract end for the second tenant.
     w.call("beginOffboarding", &root, "mutation($t: ID!) { beginOffboarding(tenantId: $t, choice: RETURN_THEN_DELETE, graceDays: 10) { status } }", json!({ "t": t2 })).await;
-    let second = app.staff_with("walk-pa2", "PLATFORM_ADMIN").await;
+    let second = app.long_standing_platform_admin("walk-pa2").await;
     w.call(
         "authorizeOffboarding",
         &second,

@@ -345,7 +345,14 @@ async fn return_then_delete(backend: Backend) {
     app.gql(&root, AUTHORIZE, json!({ "t": t }))
         .await
         .expect_code("BAD_USER_INPUT");
-    let second = app.staff_with("pa-two", "PLATFORM_ADMIN").await;
+    // One the beginner appointed just now is no second person; one who has held the role for weeks is.
+    let puppet = app.staff_with("pa-puppet", "PLATFORM_ADMIN").await;
+    let refused = app.gql(&puppet, AUTHORIZE, json!({ "t": t })).await;
+    assert_eq!(
+        refused.body["errors"][0]["extensions"]["reason"],
+        "SECOND_PERSON_REQUIRED"
+    );
+    let second = app.long_standing_platform_admin("pa-two").await;
     app.gql(&second, AUTHORIZE, json!({ "t": t })).await.ok();
 
     // Before the grace period ends nothing is deleted; after it, everything is, the export too.
@@ -486,7 +493,7 @@ async fn one_admin_cannot_delete_a_client(backend: Backend) {
     app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 7 }))
         .await
         .ok();
-    let second = app.staff_with("pa-two", "PLATFORM_ADMIN").await;
+    let second = app.long_standing_platform_admin("pa-two").await;
     let approved = app.gql(&second, AUTHORIZE, json!({ "t": t })).await;
     assert_eq!(
         approved.ok()["authorizeOffboarding"]["offboarding"]["authorizedBy"],
