@@ -21,7 +21,7 @@ pub(crate) enum TenantExport {
 }
 
 /// Deletes the subjects' values, guardian consents, exports, the sealed parts of their requests (rectification
-/// payloads and notes, sealed with the keys about to go) and the subject rows with their wrapped keys. Run inside the
+/// payloads, notes and reasons, sealed with the keys about to go) and the subject rows with their wrapped keys. Run inside the
 /// caller's transaction, with its tombstones and propagations.
 pub(crate) async fn delete_subjects<C: ConnectionTrait>(
     txn: &C,
@@ -52,6 +52,18 @@ pub(crate) async fn delete_subjects<C: ConnectionTrait>(
         )
         .col_expr(
             dsr_request::Column::NoteSealed,
+            Option::<Vec<u8>>::None.into(),
+        )
+        .col_expr(
+            dsr_request::Column::PauseReasonSealed,
+            Option::<Vec<u8>>::None.into(),
+        )
+        .col_expr(
+            dsr_request::Column::ExtensionReasonSealed,
+            Option::<Vec<u8>>::None.into(),
+        )
+        .col_expr(
+            dsr_request::Column::RejectionReasonSealed,
             Option::<Vec<u8>>::None.into(),
         )
         .filter(dsr_request::Column::TenantId.eq(tenant.0))

@@ -298,11 +298,11 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
         clock_basis: Set(basis.as_str().into()),
         due_on: Set(due_on),
         paused_at: Set(None),
-        pause_reason: Set(None),
+        pause_reason_sealed: Set(None),
         paused_days: Set(0),
         extended_at: Set(None),
-        extension_reason: Set(None),
-        rejection_reason: Set(None),
+        extension_reason_sealed: Set(None),
+        rejection_reason_sealed: Set(None),
         completed_at: Set(None),
         handled_by: Set(None),
         reminded_for_due_on: Set(None),
@@ -390,6 +390,66 @@ fn seal_note(
 ) -> Result<Vec<u8>, AppError> {
     key.seal(&steward_migration::note_context(request), note)
         .map_err(AppError::internal)
+}
+
+/// A reason given with a transition (pause, extension, rejection): free text that can name the person, so sealed
+/// with the subject's key like the note. Refused once the subject's data is erased (complete the request instead).
+async fn seal_reason(
+    scope: &Scope,
+    request: &dsr_request::Model,
+    field: Reason,
+    why: &str,
+) -> Result<Vec<u8>, AppError> {
+    let subject = match subjects::get(scope, request.subject_id).await {
+        Ok(subject) => subject,
+        Err(AppError::NotFound(_)) => {
+            return Err(AppError::Refused {
+                reason: "ERASURE_CARRIED_OUT",
+                message: "the subject's data is already erased; complete the request instead"
+                    .into(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    subjects::subject_key(scope, &subject)?
+        .seal(
+            &steward_migration::reason_context(field.column(), request.id),
+            why,
+        )
+        .map_err(AppError::internal)
+}
+
+/// Opens a sealed reason. Callers decide first whether the reader may see it ([`crate::pii`]).
+pub(crate) fn open_reason(
+    key: &crate::crypto::SubjectKey,
+    request: &dsr_request::Model,
+    field: Reason,
+    sealed: &[u8],
+) -> Result<String, AppError> {
+    key.open(
+        &steward_migration::reason_context(field.column(), request.id),
+        sealed,
+    )
+    .map_err(|e| AppError::internal(anyhow::anyhow!("request {}: {e}", request.id)))
+}
+
+/// The reasons a request's transitions carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Pause,
+    Extension,
+    Rejection,
+}
+
+impl Reason {
+    /// The clear column it was stored in before it was sealed (part of its sealing context).
+    pub fn column(self) -> &'static str {
+        match self {
+            Reason::Pause => "pause_reason",
+            Reason::Extension => "extension_reason",
+            Reason::Rejection => "rejection_reason",
+        }
+    }
 }
 
 async fn seal_rectifications(
@@ -704,11 +764,13 @@ pub async fn pause(
 ) -> Result<dsr_request::Model, AppError> {
     let why = reason("reason", why)?;
     let (request, _) = for_change(scope, id, version, &[State::InProgress], "paused").await?;
+    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    let sealed_reason = seal_reason(scope, &request, Reason::Pause, &why).await?;
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
     model.state = Set(State::Paused.as_str().into());
     model.paused_at = Set(Some(Utc::now()));
-    model.pause_reason = Set(Some(why));
+    model.pause_reason_sealed = Set(Some(sealed_reason));
     let updated = save(&txn, &request, model).await?;
     audit::append_tenant(
         &txn,
@@ -782,10 +844,12 @@ pub async fn extend(
     let basis = Basis::parse(&request.clock_basis)?;
     let due_on =
         deadlines::calendar(&scope.tenant().region)?.add(basis, request.due_on, days as u32)?;
+    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    let sealed_reason = seal_reason(scope, &request, Reason::Extension, &why).await?;
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
     model.extended_at = Set(Some(Utc::now()));
-    model.extension_reason = Set(Some(why));
+    model.extension_reason_sealed = Set(Some(sealed_reason));
     model.due_on = Set(due_on);
     let updated = save(&txn, &request, model).await?;
     schedule_deadline(&txn, scope.tenant_id(), &updated).await?;
@@ -823,10 +887,12 @@ pub async fn reject(
             message: "the subject's data is already erased; complete the request instead".into(),
         });
     }
+    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    let sealed_reason = seal_reason(scope, &request, Reason::Rejection, &why).await?;
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
     model.state = Set(State::Rejected.as_str().into());
-    model.rejection_reason = Set(Some(why));
+    model.rejection_reason_sealed = Set(Some(sealed_reason));
     model.completed_at = Set(Some(Utc::now()));
     let updated = save(&txn, &request, model).await?;
     lift_restriction_of(&txn, scope, &request).await?;
@@ -1414,11 +1480,11 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
         clock_basis: Set(Basis::Business.as_str().into()),
         due_on: Set(due_on),
         paused_at: Set(None),
-        pause_reason: Set(None),
+        pause_reason_sealed: Set(None),
         paused_days: Set(0),
         extended_at: Set(None),
-        extension_reason: Set(None),
-        rejection_reason: Set(None),
+        extension_reason_sealed: Set(None),
+        rejection_reason_sealed: Set(None),
         completed_at: Set(None),
         handled_by: Set(Some("system:steward".into())),
         reminded_for_due_on: Set(None),

@@ -25,11 +25,14 @@ pub struct Model {
     pub clock_basis: String,
     pub due_on: Date,
     pub paused_at: Option<DateTimeUtc>,
-    pub pause_reason: Option<String>,
+    /// Sealed with the subject's key (context `request.pause_reason:<request id>`), like the note.
+    pub pause_reason_sealed: Option<Vec<u8>>,
     pub paused_days: i32,
     pub extended_at: Option<DateTimeUtc>,
-    pub extension_reason: Option<String>,
-    pub rejection_reason: Option<String>,
+    /// Sealed with the subject's key (context `request.extension_reason:<request id>`), like the note.
+    pub extension_reason_sealed: Option<Vec<u8>>,
+    /// Sealed with the subject's key (context `request.rejection_reason:<request id>`), like the note.
+    pub rejection_reason_sealed: Option<Vec<u8>>,
     pub completed_at: Option<DateTimeUtc>,
     pub handled_by: Option<String>,
     pub reminded_for_due_on: Option<Date>,

@@ -129,3 +129,8 @@ pub fn source_context(record: uuid::Uuid) -> String {
 pub fn note_context(request: uuid::Uuid) -> String {
     format!("request.note:{request}")
 }
+
+/// A request's pause, extension or rejection reason (named by its former column) is bound to the request.
+pub fn reason_context(column: &str, request: uuid::Uuid) -> String {
+    format!("request.{column}:{request}")
+}

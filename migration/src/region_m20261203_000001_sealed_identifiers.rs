@@ -1,10 +1,10 @@
-//! A subject's `externalId`, a record's `source` and a request's `note` are personal data: from here on they are stored
-//! only sealed under the subject's key (so they vanish with it), and `externalId` is found and kept unique through a
+//! A subject's `externalId`, a record's `source`, and a request's `note` and reasons (pause, extension, rejection) are
+//! personal data: from here on they are stored only sealed under the subject's key (so they vanish with it), and `externalId` is found and kept unique through a
 //! per-tenant blind index instead of its clear text.
 //!
 //! Rows written before are converted in place: each value is sealed with the keys the server hands over through
 //! [`crate::with_sealer`] (a migration run without them fails if there is anything to convert), its clear column is
-//! overwritten, and the clear columns are then dropped. A request whose subject was already erased loses its note:
+//! overwritten, and the clear columns are then dropped. A request whose subject was already erased loses its note and reasons:
 //! there is no key left to seal it under, and the person's data was to be gone.
 
 use sea_orm_migration::prelude::*;
@@ -44,10 +44,12 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         }
-        db.execute_unprepared(&format!(
-            "ALTER TABLE \"dsr_requests\" ADD COLUMN \"note_sealed\" {blob}"
-        ))
-        .await?;
+        for column in REQUEST_TEXTS {
+            db.execute_unprepared(&format!(
+                "ALTER TABLE \"dsr_requests\" ADD COLUMN \"{column}_sealed\" {blob}"
+            ))
+            .await?;
+        }
         // The old unique index would collide on the overwritten (emptied) clear values.
         db.execute_unprepared("DROP INDEX \"data_subjects_external_id_unique\"")
             .await?;
@@ -55,13 +57,17 @@ impl MigrationTrait for Migration {
         let sealer = crate::sealer();
         convert_subjects(db, backend, sealer.as_deref()).await?;
         convert_sources(db, backend, sealer.as_deref()).await?;
-        convert_notes(db, backend, sealer.as_deref()).await?;
+        for column in REQUEST_TEXTS {
+            convert_request_text(db, backend, sealer.as_deref(), column).await?;
+        }
 
         for (table, column) in [
             ("data_subjects", "external_id"),
             ("personal_data", "source"),
-            ("dsr_requests", "note"),
-        ] {
+        ]
+        .into_iter()
+        .chain(REQUEST_TEXTS.map(|c| ("dsr_requests", c)))
+        {
             db.execute_unprepared(&format!("ALTER TABLE \"{table}\" DROP COLUMN \"{column}\""))
                 .await?;
         }
@@ -102,6 +108,9 @@ impl MigrationTrait for Migration {
             ("data_subjects", "external_id_index"),
             ("personal_data", "source_sealed"),
             ("dsr_requests", "note_sealed"),
+            ("dsr_requests", "pause_reason_sealed"),
+            ("dsr_requests", "extension_reason_sealed"),
+            ("dsr_requests", "rejection_reason_sealed"),
         ] {
             db.execute_unprepared(&format!("ALTER TABLE \"{table}\" DROP COLUMN \"{column}\""))
                 .await?;
@@ -114,6 +123,9 @@ impl MigrationTrait for Migration {
                 "varchar(200) NOT NULL DEFAULT ''",
             ),
             ("dsr_requests", "note", "text NULL"),
+            ("dsr_requests", "pause_reason", "text NULL"),
+            ("dsr_requests", "extension_reason", "text NULL"),
+            ("dsr_requests", "rejection_reason", "text NULL"),
         ] {
             db.execute_unprepared(&format!(
                 "ALTER TABLE \"{table}\" ADD COLUMN \"{column}\" {kind}"
@@ -260,20 +272,29 @@ async fn convert_sources(
     }
 }
 
-/// Every request's note, sealed under its subject's key; dropped where the subject (and its key) is gone.
-async fn convert_notes(
+/// The free texts of a request: its note and the reasons given with its transitions.
+const REQUEST_TEXTS: [&str; 4] = [
+    "note",
+    "pause_reason",
+    "extension_reason",
+    "rejection_reason",
+];
+
+/// One of a request's free texts, sealed under its subject's key; dropped where the subject (and its key) is gone.
+async fn convert_request_text(
     db: &SchemaManagerConnection<'_>,
     backend: DbBackend,
     sealer: Option<&dyn Sealer>,
+    column: &str,
 ) -> Result<(), DbErr> {
     loop {
         let rows = db
             .query_all_raw(sql(
                 backend,
                 &format!(
-                    "SELECT r.tenant_id, r.id, r.subject_id, r.note, s.wrapped_key FROM dsr_requests r \
+                    "SELECT r.tenant_id, r.id, r.subject_id, r.{column} AS clear, s.wrapped_key FROM dsr_requests r \
                      LEFT JOIN data_subjects s ON s.tenant_id = r.tenant_id AND s.id = r.subject_id \
-                     WHERE r.note IS NOT NULL LIMIT {BATCH}"
+                     WHERE r.{column} IS NOT NULL LIMIT {BATCH}"
                 ),
                 vec![],
             ))
@@ -286,18 +307,25 @@ async fn convert_notes(
             let tenant: Uuid = row.try_get("", "tenant_id")?;
             let id: Uuid = row.try_get("", "id")?;
             let subject: Uuid = row.try_get("", "subject_id")?;
-            let clear: String = row.try_get("", "note")?;
+            let clear: String = row.try_get("", "clear")?;
             let wrapped: Option<Vec<u8>> = row.try_get("", "wrapped_key")?;
+            let context = if column == "note" {
+                crate::note_context(id)
+            } else {
+                crate::reason_context(column, id)
+            };
             let sealed = wrapped
                 .map(|wrapped| {
                     sealer
-                        .seal(tenant, subject, &wrapped, &crate::note_context(id), &clear)
-                        .map_err(|e| sealing_failed("note", id, e))
+                        .seal(tenant, subject, &wrapped, &context, &clear)
+                        .map_err(|e| sealing_failed(column, id, e))
                 })
                 .transpose()?;
             db.execute_raw(sql(
                 backend,
-                "UPDATE dsr_requests SET note_sealed = ?, note = NULL WHERE tenant_id = ? AND id = ?",
+                &format!(
+                    "UPDATE dsr_requests SET {column}_sealed = ?, {column} = NULL WHERE tenant_id = ? AND id = ?"
+                ),
                 vec![sealed.into(), tenant.into(), id.into()],
             ))
             .await?;

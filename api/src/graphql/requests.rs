@@ -39,6 +39,30 @@ impl DataSubjectRequest {
     fn deadline(&self) -> Result<requests::Deadline, AppError> {
         requests::deadline(&self.region, &self.model, Utc::now())
     }
+
+    /// A sealed text of the request (note, reasons), opened for a reader allowed to read the subject's values;
+    /// `null` when there is none, or once the subject was erased.
+    async fn open_sealed(
+        &self,
+        ctx: &Context<'_>,
+        category: &str,
+        sealed: Option<&[u8]>,
+        open: impl FnOnce(&crate::crypto::SubjectKey, &[u8]) -> Result<String, AppError>,
+    ) -> async_graphql::Result<Option<String>> {
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let scope = open_scope(ctx, Some(&self.tenant()), Permission::RequestRead).await?;
+        let subject = match crate::subjects::get(&scope, self.model.subject_id).await {
+            Ok(subject) => subject,
+            Err(AppError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let pii = super::personal::pii(ctx)?;
+        pii.check_read(&scope, &subject, category).await?;
+        let key = pii.subject_key(&scope, &subject)?;
+        Ok(Some(open(&key, sealed)?))
+    }
 }
 
 #[Object]
@@ -72,19 +96,13 @@ impl DataSubjectRequest {
     /// an access grant covering the subject; `null` once the subject was erased, its key gone).
     #[graphql(complexity = 10)]
     async fn note(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        let Some(sealed) = &self.model.note_sealed else {
-            return Ok(None);
-        };
-        let scope = open_scope(ctx, Some(&self.tenant()), Permission::RequestRead).await?;
-        let subject = match crate::subjects::get(&scope, self.model.subject_id).await {
-            Ok(subject) => subject,
-            Err(AppError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let pii = super::personal::pii(ctx)?;
-        pii.check_read(&scope, &subject, "request.note").await?;
-        let key = pii.subject_key(&scope, &subject)?;
-        Ok(Some(requests::open_note(&key, &self.model, sealed)?))
+        self.open_sealed(
+            ctx,
+            "request.note",
+            self.model.note_sealed.as_deref(),
+            |key, sealed| requests::open_note(key, &self.model, sealed),
+        )
+        .await
     }
     async fn received_at(&self) -> DateTime<Utc> {
         self.model.received_at
@@ -115,8 +133,16 @@ impl DataSubjectRequest {
     async fn paused_at(&self) -> Option<DateTime<Utc>> {
         self.model.paused_at
     }
-    async fn pause_reason(&self) -> Option<&str> {
-        self.model.pause_reason.as_deref()
+    /// Why it was paused (personal, like the note: sealed, read with the right to read the subject's values).
+    #[graphql(complexity = 10)]
+    async fn pause_reason(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        self.open_sealed(
+            ctx,
+            "request.pause_reason",
+            self.model.pause_reason_sealed.as_deref(),
+            |key, sealed| requests::open_reason(key, &self.model, requests::Reason::Pause, sealed),
+        )
+        .await
     }
     /// Calendar days the request spent paused, over every pause so far.
     async fn paused_days(&self) -> i32 {
@@ -125,11 +151,31 @@ impl DataSubjectRequest {
     async fn extended_at(&self) -> Option<DateTime<Utc>> {
         self.model.extended_at
     }
-    async fn extension_reason(&self) -> Option<&str> {
-        self.model.extension_reason.as_deref()
+    /// Why its deadline was extended (personal, like the note: sealed, read with the right to read the subject's values).
+    #[graphql(complexity = 10)]
+    async fn extension_reason(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        self.open_sealed(
+            ctx,
+            "request.extension_reason",
+            self.model.extension_reason_sealed.as_deref(),
+            |key, sealed| {
+                requests::open_reason(key, &self.model, requests::Reason::Extension, sealed)
+            },
+        )
+        .await
     }
-    async fn rejection_reason(&self) -> Option<&str> {
-        self.model.rejection_reason.as_deref()
+    /// Why it was rejected (personal, like the note: sealed, read with the right to read the subject's values).
+    #[graphql(complexity = 10)]
+    async fn rejection_reason(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        self.open_sealed(
+            ctx,
+            "request.rejection_reason",
+            self.model.rejection_reason_sealed.as_deref(),
+            |key, sealed| {
+                requests::open_reason(key, &self.model, requests::Reason::Rejection, sealed)
+            },
+        )
+        .await
     }
     async fn completed_at(&self) -> Option<DateTime<Utc>> {
         self.model.completed_at

@@ -13,7 +13,7 @@ use crate::personal::{CREATE, record, subject};
 use crate::registry::{activate, propose, sp};
 
 pub const SUBMIT: &str = "mutation($i: SubmitDataSubjectRequestInput!) { submitDataSubjectRequest(input: $i) { id kind state origin version dueOn dueAt daysLeft overdue clockBasis } }";
-const FIELDS: &str = "id kind state origin version dueOn daysLeft overdue clockBasis pausedAt pausedDays extendedAt extensionReason rejectionReason completedAt";
+const FIELDS: &str = "id kind state origin version dueOn daysLeft overdue clockBasis pausedAt pausedDays extendedAt completedAt";
 
 fn transition(name: &str, extra_args: &str, extra_params: &str) -> String {
     format!(
@@ -280,7 +280,16 @@ async fn lifecycle_deadlines_and_idempotency(backend: Backend) {
         extended["dueOn"],
         (today() + Duration::days(40)).to_string().as_str()
     );
-    assert_eq!(extended["extensionReason"], "records held in archive");
+    // The reason is sealed with the subject's key: the client reads it; staff without a grant do not.
+    let reasons = "query($t: ID, $id: ID!) { dataSubjectRequest(tenantId: $t, id: $id) { pauseReason extensionReason } }";
+    let read = app.gql(&admin, reasons, json!({ "id": id })).await;
+    assert_eq!(
+        read.ok()["dataSubjectRequest"],
+        json!({ "pauseReason": "awaiting proof of identity from the controller", "extensionReason": "records held in archive" })
+    );
+    let withheld = app.gql(&po, reasons, json!({ "t": t, "id": id })).await;
+    assert!(withheld.body["data"]["dataSubjectRequest"]["extensionReason"].is_null());
+    assert_eq!(withheld.code(), Some("FORBIDDEN"));
     let twice = app
         .gql(
             &po,
@@ -1330,9 +1339,16 @@ async fn erasure_leaves_no_residue(backend: Backend) {
         json!({ "t": t, "id": access, "v": 2 }),
     )
     .await;
-    app.gql(&admin, SUBMIT, json!({ "i": { "subjectId": s, "kind": "RECTIFICATION", "note": "residue note two", "rectifications": [{ "recordId": name_record, "value": "Rhea Corrected" }] } }))
-        .await
-        .ok();
+    let rectification = app.gql(&admin, SUBMIT, json!({ "i": { "subjectId": s, "kind": "RECTIFICATION", "note": "residue note two", "rectifications": [{ "recordId": name_record, "value": "Rhea Corrected" }] } }))
+        .await;
+    let rectification = rectification.ok()["submitDataSubjectRequest"]["id"].clone();
+    step(
+        &app,
+        &po,
+        &extend(),
+        json!({ "t": t, "id": rectification, "v": 1, "d": 5, "r": "residue reason" }),
+    )
+    .await;
     let db = app.raw_db("eu").await;
     let subject = steward_tests::stored_uuid(&app, &s);
     let rows =
@@ -1410,7 +1426,7 @@ async fn erasure_leaves_no_residue(backend: Backend) {
         0
     );
     assert_eq!(
-        count(format!("SELECT count(*) AS n FROM dsr_requests WHERE subject_id = {subject} AND (payload_sealed IS NOT NULL OR note_sealed IS NOT NULL)")).await,
+        count(format!("SELECT count(*) AS n FROM dsr_requests WHERE subject_id = {subject} AND (payload_sealed IS NOT NULL OR note_sealed IS NOT NULL OR pause_reason_sealed IS NOT NULL OR extension_reason_sealed IS NOT NULL OR rejection_reason_sealed IS NOT NULL)")).await,
         0,
         "nothing sealed with the destroyed key is kept"
     );

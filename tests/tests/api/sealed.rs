@@ -97,6 +97,21 @@ async fn identifiers_are_sealed_and_found_by_index(backend: Backend) {
     let note = submit_with_note(&app, &admin, &id, "ACCESS", "planted-note-4411").await;
     let read = app.gql(&admin, REQUEST_NOTE, json!({ "id": note })).await;
     assert_eq!(read.ok()["dataSubjectRequest"]["note"], "planted-note-4411");
+    // A reason given with a transition is sealed the same way.
+    app.gql(&po, "mutation($t: ID, $id: ID!) { extendDataSubjectRequest(tenantId: $t, id: $id, version: 1, days: 5, reason: \"planted-reason-4411\") { state } }", json!({ "t": t, "id": note }))
+        .await
+        .ok();
+    let reason = app
+        .gql(
+            &admin,
+            "query($id: ID!) { dataSubjectRequest(id: $id) { extensionReason } }",
+            json!({ "id": note }),
+        )
+        .await;
+    assert_eq!(
+        reason.ok()["dataSubjectRequest"]["extensionReason"],
+        "planted-reason-4411"
+    );
 
     // Found by its external id (exact, after trimming), unique in the tenant, but free in another tenant.
     assert_eq!(
@@ -194,6 +209,11 @@ async fn identifiers_are_sealed_and_found_by_index(backend: Backend) {
         queue.body["errors"][0]["path"],
         json!(["dataSubjectRequest", "note"])
     );
+    let reason = app
+        .gql(&po, "query($t: ID, $id: ID!) { dataSubjectRequest(tenantId: $t, id: $id) { extensionReason } }", json!({ "t": t, "id": note }))
+        .await;
+    assert!(reason.body["data"]["dataSubjectRequest"]["extensionReason"].is_null());
+    assert_eq!(reason.code(), Some("FORBIDDEN"));
 
     // With a grant the client approved, staff read them, and each read is in the client's log.
     let grant = app
@@ -236,6 +256,7 @@ async fn identifiers_are_sealed_and_found_by_index(backend: Backend) {
         "planted-src-4411",
         "planted-src-5522",
         "planted-note-4411",
+        "planted-reason-4411",
     ] {
         assert_eq!(
             in_any_database(&app, planted).await,
@@ -321,6 +342,10 @@ async fn clear_identifiers_are_sealed_on_upgrade(backend: Backend) {
             "UPDATE dsr_requests SET note = 'legacy-note-8802' WHERE id = {}",
             stored_uuid(&app, &gone_note)
         ),
+        format!(
+            "UPDATE dsr_requests SET extension_reason = 'legacy-reason-8801' WHERE id = {}",
+            stored_uuid(&app, &note)
+        ),
     ] {
         db.execute_raw(Statement::from_string(backend, sql))
             .await
@@ -332,6 +357,7 @@ async fn clear_identifiers_are_sealed_on_upgrade(backend: Backend) {
         "legacy-src-8801",
         "legacy-note-8801",
         "legacy-note-8802",
+        "legacy-reason-8801",
     ] {
         assert_eq!(
             in_any_database(&app, planted).await,
@@ -353,6 +379,17 @@ async fn clear_identifiers_are_sealed_on_upgrade(backend: Backend) {
     );
     let n = app.gql(&admin, REQUEST_NOTE, json!({ "id": note })).await;
     assert_eq!(n.ok()["dataSubjectRequest"]["note"], "legacy-note-8801");
+    let r = app
+        .gql(
+            &admin,
+            "query($id: ID!) { dataSubjectRequest(id: $id) { extensionReason } }",
+            json!({ "id": note }),
+        )
+        .await;
+    assert_eq!(
+        r.ok()["dataSubjectRequest"]["extensionReason"],
+        "legacy-reason-8801"
+    );
     let n = app
         .gql(&admin, REQUEST_NOTE, json!({ "id": gone_note }))
         .await;
@@ -373,6 +410,7 @@ async fn clear_identifiers_are_sealed_on_upgrade(backend: Backend) {
         "legacy-src-8801",
         "legacy-note-8801",
         "legacy-note-8802",
+        "legacy-reason-8801",
     ] {
         assert_eq!(
             in_any_database(&app, planted).await,
