@@ -953,6 +953,7 @@ pub struct Application {
     job_poll: std::time::Duration,
     job_lease: std::time::Duration,
     header_timeout: std::time::Duration,
+    write_timeout: std::time::Duration,
     max_connections: usize,
     role_changes: crate::config::RoleChanges,
 }
@@ -975,6 +976,7 @@ impl Application {
             job_poll: config.job_poll,
             job_lease: config.job_lease,
             header_timeout: config.limits.header_timeout,
+            write_timeout: config.limits.write_timeout,
             max_connections: config.limits.max_connections,
             role_changes: config.role_changes,
         })
@@ -1034,6 +1036,7 @@ impl Application {
             self.listener,
             self.router,
             self.header_timeout,
+            self.write_timeout,
             self.max_connections,
             shutdown_signal(),
         )

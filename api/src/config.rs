@@ -174,6 +174,10 @@ pub struct ConfigArgs {
     /// Seconds a connection may take to send a request's headers before it is closed.
     #[arg(long, env = "STEWARD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
+    /// Seconds a response may wait for the client to read before the connection is closed (a client that stops
+    /// reading would otherwise hold the response in memory and its connection slot for ever).
+    #[arg(long, env = "STEWARD_WRITE_TIMEOUT_SECS", default_value_t = 30)]
+    pub write_timeout_secs: u64,
     /// Connections open at once; beyond it new ones wait in the listen backlog until one closes.
     #[arg(long, env = "STEWARD_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
@@ -314,6 +318,7 @@ pub struct Limits {
     pub rate_limit_per_sec: u32,
     pub rate_limit_burst: u32,
     pub header_timeout: Duration,
+    pub write_timeout: Duration,
     pub max_connections: usize,
     pub public_rate_limit_per_sec: u32,
     pub public_rate_limit_burst: u32,
@@ -335,6 +340,7 @@ impl Default for Limits {
             rate_limit_per_sec: 500,
             rate_limit_burst: 1000,
             header_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
             max_connections: 4096,
             public_rate_limit_per_sec: 20,
             public_rate_limit_burst: 60,
@@ -482,6 +488,7 @@ impl Config {
                 rate_limit_per_sec: args.rate_limit_per_sec,
                 rate_limit_burst: args.rate_limit_burst,
                 header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+                write_timeout: Duration::from_secs(args.write_timeout_secs.max(1)),
                 max_connections: args.max_connections.max(1),
                 public_rate_limit_per_sec: args.public_rate_limit_per_sec,
                 public_rate_limit_burst: args.public_rate_limit_burst,

@@ -69,6 +69,7 @@ pub struct Metrics {
     http_responses: Family<StatusLabels, Counter>,
     rate_limited: Counter,
     silent_connections: Counter,
+    stalled_connections: Counter,
     document_lookups: Family<LookupLabels, Counter>,
     validation_skipped: Counter,
     audit_append: Histogram,
@@ -118,6 +119,12 @@ impl Metrics {
             "silent_connections_closed",
             "Connections closed because they sent nothing within the header timeout",
             silent_connections.clone(),
+        );
+        let stalled_connections = Counter::default();
+        registry.register(
+            "stalled_connections_closed",
+            "Connections closed because the client stopped reading a response for the write timeout",
+            stalled_connections.clone(),
         );
         let document_lookups = Family::<LookupLabels, Counter>::default();
         registry.register(
@@ -192,6 +199,7 @@ impl Metrics {
             http_responses,
             rate_limited,
             silent_connections,
+            stalled_connections,
             document_lookups,
             validation_skipped,
             audit_append,
@@ -234,6 +242,10 @@ impl Metrics {
 
     pub fn connection_closed_silent(&self) {
         self.silent_connections.inc();
+    }
+
+    pub fn connection_closed_stalled(&self) {
+        self.stalled_connections.inc();
     }
 
     pub fn document_cache(&self, hit: bool) {

@@ -35,9 +35,12 @@ pub fn address_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
             // IPv4 mapped (::ffff:a.b.c.d), compatible (::a.b.c.d) or NAT64 (64:ff9b::/96) addresses reach IPv4 hosts:
             // refused whatever they embed, so the IPv4 rules cannot be bypassed through them.
             let s = v6.segments();
+            // 6to4 (2002::/16) and Teredo (2001::/32) tunnel to IPv4 too, so they are refused the same way.
             if v6.to_ipv4_mapped().is_some()
                 || (s[0..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified())
                 || (s[0] == 0x64 && s[1] == 0xff9b)
+                || s[0] == 0x2002
+                || (s[0] == 0x2001 && s[1] == 0)
             {
                 return false;
             }
@@ -305,6 +308,9 @@ mod tests {
             "::127.0.0.1",
             "64:ff9b::a00:1",
             "2001:db8::1",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!address_allowed(ip(bad), false), "{bad} allowed");
         }

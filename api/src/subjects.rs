@@ -30,6 +30,8 @@ const MAX_EXTERNAL_ID_CHARS: usize = 200;
 const MAX_SOURCE_CHARS: usize = 200;
 /// Personal data records one call may create with a subject.
 pub const MAX_RECORDS_PER_CALL: usize = 50;
+/// Records one subject may hold: a subject's answer (and a page of them) stays bounded.
+pub const MAX_RECORDS_PER_SUBJECT: u64 = 200;
 
 /// A value to record about a subject.
 #[derive(Clone, Debug)]
@@ -243,6 +245,21 @@ pub async fn add_personal_data(
     refuse_if_restricted(&subject)?;
     let key = subject_key(scope, &subject)?;
     check_may_add(scope, &subject, &key).await?;
+    let held = crate::pagination::count(
+        scope
+            .find::<personal_data::Entity>()
+            .filter(personal_data::Column::SubjectId.eq(subject_id)),
+        scope.db(),
+    )
+    .await?;
+    if held >= MAX_RECORDS_PER_SUBJECT {
+        return Err(AppError::Refused {
+            reason: "TOO_MANY_RECORDS",
+            message: format!(
+                "a subject holds at most {MAX_RECORDS_PER_SUBJECT} personal data records; rectify or erase one first"
+            ),
+        });
+    }
     let txn = scope.begin().await?;
     let inserted = insert_record(scope, &txn, &subject, &key, record, Utc::now()).await?;
     audit::append_tenant(
@@ -915,13 +932,23 @@ fn clean_external_id(raw: &str) -> Result<String, AppError> {
     let id = raw.trim();
     if id.is_empty()
         || id.chars().count() > MAX_EXTERNAL_ID_CHARS
-        || id.chars().any(char::is_control)
+        || id.chars().any(|c| c.is_control() || invisible(c))
     {
         return Err(AppError::BadInput(format!(
-            "`externalId` must be 1-{MAX_EXTERNAL_ID_CHARS} printable characters"
+            "`externalId` must be 1-{MAX_EXTERNAL_ID_CHARS} printable characters (no control, zero-width or \
+             direction-changing characters)"
         )));
     }
     Ok(id.to_owned())
+}
+
+/// Characters that print as nothing or reorder what follows (Unicode format characters): two ids that differ only by
+/// them look the same to a person.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}')
 }
 
 fn clean_source(raw: &str) -> Result<String, AppError> {

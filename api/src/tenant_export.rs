@@ -317,6 +317,10 @@ fn subject_line(
         "external_id": subjects::open_external_id(&key, subject)?,
         "birth_date": subjects::open_birth_date(&key, subject)?,
         "created_at": subject.created_at,
+        // Under restriction (Art. 18) the values are withheld from every reader in the console; returning them to
+        // the controller at contract end is storage's end, not new processing, so they are in the export, marked:
+        // the controller takes the restriction over with them.
+        "restricted_since": subject.restricted_at,
         "personal_data": data,
     })
     .to_string())

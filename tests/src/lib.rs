@@ -196,6 +196,7 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         rate_limit_per_sec: 0,
         rate_limit_burst: 0,
         header_timeout_secs: 10,
+        write_timeout_secs: 30,
         jwt_max_lifetime_secs: 86_400,
         max_connections: 4096,
         public_rate_limit_per_sec: 0,

@@ -221,10 +221,18 @@ impl JwtVerifier {
         let claims: IdentityClaims = serde_json::from_value(data.claims).map_err(|_| {
             AuthError::new("token claims are malformed: `sub`, `kind` and `tid` must be strings")
         })?;
-        // No token lives for ever: its lifetime from issue (or from now, without `iat`) is capped.
-        let born = claims
+        // No token lives for ever: its lifetime from issue (or from now, without `iat`) is capped. A token "issued" in
+        // the future is refused: its `exp - iat` would say nothing about how long it works from now.
+        let now = jsonwebtoken::get_current_timestamp();
+        if claims
             .iat
-            .unwrap_or_else(jsonwebtoken::get_current_timestamp);
+            .is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECS))
+        {
+            return Err(AuthError::new(
+                "token `iat` is in the future: check the issuer's clock",
+            ));
+        }
+        let born = claims.iat.map_or(now, |iat| iat.min(now));
         if claims.exp.saturating_sub(born) > self.max_lifetime {
             return Err(AuthError::new(format!(
                 "token lives longer than {} seconds (`exp` - `iat`); ask for a shorter-lived token",

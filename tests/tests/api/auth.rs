@@ -114,6 +114,19 @@ async fn hs256_token_matrix(backend: Backend) {
         .await,
         "lives longer",
     );
+    // Nor does one "issued" a year ahead that works from now until then.
+    refused(
+        &ask(hs256(
+            &with(
+                with(claims(), "iat", json!(now() + 365 * 86_400)),
+                "exp",
+                json!(now() + 365 * 86_400 + 60),
+            ),
+            SECRET.as_bytes(),
+        ))
+        .await,
+        "in the future",
+    );
     ask(hs256(
         &with(claims(), "exp", json!(now() + 86_000)),
         SECRET.as_bytes(),

@@ -421,7 +421,72 @@ fn no_build_without_an_audit_trail() {
     assert!(!audit.contains("cfg(feature"));
 }
 
+/// A client that stops reading a large answer does not hold it (and its connection slot) for ever: once no write has
+/// progressed for `STEWARD_WRITE_TIMEOUT_SECS`, the server closes the connection. A client that reads gets it whole.
+async fn stalled_readers_are_cut_off(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Bulky Reads", "eu").await;
+    let admin = app.invite(&t, "bulky-reader", "CLIENT_ADMIN").await;
+    for i in 0..12 {
+        let records: Vec<serde_json::Value> = (0..50)
+            .map(|j| json!({ "category": "user.name", "value": format!("{i}-{j}-{}", "y".repeat(3990)), "purpose": "essential.service", "source": "bulk" }))
+            .collect();
+        app.gql(
+            &admin,
+            crate::personal::CREATE,
+            json!({ "i": { "externalId": format!("bulky-{i}"), "personalData": records } }),
+        )
+        .await
+        .ok();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server_with(
+        &app,
+        dir.path(),
+        "stalled",
+        &[("STEWARD_WRITE_TIMEOUT_SECS", "2")],
+    )
+    .await;
+    // Four copies of the page (about 9.6 MB): more than the kernel buffers between the two ends hold.
+    let page = "dataSubjects(first: 12) { edges { node { personalData { value } } } }";
+    let body =
+        json!({ "query": format!("{{ a: {page} b: {page} c: {page} d: {page} }}") }).to_string();
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {admin}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let open = || async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket
+            .connect(([127, 0, 0, 1], server.port).into())
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stream
+    };
+    // A reader gets the whole answer.
+    let mut reader = open().await;
+    let mut whole = Vec::new();
+    reader.read_to_end(&mut whole).await.unwrap();
+    assert!(whole.len() > 9_000_000, "{} bytes", whole.len());
+    // One that stops reading is cut off: what it finds later is a short, closed stream.
+    let mut stalled = open().await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the connection was closed, so reading ends");
+    assert!(
+        got.len() < whole.len() / 2,
+        "cut off: {} of {} bytes",
+        got.len(),
+        whole.len()
+    );
+}
+
 both_backends!(
+    stalled_readers_are_cut_off,
     request_ids_are_always_ours,
     no_body_work_before_authentication,
     public_pages_are_limited_and_headed,

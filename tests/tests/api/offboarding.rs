@@ -310,6 +310,7 @@ async fn return_then_delete(backend: Backend) {
     let lines = download(&app, &admin).await;
     assert_eq!(lines.len(), 3, "header, one subject, end: {lines:?}");
     assert_eq!(lines[1]["external_id"], "ret-1");
+    assert!(lines[1]["restricted_since"].is_null(), "not restricted");
     let text = lines[1].to_string();
     assert!(text.contains("planted.returner@example.com") && text.contains("Rita Returner"));
     assert_eq!(lines[2]["subjects"], 1);

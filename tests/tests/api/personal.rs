@@ -296,6 +296,17 @@ async fn bad_personal_data_changes_nothing(backend: Backend) {
             "BAD_USER_INPUT",
             "externalId",
         ),
+        // Ids that look like another: a zero-width space, a right-to-left override.
+        (
+            json!({ "externalId": "\u{200B}s-1" }),
+            "BAD_USER_INPUT",
+            "zero-width",
+        ),
+        (
+            json!({ "externalId": "s-\u{202E}1" }),
+            "BAD_USER_INPUT",
+            "zero-width",
+        ),
         // A good record after a bad one: the whole call fails, nothing half-done.
         (
             json!({ "externalId": "x", "personalData": [record("user.name", "Fine"), record("user.contact.email", "bad")] }),
@@ -560,7 +571,43 @@ async fn page_reads_match_single_reads(backend: Backend) {
     }
 }
 
+/// A subject holds at most 200 records, so one subject's answer (and a page of them) stays bounded.
+async fn a_subject_holds_at_most_200_records(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Capped Co", "eu").await;
+    let admin = app.invite(&t, "capped-admin", "CLIENT_ADMIN").await;
+    let records: Vec<Value> = (0..50)
+        .map(|i| record("user.name", &format!("Name {i}")))
+        .collect();
+    let created = app
+        .gql(
+            &admin,
+            CREATE,
+            json!({ "i": { "externalId": "capped-1", "personalData": records } }),
+        )
+        .await;
+    let id = created.ok()["createDataSubject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let add = "mutation($i: AddPersonalDataInput!) { addPersonalData(input: $i) { id } }";
+    for i in 50..200 {
+        app.gql(&admin, add, json!({ "i": { "subjectId": id, "category": "user.name", "value": format!("Name {i}"), "purpose": "essential.service", "source": "s" } }))
+            .await
+            .ok();
+    }
+    let refused = app
+        .gql(&admin, add, json!({ "i": { "subjectId": id, "category": "user.name", "value": "One too many", "purpose": "essential.service", "source": "s" } }))
+        .await;
+    assert_eq!(
+        refused.body["errors"][0]["extensions"]["reason"],
+        "TOO_MANY_RECORDS"
+    );
+    assert_eq!(app.count("eu", "personal_data", "1=1").await, 200);
+}
+
 both_backends!(
+    a_subject_holds_at_most_200_records,
     page_reads_match_single_reads,
     every_page_carries_its_own_records,
     client_admin_manages_subjects,
