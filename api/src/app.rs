@@ -46,6 +46,8 @@ struct Inner {
     schema: StewardSchema,
     /// The same schema without the spec's validation rules, for documents known to pass them (`edge::Prepared`).
     schema_prevalidated: StewardSchema,
+    /// For documents that only introspect the schema ([`crate::edge::Prepared::introspection_only`]).
+    schema_introspection: StewardSchema,
     verifier: JwtVerifier,
     tenancy: Tenancy,
     mailer: Option<crate::outbox::Mailer>,
@@ -111,8 +113,24 @@ impl AppState {
         let schema_prevalidated = build_schema(
             tenancy.clone(),
             &config.limits,
-            processor,
+            processor.clone(),
             async_graphql::ValidationMode::Fast,
+        );
+        // Introspection-only documents (GraphiQL's Docs explorer, codegen tools) nest deeper than any data query
+        // needs (`ofType` chains): they get their own depth and complexity limits, and run no resolver of ours.
+        let introspection_limits = Limits {
+            max_query_depth: config.limits.max_query_depth.max(INTROSPECTION_DEPTH),
+            max_query_complexity: config
+                .limits
+                .max_query_complexity
+                .max(INTROSPECTION_COMPLEXITY),
+            ..config.limits.clone()
+        };
+        let schema_introspection = build_schema(
+            tenancy.clone(),
+            &introspection_limits,
+            processor,
+            async_graphql::ValidationMode::Strict,
         );
         let mailer = config
             .smtp_url
@@ -125,6 +143,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 schema,
                 schema_prevalidated,
+                schema_introspection,
                 verifier,
                 tenancy,
                 mailer,
@@ -154,6 +173,11 @@ impl AppState {
             .with_mailer(self.inner.mailer.clone()))
     }
 }
+
+/// The depth and complexity an introspection-only document may reach: GraphiQL's own query nests `ofType` nine deep
+/// under `__schema { types { fields { type … } } }`.
+const INTROSPECTION_DEPTH: usize = 20;
+const INTROSPECTION_COMPLEXITY: usize = 5_000;
 
 /// The router with every route and layer.
 pub fn router(state: AppState, config: &Config) -> Router {
@@ -538,7 +562,9 @@ async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::res
         }
     };
     let pii = Arc::new(PiiContext::new(state.inner.tenancy.clone()));
-    let schema = if prepared.known_valid() {
+    let schema = if prepared.introspection_only() {
+        &state.inner.schema_introspection
+    } else if prepared.known_valid() {
         METRICS.validation_skipped();
         &state.inner.schema_prevalidated
     } else {

@@ -61,6 +61,8 @@ pub struct DocumentCache {
 struct Checked {
     document: ExecutableDocument,
     label: String,
+    /// Every operation only asks the schema about itself (`__schema`, `__type`, `__typename` at the root).
+    introspection: bool,
     /// Passed async-graphql's full validation when sent on its own (no variables, no operation name): the text alone
     /// decided that, against a schema that does not change while the process runs.
     valid: AtomicBool,
@@ -77,9 +79,16 @@ pub struct Prepared {
     pub label: String,
     checked: Option<Arc<Checked>>,
     standalone: bool,
+    introspection: bool,
 }
 
 impl Prepared {
+    /// The document only introspects the schema (what GraphiQL sends to load its Docs explorer): no resolver of ours
+    /// runs, so it is held to the introspection limits rather than the data queries' depth.
+    pub fn introspection_only(&self) -> bool {
+        self.introspection
+    }
+
     /// The document passed full validation before, on its own, and this request is on its own too.
     pub fn known_valid(&self) -> bool {
         self.standalone
@@ -134,6 +143,7 @@ impl DocumentCache {
             request.set_parsed_query(hit.document.clone());
             return Ok(Prepared {
                 label: hit.label.clone(),
+                introspection: hit.introspection,
                 checked: Some(hit),
                 standalone,
             });
@@ -143,10 +153,12 @@ impl DocumentCache {
         let document = request.parsed_query()?;
         check_document(document, max_aliases)?;
         let label = operation_label(document);
+        let introspection = introspection_only(document);
         let checked = text.map(|text| {
             let checked = Arc::new(Checked {
                 document: document.clone(),
                 label: label.clone(),
+                introspection,
                 valid: AtomicBool::new(false),
             });
             self.documents.insert(text, checked.clone());
@@ -156,6 +168,7 @@ impl DocumentCache {
             label,
             checked,
             standalone,
+            introspection,
         })
     }
 
@@ -167,6 +180,22 @@ impl DocumentCache {
     pub fn is_empty(&self) -> bool {
         self.documents.is_empty()
     }
+}
+
+/// Does every operation of the document only query the schema itself? Root fields must be `__schema`, `__type` or
+/// `__typename` (fragments at the root count as not, to keep the test simple), and the operation a query.
+pub fn introspection_only(document: &ExecutableDocument) -> bool {
+    use async_graphql::parser::types::OperationType;
+    let mut operations = document.operations.iter().peekable();
+    operations.peek().is_some()
+        && operations.all(|(_, op)| {
+            op.node.ty == OperationType::Query
+                && !op.node.selection_set.node.items.is_empty()
+                && op.node.selection_set.node.items.iter().all(|item| {
+                    matches!(&item.node, Selection::Field(field)
+                        if matches!(field.node.name.node.as_str(), "__schema" | "__type" | "__typename"))
+                })
+        })
 }
 
 /// Aliases in every operation and fragment of the document.

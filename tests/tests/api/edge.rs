@@ -562,7 +562,43 @@ async fn validation_is_skipped_only_for_documents_known_valid(backend: Backend) 
     assert!(skipped >= 1, "skipped {skipped}");
 }
 
+/// GraphiQL's own introspection query (graphql-js `getIntrospectionQuery`, as the console sends it to load its Docs
+/// explorer) passes with the default limits; the same document asking for data too is a data query, held to the data
+/// depth limit (`bad_input::depth_and_complexity_limits` covers data queries on their own).
+async fn the_console_can_load_the_schema(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let type_ref = "kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }";
+    let full = format!(
+        "query IntrospectionQuery {{ __schema {{ description queryType {{ name }} mutationType {{ name }} \
+         subscriptionType {{ name }} types {{ ...FullType }} directives {{ name description isRepeatable locations \
+         args(includeDeprecated: true) {{ ...InputValue }} }} }} }} \
+         fragment FullType on __Type {{ kind name description specifiedByURL \
+         fields(includeDeprecated: true) {{ name description args(includeDeprecated: true) {{ ...InputValue }} \
+         type {{ ...TypeRef }} isDeprecated deprecationReason }} inputFields(includeDeprecated: true) {{ ...InputValue }} \
+         interfaces {{ ...TypeRef }} enumValues(includeDeprecated: true) {{ name description isDeprecated \
+         deprecationReason }} possibleTypes {{ ...TypeRef }} }} \
+         fragment InputValue on __InputValue {{ name description type {{ ...TypeRef }} defaultValue isDeprecated \
+         deprecationReason }} \
+         fragment TypeRef on __Type {{ {type_ref} }}"
+    );
+    let loaded = app.gql(&app.root(), &full, json!({})).await;
+    let types = loaded.ok()["__schema"]["types"].as_array().unwrap().clone();
+    assert!(
+        types.iter().any(|t| t["name"] == "DataSubject"),
+        "the Docs explorer finds DataSubject"
+    );
+    // The same document with a data field at its root is a data query: the data depth limit (10) applies.
+    let mixed = full.replacen("__schema {", "viewer { subject } __schema {", 1);
+    let refused = app.gql(&app.root(), &mixed, json!({})).await;
+    assert!(
+        refused.message().contains("nested too deep"),
+        "{}",
+        refused.body
+    );
+}
+
 both_backends!(
+    the_console_can_load_the_schema,
     alias_limit,
     validation_is_skipped_only_for_documents_known_valid,
     directive_limit,

@@ -116,7 +116,7 @@ async fn identifiers_are_sealed_and_found_by_index(backend: Backend) {
     // Found by its external id (exact, after trimming), unique in the tenant, but free in another tenant.
     assert_eq!(
         found_by_external_id(&app, &admin, &t, " planted-ext-4411 ").await,
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     assert!(
         found_by_external_id(&app, &admin, &t, "planted-ext-441")
@@ -131,7 +131,10 @@ async fn identifiers_are_sealed_and_found_by_index(backend: Backend) {
     .await
     .expect_code("CONFLICT");
     let elsewhere = create(&app, &other_admin, "planted-ext-4411", "other source").await;
-    assert!(found_by_external_id(&app, &admin, &t, "planted-ext-4411").await == [id.clone()]);
+    assert!(
+        found_by_external_id(&app, &admin, &t, "planted-ext-4411").await
+            == std::slice::from_ref(&id)
+    );
     assert_eq!(
         found_by_external_id(&app, &other_admin, &other, "planted-ext-4411").await,
         [elsewhere["id"].as_str().unwrap().to_owned()]
@@ -152,7 +155,7 @@ async fn identifiers_are_sealed_and_found_by_index(backend: Backend) {
     );
     assert_eq!(
         found_by_external_id(&app, &admin, &t, "planted-ext-5522").await,
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     let rectified = app
         .gql(
