@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use steward_policy::{ActorKind, Role};
 
-use crate::app::AppState;
 use crate::auth::{Principal, TokenMinter};
 use crate::config::Config;
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::ids::TenantId;
 use crate::pagination::Page;
 use crate::subjects::{self, NewPersonalData};
@@ -169,7 +169,7 @@ async fn seed_subprocessors(tenancy: &crate::tenancy::Tenancy) -> Result<(), App
         kind: ActorKind::Staff,
         tenant_id: None,
     };
-    if !crate::subprocessors::list(tenancy, false).await?.is_empty() {
+    if !crate::registry::list(tenancy, false).await?.is_empty() {
         return Ok(());
     }
     let entries = [
@@ -193,7 +193,7 @@ async fn seed_subprocessors(tenancy: &crate::tenancy::Tenancy) -> Result<(), App
         ),
     ];
     for (name, entity, website, purpose, countries, categories, mechanisms) in entries {
-        let input = crate::subprocessors::SubProcessorInput {
+        let input = crate::registry::SubProcessorInput {
             name: name.into(),
             legal_entity: entity.into(),
             website: website.into(),
@@ -205,9 +205,8 @@ async fn seed_subprocessors(tenancy: &crate::tenancy::Tenancy) -> Result<(), App
             dpa_signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 15),
             replaces: None,
         };
-        let proposed =
-            crate::subprocessors::propose(tenancy, &legal, input, "demo data set").await?;
-        crate::subprocessors::announce(tenancy, &legal, proposed.id, None, "demo data set").await?;
+        let proposed = crate::registry::propose(tenancy, &legal, input, "demo data set").await?;
+        crate::registry::announce(tenancy, &legal, proposed.id, None, "demo data set").await?;
     }
     Ok(())
 }

@@ -12,12 +12,13 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
     DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use steward_entities::{job, staff_notice};
 use uuid::Uuid;
@@ -32,23 +33,125 @@ const DEFAULT_MAX_ATTEMPTS: i32 = 8;
 /// At most this many jobs per queue in one [`run_due`] call, so one pass never runs unbounded.
 const MAX_PER_PASS: usize = 200;
 
+/// Every kind of job and what it carries. A row stores the variant's name as `kind` and its fields as `payload`
+/// (`{"kind": …, "payload": {…}}` split in two), so rows written before this enum existed read back unchanged.
+/// The runner knows none of them: each domain owns the handler of its variants, and [`crate::worker`] maps one to
+/// the other.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload")]
+pub enum Job {
+    /// Deletes an erasure request's subject (`requests`).
+    #[serde(rename = "request.erase")]
+    Erase { request: Uuid, subject: Uuid },
+    /// Sends one erasure request to a sub-processor's webhook (`requests`).
+    #[serde(rename = "erasure.deliver")]
+    DeliverErasure { propagation: Uuid },
+    /// Reminds of a request's due date, then of it being overdue (`requests`).
+    #[serde(rename = "request.deadline")]
+    RequestDeadline { request: Uuid, due_on: NaiveDate },
+    /// Deletes an access export whose download window passed (`requests`).
+    #[serde(rename = "export.expire")]
+    ExpireExport { export: Uuid },
+    /// Delivers one notice by email and webhook (`outbox`).
+    #[serde(rename = "notice.deliver")]
+    DeliverNotice { notice: Uuid },
+    /// Builds an offboarding tenant's export (`tenant_export`).
+    #[serde(rename = "offboarding.export")]
+    BuildTenantExport { tenant: Uuid },
+    /// Ends an offboarding when its grace period is over (`offboarding`).
+    #[serde(rename = "offboarding.finish")]
+    FinishOffboarding { tenant: Uuid },
+    /// Activates sub-processors whose objection window closed (`subprocessors`).
+    #[serde(rename = "sweep.subprocessor_activations")]
+    ActivateSubProcessors { slot: i64 },
+    /// Tells tenants of legal disclosures whose gag order ended (`accountability`).
+    #[serde(rename = "sweep.disclosure_notices")]
+    ReleaseDisclosureNotices { slot: i64 },
+    /// Deletes values past their retention period (`retention`).
+    #[serde(rename = "sweep.retention")]
+    RetentionSweep { slot: i64 },
+}
+
+impl Job {
+    /// The name stored in the row's `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::Erase { .. } => "request.erase",
+            Job::DeliverErasure { .. } => "erasure.deliver",
+            Job::RequestDeadline { .. } => "request.deadline",
+            Job::ExpireExport { .. } => "export.expire",
+            Job::DeliverNotice { .. } => "notice.deliver",
+            Job::BuildTenantExport { .. } => "offboarding.export",
+            Job::FinishOffboarding { .. } => "offboarding.finish",
+            Job::ActivateSubProcessors { .. } => "sweep.subprocessor_activations",
+            Job::ReleaseDisclosureNotices { .. } => "sweep.disclosure_notices",
+            Job::RetentionSweep { .. } => "sweep.retention",
+        }
+    }
+
+    /// Whether the job runs on the control database's queue (the platform's sweeps) rather than a region's.
+    pub fn is_platform(&self) -> bool {
+        matches!(
+            self,
+            Job::ActivateSubProcessors { .. }
+                | Job::ReleaseDisclosureNotices { .. }
+                | Job::RetentionSweep { .. }
+        )
+    }
+
+    /// The job a row holds; an unknown kind or a payload that does not fit it is an error (the job fails, then dies
+    /// where privacy officers see it), never a silently skipped job.
+    pub fn of(row: &job::Model) -> Result<Job, AppError> {
+        let payload: Value = serde_json::from_str(&row.payload).map_err(|e| {
+            AppError::internal(anyhow::anyhow!(
+                "job {} has an unreadable payload: {e}",
+                row.id
+            ))
+        })?;
+        serde_json::from_value(json!({ "kind": row.kind, "payload": payload })).map_err(|e| {
+            AppError::internal(anyhow::anyhow!(
+                "job {} (`{}`) does not fit any known job: {e}",
+                row.id,
+                row.kind
+            ))
+        })
+    }
+
+    /// A deduplication key for this job: its kind, then what makes it unique.
+    pub fn key(&self, unique: impl std::fmt::Display) -> String {
+        format!("{}:{unique}", self.kind())
+    }
+
+    fn stored(&self) -> (&'static str, String) {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        let payload = value
+            .get_mut("payload")
+            .map(Value::take)
+            .unwrap_or_else(|| json!({}));
+        (self.kind(), payload.to_string())
+    }
+}
+
+/// The deduplication key of a tenant's export build: one per tenant, found again to rebuild the export.
+pub fn tenant_export_key(tenant: TenantId) -> String {
+    Job::BuildTenantExport { tenant: tenant.0 }.key(tenant.0)
+}
+
 /// A job to enqueue.
 #[derive(Clone, Debug)]
 pub struct NewJob {
-    pub kind: &'static str,
+    pub job: Job,
     pub tenant: Option<TenantId>,
-    pub payload: Value,
     pub dedupe_key: Option<String>,
     pub run_at: DateTime<Utc>,
     pub max_attempts: i32,
 }
 
 impl NewJob {
-    pub fn new(kind: &'static str, payload: Value) -> Self {
+    pub fn new(job: Job) -> Self {
         NewJob {
-            kind,
+            job,
             tenant: None,
-            payload,
             dedupe_key: None,
             run_at: Utc::now(),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
@@ -60,9 +163,9 @@ impl NewJob {
         self
     }
 
-    /// Enqueueing a second job with the same key does nothing.
-    pub fn dedupe(mut self, key: impl Into<String>) -> Self {
-        self.dedupe_key = Some(key.into());
+    /// Enqueueing a second job with the same key does nothing. The key starts with the job's kind.
+    pub fn dedupe(mut self, key: impl std::fmt::Display) -> Self {
+        self.dedupe_key = Some(self.job.key(key));
         self
     }
 
@@ -75,11 +178,12 @@ impl NewJob {
 /// Adds a job, inside the caller's transaction when given one. Returns whether it was added (not a duplicate).
 pub async fn enqueue<C: ConnectionTrait>(db: &C, job: NewJob) -> Result<bool, DbErr> {
     let now = Utc::now();
+    let (kind, payload) = job.job.stored();
     let model = job::ActiveModel {
         id: Set(Uuid::now_v7()),
-        kind: Set(job.kind.to_owned()),
+        kind: Set(kind.to_owned()),
         tenant_id: Set(job.tenant.map(|t| t.0)),
-        payload: Set(job.payload.to_string()),
+        payload: Set(payload),
         dedupe_key: Set(job.dedupe_key),
         state: Set("queued".into()),
         attempts: Set(0),
@@ -297,10 +401,7 @@ fn describe(e: &AppError) -> String {
 
 /// The jobs that are network deliveries (webhooks, SMTP): they hold no transaction while they wait on a peer, so they
 /// run side by side, and beside the other jobs.
-const DELIVERIES: [&str; 2] = [
-    crate::outbox::JOB_DELIVER_NOTICE,
-    crate::requests::JOB_DELIVER,
-];
+const DELIVERIES: [&str; 2] = ["notice.deliver", "erasure.deliver"];
 /// Deliveries one worker runs at once: their network calls overlap instead of queueing behind each other. Every other
 /// job (erasures, retention, offboarding, sweeps) runs one at a time beside them, so none waits on a slow peer, and
 /// two jobs never hold transactions on two databases against each other.
@@ -311,11 +412,27 @@ pub const PER_TENANT: usize = 2;
 /// How often a pass waiting on running jobs looks for newly due ones.
 const REFILL_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// What runs a claimed job: the server's dispatcher ([`crate::worker::Dispatcher`]), which hands each [`Job`] to the
+/// domain that owns it.
+pub trait Handler: Clone + Send + Sync + 'static {
+    /// The tenancy whose queues the runner works through.
+    fn tenancy(&self) -> &Tenancy;
+    /// Runs one job. `db` is the database of the job's queue; a handler that changes data commits its effect with
+    /// [`complete_in`] on it, in one transaction.
+    fn handle(
+        &self,
+        job: Job,
+        row: &job::Model,
+        db: &DatabaseConnection,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<Outcome, AppError>> + Send;
+}
+
 /// Runs every due job of every queue (up to a bound per queue), at most [`CONCURRENCY`] at once and [`PER_TENANT`]
 /// per tenant, and returns how many ran. A running job's lease is renewed while it runs; a handler that panics fails
 /// its job (retried like any failure), never the worker.
-pub async fn run_due(
-    runner: &crate::requests::JobRunner,
+pub async fn run_due<H: Handler>(
+    runner: &H,
     worker: &Worker,
     now: DateTime<Utc>,
 ) -> Result<usize, AppError> {
@@ -412,8 +529,8 @@ pub async fn run_due(
 type Ran = (Option<Uuid>, Result<(), AppError>);
 
 /// Runs one claimed job to its end: renews its lease meanwhile, turns a panic into a failure, records the outcome.
-async fn run_one(
-    runner: &crate::requests::JobRunner,
+async fn run_one<H: Handler>(
+    runner: &H,
     worker: &Worker,
     queue: &str,
     db: &DatabaseConnection,
@@ -422,7 +539,18 @@ async fn run_one(
 ) -> Ran {
     let tenant = job.tenant_id;
     let started = std::time::Instant::now();
-    let run = unwound(&job.kind, runner.run(queue, db, &job, now));
+    let run = unwound(&job.kind, async {
+        let typed = Job::of(&job)?;
+        // A platform job in a region's queue (or the reverse) was not written by this code: refuse it.
+        if typed.is_platform() != (queue == CONTROL) {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "job {} (`{}`) does not belong in the {queue} queue",
+                job.id,
+                job.kind
+            )));
+        }
+        runner.handle(typed, &job, db, now).await
+    });
     let renew = async {
         let every = (worker.lease / 3)
             .to_std()
@@ -597,12 +725,16 @@ pub async fn schedule_sweeps(
     let period = period.as_secs().max(1) as i64;
     let slot = now.timestamp() / period;
     let control = tenancy.databases().control();
-    for kind in [SWEEP_SUBPROCESSORS, SWEEP_DISCLOSURES, SWEEP_RETENTION] {
-        enqueue(
-            control,
-            NewJob::new(kind, json!({ "slot": slot })).dedupe(format!("{kind}@{slot}")),
-        )
-        .await?;
+    for job in [
+        Job::ActivateSubProcessors { slot },
+        Job::ReleaseDisclosureNotices { slot },
+        Job::RetentionSweep { slot },
+    ] {
+        // `<kind>@<slot>`, as before the jobs were typed, so a sweep already queued by an older build counts.
+        let key = format!("{}@{slot}", job.kind());
+        let mut new = NewJob::new(job);
+        new.dedupe_key = Some(key);
+        enqueue(control, new).await?;
     }
     let horizon = now - Duration::days(30);
     let control = std::iter::once((CONTROL, control));
@@ -616,13 +748,67 @@ pub async fn schedule_sweeps(
     Ok(())
 }
 
-pub const SWEEP_SUBPROCESSORS: &str = "sweep.subprocessor_activations";
-pub const SWEEP_DISCLOSURES: &str = "sweep.disclosure_notices";
-pub const SWEEP_RETENTION: &str = "sweep.retention";
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rows keep the shape they had before jobs were typed: the kind names, and payloads with the same fields.
+    #[test]
+    fn jobs_are_stored_as_before() {
+        let id = Uuid::now_v7();
+        let erase = Job::Erase {
+            request: id,
+            subject: id,
+        };
+        let (kind, payload) = erase.stored();
+        assert_eq!(kind, "request.erase");
+        assert_eq!(
+            serde_json::from_str::<Value>(&payload).unwrap(),
+            json!({ "request": id, "subject": id })
+        );
+        let row = |kind: &str, payload: Value| job::Model {
+            id,
+            kind: kind.into(),
+            tenant_id: None,
+            payload: payload.to_string(),
+            dedupe_key: None,
+            state: "queued".into(),
+            attempts: 0,
+            max_attempts: 8,
+            run_at: Utc::now(),
+            locked_by: None,
+            locked_until: None,
+            last_error: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            finished_at: None,
+        };
+        assert_eq!(
+            Job::of(&row(
+                "request.deadline",
+                json!({ "request": id, "due_on": "2026-12-31" })
+            ))
+            .unwrap(),
+            Job::RequestDeadline {
+                request: id,
+                due_on: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()
+            }
+        );
+        assert_eq!(
+            Job::of(&row("sweep.retention", json!({ "slot": 7 }))).unwrap(),
+            Job::RetentionSweep { slot: 7 }
+        );
+        assert!(Job::of(&row("sweep.unheard_of", json!({ "slot": 7 }))).is_err());
+        assert!(Job::of(&row("notice.deliver", json!({ "other": 7 }))).is_err());
+        // Every delivery kind is a kind.
+        for kind in DELIVERIES {
+            let job = match kind {
+                "notice.deliver" => Job::DeliverNotice { notice: id },
+                _ => Job::DeliverErasure { propagation: id },
+            };
+            assert_eq!(job.kind(), kind);
+        }
+    }
 
     #[tokio::test]
     async fn a_panicking_handler_fails_its_job_not_the_worker() {

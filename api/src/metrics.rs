@@ -21,8 +21,6 @@ use sea_orm::{
 };
 use steward_entities::{access_grant, job};
 
-use crate::tenancy::Tenancy;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     operation: String,
@@ -264,11 +262,14 @@ impl Metrics {
     }
 
     /// Reads the database-derived gauges, then renders everything in the Prometheus text format.
-    pub async fn render(&self, tenancy: &Tenancy) -> String {
-        self.role_listener
-            .set(i64::from(tenancy.listening_for_changes()));
-        let databases = std::iter::once(("control", tenancy.databases().control()))
-            .chain(tenancy.all_regions());
+    /// `databases`: the control database (named `control`) and each region's; `listening`: whether role changes
+    /// arrive by notification.
+    pub async fn render<'a>(
+        &self,
+        listening: bool,
+        databases: impl Iterator<Item = (&'a str, &'a DatabaseConnection)>,
+    ) -> String {
+        self.role_listener.set(i64::from(listening));
         for (name, db) in databases {
             let labels = DatabaseLabels {
                 database: name.to_owned(),

@@ -17,7 +17,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hmac::{Hmac, Mac};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use sha2::Sha256;
 
 use crate::error::AppError;
 
@@ -268,6 +271,16 @@ fn is_refused(e: &reqwest::Error) -> bool {
         source = err.source();
     }
     false
+}
+
+/// `hex(HMAC-SHA256(secret, "<timestamp>.<body>"))`, as sent in `Steward-Signature: t=<timestamp>,v1=<hex>`.
+pub fn sign_webhook(secret: &str, timestamp: i64, body: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 #[cfg(test)]

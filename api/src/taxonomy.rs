@@ -99,7 +99,7 @@ pub fn check_value(category: &Category, raw: &str) -> Result<String, AppError> {
             }
             Ok(value.to_owned())
         }
-        Format::Email => crate::users::clean_email(value).map_err(|_| bad("an email address")),
+        Format::Email => crate::validate::email(value).map_err(|_| bad("an email address")),
         Format::Phone => {
             let digits = value.chars().filter(char::is_ascii_digit).count();
             let allowed = value

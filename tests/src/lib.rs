@@ -534,7 +534,7 @@ impl TestApp {
 
     /// Runs every due job of every queue, as the server's worker would at `now`. Returns how many ran.
     pub async fn run_jobs_at(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
-        let runner = self.state.job_runner().unwrap();
+        let runner = self.state.job_runner();
         let worker = steward::jobs::Worker::new(Duration::from_secs(60));
         steward::jobs::run_due(&runner, &worker, now)
             .await

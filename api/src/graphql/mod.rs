@@ -1,95 +1,19 @@
-//! The GraphQL API: one module per domain area, merged into the root types.
+//! What every resolver shares: the context accessors, the shared output types, and the error contract. Each domain
+//! keeps its resolvers in its own folder (`subjects/graphql.rs`, …); [`crate::schema`] merges them into the root types.
 //!
 //! Resolvers never open connections or filter by tenant themselves: they ask [`Tenancy`] for a scope and call the
 //! domain services. Errors leave through [`finish_response`], which gives each one a code from the fixed set and
 //! replaces anything internal with a generic sentence.
 
-mod access;
-mod accountability;
-pub(crate) mod audit;
-mod personal;
-pub mod policies;
-mod registry;
-mod requests;
-mod retention;
-mod tenants;
-mod types;
-mod users;
-mod viewer;
+pub mod audit;
+pub mod spans;
+pub mod types;
 
-use async_graphql::{
-    Context, EmptySubscription, MergedObject, Response, Schema, SchemaBuilder, ServerError,
-};
+use async_graphql::{Context, Response, ServerError};
 
 use crate::auth::Principal;
-use crate::config::Limits;
 use crate::error::AppError;
 use crate::tenancy::Tenancy;
-
-#[derive(MergedObject, Default)]
-pub struct Query(
-    viewer::ViewerQuery,
-    tenants::TenantQuery,
-    users::UserQuery,
-    personal::PersonalQuery,
-    access::AccessQuery,
-    registry::RegistryQuery,
-    audit::AuditQuery,
-    accountability::AccountabilityQuery,
-    requests::RequestQuery,
-    retention::RetentionQuery,
-    policies::PolicyQuery,
-);
-
-#[derive(MergedObject, Default)]
-pub struct Mutation(
-    tenants::TenantMutation,
-    users::UserMutation,
-    personal::PersonalMutation,
-    access::AccessMutation,
-    registry::RegistryMutation,
-    accountability::AccountabilityMutation,
-    requests::RequestMutation,
-    retention::RetentionMutation,
-    policies::PolicyMutation,
-);
-
-pub type StewardSchema = Schema<Query, Mutation, EmptySubscription>;
-
-/// The schema without any data attached: enough to print the SDL, no database needed.
-pub fn build_schema_bare() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-}
-
-/// The schema the server runs, with its limits and the tenancy router.
-/// `validation`: [`async_graphql::ValidationMode::Strict`] for every request but those whose document is known to pass
-/// (`edge::Prepared`), which run on a second schema in `Fast` mode (depth and complexity still checked).
-pub fn build_schema(
-    tenancy: Tenancy,
-    limits: &Limits,
-    processor: crate::processing::Processor,
-    validation: async_graphql::ValidationMode,
-) -> StewardSchema {
-    let mut builder = build_schema_bare()
-        .validation_mode(validation)
-        .limit_depth(limits.max_query_depth)
-        .limit_complexity(limits.max_query_complexity)
-        .limit_recursive_depth(32)
-        .limit_directives(16)
-        .disable_suggestions()
-        .data(tenancy)
-        .data(processor)
-        .data(policies::PolicyNoticeDays(limits.policy_notice_days));
-    if crate::edge::ResolverSpans::wanted() {
-        builder = builder.extension(crate::edge::ResolverSpans);
-    }
-    builder.finish()
-}
-
-/// The SDL, as checked in at `schema.graphql`.
-pub fn sdl() -> String {
-    build_schema_bare().finish().sdl()
-}
 
 /// Gives every error a code and hides internals. Errors raised by our code carry an [`AppError`] as their source;
 /// errors without a source come from parsing or validating the request (unknown field, depth limit, bad argument
@@ -154,4 +78,10 @@ pub(crate) async fn open_scope(
 pub(crate) fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError> {
     ctx.data::<Principal>()
         .map_err(|_| AppError::Unauthenticated("missing bearer token".into()))
+}
+
+/// An id argument as a UUID; anything else is `BAD_USER_INPUT` naming the argument.
+pub(crate) fn parse_uuid(field: &str, id: &async_graphql::ID) -> Result<uuid::Uuid, AppError> {
+    uuid::Uuid::parse_str(id.trim())
+        .map_err(|_| AppError::BadInput(format!("`{field}` is not a valid id (expected a UUID)")))
 }

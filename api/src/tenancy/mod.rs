@@ -9,6 +9,8 @@
 //! `FORBIDDEN`, which would confirm the tenant exists). Staff are checked for the permission first, and only then is
 //! the tenant looked up, so a refusal says nothing about existence either.
 
+pub mod assignments;
+
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -94,7 +96,7 @@ impl TryFrom<tenant::Model> for TenantRecord {
 }
 
 /// The PostgreSQL channel on which every change to role assignments or the tenant directory announces the new
-/// version of the assignments (`crate::users::bump_version`).
+/// version of the assignments (`crate::tenancy::assignments::bump_version`).
 pub const AUTHZ_CHANNEL: &str = "steward_authz";
 
 /// A committed change to one role assignment, for [`Tenancy::apply_role_change`].
@@ -301,18 +303,18 @@ impl Tenancy {
         {
             return Ok(());
         }
-        let current = crate::users::assignments_version(self.dbs.control()).await?;
+        let current = assignments::assignments_version(self.dbs.control()).await?;
         if current == self.authz_version.load(Ordering::Acquire) {
             return Ok(());
         }
         // One reload at a time, each from assignments read after its version: a slow reload of an older snapshot can
         // never replace a newer one (which once refused a just-invited user while role changes came fast).
         let _reloading = self.reload.lock().await;
-        let current = crate::users::assignments_version(self.dbs.control()).await?;
+        let current = assignments::assignments_version(self.dbs.control()).await?;
         if current == self.authz_version.load(Ordering::Acquire) {
             return Ok(());
         }
-        let assignments = crate::users::load_assignments(self.dbs.control()).await?;
+        let assignments = assignments::load_assignments(self.dbs.control()).await?;
         self.authz.reload(assignments).await?;
         if let Ok(mut directory) = self.directory.write() {
             directory.clear();
@@ -378,7 +380,7 @@ impl Tenancy {
         use std::sync::atomic::Ordering;
         let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(pool).await?;
         listener.listen(AUTHZ_CHANNEL).await?;
-        let current = crate::users::assignments_version(self.dbs.control())
+        let current = assignments::assignments_version(self.dbs.control())
             .await
             .map_err(|e| anyhow::anyhow!("reading the assignments' version: {e:?}"))?;
         self.watch.announced.fetch_max(current, Ordering::AcqRel);

@@ -321,7 +321,7 @@ async fn breaches_reach_exactly_the_affected_tenants(backend: Backend) {
         .ok()["proposeSubProcessor"]["id"]
         .clone();
     app.gql(&legal, "mutation($id: ID!) { announceSubProcessor(id: $id, reason: \"logs\") { tenantsNotified } }", json!({ "id": sp })).await.ok();
-    steward::subprocessors::activate_due(
+    steward::registry::activate_due(
         app.state.tenancy(),
         Utc::now().date_naive() + Duration::days(400),
     )

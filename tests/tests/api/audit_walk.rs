@@ -17,7 +17,7 @@ use crate::registry::sp;
 
 /// The mutations the schema declares.
 fn schema_mutations() -> BTreeSet<String> {
-    let sdl = steward::graphql::sdl();
+    let sdl = steward::schema::sdl();
     let body = sdl
         .split("type Mutation {")
         .nth(1)
@@ -299,7 +299,7 @@ async fn every_mutation_appends_one_event(backend: Backend) {
         .call("objectToChange", &admin, "mutation($n: ID!) { objectToChange(noticeId: $n, reason: \"we need to review its DPA\") { id } }", json!({ "n": notice }))
         .await;
     w.call("resolveObjection", &legal, "mutation($id: ID!) { resolveObjection(id: $id, resolution: WITHDRAWN_BY_CLIENT, note: \"DPA reviewed\") { id } }", json!({ "id": s(&objection, &["id"]) })).await;
-    steward::subprocessors::activate_due(
+    steward::registry::activate_due(
         app.state.tenancy(),
         Utc::now().date_naive() + Duration::days(30),
     )

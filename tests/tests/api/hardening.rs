@@ -377,7 +377,7 @@ async fn a_slow_peer_delays_no_other_tenant(backend: Backend) {
 
     let started = Instant::now();
     let pass = tokio::spawn({
-        let runner = app.state.job_runner().unwrap();
+        let runner = app.state.job_runner();
         async move {
             let worker = steward::jobs::Worker::new(std::time::Duration::from_secs(60));
             steward::jobs::run_due(&runner, &worker, chrono::Utc::now()).await

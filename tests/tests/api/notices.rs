@@ -231,15 +231,26 @@ async fn class_opt_out_webhook_and_unsubscribe(backend: Backend) {
     let token = path.split_once("token=").unwrap().1;
     let keyring = app.state.tenancy().keyring();
     let now = chrono::Utc::now();
-    let (tenant, user) =
-        steward::outbox::verify_unsubscribe_token(keyring, token, now + chrono::Duration::days(59))
-            .unwrap();
+    let (tenant, user) = steward::notices::verify_unsubscribe_token(
+        keyring,
+        token,
+        now + chrono::Duration::days(59),
+    )
+    .unwrap();
     assert_eq!(
-        steward::outbox::verify_unsubscribe_token(keyring, token, now + chrono::Duration::days(61)),
-        Err(steward::outbox::BadUnsubscribe::Expired)
+        steward::notices::verify_unsubscribe_token(
+            keyring,
+            token,
+            now + chrono::Duration::days(61)
+        ),
+        Err(steward::notices::BadUnsubscribe::Expired)
     );
-    let old =
-        steward::outbox::unsubscribe_token(keyring, tenant, user, now - chrono::Duration::days(61));
+    let old = steward::notices::unsubscribe_token(
+        keyring,
+        tenant,
+        user,
+        now - chrono::Duration::days(61),
+    );
     assert_eq!(
         app.get(&format!("/unsubscribe?token={old}")).await.status,
         410

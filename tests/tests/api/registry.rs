@@ -43,7 +43,7 @@ pub(crate) async fn activate(app: &TestApp, legal: &str, id: &str) {
     app.gql(legal, ANNOUNCE, json!({ "id": id, "r": "rollout" }))
         .await
         .ok();
-    steward::subprocessors::activate_due(app.state.tenancy(), today() + Duration::days(400))
+    steward::registry::activate_due(app.state.tenancy(), today() + Duration::days(400))
         .await
         .unwrap();
 }
@@ -373,19 +373,19 @@ async fn objections_protect_only_their_tenant(backend: Backend) {
     let tenancy = app.state.tenancy();
     let date = today() + Duration::days(60);
     assert_eq!(
-        steward::subprocessors::activate_due(tenancy, date - Duration::days(1))
+        steward::registry::activate_due(tenancy, date - Duration::days(1))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        steward::subprocessors::activate_due(tenancy, date)
+        steward::registry::activate_due(tenancy, date)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        steward::subprocessors::activate_due(tenancy, date)
+        steward::registry::activate_due(tenancy, date)
             .await
             .unwrap(),
         0
@@ -456,7 +456,7 @@ async fn objections_protect_only_their_tenant(backend: Backend) {
     .await
     .expect_code("CONFLICT");
     assert_eq!(
-        steward::subprocessors::activate_due(tenancy, date)
+        steward::registry::activate_due(tenancy, date)
             .await
             .unwrap(),
         1

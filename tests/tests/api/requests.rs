@@ -1294,7 +1294,7 @@ async fn parallel_workers_run_each_job_once(backend: Backend) {
     assert_eq!(verify.ok()["verifyAuditChain"]["valid"], true);
 }
 
-/// Every table that holds a subject's data is in the one erasure cascade (`api/src/erasure.rs`). After an erasure no row
+/// Every table that holds a subject's data is in the one erasure cascade (`api/src/erasure/mod.rs`). After an erasure no row
 /// of any table with a `subject_id` column — found from the schema, so a table added later is covered without touching
 /// this test — still names the subject, except the records that must (the tombstone, propagations, the requests, the
 /// transfers and grants that named it, the staff access log, holds), and those keep nothing sealed.

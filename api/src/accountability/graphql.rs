@@ -1,0 +1,416 @@
+//! Legal disclosures and breaches: `legalDisclosures`, `nondisclosureOrdersDueForReview`, `recordLegalDisclosure`,
+//! `decideLegalDisclosure`, `reviewNondisclosureOrder`, `breaches`, `breachNotices`, `recordBreach`,
+//! `acknowledgeBreachNotice`.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sea_orm::EntityTrait;
+use steward_entities::{breach, breach_notification, legal_disclosure};
+use steward_policy::Permission;
+
+use crate::accountability::{self, BREACH_HOURS, DisclosureDecision, DisclosureDemand, Incident};
+use crate::error::AppError;
+use crate::graphql::open_scope;
+use crate::graphql::parse_uuid;
+use crate::graphql::types::parse_tenant_id;
+use crate::graphql::{principal, tenancy};
+use crate::registry::list_of;
+
+#[derive(SimpleObject)]
+pub struct LegalDisclosure {
+    pub id: ID,
+    pub tenant_id: ID,
+    /// subpoena, search_warrant, court_order, other_legal_process
+    pub kind: String,
+    pub authority: String,
+    pub reference: String,
+    pub received_on: NaiveDate,
+    pub scope: String,
+    pub nondisclosure_order: bool,
+    pub nondisclosure_until: Option<NaiveDate>,
+    pub nondisclosure_reviewed_on: Option<NaiveDate>,
+    /// disclose, narrow, challenge, refuse; null while under review
+    pub decision: Option<String>,
+    pub decision_note: Option<String>,
+    pub reviewer: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub disclosed_categories: Option<Vec<String>>,
+    pub disclosed_subject_ids: Option<Vec<ID>>,
+    pub disclosed_on: Option<NaiveDate>,
+    /// When the tenant was told; null while a non-disclosure order holds it back.
+    pub notice_sent_at: Option<DateTime<Utc>>,
+    pub recorded_by: String,
+}
+
+impl LegalDisclosure {
+    fn from_model(m: legal_disclosure::Model) -> Result<Self, AppError> {
+        let subject_ids = m
+            .disclosed_subject_ids
+            .as_deref()
+            .map(|s| serde_json::from_str::<Vec<String>>(s).map_err(AppError::internal))
+            .transpose()?;
+        Ok(LegalDisclosure {
+            id: ID(m.id.to_string()),
+            tenant_id: ID(m.tenant_id.to_string()),
+            kind: m.kind,
+            authority: m.authority,
+            reference: m.reference,
+            received_on: m.received_on,
+            scope: m.scope,
+            nondisclosure_order: m.nondisclosure_order,
+            nondisclosure_until: m.nondisclosure_until,
+            nondisclosure_reviewed_on: m.nondisclosure_reviewed_on,
+            decision: m.decision,
+            decision_note: m.decision_note,
+            reviewer: m.reviewer,
+            decided_at: m.decided_at,
+            disclosed_categories: m.disclosed_categories.as_deref().map(list_of).transpose()?,
+            disclosed_subject_ids: subject_ids.map(|v| v.into_iter().map(ID).collect()),
+            disclosed_on: m.disclosed_on,
+            notice_sent_at: m.notice_sent_at,
+            recorded_by: m.recorded_by,
+        })
+    }
+}
+
+/// One tenant's notification of a breach, measured against the 72-hour mark from detection.
+#[derive(SimpleObject)]
+pub struct BreachNotification {
+    pub tenant_id: ID,
+    pub notified_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    /// Hours from detection to notification.
+    pub hours_to_notify: f64,
+    /// Notified within 72 hours of detection.
+    #[graphql(name = "notifiedWithin72h")]
+    pub notified_within_72h: bool,
+}
+
+impl BreachNotification {
+    fn new(b: &breach::Model, n: breach_notification::Model) -> Self {
+        let hours = (n.notified_at - b.detected_at).num_seconds() as f64 / 3600.0;
+        BreachNotification {
+            tenant_id: ID(n.tenant_id.to_string()),
+            notified_at: n.notified_at,
+            acknowledged_at: n.acknowledged_at,
+            acknowledged_by: n.acknowledged_by,
+            hours_to_notify: (hours * 100.0).round() / 100.0,
+            notified_within_72h: hours <= BREACH_HOURS as f64,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Breach {
+    pub id: ID,
+    pub detected_at: DateTime<Utc>,
+    pub description: String,
+    pub systems: Vec<String>,
+    pub categories: Vec<String>,
+    pub region: Option<String>,
+    pub sub_processor_ids: Vec<String>,
+    pub recorded_by: String,
+    /// Detection plus 72 hours.
+    pub seventy_two_hour_mark: DateTime<Utc>,
+    /// Hours elapsed since detection, now.
+    pub hours_since_detection: f64,
+    pub notifications: Vec<BreachNotification>,
+}
+
+impl Breach {
+    fn new(b: breach::Model, notes: Vec<breach_notification::Model>) -> Result<Self, AppError> {
+        let hours = (Utc::now() - b.detected_at).num_seconds() as f64 / 3600.0;
+        Ok(Breach {
+            id: ID(b.id.to_string()),
+            detected_at: b.detected_at,
+            systems: list_of(&b.systems)?,
+            categories: list_of(&b.categories)?,
+            sub_processor_ids: list_of(&b.sub_processor_ids)?,
+            seventy_two_hour_mark: b.detected_at + Duration::hours(BREACH_HOURS),
+            hours_since_detection: (hours * 100.0).round() / 100.0,
+            notifications: notes
+                .into_iter()
+                .map(|n| BreachNotification::new(&b, n))
+                .collect(),
+            description: b.description,
+            region: b.region,
+            recorded_by: b.recorded_by,
+        })
+    }
+}
+
+/// A breach as its tenant sees it.
+#[derive(SimpleObject)]
+pub struct BreachNotice {
+    pub breach_id: ID,
+    pub detected_at: DateTime<Utc>,
+    pub description: String,
+    pub categories: Vec<String>,
+    pub notified_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub seventy_two_hour_mark: DateTime<Utc>,
+}
+
+#[derive(Default)]
+pub struct AccountabilityQuery;
+
+#[Object]
+impl AccountabilityQuery {
+    /// The processor's record of processing for one tenant (GDPR Art. 30(2)), generated from live data.
+    async fn record_of_processing(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<crate::accountability::records::RecordOfProcessing> {
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TransferRead).await?;
+        let processor = ctx
+            .data::<crate::accountability::records::Processor>()
+            .map_err(|_| {
+                AppError::internal(anyhow::anyhow!("schema without processor identity"))
+            })?;
+        Ok(crate::accountability::records::record(tenancy(ctx)?, &scope, processor).await?)
+    }
+
+    /// Demands from authorities, newest first (`legal`, `privacy_officer`).
+    async fn legal_disclosures(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<LegalDisclosure>> {
+        let tenant = tenant_id
+            .as_ref()
+            .map(|id| parse_tenant_id("tenantId", id))
+            .transpose()?;
+        let found = accountability::disclosures(tenancy(ctx)?, principal(ctx)?, tenant).await?;
+        Ok(found
+            .into_iter()
+            .map(LegalDisclosure::from_model)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Non-disclosure orders without an end date whose last review is at least 90 days old.
+    async fn nondisclosure_orders_due_for_review(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<LegalDisclosure>> {
+        let found =
+            accountability::due_for_review(tenancy(ctx)?, principal(ctx)?, Utc::now().date_naive())
+                .await?;
+        Ok(found
+            .into_iter()
+            .map(LegalDisclosure::from_model)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Breaches with each tenant's notification and acknowledgement (`privacy_officer`).
+    async fn breaches(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Breach>> {
+        let found = accountability::breaches(tenancy(ctx)?, principal(ctx)?).await?;
+        Ok(found
+            .into_iter()
+            .map(|(b, n)| Breach::new(b, n))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The breaches a tenant was told of, newest first.
+    async fn breach_notices(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<BreachNotice>> {
+        let tenant = tenant_id
+            .as_ref()
+            .map(|id| parse_tenant_id("tenantId", id))
+            .transpose()?;
+        let tenancy = tenancy(ctx)?;
+        let scope = tenancy
+            .scope(principal(ctx)?, tenant, Permission::TenantRead)
+            .await?;
+        let found = accountability::breach_notices_of(tenancy, &scope).await?;
+        found
+            .into_iter()
+            .map(|(b, n)| {
+                Ok(BreachNotice {
+                    breach_id: ID(b.id.to_string()),
+                    detected_at: b.detected_at,
+                    categories: list_of(&b.categories)?,
+                    description: b.description,
+                    notified_at: n.notified_at,
+                    acknowledged_at: n.acknowledged_at,
+                    seventy_two_hour_mark: b.detected_at + Duration::hours(BREACH_HOURS),
+                })
+            })
+            .collect::<Result<_, AppError>>()
+            .map_err(Into::into)
+    }
+}
+
+#[derive(InputObject)]
+pub struct LegalDemandInput {
+    pub tenant_id: ID,
+    /// subpoena, search_warrant, court_order, other_legal_process
+    pub kind: String,
+    pub authority: String,
+    pub reference: String,
+    pub received_on: NaiveDate,
+    pub scope: String,
+    #[graphql(default)]
+    pub nondisclosure_order: bool,
+    /// The order's end; leave out for an open-ended order (then reviewed every 90 days).
+    pub nondisclosure_until: Option<NaiveDate>,
+}
+
+#[derive(InputObject)]
+pub struct DisclosureDecisionInput {
+    /// disclose, narrow, challenge, refuse
+    pub decision: String,
+    pub note: String,
+    #[graphql(default)]
+    pub disclosed_categories: Vec<String>,
+    #[graphql(default)]
+    pub disclosed_subject_ids: Vec<ID>,
+    pub disclosed_on: Option<NaiveDate>,
+}
+
+#[derive(InputObject)]
+pub struct BreachInput {
+    pub detected_at: DateTime<Utc>,
+    pub description: String,
+    #[graphql(default)]
+    pub systems: Vec<String>,
+    #[graphql(default)]
+    pub categories: Vec<String>,
+    /// Only this region's data; all regions when left out.
+    pub region: Option<String>,
+    #[graphql(default)]
+    pub sub_processor_ids: Vec<ID>,
+}
+
+#[derive(SimpleObject)]
+pub struct BreachRecorded {
+    pub breach: Breach,
+    pub tenants_notified: Vec<ID>,
+}
+
+#[derive(Default)]
+pub struct AccountabilityMutation;
+
+#[Object]
+impl AccountabilityMutation {
+    /// Records a demand from an authority for a tenant's data (`legal`).
+    async fn record_legal_disclosure(
+        &self,
+        ctx: &Context<'_>,
+        input: LegalDemandInput,
+    ) -> async_graphql::Result<LegalDisclosure> {
+        let demand = DisclosureDemand {
+            tenant_id: parse_tenant_id("tenantId", &input.tenant_id)?,
+            kind: input.kind,
+            authority: input.authority,
+            reference: input.reference,
+            received_on: input.received_on,
+            scope: input.scope,
+            nondisclosure_order: input.nondisclosure_order,
+            nondisclosure_until: input.nondisclosure_until,
+        };
+        Ok(LegalDisclosure::from_model(
+            accountability::record_disclosure(tenancy(ctx)?, principal(ctx)?, demand).await?,
+        )?)
+    }
+
+    /// Records the review of a demand and what was disclosed; tells the tenant unless a non-disclosure order holds
+    /// (`legal`).
+    async fn decide_legal_disclosure(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: DisclosureDecisionInput,
+    ) -> async_graphql::Result<LegalDisclosure> {
+        let id = parse_uuid("id", &id)?;
+        let decision = DisclosureDecision {
+            decision: input.decision,
+            note: input.note,
+            disclosed_categories: input.disclosed_categories,
+            disclosed_subject_ids: input
+                .disclosed_subject_ids
+                .iter()
+                .map(|s| parse_uuid("disclosedSubjectIds", s))
+                .collect::<Result<_, _>>()?,
+            disclosed_on: input.disclosed_on,
+        };
+        Ok(LegalDisclosure::from_model(
+            accountability::decide_disclosure(tenancy(ctx)?, principal(ctx)?, id, decision).await?,
+        )?)
+    }
+
+    /// Records the periodic review of a non-disclosure order, optionally with its end date (`legal`).
+    async fn review_nondisclosure_order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        until: Option<NaiveDate>,
+    ) -> async_graphql::Result<LegalDisclosure> {
+        let id = parse_uuid("id", &id)?;
+        Ok(LegalDisclosure::from_model(
+            accountability::review_nondisclosure(tenancy(ctx)?, principal(ctx)?, id, until).await?,
+        )?)
+    }
+
+    /// Records a breach and notifies every affected tenant (`privacy_officer`).
+    async fn record_breach(
+        &self,
+        ctx: &Context<'_>,
+        input: BreachInput,
+    ) -> async_graphql::Result<BreachRecorded> {
+        let incident = Incident {
+            detected_at: input.detected_at,
+            description: input.description,
+            systems: input.systems,
+            categories: input.categories,
+            region: input.region,
+            sub_processor_ids: input
+                .sub_processor_ids
+                .iter()
+                .map(|s| parse_uuid("subProcessorIds", s))
+                .collect::<Result<_, _>>()?,
+        };
+        let tenancy = tenancy(ctx)?;
+        let principal = principal(ctx)?;
+        let (b, tenants) = accountability::record_breach(tenancy, principal, incident).await?;
+        let notes = accountability::breaches(tenancy, principal)
+            .await?
+            .into_iter()
+            .find(|(x, _)| x.id == b.id)
+            .map(|(_, n)| n)
+            .unwrap_or_default();
+        Ok(BreachRecorded {
+            breach: Breach::new(b, notes)?,
+            tenants_notified: tenants.into_iter().map(|t| ID(t.to_string())).collect(),
+        })
+    }
+
+    /// Acknowledges a breach notice for the caller's tenant (its `client_admin`).
+    async fn acknowledge_breach_notice(
+        &self,
+        ctx: &Context<'_>,
+        breach_id: ID,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<BreachNotification> {
+        let breach_id = parse_uuid("breachId", &breach_id)?;
+        let tenant = tenant_id
+            .as_ref()
+            .map(|id| parse_tenant_id("tenantId", id))
+            .transpose()?;
+        let tenancy = tenancy(ctx)?;
+        let scope = tenancy
+            .scope(principal(ctx)?, tenant, Permission::BreachAcknowledge)
+            .await?;
+        let note = accountability::acknowledge_breach(tenancy, &scope, breach_id).await?;
+        let b = steward_entities::breach::Entity::find_by_id(breach_id)
+            .one(tenancy.databases().control())
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::NotFound(format!("no breach {breach_id}")))?;
+        Ok(BreachNotification::new(&b, note))
+    }
+}

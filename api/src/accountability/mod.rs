@@ -1,0 +1,745 @@
+//! Accountability registers: legal disclosures and personal-data breaches.
+//!
+//! Disclosures: legal records a demand from an authority for one tenant's data, reviews it (disclose, narrow,
+//! challenge, refuse) and records what was disclosed. The tenant's admins are told at decision time — unless a
+//! non-disclosure order forbids it, in which case the notice goes out once the order's end date has passed (a
+//! scheduled, idempotent job). An order without an end date must be reviewed every 90 days. A yearly transparency
+//! report (counts only) is public.
+//!
+//! Breaches: a privacy officer records an incident; Steward works out which tenants it touches from the data it
+//! holds (data of the involved categories in the involved region, or data transferred to the involved
+//! sub-processors), notifies each, and tracks notification and acknowledgement against the 72-hour mark.
+
+pub mod graphql;
+pub mod records;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+use steward_entities::{
+    breach, breach_notification, legal_disclosure, onward_transfer, personal_data, tenant,
+};
+use steward_policy::{ActorKind, Permission};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::notices::notify;
+use crate::registry::list_of;
+use crate::taxonomy;
+use crate::tenancy::{Scope, Tenancy, TenantRecord};
+
+/// An order without an end date is reviewed at least this often.
+pub const NONDISCLOSURE_REVIEW_DAYS: i64 = 90;
+/// The controller's deadline to inform its authority after becoming aware of a breach (GDPR Art. 33(1)).
+pub const BREACH_HOURS: i64 = 72;
+
+pub const KINDS: [&str; 4] = [
+    "subpoena",
+    "search_warrant",
+    "court_order",
+    "other_legal_process",
+];
+pub const DECISIONS: [&str; 4] = ["disclose", "narrow", "challenge", "refuse"];
+
+/// What legal records when a demand arrives.
+#[derive(Clone, Debug)]
+pub struct DisclosureDemand {
+    pub tenant_id: TenantId,
+    pub kind: String,
+    pub authority: String,
+    pub reference: String,
+    pub received_on: NaiveDate,
+    pub scope: String,
+    pub nondisclosure_order: bool,
+    pub nondisclosure_until: Option<NaiveDate>,
+}
+
+pub async fn record_disclosure(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    demand: DisclosureDemand,
+) -> Result<legal_disclosure::Model, AppError> {
+    tenancy
+        .require_platform(principal, Permission::DisclosureManage)
+        .await?;
+    let kind = demand.kind.trim().to_lowercase();
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(AppError::BadInput(format!(
+            "`kind` must be one of {}",
+            KINDS.join(", ")
+        )));
+    }
+    let today = Utc::now().date_naive();
+    if demand.received_on > today {
+        return Err(AppError::BadInput("`receivedOn` is in the future".into()));
+    }
+    if demand.nondisclosure_until.is_some() && !demand.nondisclosure_order {
+        return Err(AppError::BadInput(
+            "`nondisclosureUntil` needs `nondisclosureOrder: true`".into(),
+        ));
+    }
+    let tenant = tenancy
+        .find(demand.tenant_id)
+        .await?
+        .ok_or_else(|| crate::tenancy::not_found(demand.tenant_id))?;
+    let txn = tenancy.databases().control().begin().await?;
+    let model = legal_disclosure::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant.id.0),
+        kind: Set(kind),
+        authority: Set(crate::validate::text("authority", &demand.authority, 300)?),
+        reference: Set(crate::validate::text("reference", &demand.reference, 200)?),
+        received_on: Set(demand.received_on),
+        scope: Set(crate::validate::text("scope", &demand.scope, 4000)?),
+        nondisclosure_order: Set(demand.nondisclosure_order),
+        nondisclosure_until: Set(demand.nondisclosure_until),
+        nondisclosure_reviewed_on: Set(demand.nondisclosure_order.then_some(today)),
+        decision: Set(None),
+        decision_note: Set(None),
+        reviewer: Set(None),
+        decided_at: Set(None),
+        disclosed_categories: Set(None),
+        disclosed_subject_ids: Set(None),
+        disclosed_on: Set(None),
+        notice_sent_at: Set(None),
+        recorded_by: Set(principal.label()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(&txn)
+    .await?;
+    audit::append_platform(
+        &txn,
+        AuditEntry::by(
+            principal,
+            "disclosure.recorded",
+            "legal_disclosure",
+            model.id,
+        )
+        .with_detail(json!({ "tenant": tenant.id.0, "kind": model.kind })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// The review of a demand and what was disclosed.
+#[derive(Clone, Debug)]
+pub struct DisclosureDecision {
+    pub decision: String,
+    pub note: String,
+    pub disclosed_categories: Vec<String>,
+    pub disclosed_subject_ids: Vec<Uuid>,
+    pub disclosed_on: Option<NaiveDate>,
+}
+
+pub async fn decide_disclosure(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    id: Uuid,
+    decision: DisclosureDecision,
+) -> Result<legal_disclosure::Model, AppError> {
+    tenancy
+        .require_platform(principal, Permission::DisclosureManage)
+        .await?;
+    let found = legal_disclosure::Entity::find_by_id(id)
+        .one(tenancy.databases().control())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no legal disclosure {id}")))?;
+    if found.decision.is_some() {
+        return Err(AppError::Conflict(
+            "this demand has already been decided".into(),
+        ));
+    }
+    let choice = decision.decision.trim().to_lowercase();
+    if !DECISIONS.contains(&choice.as_str()) {
+        return Err(AppError::BadInput(format!(
+            "`decision` must be one of {}",
+            DECISIONS.join(", ")
+        )));
+    }
+    let discloses = matches!(choice.as_str(), "disclose" | "narrow");
+    let categories: BTreeSet<String> = decision
+        .disclosed_categories
+        .iter()
+        .map(|c| Ok(taxonomy::category(c.trim())?.key.clone()))
+        .collect::<Result<_, AppError>>()?;
+    if discloses && categories.is_empty() {
+        return Err(AppError::BadInput(
+            "a disclosure must name the categories disclosed".into(),
+        ));
+    }
+    if !discloses && (!categories.is_empty() || !decision.disclosed_subject_ids.is_empty()) {
+        return Err(AppError::BadInput(format!(
+            "nothing is disclosed when the decision is `{choice}`"
+        )));
+    }
+    let today = Utc::now().date_naive();
+    let disclosed_on = discloses.then(|| decision.disclosed_on.unwrap_or(today));
+    if disclosed_on.is_some_and(|d| d > today) {
+        return Err(AppError::BadInput("`disclosedOn` is in the future".into()));
+    }
+    let tenant = TenantId(found.tenant_id);
+    let scope = tenancy.scope_for_new_tenant(
+        principal,
+        tenancy
+            .find(tenant)
+            .await?
+            .ok_or_else(|| crate::tenancy::not_found(tenant))?,
+    )?;
+    if !decision.disclosed_subject_ids.is_empty() {
+        let query = scope
+            .find::<steward_entities::data_subject::Entity>()
+            .filter(
+                steward_entities::data_subject::Column::Id
+                    .is_in(decision.disclosed_subject_ids.iter().copied()),
+            );
+        let ids: BTreeSet<Uuid> = decision.disclosed_subject_ids.iter().copied().collect();
+        if crate::pagination::count(query, scope.db()).await? != ids.len() as u64 {
+            return Err(AppError::NotFound(
+                "some of `disclosedSubjectIds` are not subjects of this tenant".into(),
+            ));
+        }
+    }
+    let now = Utc::now();
+    let notify_now =
+        !found.nondisclosure_order || found.nondisclosure_until.is_some_and(|until| until < today);
+    let control = tenancy.databases().control().begin().await?;
+    let mut model: legal_disclosure::ActiveModel = found.clone().into();
+    model.decision = Set(Some(choice.clone()));
+    model.decision_note = Set(Some(crate::validate::text("note", &decision.note, 4000)?));
+    model.reviewer = Set(Some(principal.label()));
+    model.decided_at = Set(Some(now));
+    model.disclosed_categories = Set(discloses.then(|| json!(categories).to_string()));
+    model.disclosed_subject_ids =
+        Set(discloses.then(|| json!(decision.disclosed_subject_ids).to_string()));
+    model.disclosed_on = Set(disclosed_on);
+    model.notice_sent_at = Set(notify_now.then_some(now));
+    let updated = model.update(&control).await?;
+    audit::append_platform(
+        &control,
+        AuditEntry::by(principal, "disclosure.decided", "legal_disclosure", id)
+            .with_detail(json!({ "decision": choice, "notified": notify_now })),
+    )
+    .await?;
+    // Under a non-disclosure order nothing the tenant can see changes: no event on its chain (whose head would move),
+    // no notice, no count. Its events are appended when the order ends (`release_disclosure_notices`).
+    if notify_now {
+        let region = scope.begin().await?;
+        let entry = AuditEntry::by(principal, "disclosure.decided", "legal_disclosure", id);
+        tell_tenant(&region, &updated, entry).await?;
+        region.commit().await?;
+    }
+    control.commit().await?;
+    Ok(updated)
+}
+
+/// What the tenant learns of a decided demand, on its own chain and as a notice: appended at decision time without an
+/// order, or when the order ends.
+async fn tell_tenant<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    d: &legal_disclosure::Model,
+    entry: AuditEntry,
+) -> Result<(), AppError> {
+    let categories = d
+        .disclosed_categories
+        .as_deref()
+        .map(list_of)
+        .transpose()?
+        .unwrap_or_default();
+    let subjects = d
+        .disclosed_subject_ids
+        .as_deref()
+        .map(serde_json::from_str::<Vec<Uuid>>)
+        .transpose()
+        .map_err(AppError::internal)?
+        .map_or(0, |ids| ids.len());
+    audit::append_tenant(
+        txn,
+        TenantId(d.tenant_id),
+        entry.with_detail(json!({
+            "decision": d.decision,
+            "categories": categories,
+            "subjects": subjects,
+            "reviewer": d.reviewer,
+            "decided_at": d.decided_at.map(audit::canonical_time),
+            "nondisclosure_until": d.nondisclosure_until,
+        })),
+    )
+    .await?;
+    disclosure_notice(txn, d).await
+}
+
+async fn disclosure_notice<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    d: &legal_disclosure::Model,
+) -> Result<(), AppError> {
+    notify(
+        txn,
+        TenantId(d.tenant_id),
+        "legal.disclosure",
+        &format!(
+            "Demand for your data: {} from {}",
+            d.kind.replace('_', " "),
+            d.authority
+        ),
+        &format!(
+            "Reference {}, received {}. Scope: {}. Our decision: {}{}.",
+            d.reference,
+            d.received_on,
+            d.scope,
+            d.decision.as_deref().unwrap_or("pending"),
+            match (&d.disclosed_categories, d.disclosed_on) {
+                (Some(c), Some(on)) => format!(
+                    "; disclosed on {on}: {}",
+                    list_of(c).unwrap_or_default().join(", ")
+                ),
+                _ => String::new(),
+            }
+        ),
+    )
+    .await
+}
+
+/// The scheduled release: decided demands whose non-disclosure order has ended are told to their tenants now.
+/// Idempotent. Returns how many notices went out.
+pub async fn release_disclosure_notices(
+    tenancy: &Tenancy,
+    today: NaiveDate,
+) -> Result<usize, AppError> {
+    let due = legal_disclosure::Entity::find()
+        .filter(legal_disclosure::Column::NoticeSentAt.is_null())
+        .filter(legal_disclosure::Column::Decision.is_not_null())
+        .filter(legal_disclosure::Column::NondisclosureUntil.lt(today))
+        .all(tenancy.databases().control())
+        .await?;
+    let system = Principal {
+        subject: "steward".into(),
+        kind: ActorKind::Staff,
+        tenant_id: None,
+    };
+    let mut sent = 0;
+    for d in due {
+        let Some(t) = tenancy.find(TenantId(d.tenant_id)).await? else {
+            continue;
+        };
+        let scope = tenancy.scope_for_new_tenant(&system, t)?;
+        let control = tenancy.databases().control().begin().await?;
+        let claimed = legal_disclosure::Entity::update_many()
+            .col_expr(
+                legal_disclosure::Column::NoticeSentAt,
+                Some(Utc::now()).into(),
+            )
+            .filter(legal_disclosure::Column::Id.eq(d.id))
+            .filter(legal_disclosure::Column::NoticeSentAt.is_null())
+            .exec(&control)
+            .await?;
+        if claimed.rows_affected != 1 {
+            continue;
+        }
+        let region = scope.begin().await?;
+        let entry = AuditEntry::system("disclosure.decided", "legal_disclosure", d.id);
+        tell_tenant(&region, &d, entry).await?;
+        audit::append_tenant(
+            &region,
+            TenantId(d.tenant_id),
+            AuditEntry::system("disclosure.notice_released", "legal_disclosure", d.id),
+        )
+        .await?;
+        region.commit().await?;
+        control.commit().await?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Records the periodic review of an open-ended non-disclosure order, optionally with an end date now known.
+pub async fn review_nondisclosure(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    id: Uuid,
+    until: Option<NaiveDate>,
+) -> Result<legal_disclosure::Model, AppError> {
+    tenancy
+        .require_platform(principal, Permission::DisclosureManage)
+        .await?;
+    let found = legal_disclosure::Entity::find_by_id(id)
+        .one(tenancy.databases().control())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no legal disclosure {id}")))?;
+    if !found.nondisclosure_order {
+        return Err(AppError::Conflict(
+            "this demand has no non-disclosure order".into(),
+        ));
+    }
+    let txn = tenancy.databases().control().begin().await?;
+    let mut model: legal_disclosure::ActiveModel = found.into();
+    model.nondisclosure_reviewed_on = Set(Some(Utc::now().date_naive()));
+    if until.is_some() {
+        model.nondisclosure_until = Set(until);
+    }
+    let updated = model.update(&txn).await?;
+    audit::append_platform(
+        &txn,
+        AuditEntry::by(
+            principal,
+            "disclosure.nondisclosure_reviewed",
+            "legal_disclosure",
+            id,
+        )
+        .with_detail(json!({ "until": until })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Demands, newest first: all (legal, privacy officers), or one tenant's.
+pub async fn disclosures(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    tenant: Option<TenantId>,
+) -> Result<Vec<legal_disclosure::Model>, AppError> {
+    tenancy
+        .require_platform(principal, Permission::DisclosureRead)
+        .await?;
+    let mut query = legal_disclosure::Entity::find();
+    if let Some(t) = tenant {
+        query = query.filter(legal_disclosure::Column::TenantId.eq(t.0));
+    }
+    Ok(query
+        .order_by_desc(legal_disclosure::Column::Id)
+        .all(tenancy.databases().control())
+        .await?)
+}
+
+/// Open-ended non-disclosure orders whose last review is 90 days old or more.
+pub async fn due_for_review(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    today: NaiveDate,
+) -> Result<Vec<legal_disclosure::Model>, AppError> {
+    tenancy
+        .require_platform(principal, Permission::DisclosureRead)
+        .await?;
+    let cutoff = today - Duration::days(NONDISCLOSURE_REVIEW_DAYS);
+    Ok(legal_disclosure::Entity::find()
+        .filter(legal_disclosure::Column::NondisclosureOrder.eq(true))
+        .filter(legal_disclosure::Column::NondisclosureUntil.is_null())
+        .filter(legal_disclosure::Column::NondisclosureReviewedOn.lte(cutoff))
+        .order_by_asc(legal_disclosure::Column::NondisclosureReviewedOn)
+        .all(tenancy.databases().control())
+        .await?)
+}
+
+/// The half-year a date falls in, as `2026-H1`.
+fn half_year(date: NaiveDate) -> (i32, u32) {
+    use chrono::Datelike as _;
+    (date.year(), if date.month() <= 6 { 1 } else { 2 })
+}
+
+/// Received on, kind, decision, under an order, order ends on.
+type DisclosureRow = (NaiveDate, String, Option<String>, bool, Option<NaiveDate>);
+
+/// The public transparency report: counts by half-year received, kind and decision — nothing else. Only demands that
+/// are decided and under no non-disclosure order (or whose order has ended) are counted, and only for half-years that
+/// have closed, so no published figure moves while a gagged or pending demand is open, and no count reveals a demand a
+/// tenant may not yet be told of.
+pub async fn transparency_report(
+    tenancy: &Tenancy,
+    today: NaiveDate,
+) -> Result<serde_json::Value, AppError> {
+    let rows: Vec<DisclosureRow> = legal_disclosure::Entity::find()
+        .select_only()
+        .column(legal_disclosure::Column::ReceivedOn)
+        .column(legal_disclosure::Column::Kind)
+        .column(legal_disclosure::Column::Decision)
+        .column(legal_disclosure::Column::NondisclosureOrder)
+        .column(legal_disclosure::Column::NondisclosureUntil)
+        .filter(legal_disclosure::Column::Decision.is_not_null())
+        .into_tuple()
+        .all(tenancy.databases().control())
+        .await?;
+    let current = half_year(today);
+    let mut periods: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>> = BTreeMap::new();
+    for (received, kind, decision, order, until) in rows {
+        let order_ended = !order || until.is_some_and(|u| u < today);
+        let period = half_year(received);
+        let Some(decision) = decision else { continue };
+        if !order_ended || period >= current {
+            continue;
+        }
+        *periods
+            .entry(format!("{}-H{}", period.0, period.1))
+            .or_default()
+            .entry(kind)
+            .or_default()
+            .entry(decision)
+            .or_default() += 1;
+    }
+    Ok(json!({
+        "report": "legal demands for client data, counted by half-year received, kind and decision",
+        "counted": "decided demands under no non-disclosure order, or whose order has ended, in closed half-years",
+        "half_years": periods,
+    }))
+}
+
+/// What a privacy officer records about an incident.
+#[derive(Clone, Debug)]
+pub struct Incident {
+    pub detected_at: DateTime<Utc>,
+    pub description: String,
+    pub systems: Vec<String>,
+    pub categories: Vec<String>,
+    pub region: Option<String>,
+    pub sub_processor_ids: Vec<Uuid>,
+}
+
+/// Records a breach, works out the affected tenants and notifies each. Returns the breach and the tenants notified.
+pub async fn record_breach(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    incident: Incident,
+) -> Result<(breach::Model, Vec<TenantId>), AppError> {
+    tenancy
+        .require_platform(principal, Permission::BreachManage)
+        .await?;
+    if incident.detected_at > Utc::now() + Duration::minutes(5) {
+        return Err(AppError::BadInput("`detectedAt` is in the future".into()));
+    }
+    let description = crate::validate::text("description", &incident.description, 4000)?;
+    let systems: BTreeSet<String> = incident
+        .systems
+        .iter()
+        .map(|s| crate::validate::text("systems", s, 200))
+        .collect::<Result<_, _>>()?;
+    let categories: BTreeSet<String> = incident
+        .categories
+        .iter()
+        .map(|c| Ok(taxonomy::category(c.trim())?.key.clone()))
+        .collect::<Result<_, AppError>>()?;
+    if let Some(region) = &incident.region
+        && !tenancy.databases().has_region(region)
+    {
+        let known: Vec<&str> = tenancy.databases().region_names().collect();
+        return Err(AppError::BadInput(format!(
+            "unknown region `{region}`: choose one of {}",
+            known.join(", ")
+        )));
+    }
+    for sp in &incident.sub_processor_ids {
+        crate::registry::get(tenancy, *sp).await?;
+    }
+    if categories.is_empty() && incident.sub_processor_ids.is_empty() {
+        return Err(AppError::BadInput(
+            "name the data categories or the sub-processors involved".into(),
+        ));
+    }
+
+    // Affected: tenants holding data of those categories in that region, or whose data went to those sub-processors.
+    let mut affected: BTreeSet<Uuid> = BTreeSet::new();
+    for (name, db) in tenancy.all_regions() {
+        if !categories.is_empty() && incident.region.as_deref().is_none_or(|r| r == name) {
+            let found: Vec<Uuid> = personal_data::Entity::find()
+                .select_only()
+                .column(personal_data::Column::TenantId)
+                .distinct()
+                .filter(personal_data::Column::Category.is_in(categories.iter().cloned()))
+                .into_tuple()
+                .all(db)
+                .await?;
+            affected.extend(found);
+        }
+        if !incident.sub_processor_ids.is_empty() {
+            let found: Vec<Uuid> = onward_transfer::Entity::find()
+                .select_only()
+                .column(onward_transfer::Column::TenantId)
+                .distinct()
+                .filter(
+                    onward_transfer::Column::SubProcessorId
+                        .is_in(incident.sub_processor_ids.iter().copied()),
+                )
+                .into_tuple()
+                .all(db)
+                .await?;
+            affected.extend(found);
+        }
+    }
+    let tenants: Vec<tenant::Model> = if affected.is_empty() {
+        Vec::new()
+    } else {
+        tenant::Entity::find()
+            .filter(tenant::Column::Id.is_in(affected))
+            .order_by_asc(tenant::Column::Id)
+            .all(tenancy.databases().control())
+            .await?
+    };
+
+    let now = Utc::now();
+    let id = Uuid::now_v7();
+    let control = tenancy.databases().control().begin().await?;
+    let model = breach::ActiveModel {
+        id: Set(id),
+        detected_at: Set(incident.detected_at),
+        description: Set(description.clone()),
+        systems: Set(json!(systems).to_string()),
+        categories: Set(json!(categories).to_string()),
+        region: Set(incident.region.clone()),
+        sub_processor_ids: Set(json!(incident.sub_processor_ids).to_string()),
+        recorded_by: Set(principal.label()),
+        created_at: Set(now),
+    }
+    .insert(&control)
+    .await?;
+    audit::append_platform(
+        &control,
+        AuditEntry::by(principal, "breach.recorded", "breach", id)
+            .with_detail(json!({ "tenants": tenants.len() })),
+    )
+    .await?;
+    // One transaction per region (SQLite has one writer per database).
+    let mut by_region: BTreeMap<&str, Vec<&tenant::Model>> = BTreeMap::new();
+    for t in &tenants {
+        by_region.entry(t.region.as_str()).or_default().push(t);
+    }
+    let deadline = incident.detected_at + Duration::hours(BREACH_HOURS);
+    let mut region_txns = Vec::new();
+    for (_, group) in by_region {
+        let txn = tenancy
+            .scope_for_new_tenant(principal, TenantRecord::try_from(group[0].clone())?)?
+            .begin()
+            .await?;
+        for t in group {
+            breach_notification::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                breach_id: Set(id),
+                tenant_id: Set(t.id),
+                notified_at: Set(now),
+                acknowledged_at: Set(None),
+                acknowledged_by: Set(None),
+            }
+            .insert(&control)
+            .await?;
+            notify(
+                &txn,
+                TenantId(t.id),
+                "breach",
+                "Personal-data breach affecting your data",
+                &format!(
+                    "Breach {id}, detected {}: {description}. Data categories: {}. Your deadline to inform your \
+                     supervisory authority, if required, runs from when you became aware; we detected it {} hours \
+                     before this notice (72-hour mark: {deadline}). Please acknowledge (acknowledgeBreachNotice).",
+                    incident.detected_at,
+                    categories.iter().cloned().collect::<Vec<_>>().join(", "),
+                    (now - incident.detected_at).num_hours()
+                ),
+            )
+            .await?;
+            audit::append_tenant(
+                &txn,
+                TenantId(t.id),
+                AuditEntry::by(principal, "breach.notified", "breach", id),
+            )
+            .await?;
+        }
+        region_txns.push(txn);
+    }
+    for txn in region_txns {
+        txn.commit().await?;
+    }
+    control.commit().await?;
+    Ok((model, tenants.into_iter().map(|t| TenantId(t.id)).collect()))
+}
+
+/// Acknowledges a breach notice on behalf of the scope's tenant (its `client_admin`). Acknowledging again changes
+/// nothing.
+pub async fn acknowledge_breach(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    breach_id: Uuid,
+) -> Result<breach_notification::Model, AppError> {
+    let control = tenancy.databases().control();
+    let found = breach_notification::Entity::find()
+        .filter(breach_notification::Column::BreachId.eq(breach_id))
+        .filter(breach_notification::Column::TenantId.eq(scope.tenant_id().0))
+        .one(control)
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(format!("no breach notice {breach_id} for this tenant"))
+        })?;
+    if found.acknowledged_at.is_some() {
+        return Ok(found);
+    }
+    let txn = control.begin().await?;
+    let mut model: breach_notification::ActiveModel = found.into();
+    model.acknowledged_at = Set(Some(Utc::now()));
+    model.acknowledged_by = Set(Some(scope.principal().label()));
+    let updated = model.update(&txn).await?;
+    let region = scope.begin().await?;
+    audit::append_tenant(
+        &region,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "breach.acknowledged",
+            "breach",
+            breach_id,
+        ),
+    )
+    .await?;
+    region.commit().await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Breaches, newest first, each with its notifications (privacy officers).
+pub async fn breaches(
+    tenancy: &Tenancy,
+    principal: &Principal,
+) -> Result<Vec<(breach::Model, Vec<breach_notification::Model>)>, AppError> {
+    tenancy
+        .require_platform(principal, Permission::BreachManage)
+        .await?;
+    let db = tenancy.databases().control();
+    let all = breach::Entity::find()
+        .order_by_desc(breach::Column::Id)
+        .all(db)
+        .await?;
+    let mut out = Vec::with_capacity(all.len());
+    for b in all {
+        let notes = breach_notification::Entity::find()
+            .filter(breach_notification::Column::BreachId.eq(b.id))
+            .order_by_asc(breach_notification::Column::TenantId)
+            .all(db)
+            .await?;
+        out.push((b, notes));
+    }
+    Ok(out)
+}
+
+/// One tenant's breach notices, newest first.
+pub async fn breach_notices_of(
+    tenancy: &Tenancy,
+    scope: &Scope,
+) -> Result<Vec<(breach::Model, breach_notification::Model)>, AppError> {
+    let db = tenancy.databases().control();
+    let notes = breach_notification::Entity::find()
+        .filter(breach_notification::Column::TenantId.eq(scope.tenant_id().0))
+        .order_by_desc(breach_notification::Column::Id)
+        .all(db)
+        .await?;
+    let mut out = Vec::with_capacity(notes.len());
+    for n in notes {
+        if let Some(b) = breach::Entity::find_by_id(n.breach_id).one(db).await? {
+            out.push((b, n));
+        }
+    }
+    Ok(out)
+}

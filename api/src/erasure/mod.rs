@@ -1,0 +1,135 @@
+//! The one erasure cascade: what erasing a subject deletes. An erasure request and a tenant's offboarding both call
+//! [`delete_subjects`]; a table that comes to hold a subject's data is added here, once, and
+//! `tests/tests/api/requests.rs` (`erasure_leaves_no_residue`) fails until it is.
+
+pub mod propagation;
+pub mod recipients;
+
+pub(crate) use propagation::{checkpoint, propagate, requeue_erasure};
+pub(crate) use recipients::{Extent, recipients, registry_of, transfers_concerning};
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use steward_entities::{
+    data_subject, dsr_request, guardian_consent, job, personal_data, subject_export, tenant_export,
+    tenant_export_chunk,
+};
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::ids::TenantId;
+
+/// What becomes of a departing tenant's export when subjects are erased.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TenantExport {
+    /// An erasure on request: the export must not keep the subjects, so it is emptied and built again.
+    Rebuild,
+    /// The offboarding's own erasure: the export was delivered (or its window closed) and goes with the tenant.
+    Keep,
+}
+
+/// Deletes the subjects' values, guardian consents, exports, the sealed parts of their requests (rectification
+/// payloads, notes and reasons, sealed with the keys about to go) and the subject rows with their wrapped keys. Run inside the
+/// caller's transaction, with its tombstones and propagations.
+pub(crate) async fn delete_subjects<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+    subjects: &[Uuid],
+    tenant_export: TenantExport,
+) -> Result<(), AppError> {
+    let ids = || subjects.iter().copied();
+    personal_data::Entity::delete_many()
+        .filter(personal_data::Column::TenantId.eq(tenant.0))
+        .filter(personal_data::Column::SubjectId.is_in(ids()))
+        .exec(txn)
+        .await?;
+    guardian_consent::Entity::delete_many()
+        .filter(guardian_consent::Column::TenantId.eq(tenant.0))
+        .filter(guardian_consent::Column::SubjectId.is_in(ids()))
+        .exec(txn)
+        .await?;
+    subject_export::Entity::delete_many()
+        .filter(subject_export::Column::TenantId.eq(tenant.0))
+        .filter(subject_export::Column::SubjectId.is_in(ids()))
+        .exec(txn)
+        .await?;
+    dsr_request::Entity::update_many()
+        .col_expr(
+            dsr_request::Column::PayloadSealed,
+            Option::<Vec<u8>>::None.into(),
+        )
+        .col_expr(
+            dsr_request::Column::NoteSealed,
+            Option::<Vec<u8>>::None.into(),
+        )
+        .col_expr(
+            dsr_request::Column::PauseReasonSealed,
+            Option::<Vec<u8>>::None.into(),
+        )
+        .col_expr(
+            dsr_request::Column::ExtensionReasonSealed,
+            Option::<Vec<u8>>::None.into(),
+        )
+        .col_expr(
+            dsr_request::Column::RejectionReasonSealed,
+            Option::<Vec<u8>>::None.into(),
+        )
+        .filter(dsr_request::Column::TenantId.eq(tenant.0))
+        .filter(dsr_request::Column::SubjectId.is_in(ids()))
+        .exec(txn)
+        .await?;
+    data_subject::Entity::delete_many()
+        .filter(data_subject::Column::TenantId.eq(tenant.0))
+        .filter(data_subject::Column::Id.is_in(ids()))
+        .exec(txn)
+        .await?;
+    if tenant_export == TenantExport::Rebuild {
+        crate::erasure::invalidate(txn, tenant).await?;
+    }
+    Ok(())
+}
+
+/// Data was erased (a request, a retention sweep) while the tenant's export holds it: the export is emptied and built
+/// again from what is left, in the caller's transaction, so no copy outlives the erasure. Downloads already made
+/// stay counted (the controller had its copy before it instructed the erasure).
+pub(crate) async fn invalidate<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+) -> Result<(), AppError> {
+    let Some(export) = tenant_export::Entity::find()
+        .filter(tenant_export::Column::TenantId.eq(tenant.0))
+        .one(txn)
+        .await?
+    else {
+        return Ok(());
+    };
+    tenant_export_chunk::Entity::delete_many()
+        .filter(tenant_export_chunk::Column::TenantId.eq(tenant.0))
+        .exec(txn)
+        .await?;
+    let mut reset: tenant_export::ActiveModel = export.into();
+    reset.ready = Set(false);
+    reset.cursor = Set(None);
+    reset.chunks = Set(0);
+    reset.subjects = Set(0);
+    reset.values_exported = Set(0);
+    reset.update(txn).await?;
+    // The build job (done, or running and about to find its chunk count changed) runs again.
+    job::Entity::update_many()
+        .col_expr(job::Column::State, "queued".into())
+        .col_expr(job::Column::RunAt, Utc::now().into())
+        .col_expr(job::Column::Attempts, 0.into())
+        .col_expr(
+            job::Column::FinishedAt,
+            Option::<chrono::DateTime<Utc>>::None.into(),
+        )
+        .col_expr(job::Column::LockedBy, Option::<String>::None.into())
+        .col_expr(
+            job::Column::LockedUntil,
+            Option::<chrono::DateTime<Utc>>::None.into(),
+        )
+        .filter(job::Column::DedupeKey.eq(crate::jobs::tenant_export_key(tenant)))
+        .exec(txn)
+        .await?;
+    Ok(())
+}

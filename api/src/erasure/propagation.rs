@@ -1,0 +1,303 @@
+//! Passing an erasure on to the sub-processors that received the data: one propagation row per recipient, delivered
+//! by signed webhook (acknowledged by a 2xx answer) or confirmed by a named person; and the SQLite checkpoint that
+//! makes deleted pages leave the write-ahead log.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use serde_json::{Value, json};
+use steward_entities::{dsr_request, erasure_propagation, job, subprocessor};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::jobs::{self, Job, NewJob, Outcome};
+use crate::tenancy::{Scope, Tenancy};
+use crate::validate;
+
+/// The longest confirmation note a person may leave.
+const MAX_NOTE_CHARS: usize = 2000;
+
+/// One erasure to pass on to a sub-processor: a propagation row, and for a webhook recipient its delivery job, inside
+/// the caller's transaction. `cause` is the erasure request, the retention run or the offboarded tenant. Returns the
+/// propagation's id and method.
+pub(crate) async fn propagate<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+    cause: Uuid,
+    subject: Uuid,
+    (sp_id, sp): (Uuid, Option<&subprocessor::Model>),
+    categories: &BTreeSet<String>,
+) -> Result<(Uuid, &'static str), AppError> {
+    let endpoint = sp.and_then(|s| s.erasure_endpoint.clone());
+    let method = if endpoint.is_some() {
+        "webhook"
+    } else {
+        "manual"
+    };
+    let id = Uuid::now_v7();
+    erasure_propagation::ActiveModel {
+        tenant_id: Set(tenant.0),
+        id: Set(id),
+        request_id: Set(cause),
+        subject_id: Set(subject),
+        sub_processor_id: Set(sp_id),
+        sub_processor_name: Set(sp
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| sp_id.to_string())),
+        categories: Set(json!(categories).to_string()),
+        method: Set(method.into()),
+        endpoint: Set(endpoint.clone()),
+        state: Set("pending".into()),
+        attempts: Set(0),
+        last_error: Set(None),
+        created_at: Set(Utc::now()),
+        acknowledged_at: Set(None),
+        ack_reference: Set(None),
+        confirmed_by: Set(None),
+        confirmed_name: Set(None),
+        confirmation_note: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    if endpoint.is_some() {
+        jobs::enqueue(
+            txn,
+            NewJob::new(Job::DeliverErasure { propagation: id })
+                .for_tenant(tenant)
+                .dedupe(id),
+        )
+        .await?;
+    }
+    Ok((id, method))
+}
+
+/// After deleting personal data on SQLite: the deleted pages are zeroed (`secure_delete`), but the WAL still holds
+/// them until a checkpoint, which this forces.
+pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await?;
+    }
+    Ok(())
+}
+
+/// Sends one erasure request to a sub-processor's webhook, signed; a 2xx answer is its acknowledgement.
+pub(crate) async fn deliver(
+    tenancy: &Tenancy,
+    db: &DatabaseConnection,
+    job: &job::Model,
+    tenant: TenantId,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Outcome, AppError> {
+    let Some(propagation) = erasure_propagation::Entity::find()
+        .filter(erasure_propagation::Column::TenantId.eq(tenant.0))
+        .filter(erasure_propagation::Column::Id.eq(id))
+        .one(db)
+        .await?
+    else {
+        return Ok(Outcome::Done);
+    };
+    if propagation.state == "acknowledged" || propagation.state == "confirmed" {
+        return Ok(Outcome::Done);
+    }
+    let endpoint = propagation.endpoint.clone().ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!("webhook propagation {id} without endpoint"))
+    })?;
+    let body = json!({
+        "type": "steward.erasure-request",
+        "propagation_id": propagation.id,
+        "request_id": propagation.request_id,
+        "controller_tenant_id": tenant.0,
+        "subject_id": propagation.subject_id,
+        "categories": serde_json::from_str::<Value>(&propagation.categories).unwrap_or(Value::Null),
+        "requested_at": propagation.created_at,
+    })
+    .to_string();
+    let timestamp = now.timestamp();
+    let secret = tenancy
+        .keyring()
+        .webhook_secret(propagation.sub_processor_id);
+    let signature = crate::outbound::sign_webhook(&secret, timestamp, &body);
+    let headers = [
+        ("Steward-Signature", format!("t={timestamp},v1={signature}")),
+        ("Idempotency-Key", propagation.id.to_string()),
+    ];
+    let sent = tenancy
+        .outbound()
+        .post_json(&endpoint, &headers, body)
+        .await;
+    let failure = match sent {
+        Ok(answer) => {
+            let reference = serde_json::from_slice::<Value>(&answer.body)
+                .ok()
+                .and_then(|v| {
+                    v["reference"]
+                        .as_str()
+                        .map(|s| s.chars().take(200).collect::<String>())
+                });
+            let txn = db.begin().await?;
+            // Conditional: a person may have confirmed it by hand meanwhile; that stands.
+            let acknowledged = erasure_propagation::Entity::update_many()
+                .col_expr(erasure_propagation::Column::State, "acknowledged".into())
+                .col_expr(
+                    erasure_propagation::Column::Attempts,
+                    (propagation.attempts + 1).into(),
+                )
+                .col_expr(
+                    erasure_propagation::Column::AcknowledgedAt,
+                    Some(Utc::now()).into(),
+                )
+                .col_expr(erasure_propagation::Column::AckReference, reference.into())
+                .col_expr(
+                    erasure_propagation::Column::LastError,
+                    Option::<String>::None.into(),
+                )
+                .filter(erasure_propagation::Column::TenantId.eq(tenant.0))
+                .filter(erasure_propagation::Column::Id.eq(id))
+                .filter(erasure_propagation::Column::State.is_in(["pending", "failed"]))
+                .exec(&txn)
+                .await?;
+            if acknowledged.rows_affected == 0 {
+                jobs::complete_in(&txn, job).await?;
+                txn.commit().await?;
+                return Ok(Outcome::Done);
+            }
+            audit::append_tenant(
+                &txn,
+                tenant,
+                AuditEntry::system("erasure.propagation_acknowledged", "dsr_request", propagation.request_id)
+                    .with_detail(json!({ "propagation": id, "sub_processor": propagation.sub_processor_id, "attempts": propagation.attempts + 1 })),
+            )
+            .await?;
+            jobs::complete_in(&txn, job).await?;
+            txn.commit().await?;
+            return Ok(Outcome::Done);
+        }
+        Err(failure) => failure.to_string(),
+    };
+    let last = job.attempts >= job.max_attempts;
+    let mut model: erasure_propagation::ActiveModel = propagation.clone().into();
+    model.attempts = Set(propagation.attempts + 1);
+    model.last_error = Set(Some(failure.clone()));
+    if last {
+        model.state = Set("failed".into());
+    }
+    model.update(db).await?;
+    Err(AppError::BadInput(format!(
+        "erasure webhook of {}: {failure}",
+        propagation.sub_processor_name
+    )))
+}
+
+/// The propagations of an erasure request, oldest first.
+pub async fn propagations(
+    scope: &Scope,
+    request: Uuid,
+) -> Result<Vec<erasure_propagation::Model>, AppError> {
+    Ok(scope
+        .find::<erasure_propagation::Entity>()
+        .filter(erasure_propagation::Column::RequestId.eq(request))
+        .order_by_asc(erasure_propagation::Column::Id)
+        .all(scope.db())
+        .await?)
+}
+
+/// Confirms by hand that a sub-processor erased the data (manual propagations, or webhooks that gave up).
+pub async fn confirm_propagation(
+    scope: &Scope,
+    id: Uuid,
+    confirmed_name: &str,
+    note: Option<&str>,
+) -> Result<erasure_propagation::Model, AppError> {
+    let confirmed_name = validate::text("confirmedBy", confirmed_name, 200)?;
+    let note = note
+        .map(|n| validate::text("note", n, MAX_NOTE_CHARS))
+        .transpose()?;
+    let propagation = scope
+        .find::<erasure_propagation::Entity>()
+        .filter(erasure_propagation::Column::Id.eq(id))
+        .one(scope.db())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no erasure propagation {id}")))?;
+    if propagation.state == "acknowledged" || propagation.state == "confirmed" {
+        return Err(AppError::Refused {
+            reason: "ALREADY_SETTLED",
+            message: format!("this propagation is already {}", propagation.state),
+        });
+    }
+    let txn = scope.begin().await?;
+    let mut model: erasure_propagation::ActiveModel = propagation.clone().into();
+    model.state = Set("confirmed".into());
+    model.acknowledged_at = Set(Some(Utc::now()));
+    model.confirmed_by = Set(Some(scope.principal().label()));
+    model.confirmed_name = Set(Some(confirmed_name));
+    model.confirmation_note = Set(note);
+    let updated = model.update(&txn).await?;
+    // A webhook delivery still queued for it has nothing left to do.
+    job::Entity::update_many()
+        .col_expr(job::Column::State, "done".into())
+        .col_expr(job::Column::FinishedAt, Some(Utc::now()).into())
+        .filter(job::Column::DedupeKey.eq(Job::DeliverErasure { propagation: id }.key(id)))
+        .filter(job::Column::State.is_in(["queued", "dead"]))
+        .exec(&txn)
+        .await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "erasure.propagation_confirmed",
+            "dsr_request",
+            propagation.request_id,
+        )
+        .with_detail(json!({ "propagation": id, "sub_processor": propagation.sub_processor_id })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Queues an erasure again after a legal hold that held it back was lifted (`attempt` keeps the job key unique).
+pub(crate) async fn requeue_erasure<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+    request: &dsr_request::Model,
+    attempt: &str,
+) -> Result<(), DbErr> {
+    jobs::enqueue(
+        txn,
+        NewJob::new(Job::Erase {
+            request: request.id,
+            subject: request.subject_id,
+        })
+        .for_tenant(tenant)
+        .dedupe(format!("{}:{attempt}", request.id)),
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn enqueue_erasure<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+    request: &dsr_request::Model,
+) -> Result<(), DbErr> {
+    jobs::enqueue(
+        txn,
+        NewJob::new(Job::Erase {
+            request: request.id,
+            subject: request.subject_id,
+        })
+        .for_tenant(tenant)
+        .dedupe(request.id),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,487 @@
+//! A departing tenant's export (offboarding with `RETURN_THEN_DELETE`), built and served in bounded chunks.
+//!
+//! The build job walks the tenant's subjects in id order: each chunk's NDJSON lines (one per subject, with its values
+//! opened), up to [`CHUNK_BYTES`], are sealed with the export's own key and stored with the export's cursor in one
+//! transaction. A run stores at most [`MAX_CHUNKS_PER_RUN`] chunks and yields to other jobs; an instance that dies
+//! mid-build is followed by one that resumes after the cursor. Memory is one chunk and one fetch of
+//! [`SUBJECTS_PER_FETCH`] subjects, whatever the tenant's size.
+//!
+//! The download (`GET /exports/tenant`, the tenant's `client_admin`) streams a header line, the chunks opened one at a
+//! time, and an end line with the counts, so a truncated download is recognisable. A download is counted and audited
+//! when its last chunk was sent, just before the end line.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use chrono::{Duration, Utc};
+use futures_util::Stream;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde_json::json;
+use steward_entities::{data_subject, job, personal_data, tenant_export, tenant_export_chunk};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::crypto::SubjectKey;
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::jobs::{self, Outcome};
+use crate::offboarding::{Choice, details};
+use crate::subjects;
+use crate::tenancy::{Scope, Tenancy, TenantStatus};
+
+/// A chunk closes once its lines reach this size: about 1,000 typical subjects, or one with 50 values of 4 KiB
+/// (the largest a subject can be) and the next.
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Subjects read (with their records) per statement while a chunk fills.
+const SUBJECTS_PER_FETCH: u64 = 50;
+/// A run stores at most this many chunks, and starts no new one after [`RUN_BUDGET`], then yields to the other jobs
+/// (which run one at a time) and continues at the worker's next poll.
+const MAX_CHUNKS_PER_RUN: usize = 8;
+const RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+/// The shortest download window of a departing tenant's export.
+const EXPORT_MIN_DAYS: i64 = 7;
+/// Where the client admin downloads it.
+pub const DOWNLOAD_PATH: &str = "/exports/tenant";
+const FORMAT: &str = "steward.tenant-export/v2";
+
+fn chunk_context(export: Uuid, seq: i32) -> String {
+    format!("tenant.export:{export}:{seq}")
+}
+
+/// Deletes the tenant's export and its chunks (the offboarding was cancelled, or the tenant's data is gone).
+pub(crate) async fn delete<C: ConnectionTrait>(txn: &C, tenant: TenantId) -> Result<(), AppError> {
+    tenant_export_chunk::Entity::delete_many()
+        .filter(tenant_export_chunk::Column::TenantId.eq(tenant.0))
+        .exec(txn)
+        .await?;
+    tenant_export::Entity::delete_many()
+        .filter(tenant_export::Column::TenantId.eq(tenant.0))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The build job: up to [`CHUNKS_PER_RUN`] more chunks, then either `Later(now)` (more to do) or the export is ready,
+/// the client told, and the job done.
+pub(crate) async fn build(
+    tenancy: &Tenancy,
+    db: &DatabaseConnection,
+    job: &job::Model,
+    tenant: TenantId,
+) -> Result<Outcome, AppError> {
+    let Some(t) = details(tenancy, tenant).await? else {
+        return Ok(Outcome::Done);
+    };
+    if t.status != TenantStatus::Offboarding.as_str()
+        || t.offboarding_choice.as_deref() != Some(Choice::ReturnThenDelete.as_str())
+    {
+        return Ok(Outcome::Done);
+    }
+    let scope = tenancy.system_scope(tenant).await?;
+    let mut export = match scope
+        .find::<tenant_export::Entity>()
+        .one(scope.db())
+        .await?
+    {
+        Some(export) if export.ready => {
+            let txn = db.begin().await?;
+            jobs::complete_in(&txn, job).await?;
+            txn.commit().await?;
+            return Ok(Outcome::Done);
+        }
+        Some(export) => export,
+        None => start(scope.db(), &scope, t.offboarding_due_at).await?,
+    };
+    let key = scope
+        .tenant_key()
+        .unwrap(export.id, &export.wrapped_key)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("tenant export {}: {e}", export.id)))?;
+    let started = std::time::Instant::now();
+    let mut stored = 0;
+    while stored < MAX_CHUNKS_PER_RUN && (stored == 0 || started.elapsed() < RUN_BUDGET) {
+        let chunk = next_chunk(&scope, export.cursor).await?;
+        let Some(last) = chunk.last else {
+            if finish(db, job, tenant, export, t.offboarding_due_at).await? {
+                return Ok(Outcome::Done);
+            }
+            return Ok(Outcome::Later(Utc::now()));
+        };
+        let seq = export.chunks;
+        let sealed = key
+            .seal(&chunk_context(export.id, seq), &chunk.lines)
+            .map_err(AppError::internal)?;
+        drop(chunk.lines);
+        let txn = db.begin().await?;
+        tenant_export_chunk::ActiveModel {
+            tenant_id: Set(tenant.0),
+            export_id: Set(export.id),
+            seq: Set(seq),
+            subjects: Set(chunk.subjects),
+            sealed: Set(sealed),
+        }
+        .insert(&txn)
+        .await?;
+        // Conditional on the chunk count this run started from: an erasure that emptied the export meanwhile wins,
+        // and this chunk is rolled back.
+        let moved = tenant_export::Entity::update_many()
+            .col_expr(tenant_export::Column::Cursor, Some(last).into())
+            .col_expr(tenant_export::Column::Chunks, (seq + 1).into())
+            .col_expr(
+                tenant_export::Column::Subjects,
+                (export.subjects + chunk.subjects).into(),
+            )
+            .col_expr(
+                tenant_export::Column::ValuesExported,
+                (export.values_exported + chunk.values).into(),
+            )
+            .filter(tenant_export::Column::TenantId.eq(tenant.0))
+            .filter(tenant_export::Column::Id.eq(export.id))
+            .filter(tenant_export::Column::Chunks.eq(seq))
+            .filter(tenant_export::Column::Ready.eq(false))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected != 1 {
+            return Ok(Outcome::Later(Utc::now()));
+        }
+        txn.commit().await?;
+        export.cursor = Some(last);
+        export.subjects += chunk.subjects;
+        export.values_exported += chunk.values;
+        export.chunks = seq + 1;
+        stored += 1;
+    }
+    // More to do: the next run continues after the cursor, once the other due jobs had their turn.
+    Ok(Outcome::Later(Utc::now()))
+}
+
+/// A new, empty export with a key of its own: created with the offboarding (so `tenantExport` says at once that it is
+/// being built), or by its build job.
+pub(crate) async fn start<C: ConnectionTrait>(
+    conn: &C,
+    scope: &Scope,
+    due: Option<chrono::DateTime<Utc>>,
+) -> Result<tenant_export::Model, AppError> {
+    let id = Uuid::now_v7();
+    let key = SubjectKey::generate(scope.tenant_id(), id).map_err(AppError::internal)?;
+    let wrapped = scope
+        .tenant_key()
+        .wrap(id, &key)
+        .map_err(AppError::internal)?;
+    let now = Utc::now();
+    Ok(tenant_export::ActiveModel {
+        tenant_id: Set(scope.tenant_id().0),
+        id: Set(id),
+        wrapped_key: Set(wrapped),
+        ready: Set(false),
+        cursor: Set(None),
+        chunks: Set(0),
+        subjects: Set(0),
+        values_exported: Set(0),
+        downloads: Set(0),
+        created_at: Set(now),
+        expires_at: Set(download_until(due)),
+    }
+    .insert(conn)
+    .await?)
+}
+
+/// At least a week to download it, even with a short grace period.
+fn download_until(due: Option<chrono::DateTime<Utc>>) -> chrono::DateTime<Utc> {
+    let now = Utc::now();
+    due.unwrap_or(now)
+        .max(now + Duration::days(EXPORT_MIN_DAYS))
+}
+
+/// The lines of one chunk: the subjects after `cursor`, in id order, until the chunk holds [`CHUNK_BYTES`].
+struct Chunk {
+    lines: String,
+    subjects: i32,
+    values: i32,
+    /// The last subject in it; `None` when there was no subject left.
+    last: Option<Uuid>,
+}
+
+async fn next_chunk(scope: &Scope, mut cursor: Option<Uuid>) -> Result<Chunk, AppError> {
+    let mut chunk = Chunk {
+        lines: String::new(),
+        subjects: 0,
+        values: 0,
+        last: None,
+    };
+    'fill: while chunk.lines.len() < CHUNK_BYTES {
+        let mut query = scope
+            .find::<data_subject::Entity>()
+            .order_by_asc(data_subject::Column::Id)
+            .limit(SUBJECTS_PER_FETCH);
+        if let Some(cursor) = cursor {
+            query = query.filter(data_subject::Column::Id.gt(cursor));
+        }
+        let batch = query.all(scope.db()).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let mut records =
+            subjects::records_of(scope, &batch.iter().map(|s| s.id).collect::<Vec<_>>()).await?;
+        for subject in &batch {
+            let records = records.remove(&subject.id).unwrap_or_default();
+            chunk
+                .lines
+                .push_str(&subject_line(scope, subject, &records)?);
+            chunk.lines.push('\n');
+            chunk.subjects += 1;
+            chunk.values += records.len() as i32;
+            chunk.last = Some(subject.id);
+            cursor = Some(subject.id);
+            // The rest of this fetch is read again for the next chunk.
+            if chunk.lines.len() >= CHUNK_BYTES {
+                break 'fill;
+            }
+        }
+    }
+    Ok(chunk)
+}
+
+/// One subject as a line of the export: its external id, birth date and every value with its source.
+fn subject_line(
+    scope: &Scope,
+    subject: &data_subject::Model,
+    records: &[personal_data::Model],
+) -> Result<String, AppError> {
+    let key = subjects::subject_key(scope, subject)?;
+    let mut data = Vec::with_capacity(records.len());
+    for r in records {
+        data.push(json!({
+            "category": r.category,
+            "value": subjects::open_value(&key, r)?,
+            "purpose": r.purpose,
+            "source": subjects::open_source(&key, r)?,
+            "collected_at": r.collected_at,
+        }));
+    }
+    Ok(json!({
+        "type": "subject",
+        "id": subject.id,
+        "external_id": subjects::open_external_id(&key, subject)?,
+        "birth_date": subjects::open_birth_date(&key, subject)?,
+        "created_at": subject.created_at,
+        // Under restriction (Art. 18) the values are withheld from every reader in the console; returning them to
+        // the controller at contract end is storage's end, not new processing, so they are in the export, marked:
+        // the controller takes the restriction over with them.
+        "restricted_since": subject.restricted_at,
+        "personal_data": data,
+    })
+    .to_string())
+}
+
+/// Every subject is in a chunk: the export is ready; the client's admins are told; the job is done. `false` when the
+/// export was emptied meanwhile.
+async fn finish(
+    db: &DatabaseConnection,
+    job: &job::Model,
+    tenant: TenantId,
+    export: tenant_export::Model,
+    due: Option<chrono::DateTime<Utc>>,
+) -> Result<bool, AppError> {
+    let (subjects, values, id, chunks) = (
+        export.subjects,
+        export.values_exported,
+        export.id,
+        export.chunks,
+    );
+    let txn = db.begin().await?;
+    // The download window runs from when it can be downloaded. Conditional, like each chunk: an export emptied by an
+    // erasure meanwhile is not declared ready (its job was queued again).
+    let expires_at = download_until(due);
+    let done = tenant_export::Entity::update_many()
+        .col_expr(tenant_export::Column::Ready, true.into())
+        .col_expr(tenant_export::Column::ExpiresAt, expires_at.into())
+        .filter(tenant_export::Column::TenantId.eq(tenant.0))
+        .filter(tenant_export::Column::Id.eq(id))
+        .filter(tenant_export::Column::Chunks.eq(chunks))
+        .filter(tenant_export::Column::Ready.eq(false))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected != 1 {
+        return Ok(false);
+    }
+    crate::notices::notify(
+        &txn,
+        tenant,
+        "tenant.export_ready",
+        "Your data export is ready",
+        &format!(
+            "The export of {subjects} data subjects ({values} values) can be downloaded by your admins \
+             (GET {DOWNLOAD_PATH}) until {}.",
+            expires_at.date_naive()
+        ),
+    )
+    .await?;
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::system("tenant.export_ready", "tenant_export", id)
+            .with_detail(json!({ "subjects": subjects, "values": values, "chunks": chunks })),
+    )
+    .await?;
+    jobs::complete_in(&txn, job).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// The tenant's export as the console shows it (building or ready), if there is one.
+pub async fn status(scope: &Scope) -> Result<tenant_export::Model, AppError> {
+    scope
+        .find::<tenant_export::Entity>()
+        .filter(tenant_export::Column::ExpiresAt.gt(Utc::now()))
+        .one(scope.db())
+        .await?
+        .ok_or_else(no_export)
+}
+
+fn no_export() -> AppError {
+    AppError::NotFound(
+        "no export is available (it is prepared after offboarding with RETURN_THEN_DELETE begins, and deleted when \
+         the grace period ends)"
+            .into(),
+    )
+}
+
+/// A whole download was sent: counted and audited. (A `HEAD`, or a download cut short, is neither: only a download
+/// that reached its end line lets the offboarding go on.)
+async fn record_download(scope: &Scope, export: Uuid) -> Result<(), AppError> {
+    let txn = scope.begin().await?;
+    tenant_export::Entity::update_many()
+        .col_expr(
+            tenant_export::Column::Downloads,
+            sea_orm::sea_query::ExprTrait::add(
+                sea_orm::sea_query::Expr::col(tenant_export::Column::Downloads),
+                1,
+            ),
+        )
+        .filter(tenant_export::Column::TenantId.eq(scope.tenant_id().0))
+        .filter(tenant_export::Column::Id.eq(export))
+        .exec(&txn)
+        .await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "tenant.export_downloaded",
+            "tenant_export",
+            export,
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Starts a download: the stream of its lines (counted and audited once its last chunk was sent).
+pub async fn download(
+    scope: Scope,
+) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, AppError> {
+    let export = status(&scope).await?;
+    if !export.ready {
+        return Err(AppError::Refused {
+            reason: "EXPORT_NOT_READY",
+            message: format!(
+                "the export is still being built ({} subjects so far); you are notified when it is ready",
+                export.subjects
+            ),
+        });
+    }
+    let key = scope
+        .tenant_key()
+        .unwrap(export.id, &export.wrapped_key)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("tenant export {}: {e}", export.id)))?;
+    let header = json!({
+        "type": "header",
+        "format": FORMAT,
+        "tenant": { "id": scope.tenant_id().0, "name": scope.tenant().name },
+        "export_id": export.id,
+        "built_from": export.created_at,
+        "subjects": export.subjects,
+        "values": export.values_exported,
+    });
+    let end =
+        json!({ "type": "end", "subjects": export.subjects, "values": export.values_exported });
+    let state = Download {
+        scope: Arc::new(scope),
+        key: Arc::new(key),
+        export: export.id,
+        chunks: export.chunks,
+        next: Next::Header(header.to_string(), end.to_string()),
+    };
+    Ok(futures_util::stream::try_unfold(state, step))
+}
+
+enum Next {
+    Header(String, String),
+    Chunk(i32, String),
+    End(String),
+    Done,
+}
+
+struct Download {
+    scope: Arc<Scope>,
+    key: Arc<SubjectKey>,
+    export: Uuid,
+    chunks: i32,
+    next: Next,
+}
+
+/// One piece of the download: the header, one chunk opened, or the end line.
+async fn step(mut s: Download) -> Result<Option<(Bytes, Download)>, std::io::Error> {
+    let line = |text: String| Bytes::from(text + "\n");
+    match std::mem::replace(&mut s.next, Next::Done) {
+        Next::Header(header, end) => {
+            s.next = if s.chunks > 0 {
+                Next::Chunk(0, end)
+            } else {
+                Next::End(end)
+            };
+            Ok(Some((line(header), s)))
+        }
+        Next::Chunk(seq, end) => {
+            let chunk = s
+                .scope
+                .find::<tenant_export_chunk::Entity>()
+                .filter(tenant_export_chunk::Column::ExportId.eq(s.export))
+                .filter(tenant_export_chunk::Column::Seq.eq(seq))
+                .one(s.scope.db())
+                .await
+                .map_err(broken)?
+                .ok_or_else(|| broken(format!("chunk {seq} of export {} is missing", s.export)))?;
+            let text = s
+                .key
+                .open(&chunk_context(s.export, seq), &chunk.sealed)
+                .map_err(|e| broken(format!("chunk {seq} of export {}: {e}", s.export)))?;
+            s.next = if seq + 1 < s.chunks {
+                Next::Chunk(seq + 1, end)
+            } else {
+                Next::End(end)
+            };
+            Ok(Some((Bytes::from(text), s)))
+        }
+        Next::End(end) => {
+            record_download(&s.scope, s.export).await.map_err(|e| {
+                broken(format!(
+                    "recording the download of export {}: {e:?}",
+                    s.export
+                ))
+            })?;
+            Ok(Some((line(end), s)))
+        }
+        Next::Done => Ok(None),
+    }
+}
+
+/// A download cut short: logged here; the client sees the body end without its `end` line.
+fn broken(cause: impl std::fmt::Display) -> std::io::Error {
+    tracing::error!(error = %cause, "tenant export download failed");
+    std::io::Error::other("export download failed")
+}

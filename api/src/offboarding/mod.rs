@@ -1,0 +1,806 @@
+//! Contract end (GDPR Art. 28(3)(g)): delete, or return then delete, all of a tenant's personal data at the
+//! controller's choice, and issue a signed certificate that it is gone.
+//!
+//! `begin` (platform admin, on the client's instruction) moves the tenant to `offboarding`: nothing new is collected,
+//! clients still read. Nothing is deleted on one staff member's word (GDPR Art. 28(3)(a)): the deletion must be
+//! authorized by the tenant's `client_admin` (the controller's instruction, recorded in Steward) or by a second
+//! platform admin, the grace period is at least [`MIN_GRACE_DAYS`], and either side can cancel until the deletion
+//! starts (the tenant returns to the status it had). With `RETURN_THEN_DELETE` a job builds the full export for the client admin to download. When
+//! the grace period ends, the finishing job erases every subject exactly as an erasure does — values, guardian
+//! consents, exports and the wrapped key, with a tombstone and propagations to the sub-processors that received data
+//! — in batches, then deletes the export, signs the certificate and marks the tenant `terminated`. A legal hold keeps
+//! the subjects it covers (and the tenant in `offboarding`) until lifted.
+
+pub mod export;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use ed25519_dalek::Signer;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use serde_json::json;
+use steward_entities::{
+    audit_event, data_subject, erasure_propagation, erasure_tombstone, job,
+    offboarding_certificate, personal_data, tenant, tenant_export,
+};
+use steward_policy::{ActorKind, Permission};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::jobs::{self, Job, NewJob, Outcome};
+use crate::tenancy::{Scope, Tenancy, TenantRecord, TenantStatus};
+
+/// The `origin` of the tombstones an offboarding writes.
+const OFFBOARDING_ORIGIN: &str = "offboarding";
+const MAX_GRACE_DAYS: i32 = 365;
+/// The shortest grace period: the window in which a deleting offboarding can still be cancelled.
+pub const MIN_GRACE_DAYS: i32 = 7;
+pub const DEFAULT_GRACE_DAYS: i32 = 30;
+/// Subjects erased per transaction, and transactions per job run, when a tenant is terminated.
+const SUBJECTS_PER_BATCH: u64 = 100;
+const BATCHES_PER_RUN: usize = 20;
+
+/// What the client chose for its data at contract end.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "OffboardingChoice")]
+pub enum Choice {
+    /// Delete everything when the grace period ends.
+    Delete,
+    /// Produce a full export for the client first, then delete when the grace period ends.
+    ReturnThenDelete,
+}
+
+impl Choice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Choice::Delete => "delete",
+            Choice::ReturnThenDelete => "return_then_delete",
+        }
+    }
+}
+
+/// Begins a tenant's offboarding (`platform_admin`).
+pub async fn begin(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    tenant_id: TenantId,
+    choice: Choice,
+    grace_days: i32,
+) -> Result<TenantRecord, AppError> {
+    tenancy
+        .require_platform(principal, Permission::TenantLifecycle)
+        .await?;
+    if !(MIN_GRACE_DAYS..=MAX_GRACE_DAYS).contains(&grace_days) {
+        return Err(AppError::BadInput(format!(
+            "`graceDays` must be between {MIN_GRACE_DAYS} and {MAX_GRACE_DAYS}"
+        )));
+    }
+    let record = tenancy
+        .find(tenant_id)
+        .await?
+        .ok_or_else(|| crate::tenancy::not_found(tenant_id))?;
+    if matches!(
+        record.status,
+        TenantStatus::Offboarding | TenantStatus::Terminated
+    ) {
+        return Err(AppError::Refused {
+            reason: "ALREADY_OFFBOARDING",
+            message: format!("this tenant is already {}", record.status.as_str()),
+        });
+    }
+    let scope = tenancy.system_scope(tenant_id).await?;
+    let now = Utc::now();
+    let due = now + Duration::days(i64::from(grace_days));
+    let control = tenancy.databases().control().begin().await?;
+    let updated = tenant::Entity::update_many()
+        .col_expr(
+            tenant::Column::Status,
+            TenantStatus::Offboarding.as_str().into(),
+        )
+        .col_expr(
+            tenant::Column::OffboardingChoice,
+            Some(choice.as_str()).into(),
+        )
+        .col_expr(tenant::Column::OffboardingStartedAt, Some(now).into())
+        .col_expr(tenant::Column::OffboardingDueAt, Some(due).into())
+        .col_expr(
+            tenant::Column::OffboardingRequestedBy,
+            Some(principal.label()).into(),
+        )
+        .col_expr(
+            tenant::Column::OffboardingAuthorizedBy,
+            Option::<String>::None.into(),
+        )
+        .col_expr(
+            tenant::Column::OffboardingAuthorizedAt,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .col_expr(
+            tenant::Column::OffboardingPreviousStatus,
+            Some(record.status.as_str()).into(),
+        )
+        .col_expr(tenant::Column::UpdatedAt, now.into())
+        .filter(tenant::Column::Id.eq(tenant_id.0))
+        .filter(tenant::Column::Status.eq(record.status.as_str()))
+        .exec(&control)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Conflict(
+            "the tenant's status changed meanwhile; reload and retry".into(),
+        ));
+    }
+    audit::append_platform(
+        &control,
+        AuditEntry::by(principal, "tenant.offboarding_started", "tenant", tenant_id)
+            .with_detail(json!({ "choice": choice.as_str(), "grace_days": grace_days })),
+    )
+    .await?;
+    crate::tenancy::assignments::bump_version(&control).await?;
+    let txn = scope.begin().await?;
+    if choice == Choice::ReturnThenDelete {
+        crate::offboarding::export::start(&txn, &scope, Some(due)).await?;
+        jobs::enqueue(
+            &txn,
+            NewJob::new(Job::BuildTenantExport {
+                tenant: tenant_id.0,
+            })
+            .for_tenant(tenant_id)
+            .dedupe(tenant_id.0),
+        )
+        .await?;
+    }
+    jobs::enqueue(
+        &txn,
+        NewJob::new(Job::FinishOffboarding {
+            tenant: tenant_id.0,
+        })
+        .for_tenant(tenant_id)
+        .dedupe(tenant_id.0)
+        .at(due),
+    )
+    .await?;
+    crate::notices::notify(
+        &txn,
+        tenant_id,
+        "tenant.offboarding",
+        "Contract end: confirm or cancel the deletion of your data",
+        &format!(
+            "{} began your offboarding ({}). Nothing new is collected. Nothing is deleted unless one of your admins \
+             confirms it (authorizeOffboarding) or a second platform admin approves it; then, on {}, every data \
+             subject's values and keys are deleted and sub-processors are told, and a signed certificate is issued. \
+             Until the deletion starts, your admins can cancel it (cancelOffboarding).{}",
+            principal.label(),
+            choice.as_str().replace('_', " "),
+            due.date_naive(),
+            if choice == Choice::ReturnThenDelete {
+                " A full export of your personal data is being prepared for your admins to download (tenantExport)."
+            } else {
+                ""
+            }
+        ),
+    )
+    .await?;
+    // The tenant's own chain records it too, where the client can verify it.
+    audit::append_tenant(
+        &txn,
+        tenant_id,
+        AuditEntry::by(principal, "tenant.offboarding_started", "tenant", tenant_id).with_detail(
+            json!({ "choice": choice.as_str(), "due_at": audit::canonical_time(due) }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    control.commit().await?;
+    tenancy.forget_tenant(tenant_id);
+    Ok(TenantRecord {
+        status: TenantStatus::Offboarding,
+        updated_at: now,
+        ..record
+    })
+}
+
+/// How long a platform admin appointed by the one who began an offboarding must have held the role to authorize it.
+const SECOND_ADMIN_STANDING_DAYS: i64 = 30;
+
+/// A second platform admin is a second person only if the first did not just make them one: whoever holds the role
+/// only since the offboarding began, or was given it by the admin who began it less than
+/// [`SECOND_ADMIN_STANDING_DAYS`] before, cannot authorize it (the client's admin still can).
+async fn refuse_appointed_second(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    t: &tenant::Model,
+) -> Result<(), AppError> {
+    let held = steward_entities::role_assignment::Entity::find()
+        .filter(steward_entities::role_assignment::Column::ActorKind.eq("staff"))
+        .filter(steward_entities::role_assignment::Column::Subject.eq(principal.subject.as_str()))
+        .filter(
+            steward_entities::role_assignment::Column::Role
+                .eq(steward_policy::Role::PlatformAdmin.as_str()),
+        )
+        .all(tenancy.databases().control())
+        .await?;
+    let Some(began) = t.offboarding_started_at else {
+        return Ok(());
+    };
+    let independent = held.iter().any(|a| {
+        a.assigned_at < began
+            && (Some(a.assigned_by.as_str()) != t.offboarding_requested_by.as_deref()
+                || a.assigned_at < began - Duration::days(SECOND_ADMIN_STANDING_DAYS))
+    });
+    if independent {
+        return Ok(());
+    }
+    Err(AppError::Refused {
+        reason: "SECOND_PERSON_REQUIRED",
+        message: "a second platform admin must have held the role since before this offboarding began, and for 30 \
+                  days if the admin who began it appointed them; otherwise the tenant's client_admin authorizes"
+            .into(),
+    })
+}
+
+/// Authorizes the deletion of a departing tenant's data: its `client_admin` (the controller's instruction) or a
+/// platform admin other than the one who began the offboarding (and not appointed by them, nor since it began).
+pub async fn authorize(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    tenant_id: Option<TenantId>,
+) -> Result<TenantRecord, AppError> {
+    let t = offboarding_of(tenancy, principal, tenant_id).await?;
+    if principal.kind == ActorKind::Staff
+        && t.offboarding_requested_by.as_deref() == Some(principal.label().as_str())
+    {
+        return Err(AppError::Refused {
+            reason: "SECOND_PERSON_REQUIRED",
+            message: "the platform admin who began an offboarding cannot also authorize its deletion: the \
+                      tenant's client_admin or a second platform admin must"
+                .into(),
+        });
+    }
+    if principal.kind == ActorKind::Staff {
+        refuse_appointed_second(tenancy, principal, &t).await?;
+    }
+    if let Some(by) = &t.offboarding_authorized_by {
+        return Err(AppError::Conflict(format!(
+            "the deletion was already authorized by {by}"
+        )));
+    }
+    let now = Utc::now();
+    let tenant = TenantId(t.id);
+    // The scope first: on SQLite the control database has one writer, which the transaction below holds.
+    let scope = tenancy.system_scope(tenant).await?;
+    let control = tenancy.databases().control().begin().await?;
+    let updated = tenant::Entity::update_many()
+        .col_expr(
+            tenant::Column::OffboardingAuthorizedBy,
+            Some(principal.label()).into(),
+        )
+        .col_expr(tenant::Column::OffboardingAuthorizedAt, Some(now).into())
+        .filter(tenant::Column::Id.eq(t.id))
+        .filter(tenant::Column::Status.eq(TenantStatus::Offboarding.as_str()))
+        .filter(tenant::Column::OffboardingAuthorizedBy.is_null())
+        .exec(&control)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Conflict(
+            "the offboarding changed meanwhile; reload and retry".into(),
+        ));
+    }
+    let detail = json!({ "due_at": t.offboarding_due_at.map(audit::canonical_time), "requested_by": t.offboarding_requested_by });
+    audit::append_platform(
+        &control,
+        AuditEntry::by(principal, "tenant.offboarding_authorized", "tenant", tenant)
+            .with_detail(detail.clone()),
+    )
+    .await?;
+    let txn = scope.begin().await?;
+    // The finishing job may have gone back to sleep while it waited for this: it runs at the due date (or now).
+    if let Some(due) = t.offboarding_due_at {
+        job::Entity::update_many()
+            .col_expr(job::Column::RunAt, due.max(now).into())
+            .filter(job::Column::DedupeKey.eq(finish_key(tenant)))
+            .filter(job::Column::State.eq("queued"))
+            .exec(&txn)
+            .await?;
+    }
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::by(principal, "tenant.offboarding_authorized", "tenant", tenant)
+            .with_detail(detail),
+    )
+    .await?;
+    crate::notices::notify(
+        &txn,
+        tenant,
+        "tenant.offboarding",
+        "The deletion of your data was authorized",
+        &format!(
+            "{} authorized the deletion. On {} every data subject's values and keys are deleted; until then your \
+             admins can still cancel it (cancelOffboarding).",
+            principal.label(),
+            t.offboarding_due_at
+                .map(|d| d.date_naive().to_string())
+                .unwrap_or_default()
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    control.commit().await?;
+    tenancy.forget_tenant(tenant);
+    tenancy
+        .find(tenant)
+        .await?
+        .ok_or_else(|| crate::tenancy::not_found(tenant))
+}
+
+/// Cancels an offboarding before its deletion starts (the tenant's `client_admin` or a platform admin): the tenant
+/// returns to the status it had, a prepared export is deleted.
+pub async fn cancel(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    tenant_id: Option<TenantId>,
+    reason: &str,
+) -> Result<TenantRecord, AppError> {
+    let reason = crate::validate::text("reason", reason, 1000)?;
+    let t = offboarding_of(tenancy, principal, tenant_id).await?;
+    if t.offboarding_erasure_started_at.is_some() {
+        return Err(AppError::Refused {
+            reason: "ERASURE_STARTED",
+            message: "the deletion has started and cannot be cancelled".into(),
+        });
+    }
+    let tenant = TenantId(t.id);
+    let back = t
+        .offboarding_previous_status
+        .as_deref()
+        .unwrap_or(TenantStatus::Active.as_str())
+        .parse::<TenantStatus>()?;
+    let now = Utc::now();
+    let scope = tenancy.system_scope(tenant).await?;
+    let control = tenancy.databases().control().begin().await?;
+    let none_time = || Option::<DateTime<Utc>>::None;
+    let updated = tenant::Entity::update_many()
+        .col_expr(tenant::Column::Status, back.as_str().into())
+        .col_expr(
+            tenant::Column::OffboardingChoice,
+            Option::<String>::None.into(),
+        )
+        .col_expr(tenant::Column::OffboardingStartedAt, none_time().into())
+        .col_expr(tenant::Column::OffboardingDueAt, none_time().into())
+        .col_expr(
+            tenant::Column::OffboardingRequestedBy,
+            Option::<String>::None.into(),
+        )
+        .col_expr(
+            tenant::Column::OffboardingAuthorizedBy,
+            Option::<String>::None.into(),
+        )
+        .col_expr(tenant::Column::OffboardingAuthorizedAt, none_time().into())
+        .col_expr(
+            tenant::Column::OffboardingPreviousStatus,
+            Option::<String>::None.into(),
+        )
+        .col_expr(tenant::Column::UpdatedAt, now.into())
+        .filter(tenant::Column::Id.eq(t.id))
+        .filter(tenant::Column::Status.eq(TenantStatus::Offboarding.as_str()))
+        .filter(tenant::Column::OffboardingErasureStartedAt.is_null())
+        .exec(&control)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Refused {
+            reason: "ERASURE_STARTED",
+            message: "the deletion has started and cannot be cancelled".into(),
+        });
+    }
+    let detail = json!({ "reason": reason, "status": back.as_str() });
+    audit::append_platform(
+        &control,
+        AuditEntry::by(principal, "tenant.offboarding_cancelled", "tenant", tenant)
+            .with_detail(detail.clone()),
+    )
+    .await?;
+    crate::tenancy::assignments::bump_version(&control).await?;
+    let txn = scope.begin().await?;
+    // The offboarding's jobs go with it, so that a later offboarding schedules its own.
+    job::Entity::delete_many()
+        .filter(
+            job::Column::DedupeKey
+                .is_in([crate::jobs::tenant_export_key(tenant), finish_key(tenant)]),
+        )
+        .exec(&txn)
+        .await?;
+    crate::offboarding::export::delete(&txn, tenant).await?;
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::by(principal, "tenant.offboarding_cancelled", "tenant", tenant)
+            .with_detail(detail),
+    )
+    .await?;
+    crate::notices::notify(
+        &txn,
+        tenant,
+        "tenant.offboarding",
+        "The offboarding was cancelled",
+        &format!(
+            "{} cancelled the offboarding: {reason}. Nothing was deleted; the tenant is {} again.",
+            principal.label(),
+            back.as_str()
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    control.commit().await?;
+    tenancy.forget_tenant(tenant);
+    tenancy
+        .find(tenant)
+        .await?
+        .ok_or_else(|| crate::tenancy::not_found(tenant))
+}
+
+/// The departing tenant `principal` may authorize or cancel the offboarding of: its own (`client_admin`, who holds
+/// `tenant:settings`) or any (`platform_admin`). Another tenant's id is `NOT_FOUND`.
+async fn offboarding_of(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    tenant_id: Option<TenantId>,
+) -> Result<tenant::Model, AppError> {
+    let tenant = match principal.kind {
+        ActorKind::Staff => {
+            tenancy
+                .require_platform(principal, Permission::TenantLifecycle)
+                .await?;
+            tenant_id.ok_or_else(|| AppError::BadInput("`tenantId` is required".into()))?
+        }
+        _ => tenancy
+            .scope(principal, tenant_id, Permission::TenantSettings)
+            .await?
+            .tenant_id(),
+    };
+    let t = details(tenancy, tenant)
+        .await?
+        .ok_or_else(|| crate::tenancy::not_found(tenant))?;
+    if t.status != TenantStatus::Offboarding.as_str() {
+        return Err(AppError::Refused {
+            reason: "NOT_OFFBOARDING",
+            message: format!("this tenant is {}, not offboarding", t.status),
+        });
+    }
+    Ok(t)
+}
+
+/// The offboarding details of a tenant, from the directory.
+pub async fn details(
+    tenancy: &Tenancy,
+    tenant: TenantId,
+) -> Result<Option<tenant::Model>, AppError> {
+    Ok(tenant::Entity::find_by_id(tenant.0)
+        .one(tenancy.databases().control())
+        .await?)
+}
+
+/// When the grace period has ended: erase every subject in batches, then sign the certificate and terminate.
+pub(crate) async fn finish(
+    tenancy: &Tenancy,
+    db: &DatabaseConnection,
+    job: &job::Model,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<Outcome, AppError> {
+    let Some(t) = details(tenancy, tenant).await? else {
+        return Ok(Outcome::Done);
+    };
+    if t.status != TenantStatus::Offboarding.as_str() {
+        return Ok(Outcome::Done);
+    }
+    if let Some(due) = t.offboarding_due_at
+        && now < due
+    {
+        return Ok(Outcome::Later(due));
+    }
+    // Nothing is deleted on one staff member's word: wait for the client's confirmation or a second approval.
+    if t.offboarding_authorized_by.is_none() {
+        return Ok(Outcome::Later(now + Duration::hours(1)));
+    }
+    let scope = tenancy.system_scope(tenant).await?;
+    // The client chose to get its data back first: nothing is deleted before the export exists, and then not before
+    // it was downloaded or its download window closed.
+    if t.offboarding_choice.as_deref() == Some(Choice::ReturnThenDelete.as_str()) {
+        match scope
+            .find::<tenant_export::Entity>()
+            .one(scope.db())
+            .await?
+        {
+            None => return Ok(Outcome::Later(now + Duration::minutes(5))),
+            Some(e) if !e.ready => return Ok(Outcome::Later(now + Duration::minutes(5))),
+            Some(e) if e.downloads == 0 && now < e.expires_at => {
+                return Ok(Outcome::Later(e.expires_at.min(now + Duration::hours(1))));
+            }
+            Some(_) => {}
+        }
+    }
+    let held = crate::retention::held(db, tenant).await?;
+    if held.tenant_wide {
+        return Ok(Outcome::Later(now + Duration::hours(1)));
+    }
+    // From here on the offboarding can no longer be cancelled. Conditional: a cancel that won the race stands.
+    if t.offboarding_erasure_started_at.is_none() {
+        let started = tenant::Entity::update_many()
+            .col_expr(
+                tenant::Column::OffboardingErasureStartedAt,
+                Some(Utc::now()).into(),
+            )
+            .filter(tenant::Column::Id.eq(tenant.0))
+            .filter(tenant::Column::Status.eq(TenantStatus::Offboarding.as_str()))
+            .filter(tenant::Column::OffboardingAuthorizedBy.is_not_null())
+            .filter(tenant::Column::OffboardingErasureStartedAt.is_null())
+            .exec(tenancy.databases().control())
+            .await?;
+        if started.rows_affected != 1 {
+            return Ok(Outcome::Done);
+        }
+    }
+    for _ in 0..BATCHES_PER_RUN {
+        let mut query = scope
+            .find::<data_subject::Entity>()
+            .order_by_asc(data_subject::Column::Id)
+            .limit(SUBJECTS_PER_BATCH);
+        if !held.subjects.is_empty() {
+            query = query.filter(data_subject::Column::Id.is_not_in(held.subjects.iter().copied()));
+        }
+        let batch = query.all(scope.db()).await?;
+        if batch.is_empty() {
+            break;
+        }
+        erase_batch(tenancy, &scope, &batch, tenant).await?;
+    }
+    let left = crate::pagination::count(scope.find::<data_subject::Entity>(), scope.db()).await?;
+    if left > 0 {
+        // Held subjects wait for their hold; others for the next run.
+        let wait = if left as usize <= held.subjects.len() {
+            Duration::hours(1)
+        } else {
+            Duration::zero()
+        };
+        return Ok(Outcome::Later(now + wait));
+    }
+    let _ = job;
+    terminate(tenancy, db, &scope, &t).await?;
+    Ok(Outcome::Done)
+}
+
+async fn erase_batch(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    batch: &[data_subject::Model],
+    tenant: TenantId,
+) -> Result<(), AppError> {
+    let ids: Vec<Uuid> = batch.iter().map(|s| s.id).collect();
+    let records = scope
+        .find::<personal_data::Entity>()
+        .filter(personal_data::Column::SubjectId.is_in(ids.iter().copied()))
+        .all(scope.db())
+        .await?;
+    let mut counts: BTreeMap<Uuid, BTreeMap<String, i64>> = BTreeMap::new();
+    for r in &records {
+        *counts
+            .entry(r.subject_id)
+            .or_default()
+            .entry(r.category.clone())
+            .or_default() += 1;
+    }
+    // Recipients per subject (read before the transaction).
+    let erased: BTreeMap<Uuid, BTreeSet<String>> = ids
+        .iter()
+        .map(|subject| {
+            let categories = counts
+                .get(subject)
+                .map(|c| c.keys().cloned().collect())
+                .unwrap_or_default();
+            (*subject, categories)
+        })
+        .collect();
+    let recipients =
+        crate::erasure::recipients(scope, &erased, crate::erasure::Extent::Subject).await?;
+    let registry = crate::erasure::registry_of(tenancy, &recipients).await?;
+
+    let now = Utc::now();
+    let txn = scope.begin().await?;
+    personal_data::Entity::delete_many()
+        .filter(personal_data::Column::TenantId.eq(tenant.0))
+        .filter(personal_data::Column::SubjectId.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await?;
+    // A hold placed since the batch was chosen (read after the first write, so on SQLite this is the writer): roll the
+    // batch back; the next run skips held subjects. (The cascade below deletes the values again, finding none.)
+    let held_now = crate::retention::held(&txn, tenant).await?;
+    if held_now.tenant_wide || ids.iter().any(|s| held_now.covers(*s)) {
+        return Ok(());
+    }
+    crate::erasure::delete_subjects(&txn, tenant, &ids, crate::erasure::TenantExport::Keep).await?;
+    let mut total = BTreeMap::<String, i64>::new();
+    for subject in &ids {
+        let c = counts.get(subject).cloned().unwrap_or_default();
+        for (k, n) in &c {
+            *total.entry(k.clone()).or_default() += n;
+        }
+        erasure_tombstone::ActiveModel {
+            tenant_id: Set(tenant.0),
+            subject_id: Set(*subject),
+            // Offboarding erasures name the tenant as their "request".
+            request_id: Set(tenant.0),
+            erased_at: Set(now),
+            counts: Set(json!(c).to_string()),
+            values_erased: Set(c.values().sum::<i64>() as i32),
+            origin: Set(OFFBOARDING_ORIGIN.into()),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    for ((subject, sp), categories) in &recipients {
+        crate::erasure::propagate(
+            &txn,
+            tenant,
+            tenant.0,
+            *subject,
+            (*sp, registry.get(sp)),
+            categories,
+        )
+        .await?;
+    }
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::system("tenant.subjects_erased", "tenant", tenant).with_detail(json!({
+            "subjects": ids.len(),
+            "values_erased": records.len(),
+            "counts": total,
+            "propagations": recipients.len(),
+        })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn terminate(
+    tenancy: &Tenancy,
+    db: &DatabaseConnection,
+    scope: &Scope,
+    t: &tenant::Model,
+) -> Result<(), AppError> {
+    let tenant = scope.tenant_id();
+    // Only the offboarding's own erasures: subjects erased earlier on request have their own certificates.
+    let tombstones = scope
+        .find::<erasure_tombstone::Entity>()
+        .filter(erasure_tombstone::Column::Origin.eq(OFFBOARDING_ORIGIN))
+        .all(scope.db())
+        .await?;
+    let mut counts = BTreeMap::<String, i64>::new();
+    for tomb in &tombstones {
+        let c: BTreeMap<String, i64> = serde_json::from_str(&tomb.counts).unwrap_or_default();
+        for (k, n) in c {
+            *counts.entry(k).or_default() += n;
+        }
+    }
+    let propagations = scope
+        .find::<erasure_propagation::Entity>()
+        .filter(erasure_propagation::Column::RequestId.eq(tenant.0))
+        .all(scope.db())
+        .await?;
+    let mut by_sp: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for p in &propagations {
+        *by_sp
+            .entry(p.sub_processor_name.clone())
+            .or_default()
+            .entry(p.state.clone())
+            .or_default() += 1;
+    }
+    let export = scope
+        .find::<tenant_export::Entity>()
+        .one(scope.db())
+        .await?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    crate::offboarding::export::delete(&txn, tenant).await?;
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::system("tenant.terminated", "tenant", tenant).with_detail(json!({
+            "subjects_erased": tombstones.len(),
+            "values_erased": counts.values().sum::<i64>(),
+        })),
+    )
+    .await?;
+    // Not completed here: the job is done only once the control database says `terminated` (a retry after a failed
+    // control commit finds no subjects left and terminates again).
+    txn.commit().await?;
+    crate::erasure::checkpoint(db).await?;
+    let head = audit_event::Entity::find()
+        .filter(audit_event::Column::TenantId.eq(tenant.0))
+        .order_by_desc(audit_event::Column::Seq)
+        .one(db)
+        .await?;
+    let document = json!({
+        "type": "steward.offboarding-certificate/v1",
+        "tenant_id": tenant.0,
+        "tenant": t.name,
+        "choice": t.offboarding_choice,
+        "started_at": t.offboarding_started_at.map(audit::canonical_time),
+        "grace_ended_at": t.offboarding_due_at.map(audit::canonical_time),
+        "completed_at": audit::canonical_time(now),
+        "export": export.map(|e| json!({ "created_at": audit::canonical_time(e.created_at), "downloads": e.downloads, "subjects": e.subjects })),
+        "subjects_erased": tombstones.len(),
+        "values_erased": counts.values().sum::<i64>(),
+        "counts_by_category": counts,
+        "data_keys_destroyed": true,
+        "propagations": by_sp,
+        "audit_chain_head": head.map(|h| json!({ "seq": h.seq, "hash": h.hash })),
+    })
+    .to_string();
+    let key = tenancy.keyring().certificate_key();
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(key.sign(document.as_bytes()).to_bytes());
+    let control = tenancy.databases().control().begin().await?;
+    offboarding_certificate::Entity::insert(offboarding_certificate::ActiveModel {
+        tenant_id: Set(tenant.0),
+        document: Set(document),
+        signature: Set(signature),
+        issued_at: Set(now),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(offboarding_certificate::Column::TenantId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&control)
+    .await?;
+    tenant::Entity::update_many()
+        .col_expr(
+            tenant::Column::Status,
+            TenantStatus::Terminated.as_str().into(),
+        )
+        .col_expr(tenant::Column::TerminatedAt, Some(now).into())
+        .col_expr(tenant::Column::UpdatedAt, now.into())
+        .filter(tenant::Column::Id.eq(tenant.0))
+        .exec(&control)
+        .await?;
+    audit::append_platform(
+        &control,
+        AuditEntry::system("tenant.terminated", "tenant", tenant)
+            .with_detail(json!({ "subjects_erased": tombstones.len() })),
+    )
+    .await?;
+    crate::tenancy::assignments::bump_version(&control).await?;
+    control.commit().await?;
+    tenancy.forget_tenant(tenant);
+    Ok(())
+}
+
+/// The signed certificate of a terminated tenant.
+pub async fn certificate(
+    tenancy: &Tenancy,
+    scope: &Scope,
+) -> Result<offboarding_certificate::Model, AppError> {
+    offboarding_certificate::Entity::find_by_id(scope.tenant_id().0)
+        .one(tenancy.databases().control())
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(
+                "no offboarding certificate: it is issued when the tenant's data has been deleted"
+                    .into(),
+            )
+        })
+}
+
+/// The deduplication key of a tenant's offboarding end.
+fn finish_key(tenant: TenantId) -> String {
+    Job::FinishOffboarding { tenant: tenant.0 }.key(tenant.0)
+}

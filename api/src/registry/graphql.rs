@@ -1,0 +1,682 @@
+//! The sub-processor registry, change notices, objections, transfer mechanisms, onward transfers and the record of
+//! processing.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use steward_entities::{
+    change_notice, objection, onward_transfer, subprocessor, subprocessor_revision,
+};
+use steward_policy::{ActorKind, Permission};
+
+use crate::error::AppError;
+use crate::graphql::parse_uuid;
+use crate::graphql::{open_scope, principal, tenancy};
+use crate::registry::{
+    self, Resolution, Status, SubProcessorInput, list_of, transfers::TransferInput,
+};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(name = "SubProcessorStatus")]
+pub enum StatusGql {
+    Proposed,
+    Announced,
+    Active,
+    Retiring,
+    Retired,
+}
+
+impl From<Status> for StatusGql {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Proposed => StatusGql::Proposed,
+            Status::Announced => StatusGql::Announced,
+            Status::Active => StatusGql::Active,
+            Status::Retiring => StatusGql::Retiring,
+            Status::Retired => StatusGql::Retired,
+        }
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(name = "ObjectionResolution")]
+pub enum ResolutionGql {
+    WithdrawnByClient,
+    NotUsedForTenant,
+    ContractTerminated,
+}
+
+impl From<ResolutionGql> for Resolution {
+    fn from(r: ResolutionGql) -> Self {
+        match r {
+            ResolutionGql::WithdrawnByClient => Resolution::WithdrawnByClient,
+            ResolutionGql::NotUsedForTenant => Resolution::NotUsedForTenant,
+            ResolutionGql::ContractTerminated => Resolution::ContractTerminated,
+        }
+    }
+}
+
+/// A company that helps us provide the service and may receive clients' personal data.
+pub struct SubProcessor(pub subprocessor::Model);
+
+#[Object]
+impl SubProcessor {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn legal_entity(&self) -> &str {
+        &self.0.legal_entity
+    }
+    async fn website(&self) -> &str {
+        &self.0.website
+    }
+    /// The service it provides.
+    async fn purpose(&self) -> &str {
+        &self.0.purpose
+    }
+    /// Where it processes data (ISO 3166-1 alpha-2).
+    async fn countries(&self) -> async_graphql::Result<Vec<String>> {
+        Ok(list_of(&self.0.countries)?)
+    }
+    /// The data categories it may receive.
+    async fn categories(&self) -> async_graphql::Result<Vec<String>> {
+        Ok(list_of(&self.0.categories)?)
+    }
+    /// The transfer mechanisms it has signed.
+    async fn mechanisms(&self) -> async_graphql::Result<Vec<String>> {
+        Ok(list_of(&self.0.mechanisms)?)
+    }
+    /// Certified under the Data Privacy Framework.
+    async fn dpf_certified(&self) -> bool {
+        self.0.dpf_certified
+    }
+    async fn dpa_signed_on(&self) -> Option<NaiveDate> {
+        self.0.dpa_signed_on
+    }
+    async fn status(&self) -> async_graphql::Result<StatusGql> {
+        Ok(Status::parse(&self.0.status)?.into())
+    }
+    async fn replaces(&self) -> Option<ID> {
+        self.0.replaces.map(|r| ID(r.to_string()))
+    }
+    async fn effective_on(&self) -> Option<NaiveDate> {
+        self.0.effective_on
+    }
+    /// How erasure requests reach it: `webhook` (signed HTTPS call, acknowledged by its answer) or `manual` (sent by
+    /// hand, confirmed by a named person).
+    async fn erasure_method(&self) -> &str {
+        if self.0.erasure_endpoint.is_some() {
+            "webhook"
+        } else {
+            "manual"
+        }
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// Every change: who, when, why, before and after. Those without the registry's full view (clients, staff
+    /// without a role) see the changes from its announcement on, never what was proposed before.
+    #[graphql(complexity = "10 + child_complexity")]
+    async fn revisions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Revision>> {
+        let public_only = !full_view(ctx).await?;
+        let found = registry::revisions(tenancy(ctx)?, self.0.id, public_only).await?;
+        Ok(found.into_iter().map(Revision::from).collect())
+    }
+}
+
+/// Where a sub-processor takes erasure requests.
+#[derive(SimpleObject)]
+pub struct ErasureEndpoint {
+    pub sub_processor: SubProcessor,
+    pub endpoint: Option<String>,
+    /// The HMAC-SHA256 secret (hex) of its webhooks; `null` for manual.
+    pub signing_secret: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct Revision {
+    pub id: ID,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    /// proposed, updated, announced, activated, retiring, retired
+    pub change: String,
+    pub reason: String,
+    /// JSON of the entry before the change (null for the first revision).
+    pub before: Option<String>,
+    /// JSON of the entry after the change.
+    pub after: String,
+}
+
+impl From<subprocessor_revision::Model> for Revision {
+    fn from(m: subprocessor_revision::Model) -> Self {
+        Revision {
+            id: ID(m.id.to_string()),
+            actor: m.actor,
+            at: m.at,
+            change: m.change,
+            reason: m.reason,
+            before: m.before,
+            after: m.after,
+        }
+    }
+}
+
+/// A tenant's objection to a sub-processor change, and how legal resolved it.
+#[derive(SimpleObject)]
+#[graphql(name = "Objection")]
+pub struct ObjectionGql {
+    pub id: ID,
+    pub notice_id: ID,
+    pub tenant_id: ID,
+    pub sub_processor_id: ID,
+    pub reason: String,
+    pub raised_by: String,
+    pub raised_at: DateTime<Utc>,
+    pub resolution: Option<String>,
+    pub resolution_note: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+impl From<objection::Model> for ObjectionGql {
+    fn from(m: objection::Model) -> Self {
+        ObjectionGql {
+            id: ID(m.id.to_string()),
+            notice_id: ID(m.notice_id.to_string()),
+            tenant_id: ID(m.tenant_id.to_string()),
+            sub_processor_id: ID(m.sub_processor_id.to_string()),
+            reason: m.reason,
+            raised_by: m.raised_by,
+            raised_at: m.raised_at,
+            resolution: m.resolution,
+            resolution_note: m.resolution_note,
+            resolved_by: m.resolved_by,
+            resolved_at: m.resolved_at,
+        }
+    }
+}
+
+/// A sub-processor change announced to one tenant.
+pub struct ChangeNotice(change_notice::Model);
+
+#[Object]
+impl ChangeNotice {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// `new` or `replacement`.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    async fn effective_on(&self) -> NaiveDate {
+        self.0.effective_on
+    }
+    /// `pending`, `active`, `blocked` (an objection stands) or `excluded` (not used for this tenant).
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    #[graphql(complexity = "10 + child_complexity")]
+    async fn sub_processor(&self, ctx: &Context<'_>) -> async_graphql::Result<SubProcessor> {
+        Ok(SubProcessor(
+            registry::get(tenancy(ctx)?, self.0.sub_processor_id).await?,
+        ))
+    }
+    #[graphql(complexity = "10 + child_complexity")]
+    async fn objection(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ObjectionGql>> {
+        let all = registry::objections(
+            tenancy(ctx)?,
+            Some(crate::ids::TenantId(self.0.tenant_id)),
+            false,
+        )
+        .await?;
+        Ok(all
+            .into_iter()
+            .find(|o| o.notice_id == self.0.id)
+            .map(Into::into))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct TransferMechanism {
+    pub key: String,
+    pub name: String,
+    pub valid_from: Option<NaiveDate>,
+    /// From this date on, the mechanism no longer covers transfers.
+    pub invalid_from: Option<NaiveDate>,
+    /// Destination countries it applies to; null for any.
+    pub countries: Option<Vec<String>>,
+    pub requires_certification: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct MechanismImpact {
+    pub mechanism: String,
+    pub sub_processors: Vec<SubProcessor>,
+    pub tenant_ids: Vec<ID>,
+}
+
+#[derive(SimpleObject)]
+pub struct OnwardTransfer {
+    pub id: ID,
+    pub tenant_id: ID,
+    pub sub_processor_id: ID,
+    pub categories: Vec<String>,
+    pub purpose: String,
+    pub subject_count: i32,
+    pub mechanism: Option<String>,
+    pub countries: Vec<String>,
+    pub transferred_on: NaiveDate,
+    pub recorded_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl OnwardTransfer {
+    fn from_model(m: onward_transfer::Model) -> Result<Self, AppError> {
+        Ok(OnwardTransfer {
+            id: ID(m.id.to_string()),
+            tenant_id: ID(m.tenant_id.to_string()),
+            sub_processor_id: ID(m.sub_processor_id.to_string()),
+            categories: list_of(&m.categories)?,
+            purpose: m.purpose,
+            subject_count: m.subject_count,
+            mechanism: m.mechanism,
+            countries: list_of(&m.countries)?,
+            transferred_on: m.transferred_on,
+            recorded_by: m.recorded_by,
+            created_at: m.created_at,
+        })
+    }
+}
+
+/// Whether the caller sees proposed entries and their history: staff whose platform role reads the registry.
+async fn full_view(ctx: &Context<'_>) -> Result<bool, AppError> {
+    let principal = principal(ctx)?;
+    Ok(principal.kind == ActorKind::Staff
+        && tenancy(ctx)?
+            .require_platform(principal, Permission::SubprocessorRead)
+            .await
+            .is_ok())
+}
+
+#[derive(Default)]
+pub struct RegistryQuery;
+
+#[Object]
+impl RegistryQuery {
+    /// The sub-processor list. Staff with a role that reads the registry see everything; everyone else (clients,
+    /// staff without a role) sees what is announced, active or retiring.
+    async fn sub_processors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SubProcessor>> {
+        let public_only = !full_view(ctx).await?;
+        Ok(registry::list(tenancy(ctx)?, public_only)
+            .await?
+            .into_iter()
+            .map(SubProcessor)
+            .collect())
+    }
+
+    /// One sub-processor with its revisions (a proposed one is `NOT_FOUND` without the registry's full view).
+    async fn sub_processor(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<SubProcessor> {
+        let id = parse_uuid("id", &id)?;
+        let found = registry::get(tenancy(ctx)?, id).await?;
+        if !full_view(ctx).await? && !Status::parse(&found.status)?.is_public() {
+            return Err(AppError::NotFound(format!("no sub-processor {id}")).into());
+        }
+        Ok(SubProcessor(found))
+    }
+
+    /// A tenant's sub-processor change notices, newest first.
+    async fn change_notices(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<ChangeNotice>> {
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubprocessorRead).await?;
+        let found = registry::notices_of(tenancy(ctx)?, &scope).await?;
+        Ok(found.into_iter().map(ChangeNotice).collect())
+    }
+
+    /// Every objection, newest first (legal); `openOnly` for those awaiting a resolution.
+    async fn objections(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] open_only: bool,
+    ) -> async_graphql::Result<Vec<ObjectionGql>> {
+        let tenancy = tenancy(ctx)?;
+        tenancy
+            .require_platform(principal(ctx)?, Permission::SubprocessorManage)
+            .await?;
+        Ok(registry::objections(tenancy, None, open_only)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Transfer mechanisms with their validity, including invalidations recorded by legal.
+    async fn transfer_mechanisms(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<TransferMechanism>> {
+        principal(ctx)?;
+        Ok(registry::transfers::mechanisms_in_force(tenancy(ctx)?)
+            .await?
+            .into_iter()
+            .map(|m| TransferMechanism {
+                key: m.key,
+                name: m.name,
+                valid_from: m.valid_from,
+                invalid_from: m.invalid_from,
+                countries: m.countries,
+                requires_certification: m.requires_certification,
+            })
+            .collect())
+    }
+
+    /// The public sub-processors relying on a mechanism for a third country, and the tenants whose data goes there.
+    async fn affected_by_mechanism_change(
+        &self,
+        ctx: &Context<'_>,
+        mechanism: String,
+    ) -> async_graphql::Result<MechanismImpact> {
+        let tenancy = tenancy(ctx)?;
+        tenancy
+            .require_platform(principal(ctx)?, Permission::TransferManage)
+            .await?;
+        let key = crate::registry::mechanisms::known(mechanism.trim())?
+            .key
+            .clone();
+        let (sps, tenants) = registry::transfers::affected_by_mechanism(tenancy, &key).await?;
+        Ok(MechanismImpact {
+            mechanism: key,
+            sub_processors: sps.into_iter().map(SubProcessor).collect(),
+            tenant_ids: tenants.into_iter().map(|t| ID(t.to_string())).collect(),
+        })
+    }
+
+    /// Where a tenant's data went: its onward transfers, newest first.
+    async fn onward_transfers(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<OnwardTransfer>> {
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TransferRead).await?;
+        let found = registry::transfers::transfers_of(&scope).await?;
+        Ok(found
+            .into_iter()
+            .map(OnwardTransfer::from_model)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Every transfer to one sub-processor, across tenants (legal).
+    async fn transfers_to_sub_processor(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Vec<OnwardTransfer>> {
+        let id = parse_uuid("id", &id)?;
+        let found = registry::transfers::transfers_to(tenancy(ctx)?, principal(ctx)?, id).await?;
+        Ok(found
+            .into_iter()
+            .map(OnwardTransfer::from_model)
+            .collect::<Result<_, _>>()?)
+    }
+}
+
+#[derive(InputObject)]
+#[graphql(name = "SubProcessorInput")]
+pub struct SubProcessorInputGql {
+    pub name: String,
+    pub legal_entity: String,
+    /// An http(s) URL.
+    pub website: String,
+    /// The service it provides.
+    pub purpose: String,
+    /// ISO 3166-1 alpha-2 codes.
+    pub countries: Vec<String>,
+    /// Taxonomy category keys.
+    pub categories: Vec<String>,
+    /// Keys from `transferMechanisms`.
+    #[graphql(default)]
+    pub mechanisms: Vec<String>,
+    #[graphql(default)]
+    pub dpf_certified: bool,
+    pub dpa_signed_on: Option<NaiveDate>,
+    /// The sub-processor this one replaces.
+    pub replaces: Option<ID>,
+}
+
+impl SubProcessorInputGql {
+    fn into_input(self) -> Result<SubProcessorInput, AppError> {
+        Ok(SubProcessorInput {
+            replaces: self
+                .replaces
+                .as_ref()
+                .map(|r| parse_uuid("replaces", r))
+                .transpose()?,
+            name: self.name,
+            legal_entity: self.legal_entity,
+            website: self.website,
+            purpose: self.purpose,
+            countries: self.countries,
+            categories: self.categories,
+            mechanisms: self.mechanisms,
+            dpf_certified: self.dpf_certified,
+            dpa_signed_on: self.dpa_signed_on,
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct OnwardTransferInput {
+    pub tenant_id: ID,
+    pub sub_processor_id: ID,
+    pub categories: Vec<String>,
+    pub purpose: String,
+    /// The subjects whose data was sent (kept so erasure can reach the recipient), or else `subjectCount`.
+    pub subject_ids: Option<Vec<ID>>,
+    pub subject_count: Option<i32>,
+    /// Required when a destination country has no adequacy decision.
+    pub mechanism: Option<String>,
+    /// Defaults to today.
+    pub transferred_on: Option<NaiveDate>,
+}
+
+#[derive(SimpleObject)]
+pub struct Announcement {
+    pub sub_processor: SubProcessor,
+    /// How many tenants were sent a change notice.
+    pub tenants_notified: i32,
+}
+
+#[derive(Default)]
+pub struct RegistryMutation;
+
+#[Object]
+impl RegistryMutation {
+    /// Adds a sub-processor as `PROPOSED` (legal). Proposed entries are never shown to clients or the public.
+    async fn propose_sub_processor(
+        &self,
+        ctx: &Context<'_>,
+        input: SubProcessorInputGql,
+        reason: String,
+    ) -> async_graphql::Result<SubProcessor> {
+        let input = input.into_input()?;
+        Ok(SubProcessor(
+            registry::propose(tenancy(ctx)?, principal(ctx)?, input, &reason).await?,
+        ))
+    }
+
+    /// Changes a sub-processor's details, keeping a revision (legal).
+    async fn update_sub_processor(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: SubProcessorInputGql,
+        reason: String,
+    ) -> async_graphql::Result<SubProcessor> {
+        let id = parse_uuid("id", &id)?;
+        let input = input.into_input()?;
+        Ok(SubProcessor(
+            registry::update(tenancy(ctx)?, principal(ctx)?, id, input, &reason).await?,
+        ))
+    }
+
+    /// Announces a proposed sub-processor to every tenant whose data it would receive (legal).
+    async fn announce_sub_processor(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        effective_on: Option<NaiveDate>,
+        reason: String,
+    ) -> async_graphql::Result<Announcement> {
+        let id = parse_uuid("id", &id)?;
+        let (sp, count) =
+            registry::announce(tenancy(ctx)?, principal(ctx)?, id, effective_on, &reason).await?;
+        Ok(Announcement {
+            sub_processor: SubProcessor(sp),
+            tenants_notified: i32::try_from(count).unwrap_or(i32::MAX),
+        })
+    }
+
+    /// Sets where the sub-processor takes erasure requests (legal): an `https://` webhook, or `null` for manual
+    /// requests confirmed by a named person. The answer carries the HMAC secret the webhooks are signed with
+    /// (`Steward-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`), to hand to the sub-processor.
+    async fn set_sub_processor_erasure_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        endpoint: Option<String>,
+    ) -> async_graphql::Result<ErasureEndpoint> {
+        let id = parse_uuid("id", &id)?;
+        let (sp, secret) =
+            registry::set_erasure_endpoint(tenancy(ctx)?, principal(ctx)?, id, endpoint.as_deref())
+                .await?;
+        Ok(ErasureEndpoint {
+            endpoint: sp.erasure_endpoint.clone(),
+            signing_secret: secret,
+            sub_processor: SubProcessor(sp),
+        })
+    }
+
+    /// Moves a sub-processor to `RETIRING`, then to `RETIRED` (legal).
+    async fn retire_sub_processor(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+    ) -> async_graphql::Result<SubProcessor> {
+        let id = parse_uuid("id", &id)?;
+        Ok(SubProcessor(
+            registry::retire(tenancy(ctx)?, principal(ctx)?, id, &reason).await?,
+        ))
+    }
+
+    /// Objects to a change before its effective date (the tenant's `client_admin`).
+    async fn object_to_change(
+        &self,
+        ctx: &Context<'_>,
+        notice_id: ID,
+        reason: String,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<ObjectionGql> {
+        let notice_id = parse_uuid("noticeId", &notice_id)?;
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubprocessorObject).await?;
+        Ok(registry::object(tenancy(ctx)?, &scope, notice_id, &reason)
+            .await?
+            .into())
+    }
+
+    /// Resolves an objection (legal).
+    async fn resolve_objection(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        resolution: ResolutionGql,
+        note: Option<String>,
+    ) -> async_graphql::Result<ObjectionGql> {
+        let id = parse_uuid("id", &id)?;
+        let resolved = registry::resolve(
+            tenancy(ctx)?,
+            principal(ctx)?,
+            id,
+            resolution.into(),
+            note.as_deref(),
+        )
+        .await?;
+        Ok(resolved.into())
+    }
+
+    /// Records that a transfer mechanism is invalid from a date (e.g. struck down by a court) and returns who is
+    /// affected (legal).
+    async fn record_mechanism_invalidation(
+        &self,
+        ctx: &Context<'_>,
+        mechanism: String,
+        invalid_from: NaiveDate,
+        reason: String,
+    ) -> async_graphql::Result<MechanismImpact> {
+        let (sps, tenants) = registry::transfers::invalidate_mechanism(
+            tenancy(ctx)?,
+            principal(ctx)?,
+            &mechanism,
+            invalid_from,
+            &reason,
+        )
+        .await?;
+        Ok(MechanismImpact {
+            mechanism: mechanism.trim().to_owned(),
+            sub_processors: sps.into_iter().map(SubProcessor).collect(),
+            tenant_ids: tenants.into_iter().map(|t| ID(t.to_string())).collect(),
+        })
+    }
+
+    /// Records an onward transfer of a tenant's personal data, or refuses it with a reason code in
+    /// `extensions.reason` (legal).
+    async fn record_onward_transfer(
+        &self,
+        ctx: &Context<'_>,
+        input: OnwardTransferInput,
+    ) -> async_graphql::Result<OnwardTransfer> {
+        let scope = open_scope(ctx, Some(&input.tenant_id), Permission::TransferManage).await?;
+        let transfer = TransferInput {
+            sub_processor_id: parse_uuid("subProcessorId", &input.sub_processor_id)?,
+            categories: input.categories,
+            purpose: input.purpose,
+            subject_ids: input
+                .subject_ids
+                .map(|ids| {
+                    ids.iter()
+                        .map(|i| parse_uuid("subjectIds", i))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?,
+            subject_count: input.subject_count,
+            mechanism: input.mechanism,
+            transferred_on: input.transferred_on,
+        };
+        Ok(OnwardTransfer::from_model(
+            registry::transfers::record_transfer(tenancy(ctx)?, &scope, transfer).await?,
+        )?)
+    }
+
+    /// Sets a tenant's contractual notice period for sub-processor changes, in days (platform admin).
+    async fn set_notice_period(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: ID,
+        days: i32,
+    ) -> async_graphql::Result<bool> {
+        let scope = open_scope(ctx, Some(&tenant_id), Permission::TenantLifecycle).await?;
+        registry::set_notice_period(tenancy(ctx)?, &scope, days).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,861 @@
+//! The sub-processor registry, change notices with objection windows, activation, and onward transfers.
+//!
+//! Lifecycle: `proposed` → `announced` → `active` → `retiring` → `retired`. Announcing notifies every tenant whose data
+//! the sub-processor would receive (tenants holding data in its categories), with an effective date at least that
+//! tenant's notice period away. A tenant's `client_admin` may object until the effective date; on that date the
+//! sub-processor becomes active ([`activate_due`], idempotent) — but never for a tenant whose objection stands.
+//! Every change is kept as a revision (who, when, why, before/after).
+
+pub mod graphql;
+pub mod mechanisms;
+pub mod transfers;
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{NaiveDate, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use serde_json::{Value, json};
+use steward_entities::{
+    change_notice, objection, personal_data, subprocessor, subprocessor_revision, tenant,
+};
+use steward_policy::{ActorKind, Permission};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::notices::notify;
+use crate::taxonomy;
+use crate::tenancy::{Scope, Tenancy};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Proposed,
+    Announced,
+    Active,
+    Retiring,
+    Retired,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Proposed => "proposed",
+            Status::Announced => "announced",
+            Status::Active => "active",
+            Status::Retiring => "retiring",
+            Status::Retired => "retired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Status, AppError> {
+        Ok(match s {
+            "proposed" => Status::Proposed,
+            "announced" => Status::Announced,
+            "active" => Status::Active,
+            "retiring" => Status::Retiring,
+            "retired" => Status::Retired,
+            other => {
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "unknown sub-processor status {other}"
+                )));
+            }
+        })
+    }
+
+    /// Shown to clients and the public.
+    pub fn is_public(self) -> bool {
+        matches!(self, Status::Announced | Status::Active | Status::Retiring)
+    }
+}
+
+/// What legal enters about a sub-processor.
+#[derive(Clone, Debug)]
+pub struct SubProcessorInput {
+    pub name: String,
+    pub legal_entity: String,
+    pub website: String,
+    pub purpose: String,
+    pub countries: Vec<String>,
+    pub categories: Vec<String>,
+    pub mechanisms: Vec<String>,
+    pub dpf_certified: bool,
+    pub dpa_signed_on: Option<NaiveDate>,
+    /// The sub-processor this one replaces, if any.
+    pub replaces: Option<Uuid>,
+}
+
+/// Reads a JSON array column.
+pub fn list_of(text: &str) -> Result<Vec<String>, AppError> {
+    serde_json::from_str(text).map_err(AppError::internal)
+}
+
+fn snapshot(m: &subprocessor::Model) -> Value {
+    json!({
+        "name": m.name,
+        "legal_entity": m.legal_entity,
+        "website": m.website,
+        "purpose": m.purpose,
+        "countries": serde_json::from_str::<Value>(&m.countries).unwrap_or(Value::Null),
+        "categories": serde_json::from_str::<Value>(&m.categories).unwrap_or(Value::Null),
+        "mechanisms": serde_json::from_str::<Value>(&m.mechanisms).unwrap_or(Value::Null),
+        "dpf_certified": m.dpf_certified,
+        "dpa_signed_on": m.dpa_signed_on,
+        "status": m.status,
+        "replaces": m.replaces,
+        "effective_on": m.effective_on,
+    })
+}
+
+fn reason(raw: &str) -> Result<String, AppError> {
+    crate::validate::text("reason", raw, 2000)
+}
+
+struct Checked {
+    name: String,
+    legal_entity: String,
+    website: String,
+    purpose: String,
+    countries: Vec<String>,
+    categories: Vec<String>,
+    mechanisms: Vec<String>,
+}
+
+fn check(input: &SubProcessorInput) -> Result<Checked, AppError> {
+    let website = crate::validate::text("website", &input.website, 500)?;
+    if !(website.starts_with("https://") || website.starts_with("http://")) {
+        return Err(AppError::BadInput(
+            "`website` must be an http(s) URL".into(),
+        ));
+    }
+    let set = |items: &[String],
+               f: &dyn Fn(&str) -> Result<String, AppError>,
+               field: &str|
+     -> Result<Vec<String>, AppError> {
+        let out: BTreeSet<String> = items.iter().map(|i| f(i)).collect::<Result<_, _>>()?;
+        if out.is_empty() {
+            return Err(AppError::BadInput(format!(
+                "`{field}` must name at least one"
+            )));
+        }
+        Ok(out.into_iter().collect())
+    };
+    Ok(Checked {
+        name: crate::validate::text("name", &input.name, 200)?,
+        legal_entity: crate::validate::text("legalEntity", &input.legal_entity, 300)?,
+        website,
+        purpose: crate::validate::text("purpose", &input.purpose, 2000)?,
+        countries: set(&input.countries, &mechanisms::country, "countries")?,
+        categories: set(
+            &input.categories,
+            &|c| Ok(taxonomy::category(c.trim())?.key.clone()),
+            "categories",
+        )?,
+        mechanisms: {
+            let out: BTreeSet<String> = input
+                .mechanisms
+                .iter()
+                .map(|m| Ok(mechanisms::known(m.trim())?.key.clone()))
+                .collect::<Result<_, AppError>>()?;
+            out.into_iter().collect()
+        },
+    })
+}
+
+async fn revise<C: ConnectionTrait>(
+    conn: &C,
+    principal: &Principal,
+    id: Uuid,
+    change: &str,
+    why: &str,
+    before: Option<&subprocessor::Model>,
+    after: &subprocessor::Model,
+) -> Result<(), AppError> {
+    subprocessor_revision::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        sub_processor_id: Set(id),
+        actor: Set(principal.label()),
+        at: Set(Utc::now()),
+        change: Set(change.to_owned()),
+        reason: Set(why.to_owned()),
+        before: Set(before.map(|b| snapshot(b).to_string())),
+        after: Set(snapshot(after).to_string()),
+    }
+    .insert(conn)
+    .await?;
+    audit::append_platform(
+        conn,
+        AuditEntry::by(principal, "subprocessor.revised", "subprocessor", id)
+            .with_detail(json!({ "change": change })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Adds a sub-processor as `proposed` (legal).
+pub async fn propose(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    input: SubProcessorInput,
+    why: &str,
+) -> Result<subprocessor::Model, AppError> {
+    tenancy
+        .require_platform(principal, Permission::SubprocessorManage)
+        .await?;
+    let c = check(&input)?;
+    let why = reason(why)?;
+    let db = tenancy.databases().control();
+    if let Some(replaced) = input.replaces {
+        get(tenancy, replaced).await?;
+    }
+    let now = Utc::now();
+    let id = Uuid::now_v7();
+    let txn = db.begin().await?;
+    let model = subprocessor::ActiveModel {
+        id: Set(id),
+        name_key: Set(c.name.to_lowercase()),
+        name: Set(c.name.clone()),
+        legal_entity: Set(c.legal_entity),
+        website: Set(c.website),
+        purpose: Set(c.purpose),
+        countries: Set(json!(c.countries).to_string()),
+        categories: Set(json!(c.categories).to_string()),
+        mechanisms: Set(json!(c.mechanisms).to_string()),
+        dpf_certified: Set(input.dpf_certified),
+        dpa_signed_on: Set(input.dpa_signed_on),
+        status: Set(Status::Proposed.as_str().to_owned()),
+        replaces: Set(input.replaces),
+        effective_on: Set(None),
+        erasure_endpoint: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        AppError::on_unique(e, || {
+            format!("a sub-processor named `{}` already exists", c.name)
+        })
+    })?;
+    revise(&txn, principal, id, "proposed", &why, None, &model).await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// Changes a sub-processor's details (legal). A retired one is history and cannot change.
+pub async fn update(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    id: Uuid,
+    input: SubProcessorInput,
+    why: &str,
+) -> Result<subprocessor::Model, AppError> {
+    tenancy
+        .require_platform(principal, Permission::SubprocessorManage)
+        .await?;
+    let c = check(&input)?;
+    let why = reason(why)?;
+    let before = get(tenancy, id).await?;
+    if Status::parse(&before.status)? == Status::Retired {
+        return Err(AppError::Conflict(
+            "a retired sub-processor cannot change".into(),
+        ));
+    }
+    let mut model: subprocessor::ActiveModel = before.clone().into();
+    model.name_key = Set(c.name.to_lowercase());
+    model.name = Set(c.name.clone());
+    model.legal_entity = Set(c.legal_entity);
+    model.website = Set(c.website);
+    model.purpose = Set(c.purpose);
+    model.countries = Set(json!(c.countries).to_string());
+    model.categories = Set(json!(c.categories).to_string());
+    model.mechanisms = Set(json!(c.mechanisms).to_string());
+    model.dpf_certified = Set(input.dpf_certified);
+    model.dpa_signed_on = Set(input.dpa_signed_on);
+    model.updated_at = Set(Utc::now());
+    let txn = tenancy.databases().control().begin().await?;
+    let after = model.update(&txn).await.map_err(|e| {
+        AppError::on_unique(e, || {
+            format!("a sub-processor named `{}` already exists", c.name)
+        })
+    })?;
+    revise(&txn, principal, id, "updated", &why, Some(&before), &after).await?;
+    txn.commit().await?;
+    Ok(after)
+}
+
+/// The tenants whose personal data a sub-processor would receive: those holding data in any of its categories.
+pub async fn tenants_receiving(
+    tenancy: &Tenancy,
+    categories: &[String],
+) -> Result<Vec<tenant::Model>, AppError> {
+    let mut ids = BTreeSet::new();
+    for (_, db) in tenancy.all_regions() {
+        let found: Vec<Uuid> = personal_data::Entity::find()
+            .select_only()
+            .column(personal_data::Column::TenantId)
+            .distinct()
+            .filter(personal_data::Column::Category.is_in(categories.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        ids.extend(found);
+    }
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(tenant::Entity::find()
+        .filter(tenant::Column::Id.is_in(ids))
+        .order_by_asc(tenant::Column::Id)
+        .all(tenancy.databases().control())
+        .await?)
+}
+
+/// Announces a proposed sub-processor: a change notice to every tenant whose data it would receive, effective on
+/// `effective_on` (default: the latest notice period among them), which must leave every such tenant its full notice
+/// period.
+pub async fn announce(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    id: Uuid,
+    effective_on: Option<NaiveDate>,
+    why: &str,
+) -> Result<(subprocessor::Model, usize), AppError> {
+    tenancy
+        .require_platform(principal, Permission::SubprocessorManage)
+        .await?;
+    let why = reason(why)?;
+    let before = get(tenancy, id).await?;
+    match Status::parse(&before.status)? {
+        Status::Proposed => {}
+        other => {
+            return Err(AppError::Conflict(format!(
+                "only a proposed sub-processor can be announced; this one is {}",
+                other.as_str()
+            )));
+        }
+    }
+    let today = Utc::now().date_naive();
+    let tenants = tenants_receiving(tenancy, &list_of(&before.categories)?).await?;
+    let longest = tenants
+        .iter()
+        .map(|t| t.notice_period_days)
+        .max()
+        .unwrap_or(30)
+        .max(1);
+    let earliest = today + chrono::Duration::days(longest.into());
+    let effective_on = effective_on.unwrap_or(earliest);
+    if let Some(short) = tenants
+        .iter()
+        .find(|t| effective_on < today + chrono::Duration::days(t.notice_period_days.into()))
+    {
+        return Err(AppError::BadInput(format!(
+            "{effective_on} is inside the {}-day notice period of tenant {}: the earliest effective date is {earliest}",
+            short.notice_period_days, short.id
+        )));
+    }
+    if effective_on < today {
+        return Err(AppError::BadInput(
+            "the effective date is in the past".into(),
+        ));
+    }
+    let kind = if before.replaces.is_some() {
+        "replacement"
+    } else {
+        "new"
+    };
+    let now = Utc::now();
+    let control = tenancy.databases().control().begin().await?;
+    let mut model: subprocessor::ActiveModel = before.clone().into();
+    model.status = Set(Status::Announced.as_str().to_owned());
+    model.effective_on = Set(Some(effective_on));
+    model.updated_at = Set(now);
+    let after = model.update(&control).await?;
+    revise(
+        &control,
+        principal,
+        id,
+        "announced",
+        &why,
+        Some(&before),
+        &after,
+    )
+    .await?;
+    // One transaction per region (SQLite has a single writer per database), holding every notified tenant there.
+    let mut by_region: std::collections::BTreeMap<&str, Vec<&tenant::Model>> =
+        std::collections::BTreeMap::new();
+    for t in &tenants {
+        by_region.entry(t.region.as_str()).or_default().push(t);
+    }
+    let mut region_txns = Vec::new();
+    for (_, group) in by_region {
+        let first = crate::tenancy::TenantRecord::try_from(group[0].clone())?;
+        let txn = tenancy
+            .scope_for_new_tenant(principal, first)?
+            .begin()
+            .await?;
+        for t in group {
+            change_notice::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                sub_processor_id: Set(id),
+                tenant_id: Set(t.id),
+                kind: Set(kind.to_owned()),
+                effective_on: Set(effective_on),
+                status: Set("pending".to_owned()),
+                created_at: Set(now),
+                activated_at: Set(None),
+            }
+            .insert(&control)
+            .await?;
+            notify(
+                &txn,
+                TenantId(t.id),
+                "subprocessor.change",
+                &format!("New sub-processor: {} ({})", after.name, after.legal_entity),
+                &format!(
+                    "{} will process your data ({}) in {} for: {}. Effective {effective_on}. You may object until then.",
+                    after.name,
+                    list_of(&after.categories)?.join(", "),
+                    list_of(&after.countries)?.join(", "),
+                    after.purpose
+                ),
+            )
+            .await?;
+            audit::append_tenant(
+                &txn,
+                TenantId(t.id),
+                AuditEntry::by(principal, "subprocessor.announced", "subprocessor", id)
+                    .with_detail(json!({ "effective_on": effective_on })),
+            )
+            .await?;
+        }
+        region_txns.push(txn);
+    }
+    for txn in region_txns {
+        txn.commit().await?;
+    }
+    control.commit().await?;
+    Ok((after, tenants.len()))
+}
+
+/// Retires a sub-processor: `active`/`announced` → `retiring`, then `retiring` → `retired` (legal).
+pub async fn retire(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    id: Uuid,
+    why: &str,
+) -> Result<subprocessor::Model, AppError> {
+    tenancy
+        .require_platform(principal, Permission::SubprocessorManage)
+        .await?;
+    let why = reason(why)?;
+    let before = get(tenancy, id).await?;
+    let next = match Status::parse(&before.status)? {
+        Status::Announced | Status::Active => Status::Retiring,
+        Status::Retiring => Status::Retired,
+        other => {
+            return Err(AppError::Conflict(format!(
+                "a {} sub-processor cannot be retired",
+                other.as_str()
+            )));
+        }
+    };
+    let txn = tenancy.databases().control().begin().await?;
+    let mut model: subprocessor::ActiveModel = before.clone().into();
+    model.status = Set(next.as_str().to_owned());
+    model.updated_at = Set(Utc::now());
+    let after = model.update(&txn).await?;
+    revise(
+        &txn,
+        principal,
+        id,
+        next.as_str(),
+        &why,
+        Some(&before),
+        &after,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(after)
+}
+
+/// The scheduled activation: every announced sub-processor whose date has come becomes active, and so does each of
+/// its tenant notices without a standing objection (those are marked `blocked`). Idempotent. Returns how many
+/// notices became active.
+pub async fn activate_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, AppError> {
+    let db = tenancy.databases().control();
+    let system = Principal {
+        subject: "steward".into(),
+        kind: ActorKind::Staff,
+        tenant_id: None,
+    };
+    let due = subprocessor::Entity::find()
+        .filter(subprocessor::Column::Status.eq(Status::Announced.as_str()))
+        .filter(subprocessor::Column::EffectiveOn.lte(today))
+        .all(db)
+        .await?;
+    for before in due {
+        let txn = db.begin().await?;
+        let mut model: subprocessor::ActiveModel = before.clone().into();
+        model.status = Set(Status::Active.as_str().to_owned());
+        model.updated_at = Set(Utc::now());
+        let after = model.update(&txn).await?;
+        revise(
+            &txn,
+            &system,
+            before.id,
+            "activated",
+            "effective date reached",
+            Some(&before),
+            &after,
+        )
+        .await?;
+        txn.commit().await?;
+    }
+    let pending = change_notice::Entity::find()
+        .filter(change_notice::Column::Status.is_in(["pending", "blocked"]))
+        .filter(change_notice::Column::EffectiveOn.lte(today))
+        .all(db)
+        .await?;
+    let mut activated = 0;
+    for notice in pending {
+        let standing = objection::Entity::find()
+            .filter(objection::Column::NoticeId.eq(notice.id))
+            .filter(objection::Column::ResolvedAt.is_null())
+            .one(db)
+            .await?
+            .is_some();
+        let status = if standing { "blocked" } else { "active" };
+        if notice.status == status {
+            continue;
+        }
+        let mut model: change_notice::ActiveModel = notice.clone().into();
+        model.status = Set(status.to_owned());
+        if !standing {
+            model.activated_at = Set(Some(Utc::now()));
+            activated += 1;
+        }
+        model.update(db).await?;
+    }
+    Ok(activated)
+}
+
+/// Objects to a change before its effective date (the tenant's `client_admin`; scope opened for
+/// `subprocessor:object`).
+pub async fn object(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    notice_id: Uuid,
+    why: &str,
+) -> Result<objection::Model, AppError> {
+    let why = reason(why)?;
+    let db = tenancy.databases().control();
+    let notice = change_notice::Entity::find_by_id(notice_id)
+        .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no change notice {notice_id}")))?;
+    let today = Utc::now().date_naive();
+    if today >= notice.effective_on {
+        return Err(AppError::Conflict(format!(
+            "the change took effect on {}; objections close on the effective date",
+            notice.effective_on
+        )));
+    }
+    let txn = db.begin().await?;
+    let model = objection::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        notice_id: Set(notice.id),
+        tenant_id: Set(notice.tenant_id),
+        sub_processor_id: Set(notice.sub_processor_id),
+        reason: Set(why),
+        raised_by: Set(scope.principal().label()),
+        raised_at: Set(Utc::now()),
+        resolution: Set(None),
+        resolution_note: Set(None),
+        resolved_by: Set(None),
+        resolved_at: Set(None),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        AppError::on_unique(e, || {
+            "this tenant has already objected to this change".into()
+        })
+    })?;
+    let region = scope.begin().await?;
+    audit::append_tenant(
+        &region,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "subprocessor.objected",
+            "objection",
+            model.id,
+        )
+        .with_detail(json!({ "subprocessor": notice.sub_processor_id })),
+    )
+    .await?;
+    region.commit().await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// How legal closed an objection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// The client withdrew it: the change proceeds for the tenant.
+    WithdrawnByClient,
+    /// We will not use the sub-processor for this tenant.
+    NotUsedForTenant,
+    /// The contract with the tenant ends.
+    ContractTerminated,
+}
+
+impl Resolution {
+    fn as_str(self) -> &'static str {
+        match self {
+            Resolution::WithdrawnByClient => "withdrawn_by_client",
+            Resolution::NotUsedForTenant => "not_used_for_tenant",
+            Resolution::ContractTerminated => "contract_terminated",
+        }
+    }
+}
+
+/// Resolves an objection (legal).
+pub async fn resolve(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    id: Uuid,
+    resolution: Resolution,
+    note: Option<&str>,
+) -> Result<objection::Model, AppError> {
+    tenancy
+        .require_platform(principal, Permission::SubprocessorManage)
+        .await?;
+    let db = tenancy.databases().control();
+    let found = objection::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no objection {id}")))?;
+    if found.resolved_at.is_some() {
+        return Err(AppError::Conflict(
+            "the objection is already resolved".into(),
+        ));
+    }
+    let note = note
+        .map(|n| crate::validate::text("note", n, 2000))
+        .transpose()?;
+    let txn = db.begin().await?;
+    let mut model: objection::ActiveModel = found.clone().into();
+    model.resolution = Set(Some(resolution.as_str().to_owned()));
+    model.resolution_note = Set(note);
+    model.resolved_by = Set(Some(principal.label()));
+    model.resolved_at = Set(Some(Utc::now()));
+    let resolved = model.update(&txn).await?;
+    if resolution != Resolution::WithdrawnByClient {
+        change_notice::Entity::update_many()
+            .col_expr(change_notice::Column::Status, "excluded".into())
+            .filter(change_notice::Column::Id.eq(found.notice_id))
+            .exec(&txn)
+            .await?;
+    }
+    audit::append_platform(
+        &txn,
+        AuditEntry::by(principal, "objection.resolved", "objection", id)
+            .with_detail(json!({ "resolution": resolution.as_str(), "tenant": found.tenant_id })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(resolved)
+}
+
+pub async fn get(tenancy: &Tenancy, id: Uuid) -> Result<subprocessor::Model, AppError> {
+    subprocessor::Entity::find_by_id(id)
+        .one(tenancy.databases().control())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no sub-processor {id}")))
+}
+
+/// The registry, oldest first: all of it for staff, only what is public for clients and anonymous readers.
+pub async fn list(
+    tenancy: &Tenancy,
+    public_only: bool,
+) -> Result<Vec<subprocessor::Model>, AppError> {
+    let mut query = subprocessor::Entity::find();
+    if public_only {
+        query =
+            query.filter(subprocessor::Column::Status.is_in(["announced", "active", "retiring"]));
+    }
+    Ok(query
+        .order_by_asc(subprocessor::Column::Id)
+        .all(tenancy.databases().control())
+        .await?)
+}
+
+/// A sub-processor's revisions, oldest first; `public_only`: from its announcement on (none before it is announced).
+pub async fn revisions(
+    tenancy: &Tenancy,
+    id: Uuid,
+    public_only: bool,
+) -> Result<Vec<subprocessor_revision::Model>, AppError> {
+    let all = subprocessor_revision::Entity::find()
+        .filter(subprocessor_revision::Column::SubProcessorId.eq(id))
+        .order_by_asc(subprocessor_revision::Column::Id)
+        .all(tenancy.databases().control())
+        .await?;
+    if !public_only {
+        return Ok(all);
+    }
+    Ok(match all.iter().position(|r| r.change == "announced") {
+        Some(from) => all.into_iter().skip(from).collect(),
+        None => Vec::new(),
+    })
+}
+
+/// Every revision of public sub-processors, newest first (the Atom feed).
+pub async fn public_revisions(
+    tenancy: &Tenancy,
+    limit: u64,
+) -> Result<Vec<(subprocessor_revision::Model, subprocessor::Model)>, AppError> {
+    let public = list(tenancy, true).await?;
+    let by_id: HashMap<Uuid, subprocessor::Model> = public.into_iter().map(|s| (s.id, s)).collect();
+    let revisions = subprocessor_revision::Entity::find()
+        .filter(subprocessor_revision::Column::SubProcessorId.is_in(by_id.keys().copied()))
+        .filter(subprocessor_revision::Column::Change.ne("proposed"))
+        .order_by_desc(subprocessor_revision::Column::Id)
+        .limit(limit)
+        .all(tenancy.databases().control())
+        .await?;
+    Ok(revisions
+        .into_iter()
+        .filter_map(|r| by_id.get(&r.sub_processor_id).cloned().map(|s| (r, s)))
+        .collect())
+}
+
+/// A tenant's change notices, newest first.
+pub async fn notices_of(
+    tenancy: &Tenancy,
+    scope: &Scope,
+) -> Result<Vec<change_notice::Model>, AppError> {
+    Ok(change_notice::Entity::find()
+        .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
+        .order_by_desc(change_notice::Column::Id)
+        .all(tenancy.databases().control())
+        .await?)
+}
+
+/// Objections: one tenant's, or (for legal) everyone's; newest first.
+pub async fn objections(
+    tenancy: &Tenancy,
+    tenant: Option<TenantId>,
+    open_only: bool,
+) -> Result<Vec<objection::Model>, AppError> {
+    let mut query = objection::Entity::find();
+    if let Some(t) = tenant {
+        query = query.filter(objection::Column::TenantId.eq(t.0));
+    }
+    if open_only {
+        query = query.filter(objection::Column::ResolvedAt.is_null());
+    }
+    Ok(query
+        .order_by_desc(objection::Column::Id)
+        .all(tenancy.databases().control())
+        .await?)
+}
+
+/// Sets a tenant's contractual notice period for sub-processor changes (platform admin).
+pub async fn set_notice_period(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    days: i32,
+) -> Result<(), AppError> {
+    if !(1..=365).contains(&days) {
+        return Err(AppError::BadInput(
+            "`days` must be between 1 and 365".into(),
+        ));
+    }
+    let control = tenancy.databases().control().begin().await?;
+    let before = tenant::Entity::find_by_id(scope.tenant_id().0)
+        .one(&control)
+        .await?
+        .map(|t| t.notice_period_days);
+    tenant::Entity::update_many()
+        .col_expr(tenant::Column::NoticePeriodDays, days.into())
+        .filter(tenant::Column::Id.eq(scope.tenant_id().0))
+        .exec(&control)
+        .await?;
+    let txn = scope.begin().await?;
+    // The client is told: the period protects it (sub-processor changes, staff retention changes).
+    crate::notices::notify(
+        &txn,
+        scope.tenant_id(),
+        "tenant.notice_period",
+        "Your notice period was changed",
+        &format!(
+            "{} set your notice period to {days} days (it was {}). Sub-processor changes are announced that long \
+             before they take effect; retention changes our staff make wait that long, and never less than {} days.",
+            scope.principal().label(),
+            before.map_or_else(|| "unset".to_owned(), |d| d.to_string()),
+            crate::retention::MIN_STAFF_CHANGE_NOTICE_DAYS,
+        ),
+    )
+    .await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "tenant.notice_period_set",
+            "tenant",
+            scope.tenant_id(),
+        )
+        .with_detail(json!({ "days": days })),
+    )
+    .await?;
+    txn.commit().await?;
+    control.commit().await?;
+    Ok(())
+}
+
+/// Sets where a sub-processor takes erasure requests: an `https://` webhook to a public address (see [`crate::outbound`]), or `None` for requests sent by hand and confirmed by a named person. Returns the HMAC secret its webhooks
+/// are signed with, to hand to the sub-processor.
+pub async fn set_erasure_endpoint(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    id: Uuid,
+    endpoint: Option<&str>,
+) -> Result<(subprocessor::Model, Option<String>), AppError> {
+    tenancy
+        .require_platform(principal, Permission::SubprocessorManage)
+        .await?;
+    let endpoint = endpoint
+        .map(|e| tenancy.outbound().check_url(e))
+        .transpose()?;
+    let sp = get(tenancy, id).await?;
+    let txn = tenancy.databases().control().begin().await?;
+    let mut model: subprocessor::ActiveModel = sp.into();
+    model.erasure_endpoint = Set(endpoint.clone());
+    model.updated_at = Set(Utc::now());
+    let updated = model.update(&txn).await?;
+    audit::append_platform(
+        &txn,
+        AuditEntry::by(
+            principal,
+            "subprocessor.erasure_endpoint_set",
+            "subprocessor",
+            id,
+        )
+        .with_detail(json!({ "method": if endpoint.is_some() { "webhook" } else { "manual" } })),
+    )
+    .await?;
+    txn.commit().await?;
+    let secret = endpoint
+        .is_some()
+        .then(|| tenancy.keyring().webhook_secret(id));
+    Ok((updated, secret))
+}

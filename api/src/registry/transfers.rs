@@ -1,0 +1,351 @@
+//! Onward transfers: where a tenant's data went, refused unless the recipient is active for that tenant and a transfer
+//! mechanism in force covers every third country; and what becomes of transfers when a mechanism is invalidated.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{NaiveDate, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+use steward_entities::{
+    change_notice, mechanism_invalidation, onward_transfer, onward_transfer_subject, subprocessor,
+};
+use steward_policy::Permission;
+use uuid::Uuid;
+
+use super::*;
+use crate::audit::{self, AuditEntry};
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::registry::mechanisms::{self, Mechanism};
+use crate::taxonomy;
+use crate::tenancy::{Scope, Tenancy};
+
+/// Mechanisms as in force now: the shipped baseline with legal's invalidations.
+pub async fn mechanisms_in_force(tenancy: &Tenancy) -> Result<Vec<Mechanism>, AppError> {
+    let recorded = mechanism_invalidation::Entity::find()
+        .all(tenancy.databases().control())
+        .await?;
+    let map: HashMap<String, NaiveDate> = recorded
+        .into_iter()
+        .map(|r| (r.mechanism, r.invalid_from))
+        .collect();
+    Ok(mechanisms::with_invalidations(&map))
+}
+
+/// Who is hit when a mechanism stops being valid: the public sub-processors relying on it for a country that needs
+/// one, and the tenants whose data goes to them.
+pub async fn affected_by_mechanism(
+    tenancy: &Tenancy,
+    mechanism: &str,
+) -> Result<(Vec<subprocessor::Model>, Vec<Uuid>), AppError> {
+    let today = Utc::now().date_naive();
+    let mut hit = Vec::new();
+    for sp in list(tenancy, true).await? {
+        let relies = list_of(&sp.mechanisms)?.iter().any(|m| m == mechanism)
+            && list_of(&sp.countries)?
+                .iter()
+                .any(|c| mechanisms::needs_mechanism(c, today));
+        if relies {
+            hit.push(sp);
+        }
+    }
+    let ids: Vec<Uuid> = hit.iter().map(|s| s.id).collect();
+    let mut tenants: Vec<Uuid> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        change_notice::Entity::find()
+            .select_only()
+            .column(change_notice::Column::TenantId)
+            .distinct()
+            .filter(change_notice::Column::SubProcessorId.is_in(ids))
+            .filter(change_notice::Column::Status.is_in(["pending", "active", "blocked"]))
+            .into_tuple()
+            .all(tenancy.databases().control())
+            .await?
+    };
+    tenants.sort();
+    Ok((hit, tenants))
+}
+
+/// Records that a mechanism is invalid from a date (legal), and returns who is affected.
+pub async fn invalidate_mechanism(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    mechanism: &str,
+    invalid_from: NaiveDate,
+    why: &str,
+) -> Result<(Vec<subprocessor::Model>, Vec<Uuid>), AppError> {
+    tenancy
+        .require_platform(principal, Permission::TransferManage)
+        .await?;
+    let key = mechanisms::known(mechanism.trim())?.key.clone();
+    let why = reason(why)?;
+    let db = tenancy.databases().control();
+    let txn = db.begin().await?;
+    let existing = mechanism_invalidation::Entity::find()
+        .filter(mechanism_invalidation::Column::Mechanism.eq(key.as_str()))
+        .one(&txn)
+        .await?;
+    match existing {
+        Some(found) => {
+            let mut model: mechanism_invalidation::ActiveModel = found.into();
+            model.invalid_from = Set(invalid_from);
+            model.reason = Set(why);
+            model.recorded_by = Set(principal.label());
+            model.recorded_at = Set(Utc::now());
+            model.update(&txn).await?;
+        }
+        None => {
+            mechanism_invalidation::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                mechanism: Set(key.clone()),
+                invalid_from: Set(invalid_from),
+                reason: Set(why),
+                recorded_by: Set(principal.label()),
+                recorded_at: Set(Utc::now()),
+            }
+            .insert(&txn)
+            .await?;
+        }
+    }
+    audit::append_platform(
+        &txn,
+        AuditEntry::by(
+            principal,
+            "mechanism.invalidated",
+            "transfer_mechanism",
+            &key,
+        )
+        .with_detail(json!({ "invalid_from": invalid_from })),
+    )
+    .await?;
+    txn.commit().await?;
+    affected_by_mechanism(tenancy, &key).await
+}
+
+/// A transfer to record.
+#[derive(Clone, Debug)]
+pub struct TransferInput {
+    pub sub_processor_id: Uuid,
+    pub categories: Vec<String>,
+    pub purpose: String,
+    pub subject_ids: Option<Vec<Uuid>>,
+    pub subject_count: Option<i32>,
+    pub mechanism: Option<String>,
+    pub transferred_on: Option<NaiveDate>,
+}
+
+/// Records an onward transfer of the scope's tenant's data, or refuses it with a reason code.
+pub async fn record_transfer(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    input: TransferInput,
+) -> Result<onward_transfer::Model, AppError> {
+    let today = Utc::now().date_naive();
+    let date = input.transferred_on.unwrap_or(today);
+    if date > today {
+        return Err(AppError::BadInput(
+            "`transferredOn` is in the future".into(),
+        ));
+    }
+    let purpose = taxonomy::purpose(input.purpose.trim())?.key.clone();
+    let categories: BTreeSet<String> = input
+        .categories
+        .iter()
+        .map(|c| Ok(taxonomy::category(c.trim())?.key.clone()))
+        .collect::<Result<_, AppError>>()?;
+    if categories.is_empty() {
+        return Err(AppError::BadInput(
+            "`categories` must name at least one".into(),
+        ));
+    }
+    let sp = get(tenancy, input.sub_processor_id).await?;
+    let status = Status::parse(&sp.status)?;
+    let notice = change_notice::Entity::find()
+        .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
+        .filter(change_notice::Column::SubProcessorId.eq(sp.id))
+        .one(tenancy.databases().control())
+        .await?;
+    let refuse = |code: &'static str, message: String| {
+        Err(AppError::Refused {
+            reason: code,
+            message,
+        })
+    };
+    if status == Status::Retired {
+        return refuse("SUBPROCESSOR_RETIRED", format!("{} is retired", sp.name));
+    }
+    match notice.as_ref().map(|n| n.status.as_str()) {
+        None => {
+            return refuse(
+                "NOT_ANNOUNCED_TO_TENANT",
+                format!("{} was never announced to this tenant", sp.name),
+            );
+        }
+        Some("pending") => {
+            return refuse(
+                "NOT_YET_EFFECTIVE",
+                format!(
+                    "{} is effective for this tenant only from {}",
+                    sp.name,
+                    notice.as_ref().map_or(today, |n| n.effective_on)
+                ),
+            );
+        }
+        Some("blocked") => {
+            return refuse(
+                "OBJECTED",
+                format!("this tenant's objection to {} stands", sp.name),
+            );
+        }
+        Some("excluded") => {
+            return refuse(
+                "EXCLUDED_FOR_TENANT",
+                format!("{} is not used for this tenant", sp.name),
+            );
+        }
+        _ => {}
+    }
+    let declared = list_of(&sp.categories)?;
+    if let Some(extra) = categories.iter().find(|c| !declared.contains(c)) {
+        return refuse(
+            "CATEGORY_NOT_DECLARED",
+            format!("{} is not declared to receive `{extra}`", sp.name),
+        );
+    }
+    let mechanism = input
+        .mechanism
+        .as_deref()
+        .map(|m| mechanisms::known(m.trim()).map(|m| m.key.clone()))
+        .transpose()?;
+    let in_force = mechanisms_in_force(tenancy).await?;
+    let countries = list_of(&sp.countries)?;
+    let agreed = list_of(&sp.mechanisms)?;
+    for country in &countries {
+        if let Err((refusal, message)) = mechanisms::check_country(
+            &in_force,
+            country,
+            date,
+            mechanism.as_deref(),
+            &agreed,
+            sp.dpf_certified,
+        ) {
+            return refuse(refusal.code(), message);
+        }
+    }
+    let subject_ids = match (&input.subject_ids, input.subject_count) {
+        (Some(ids), None) => {
+            let ids: BTreeSet<Uuid> = ids.iter().copied().collect();
+            if ids.is_empty() || ids.len() > 10_000 {
+                return Err(AppError::BadInput(
+                    "`subjectIds` must name 1-10000 subjects".into(),
+                ));
+            }
+            let query = scope
+                .find::<steward_entities::data_subject::Entity>()
+                .filter(steward_entities::data_subject::Column::Id.is_in(ids.iter().copied()));
+            let found = crate::pagination::count(query, scope.db()).await?;
+            if found != ids.len() as u64 {
+                return Err(AppError::NotFound(
+                    "some of `subjectIds` are not subjects of this tenant".into(),
+                ));
+            }
+            let restricted = scope
+                .find::<steward_entities::data_subject::Entity>()
+                .filter(steward_entities::data_subject::Column::Id.is_in(ids.iter().copied()))
+                .filter(steward_entities::data_subject::Column::RestrictedAt.is_not_null());
+            if crate::pagination::count(restricted, scope.db()).await? > 0 {
+                return refuse(
+                    "SUBJECT_RESTRICTED",
+                    "some of `subjectIds` have their processing restricted: they cannot be transferred until the restriction is lifted".into(),
+                );
+            }
+            ids.into_iter().collect::<Vec<_>>()
+        }
+        (None, Some(n)) if n > 0 => Vec::new(),
+        _ => {
+            return Err(AppError::BadInput(
+                "give either `subjectIds` or a positive `subjectCount`".into(),
+            ));
+        }
+    };
+    let count = if subject_ids.is_empty() {
+        input.subject_count.unwrap_or(0)
+    } else {
+        subject_ids.len() as i32
+    };
+    let id = Uuid::now_v7();
+    let txn = scope.begin().await?;
+    let model = onward_transfer::ActiveModel {
+        tenant_id: Set(scope.tenant_id().0),
+        id: Set(id),
+        sub_processor_id: Set(sp.id),
+        categories: Set(json!(categories).to_string()),
+        purpose: Set(purpose),
+        subject_count: Set(count),
+        mechanism: Set(mechanism),
+        countries: Set(json!(countries).to_string()),
+        transferred_on: Set(date),
+        recorded_by: Set(scope.principal().label()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(&txn)
+    .await?;
+    for subject in &subject_ids {
+        onward_transfer_subject::ActiveModel {
+            tenant_id: Set(scope.tenant_id().0),
+            transfer_id: Set(id),
+            subject_id: Set(*subject),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "transfer.recorded",
+            "onward_transfer",
+            id,
+        )
+        .with_detail(json!({ "subprocessor": sp.id, "categories": categories, "subjects": count })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// A tenant's onward transfers, newest first.
+pub async fn transfers_of(scope: &Scope) -> Result<Vec<onward_transfer::Model>, AppError> {
+    Ok(scope
+        .find::<onward_transfer::Entity>()
+        .order_by_desc(onward_transfer::Column::Id)
+        .all(scope.db())
+        .await?)
+}
+
+/// The transfers to one sub-processor across every tenant (legal), newest first.
+pub async fn transfers_to(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    sp: Uuid,
+) -> Result<Vec<onward_transfer::Model>, AppError> {
+    tenancy
+        .require_platform(principal, Permission::TransferManage)
+        .await?;
+    let mut all = Vec::new();
+    for (_, db) in tenancy.all_regions() {
+        all.extend(
+            onward_transfer::Entity::find()
+                .filter(onward_transfer::Column::SubProcessorId.eq(sp))
+                .all(db)
+                .await?,
+        );
+    }
+    all.sort_by_key(|t| std::cmp::Reverse(t.id));
+    Ok(all)
+}

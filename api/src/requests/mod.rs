@@ -1,0 +1,1858 @@
+//! Data-subject requests: submitted by a client admin (or raised by Steward for a child under 13), worked by privacy
+//! officers through `RECEIVED → IN_PROGRESS → COMPLETED | REJECTED` (with `PAUSED` and one extension), each with a
+//! legal deadline counted by [`deadlines`](crate::deadlines).
+//!
+//! What completing a request does depends on its kind: an access or portability request produces a sealed export the
+//! client admin can download for [`EXPORT_TTL_DAYS`]; a rectification applies its changes (before and after kept only
+//! sealed); a restriction, applied when work starts, stays until the client lifts it; an erasure completes only after
+//! the erasure job deleted the subject's values and key in one transaction (leaving a tombstone) and every
+//! sub-processor that received the data acknowledged (webhook) or a named person confirmed (manual). An erasure
+//! certificate, signed with Ed25519, is then available.
+//!
+//! Every transition takes the version the caller saw; a stale one is `CONFLICT`.
+
+pub mod graphql;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use ed25519_dalek::Signer;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde_json::{Value, json};
+use steward_entities::{
+    audit_event, data_subject, dsr_request, erasure_tombstone, guardian_consent, job,
+    personal_data, staff_notice, subject_export, subprocessor,
+};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::deadlines::{self, Basis};
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::jobs::{self, Job, NewJob, Outcome};
+use crate::pagination::{Page, PageOf};
+use crate::subjects;
+use crate::tenancy::{Scope, Tenancy};
+use crate::validate;
+
+/// Days an access or portability export stays downloadable.
+pub const EXPORT_TTL_DAYS: i64 = 7;
+/// Business days before the due date when the reminder goes out.
+pub const REMINDER_BUSINESS_DAYS: u32 = 5;
+const DEADLINE_DAYS: u32 = 30;
+const MAX_EXTENSION_DAYS: u32 = 60;
+const MAX_REASON_CHARS: usize = 2000;
+
+/// Idempotency keys of the erasures Steward raises for children; clients cannot use them.
+const CHILD_KEY_PREFIX: &str = "child-under-13:";
+
+/// What the individual asks for.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "RequestKind")]
+pub enum Kind {
+    Access,
+    Portability,
+    Rectification,
+    Erasure,
+    Restriction,
+    Objection,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Access => "access",
+            Kind::Portability => "portability",
+            Kind::Rectification => "rectification",
+            Kind::Erasure => "erasure",
+            Kind::Restriction => "restriction",
+            Kind::Objection => "objection",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Kind, AppError> {
+        [
+            Kind::Access,
+            Kind::Portability,
+            Kind::Rectification,
+            Kind::Erasure,
+            Kind::Restriction,
+            Kind::Objection,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("unknown request kind `{s}`")))
+    }
+
+    /// Removal is owed within 30 business days (the policy's promise); every other answer within 30 calendar days.
+    pub fn basis(self) -> Basis {
+        match self {
+            Kind::Erasure => Basis::Business,
+            _ => Basis::Calendar,
+        }
+    }
+}
+
+/// Where a request is in its life.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "RequestState")]
+pub enum State {
+    Received,
+    InProgress,
+    /// Waiting for information from the controller: the deadline's clock is stopped.
+    Paused,
+    Completed,
+    Rejected,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Received => "received",
+            State::InProgress => "in_progress",
+            State::Paused => "paused",
+            State::Completed => "completed",
+            State::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<State, AppError> {
+        [
+            State::Received,
+            State::InProgress,
+            State::Paused,
+            State::Completed,
+            State::Rejected,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("unknown request state `{s}`")))
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Completed | State::Rejected)
+    }
+}
+
+/// Who started a request.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "RequestOrigin")]
+pub enum Origin {
+    /// Submitted by the client (the controller) for one of its subjects.
+    Client,
+    /// Raised by Steward because the subject is known to be under 13.
+    ChildUnder13,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Client => "client",
+            Origin::ChildUnder13 => "child_under_13",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Origin, AppError> {
+        match s {
+            "client" => Ok(Origin::Client),
+            "child_under_13" => Ok(Origin::ChildUnder13),
+            other => Err(AppError::internal(anyhow::anyhow!(
+                "unknown request origin `{other}`"
+            ))),
+        }
+    }
+}
+
+/// A request to submit.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    pub subject_id: Uuid,
+    pub kind: Kind,
+    pub idempotency_key: Option<String>,
+    pub note: Option<String>,
+    /// Rectification only: (personal data record, corrected value).
+    pub rectifications: Vec<(Uuid, String)>,
+}
+
+/// Filters of the request lists.
+#[derive(Clone, Debug, Default)]
+pub struct RequestFilter {
+    pub state: Option<State>,
+    pub kind: Option<Kind>,
+    pub subject_id: Option<Uuid>,
+    /// Only requests past their due date and not final.
+    pub overdue: Option<bool>,
+    /// Only open requests due within this many days (of their own basis) from today.
+    pub due_within_days: Option<i32>,
+}
+
+/// The deadline of a request as the API shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    pub due_on: NaiveDate,
+    pub due_at: DateTime<Utc>,
+    pub days_left: i64,
+    pub overdue: bool,
+}
+
+/// End of the due day, UTC: a request is overdue from the next midnight.
+pub fn due_at(due_on: NaiveDate) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&(due_on + Duration::days(1)).and_time(NaiveTime::MIN))
+        - Duration::seconds(1)
+}
+
+/// The deadline of a request at `now` (for a paused request, days left as of the pause).
+pub fn deadline(
+    region: &str,
+    request: &dsr_request::Model,
+    now: DateTime<Utc>,
+) -> Result<Deadline, AppError> {
+    let calendar = deadlines::calendar(region)?;
+    let basis = Basis::parse(&request.clock_basis)?;
+    let state = State::parse(&request.state)?;
+    let today = match (state, request.paused_at) {
+        (State::Paused, Some(paused)) => paused.date_naive(),
+        _ => now.date_naive(),
+    };
+    let due_at = due_at(request.due_on);
+    Ok(Deadline {
+        due_on: request.due_on,
+        due_at,
+        days_left: calendar.days_left(basis, today, request.due_on),
+        overdue: !state.is_final() && state != State::Paused && now > due_at,
+    })
+}
+
+/// Submits a request for one of the scope's tenant's subjects. With an idempotency key, a retried submit returns the
+/// request the first one created.
+pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Model, AppError> {
+    let key = input
+        .idempotency_key
+        .as_deref()
+        .map(|k| validate::text("idempotencyKey", k, 100))
+        .transpose()?;
+    let note = input
+        .note
+        .as_deref()
+        .map(|n| validate::text("note", n, MAX_REASON_CHARS))
+        .transpose()?;
+    if key
+        .as_deref()
+        .is_some_and(|k| k.starts_with(CHILD_KEY_PREFIX))
+    {
+        return Err(AppError::BadInput(format!(
+            "`idempotencyKey` must not start with `{CHILD_KEY_PREFIX}` (reserved for erasures Steward raises)"
+        )));
+    }
+    if let Some(key) = &key
+        && let Some(existing) = by_idempotency_key(scope, key).await?
+    {
+        return same_request(existing, &input);
+    }
+    let subject = subjects::get(scope, input.subject_id).await?;
+    let payload = match (input.kind, input.rectifications.is_empty()) {
+        (Kind::Rectification, true) => {
+            return Err(AppError::BadInput(
+                "a rectification request needs `rectifications`: the records to correct and their values".into(),
+            ));
+        }
+        (Kind::Rectification, false) => {
+            Some(seal_rectifications(scope, &subject, &input.rectifications).await?)
+        }
+        (_, false) => {
+            return Err(AppError::BadInput(
+                "`rectifications` are given only with a RECTIFICATION request".into(),
+            ));
+        }
+        (_, true) => None,
+    };
+    let now = Utc::now();
+    let basis = input.kind.basis();
+    let due_on =
+        deadlines::calendar(&scope.tenant().region)?.add(basis, now.date_naive(), DEADLINE_DAYS)?;
+    let id = Uuid::now_v7();
+    let note = note
+        .map(|note| seal_note(&subjects::subject_key(scope, &subject)?, id, &note))
+        .transpose()?;
+    let model = dsr_request::ActiveModel {
+        tenant_id: Set(scope.tenant_id().0),
+        id: Set(id),
+        subject_id: Set(subject.id),
+        kind: Set(input.kind.as_str().into()),
+        origin: Set(Origin::Client.as_str().into()),
+        state: Set(State::Received.as_str().into()),
+        idempotency_key: Set(key.clone()),
+        submitted_by: Set(scope.principal().label()),
+        note_sealed: Set(note),
+        payload_sealed: Set(payload),
+        received_at: Set(now),
+        clock_basis: Set(basis.as_str().into()),
+        due_on: Set(due_on),
+        paused_at: Set(None),
+        pause_reason_sealed: Set(None),
+        paused_days: Set(0),
+        extended_at: Set(None),
+        extension_reason_sealed: Set(None),
+        rejection_reason_sealed: Set(None),
+        completed_at: Set(None),
+        handled_by: Set(None),
+        reminded_for_due_on: Set(None),
+        overdue_notified: Set(false),
+        version: Set(1),
+        updated_at: Set(now),
+    };
+    let txn = scope.begin().await?;
+    let inserted = match model.insert(&txn).await {
+        Ok(m) => m,
+        Err(e) => {
+            drop(txn);
+            // A concurrent submit with the same key won the race: answer with its request.
+            if let (Some(key), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) =
+                (&key, e.sql_err())
+                && let Some(existing) = by_idempotency_key(scope, key).await?
+            {
+                return same_request(existing, &input);
+            }
+            return Err(e.into());
+        }
+    };
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "request.submitted",
+            "dsr_request",
+            inserted.id,
+        )
+        .with_detail(json!({
+            "kind": input.kind.as_str(),
+            "subject": subject.id,
+            "due_on": due_on,
+            "basis": basis.as_str(),
+        })),
+    )
+    .await?;
+    schedule_deadline(&txn, scope.tenant_id(), &inserted).await?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+fn same_request(
+    existing: dsr_request::Model,
+    input: &Submission,
+) -> Result<dsr_request::Model, AppError> {
+    if existing.subject_id == input.subject_id && existing.kind == input.kind.as_str() {
+        Ok(existing)
+    } else {
+        Err(AppError::Conflict(
+            "this idempotencyKey was already used for a different request".into(),
+        ))
+    }
+}
+
+async fn by_idempotency_key(
+    scope: &Scope,
+    key: &str,
+) -> Result<Option<dsr_request::Model>, AppError> {
+    Ok(scope
+        .find::<dsr_request::Entity>()
+        .filter(dsr_request::Column::IdempotencyKey.eq(key))
+        .one(scope.db())
+        .await?)
+}
+
+const PAYLOAD_CONTEXT: &str = "request.payload";
+
+/// Opens a request's note. Callers decide first whether the reader may see it ([`crate::subjects::values`]).
+pub(crate) fn open_note(
+    key: &crate::crypto::SubjectKey,
+    request: &dsr_request::Model,
+    sealed: &[u8],
+) -> Result<String, AppError> {
+    key.open(&steward_migration::note_context(request.id), sealed)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("request {}: {e}", request.id)))
+}
+
+fn seal_note(
+    key: &crate::crypto::SubjectKey,
+    request: Uuid,
+    note: &str,
+) -> Result<Vec<u8>, AppError> {
+    key.seal(&steward_migration::note_context(request), note)
+        .map_err(AppError::internal)
+}
+
+/// A reason given with a transition (pause, extension, rejection): free text that can name the person, so sealed
+/// with the subject's key like the note. Refused once the subject's data is erased (complete the request instead).
+async fn seal_reason(
+    scope: &Scope,
+    request: &dsr_request::Model,
+    field: Reason,
+    why: &str,
+) -> Result<Vec<u8>, AppError> {
+    let subject = match subjects::get(scope, request.subject_id).await {
+        Ok(subject) => subject,
+        Err(AppError::NotFound(_)) => {
+            return Err(AppError::Refused {
+                reason: "ERASURE_CARRIED_OUT",
+                message: "the subject's data is already erased; complete the request instead"
+                    .into(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    subjects::subject_key(scope, &subject)?
+        .seal(
+            &steward_migration::reason_context(field.column(), request.id),
+            why,
+        )
+        .map_err(AppError::internal)
+}
+
+/// Opens a sealed reason. Callers decide first whether the reader may see it ([`crate::subjects::values`]).
+pub(crate) fn open_reason(
+    key: &crate::crypto::SubjectKey,
+    request: &dsr_request::Model,
+    field: Reason,
+    sealed: &[u8],
+) -> Result<String, AppError> {
+    key.open(
+        &steward_migration::reason_context(field.column(), request.id),
+        sealed,
+    )
+    .map_err(|e| AppError::internal(anyhow::anyhow!("request {}: {e}", request.id)))
+}
+
+/// The reasons a request's transitions carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Pause,
+    Extension,
+    Rejection,
+}
+
+impl Reason {
+    /// The clear column it was stored in before it was sealed (part of its sealing context).
+    pub fn column(self) -> &'static str {
+        match self {
+            Reason::Pause => "pause_reason",
+            Reason::Extension => "extension_reason",
+            Reason::Rejection => "rejection_reason",
+        }
+    }
+}
+
+async fn seal_rectifications(
+    scope: &Scope,
+    subject: &data_subject::Model,
+    changes: &[(Uuid, String)],
+) -> Result<Vec<u8>, AppError> {
+    if changes.len() > subjects::MAX_RECORDS_PER_CALL {
+        return Err(AppError::BadInput(format!(
+            "at most {} rectifications per request",
+            subjects::MAX_RECORDS_PER_CALL
+        )));
+    }
+    let ids: BTreeSet<Uuid> = changes.iter().map(|(id, _)| *id).collect();
+    if ids.len() != changes.len() {
+        return Err(AppError::BadInput(
+            "`rectifications` names a record twice".into(),
+        ));
+    }
+    let records = scope
+        .find::<personal_data::Entity>()
+        .filter(personal_data::Column::SubjectId.eq(subject.id))
+        .filter(personal_data::Column::Id.is_in(ids.iter().copied()))
+        .all(scope.db())
+        .await?;
+    let mut entries = Vec::new();
+    for (id, value) in changes {
+        let record = records.iter().find(|r| r.id == *id).ok_or_else(|| {
+            AppError::NotFound(format!(
+                "subject {} has no personal data record {id}",
+                subject.id
+            ))
+        })?;
+        let category = crate::taxonomy::category(&record.category)?;
+        let value = crate::taxonomy::check_value(category, value)?;
+        entries.push(json!({ "record": id, "category": record.category, "after": value }));
+    }
+    let key = subjects::subject_key(scope, subject)?;
+    key.seal(PAYLOAD_CONTEXT, &Value::Array(entries).to_string())
+        .map_err(AppError::internal)
+}
+
+/// One request of the scope's tenant; another tenant's id is `NOT_FOUND`.
+pub async fn get(scope: &Scope, id: Uuid) -> Result<dsr_request::Model, AppError> {
+    scope
+        .find::<dsr_request::Entity>()
+        .filter(dsr_request::Column::Id.eq(id))
+        .one(scope.db())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no data-subject request {id}")))
+}
+
+fn filtered(
+    mut query: sea_orm::Select<dsr_request::Entity>,
+    filter: &RequestFilter,
+    today: NaiveDate,
+) -> Result<sea_orm::Select<dsr_request::Entity>, AppError> {
+    let open = [
+        State::Received.as_str(),
+        State::InProgress.as_str(),
+        State::Paused.as_str(),
+    ];
+    if let Some(state) = filter.state {
+        query = query.filter(dsr_request::Column::State.eq(state.as_str()));
+    }
+    if let Some(kind) = filter.kind {
+        query = query.filter(dsr_request::Column::Kind.eq(kind.as_str()));
+    }
+    if let Some(subject) = filter.subject_id {
+        query = query.filter(dsr_request::Column::SubjectId.eq(subject));
+    }
+    match filter.overdue {
+        // A paused request's clock is stopped: it is not overdue while it waits.
+        Some(true) => {
+            query = query
+                .filter(dsr_request::Column::State.is_in([open[0], open[1]]))
+                .filter(dsr_request::Column::DueOn.lt(today));
+        }
+        Some(false) => {
+            query = query.filter(
+                sea_orm::Condition::any()
+                    .add(dsr_request::Column::State.is_not_in([open[0], open[1]]))
+                    .add(dsr_request::Column::DueOn.gte(today)),
+            );
+        }
+        None => {}
+    }
+    if let Some(days) = filter.due_within_days {
+        if !(0..=366).contains(&days) {
+            return Err(AppError::BadInput(
+                "`dueWithinDays` must be between 0 and 366".into(),
+            ));
+        }
+        query = query
+            .filter(dsr_request::Column::State.is_in(open))
+            .filter(dsr_request::Column::DueOn.gte(today))
+            .filter(dsr_request::Column::DueOn.lte(today + Duration::days(i64::from(days))));
+    }
+    Ok(query)
+}
+
+/// One page of the scope's tenant's requests, oldest first.
+pub async fn list(
+    scope: &Scope,
+    page: Page,
+    filter: &RequestFilter,
+) -> Result<PageOf<dsr_request::Model>, AppError> {
+    let query = filtered(
+        scope.find::<dsr_request::Entity>(),
+        filter,
+        Utc::now().date_naive(),
+    )?;
+    let total = crate::pagination::count(query.clone(), scope.db()).await?;
+    let mut query = query;
+    if let Some(after) = page.after {
+        query = query.filter(dsr_request::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(dsr_request::Column::Id)
+        .limit(page.fetch_limit())
+        .all(scope.db())
+        .await?;
+    Ok(PageOf::from_fetched(rows, &page, total))
+}
+
+/// The privacy officers' queue: requests of every tenant, oldest first, with each one's region.
+pub async fn list_all(
+    tenancy: &Tenancy,
+    page: Page,
+    filter: &RequestFilter,
+) -> Result<PageOf<(String, dsr_request::Model)>, AppError> {
+    let today = Utc::now().date_naive();
+    let mut rows = Vec::new();
+    let mut total = 0;
+    for (region, db) in tenancy.all_regions() {
+        let query = filtered(dsr_request::Entity::find(), filter, today)?;
+        total += crate::pagination::count(query.clone(), db).await?;
+        let mut query = query;
+        if let Some(after) = page.after {
+            query = query.filter(dsr_request::Column::Id.gt(after));
+        }
+        rows.extend(
+            query
+                .order_by_asc(dsr_request::Column::Id)
+                .limit(page.fetch_limit())
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|r| (region.to_owned(), r)),
+        );
+    }
+    rows.sort_by_key(|(_, r)| r.id);
+    rows.truncate(page.fetch_limit() as usize);
+    Ok(PageOf::from_fetched(rows, &page, total))
+}
+
+/// Loads a request for a transition: the caller's version must be the current one.
+async fn for_change(
+    scope: &Scope,
+    id: Uuid,
+    version: i32,
+    allowed: &[State],
+    verb: &str,
+) -> Result<(dsr_request::Model, State), AppError> {
+    let request = get(scope, id).await?;
+    if request.version != version {
+        return Err(stale(&request));
+    }
+    let state = State::parse(&request.state)?;
+    if !allowed.contains(&state) {
+        return Err(AppError::Refused {
+            reason: "INVALID_TRANSITION",
+            message: format!(
+                "a {} request cannot be {verb}",
+                state.as_str().replace('_', " ")
+            ),
+        });
+    }
+    Ok((request, state))
+}
+
+fn stale(request: &dsr_request::Model) -> AppError {
+    AppError::Conflict(format!(
+        "the request changed since you read it (now version {}); read it again and retry",
+        request.version
+    ))
+}
+
+/// Writes a changed request if nobody changed it meanwhile.
+async fn save<C: ConnectionTrait>(
+    txn: &C,
+    before: &dsr_request::Model,
+    mut model: dsr_request::ActiveModel,
+) -> Result<dsr_request::Model, AppError> {
+    model.version = Set(before.version + 1);
+    model.updated_at = Set(Utc::now());
+    let updated = dsr_request::Entity::update_many()
+        .set(model)
+        .filter(dsr_request::Column::TenantId.eq(before.tenant_id))
+        .filter(dsr_request::Column::Id.eq(before.id))
+        .filter(dsr_request::Column::Version.eq(before.version))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(stale(before));
+    }
+    dsr_request::Entity::find()
+        .filter(dsr_request::Column::TenantId.eq(before.tenant_id))
+        .filter(dsr_request::Column::Id.eq(before.id))
+        .one(txn)
+        .await?
+        .ok_or_else(|| stale(before))
+}
+
+fn reason(field: &str, raw: &str) -> Result<String, AppError> {
+    validate::text(field, raw, MAX_REASON_CHARS)
+}
+
+/// `RECEIVED → IN_PROGRESS`. An erasure's job is queued; a restriction takes effect now.
+pub async fn start(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request::Model, AppError> {
+    let (request, _) = for_change(scope, id, version, &[State::Received], "started").await?;
+    let kind = Kind::parse(&request.kind)?;
+    if kind == Kind::Erasure
+        && crate::retention::held(scope.db(), scope.tenant_id())
+            .await?
+            .covers(request.subject_id)
+    {
+        return Err(AppError::Refused {
+            reason: "LEGAL_HOLD",
+            message: "a legal hold covers this subject: its data cannot be erased until the hold is lifted".into(),
+        });
+    }
+    let subject = if kind == Kind::Restriction {
+        Some(subjects::get(scope, request.subject_id).await?)
+    } else {
+        None
+    };
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.state = Set(State::InProgress.as_str().into());
+    model.handled_by = Set(Some(scope.principal().label()));
+    let updated = save(&txn, &request, model).await?;
+    match kind {
+        Kind::Erasure => {
+            crate::erasure::propagation::enqueue_erasure(&txn, scope.tenant_id(), &updated).await?
+        }
+        Kind::Restriction => {
+            if let Some(subject) = subject
+                && subject.restricted_at.is_none()
+            {
+                let mut s: data_subject::ActiveModel = subject.into();
+                s.restricted_at = Set(Some(Utc::now()));
+                s.restricted_by_request = Set(Some(updated.id));
+                s.update(&txn).await?;
+            }
+        }
+        _ => {}
+    }
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.started", "dsr_request", id)
+            .with_detail(json!({ "kind": kind.as_str(), "subject": updated.subject_id })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// `IN_PROGRESS → PAUSED`: waiting for the controller; the clock stops.
+pub async fn pause(
+    scope: &Scope,
+    id: Uuid,
+    version: i32,
+    why: &str,
+) -> Result<dsr_request::Model, AppError> {
+    let why = reason("reason", why)?;
+    let (request, _) = for_change(scope, id, version, &[State::InProgress], "paused").await?;
+    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    let sealed_reason = seal_reason(scope, &request, Reason::Pause, &why).await?;
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.state = Set(State::Paused.as_str().into());
+    model.paused_at = Set(Some(Utc::now()));
+    model.pause_reason_sealed = Set(Some(sealed_reason));
+    let updated = save(&txn, &request, model).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.paused", "dsr_request", id),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// `PAUSED → IN_PROGRESS`: the days left when the clock stopped count again from today.
+pub async fn resume(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request::Model, AppError> {
+    let (request, _) = for_change(scope, id, version, &[State::Paused], "resumed").await?;
+    let now = Utc::now();
+    let paused_on = request.paused_at.unwrap_or(now).date_naive();
+    let basis = Basis::parse(&request.clock_basis)?;
+    let due_on = deadlines::calendar(&scope.tenant().region)?.resume(
+        basis,
+        request.due_on,
+        paused_on,
+        now.date_naive(),
+    )?;
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.state = Set(State::InProgress.as_str().into());
+    model.paused_at = Set(None);
+    model.paused_days = Set(request.paused_days + (now.date_naive() - paused_on).num_days() as i32);
+    model.due_on = Set(due_on);
+    let updated = save(&txn, &request, model).await?;
+    schedule_deadline(&txn, scope.tenant_id(), &updated).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.resumed", "dsr_request", id)
+            .with_detail(json!({ "due_on": due_on })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Extends the deadline once, by `days` of the request's own basis, with a reason.
+pub async fn extend(
+    scope: &Scope,
+    id: Uuid,
+    version: i32,
+    days: i32,
+    why: &str,
+) -> Result<dsr_request::Model, AppError> {
+    let why = reason("reason", why)?;
+    if !(1..=MAX_EXTENSION_DAYS as i32).contains(&days) {
+        return Err(AppError::BadInput(format!(
+            "`days` must be between 1 and {MAX_EXTENSION_DAYS}"
+        )));
+    }
+    let (request, _) = for_change(
+        scope,
+        id,
+        version,
+        &[State::Received, State::InProgress, State::Paused],
+        "extended",
+    )
+    .await?;
+    if request.extended_at.is_some() {
+        return Err(AppError::Refused {
+            reason: "ALREADY_EXTENDED",
+            message: "a request's deadline can be extended only once".into(),
+        });
+    }
+    let basis = Basis::parse(&request.clock_basis)?;
+    let due_on =
+        deadlines::calendar(&scope.tenant().region)?.add(basis, request.due_on, days as u32)?;
+    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    let sealed_reason = seal_reason(scope, &request, Reason::Extension, &why).await?;
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.extended_at = Set(Some(Utc::now()));
+    model.extension_reason_sealed = Set(Some(sealed_reason));
+    model.due_on = Set(due_on);
+    let updated = save(&txn, &request, model).await?;
+    schedule_deadline(&txn, scope.tenant_id(), &updated).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.extended", "dsr_request", id).with_detail(
+            json!({ "from": request.due_on, "to": due_on, "days": days, "basis": basis.as_str() }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Rejects a request that is not final, with a reason. An erasure already carried out cannot be rejected.
+pub async fn reject(
+    scope: &Scope,
+    id: Uuid,
+    version: i32,
+    why: &str,
+) -> Result<dsr_request::Model, AppError> {
+    let why = reason("reason", why)?;
+    let (request, _) = for_change(
+        scope,
+        id,
+        version,
+        &[State::Received, State::InProgress, State::Paused],
+        "rejected",
+    )
+    .await?;
+    if tombstone_of(scope, &request).await?.is_some() {
+        return Err(AppError::Refused {
+            reason: "ERASURE_CARRIED_OUT",
+            message: "the subject's data is already erased; complete the request instead".into(),
+        });
+    }
+    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    let sealed_reason = seal_reason(scope, &request, Reason::Rejection, &why).await?;
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.state = Set(State::Rejected.as_str().into());
+    model.rejection_reason_sealed = Set(Some(sealed_reason));
+    model.completed_at = Set(Some(Utc::now()));
+    let updated = save(&txn, &request, model).await?;
+    lift_restriction_of(&txn, scope, &request).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.rejected", "dsr_request", id),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// A rejected restriction request ends the restriction it started.
+async fn lift_restriction_of<C: ConnectionTrait>(
+    txn: &C,
+    scope: &Scope,
+    request: &dsr_request::Model,
+) -> Result<(), DbErr> {
+    data_subject::Entity::update_many()
+        .col_expr(
+            data_subject::Column::RestrictedAt,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .col_expr(
+            data_subject::Column::RestrictedByRequest,
+            Option::<Uuid>::None.into(),
+        )
+        .filter(data_subject::Column::TenantId.eq(scope.tenant_id().0))
+        .filter(data_subject::Column::Id.eq(request.subject_id))
+        .filter(data_subject::Column::RestrictedByRequest.eq(request.id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+async fn tombstone_of(
+    scope: &Scope,
+    request: &dsr_request::Model,
+) -> Result<Option<erasure_tombstone::Model>, AppError> {
+    Ok(scope
+        .find::<erasure_tombstone::Entity>()
+        .filter(erasure_tombstone::Column::SubjectId.eq(request.subject_id))
+        .one(scope.db())
+        .await?)
+}
+
+/// `IN_PROGRESS → COMPLETED`, doing what the request's kind requires.
+pub async fn complete(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    id: Uuid,
+    version: i32,
+) -> Result<dsr_request::Model, AppError> {
+    let (request, _) = for_change(scope, id, version, &[State::InProgress], "completed").await?;
+    let kind = Kind::parse(&request.kind)?;
+    let now = Utc::now();
+    let mut detail = json!({ "kind": kind.as_str(), "subject": request.subject_id });
+    // Work that reads before the transaction (SQLite has one connection: no reads beside an open transaction).
+    let mut export = None;
+    let mut rectified = Vec::new();
+    match kind {
+        Kind::Erasure => {
+            if tombstone_of(scope, &request).await?.is_none() {
+                return Err(AppError::Refused {
+                    reason: "ERASURE_PENDING",
+                    message: "the erasure has not been carried out yet; its job is queued".into(),
+                });
+            }
+            let open = crate::erasure::propagation::propagations(scope, request.id)
+                .await?
+                .into_iter()
+                .filter(|p| p.state != "acknowledged" && p.state != "confirmed")
+                .count();
+            if open > 0 {
+                return Err(AppError::Refused {
+                    reason: "PROPAGATION_OPEN",
+                    message: format!(
+                        "{open} sub-processor(s) have not acknowledged or been confirmed yet"
+                    ),
+                });
+            }
+        }
+        Kind::Access | Kind::Portability => {
+            let subject = subjects::get(scope, request.subject_id)
+                .await
+                .map_err(|_| AppError::Refused {
+                    reason: "SUBJECT_ERASED",
+                    message: "the subject no longer exists; there is nothing to export".into(),
+                })?;
+            let key = subjects::subject_key(scope, &subject)?;
+            let document = build_export(tenancy, scope, &subject, &key).await?;
+            let sealed = key
+                .seal(EXPORT_CONTEXT, &document.to_string())
+                .map_err(AppError::internal)?;
+            export = Some(subject_export::ActiveModel {
+                tenant_id: Set(scope.tenant_id().0),
+                id: Set(Uuid::now_v7()),
+                request_id: Set(request.id),
+                subject_id: Set(subject.id),
+                sealed: Set(sealed),
+                downloads: Set(0),
+                created_at: Set(now),
+                expires_at: Set(now + Duration::days(EXPORT_TTL_DAYS)),
+            });
+        }
+        Kind::Rectification => {
+            rectified = prepare_rectification(scope, &request).await?;
+        }
+        Kind::Restriction | Kind::Objection => {}
+    }
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.state = Set(State::Completed.as_str().into());
+    model.completed_at = Set(Some(now));
+    if let Some((sealed_log, records)) = rectified.pop().map(|r| (r.log, r.records)) {
+        for record in &records {
+            record.clone().update(&txn).await?;
+        }
+        model.payload_sealed = Set(Some(sealed_log));
+        detail["records"] = json!(
+            records
+                .iter()
+                .map(|r| r.id.clone().unwrap())
+                .collect::<Vec<_>>()
+        );
+    }
+    let updated = save(&txn, &request, model).await?;
+    if let Some(export) = export {
+        let export = export.insert(&txn).await?;
+        jobs::enqueue(
+            &txn,
+            NewJob::new(Job::ExpireExport { export: export.id })
+                .for_tenant(scope.tenant_id())
+                .dedupe(export.id)
+                .at(export.expires_at),
+        )
+        .await?;
+        detail["export"] = json!(export.id);
+        detail["expires_at"] = json!(export.expires_at);
+    }
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.completed", "dsr_request", id)
+            .with_detail(detail),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+struct Rectification {
+    log: Vec<u8>,
+    records: Vec<personal_data::ActiveModel>,
+}
+
+/// Re-seals the corrected values and keeps, sealed with the subject's key, what each value was before.
+async fn prepare_rectification(
+    scope: &Scope,
+    request: &dsr_request::Model,
+) -> Result<Vec<Rectification>, AppError> {
+    let subject = subjects::get(scope, request.subject_id).await?;
+    let key = subjects::subject_key(scope, &subject)?;
+    let sealed = request
+        .payload_sealed
+        .as_ref()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("rectification without payload")))?;
+    let payload: Vec<Value> = serde_json::from_str(
+        &key.open(PAYLOAD_CONTEXT, sealed)
+            .map_err(AppError::internal)?,
+    )
+    .map_err(AppError::internal)?;
+    let mut log = Vec::new();
+    let mut records = Vec::new();
+    for entry in payload {
+        let id: Uuid =
+            serde_json::from_value(entry["record"].clone()).map_err(AppError::internal)?;
+        let after = entry["after"].as_str().unwrap_or_default().to_owned();
+        let record = scope
+            .find::<personal_data::Entity>()
+            .filter(personal_data::Column::Id.eq(id))
+            .one(scope.db())
+            .await?
+            .ok_or_else(|| AppError::Refused {
+                reason: "RECORD_GONE",
+                message: format!("personal data record {id} no longer exists; reject the request or submit a new one"),
+            })?;
+        let before = subjects::open_value(&key, &record)?;
+        let mut model: personal_data::ActiveModel = record.clone().into();
+        model.sealed_value = Set(key
+            .seal(&record.category, &after)
+            .map_err(AppError::internal)?);
+        if record.blind_index.is_some() {
+            model.blind_index = Set(Some(
+                scope.blind_index(&crate::taxonomy::normalise_email(&after)),
+            ));
+        }
+        model.updated_at = Set(Utc::now());
+        records.push(model);
+        log.push(
+            json!({ "record": id, "category": record.category, "before": before, "after": after }),
+        );
+    }
+    let log = key
+        .seal(PAYLOAD_CONTEXT, &Value::Array(log).to_string())
+        .map_err(AppError::internal)?;
+    Ok(vec![Rectification { log, records }])
+}
+
+/// What a rectification request changed, before and after (opened with the subject's key; personal).
+pub async fn rectification_log(
+    scope: &Scope,
+    request: &dsr_request::Model,
+) -> Result<Option<Value>, AppError> {
+    let Some(sealed) = &request.payload_sealed else {
+        return Ok(None);
+    };
+    let Ok(subject) = subjects::get(scope, request.subject_id).await else {
+        return Ok(None);
+    };
+    let key = subjects::subject_key(scope, &subject)?;
+    let text = key
+        .open(PAYLOAD_CONTEXT, sealed)
+        .map_err(AppError::internal)?;
+    Ok(Some(
+        serde_json::from_str(&text).map_err(AppError::internal)?,
+    ))
+}
+
+const EXPORT_CONTEXT: &str = "subject.export";
+
+/// Everything Steward holds about a subject, as one JSON document.
+async fn build_export(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    subject: &data_subject::Model,
+    key: &crate::crypto::SubjectKey,
+) -> Result<Value, AppError> {
+    let records = subjects::records_of(scope, &[subject.id])
+        .await?
+        .remove(&subject.id)
+        .unwrap_or_default();
+    let mut values = Vec::new();
+    for record in &records {
+        values.push(json!({
+            "id": record.id,
+            "category": record.category,
+            "value": subjects::open_value(key, record)?,
+            "purpose": record.purpose,
+            "source": subjects::open_source(key, record)?,
+            "collected_at": record.collected_at,
+            "recorded_at": record.created_at,
+            "updated_at": record.updated_at,
+        }));
+    }
+    let categories: BTreeSet<String> = records.iter().map(|r| r.category.clone()).collect();
+    let transfers = crate::erasure::transfers_concerning(scope, subject.id, &categories).await?;
+    let names = subprocessor_names(tenancy, transfers.iter().map(|t| t.sub_processor_id)).await?;
+    let transfers: Vec<Value> = transfers
+        .iter()
+        .map(|t| {
+            json!({
+                "sub_processor": names.get(&t.sub_processor_id).cloned().unwrap_or_default(),
+                "sub_processor_id": t.sub_processor_id,
+                "categories": serde_json::from_str::<Value>(&t.categories).unwrap_or(Value::Null),
+                "purpose": t.purpose,
+                "countries": serde_json::from_str::<Value>(&t.countries).unwrap_or(Value::Null),
+                "mechanism": t.mechanism,
+                "transferred_on": t.transferred_on,
+            })
+        })
+        .collect();
+    let requests: Vec<Value> = scope
+        .find::<dsr_request::Entity>()
+        .filter(dsr_request::Column::SubjectId.eq(subject.id))
+        .order_by_asc(dsr_request::Column::Id)
+        .all(scope.db())
+        .await?
+        .into_iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "kind": r.kind,
+                "state": r.state,
+                "received_at": r.received_at,
+                "due_on": r.due_on,
+                "completed_at": r.completed_at,
+            })
+        })
+        .collect();
+    let mut consents = Vec::new();
+    for consent in scope
+        .find::<guardian_consent::Entity>()
+        .filter(guardian_consent::Column::SubjectId.eq(subject.id))
+        .all(scope.db())
+        .await?
+    {
+        consents.push(json!({
+            "guardian": key.open(crate::subjects::GUARDIAN_CONTEXT, &consent.guardian_sealed).map_err(AppError::internal)?,
+            "method": consent.method,
+            "given_at": consent.given_at,
+        }));
+    }
+    Ok(json!({
+        "format": "steward.subject-export/v1",
+        "generated_at": Utc::now(),
+        "controller": { "tenant_id": scope.tenant_id().0, "name": scope.tenant().name },
+        "subject": {
+            "id": subject.id,
+            "external_id": subjects::open_external_id(key, subject)?,
+            "birth_date": subjects::open_birth_date(key, subject)?,
+            "created_at": subject.created_at,
+            "restricted_since": subject.restricted_at,
+        },
+        "personal_data": values,
+        "onward_transfers": transfers,
+        "requests": requests,
+        "guardian_consents": consents,
+    }))
+}
+
+async fn subprocessor_names(
+    tenancy: &Tenancy,
+    ids: impl Iterator<Item = Uuid>,
+) -> Result<BTreeMap<Uuid, String>, AppError> {
+    let ids: BTreeSet<Uuid> = ids.collect();
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(subprocessor::Entity::find()
+        .filter(subprocessor::Column::Id.is_in(ids))
+        .all(tenancy.databases().control())
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect())
+}
+
+/// The tombstone an erasure left, if it ran.
+pub async fn tombstone(
+    scope: &Scope,
+    request: &dsr_request::Model,
+) -> Result<Option<erasure_tombstone::Model>, AppError> {
+    Ok(tombstone_of(scope, request)
+        .await?
+        .filter(|t| t.request_id == request.id))
+}
+
+/// The export a completed access or portability request produced, while it lasts.
+pub async fn export_of(
+    scope: &Scope,
+    request: Uuid,
+) -> Result<Option<subject_export::Model>, AppError> {
+    Ok(scope
+        .find::<subject_export::Entity>()
+        .filter(subject_export::Column::RequestId.eq(request))
+        .filter(subject_export::Column::ExpiresAt.gt(Utc::now()))
+        .one(scope.db())
+        .await?)
+}
+
+/// Opens an export for the client admin, counting the download.
+pub async fn download_export(
+    scope: &Scope,
+    request_id: Uuid,
+) -> Result<(subject_export::Model, Value), AppError> {
+    let request = get(scope, request_id).await?;
+    let export = export_of(scope, request.id).await?.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "request {request_id} has no export available (it is not a completed access or portability request, or its {EXPORT_TTL_DAYS}-day download window has passed)"
+        ))
+    })?;
+    let subject = subjects::get(scope, export.subject_id).await?;
+    let key = subjects::subject_key(scope, &subject)?;
+    let text = key
+        .open(EXPORT_CONTEXT, &export.sealed)
+        .map_err(AppError::internal)?;
+    let document: Value = serde_json::from_str(&text).map_err(AppError::internal)?;
+    let txn = scope.begin().await?;
+    subject_export::Entity::update_many()
+        .col_expr(
+            subject_export::Column::Downloads,
+            sea_orm::sea_query::ExprTrait::add(
+                sea_orm::sea_query::Expr::col(subject_export::Column::Downloads),
+                1,
+            ),
+        )
+        .filter(subject_export::Column::TenantId.eq(scope.tenant_id().0))
+        .filter(subject_export::Column::Id.eq(export.id))
+        .exec(&txn)
+        .await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "export.downloaded",
+            "dsr_request",
+            request.id,
+        )
+        .with_detail(json!({ "export": export.id, "subject": export.subject_id })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((export, document))
+}
+
+/// Lifts a subject's restriction (the controller's decision).
+pub async fn lift_restriction(
+    scope: &Scope,
+    subject_id: Uuid,
+    why: &str,
+) -> Result<data_subject::Model, AppError> {
+    let why = reason("reason", why)?;
+    let subject = subjects::get(scope, subject_id).await?;
+    if subject.restricted_at.is_none() {
+        return Err(AppError::Refused {
+            reason: "NOT_RESTRICTED",
+            message: "this subject's processing is not restricted".into(),
+        });
+    }
+    let txn = scope.begin().await?;
+    let mut model: data_subject::ActiveModel = subject.clone().into();
+    model.restricted_at = Set(None);
+    model.restricted_by_request = Set(None);
+    let updated = model.update(&txn).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "subject.restriction_lifted",
+            "data_subject",
+            subject_id,
+        )
+        .with_detail(
+            json!({ "request": subject.restricted_by_request, "reason_given": !why.is_empty() }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// What a subject update calls when it learns a subject is under 13.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChildErasures;
+
+#[async_trait::async_trait]
+impl subjects::ChildErasure for ChildErasures {
+    async fn raise(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        scope: &Scope,
+        subject: Uuid,
+    ) -> Result<Option<Uuid>, AppError> {
+        raise_child_erasure(txn, scope, subject).await
+    }
+}
+
+/// Raises the erasure owed for a child under 13, inside the caller's transaction, and queues it at once.
+pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
+    txn: &C,
+    scope: &Scope,
+    subject: Uuid,
+) -> Result<Option<Uuid>, AppError> {
+    let now = Utc::now();
+    let due_on = deadlines::calendar(&scope.tenant().region)?.add(
+        Basis::Business,
+        now.date_naive(),
+        DEADLINE_DAYS,
+    )?;
+    let request = dsr_request::ActiveModel {
+        tenant_id: Set(scope.tenant_id().0),
+        id: Set(Uuid::now_v7()),
+        subject_id: Set(subject),
+        kind: Set(Kind::Erasure.as_str().into()),
+        origin: Set(Origin::ChildUnder13.as_str().into()),
+        state: Set(State::InProgress.as_str().into()),
+        // One such request per subject, however often the flag is set.
+        idempotency_key: Set(Some(format!("{CHILD_KEY_PREFIX}{subject}"))),
+        submitted_by: Set("system:steward".into()),
+        // `origin` says why; a note of ours would be one more thing about a child to seal.
+        note_sealed: Set(None),
+        payload_sealed: Set(None),
+        received_at: Set(now),
+        clock_basis: Set(Basis::Business.as_str().into()),
+        due_on: Set(due_on),
+        paused_at: Set(None),
+        pause_reason_sealed: Set(None),
+        paused_days: Set(0),
+        extended_at: Set(None),
+        extension_reason_sealed: Set(None),
+        rejection_reason_sealed: Set(None),
+        completed_at: Set(None),
+        handled_by: Set(Some("system:steward".into())),
+        reminded_for_due_on: Set(None),
+        overdue_notified: Set(false),
+        version: Set(1),
+        updated_at: Set(now),
+    };
+    let inserted = dsr_request::Entity::insert(request)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                dsr_request::Column::TenantId,
+                dsr_request::Column::IdempotencyKey,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_with_returning(txn)
+        .await;
+    let request = match inserted {
+        Ok(r) => r,
+        // Already raised (SQLite and PostgreSQL report the skipped insert differently).
+        Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    // Recorded in the caller's audit event (one event per chain and mutation), which names this request.
+    crate::erasure::propagation::enqueue_erasure(txn, scope.tenant_id(), &request).await?;
+    schedule_deadline(txn, scope.tenant_id(), &request).await?;
+    crate::notices::notify(
+        txn,
+        scope.tenant_id(),
+        "request.raised",
+        "Erasure raised: a data subject is known to be under 13",
+        &format!(
+            "Subject {subject} is known to be under 13. Steward raised erasure request {} and refuses new personal data for this subject.",
+            request.id
+        ),
+    )
+    .await?;
+    Ok(Some(request.id))
+}
+
+async fn schedule_deadline<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+    request: &dsr_request::Model,
+) -> Result<(), DbErr> {
+    jobs::enqueue(
+        txn,
+        NewJob::new(Job::RequestDeadline {
+            request: request.id,
+            due_on: request.due_on,
+        })
+        .for_tenant(tenant)
+        .dedupe(format!("{}:{}", request.id, request.due_on)),
+    )
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Jobs
+// ---------------------------------------------------------------------------------------------------------------------
+
+/// Deletes the subject's values, guardian consents, exports and data key in one transaction with the
+/// tombstone, the propagation tasks and this job's completion. Run again after a crash, it finds the tombstone.
+pub(crate) async fn erase(
+    tenancy: &Tenancy,
+    db: &DatabaseConnection,
+    job: &job::Model,
+    tenant: TenantId,
+    request_id: Uuid,
+) -> Result<Outcome, AppError> {
+    let scope = tenancy.system_scope(tenant).await?;
+    let Some(request) = scope
+        .find::<dsr_request::Entity>()
+        .filter(dsr_request::Column::Id.eq(request_id))
+        .one(scope.db())
+        .await?
+    else {
+        return Ok(Outcome::Done);
+    };
+    if request.state != State::InProgress.as_str()
+        || tombstone_of(&scope, &request).await?.is_some()
+    {
+        return Ok(Outcome::Done);
+    }
+    let Ok(subject) = subjects::get(&scope, request.subject_id).await else {
+        return Ok(Outcome::Done);
+    };
+    let records = scope
+        .find::<personal_data::Entity>()
+        .filter(personal_data::Column::SubjectId.eq(subject.id))
+        .all(scope.db())
+        .await?;
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for record in &records {
+        *counts.entry(record.category.clone()).or_default() += 1;
+    }
+    let categories: BTreeSet<String> = counts.keys().cloned().collect();
+    let erased = BTreeMap::from([(subject.id, categories)]);
+    let recipients =
+        crate::erasure::recipients(&scope, &erased, crate::erasure::Extent::Subject).await?;
+    let registry = crate::erasure::registry_of(tenancy, &recipients).await?;
+
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    jobs::begin_writing(&txn, job).await?;
+    // Checked inside the transaction: a hold placed after the request started (or while this job read) wins.
+    // The erasure is recorded as held and stops; lifting the hold queues it again. A request rejected meanwhile
+    // is left alone.
+    let still_open = dsr_request::Entity::find()
+        .filter(dsr_request::Column::TenantId.eq(tenant.0))
+        .filter(dsr_request::Column::Id.eq(request.id))
+        .filter(dsr_request::Column::State.eq(State::InProgress.as_str()))
+        .one(&txn)
+        .await?
+        .is_some();
+    if !still_open {
+        jobs::complete_in(&txn, job).await?;
+        txn.commit().await?;
+        return Ok(Outcome::Done);
+    }
+    if crate::retention::held(&txn, tenant)
+        .await?
+        .covers(subject.id)
+    {
+        audit::append_tenant(
+            &txn,
+            tenant,
+            AuditEntry::system("erasure.held", "dsr_request", request.id)
+                .with_detail(json!({ "subject": subject.id })),
+        )
+        .await?;
+        jobs::complete_in(&txn, job).await?;
+        txn.commit().await?;
+        return Ok(Outcome::Done);
+    }
+    crate::erasure::delete_subjects(
+        &txn,
+        tenant,
+        &[subject.id],
+        crate::erasure::TenantExport::Rebuild,
+    )
+    .await?;
+    let values = records.len() as i32;
+    erasure_tombstone::ActiveModel {
+        tenant_id: Set(tenant.0),
+        subject_id: Set(subject.id),
+        request_id: Set(request.id),
+        erased_at: Set(now),
+        counts: Set(json!(counts).to_string()),
+        values_erased: Set(values),
+        origin: Set(request.origin.clone()),
+    }
+    .insert(&txn)
+    .await?;
+    let mut propagated = Vec::new();
+    for ((_, sp_id), received) in &recipients {
+        let sp = registry.get(sp_id);
+        let (id, method) =
+            crate::erasure::propagate(&txn, tenant, request.id, subject.id, (*sp_id, sp), received)
+                .await?;
+        propagated.push(json!({ "propagation": id, "sub_processor": sp_id, "method": method }));
+    }
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::system("subject.erased", "dsr_request", request.id).with_detail(json!({
+            "subject": subject.id,
+            "values_erased": values,
+            "counts": counts,
+            "key_destroyed": true,
+            "propagations": propagated,
+        })),
+    )
+    .await?;
+    jobs::complete_in(&txn, job).await?;
+    txn.commit().await?;
+    // Deleted pages are zeroed (secure_delete); the WAL still holds the old pages until a checkpoint.
+    crate::erasure::checkpoint(db).await?;
+    Ok(Outcome::Done)
+}
+
+/// Reminds the tenant and the privacy officers 5 business days before a request's due date, and again when it
+/// becomes overdue. A request whose due date moved has a newer deadline job; this one then ends.
+pub(crate) async fn remind_deadline(
+    tenancy: &Tenancy,
+    job: &job::Model,
+    tenant: TenantId,
+    request_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Outcome, AppError> {
+    let scope = tenancy.system_scope(tenant).await?;
+    let Some(request) = scope
+        .find::<dsr_request::Entity>()
+        .filter(dsr_request::Column::Id.eq(request_id))
+        .one(scope.db())
+        .await?
+    else {
+        return Ok(Outcome::Done);
+    };
+    let state = State::parse(&request.state)?;
+    let payload: Value = serde_json::from_str(&job.payload).map_err(AppError::internal)?;
+    let scheduled_for = payload["due_on"].as_str().unwrap_or_default();
+    if state.is_final() || scheduled_for != request.due_on.to_string() {
+        return Ok(Outcome::Done);
+    }
+    // The clock is stopped: look again later (a resume that keeps the due date finds this job still waiting).
+    if state == State::Paused {
+        return Ok(Outcome::Later(now + Duration::hours(1)));
+    }
+    let calendar = deadlines::calendar(&scope.tenant().region)?;
+    let overdue_at = due_at(request.due_on) + Duration::seconds(1);
+    let remind_on = sub_business_days(calendar, request.due_on, REMINDER_BUSINESS_DAYS);
+    let remind_at = Utc.from_utc_datetime(&remind_on.and_time(NaiveTime::MIN));
+    let kind = Kind::parse(&request.kind)?;
+    if now >= overdue_at {
+        if !request.overdue_notified {
+            let title = format!(
+                "Overdue: {} request {} was due on {}",
+                kind.as_str(),
+                request.id,
+                request.due_on
+            );
+            remind(tenancy, &scope, &request, "request.overdue", &title).await?;
+            let txn = scope.begin().await?;
+            dsr_request::Entity::update_many()
+                .col_expr(dsr_request::Column::OverdueNotified, true.into())
+                .filter(dsr_request::Column::TenantId.eq(tenant.0))
+                .filter(dsr_request::Column::Id.eq(request.id))
+                .exec(&txn)
+                .await?;
+            crate::notices::notify(
+                &txn,
+                tenant,
+                "request.overdue",
+                &title,
+                &deadline_body(&request),
+            )
+            .await?;
+            audit::append_tenant(
+                &txn,
+                tenant,
+                AuditEntry::system("request.overdue", "dsr_request", request.id)
+                    .with_detail(json!({ "due_on": request.due_on })),
+            )
+            .await?;
+            jobs::complete_in(&txn, job).await?;
+            txn.commit().await?;
+        }
+        return Ok(Outcome::Done);
+    }
+    if now >= remind_at {
+        if request.reminded_for_due_on != Some(request.due_on) {
+            let left = calendar.days_left(
+                Basis::parse(&request.clock_basis)?,
+                now.date_naive(),
+                request.due_on,
+            );
+            let title = format!(
+                "Due in {left} {} day(s): {} request {} (due {})",
+                request.clock_basis,
+                kind.as_str(),
+                request.id,
+                request.due_on
+            );
+            remind(tenancy, &scope, &request, "request.reminder", &title).await?;
+            let txn = scope.begin().await?;
+            dsr_request::Entity::update_many()
+                .col_expr(
+                    dsr_request::Column::RemindedForDueOn,
+                    Some(request.due_on).into(),
+                )
+                .filter(dsr_request::Column::TenantId.eq(tenant.0))
+                .filter(dsr_request::Column::Id.eq(request.id))
+                .exec(&txn)
+                .await?;
+            crate::notices::notify(
+                &txn,
+                tenant,
+                "request.reminder",
+                &title,
+                &deadline_body(&request),
+            )
+            .await?;
+            audit::append_tenant(
+                &txn,
+                tenant,
+                AuditEntry::system("request.reminded", "dsr_request", request.id)
+                    .with_detail(json!({ "due_on": request.due_on })),
+            )
+            .await?;
+            txn.commit().await?;
+        }
+        return Ok(Outcome::Later(overdue_at));
+    }
+    Ok(Outcome::Later(remind_at))
+}
+
+/// The privacy officers' copy of a reminder. Its id is derived from what it is about, so a retried job never
+/// files it twice.
+async fn remind(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    request: &dsr_request::Model,
+    kind: &str,
+    title: &str,
+) -> Result<(), AppError> {
+    let id = Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("{kind}:{}:{}", request.id, request.due_on).as_bytes(),
+    );
+    let notice = staff_notice::ActiveModel {
+        id: Set(id),
+        role: Set("privacy_officer".into()),
+        kind: Set(kind.into()),
+        tenant_id: Set(Some(scope.tenant_id().0)),
+        object_id: Set(Some(request.id.to_string())),
+        title: Set(title.chars().take(300).collect()),
+        body: Set(deadline_body(request)),
+        created_at: Set(Utc::now()),
+        acknowledged_by: Set(None),
+        acknowledged_at: Set(None),
+    };
+    staff_notice::Entity::insert(notice)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(staff_notice::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(tenancy.databases().control())
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn expire_export(
+    db: &DatabaseConnection,
+    job: &job::Model,
+    tenant: TenantId,
+    export: Uuid,
+) -> Result<Outcome, AppError> {
+    let txn = db.begin().await?;
+    let deleted = subject_export::Entity::delete_many()
+        .filter(subject_export::Column::TenantId.eq(tenant.0))
+        .filter(subject_export::Column::Id.eq(export))
+        .exec(&txn)
+        .await?;
+    if deleted.rows_affected > 0 {
+        audit::append_tenant(
+            &txn,
+            tenant,
+            AuditEntry::system("export.expired", "subject_export", export),
+        )
+        .await?;
+    }
+    jobs::complete_in(&txn, job).await?;
+    txn.commit().await?;
+    crate::erasure::checkpoint(db).await?;
+    Ok(Outcome::Done)
+}
+
+fn deadline_body(request: &dsr_request::Model) -> String {
+    format!(
+        "Request {} ({}, received {}) is due on {} ({} days). State: {}.",
+        request.id,
+        request.kind,
+        request.received_at.date_naive(),
+        request.due_on,
+        request.clock_basis,
+        request.state.replace('_', " ")
+    )
+}
+
+/// The business day `n` business days before `due`.
+fn sub_business_days(calendar: &deadlines::Calendar, due: NaiveDate, n: u32) -> NaiveDate {
+    let mut day = due;
+    let mut left = n;
+    while left > 0 {
+        day -= Duration::days(1);
+        if calendar.is_business_day(day) {
+            left -= 1;
+        }
+    }
+    day
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Certificates
+// ---------------------------------------------------------------------------------------------------------------------
+
+/// A signed erasure certificate: `document` is the exact JSON text that was signed.
+#[derive(Clone, Debug)]
+pub struct Certificate {
+    pub document: String,
+    pub signature: String,
+    pub public_key: String,
+}
+
+/// The public half of the certificate key, base64.
+pub fn certificate_public_key(tenancy: &Tenancy) -> String {
+    base64::engine::general_purpose::STANDARD.encode(
+        tenancy
+            .keyring()
+            .certificate_key()
+            .verifying_key()
+            .to_bytes(),
+    )
+}
+
+/// The certificate of a completed erasure: what was erased (counts per category), where it was propagated and when
+/// each recipient acknowledged, and the audit events that record it. Deterministic: asking twice gives the same bytes.
+pub async fn certificate(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    request_id: Uuid,
+    issuer: &str,
+) -> Result<Certificate, AppError> {
+    let request = get(scope, request_id).await?;
+    if request.kind != Kind::Erasure.as_str() || request.state != State::Completed.as_str() {
+        return Err(AppError::Refused {
+            reason: "NO_CERTIFICATE",
+            message: "a certificate exists only for a completed erasure request".into(),
+        });
+    }
+    let tombstone = tombstone_of(scope, &request).await?.ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "completed erasure {request_id} without tombstone"
+        ))
+    })?;
+    let propagations: Vec<Value> = crate::erasure::propagation::propagations(scope, request.id)
+        .await?
+        .into_iter()
+        .map(|p| {
+            json!({
+                "sub_processor_id": p.sub_processor_id,
+                "sub_processor": p.sub_processor_name,
+                "categories": serde_json::from_str::<Value>(&p.categories).unwrap_or(Value::Null),
+                "method": p.method,
+                "state": p.state,
+                "acknowledged_at": p.acknowledged_at.map(audit::canonical_time),
+                "reference": p.ack_reference,
+                "confirmed_by": p.confirmed_name,
+            })
+        })
+        .collect();
+    let events: Vec<Value> = scope
+        .find::<audit_event::Entity>()
+        .filter(audit_event::Column::ObjectId.eq(request.id.to_string()))
+        .order_by_asc(audit_event::Column::Seq)
+        .all(scope.db())
+        .await?
+        .into_iter()
+        .map(|e| json!({ "seq": e.seq, "action": e.action, "hash": e.hash }))
+        .collect();
+    let counts: Value = serde_json::from_str(&tombstone.counts).map_err(AppError::internal)?;
+    let document = json!({
+        "type": "steward.erasure-certificate/v1",
+        "issuer": issuer,
+        "tenant_id": scope.tenant_id().0,
+        "request_id": request.id,
+        "subject_id": request.subject_id,
+        "origin": request.origin,
+        "received_at": audit::canonical_time(request.received_at),
+        "erased_at": audit::canonical_time(tombstone.erased_at),
+        "completed_at": request.completed_at.map(audit::canonical_time),
+        "values_erased": tombstone.values_erased,
+        "counts_by_category": counts,
+        "data_key_destroyed": true,
+        "propagations": propagations,
+        "audit_events": events,
+    })
+    .to_string();
+    let key = tenancy.keyring().certificate_key();
+    let signature = key.sign(document.as_bytes());
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(Certificate {
+        signature: b64.encode(signature.to_bytes()),
+        public_key: b64.encode(key.verifying_key().to_bytes()),
+        document,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reminders_fall_five_business_days_before() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let eu = deadlines::calendar("eu").unwrap();
+        // Due Thu 14 Jan 2027: back over 13, 12, 11, 8, 7 January.
+        assert_eq!(sub_business_days(eu, d("2027-01-14"), 5), d("2027-01-07"));
+        // Due Fri 10 Apr 2026: back over 9, 8, 7, then Easter Monday and Good Friday skipped, 2 April, 1 April.
+        assert_eq!(sub_business_days(eu, d("2026-04-10"), 5), d("2026-04-01"));
+    }
+
+    #[test]
+    fn webhook_signatures_are_hmac_sha256_of_timestamp_dot_body() {
+        // Computed independently with Python's hmac module.
+        assert_eq!(
+            crate::outbound::sign_webhook("secret", 1_700_000_000, "{}"),
+            "b8569b78799ff9e3cbff0fc2d63a33a2b57f3282abd07c37ae5e8e7d79a5f163"
+        );
+        assert_ne!(
+            crate::outbound::sign_webhook("secret", 1_700_000_001, "{}"),
+            crate::outbound::sign_webhook("secret", 1_700_000_000, "{}")
+        );
+    }
+}

@@ -1,0 +1,1026 @@
+//! Data subjects and their personal data: created, rectified and listed within one tenant's [`Scope`].
+//!
+//! Values are sealed with the subject's data key before they reach the database and opened only by
+//! [`pii`](crate::subjects::values) for callers allowed to read them. Emails are found through their blind index. Audit events
+//! name subjects and records by id and list categories, never values.
+
+pub mod graphql;
+pub mod values;
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use sea_orm::sea_query::Query;
+use sea_orm::sqlx::postgres::PgRow;
+use sea_orm::sqlx::{self, Row};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityName, QueryFilter, QueryOrder,
+    QueryTrait, Select, Set,
+};
+use serde_json::json;
+use steward_entities::{data_subject, guardian_consent, personal_data};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry};
+use crate::crypto::SubjectKey;
+use crate::error::AppError;
+use crate::pagination::{Page, PageOf};
+use crate::taxonomy::{self, Format};
+use crate::tenancy::Scope;
+
+const MAX_EXTERNAL_ID_CHARS: usize = 200;
+const MAX_SOURCE_CHARS: usize = 200;
+/// Personal data records one call may create with a subject.
+pub const MAX_RECORDS_PER_CALL: usize = 50;
+/// Records one subject may hold: a subject's answer (and a page of them) stays bounded.
+pub const MAX_RECORDS_PER_SUBJECT: u64 = 200;
+
+/// A value to record about a subject.
+#[derive(Clone, Debug)]
+pub struct NewPersonalData {
+    pub category: String,
+    pub value: String,
+    pub purpose: String,
+    pub source: String,
+    pub collected_at: Option<DateTime<Utc>>,
+}
+
+/// What `updatePersonalData` may change (rectification).
+#[derive(Clone, Debug, Default)]
+pub struct PersonalDataChange {
+    pub value: Option<String>,
+    pub purpose: Option<String>,
+    pub source: Option<String>,
+}
+
+/// A parent's or guardian's consent to processing a minor's data.
+#[derive(Clone, Debug)]
+pub struct GuardianConsent {
+    /// Who consented (personal: stored sealed).
+    pub guardian: String,
+    /// How it was given, e.g. `written`, `electronic_signature`, `verified_email`, `in_person`.
+    pub method: String,
+    pub given_at: DateTime<Utc>,
+}
+
+/// Filters of `dataSubjects`.
+#[derive(Clone, Debug, Default)]
+pub struct SubjectFilter {
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub category: Option<String>,
+    /// Only these subjects (a staff member's lookup limited to the subjects its grants name).
+    pub only: Option<Vec<Uuid>>,
+}
+
+impl SubjectFilter {
+    /// Filters by value reveal whether someone is a subject: they need the right to read values.
+    pub fn names_values(&self) -> bool {
+        self.external_id.is_some() || self.email.is_some()
+    }
+
+    /// No filter: a page is then a run of the tenant's subjects with consecutive ids.
+    pub fn is_empty(&self) -> bool {
+        self.external_id.is_none()
+            && self.email.is_none()
+            && self.category.is_none()
+            && self.only.is_none()
+    }
+}
+
+/// Creates a subject, its data key and its first records, in one transaction.
+pub async fn create(
+    scope: &Scope,
+    external_id: &str,
+    birth_date: Option<NaiveDate>,
+    records: Vec<NewPersonalData>,
+    guardian: Option<GuardianConsent>,
+) -> Result<(data_subject::Model, Vec<personal_data::Model>), AppError> {
+    let external_id = clean_external_id(external_id)?;
+    if records.len() > MAX_RECORDS_PER_CALL {
+        return Err(AppError::BadInput(format!(
+            "at most {MAX_RECORDS_PER_CALL} personal data records per call"
+        )));
+    }
+    let checked = records
+        .into_iter()
+        .map(check_record)
+        .collect::<Result<Vec<_>, _>>()?;
+    let birth_date = birth_date.map(taxonomy::check_past_date).transpose()?;
+    let guardian = guardian.map(check_guardian).transpose()?;
+    match birth_date.map(age_band) {
+        Some(AgeBand::Under13) => return Err(child_under_13()),
+        Some(AgeBand::Minor) if !checked.is_empty() && guardian.is_none() => {
+            return Err(guardian_consent_required());
+        }
+        Some(AgeBand::Minor) => {}
+        _ if guardian.is_some() => {
+            return Err(AppError::BadInput(
+                "`guardianConsent` is recorded only for subjects aged 13 to 17 (give their `birthDate`)".into(),
+            ));
+        }
+        _ => {}
+    }
+
+    let tenant = scope.tenant_id();
+    let id = Uuid::now_v7();
+    let key = SubjectKey::generate(tenant, id).map_err(AppError::internal)?;
+    let now = Utc::now();
+    let txn = scope.begin().await?;
+    let subject = data_subject::ActiveModel {
+        tenant_id: Set(tenant.0),
+        id: Set(id),
+        external_id_sealed: Set(seal_external_id(&key, &external_id)?),
+        external_id_index: Set(scope.external_id_index(&external_id)),
+        wrapped_key: Set(scope
+            .tenant_key()
+            .wrap(id, &key)
+            .map_err(AppError::internal)?),
+        birth_date_sealed: Set(birth_date.map(|d| seal_birth_date(&key, d)).transpose()?),
+        restricted_at: Set(None),
+        restricted_by_request: Set(None),
+        known_under_13: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        AppError::on_unique(e, || {
+            "this tenant already has a subject with that externalId".into()
+        })
+    })?;
+    let mut inserted = Vec::with_capacity(checked.len());
+    for record in checked {
+        inserted.push(insert_record(scope, &txn, &subject, &key, record, now).await?);
+    }
+    if let Some(guardian) = guardian {
+        insert_consent(scope, &txn, id, &key, guardian, now).await?;
+    }
+    let categories: Vec<&str> = inserted.iter().map(|r| r.category.as_str()).collect();
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::by(scope.principal(), "subject.created", "data_subject", id)
+            .with_detail(json!({ "categories": categories, "birth_date": birth_date.is_some() })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((subject, inserted))
+}
+
+/// Changes a subject's external id and/or birth date (`Some(None)` clears it).
+/// Raises the erasure owed for a child under 13, inside the transaction of the subject update that learned of it
+/// (`None` when one was raised before). The requests room implements it (`requests::ChildErasures`) and the schema
+/// hands it to the resolvers, so this room needs nothing above it.
+#[async_trait::async_trait]
+pub trait ChildErasure: Send + Sync {
+    async fn raise(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        scope: &Scope,
+        subject: Uuid,
+    ) -> Result<Option<Uuid>, AppError>;
+}
+
+pub async fn update(
+    scope: &Scope,
+    id: Uuid,
+    external_id: Option<&str>,
+    birth_date: Option<Option<NaiveDate>>,
+    known_under_13: Option<bool>,
+    children: &dyn ChildErasure,
+) -> Result<data_subject::Model, AppError> {
+    let subject = get(scope, id).await?;
+    let external_id = external_id.map(clean_external_id).transpose()?;
+    let birth_date = birth_date
+        .map(|d| d.map(taxonomy::check_past_date).transpose())
+        .transpose()?;
+    if external_id.is_none() && birth_date.is_none() && known_under_13.is_none() {
+        return Err(AppError::BadInput(
+            "nothing to change: give `externalId`, `birthDate` or `knownUnder13`".into(),
+        ));
+    }
+    refuse_if_restricted(&subject)?;
+    if known_under_13 == Some(false) && subject.known_under_13 {
+        return Err(AppError::Refused {
+            reason: "CHILD_UNDER_13",
+            message: "a subject known to be under 13 stays so: its erasure is under way".into(),
+        });
+    }
+    let becomes_child = !subject.known_under_13
+        && (known_under_13 == Some(true)
+            || matches!(birth_date, Some(Some(d)) if age_band(d) == AgeBand::Under13));
+    let key = subject_key(scope, &subject)?;
+    let mut changed = Vec::new();
+    let mut model: data_subject::ActiveModel = subject.clone().into();
+    if let Some(external_id) = external_id {
+        model.external_id_sealed = Set(seal_external_id(&key, &external_id)?);
+        model.external_id_index = Set(scope.external_id_index(&external_id));
+        changed.push("external_id");
+    }
+    if let Some(birth_date) = birth_date {
+        model.birth_date_sealed = Set(birth_date.map(|d| seal_birth_date(&key, d)).transpose()?);
+        changed.push("birth_date");
+    }
+    if becomes_child {
+        model.known_under_13 = Set(true);
+        changed.push("known_under_13");
+    }
+    model.updated_at = Set(Utc::now());
+    let txn = scope.begin().await?;
+    let updated = model.update(&txn).await.map_err(|e| {
+        AppError::on_unique(e, || {
+            "this tenant already has a subject with that externalId".into()
+        })
+    })?;
+    let raised = if becomes_child {
+        children.raise(&txn, scope, id).await?
+    } else {
+        None
+    };
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "subject.updated", "data_subject", id)
+            .with_detail(json!({ "changed": changed, "raised_erasure": raised })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Records one more value about a subject.
+pub async fn add_personal_data(
+    scope: &Scope,
+    subject_id: Uuid,
+    record: NewPersonalData,
+) -> Result<personal_data::Model, AppError> {
+    let record = check_record(record)?;
+    let subject = get(scope, subject_id).await?;
+    refuse_if_restricted(&subject)?;
+    let key = subject_key(scope, &subject)?;
+    check_may_add(scope, &subject, &key).await?;
+    let held = crate::pagination::count(
+        scope
+            .find::<personal_data::Entity>()
+            .filter(personal_data::Column::SubjectId.eq(subject_id)),
+        scope.db(),
+    )
+    .await?;
+    if held >= MAX_RECORDS_PER_SUBJECT {
+        return Err(AppError::Refused {
+            reason: "TOO_MANY_RECORDS",
+            message: format!(
+                "a subject holds at most {MAX_RECORDS_PER_SUBJECT} personal data records; rectify or erase one first"
+            ),
+        });
+    }
+    let txn = scope.begin().await?;
+    let inserted = insert_record(scope, &txn, &subject, &key, record, Utc::now()).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "personal_data.added", "personal_data", inserted.id)
+            .with_detail(json!({ "subject": subject_id, "category": inserted.category, "purpose": inserted.purpose })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+/// Rectifies a record: a new value (re-sealed), purpose or source.
+pub async fn update_personal_data(
+    scope: &Scope,
+    id: Uuid,
+    change: PersonalDataChange,
+) -> Result<personal_data::Model, AppError> {
+    if change.value.is_none() && change.purpose.is_none() && change.source.is_none() {
+        return Err(AppError::BadInput(
+            "nothing to change: give `value`, `purpose` or `source`".into(),
+        ));
+    }
+    let record = scope
+        .find::<personal_data::Entity>()
+        .filter(personal_data::Column::Id.eq(id))
+        .one(scope.db())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no personal data record {id}")))?;
+    let subject = get(scope, record.subject_id).await?;
+    refuse_if_restricted(&subject)?;
+    let key = subject_key(scope, &subject)?;
+    let category = taxonomy::category(&record.category)?;
+    let mut model: personal_data::ActiveModel = record.clone().into();
+    let mut changed = Vec::new();
+    if let Some(value) = &change.value {
+        let value = taxonomy::check_value(category, value)?;
+        model.sealed_value = Set(key
+            .seal(&record.category, &value)
+            .map_err(AppError::internal)?);
+        model.blind_index = Set(blind_index_for(scope, category.format, &value));
+        changed.push("value");
+    }
+    if let Some(purpose) = &change.purpose {
+        model.purpose = Set(taxonomy::purpose(purpose)?.key.clone());
+        changed.push("purpose");
+    }
+    if let Some(source) = &change.source {
+        let source = clean_source(source)?;
+        model.source_sealed = Set(seal_source(&key, id, &source)?);
+        changed.push("source");
+    }
+    model.updated_at = Set(Utc::now());
+    let txn = scope.begin().await?;
+    let updated = model.update(&txn).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "personal_data.rectified", "personal_data", id)
+            .with_detail(json!({ "subject": record.subject_id, "category": record.category, "changed": changed })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Records a parent's or guardian's consent for a subject aged 13 to 17.
+pub async fn record_guardian_consent(
+    scope: &Scope,
+    subject_id: Uuid,
+    consent: GuardianConsent,
+) -> Result<guardian_consent::Model, AppError> {
+    let consent = check_guardian(consent)?;
+    let subject = get(scope, subject_id).await?;
+    let key = subject_key(scope, &subject)?;
+    match (
+        subject.known_under_13,
+        open_birth_date(&key, &subject)?.map(age_band),
+    ) {
+        (true, _) | (_, Some(AgeBand::Under13)) => return Err(child_under_13()),
+        (_, Some(AgeBand::Minor)) => {}
+        _ => {
+            return Err(AppError::Refused {
+                reason: "NOT_A_MINOR",
+                message: "guardian consent is recorded for subjects aged 13 to 17; this subject's birth date does not say so".into(),
+            });
+        }
+    }
+    let txn = scope.begin().await?;
+    let model = insert_consent(scope, &txn, subject.id, &key, consent, Utc::now()).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "guardian_consent.recorded",
+            "data_subject",
+            subject.id,
+        )
+        .with_detail(json!({ "consent": model.id, "method": model.method })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// The age bands the children's rules use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgeBand {
+    Under13,
+    /// 13 to 17: personal data only with a recorded guardian consent.
+    Minor,
+    Adult,
+}
+
+pub fn age_band(birth: NaiveDate) -> AgeBand {
+    match crate::subjects::age_on(birth, Utc::now().date_naive()) {
+        ..13 => AgeBand::Under13,
+        13..=17 => AgeBand::Minor,
+        _ => AgeBand::Adult,
+    }
+}
+
+fn child_under_13() -> AppError {
+    AppError::Refused {
+        reason: "CHILD_UNDER_13",
+        message: "this person is under 13: Steward takes no personal data about them (nothing was stored)".into(),
+    }
+}
+
+fn guardian_consent_required() -> AppError {
+    AppError::Refused {
+        reason: "GUARDIAN_CONSENT_REQUIRED",
+        message: "this person is 13 to 17: record a parent's or guardian's consent first (guardianConsent / recordGuardianConsent)".into(),
+    }
+}
+
+/// New personal data is refused for a child under 13, and for a minor without a guardian's consent.
+async fn check_may_add(
+    scope: &Scope,
+    subject: &data_subject::Model,
+    key: &SubjectKey,
+) -> Result<(), AppError> {
+    if subject.known_under_13 {
+        return Err(child_under_13());
+    }
+    match open_birth_date(key, subject)?.map(age_band) {
+        Some(AgeBand::Under13) => Err(child_under_13()),
+        Some(AgeBand::Minor) => {
+            let consent = scope
+                .find::<guardian_consent::Entity>()
+                .filter(guardian_consent::Column::SubjectId.eq(subject.id))
+                .one(scope.db())
+                .await?;
+            if consent.is_none() {
+                return Err(guardian_consent_required());
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A restricted subject's data is not changed except through its requests.
+pub fn refuse_if_restricted(subject: &data_subject::Model) -> Result<(), AppError> {
+    if subject.restricted_at.is_some() {
+        return Err(AppError::Refused {
+            reason: "SUBJECT_RESTRICTED",
+            message: "processing of this subject is restricted; lift the restriction first".into(),
+        });
+    }
+    Ok(())
+}
+
+const GUARDIAN_METHODS: [&str; 5] = [
+    "written",
+    "electronic_signature",
+    "verified_email",
+    "in_person",
+    "other",
+];
+
+fn check_guardian(consent: GuardianConsent) -> Result<GuardianConsent, AppError> {
+    let guardian = crate::validate::text("guardian", &consent.guardian, 200)?;
+    let method = consent.method.trim().to_lowercase();
+    if !GUARDIAN_METHODS.contains(&method.as_str()) {
+        return Err(AppError::BadInput(format!(
+            "`method` must be one of {}",
+            GUARDIAN_METHODS.join(", ")
+        )));
+    }
+    if consent.given_at > Utc::now() + chrono::Duration::minutes(5) {
+        return Err(AppError::BadInput("`givenAt` is in the future".into()));
+    }
+    Ok(GuardianConsent {
+        guardian,
+        method,
+        given_at: consent.given_at,
+    })
+}
+
+async fn insert_consent<C: ConnectionTrait>(
+    scope: &Scope,
+    txn: &C,
+    subject: Uuid,
+    key: &SubjectKey,
+    consent: GuardianConsent,
+    now: DateTime<Utc>,
+) -> Result<guardian_consent::Model, AppError> {
+    Ok(guardian_consent::ActiveModel {
+        tenant_id: Set(scope.tenant_id().0),
+        id: Set(Uuid::now_v7()),
+        subject_id: Set(subject),
+        guardian_sealed: Set(key
+            .seal(crate::subjects::GUARDIAN_CONTEXT, &consent.guardian)
+            .map_err(AppError::internal)?),
+        method: Set(consent.method),
+        given_at: Set(consent.given_at),
+        recorded_by: Set(scope.principal().label()),
+        created_at: Set(now),
+    }
+    .insert(txn)
+    .await?)
+}
+
+/// One subject of the scope's tenant; another tenant's id is `NOT_FOUND`.
+pub async fn get(scope: &Scope, id: Uuid) -> Result<data_subject::Model, AppError> {
+    scope
+        .find::<data_subject::Entity>()
+        .filter(data_subject::Column::Id.eq(id))
+        .one(scope.db())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no data subject {id}")))
+}
+
+/// One page of the tenant's subjects, oldest first, optionally filtered. `with_total`: count every match too
+/// (skipped when the caller did not ask for `totalCount`).
+pub async fn list(
+    scope: &Scope,
+    page: Page,
+    filter: &SubjectFilter,
+    with_total: bool,
+) -> Result<PageOf<data_subject::Model>, AppError> {
+    let (query, total) = page_query(scope, page, filter, with_total).await?;
+    let rows = crate::pagination::fetch_page(query, &page, scope.db()).await?;
+    Ok(PageOf::from_fetched(rows, &page, total))
+}
+
+/// The subjects matching `filter` after the page's cursor, in page order, without a limit; and their total count
+/// when asked for.
+async fn page_query(
+    scope: &Scope,
+    page: Page,
+    filter: &SubjectFilter,
+    with_total: bool,
+) -> Result<(Select<data_subject::Entity>, u64), AppError> {
+    let mut query = scope.find::<data_subject::Entity>();
+    if let Some(only) = &filter.only {
+        query = query.filter(data_subject::Column::Id.is_in(only.iter().copied()));
+    }
+    if let Some(external_id) = &filter.external_id {
+        query = query.filter(
+            data_subject::Column::ExternalIdIndex.eq(scope.external_id_index(external_id.trim())),
+        );
+    }
+    if let Some(email) = &filter.email {
+        let index = scope.blind_index(&taxonomy::normalise_email(email));
+        query = query.filter(
+            data_subject::Column::Id.in_subquery(
+                Query::select()
+                    .column(personal_data::Column::SubjectId)
+                    .from(personal_data::Entity)
+                    .and_where(personal_data::Column::TenantId.eq(scope.tenant_id().0))
+                    .and_where(personal_data::Column::BlindIndex.eq(index))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(category) = &filter.category {
+        let category = taxonomy::category(category)?;
+        query = query.filter(
+            data_subject::Column::Id.in_subquery(
+                Query::select()
+                    .column(personal_data::Column::SubjectId)
+                    .from(personal_data::Entity)
+                    .and_where(personal_data::Column::TenantId.eq(scope.tenant_id().0))
+                    .and_where(personal_data::Column::Category.eq(category.key.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    let total = if with_total {
+        crate::pagination::count(query.clone(), scope.db()).await?
+    } else {
+        0
+    };
+    if let Some(after) = page.after {
+        query = query.filter(data_subject::Column::Id.gt(after));
+    }
+    Ok((query.order_by_asc(data_subject::Column::Id), total))
+}
+
+/// A page of subjects with the records of each, oldest first. The records carry no `blind_index` (it serves lookups by
+/// value, never a page, so the page does not read it).
+pub struct PageWithRecords {
+    pub page: PageOf<data_subject::Model>,
+    pub records: HashMap<Uuid, Vec<personal_data::Model>>,
+}
+
+/// One unfiltered page of subjects and all their records. Such a page holds every subject of the tenant between its
+/// first and last id, so its records are one range of the `(tenant_id, subject_id)` index (a filtered page can be
+/// spread over the whole tenant: [`list`] and [`records_of`] serve it); anything in the range that is not on the page
+/// (the extra row fetched for `hasNextPage`, a subject created in between) is dropped.
+///
+/// On PostgreSQL both come back from a single statement, one round trip instead of two on the console's most
+/// frequent read (bench/README.md): the page is a materialised CTE, and page and records are rows of one `UNION ALL`,
+/// told apart by a leading 0 (subject) or 1 (record) and decoded by position ([`SUBJECT_COLUMNS`], [`RECORD_COLUMNS`]).
+/// SQLite runs that statement a third slower than two plain ones (its materialised CTE and the sorts for the range's
+/// bounds cost more than the second statement), so there the page and its range are read one after the other.
+pub async fn page_with_records(
+    scope: &Scope,
+    page: Page,
+    with_total: bool,
+) -> Result<PageWithRecords, AppError> {
+    let (query, total) = page_query(scope, page, &SubjectFilter::default(), with_total).await?;
+    let backend = scope.db().get_database_backend();
+    if backend != DbBackend::Postgres {
+        let rows = crate::pagination::fetch_page(query, &page, scope.db()).await?;
+        let page = PageOf::from_fetched(rows, &page, total);
+        let records = match (page.rows.first(), page.rows.last()) {
+            (Some(first), Some(last)) => {
+                scope
+                    .find::<personal_data::Entity>()
+                    .filter(personal_data::Column::SubjectId.between(first.id, last.id))
+                    .all(scope.db())
+                    .await?
+            }
+            _ => Vec::new(),
+        };
+        let records = records
+            .into_iter()
+            .map(|r| personal_data::Model {
+                blind_index: None,
+                ..r
+            })
+            .collect();
+        let records = group_by_subject(&page.rows, records);
+        return Ok(PageWithRecords { page, records });
+    }
+    let mut statement = query.build(backend);
+    let mut values = statement.values.take().map(|v| v.0).unwrap_or_default();
+    values.push(scope.tenant_id().0.into());
+    let columns = &*UNION_COLUMNS;
+    // Only numbers we computed and names of our own schema are written into the text; values are bound.
+    statement.sql = format!(
+        "WITH page AS MATERIALIZED ({page} LIMIT {limit}) \
+         SELECT 0, {subjects}, {record_nulls} FROM page \
+         UNION ALL \
+         SELECT 1, {subject_nulls}, {records} FROM \"{table}\" r \
+         WHERE r.\"tenant_id\" = ${tenant} AND r.\"subject_id\" BETWEEN \
+         (SELECT \"id\" FROM page ORDER BY \"id\" LIMIT 1) AND (SELECT \"id\" FROM page ORDER BY \"id\" DESC LIMIT 1)",
+        page = statement.sql,
+        limit = page.fetch_limit(),
+        subjects = columns.subjects,
+        record_nulls = columns.record_nulls,
+        subject_nulls = columns.subject_nulls,
+        records = columns.records,
+        table = personal_data::Entity.table_name(),
+        tenant = values.len(),
+    );
+    statement.values = Some(sea_orm::sea_query::Values(values));
+    let rows = scope.db().query_all_raw(statement).await?;
+    let tenant = scope.tenant_id().0;
+    let mut subjects = Vec::with_capacity(page.fetch_limit() as usize);
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let row = row
+            .try_as_pg_row()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("a PostgreSQL row was expected")))?;
+        let decoded = match row.try_get_unchecked::<i32, _>(0) {
+            Ok(0) => subject_at(row, tenant, 1).map(|s| subjects.push(s)),
+            Ok(_) => record_at(row, tenant, 1 + SUBJECT_COLUMNS.len()).map(|r| records.push(r)),
+            Err(e) => Err(e),
+        };
+        decoded.map_err(|e| AppError::internal(anyhow::anyhow!("decoding a page row: {e}")))?;
+    }
+    subjects.sort_by_key(|s| s.id);
+    let page = PageOf::from_fetched(subjects, &page, total);
+    let records = group_by_subject(&page.rows, records);
+    Ok(PageWithRecords { page, records })
+}
+
+/// Records by subject for the subjects of a page, oldest first; records of anyone else are dropped.
+fn group_by_subject(
+    subjects: &[data_subject::Model],
+    mut records: Vec<personal_data::Model>,
+) -> HashMap<Uuid, Vec<personal_data::Model>> {
+    let mut grouped: HashMap<Uuid, Vec<personal_data::Model>> =
+        subjects.iter().map(|s| (s.id, Vec::new())).collect();
+    records.sort_by_key(|r| r.id);
+    for record in records {
+        if let Some(of_subject) = grouped.get_mut(&record.subject_id) {
+            of_subject.push(record);
+        }
+    }
+    grouped
+}
+
+/// `data_subjects` columns in the order [`subject_at`] reads them. Not read: `tenant_id` (the scope's, which the
+/// statement filters on) and `external_id_index` (it serves lookups, never a page).
+const SUBJECT_COLUMNS: [&str; 9] = [
+    "id",
+    "external_id_sealed",
+    "wrapped_key",
+    "birth_date_sealed",
+    "restricted_at",
+    "restricted_by_request",
+    "known_under_13",
+    "created_at",
+    "updated_at",
+];
+
+pub(crate) const GUARDIAN_CONTEXT: &str = "subject.guardian";
+
+/// Age in whole years on `today`.
+pub fn age_on(birth: NaiveDate, today: NaiveDate) -> i32 {
+    let mut age = today.year() - birth.year();
+    if (today.month(), today.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    age
+}
+
+#[cfg(test)]
+const SUBJECT_NOT_READ: [&str; 2] = ["tenant_id", "external_id_index"];
+
+/// `personal_data` columns in the order [`record_at`] reads them. Not read: `tenant_id` (as above) and `blind_index`
+/// (see [`PageWithRecords`]); each unread column is bytes PostgreSQL would encode and send 40 times per page.
+const RECORD_COLUMNS: [&str; 9] = [
+    "id",
+    "subject_id",
+    "category",
+    "purpose",
+    "source_sealed",
+    "collected_at",
+    "sealed_value",
+    "created_at",
+    "updated_at",
+];
+#[cfg(test)]
+const RECORD_NOT_READ: [&str; 2] = ["tenant_id", "blind_index"];
+
+/// The select lists of [`page_with_records`]'s statement, written once rather than on every page.
+struct UnionColumns {
+    subjects: String,
+    subject_nulls: String,
+    records: String,
+    record_nulls: String,
+}
+
+static UNION_COLUMNS: LazyLock<UnionColumns> = LazyLock::new(|| {
+    let list = |table: &str, columns: &[&str]| {
+        columns
+            .iter()
+            .map(|c| format!("{table}.\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let nulls = |n: usize| vec!["NULL"; n].join(", ");
+    UnionColumns {
+        subjects: list("page", &SUBJECT_COLUMNS),
+        subject_nulls: nulls(SUBJECT_COLUMNS.len()),
+        records: list("r", &RECORD_COLUMNS),
+        record_nulls: nulls(RECORD_COLUMNS.len()),
+    }
+});
+
+// The decoders below read sqlx's row by position and without sqlx's per-value type check: SeaORM's derived decoding
+// looks every column up by name and formats an error text for every NULL it meets, and the type check compares each
+// text column against five type names. The statement is ours and its column types are the migrations'; a decoder
+// that disagreed with them fails `personal::page_reads_match_single_reads` (every field against single reads).
+
+/// A subject from [`SUBJECT_COLUMNS`] starting at column `at`.
+fn subject_at(row: &PgRow, tenant: Uuid, at: usize) -> Result<data_subject::Model, sqlx::Error> {
+    Ok(data_subject::Model {
+        tenant_id: tenant,
+        id: row.try_get_unchecked(at)?,
+        external_id_sealed: row.try_get_unchecked(at + 1)?,
+        external_id_index: String::new(),
+        wrapped_key: row.try_get_unchecked(at + 2)?,
+        birth_date_sealed: row.try_get_unchecked(at + 3)?,
+        restricted_at: row.try_get_unchecked(at + 4)?,
+        restricted_by_request: row.try_get_unchecked(at + 5)?,
+        known_under_13: row.try_get_unchecked(at + 6)?,
+        created_at: row.try_get_unchecked(at + 7)?,
+        updated_at: row.try_get_unchecked(at + 8)?,
+    })
+}
+
+/// A record from [`RECORD_COLUMNS`] starting at column `at`.
+fn record_at(row: &PgRow, tenant: Uuid, at: usize) -> Result<personal_data::Model, sqlx::Error> {
+    Ok(personal_data::Model {
+        tenant_id: tenant,
+        id: row.try_get_unchecked(at)?,
+        subject_id: row.try_get_unchecked(at + 1)?,
+        category: row.try_get_unchecked(at + 2)?,
+        purpose: row.try_get_unchecked(at + 3)?,
+        source_sealed: row.try_get_unchecked(at + 4)?,
+        collected_at: row.try_get_unchecked(at + 5)?,
+        sealed_value: row.try_get_unchecked(at + 6)?,
+        blind_index: None,
+        created_at: row.try_get_unchecked(at + 7)?,
+        updated_at: row.try_get_unchecked(at + 8)?,
+    })
+}
+
+/// The records of many subjects in one query, grouped by subject, oldest first.
+pub async fn records_of(
+    scope: &Scope,
+    subject_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<personal_data::Model>>, AppError> {
+    let mut grouped: HashMap<Uuid, Vec<personal_data::Model>> = HashMap::new();
+    if subject_ids.is_empty() {
+        return Ok(grouped);
+    }
+    // No ORDER BY: it would tempt a planner without statistics to walk the tenant's whole primary key in id order
+    // instead of using the (tenant_id, subject_id) index; a page's few rows are sorted here instead.
+    let mut rows = scope
+        .find::<personal_data::Entity>()
+        .filter(personal_data::Column::SubjectId.is_in(subject_ids.iter().copied()))
+        .all(scope.db())
+        .await?;
+    rows.sort_by_key(|r| r.id);
+    for row in rows {
+        grouped.entry(row.subject_id).or_default().push(row);
+    }
+    Ok(grouped)
+}
+
+/// The subject's data key, unwrapped with the tenant key.
+pub fn subject_key(scope: &Scope, subject: &data_subject::Model) -> Result<SubjectKey, AppError> {
+    scope
+        .tenant_key()
+        .unwrap(subject.id, &subject.wrapped_key)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("subject {}: {e}", subject.id)))
+}
+
+/// Opens one record's value. Callers decide first whether the reader may see it ([`crate::subjects::values`]).
+pub(crate) fn open_value(
+    key: &SubjectKey,
+    record: &personal_data::Model,
+) -> Result<String, AppError> {
+    key.open(&record.category, &record.sealed_value)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("record {}: {e}", record.id)))
+}
+
+pub(crate) fn open_birth_date(
+    key: &SubjectKey,
+    subject: &data_subject::Model,
+) -> Result<Option<NaiveDate>, AppError> {
+    subject
+        .birth_date_sealed
+        .as_ref()
+        .map(|sealed| {
+            let text = key
+                .open(BIRTH_DATE_CONTEXT, sealed)
+                .map_err(|e| AppError::internal(anyhow::anyhow!("subject {}: {e}", subject.id)))?;
+            NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(AppError::internal)
+        })
+        .transpose()
+}
+
+const BIRTH_DATE_CONTEXT: &str = "subject.birth_date";
+
+/// Opens the subject's external id. Callers decide first whether the reader may see it ([`crate::subjects::values`]).
+pub(crate) fn open_external_id(
+    key: &SubjectKey,
+    subject: &data_subject::Model,
+) -> Result<String, AppError> {
+    key.open(
+        steward_migration::EXTERNAL_ID_CONTEXT,
+        &subject.external_id_sealed,
+    )
+    .map_err(|e| AppError::internal(anyhow::anyhow!("subject {}: {e}", subject.id)))
+}
+
+fn seal_external_id(key: &SubjectKey, external_id: &str) -> Result<Vec<u8>, AppError> {
+    key.seal(steward_migration::EXTERNAL_ID_CONTEXT, external_id)
+        .map_err(AppError::internal)
+}
+
+/// Opens a record's source (bound to the record). Callers decide first whether the reader may see it.
+pub(crate) fn open_source(
+    key: &SubjectKey,
+    record: &personal_data::Model,
+) -> Result<String, AppError> {
+    key.open(
+        &steward_migration::source_context(record.id),
+        &record.source_sealed,
+    )
+    .map_err(|e| AppError::internal(anyhow::anyhow!("record {}: {e}", record.id)))
+}
+
+fn seal_source(key: &SubjectKey, record: Uuid, source: &str) -> Result<Vec<u8>, AppError> {
+    key.seal(&steward_migration::source_context(record), source)
+        .map_err(AppError::internal)
+}
+
+fn seal_birth_date(key: &SubjectKey, date: NaiveDate) -> Result<Vec<u8>, AppError> {
+    key.seal(BIRTH_DATE_CONTEXT, &date.format("%Y-%m-%d").to_string())
+        .map_err(AppError::internal)
+}
+
+/// A record that passed every check, ready to seal.
+struct CheckedRecord {
+    category: &'static taxonomy::Category,
+    value: String,
+    purpose: String,
+    source: String,
+    collected_at: DateTime<Utc>,
+}
+
+fn check_record(record: NewPersonalData) -> Result<CheckedRecord, AppError> {
+    let category = taxonomy::category(record.category.trim())?;
+    let purpose = taxonomy::purpose(record.purpose.trim())?.key.clone();
+    let value = taxonomy::check_value(category, &record.value)?;
+    let source = clean_source(&record.source)?;
+    let now = Utc::now();
+    let collected_at = record.collected_at.unwrap_or(now);
+    // A little clock skew between the client and us is tolerated; a collection date in the future is not.
+    if collected_at > now + chrono::Duration::minutes(5) {
+        return Err(AppError::BadInput("`collectedAt` is in the future".into()));
+    }
+    Ok(CheckedRecord {
+        category,
+        value,
+        purpose,
+        source,
+        collected_at,
+    })
+}
+
+async fn insert_record<C: ConnectionTrait>(
+    scope: &Scope,
+    txn: &C,
+    subject: &data_subject::Model,
+    key: &SubjectKey,
+    record: CheckedRecord,
+    now: DateTime<Utc>,
+) -> Result<personal_data::Model, AppError> {
+    let sealed = key
+        .seal(&record.category.key, &record.value)
+        .map_err(AppError::internal)?;
+    let id = Uuid::now_v7();
+    Ok(personal_data::ActiveModel {
+        tenant_id: Set(scope.tenant_id().0),
+        id: Set(id),
+        subject_id: Set(subject.id),
+        category: Set(record.category.key.clone()),
+        purpose: Set(record.purpose),
+        source_sealed: Set(seal_source(key, id, &record.source)?),
+        collected_at: Set(record.collected_at),
+        sealed_value: Set(sealed),
+        blind_index: Set(blind_index_for(
+            scope,
+            record.category.format,
+            &record.value,
+        )),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?)
+}
+
+fn blind_index_for(scope: &Scope, format: Format, value: &str) -> Option<String> {
+    (format == Format::Email).then(|| scope.blind_index(&taxonomy::normalise_email(value)))
+}
+
+fn clean_external_id(raw: &str) -> Result<String, AppError> {
+    let id = raw.trim();
+    if id.is_empty()
+        || id.chars().count() > MAX_EXTERNAL_ID_CHARS
+        || id.chars().any(|c| c.is_control() || invisible(c))
+    {
+        return Err(AppError::BadInput(format!(
+            "`externalId` must be 1-{MAX_EXTERNAL_ID_CHARS} printable characters (no control, zero-width or \
+             direction-changing characters)"
+        )));
+    }
+    Ok(id.to_owned())
+}
+
+/// Characters that print as nothing or reorder what follows (Unicode format characters): two ids that differ only by
+/// them look the same to a person.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}')
+}
+
+fn clean_source(raw: &str) -> Result<String, AppError> {
+    let source = raw.trim();
+    if source.is_empty()
+        || source.chars().count() > MAX_SOURCE_CHARS
+        || source.chars().any(char::is_control)
+    {
+        return Err(AppError::BadInput(format!(
+            "`source` (where the data came from) must be 1-{MAX_SOURCE_CHARS} printable characters"
+        )));
+    }
+    Ok(source.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{IdenStatic, Iterable};
+
+    use super::*;
+
+    #[test]
+    fn ages_turn_on_the_birthday() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(age_on(d("2013-11-29"), d("2026-11-28")), 12);
+        assert_eq!(age_on(d("2013-11-29"), d("2026-11-29")), 13);
+        assert_eq!(age_on(d("2008-02-29"), d("2026-02-28")), 17);
+        assert_eq!(age_on(d("2008-02-29"), d("2026-03-01")), 18);
+    }
+
+    /// The positional decoders read every column of the two tables once, or say why not: a column added to an entity
+    /// must be added to a list (and to the decoder, which the compiler enforces through the struct literal).
+    #[test]
+    fn positional_columns_cover_the_entities() {
+        let mut subject: Vec<&str> = data_subject::Column::iter().map(|c| c.as_str()).collect();
+        let mut listed = [&SUBJECT_COLUMNS[..], &SUBJECT_NOT_READ[..]].concat();
+        subject.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(subject, listed);
+        let mut record: Vec<&str> = personal_data::Column::iter().map(|c| c.as_str()).collect();
+        let mut listed = [&RECORD_COLUMNS[..], &RECORD_NOT_READ[..]].concat();
+        record.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(record, listed);
+    }
+}

@@ -1,0 +1,267 @@
+//! Tenants: creating clients in a region, listing them, and their lifecycle (active ⇄ suspended).
+//!
+//! A tenant's directory row lives in the control database; everything that is the tenant's own — starting with the
+//! first event of its audit chain — lives only in its region's database.
+
+pub mod graphql;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+use steward_entities::tenant;
+use steward_policy::Permission;
+
+use crate::audit::{self, AuditEntry};
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::pagination::{Page, PageOf};
+use crate::tenancy::{Scope, Tenancy, TenantRecord, TenantStatus};
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_REASON_CHARS: usize = 1000;
+
+/// Creates a tenant in `region`. Platform admins only.
+pub async fn create(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    name: &str,
+    region: &str,
+) -> Result<TenantRecord, AppError> {
+    tenancy
+        .require_platform(principal, Permission::TenantCreate)
+        .await?;
+    let name = clean_name(name)?;
+    let region = region.trim();
+    let dbs = tenancy.databases();
+    if !dbs.has_region(region) {
+        let known: Vec<&str> = dbs.region_names().collect();
+        return Err(AppError::BadInput(format!(
+            "unknown region `{region}`: choose one of {}",
+            known.join(", ")
+        )));
+    }
+
+    let id = TenantId::new();
+    let now = Utc::now();
+    let control = dbs.control().begin().await?;
+    let model = tenant::ActiveModel {
+        id: Set(id.0),
+        name: Set(name.clone()),
+        name_key: Set(name_key(&name)),
+        region: Set(region.to_owned()),
+        status: Set(TenantStatus::Active.as_str().to_owned()),
+        status_reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        notice_period_days: Set(crate::retention::DEFAULT_NOTICE_PERIOD_DAYS),
+        offboarding_choice: Set(None),
+        offboarding_started_at: Set(None),
+        offboarding_due_at: Set(None),
+        terminated_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&control)
+    .await
+    .map_err(|e| AppError::on_unique(e, || format!("a tenant named `{name}` already exists")))?;
+    audit::append_platform(
+        &control,
+        AuditEntry::by(principal, "tenant.created", "tenant", id)
+            .with_detail(json!({ "region": region })),
+    )
+    .await?;
+
+    // The tenant's own chain starts in its region. The region commits first: should the control commit then fail, a
+    // lone chain start is left behind for a tenant that does not exist, rather than a tenant without its chain.
+    let record = TenantRecord::try_from(model)?;
+    let scope = tenancy.scope_for_new_tenant(principal, record.clone())?;
+    let txn = scope.begin().await?;
+    audit::append_tenant(
+        &txn,
+        id,
+        AuditEntry::by(principal, "tenant.created", "tenant", id)
+            .with_detail(json!({ "region": region })),
+    )
+    .await?;
+    crate::retention::tell_new_tenant(&control, &txn, id).await?;
+    txn.commit().await?;
+    control.commit().await?;
+    Ok(record)
+}
+
+/// The tenant with this name (compared as names are: without case or extra spacing), for the demo set-up.
+pub(crate) async fn find_by_name(
+    tenancy: &Tenancy,
+    name: &str,
+) -> Result<Option<TenantRecord>, AppError> {
+    tenant::Entity::find()
+        .filter(tenant::Column::NameKey.eq(name_key(&clean_name(name)?)))
+        .one(tenancy.databases().control())
+        .await?
+        .map(TenantRecord::try_from)
+        .transpose()
+}
+
+/// One page of tenants, oldest first. Staff with `tenant:read` only.
+pub async fn list(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    page: Page,
+    status: Option<TenantStatus>,
+) -> Result<PageOf<TenantRecord>, AppError> {
+    tenancy
+        .require_platform(principal, Permission::TenantRead)
+        .await?;
+    let db = tenancy.databases().control();
+    let mut query = tenant::Entity::find();
+    if let Some(status) = status {
+        query = query.filter(tenant::Column::Status.eq(status.as_str()));
+    }
+    let total = crate::pagination::count(query.clone(), db).await?;
+    if let Some(after) = page.after {
+        query = query.filter(tenant::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(tenant::Column::Id)
+        .limit(page.fetch_limit())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(TenantRecord::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PageOf::from_fetched(rows, &page, total))
+}
+
+/// Suspends an active tenant: its users lose access at their next request; its data is kept.
+pub async fn suspend(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    reason: &str,
+) -> Result<TenantRecord, AppError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(AppError::BadInput(format!(
+            "`reason` is required (1-{MAX_REASON_CHARS} characters)"
+        )));
+    }
+    transition(
+        tenancy,
+        scope,
+        TenantStatus::Active,
+        TenantStatus::Suspended,
+        Some(reason),
+        "tenant.suspended",
+    )
+    .await
+}
+
+/// Reactivates a suspended tenant.
+pub async fn reactivate(tenancy: &Tenancy, scope: &Scope) -> Result<TenantRecord, AppError> {
+    transition(
+        tenancy,
+        scope,
+        TenantStatus::Suspended,
+        TenantStatus::Active,
+        None,
+        "tenant.reactivated",
+    )
+    .await
+}
+
+async fn transition(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    from: TenantStatus,
+    to: TenantStatus,
+    reason: Option<&str>,
+    action: &'static str,
+) -> Result<TenantRecord, AppError> {
+    let tenant = scope.tenant();
+    if tenant.status != from {
+        return Err(AppError::Conflict(format!(
+            "tenant is {}, not {}",
+            tenant.status.as_str(),
+            from.as_str()
+        )));
+    }
+    let control = tenancy.databases().control().begin().await?;
+    // Compare-and-set on the status, so two concurrent transitions cannot both succeed.
+    let now = Utc::now();
+    let updated = tenant::Entity::update_many()
+        .col_expr(tenant::Column::Status, to.as_str().into())
+        .col_expr(
+            tenant::Column::StatusReason,
+            reason.map(str::to_owned).into(),
+        )
+        .col_expr(tenant::Column::UpdatedAt, now.into())
+        .filter(tenant::Column::Id.eq(tenant.id.0))
+        .filter(tenant::Column::Status.eq(from.as_str()))
+        .exec(&control)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Conflict(
+            "the tenant's status changed meanwhile; reload and retry".into(),
+        ));
+    }
+    audit::append_platform(
+        &control,
+        AuditEntry::by(scope.principal(), action, "tenant", tenant.id)
+            .with_detail(json!({ "from": from.as_str(), "to": to.as_str() })),
+    )
+    .await?;
+    crate::tenancy::assignments::bump_version(&control).await?;
+    let txn = scope.begin().await?;
+    audit::append_tenant(
+        &txn,
+        tenant.id,
+        AuditEntry::by(scope.principal(), action, "tenant", tenant.id)
+            .with_detail(json!({ "from": from.as_str(), "to": to.as_str() })),
+    )
+    .await?;
+    txn.commit().await?;
+    control.commit().await?;
+    tenancy.forget_tenant(tenant.id);
+    Ok(TenantRecord {
+        status: to,
+        status_reason: reason.map(str::to_owned),
+        updated_at: now,
+        ..tenant.clone()
+    })
+}
+
+fn clean_name(raw: &str) -> Result<String, AppError> {
+    let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(AppError::BadInput(format!(
+            "`name` must be 1-{MAX_NAME_CHARS} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(AppError::BadInput(
+            "`name` must not contain control characters".into(),
+        ));
+    }
+    Ok(name)
+}
+
+/// Two names that differ only in case or spacing name the same client.
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_tidied_and_keyed_without_case() {
+        assert_eq!(clean_name("  Acme \t Health ").unwrap(), "Acme Health");
+        assert_eq!(name_key("Acme Health"), name_key("ACME health"));
+        assert!(clean_name("   ").is_err());
+        assert!(clean_name(&"x".repeat(201)).is_err());
+        assert!(clean_name("a\u{7}b").is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! Where a job gets dispatched: the one place that knows every [`Job`] and the domain that handles it. The runner
+//! ([`jobs::run_due`]) claims rows, renews leases and records outcomes without knowing any domain; each domain owns
+//! its handlers; this table joins the two.
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use steward_entities::job;
+
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::jobs::{self, Job, Outcome};
+use crate::tenancy::Tenancy;
+
+/// Runs the queue's jobs with what their handlers need.
+#[derive(Clone)]
+pub struct Dispatcher {
+    tenancy: Tenancy,
+    mailer: Option<crate::notices::Mailer>,
+}
+
+impl Dispatcher {
+    pub fn new(tenancy: Tenancy, mailer: Option<crate::notices::Mailer>) -> Self {
+        Dispatcher { tenancy, mailer }
+    }
+}
+
+impl jobs::Handler for Dispatcher {
+    fn tenancy(&self) -> &Tenancy {
+        &self.tenancy
+    }
+
+    async fn handle(
+        &self,
+        job: Job,
+        row: &job::Model,
+        db: &DatabaseConnection,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, AppError> {
+        let tenancy = &self.tenancy;
+        let tenant = || {
+            row.tenant_id
+                .map(TenantId)
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("job {} has no tenant", row.id)))
+        };
+        match job {
+            Job::ActivateSubProcessors { .. } => {
+                crate::registry::activate_due(tenancy, now.date_naive()).await?;
+                Ok(Outcome::Done)
+            }
+            Job::RetentionSweep { .. } => {
+                let deleted = crate::retention::sweep(tenancy, now).await?;
+                if deleted > 0 {
+                    tracing::info!(deleted, "retention sweep deleted values past their period");
+                }
+                Ok(Outcome::Done)
+            }
+            Job::ReleaseDisclosureNotices { .. } => {
+                crate::accountability::release_disclosure_notices(tenancy, now.date_naive())
+                    .await?;
+                Ok(Outcome::Done)
+            }
+            Job::Erase { request, .. } => {
+                crate::requests::erase(tenancy, db, row, tenant()?, request).await
+            }
+            Job::DeliverErasure { propagation } => {
+                crate::erasure::propagation::deliver(tenancy, db, row, tenant()?, propagation, now)
+                    .await
+            }
+            Job::RequestDeadline { request, .. } => {
+                crate::requests::remind_deadline(tenancy, row, tenant()?, request, now).await
+            }
+            Job::ExpireExport { export } => {
+                crate::requests::expire_export(db, row, tenant()?, export).await
+            }
+            Job::DeliverNotice { notice } => {
+                crate::notices::deliver(tenancy, self.mailer.as_ref(), db, row, tenant()?, notice)
+                    .await
+            }
+            Job::BuildTenantExport { .. } => {
+                crate::offboarding::export::build(tenancy, db, row, tenant()?).await
+            }
+            Job::FinishOffboarding { .. } => {
+                crate::offboarding::finish(tenancy, db, row, tenant()?, now).await
+            }
+        }
+    }
+}
