@@ -53,7 +53,7 @@ const MAX_LINES: usize = 800;
 
 /// Files still over [`MAX_LINES`], each with the ceiling it may not grow past; to be split, and removed from here.
 const OVERSIZED: &[(&str, usize)] = &[
-    ("requests/mod.rs", 1831),
+    ("requests/mod.rs", 1159),
     ("retention/mod.rs", 1331),
     ("http/mod.rs", 1131),
     ("subjects/mod.rs", 995),

@@ -1,0 +1,95 @@
+//! Erasure certificates: a signed statement of what an erasure deleted and whom it told.
+
+use super::*;
+
+/// A signed erasure certificate: `document` is the exact JSON text that was signed.
+#[derive(Clone, Debug)]
+pub struct Certificate {
+    pub document: String,
+    pub signature: String,
+    pub public_key: String,
+}
+
+/// The public half of the certificate key, base64.
+pub fn certificate_public_key(tenancy: &Tenancy) -> String {
+    base64::engine::general_purpose::STANDARD.encode(
+        tenancy
+            .keyring()
+            .certificate_key()
+            .verifying_key()
+            .to_bytes(),
+    )
+}
+
+/// The certificate of a completed erasure: what was erased (counts per category), where it was propagated and when
+/// each recipient acknowledged, and the audit events that record it. Deterministic: asking twice gives the same bytes.
+pub async fn certificate(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    request_id: Uuid,
+    issuer: &str,
+) -> Result<Certificate, AppError> {
+    let request = get(scope, request_id).await?;
+    if request.kind != Kind::Erasure.as_str() || request.state != State::Completed.as_str() {
+        return Err(AppError::Refused {
+            reason: "NO_CERTIFICATE",
+            message: "a certificate exists only for a completed erasure request".into(),
+        });
+    }
+    let tombstone = tombstone_of(scope, &request).await?.ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "completed erasure {request_id} without tombstone"
+        ))
+    })?;
+    let propagations: Vec<Value> = crate::erasure::propagation::propagations(scope, request.id)
+        .await?
+        .into_iter()
+        .map(|p| {
+            json!({
+                "sub_processor_id": p.sub_processor_id,
+                "sub_processor": p.sub_processor_name,
+                "categories": serde_json::from_str::<Value>(&p.categories).unwrap_or(Value::Null),
+                "method": p.method,
+                "state": p.state,
+                "acknowledged_at": p.acknowledged_at.map(audit::canonical_time),
+                "reference": p.ack_reference,
+                "confirmed_by": p.confirmed_name,
+            })
+        })
+        .collect();
+    let events: Vec<Value> = scope
+        .find::<audit_event::Entity>()
+        .filter(audit_event::Column::ObjectId.eq(request.id.to_string()))
+        .order_by_asc(audit_event::Column::Seq)
+        .all(scope.db())
+        .await?
+        .into_iter()
+        .map(|e| json!({ "seq": e.seq, "action": e.action, "hash": e.hash }))
+        .collect();
+    let counts: Value = serde_json::from_str(&tombstone.counts).map_err(AppError::internal)?;
+    let document = json!({
+        "type": "steward.erasure-certificate/v1",
+        "issuer": issuer,
+        "tenant_id": scope.tenant_id().0,
+        "request_id": request.id,
+        "subject_id": request.subject_id,
+        "origin": request.origin,
+        "received_at": audit::canonical_time(request.received_at),
+        "erased_at": audit::canonical_time(tombstone.erased_at),
+        "completed_at": request.completed_at.map(audit::canonical_time),
+        "values_erased": tombstone.values_erased,
+        "counts_by_category": counts,
+        "data_key_destroyed": true,
+        "propagations": propagations,
+        "audit_events": events,
+    })
+    .to_string();
+    let key = tenancy.keyring().certificate_key();
+    let signature = key.sign(document.as_bytes());
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(Certificate {
+        signature: b64.encode(signature.to_bytes()),
+        public_key: b64.encode(key.verifying_key().to_bytes()),
+        document,
+    })
+}

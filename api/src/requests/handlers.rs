@@ -1,0 +1,331 @@
+//! The handlers of the request jobs: the erasure itself, the due-date reminders, and the end of an export's download
+//! window.
+
+use super::*;
+
+/// Deletes the subject's values, guardian consents, exports and data key in one transaction with the
+/// tombstone, the propagation tasks and this job's completion. Run again after a crash, it finds the tombstone.
+pub(crate) async fn erase(
+    tenancy: &Tenancy,
+    db: &DatabaseConnection,
+    job: &job::Model,
+    tenant: TenantId,
+    request_id: Uuid,
+) -> Result<Outcome, AppError> {
+    let scope = tenancy.system_scope(tenant).await?;
+    let Some(request) = scope
+        .find::<dsr_request::Entity>()
+        .filter(dsr_request::Column::Id.eq(request_id))
+        .one(scope.db())
+        .await?
+    else {
+        return Ok(Outcome::Done);
+    };
+    if request.state != State::InProgress.as_str()
+        || tombstone_of(&scope, &request).await?.is_some()
+    {
+        return Ok(Outcome::Done);
+    }
+    let Ok(subject) = subjects::get(&scope, request.subject_id).await else {
+        return Ok(Outcome::Done);
+    };
+    let records = scope
+        .find::<personal_data::Entity>()
+        .filter(personal_data::Column::SubjectId.eq(subject.id))
+        .all(scope.db())
+        .await?;
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for record in &records {
+        *counts.entry(record.category.clone()).or_default() += 1;
+    }
+    let categories: BTreeSet<String> = counts.keys().cloned().collect();
+    let erased = BTreeMap::from([(subject.id, categories)]);
+    let recipients =
+        crate::erasure::recipients(&scope, &erased, crate::erasure::Extent::Subject).await?;
+    let registry = crate::erasure::registry_of(tenancy, &recipients).await?;
+
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    jobs::begin_writing(&txn, job).await?;
+    // Checked inside the transaction: a hold placed after the request started (or while this job read) wins.
+    // The erasure is recorded as held and stops; lifting the hold queues it again. A request rejected meanwhile
+    // is left alone.
+    let still_open = dsr_request::Entity::find()
+        .filter(dsr_request::Column::TenantId.eq(tenant.0))
+        .filter(dsr_request::Column::Id.eq(request.id))
+        .filter(dsr_request::Column::State.eq(State::InProgress.as_str()))
+        .one(&txn)
+        .await?
+        .is_some();
+    if !still_open {
+        jobs::complete_in(&txn, job).await?;
+        txn.commit().await?;
+        return Ok(Outcome::Done);
+    }
+    if crate::retention::held(&txn, tenant)
+        .await?
+        .covers(subject.id)
+    {
+        audit::append_tenant(
+            &txn,
+            tenant,
+            AuditEntry::system("erasure.held", "dsr_request", request.id)
+                .with_detail(json!({ "subject": subject.id })),
+        )
+        .await?;
+        jobs::complete_in(&txn, job).await?;
+        txn.commit().await?;
+        return Ok(Outcome::Done);
+    }
+    crate::erasure::delete_subjects(
+        &txn,
+        tenant,
+        &[subject.id],
+        crate::erasure::TenantExport::Rebuild,
+    )
+    .await?;
+    let values = records.len() as i32;
+    erasure_tombstone::ActiveModel {
+        tenant_id: Set(tenant.0),
+        subject_id: Set(subject.id),
+        request_id: Set(request.id),
+        erased_at: Set(now),
+        counts: Set(json!(counts).to_string()),
+        values_erased: Set(values),
+        origin: Set(request.origin.clone()),
+    }
+    .insert(&txn)
+    .await?;
+    let mut propagated = Vec::new();
+    for ((_, sp_id), received) in &recipients {
+        let sp = registry.get(sp_id);
+        let (id, method) =
+            crate::erasure::propagate(&txn, tenant, request.id, subject.id, (*sp_id, sp), received)
+                .await?;
+        propagated.push(json!({ "propagation": id, "sub_processor": sp_id, "method": method }));
+    }
+    audit::append_tenant(
+        &txn,
+        tenant,
+        AuditEntry::system("subject.erased", "dsr_request", request.id).with_detail(json!({
+            "subject": subject.id,
+            "values_erased": values,
+            "counts": counts,
+            "key_destroyed": true,
+            "propagations": propagated,
+        })),
+    )
+    .await?;
+    jobs::complete_in(&txn, job).await?;
+    txn.commit().await?;
+    // Deleted pages are zeroed (secure_delete); the WAL still holds the old pages until a checkpoint.
+    crate::erasure::checkpoint(db).await?;
+    Ok(Outcome::Done)
+}
+
+/// Reminds the tenant and the privacy officers 5 business days before a request's due date, and again when it
+/// becomes overdue. A request whose due date moved has a newer deadline job; this one then ends.
+pub(crate) async fn remind_deadline(
+    tenancy: &Tenancy,
+    job: &job::Model,
+    tenant: TenantId,
+    request_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Outcome, AppError> {
+    let scope = tenancy.system_scope(tenant).await?;
+    let Some(request) = scope
+        .find::<dsr_request::Entity>()
+        .filter(dsr_request::Column::Id.eq(request_id))
+        .one(scope.db())
+        .await?
+    else {
+        return Ok(Outcome::Done);
+    };
+    let state = State::parse(&request.state)?;
+    let payload: Value = serde_json::from_str(&job.payload).map_err(AppError::internal)?;
+    let scheduled_for = payload["due_on"].as_str().unwrap_or_default();
+    if state.is_final() || scheduled_for != request.due_on.to_string() {
+        return Ok(Outcome::Done);
+    }
+    // The clock is stopped: look again later (a resume that keeps the due date finds this job still waiting).
+    if state == State::Paused {
+        return Ok(Outcome::Later(now + Duration::hours(1)));
+    }
+    let calendar = deadlines::calendar(&scope.tenant().region)?;
+    let overdue_at = due_at(request.due_on) + Duration::seconds(1);
+    let remind_on = sub_business_days(calendar, request.due_on, REMINDER_BUSINESS_DAYS);
+    let remind_at = Utc.from_utc_datetime(&remind_on.and_time(NaiveTime::MIN));
+    let kind = Kind::parse(&request.kind)?;
+    if now >= overdue_at {
+        if !request.overdue_notified {
+            let title = format!(
+                "Overdue: {} request {} was due on {}",
+                kind.as_str(),
+                request.id,
+                request.due_on
+            );
+            remind(tenancy, &scope, &request, "request.overdue", &title).await?;
+            let txn = scope.begin().await?;
+            dsr_request::Entity::update_many()
+                .col_expr(dsr_request::Column::OverdueNotified, true.into())
+                .filter(dsr_request::Column::TenantId.eq(tenant.0))
+                .filter(dsr_request::Column::Id.eq(request.id))
+                .exec(&txn)
+                .await?;
+            crate::notices::notify(
+                &txn,
+                tenant,
+                "request.overdue",
+                &title,
+                &deadline_body(&request),
+            )
+            .await?;
+            audit::append_tenant(
+                &txn,
+                tenant,
+                AuditEntry::system("request.overdue", "dsr_request", request.id)
+                    .with_detail(json!({ "due_on": request.due_on })),
+            )
+            .await?;
+            jobs::complete_in(&txn, job).await?;
+            txn.commit().await?;
+        }
+        return Ok(Outcome::Done);
+    }
+    if now >= remind_at {
+        if request.reminded_for_due_on != Some(request.due_on) {
+            let left = calendar.days_left(
+                Basis::parse(&request.clock_basis)?,
+                now.date_naive(),
+                request.due_on,
+            );
+            let title = format!(
+                "Due in {left} {} day(s): {} request {} (due {})",
+                request.clock_basis,
+                kind.as_str(),
+                request.id,
+                request.due_on
+            );
+            remind(tenancy, &scope, &request, "request.reminder", &title).await?;
+            let txn = scope.begin().await?;
+            dsr_request::Entity::update_many()
+                .col_expr(
+                    dsr_request::Column::RemindedForDueOn,
+                    Some(request.due_on).into(),
+                )
+                .filter(dsr_request::Column::TenantId.eq(tenant.0))
+                .filter(dsr_request::Column::Id.eq(request.id))
+                .exec(&txn)
+                .await?;
+            crate::notices::notify(
+                &txn,
+                tenant,
+                "request.reminder",
+                &title,
+                &deadline_body(&request),
+            )
+            .await?;
+            audit::append_tenant(
+                &txn,
+                tenant,
+                AuditEntry::system("request.reminded", "dsr_request", request.id)
+                    .with_detail(json!({ "due_on": request.due_on })),
+            )
+            .await?;
+            txn.commit().await?;
+        }
+        return Ok(Outcome::Later(overdue_at));
+    }
+    Ok(Outcome::Later(remind_at))
+}
+
+/// The privacy officers' copy of a reminder. Its id is derived from what it is about, so a retried job never
+/// files it twice.
+async fn remind(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    request: &dsr_request::Model,
+    kind: &str,
+    title: &str,
+) -> Result<(), AppError> {
+    let id = Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("{kind}:{}:{}", request.id, request.due_on).as_bytes(),
+    );
+    let notice = staff_notice::ActiveModel {
+        id: Set(id),
+        role: Set("privacy_officer".into()),
+        kind: Set(kind.into()),
+        tenant_id: Set(Some(scope.tenant_id().0)),
+        object_id: Set(Some(request.id.to_string())),
+        title: Set(title.chars().take(300).collect()),
+        body: Set(deadline_body(request)),
+        created_at: Set(Utc::now()),
+        acknowledged_by: Set(None),
+        acknowledged_at: Set(None),
+    };
+    staff_notice::Entity::insert(notice)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(staff_notice::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(tenancy.databases().control())
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn expire_export(
+    db: &DatabaseConnection,
+    job: &job::Model,
+    tenant: TenantId,
+    export: Uuid,
+) -> Result<Outcome, AppError> {
+    let txn = db.begin().await?;
+    let deleted = subject_export::Entity::delete_many()
+        .filter(subject_export::Column::TenantId.eq(tenant.0))
+        .filter(subject_export::Column::Id.eq(export))
+        .exec(&txn)
+        .await?;
+    if deleted.rows_affected > 0 {
+        audit::append_tenant(
+            &txn,
+            tenant,
+            AuditEntry::system("export.expired", "subject_export", export),
+        )
+        .await?;
+    }
+    jobs::complete_in(&txn, job).await?;
+    txn.commit().await?;
+    crate::erasure::checkpoint(db).await?;
+    Ok(Outcome::Done)
+}
+
+fn deadline_body(request: &dsr_request::Model) -> String {
+    format!(
+        "Request {} ({}, received {}) is due on {} ({} days). State: {}.",
+        request.id,
+        request.kind,
+        request.received_at.date_naive(),
+        request.due_on,
+        request.clock_basis,
+        request.state.replace('_', " ")
+    )
+}
+
+/// The business day `n` business days before `due`.
+pub(super) fn sub_business_days(
+    calendar: &deadlines::Calendar,
+    due: NaiveDate,
+    n: u32,
+) -> NaiveDate {
+    let mut day = due;
+    let mut left = n;
+    while left > 0 {
+        day -= Duration::days(1);
+        if calendar.is_business_day(day) {
+            left -= 1;
+        }
+    }
+    day
+}
