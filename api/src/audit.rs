@@ -135,7 +135,7 @@ pub async fn append_tenant<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     let started = std::time::Instant::now();
     let appended = append_tenant_timed(txn, tenant, entry).await;
-    crate::metrics::METRICS.audit_append(started.elapsed());
+    crate::metrics::record_audit_append(started.elapsed());
     appended
 }
 
@@ -188,7 +188,7 @@ async fn append_tenant_timed<C: ConnectionTrait>(
 pub async fn append_platform<C: ConnectionTrait>(txn: &C, entry: AuditEntry) -> Result<(), DbErr> {
     let started = std::time::Instant::now();
     let appended = append_platform_timed(txn, entry).await;
-    crate::metrics::METRICS.audit_append(started.elapsed());
+    crate::metrics::record_audit_append(started.elapsed());
     appended
 }
 

@@ -24,7 +24,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-use crate::metrics::METRICS;
+use crate::metrics::Metrics;
 
 /// Checks the parsed document against the limits async-graphql does not enforce itself (aliases; depth,
 /// complexity and directives are its own) and names the operation for metrics. Runs on the document the request
@@ -52,6 +52,7 @@ pub fn check_document(
 /// [`DocumentCache::MAX_TEXT`] are parsed every time, so a client sending ever-new text only evicts entries.
 pub struct DocumentCache {
     documents: quick_cache::sync::Cache<String, Arc<Checked>, TextLength>,
+    metrics: Arc<Metrics>,
 }
 
 struct Checked {
@@ -116,8 +117,9 @@ impl DocumentCache {
     pub const MAX_TEXT: usize = 16 * 1024;
 
     /// A cache holding documents whose texts add up to at most `text_bytes`.
-    pub fn new(text_bytes: u64) -> Self {
+    pub fn new(text_bytes: u64, metrics: Arc<Metrics>) -> Self {
         DocumentCache {
+            metrics,
             documents: quick_cache::sync::Cache::with_weighter(
                 (text_bytes / 512).max(16) as usize,
                 text_bytes.max(1),
@@ -135,7 +137,7 @@ impl DocumentCache {
     ) -> Result<Prepared, ServerError> {
         let standalone = request.variables.is_empty() && request.operation_name.is_none();
         if let Some(hit) = self.documents.get(request.query.as_str()) {
-            crate::metrics::METRICS.document_cache(true);
+            self.metrics.document_cache(true);
             request.set_parsed_query(hit.document.clone());
             return Ok(Prepared {
                 label: hit.label.clone(),
@@ -144,7 +146,7 @@ impl DocumentCache {
                 standalone,
             });
         }
-        crate::metrics::METRICS.document_cache(false);
+        self.metrics.document_cache(false);
         let text = (request.query.len() <= Self::MAX_TEXT).then(|| request.query.clone());
         let document = request.parsed_query()?;
         check_document(document, max_aliases)?;
@@ -294,6 +296,7 @@ pub async fn serve(
     write_timeout: Duration,
     max_connections: usize,
     shutdown: impl Future<Output = ()>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -329,6 +332,7 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let router = router.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let _permit = permit;
             // Silent from the start: closed when the header timeout passes (hyper's own timer starts only with the
@@ -338,7 +342,7 @@ pub async fn serve(
                 tokio::time::timeout(header_timeout, stream.peek(&mut first)).await,
                 Ok(Ok(1..))
             ) {
-                METRICS.connection_closed_silent();
+                metrics.connection_closed_silent();
                 return;
             }
             let service = TowerToHyperService::new(
@@ -350,7 +354,7 @@ pub async fn serve(
             );
             let connection = builder
                 .serve_connection_with_upgrades(
-                    TokioIo::new(WriteDeadline::new(stream, write_timeout)),
+                    TokioIo::new(WriteDeadline::new(stream, write_timeout, metrics)),
                     service,
                 )
                 .into_owned();
@@ -374,14 +378,16 @@ pub async fn serve(
 struct WriteDeadline<S> {
     inner: S,
     timeout: Duration,
+    metrics: Arc<Metrics>,
     stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> WriteDeadline<S> {
-    fn new(inner: S, timeout: Duration) -> Self {
+    fn new(inner: S, timeout: Duration, metrics: Arc<Metrics>) -> Self {
         WriteDeadline {
             inner,
             timeout,
+            metrics,
             stalled: None,
         }
     }
@@ -402,7 +408,7 @@ impl<S> WriteDeadline<S> {
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         match stalled.as_mut().poll(cx) {
             Poll::Ready(()) => {
-                METRICS.connection_closed_stalled();
+                self.metrics.connection_closed_stalled();
                 Poll::Ready(Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     "the client stopped reading the response",
@@ -494,7 +500,7 @@ mod tests {
 
     #[test]
     fn validation_is_skipped_only_for_a_document_that_passed_it_on_its_own() {
-        let cache = DocumentCache::new(1024 * 1024);
+        let cache = DocumentCache::new(1024 * 1024, Arc::default());
         let text = "query Q { x }";
         let first = cache
             .prepare(&mut async_graphql::Request::new(text), 5)
@@ -553,7 +559,7 @@ mod tests {
 
     #[test]
     fn document_cache_keeps_checked_documents_by_text() {
-        let cache = DocumentCache::new(1024 * 1024);
+        let cache = DocumentCache::new(1024 * 1024, Arc::default());
         let mut first = async_graphql::Request::new("query { a: x }");
         assert_eq!(cache.prepare(&mut first, 5).unwrap().label, "query x");
         assert_eq!(cache.len(), 1);

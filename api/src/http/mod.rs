@@ -34,7 +34,6 @@ use crate::crypto::Keyring;
 use crate::db::{Databases, Readiness};
 use crate::graphql::{finish_response, internal_message};
 use crate::http::edge::RateLimiter;
-use crate::metrics::METRICS;
 use crate::schema::{StewardSchema, build_schema};
 use crate::subjects::values::PiiContext;
 use crate::tenancy::Tenancy;
@@ -95,7 +94,13 @@ impl AppState {
                  (development only)"
             );
         }
-        let tenancy = Tenancy::new(dbs, authz, keyring, outbound);
+        let tenancy = Tenancy::new(
+            dbs,
+            authz,
+            keyring,
+            outbound,
+            Arc::new(crate::metrics::Metrics::new()),
+        );
         if let Some(admin) = &config.bootstrap_admin {
             let added = users::bootstrap_platform_admin(&tenancy, admin)
                 .await
@@ -143,6 +148,7 @@ impl AppState {
                 crate::notices::Mailer::new(url.expose(), &config.smtp_from, &config.public_url)
             })
             .transpose()?;
+        let tenancy_metrics = tenancy.metrics().clone();
         Ok(AppState {
             inner: Arc::new(Inner {
                 schema,
@@ -162,7 +168,10 @@ impl AppState {
                 introspection: config.limits.introspection,
                 metrics_token: config.metrics_token.as_ref().map(|t| t.expose().to_owned()),
                 max_aliases: config.limits.max_query_aliases,
-                documents: crate::http::edge::DocumentCache::new(DOCUMENT_CACHE_BYTES),
+                documents: crate::http::edge::DocumentCache::new(
+                    DOCUMENT_CACHE_BYTES,
+                    tenancy_metrics,
+                ),
             }),
         })
     }
@@ -208,13 +217,17 @@ pub fn router(state: AppState, config: &Config) -> Router {
             get(tenant_export_download),
         )
         .merge(public)
-        .with_state(state);
-    with_edge_layers(routes, &config.limits)
+        .with_state(state.clone());
+    with_edge_layers(routes, &config.limits, state.tenancy().metrics().clone())
 }
 
 /// The layers every route sits behind, outermost first: response counter, request id, trace span, panic guard,
 /// timeout, body limit.
-pub fn with_edge_layers(routes: Router, limits: &Limits) -> Router {
+pub fn with_edge_layers(
+    routes: Router,
+    limits: &Limits,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> Router {
     let layers = ServiceBuilder::new()
         .layer(axum::middleware::from_fn(client_request_id))
         .set_x_request_id(MakeRequestUuid)
@@ -246,7 +259,10 @@ pub fn with_edge_layers(routes: Router, limits: &Limits) -> Router {
     routes
         .layer(layers)
         .layer(axum::middleware::map_response(security_headers))
-        .layer(axum::middleware::map_response(count_response))
+        .layer(axum::middleware::map_response_with_state(
+            metrics,
+            count_response,
+        ))
 }
 
 /// Where a caller's own request id travels (and is echoed back): `x-request-id` is always Steward's own.
@@ -286,8 +302,11 @@ async fn client_request_id(
     response
 }
 
-async fn count_response(response: axum::response::Response) -> axum::response::Response {
-    METRICS.http_response(response.status().as_u16());
+async fn count_response(
+    State(metrics): State<Arc<crate::metrics::Metrics>>,
+    response: axum::response::Response,
+) -> axum::response::Response {
+    metrics.http_response(response.status().as_u16());
     response
 }
 
@@ -333,7 +352,7 @@ async fn limit_public(
     if let (Some(limiter), Some(peer)) = (&state.inner.public_limiter, peer_of(&request))
         && let Err(wait) = limiter.check(&peer.ip().to_string())
     {
-        METRICS.rate_limited();
+        state.tenancy().metrics().rate_limited();
         let mut response = error_response(
             StatusCode::TOO_MANY_REQUESTS,
             "RATE_LIMITED",
@@ -480,7 +499,8 @@ async fn metrics(
     let tenancy = state.tenancy();
     let databases =
         std::iter::once(("control", tenancy.databases().control())).chain(tenancy.all_regions());
-    let text = METRICS
+    let text = tenancy
+        .metrics()
         .render(tenancy.listening_for_changes(), databases)
         .await;
     (
@@ -564,8 +584,11 @@ async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::res
         Ok(prepared) => prepared,
         Err(error) => {
             let response = finish_response(async_graphql::Response::from_errors(vec![error]));
-            METRICS.graphql_request("invalid".into(), started.elapsed());
-            METRICS.graphql_error("BAD_USER_INPUT");
+            state
+                .tenancy()
+                .metrics()
+                .graphql_request("invalid".into(), started.elapsed());
+            state.tenancy().metrics().graphql_error("BAD_USER_INPUT");
             return GraphQLResponse::from(response).into_response();
         }
     };
@@ -573,7 +596,7 @@ async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::res
     let schema = if prepared.introspection_only() {
         &state.inner.schema_introspection
     } else if prepared.known_valid() {
-        METRICS.validation_skipped();
+        state.tenancy().metrics().validation_skipped();
         &state.inner.schema_prevalidated
     } else {
         &state.inner.schema
@@ -615,7 +638,10 @@ async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::res
     } else {
         "invalid".into()
     };
-    METRICS.graphql_request(operation, started.elapsed());
+    state
+        .tenancy()
+        .metrics()
+        .graphql_request(operation, started.elapsed());
     let mut unreachable = false;
     for error in &response.errors {
         let code = error
@@ -628,7 +654,7 @@ async fn graphql(State(state): State<AppState>, raw: Request<Body>) -> axum::res
             })
             .unwrap_or("INTERNAL");
         unreachable |= code == "UNAVAILABLE";
-        METRICS.graphql_error(code);
+        state.tenancy().metrics().graphql_error(code);
     }
     let mut http = GraphQLResponse::from(response).into_response();
     if unreachable {
@@ -651,7 +677,7 @@ fn over_rate(
         _ => format!("staff:{}", principal.subject),
     };
     let wait = limiter.check(&key).err()?;
-    METRICS.rate_limited();
+    state.tenancy().metrics().rate_limited();
     let mut response = error_response(
         StatusCode::TOO_MANY_REQUESTS,
         "RATE_LIMITED",
@@ -1071,6 +1097,7 @@ impl Application {
             self.write_timeout,
             self.max_connections,
             shutdown_signal(),
+            self.state.tenancy().metrics().clone(),
         )
         .await;
         jobs.abort();

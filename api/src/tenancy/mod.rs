@@ -133,6 +133,8 @@ pub struct Tenancy {
     directory: Arc<std::sync::RwLock<std::collections::HashMap<TenantId, TenantRecord>>>,
     /// The client for webhooks and the address policy their URLs are checked against.
     outbound: crate::outbound::Outbound,
+    /// This server's metrics.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Tenancy {
@@ -141,6 +143,7 @@ impl Tenancy {
         authz: Authorizer,
         keyring: Keyring,
         outbound: crate::outbound::Outbound,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         Tenancy {
             dbs,
@@ -152,7 +155,13 @@ impl Tenancy {
             reloads: Arc::default(),
             directory: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
             outbound,
+            metrics,
         }
+    }
+
+    /// This server's metrics.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     /// Outbound HTTP (webhooks), with its address policy.
@@ -321,7 +330,7 @@ impl Tenancy {
         }
         self.authz_version.store(current, Ordering::Release);
         self.reloads.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::METRICS.role_assignments_reloaded();
+        self.metrics.role_assignments_reloaded();
         tracing::debug!(version = current, "role assignments reloaded");
         Ok(())
     }

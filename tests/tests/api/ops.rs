@@ -131,7 +131,7 @@ async fn a_panic_becomes_a_generic_internal_error() {
     }
     let routes = Router::new().route("/boom", get(boom));
     let (status, body) = call(
-        steward::http::with_edge_layers(routes, &Limits::default()),
+        steward::http::with_edge_layers(routes, &Limits::default(), Default::default()),
         "/boom",
     )
     .await;
@@ -154,6 +154,10 @@ async fn slow_requests_time_out_with_408() {
         request_timeout: Duration::from_millis(50),
         ..Limits::default()
     };
-    let (status, _) = call(steward::http::with_edge_layers(routes, &limits), "/slow").await;
+    let (status, _) = call(
+        steward::http::with_edge_layers(routes, &limits, Default::default()),
+        "/slow",
+    )
+    .await;
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
 }
