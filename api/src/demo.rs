@@ -280,7 +280,7 @@ async fn invite_once(
         Ok(_)
         | Err(AppError::Conflict(_))
         | Err(AppError::Refused {
-            reason: "TENANT_HAS_ADMIN",
+            reason: crate::error::RefusalReason::TenantHasAdmin,
             ..
         }) => Ok(()),
         Err(e) => Err(e),

@@ -110,13 +110,15 @@ pub(crate) async fn deliver(
     let endpoint = propagation.endpoint.clone().ok_or_else(|| {
         AppError::internal(anyhow::anyhow!("webhook propagation {id} without endpoint"))
     })?;
+    let categories: Value =
+        crate::error::stored_json("erasure_propagation.categories", &propagation.categories)?;
     let body = json!({
         "type": "steward.erasure-request",
         "propagation_id": propagation.id,
         "request_id": propagation.request_id,
         "controller_tenant_id": tenant.0,
         "subject_id": propagation.subject_id,
-        "categories": serde_json::from_str::<Value>(&propagation.categories).unwrap_or(Value::Null),
+        "categories": categories,
         "requested_at": propagation.created_at,
     })
     .to_string();
@@ -228,7 +230,7 @@ pub async fn confirm_propagation(
         .ok_or_else(|| AppError::NotFound(format!("no erasure propagation {id}")))?;
     if propagation.state == "acknowledged" || propagation.state == "confirmed" {
         return Err(AppError::Refused {
-            reason: "ALREADY_SETTLED",
+            reason: crate::error::RefusalReason::AlreadySettled,
             message: format!("this propagation is already {}", propagation.state),
         });
     }

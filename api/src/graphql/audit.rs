@@ -86,7 +86,7 @@ fn claim_verification(ctx: &Context<'_>) -> Result<(), AppError> {
         .is_some_and(|slot| slot.0.swap(true, std::sync::atomic::Ordering::AcqRel));
     if taken {
         return Err(AppError::Refused {
-            reason: "ONE_VERIFICATION_PER_REQUEST",
+            reason: crate::error::RefusalReason::OneVerificationPerRequest,
             message: "a request verifies at most one audit chain; send one request per chain"
                 .into(),
         });

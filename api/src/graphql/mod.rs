@@ -31,7 +31,7 @@ pub fn finish_response(mut response: Response) -> Response {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         extensions.set("code", code);
         if let Some(reason) = reason {
-            extensions.set("reason", reason);
+            extensions.set("reason", reason.code());
         }
     }
     response

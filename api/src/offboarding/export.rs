@@ -387,7 +387,7 @@ pub async fn download(
     let export = status(&scope).await?;
     if !export.ready {
         return Err(AppError::Refused {
-            reason: "EXPORT_NOT_READY",
+            reason: crate::error::RefusalReason::ExportNotReady,
             message: format!(
                 "the export is still being built ({} subjects so far); you are notified when it is ready",
                 export.subjects

@@ -11,6 +11,10 @@
 //! — in batches, then deletes the export, signs the certificate and marks the tenant `terminated`. A legal hold keeps
 //! the subjects it covers (and the tenant in `offboarding`) until lifted.
 
+mod finish;
+
+pub(crate) use finish::*;
+
 pub mod export;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -91,7 +95,7 @@ pub async fn begin(
         TenantStatus::Offboarding | TenantStatus::Terminated
     ) {
         return Err(AppError::Refused {
-            reason: "ALREADY_OFFBOARDING",
+            reason: crate::error::RefusalReason::AlreadyOffboarding,
             message: format!("this tenant is already {}", record.status.as_str()),
         });
     }
@@ -238,7 +242,7 @@ async fn refuse_appointed_second(
         return Ok(());
     }
     Err(AppError::Refused {
-        reason: "SECOND_PERSON_REQUIRED",
+        reason: crate::error::RefusalReason::SecondPersonRequired,
         message: "a second platform admin must have held the role since before this offboarding began, and for 30 \
                   days if the admin who began it appointed them; otherwise the tenant's client_admin authorizes"
             .into(),
@@ -257,7 +261,7 @@ pub async fn authorize(
         && t.offboarding_requested_by.as_deref() == Some(principal.label().as_str())
     {
         return Err(AppError::Refused {
-            reason: "SECOND_PERSON_REQUIRED",
+            reason: crate::error::RefusalReason::SecondPersonRequired,
             message: "the platform admin who began an offboarding cannot also authorize its deletion: the \
                       tenant's client_admin or a second platform admin must"
                 .into(),
@@ -352,7 +356,7 @@ pub async fn cancel(
     let t = offboarding_of(tenancy, principal, tenant_id).await?;
     if t.offboarding_erasure_started_at.is_some() {
         return Err(AppError::Refused {
-            reason: "ERASURE_STARTED",
+            reason: crate::error::RefusalReason::ErasureStarted,
             message: "the deletion has started and cannot be cancelled".into(),
         });
     }
@@ -395,7 +399,7 @@ pub async fn cancel(
         .await?;
     if updated.rows_affected != 1 {
         return Err(AppError::Refused {
-            reason: "ERASURE_STARTED",
+            reason: crate::error::RefusalReason::ErasureStarted,
             message: "the deletion has started and cannot be cancelled".into(),
         });
     }
@@ -469,7 +473,7 @@ async fn offboarding_of(
         .ok_or_else(|| crate::tenancy::not_found(tenant))?;
     if t.status != TenantStatus::Offboarding.as_str() {
         return Err(AppError::Refused {
-            reason: "NOT_OFFBOARDING",
+            reason: crate::error::RefusalReason::NotOffboarding,
             message: format!("this tenant is {}, not offboarding", t.status),
         });
     }
@@ -484,304 +488,6 @@ pub async fn details(
     Ok(tenant::Entity::find_by_id(tenant.0)
         .one(tenancy.databases().control())
         .await?)
-}
-
-/// When the grace period has ended: erase every subject in batches, then sign the certificate and terminate.
-pub(crate) async fn finish(
-    tenancy: &Tenancy,
-    db: &DatabaseConnection,
-    job: &job::Model,
-    tenant: TenantId,
-    now: DateTime<Utc>,
-) -> Result<Outcome, AppError> {
-    let Some(t) = details(tenancy, tenant).await? else {
-        return Ok(Outcome::Done);
-    };
-    if t.status != TenantStatus::Offboarding.as_str() {
-        return Ok(Outcome::Done);
-    }
-    if let Some(due) = t.offboarding_due_at
-        && now < due
-    {
-        return Ok(Outcome::Later(due));
-    }
-    // Nothing is deleted on one staff member's word: wait for the client's confirmation or a second approval.
-    if t.offboarding_authorized_by.is_none() {
-        return Ok(Outcome::Later(now + Duration::hours(1)));
-    }
-    let scope = tenancy.system_scope(tenant).await?;
-    // The client chose to get its data back first: nothing is deleted before the export exists, and then not before
-    // it was downloaded or its download window closed.
-    if t.offboarding_choice.as_deref() == Some(Choice::ReturnThenDelete.as_str()) {
-        match scope
-            .find::<tenant_export::Entity>()
-            .one(scope.db())
-            .await?
-        {
-            None => return Ok(Outcome::Later(now + Duration::minutes(5))),
-            Some(e) if !e.ready => return Ok(Outcome::Later(now + Duration::minutes(5))),
-            Some(e) if e.downloads == 0 && now < e.expires_at => {
-                return Ok(Outcome::Later(e.expires_at.min(now + Duration::hours(1))));
-            }
-            Some(_) => {}
-        }
-    }
-    let held = crate::retention::held(db, tenant).await?;
-    if held.tenant_wide {
-        return Ok(Outcome::Later(now + Duration::hours(1)));
-    }
-    // From here on the offboarding can no longer be cancelled. Conditional: a cancel that won the race stands.
-    if t.offboarding_erasure_started_at.is_none() {
-        let started = tenant::Entity::update_many()
-            .col_expr(
-                tenant::Column::OffboardingErasureStartedAt,
-                Some(Utc::now()).into(),
-            )
-            .filter(tenant::Column::Id.eq(tenant.0))
-            .filter(tenant::Column::Status.eq(TenantStatus::Offboarding.as_str()))
-            .filter(tenant::Column::OffboardingAuthorizedBy.is_not_null())
-            .filter(tenant::Column::OffboardingErasureStartedAt.is_null())
-            .exec(tenancy.databases().control())
-            .await?;
-        if started.rows_affected != 1 {
-            return Ok(Outcome::Done);
-        }
-    }
-    for _ in 0..BATCHES_PER_RUN {
-        let mut query = scope
-            .find::<data_subject::Entity>()
-            .order_by_asc(data_subject::Column::Id)
-            .limit(SUBJECTS_PER_BATCH);
-        if !held.subjects.is_empty() {
-            query = query.filter(data_subject::Column::Id.is_not_in(held.subjects.iter().copied()));
-        }
-        let batch = query.all(scope.db()).await?;
-        if batch.is_empty() {
-            break;
-        }
-        erase_batch(tenancy, &scope, &batch, tenant).await?;
-    }
-    let left = crate::pagination::count(scope.find::<data_subject::Entity>(), scope.db()).await?;
-    if left > 0 {
-        // Held subjects wait for their hold; others for the next run.
-        let wait = if left as usize <= held.subjects.len() {
-            Duration::hours(1)
-        } else {
-            Duration::zero()
-        };
-        return Ok(Outcome::Later(now + wait));
-    }
-    let _ = job;
-    terminate(tenancy, db, &scope, &t).await?;
-    Ok(Outcome::Done)
-}
-
-async fn erase_batch(
-    tenancy: &Tenancy,
-    scope: &Scope,
-    batch: &[data_subject::Model],
-    tenant: TenantId,
-) -> Result<(), AppError> {
-    let ids: Vec<Uuid> = batch.iter().map(|s| s.id).collect();
-    let records = scope
-        .find::<personal_data::Entity>()
-        .filter(personal_data::Column::SubjectId.is_in(ids.iter().copied()))
-        .all(scope.db())
-        .await?;
-    let mut counts: BTreeMap<Uuid, BTreeMap<String, i64>> = BTreeMap::new();
-    for r in &records {
-        *counts
-            .entry(r.subject_id)
-            .or_default()
-            .entry(r.category.clone())
-            .or_default() += 1;
-    }
-    // Recipients per subject (read before the transaction).
-    let erased: BTreeMap<Uuid, BTreeSet<String>> = ids
-        .iter()
-        .map(|subject| {
-            let categories = counts
-                .get(subject)
-                .map(|c| c.keys().cloned().collect())
-                .unwrap_or_default();
-            (*subject, categories)
-        })
-        .collect();
-    let recipients =
-        crate::erasure::recipients(scope, &erased, crate::erasure::Extent::Subject).await?;
-    let registry = crate::erasure::registry_of(tenancy, &recipients).await?;
-
-    let now = Utc::now();
-    let txn = scope.begin().await?;
-    personal_data::Entity::delete_many()
-        .filter(personal_data::Column::TenantId.eq(tenant.0))
-        .filter(personal_data::Column::SubjectId.is_in(ids.iter().copied()))
-        .exec(&txn)
-        .await?;
-    // A hold placed since the batch was chosen (read after the first write, so on SQLite this is the writer): roll the
-    // batch back; the next run skips held subjects. (The cascade below deletes the values again, finding none.)
-    let held_now = crate::retention::held(&txn, tenant).await?;
-    if held_now.tenant_wide || ids.iter().any(|s| held_now.covers(*s)) {
-        return Ok(());
-    }
-    crate::erasure::delete_subjects(&txn, tenant, &ids, crate::erasure::TenantExport::Keep).await?;
-    let mut total = BTreeMap::<String, i64>::new();
-    for subject in &ids {
-        let c = counts.get(subject).cloned().unwrap_or_default();
-        for (k, n) in &c {
-            *total.entry(k.clone()).or_default() += n;
-        }
-        erasure_tombstone::ActiveModel {
-            tenant_id: Set(tenant.0),
-            subject_id: Set(*subject),
-            // Offboarding erasures name the tenant as their "request".
-            request_id: Set(tenant.0),
-            erased_at: Set(now),
-            counts: Set(json!(c).to_string()),
-            values_erased: Set(c.values().sum::<i64>() as i32),
-            origin: Set(OFFBOARDING_ORIGIN.into()),
-        }
-        .insert(&txn)
-        .await?;
-    }
-    for ((subject, sp), categories) in &recipients {
-        crate::erasure::propagate(
-            &txn,
-            tenant,
-            tenant.0,
-            *subject,
-            (*sp, registry.get(sp)),
-            categories,
-        )
-        .await?;
-    }
-    audit::append_tenant(
-        &txn,
-        tenant,
-        AuditEntry::system("tenant.subjects_erased", "tenant", tenant).with_detail(json!({
-            "subjects": ids.len(),
-            "values_erased": records.len(),
-            "counts": total,
-            "propagations": recipients.len(),
-        })),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(())
-}
-
-async fn terminate(
-    tenancy: &Tenancy,
-    db: &DatabaseConnection,
-    scope: &Scope,
-    t: &tenant::Model,
-) -> Result<(), AppError> {
-    let tenant = scope.tenant_id();
-    // Only the offboarding's own erasures: subjects erased earlier on request have their own certificates.
-    let tombstones = scope
-        .find::<erasure_tombstone::Entity>()
-        .filter(erasure_tombstone::Column::Origin.eq(OFFBOARDING_ORIGIN))
-        .all(scope.db())
-        .await?;
-    let mut counts = BTreeMap::<String, i64>::new();
-    for tomb in &tombstones {
-        let c: BTreeMap<String, i64> = serde_json::from_str(&tomb.counts).unwrap_or_default();
-        for (k, n) in c {
-            *counts.entry(k).or_default() += n;
-        }
-    }
-    let propagations = scope
-        .find::<erasure_propagation::Entity>()
-        .filter(erasure_propagation::Column::RequestId.eq(tenant.0))
-        .all(scope.db())
-        .await?;
-    let mut by_sp: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
-    for p in &propagations {
-        *by_sp
-            .entry(p.sub_processor_name.clone())
-            .or_default()
-            .entry(p.state.clone())
-            .or_default() += 1;
-    }
-    let export = scope
-        .find::<tenant_export::Entity>()
-        .one(scope.db())
-        .await?;
-    let now = Utc::now();
-    let txn = db.begin().await?;
-    crate::offboarding::export::delete(&txn, tenant).await?;
-    audit::append_tenant(
-        &txn,
-        tenant,
-        AuditEntry::system("tenant.terminated", "tenant", tenant).with_detail(json!({
-            "subjects_erased": tombstones.len(),
-            "values_erased": counts.values().sum::<i64>(),
-        })),
-    )
-    .await?;
-    // Not completed here: the job is done only once the control database says `terminated` (a retry after a failed
-    // control commit finds no subjects left and terminates again).
-    txn.commit().await?;
-    crate::erasure::checkpoint(db).await?;
-    let head = audit_event::Entity::find()
-        .filter(audit_event::Column::TenantId.eq(tenant.0))
-        .order_by_desc(audit_event::Column::Seq)
-        .one(db)
-        .await?;
-    let document = json!({
-        "type": "steward.offboarding-certificate/v1",
-        "tenant_id": tenant.0,
-        "tenant": t.name,
-        "choice": t.offboarding_choice,
-        "started_at": t.offboarding_started_at.map(audit::canonical_time),
-        "grace_ended_at": t.offboarding_due_at.map(audit::canonical_time),
-        "completed_at": audit::canonical_time(now),
-        "export": export.map(|e| json!({ "created_at": audit::canonical_time(e.created_at), "downloads": e.downloads, "subjects": e.subjects })),
-        "subjects_erased": tombstones.len(),
-        "values_erased": counts.values().sum::<i64>(),
-        "counts_by_category": counts,
-        "data_keys_destroyed": true,
-        "propagations": by_sp,
-        "audit_chain_head": head.map(|h| json!({ "seq": h.seq, "hash": h.hash })),
-    })
-    .to_string();
-    let key = tenancy.keyring().certificate_key();
-    let signature =
-        base64::engine::general_purpose::STANDARD.encode(key.sign(document.as_bytes()).to_bytes());
-    let control = tenancy.databases().control().begin().await?;
-    offboarding_certificate::Entity::insert(offboarding_certificate::ActiveModel {
-        tenant_id: Set(tenant.0),
-        document: Set(document),
-        signature: Set(signature),
-        issued_at: Set(now),
-    })
-    .on_conflict(
-        sea_orm::sea_query::OnConflict::column(offboarding_certificate::Column::TenantId)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(&control)
-    .await?;
-    tenant::Entity::update_many()
-        .col_expr(
-            tenant::Column::Status,
-            TenantStatus::Terminated.as_str().into(),
-        )
-        .col_expr(tenant::Column::TerminatedAt, Some(now).into())
-        .col_expr(tenant::Column::UpdatedAt, now.into())
-        .filter(tenant::Column::Id.eq(tenant.0))
-        .exec(&control)
-        .await?;
-    audit::append_platform(
-        &control,
-        AuditEntry::system("tenant.terminated", "tenant", tenant)
-            .with_detail(json!({ "subjects_erased": tombstones.len() })),
-    )
-    .await?;
-    crate::tenancy::assignments::bump_version(&control).await?;
-    control.commit().await?;
-    tenancy.forget_tenant(tenant);
-    Ok(())
 }
 
 /// The signed certificate of a terminated tenant.

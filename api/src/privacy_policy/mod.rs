@@ -89,14 +89,14 @@ pub async fn publish(
     let today = Utc::now().date_naive();
     if input.effective_on < today {
         return Err(AppError::Refused {
-            reason: "RETROACTIVE",
+            reason: crate::error::RefusalReason::Retroactive,
             message: "a version cannot take effect in the past".into(),
         });
     }
     let earliest = today + Duration::days(notice_days);
     if input.material && input.effective_on < earliest {
         return Err(AppError::Refused {
-            reason: "NOTICE_PERIOD",
+            reason: crate::error::RefusalReason::NoticePeriod,
             message: format!(
                 "a material change must be posted {notice_days} days before it takes effect: effective on {earliest} at the earliest"
             ),
@@ -176,7 +176,7 @@ pub async fn record_business_transfer(
     let changes = validate::text("changes", changes, 4000)?;
     if effective_on < Utc::now().date_naive() {
         return Err(AppError::Refused {
-            reason: "RETROACTIVE",
+            reason: crate::error::RefusalReason::Retroactive,
             message: "a change of control is announced before it takes effect, not after".into(),
         });
     }

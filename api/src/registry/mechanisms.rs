@@ -97,13 +97,14 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn code(self) -> &'static str {
+    pub fn reason(self) -> crate::error::RefusalReason {
+        use crate::error::RefusalReason;
         match self {
-            Refusal::MechanismRequired => "MECHANISM_REQUIRED",
-            Refusal::MechanismNotAgreed => "MECHANISM_NOT_AGREED",
-            Refusal::MechanismNotApplicable => "MECHANISM_NOT_APPLICABLE",
-            Refusal::MechanismInvalidOnDate => "MECHANISM_INVALID_ON_DATE",
-            Refusal::EntityNotCertified => "ENTITY_NOT_CERTIFIED",
+            Refusal::MechanismRequired => RefusalReason::MechanismRequired,
+            Refusal::MechanismNotAgreed => RefusalReason::MechanismNotAgreed,
+            Refusal::MechanismNotApplicable => RefusalReason::MechanismNotApplicable,
+            Refusal::MechanismInvalidOnDate => RefusalReason::MechanismInvalidOnDate,
+            Refusal::EntityNotCertified => RefusalReason::EntityNotCertified,
         }
     }
 }

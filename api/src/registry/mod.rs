@@ -6,6 +6,10 @@
 //! sub-processor becomes active ([`activate_due`], idempotent) — but never for a tenant whose objection stands.
 //! Every change is kept as a revision (who, when, why, before/after).
 
+mod objections;
+
+pub use objections::*;
+
 pub mod graphql;
 pub mod mechanisms;
 pub mod transfers;
@@ -94,21 +98,21 @@ pub fn list_of(text: &str) -> Result<Vec<String>, AppError> {
     serde_json::from_str(text).map_err(AppError::internal)
 }
 
-fn snapshot(m: &subprocessor::Model) -> Value {
-    json!({
+fn snapshot(m: &subprocessor::Model) -> Result<Value, AppError> {
+    Ok(json!({
         "name": m.name,
         "legal_entity": m.legal_entity,
         "website": m.website,
         "purpose": m.purpose,
-        "countries": serde_json::from_str::<Value>(&m.countries).unwrap_or(Value::Null),
-        "categories": serde_json::from_str::<Value>(&m.categories).unwrap_or(Value::Null),
-        "mechanisms": serde_json::from_str::<Value>(&m.mechanisms).unwrap_or(Value::Null),
+        "countries": list_of(&m.countries)?,
+        "categories": list_of(&m.categories)?,
+        "mechanisms": list_of(&m.mechanisms)?,
         "dpf_certified": m.dpf_certified,
         "dpa_signed_on": m.dpa_signed_on,
         "status": m.status,
         "replaces": m.replaces,
         "effective_on": m.effective_on,
-    })
+    }))
 }
 
 fn reason(raw: &str) -> Result<String, AppError> {
@@ -182,8 +186,8 @@ async fn revise<C: ConnectionTrait>(
         at: Set(Utc::now()),
         change: Set(change.to_owned()),
         reason: Set(why.to_owned()),
-        before: Set(before.map(|b| snapshot(b).to_string())),
-        after: Set(snapshot(after).to_string()),
+        before: Set(before.map(snapshot).transpose()?.map(|b| b.to_string())),
+        after: Set(snapshot(after)?.to_string()),
     }
     .insert(conn)
     .await?;
@@ -544,136 +548,6 @@ pub async fn activate_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, 
     Ok(activated)
 }
 
-/// Objects to a change before its effective date (the tenant's `client_admin`; scope opened for
-/// `subprocessor:object`).
-pub async fn object(
-    tenancy: &Tenancy,
-    scope: &Scope,
-    notice_id: Uuid,
-    why: &str,
-) -> Result<objection::Model, AppError> {
-    let why = reason(why)?;
-    let db = tenancy.databases().control();
-    let notice = change_notice::Entity::find_by_id(notice_id)
-        .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no change notice {notice_id}")))?;
-    let today = Utc::now().date_naive();
-    if today >= notice.effective_on {
-        return Err(AppError::Conflict(format!(
-            "the change took effect on {}; objections close on the effective date",
-            notice.effective_on
-        )));
-    }
-    let txn = db.begin().await?;
-    let model = objection::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        notice_id: Set(notice.id),
-        tenant_id: Set(notice.tenant_id),
-        sub_processor_id: Set(notice.sub_processor_id),
-        reason: Set(why),
-        raised_by: Set(scope.principal().label()),
-        raised_at: Set(Utc::now()),
-        resolution: Set(None),
-        resolution_note: Set(None),
-        resolved_by: Set(None),
-        resolved_at: Set(None),
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| {
-        AppError::on_unique(e, || {
-            "this tenant has already objected to this change".into()
-        })
-    })?;
-    let region = scope.begin().await?;
-    audit::append_tenant(
-        &region,
-        scope.tenant_id(),
-        AuditEntry::by(
-            scope.principal(),
-            "subprocessor.objected",
-            "objection",
-            model.id,
-        )
-        .with_detail(json!({ "subprocessor": notice.sub_processor_id })),
-    )
-    .await?;
-    region.commit().await?;
-    txn.commit().await?;
-    Ok(model)
-}
-
-/// How legal closed an objection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resolution {
-    /// The client withdrew it: the change proceeds for the tenant.
-    WithdrawnByClient,
-    /// We will not use the sub-processor for this tenant.
-    NotUsedForTenant,
-    /// The contract with the tenant ends.
-    ContractTerminated,
-}
-
-impl Resolution {
-    fn as_str(self) -> &'static str {
-        match self {
-            Resolution::WithdrawnByClient => "withdrawn_by_client",
-            Resolution::NotUsedForTenant => "not_used_for_tenant",
-            Resolution::ContractTerminated => "contract_terminated",
-        }
-    }
-}
-
-/// Resolves an objection (legal).
-pub async fn resolve(
-    tenancy: &Tenancy,
-    principal: &Principal,
-    id: Uuid,
-    resolution: Resolution,
-    note: Option<&str>,
-) -> Result<objection::Model, AppError> {
-    tenancy
-        .require_platform(principal, Permission::SubprocessorManage)
-        .await?;
-    let db = tenancy.databases().control();
-    let found = objection::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no objection {id}")))?;
-    if found.resolved_at.is_some() {
-        return Err(AppError::Conflict(
-            "the objection is already resolved".into(),
-        ));
-    }
-    let note = note
-        .map(|n| crate::validate::text("note", n, 2000))
-        .transpose()?;
-    let txn = db.begin().await?;
-    let mut model: objection::ActiveModel = found.clone().into();
-    model.resolution = Set(Some(resolution.as_str().to_owned()));
-    model.resolution_note = Set(note);
-    model.resolved_by = Set(Some(principal.label()));
-    model.resolved_at = Set(Some(Utc::now()));
-    let resolved = model.update(&txn).await?;
-    if resolution != Resolution::WithdrawnByClient {
-        change_notice::Entity::update_many()
-            .col_expr(change_notice::Column::Status, "excluded".into())
-            .filter(change_notice::Column::Id.eq(found.notice_id))
-            .exec(&txn)
-            .await?;
-    }
-    audit::append_platform(
-        &txn,
-        AuditEntry::by(principal, "objection.resolved", "objection", id)
-            .with_detail(json!({ "resolution": resolution.as_str(), "tenant": found.tenant_id })),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(resolved)
-}
-
 pub async fn get(tenancy: &Tenancy, id: Uuid) -> Result<subprocessor::Model, AppError> {
     subprocessor::Entity::find_by_id(id)
         .one(tenancy.databases().control())
@@ -735,37 +609,6 @@ pub async fn public_revisions(
         .into_iter()
         .filter_map(|r| by_id.get(&r.sub_processor_id).cloned().map(|s| (r, s)))
         .collect())
-}
-
-/// A tenant's change notices, newest first.
-pub async fn notices_of(
-    tenancy: &Tenancy,
-    scope: &Scope,
-) -> Result<Vec<change_notice::Model>, AppError> {
-    Ok(change_notice::Entity::find()
-        .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
-        .order_by_desc(change_notice::Column::Id)
-        .all(tenancy.databases().control())
-        .await?)
-}
-
-/// Objections: one tenant's, or (for legal) everyone's; newest first.
-pub async fn objections(
-    tenancy: &Tenancy,
-    tenant: Option<TenantId>,
-    open_only: bool,
-) -> Result<Vec<objection::Model>, AppError> {
-    let mut query = objection::Entity::find();
-    if let Some(t) = tenant {
-        query = query.filter(objection::Column::TenantId.eq(t.0));
-    }
-    if open_only {
-        query = query.filter(objection::Column::ResolvedAt.is_null());
-    }
-    Ok(query
-        .order_by_desc(objection::Column::Id)
-        .all(tenancy.databases().control())
-        .await?)
 }
 
 /// Sets a tenant's contractual notice period for sub-processor changes (platform admin).

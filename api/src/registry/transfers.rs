@@ -19,6 +19,7 @@ use super::*;
 use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::error::RefusalReason;
 use crate::registry::mechanisms::{self, Mechanism};
 use crate::taxonomy;
 use crate::tenancy::{Scope, Tenancy};
@@ -138,6 +139,85 @@ pub struct TransferInput {
     pub transferred_on: Option<NaiveDate>,
 }
 
+/// What a transfer is checked against: the recipient as the registry holds it, and this tenant's change notice of it
+/// (its status and effective date), if it was ever announced to the tenant.
+#[derive(Clone, Copy, Debug)]
+pub struct Recipient<'a> {
+    pub name: &'a str,
+    pub status: Status,
+    pub notice: Option<(&'a str, NaiveDate)>,
+    pub declared: &'a [String],
+    pub countries: &'a [String],
+    pub agreed: &'a [String],
+    pub certified: bool,
+}
+
+/// Where transfers are refused: the whole rule, with no database, so every refusal is tested on its own. A transfer
+/// of `categories` on `date` (under `mechanism`, when named) to `recipient` is allowed only when the recipient is not
+/// retired, is in force for this tenant (announced, its objection window closed, not objected to, not excluded),
+/// is declared to receive every category, and every destination country is covered (EEA, adequacy, or a mechanism
+/// in force that the recipient signed).
+pub fn check_transfer(
+    recipient: &Recipient<'_>,
+    categories: &BTreeSet<String>,
+    mechanism: Option<&str>,
+    date: NaiveDate,
+    in_force: &[Mechanism],
+) -> Result<(), (RefusalReason, String)> {
+    let name = recipient.name;
+    if recipient.status == Status::Retired {
+        return Err((
+            RefusalReason::SubprocessorRetired,
+            format!("{name} is retired"),
+        ));
+    }
+    match recipient.notice {
+        None => {
+            return Err((
+                RefusalReason::NotAnnouncedToTenant,
+                format!("{name} was never announced to this tenant"),
+            ));
+        }
+        Some(("pending", effective_on)) => {
+            return Err((
+                RefusalReason::NotYetEffective,
+                format!("{name} is effective for this tenant only from {effective_on}"),
+            ));
+        }
+        Some(("blocked", _)) => {
+            return Err((
+                RefusalReason::Objected,
+                format!("this tenant's objection to {name} stands"),
+            ));
+        }
+        Some(("excluded", _)) => {
+            return Err((
+                RefusalReason::ExcludedForTenant,
+                format!("{name} is not used for this tenant"),
+            ));
+        }
+        Some(_) => {}
+    }
+    if let Some(extra) = categories.iter().find(|c| !recipient.declared.contains(c)) {
+        return Err((
+            RefusalReason::CategoryNotDeclared,
+            format!("{name} is not declared to receive `{extra}`"),
+        ));
+    }
+    for country in recipient.countries {
+        mechanisms::check_country(
+            in_force,
+            country,
+            date,
+            mechanism,
+            recipient.agreed,
+            recipient.certified,
+        )
+        .map_err(|(refusal, message)| (refusal.reason(), message))?;
+    }
+    Ok(())
+}
+
 /// Records an onward transfer of the scope's tenant's data, or refuses it with a reason code.
 pub async fn record_transfer(
     tenancy: &Tenancy,
@@ -169,53 +249,6 @@ pub async fn record_transfer(
         .filter(change_notice::Column::SubProcessorId.eq(sp.id))
         .one(tenancy.databases().control())
         .await?;
-    let refuse = |code: &'static str, message: String| {
-        Err(AppError::Refused {
-            reason: code,
-            message,
-        })
-    };
-    if status == Status::Retired {
-        return refuse("SUBPROCESSOR_RETIRED", format!("{} is retired", sp.name));
-    }
-    match notice.as_ref().map(|n| n.status.as_str()) {
-        None => {
-            return refuse(
-                "NOT_ANNOUNCED_TO_TENANT",
-                format!("{} was never announced to this tenant", sp.name),
-            );
-        }
-        Some("pending") => {
-            return refuse(
-                "NOT_YET_EFFECTIVE",
-                format!(
-                    "{} is effective for this tenant only from {}",
-                    sp.name,
-                    notice.as_ref().map_or(today, |n| n.effective_on)
-                ),
-            );
-        }
-        Some("blocked") => {
-            return refuse(
-                "OBJECTED",
-                format!("this tenant's objection to {} stands", sp.name),
-            );
-        }
-        Some("excluded") => {
-            return refuse(
-                "EXCLUDED_FOR_TENANT",
-                format!("{} is not used for this tenant", sp.name),
-            );
-        }
-        _ => {}
-    }
-    let declared = list_of(&sp.categories)?;
-    if let Some(extra) = categories.iter().find(|c| !declared.contains(c)) {
-        return refuse(
-            "CATEGORY_NOT_DECLARED",
-            format!("{} is not declared to receive `{extra}`", sp.name),
-        );
-    }
     let mechanism = input
         .mechanism
         .as_deref()
@@ -223,19 +256,23 @@ pub async fn record_transfer(
         .transpose()?;
     let in_force = mechanisms_in_force(tenancy).await?;
     let countries = list_of(&sp.countries)?;
-    let agreed = list_of(&sp.mechanisms)?;
-    for country in &countries {
-        if let Err((refusal, message)) = mechanisms::check_country(
-            &in_force,
-            country,
-            date,
-            mechanism.as_deref(),
-            &agreed,
-            sp.dpf_certified,
-        ) {
-            return refuse(refusal.code(), message);
-        }
-    }
+    let recipient = Recipient {
+        name: &sp.name,
+        status,
+        notice: notice.as_ref().map(|n| (n.status.as_str(), n.effective_on)),
+        declared: &list_of(&sp.categories)?,
+        countries: &countries,
+        agreed: &list_of(&sp.mechanisms)?,
+        certified: sp.dpf_certified,
+    };
+    check_transfer(
+        &recipient,
+        &categories,
+        mechanism.as_deref(),
+        date,
+        &in_force,
+    )
+    .map_err(|(reason, message)| AppError::Refused { reason, message })?;
     let subject_ids = match (&input.subject_ids, input.subject_count) {
         (Some(ids), None) => {
             let ids: BTreeSet<Uuid> = ids.iter().copied().collect();
@@ -258,10 +295,10 @@ pub async fn record_transfer(
                 .filter(steward_entities::data_subject::Column::Id.is_in(ids.iter().copied()))
                 .filter(steward_entities::data_subject::Column::RestrictedAt.is_not_null());
             if crate::pagination::count(restricted, scope.db()).await? > 0 {
-                return refuse(
-                    "SUBJECT_RESTRICTED",
-                    "some of `subjectIds` have their processing restricted: they cannot be transferred until the restriction is lifted".into(),
-                );
+                return Err(AppError::Refused {
+                    reason: RefusalReason::SubjectRestricted,
+                    message: "some of `subjectIds` have their processing restricted: they cannot be transferred until the restriction is lifted".into(),
+                });
             }
             ids.into_iter().collect::<Vec<_>>()
         }
@@ -348,4 +385,146 @@ pub async fn transfers_to(
     }
     all.sort_by_key(|t| std::cmp::Reverse(t.id));
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Every refusal of the rule, each on its own, and the transfers it allows.
+    #[test]
+    fn transfers_are_refused_for_each_reason() {
+        let in_force = mechanisms::with_invalidations(&HashMap::new());
+        let declared = strings(&["contact.email", "contact.name"]);
+        let us = strings(&["US"]);
+        let eea = strings(&["DE"]);
+        let scc = strings(&["eu_scc_2021"]);
+        let dpf = strings(&["eu_us_dpf"]);
+        let shield = strings(&["privacy_shield"]);
+        let base = Recipient {
+            name: "Mailer Inc",
+            status: Status::Active,
+            notice: Some(("active", d("2026-01-01"))),
+            declared: &declared,
+            countries: &us,
+            agreed: &scc,
+            certified: false,
+        };
+        let email: BTreeSet<String> = ["contact.email".to_owned()].into();
+        let on = d("2026-06-01");
+        let check = |r: &Recipient<'_>, categories: &BTreeSet<String>, mechanism: Option<&str>| {
+            check_transfer(r, categories, mechanism, on, &in_force).map_err(|(reason, _)| reason)
+        };
+
+        assert_eq!(check(&base, &email, Some("eu_scc_2021")), Ok(()));
+        let within_eea = Recipient {
+            countries: &eea,
+            ..base
+        };
+        assert_eq!(
+            check(&within_eea, &email, None),
+            Ok(()),
+            "no mechanism needed inside the EEA"
+        );
+
+        let cases: Vec<(Recipient<'_>, BTreeSet<String>, Option<&str>, RefusalReason)> = vec![
+            (
+                Recipient {
+                    status: Status::Retired,
+                    ..base
+                },
+                email.clone(),
+                Some("eu_scc_2021"),
+                RefusalReason::SubprocessorRetired,
+            ),
+            (
+                Recipient {
+                    notice: None,
+                    ..base
+                },
+                email.clone(),
+                Some("eu_scc_2021"),
+                RefusalReason::NotAnnouncedToTenant,
+            ),
+            (
+                Recipient {
+                    notice: Some(("pending", d("2026-07-01"))),
+                    ..base
+                },
+                email.clone(),
+                Some("eu_scc_2021"),
+                RefusalReason::NotYetEffective,
+            ),
+            (
+                Recipient {
+                    notice: Some(("blocked", d("2026-01-01"))),
+                    ..base
+                },
+                email.clone(),
+                Some("eu_scc_2021"),
+                RefusalReason::Objected,
+            ),
+            (
+                Recipient {
+                    notice: Some(("excluded", d("2026-01-01"))),
+                    ..base
+                },
+                email.clone(),
+                Some("eu_scc_2021"),
+                RefusalReason::ExcludedForTenant,
+            ),
+            (
+                base,
+                ["health.condition".to_owned()].into(),
+                Some("eu_scc_2021"),
+                RefusalReason::CategoryNotDeclared,
+            ),
+            (base, email.clone(), None, RefusalReason::MechanismRequired),
+            (
+                base,
+                email.clone(),
+                Some("bcr"),
+                RefusalReason::MechanismNotAgreed,
+            ),
+            (
+                Recipient {
+                    agreed: &dpf,
+                    ..base
+                },
+                email.clone(),
+                Some("eu_us_dpf"),
+                RefusalReason::EntityNotCertified,
+            ),
+            (
+                Recipient {
+                    agreed: &shield,
+                    certified: true,
+                    ..base
+                },
+                email.clone(),
+                Some("privacy_shield"),
+                RefusalReason::MechanismInvalidOnDate,
+            ),
+        ];
+        for (recipient, categories, mechanism, reason) in &cases {
+            assert_eq!(
+                check(recipient, categories, *mechanism),
+                Err(*reason),
+                "{recipient:?} {categories:?} {mechanism:?}"
+            );
+        }
+        // Every rule-level refusal of the rule appears above.
+        let seen: BTreeSet<&str> = cases.iter().map(|(.., r)| r.code()).collect();
+        assert_eq!(seen.len(), cases.len());
+    }
 }

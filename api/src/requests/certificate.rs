@@ -32,7 +32,7 @@ pub async fn certificate(
     let request = get(scope, request_id).await?;
     if request.kind != Kind::Erasure.as_str() || request.state != State::Completed.as_str() {
         return Err(AppError::Refused {
-            reason: "NO_CERTIFICATE",
+            reason: crate::error::RefusalReason::NoCertificate,
             message: "a certificate exists only for a completed erasure request".into(),
         });
     }
@@ -45,18 +45,18 @@ pub async fn certificate(
         .await?
         .into_iter()
         .map(|p| {
-            json!({
+            Ok(json!({
                 "sub_processor_id": p.sub_processor_id,
                 "sub_processor": p.sub_processor_name,
-                "categories": serde_json::from_str::<Value>(&p.categories).unwrap_or(Value::Null),
+                "categories": crate::error::stored_json::<Value>("erasure_propagation.categories", &p.categories)?,
                 "method": p.method,
                 "state": p.state,
                 "acknowledged_at": p.acknowledged_at.map(audit::canonical_time),
                 "reference": p.ack_reference,
                 "confirmed_by": p.confirmed_name,
-            })
+            }))
         })
-        .collect();
+        .collect::<Result<_, AppError>>()?;
     let events: Vec<Value> = scope
         .find::<audit_event::Entity>()
         .filter(audit_event::Column::ObjectId.eq(request.id.to_string()))

@@ -34,17 +34,17 @@ pub(super) async fn build_export(
     let transfers: Vec<Value> = transfers
         .iter()
         .map(|t| {
-            json!({
+            Ok(json!({
                 "sub_processor": names.get(&t.sub_processor_id).cloned().unwrap_or_default(),
                 "sub_processor_id": t.sub_processor_id,
-                "categories": serde_json::from_str::<Value>(&t.categories).unwrap_or(Value::Null),
+                "categories": crate::error::stored_json::<Value>("onward_transfer.categories", &t.categories)?,
                 "purpose": t.purpose,
-                "countries": serde_json::from_str::<Value>(&t.countries).unwrap_or(Value::Null),
+                "countries": crate::error::stored_json::<Value>("onward_transfer.countries", &t.countries)?,
                 "mechanism": t.mechanism,
                 "transferred_on": t.transferred_on,
-            })
+            }))
         })
-        .collect();
+        .collect::<Result<_, AppError>>()?;
     let requests: Vec<Value> = scope
         .find::<dsr_request::Entity>()
         .filter(dsr_request::Column::SubjectId.eq(subject.id))

@@ -4,6 +4,10 @@
 //! [`pii`](crate::subjects::values) for callers allowed to read them. Emails are found through their blind index. Audit events
 //! name subjects and records by id and list categories, never values.
 
+mod page;
+
+pub use page::*;
+
 pub mod graphql;
 pub mod values;
 
@@ -205,7 +209,7 @@ pub async fn update(
     refuse_if_restricted(&subject)?;
     if known_under_13 == Some(false) && subject.known_under_13 {
         return Err(AppError::Refused {
-            reason: "CHILD_UNDER_13",
+            reason: crate::error::RefusalReason::ChildUnder13,
             message: "a subject known to be under 13 stays so: its erasure is under way".into(),
         });
     }
@@ -271,7 +275,7 @@ pub async fn add_personal_data(
     .await?;
     if held >= MAX_RECORDS_PER_SUBJECT {
         return Err(AppError::Refused {
-            reason: "TOO_MANY_RECORDS",
+            reason: crate::error::RefusalReason::TooManyRecords,
             message: format!(
                 "a subject holds at most {MAX_RECORDS_PER_SUBJECT} personal data records; rectify or erase one first"
             ),
@@ -361,7 +365,7 @@ pub async fn record_guardian_consent(
         (_, Some(AgeBand::Minor)) => {}
         _ => {
             return Err(AppError::Refused {
-                reason: "NOT_A_MINOR",
+                reason: crate::error::RefusalReason::NotAMinor,
                 message: "guardian consent is recorded for subjects aged 13 to 17; this subject's birth date does not say so".into(),
             });
         }
@@ -403,14 +407,14 @@ pub fn age_band(birth: NaiveDate) -> AgeBand {
 
 fn child_under_13() -> AppError {
     AppError::Refused {
-        reason: "CHILD_UNDER_13",
+        reason: crate::error::RefusalReason::ChildUnder13,
         message: "this person is under 13: Steward takes no personal data about them (nothing was stored)".into(),
     }
 }
 
 fn guardian_consent_required() -> AppError {
     AppError::Refused {
-        reason: "GUARDIAN_CONSENT_REQUIRED",
+        reason: crate::error::RefusalReason::GuardianConsentRequired,
         message: "this person is 13 to 17: record a parent's or guardian's consent first (guardianConsent / recordGuardianConsent)".into(),
     }
 }
@@ -445,7 +449,7 @@ async fn check_may_add(
 pub fn refuse_if_restricted(subject: &data_subject::Model) -> Result<(), AppError> {
     if subject.restricted_at.is_some() {
         return Err(AppError::Refused {
-            reason: "SUBJECT_RESTRICTED",
+            reason: crate::error::RefusalReason::SubjectRestricted,
             message: "processing of this subject is restricted; lift the restriction first".into(),
         });
     }
@@ -503,203 +507,6 @@ async fn insert_consent<C: ConnectionTrait>(
     .await?)
 }
 
-/// One subject of the scope's tenant; another tenant's id is `NOT_FOUND`.
-pub async fn get(scope: &Scope, id: Uuid) -> Result<data_subject::Model, AppError> {
-    scope
-        .find::<data_subject::Entity>()
-        .filter(data_subject::Column::Id.eq(id))
-        .one(scope.db())
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no data subject {id}")))
-}
-
-/// One page of the tenant's subjects, oldest first, optionally filtered. `with_total`: count every match too
-/// (skipped when the caller did not ask for `totalCount`).
-pub async fn list(
-    scope: &Scope,
-    page: Page,
-    filter: &SubjectFilter,
-    with_total: bool,
-) -> Result<PageOf<data_subject::Model>, AppError> {
-    let (query, total) = page_query(scope, page, filter, with_total).await?;
-    let rows = crate::pagination::fetch_page(query, &page, scope.db()).await?;
-    Ok(PageOf::from_fetched(rows, &page, total))
-}
-
-/// The subjects matching `filter` after the page's cursor, in page order, without a limit; and their total count
-/// when asked for.
-async fn page_query(
-    scope: &Scope,
-    page: Page,
-    filter: &SubjectFilter,
-    with_total: bool,
-) -> Result<(Select<data_subject::Entity>, u64), AppError> {
-    let mut query = scope.find::<data_subject::Entity>();
-    if let Some(only) = &filter.only {
-        query = query.filter(data_subject::Column::Id.is_in(only.iter().copied()));
-    }
-    if let Some(external_id) = &filter.external_id {
-        query = query.filter(
-            data_subject::Column::ExternalIdIndex.eq(scope.external_id_index(external_id.trim())),
-        );
-    }
-    if let Some(email) = &filter.email {
-        let index = scope.blind_index(&taxonomy::normalise_email(email));
-        query = query.filter(
-            data_subject::Column::Id.in_subquery(
-                Query::select()
-                    .column(personal_data::Column::SubjectId)
-                    .from(personal_data::Entity)
-                    .and_where(personal_data::Column::TenantId.eq(scope.tenant_id().0))
-                    .and_where(personal_data::Column::BlindIndex.eq(index))
-                    .to_owned(),
-            ),
-        );
-    }
-    if let Some(category) = &filter.category {
-        let category = taxonomy::category(category)?;
-        query = query.filter(
-            data_subject::Column::Id.in_subquery(
-                Query::select()
-                    .column(personal_data::Column::SubjectId)
-                    .from(personal_data::Entity)
-                    .and_where(personal_data::Column::TenantId.eq(scope.tenant_id().0))
-                    .and_where(personal_data::Column::Category.eq(category.key.as_str()))
-                    .to_owned(),
-            ),
-        );
-    }
-    let total = if with_total {
-        crate::pagination::count(query.clone(), scope.db()).await?
-    } else {
-        0
-    };
-    if let Some(after) = page.after {
-        query = query.filter(data_subject::Column::Id.gt(after));
-    }
-    Ok((query.order_by_asc(data_subject::Column::Id), total))
-}
-
-/// A page of subjects with the records of each, oldest first. The records carry no `blind_index` (it serves lookups by
-/// value, never a page, so the page does not read it).
-pub struct PageWithRecords {
-    pub page: PageOf<data_subject::Model>,
-    pub records: HashMap<Uuid, Vec<personal_data::Model>>,
-}
-
-/// One unfiltered page of subjects and all their records. Such a page holds every subject of the tenant between its
-/// first and last id, so its records are one range of the `(tenant_id, subject_id)` index (a filtered page can be
-/// spread over the whole tenant: [`list`] and [`records_of`] serve it); anything in the range that is not on the page
-/// (the extra row fetched for `hasNextPage`, a subject created in between) is dropped.
-///
-/// On PostgreSQL both come back from a single statement, one round trip instead of two on the console's most
-/// frequent read (bench/README.md): the page is a materialised CTE, and page and records are rows of one `UNION ALL`,
-/// told apart by a leading 0 (subject) or 1 (record) and decoded by position ([`SUBJECT_COLUMNS`], [`RECORD_COLUMNS`]).
-/// SQLite runs that statement a third slower than two plain ones (its materialised CTE and the sorts for the range's
-/// bounds cost more than the second statement), so there the page and its range are read one after the other.
-pub async fn page_with_records(
-    scope: &Scope,
-    page: Page,
-    with_total: bool,
-) -> Result<PageWithRecords, AppError> {
-    let (query, total) = page_query(scope, page, &SubjectFilter::default(), with_total).await?;
-    let backend = scope.db().get_database_backend();
-    if backend != DbBackend::Postgres {
-        let rows = crate::pagination::fetch_page(query, &page, scope.db()).await?;
-        let page = PageOf::from_fetched(rows, &page, total);
-        let records = match (page.rows.first(), page.rows.last()) {
-            (Some(first), Some(last)) => {
-                scope
-                    .find::<personal_data::Entity>()
-                    .filter(personal_data::Column::SubjectId.between(first.id, last.id))
-                    .all(scope.db())
-                    .await?
-            }
-            _ => Vec::new(),
-        };
-        let records = records
-            .into_iter()
-            .map(|r| personal_data::Model {
-                blind_index: None,
-                ..r
-            })
-            .collect();
-        let records = group_by_subject(&page.rows, records);
-        return Ok(PageWithRecords { page, records });
-    }
-    let mut statement = query.build(backend);
-    let mut values = statement.values.take().map(|v| v.0).unwrap_or_default();
-    values.push(scope.tenant_id().0.into());
-    let columns = &*UNION_COLUMNS;
-    // Only numbers we computed and names of our own schema are written into the text; values are bound.
-    statement.sql = format!(
-        "WITH page AS MATERIALIZED ({page} LIMIT {limit}) \
-         SELECT 0, {subjects}, {record_nulls} FROM page \
-         UNION ALL \
-         SELECT 1, {subject_nulls}, {records} FROM \"{table}\" r \
-         WHERE r.\"tenant_id\" = ${tenant} AND r.\"subject_id\" BETWEEN \
-         (SELECT \"id\" FROM page ORDER BY \"id\" LIMIT 1) AND (SELECT \"id\" FROM page ORDER BY \"id\" DESC LIMIT 1)",
-        page = statement.sql,
-        limit = page.fetch_limit(),
-        subjects = columns.subjects,
-        record_nulls = columns.record_nulls,
-        subject_nulls = columns.subject_nulls,
-        records = columns.records,
-        table = personal_data::Entity.table_name(),
-        tenant = values.len(),
-    );
-    statement.values = Some(sea_orm::sea_query::Values(values));
-    let rows = scope.db().query_all_raw(statement).await?;
-    let tenant = scope.tenant_id().0;
-    let mut subjects = Vec::with_capacity(page.fetch_limit() as usize);
-    let mut records = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let row = row
-            .try_as_pg_row()
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("a PostgreSQL row was expected")))?;
-        let decoded = match row.try_get_unchecked::<i32, _>(0) {
-            Ok(0) => subject_at(row, tenant, 1).map(|s| subjects.push(s)),
-            Ok(_) => record_at(row, tenant, 1 + SUBJECT_COLUMNS.len()).map(|r| records.push(r)),
-            Err(e) => Err(e),
-        };
-        decoded.map_err(|e| AppError::internal(anyhow::anyhow!("decoding a page row: {e}")))?;
-    }
-    subjects.sort_by_key(|s| s.id);
-    let page = PageOf::from_fetched(subjects, &page, total);
-    let records = group_by_subject(&page.rows, records);
-    Ok(PageWithRecords { page, records })
-}
-
-/// Records by subject for the subjects of a page, oldest first; records of anyone else are dropped.
-fn group_by_subject(
-    subjects: &[data_subject::Model],
-    mut records: Vec<personal_data::Model>,
-) -> HashMap<Uuid, Vec<personal_data::Model>> {
-    let mut grouped: HashMap<Uuid, Vec<personal_data::Model>> =
-        subjects.iter().map(|s| (s.id, Vec::new())).collect();
-    records.sort_by_key(|r| r.id);
-    for record in records {
-        if let Some(of_subject) = grouped.get_mut(&record.subject_id) {
-            of_subject.push(record);
-        }
-    }
-    grouped
-}
-
-/// `data_subjects` columns in the order [`subject_at`] reads them. Not read: `tenant_id` (the scope's, which the
-/// statement filters on) and `external_id_index` (it serves lookups, never a page).
-const SUBJECT_COLUMNS: [&str; 9] = [
-    "id",
-    "external_id_sealed",
-    "wrapped_key",
-    "birth_date_sealed",
-    "restricted_at",
-    "restricted_by_request",
-    "known_under_13",
-    "created_at",
-    "updated_at",
-];
-
 pub(crate) const GUARDIAN_CONTEXT: &str = "subject.guardian";
 
 /// Age in whole years on `today`.
@@ -709,112 +516,6 @@ pub fn age_on(birth: NaiveDate, today: NaiveDate) -> i32 {
         age -= 1;
     }
     age
-}
-
-#[cfg(test)]
-const SUBJECT_NOT_READ: [&str; 2] = ["tenant_id", "external_id_index"];
-
-/// `personal_data` columns in the order [`record_at`] reads them. Not read: `tenant_id` (as above) and `blind_index`
-/// (see [`PageWithRecords`]); each unread column is bytes PostgreSQL would encode and send 40 times per page.
-const RECORD_COLUMNS: [&str; 9] = [
-    "id",
-    "subject_id",
-    "category",
-    "purpose",
-    "source_sealed",
-    "collected_at",
-    "sealed_value",
-    "created_at",
-    "updated_at",
-];
-#[cfg(test)]
-const RECORD_NOT_READ: [&str; 2] = ["tenant_id", "blind_index"];
-
-/// The select lists of [`page_with_records`]'s statement, written once rather than on every page.
-struct UnionColumns {
-    subjects: String,
-    subject_nulls: String,
-    records: String,
-    record_nulls: String,
-}
-
-static UNION_COLUMNS: LazyLock<UnionColumns> = LazyLock::new(|| {
-    let list = |table: &str, columns: &[&str]| {
-        columns
-            .iter()
-            .map(|c| format!("{table}.\"{c}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let nulls = |n: usize| vec!["NULL"; n].join(", ");
-    UnionColumns {
-        subjects: list("page", &SUBJECT_COLUMNS),
-        subject_nulls: nulls(SUBJECT_COLUMNS.len()),
-        records: list("r", &RECORD_COLUMNS),
-        record_nulls: nulls(RECORD_COLUMNS.len()),
-    }
-});
-
-// The decoders below read sqlx's row by position and without sqlx's per-value type check: SeaORM's derived decoding
-// looks every column up by name and formats an error text for every NULL it meets, and the type check compares each
-// text column against five type names. The statement is ours and its column types are the migrations'; a decoder
-// that disagreed with them fails `personal::page_reads_match_single_reads` (every field against single reads).
-
-/// A subject from [`SUBJECT_COLUMNS`] starting at column `at`.
-fn subject_at(row: &PgRow, tenant: Uuid, at: usize) -> Result<data_subject::Model, sqlx::Error> {
-    Ok(data_subject::Model {
-        tenant_id: tenant,
-        id: row.try_get_unchecked(at)?,
-        external_id_sealed: row.try_get_unchecked(at + 1)?,
-        external_id_index: String::new(),
-        wrapped_key: row.try_get_unchecked(at + 2)?,
-        birth_date_sealed: row.try_get_unchecked(at + 3)?,
-        restricted_at: row.try_get_unchecked(at + 4)?,
-        restricted_by_request: row.try_get_unchecked(at + 5)?,
-        known_under_13: row.try_get_unchecked(at + 6)?,
-        created_at: row.try_get_unchecked(at + 7)?,
-        updated_at: row.try_get_unchecked(at + 8)?,
-    })
-}
-
-/// A record from [`RECORD_COLUMNS`] starting at column `at`.
-fn record_at(row: &PgRow, tenant: Uuid, at: usize) -> Result<personal_data::Model, sqlx::Error> {
-    Ok(personal_data::Model {
-        tenant_id: tenant,
-        id: row.try_get_unchecked(at)?,
-        subject_id: row.try_get_unchecked(at + 1)?,
-        category: row.try_get_unchecked(at + 2)?,
-        purpose: row.try_get_unchecked(at + 3)?,
-        source_sealed: row.try_get_unchecked(at + 4)?,
-        collected_at: row.try_get_unchecked(at + 5)?,
-        sealed_value: row.try_get_unchecked(at + 6)?,
-        blind_index: None,
-        created_at: row.try_get_unchecked(at + 7)?,
-        updated_at: row.try_get_unchecked(at + 8)?,
-    })
-}
-
-/// The records of many subjects in one query, grouped by subject, oldest first.
-pub async fn records_of(
-    scope: &Scope,
-    subject_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<personal_data::Model>>, AppError> {
-    let mut grouped: HashMap<Uuid, Vec<personal_data::Model>> = HashMap::new();
-    if subject_ids.is_empty() {
-        return Ok(grouped);
-    }
-    // No ORDER BY: it would tempt a planner without statistics to walk the tenant's whole primary key in id order
-    // instead of using the (tenant_id, subject_id) index; a page's few rows are sorted here instead.
-    let mut rows = scope
-        .find::<personal_data::Entity>()
-        .filter(personal_data::Column::SubjectId.is_in(subject_ids.iter().copied()))
-        .all(scope.db())
-        .await?;
-    rows.sort_by_key(|r| r.id);
-    for row in rows {
-        grouped.entry(row.subject_id).or_default().push(row);
-    }
-    Ok(grouped)
 }
 
 /// The subject's data key, unwrapped with the tenant key.

@@ -250,7 +250,7 @@ impl Tenancy {
             Permission::SubjectWrite | Permission::PiiWrite | Permission::TransferManage
         ) {
             return Err(AppError::Refused {
-                reason: "TENANT_OFFBOARDING",
+                reason: crate::error::RefusalReason::TenantOffboarding,
                 message: format!(
                     "this tenant is {}: no new personal data is collected",
                     tenant.status.as_str()

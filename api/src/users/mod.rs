@@ -460,7 +460,7 @@ async fn refuse_staff_in_administered_tenant(
     .await?;
     if admins > 0 {
         return Err(AppError::Refused {
-            reason: "TENANT_HAS_ADMIN",
+            reason: crate::error::RefusalReason::TenantHasAdmin,
             message: "this tenant has a client_admin: its admins invite its users and give its roles; staff set up \
                       only a tenant's first admin"
                 .into(),
@@ -468,7 +468,7 @@ async fn refuse_staff_in_administered_tenant(
     }
     if role != Role::ClientAdmin {
         return Err(AppError::Refused {
-            reason: "CLIENT_ROLES_ARE_THE_CLIENTS",
+            reason: crate::error::RefusalReason::ClientRolesAreTheClients,
             message:
                 "staff set up only a tenant's first client_admin; its admins invite its other users"
                     .into(),

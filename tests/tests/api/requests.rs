@@ -1174,6 +1174,66 @@ async fn reminders_overdue_and_export_expiry(backend: Backend) {
     assert_eq!(app.count("us", "subject_exports", "1=1").await, 0);
 }
 
+/// A stored transfer whose categories cannot be read fails the erasure where privacy officers see it (a dead job),
+/// and erases nothing: the recipients rule never guesses who received the data. Once the row is repaired, retrying
+/// the job erases the subject and tells both recipients.
+async fn a_corrupt_transfer_fails_the_erasure_loudly(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Corrupt Co", "eu").await;
+    let admin = app.invite(&t, "cr-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("po", "PRIVACY_OFFICER").await;
+    let legal = app.staff_with("lex", "LEGAL").await;
+    let s = subject(&app, &admin, "cr-1", "cr@example.com", "Cora Rupt").await;
+    two_recipients(&app, &legal, &t, &s).await;
+    let db = app.raw_db("eu").await;
+    use sea_orm::ConnectionTrait;
+    let set = |categories: &str| format!("UPDATE onward_transfers SET categories = '{categories}'");
+    db.execute_unprepared(&set("not json")).await.unwrap();
+
+    let (id, v) = submit(&app, &admin, &s, "ERASURE").await;
+    step(&app, &po, &start(), json!({ "t": t, "id": id, "v": v })).await;
+    let mut when = Utc::now();
+    for _ in 0..10 {
+        app.run_jobs_at(when).await;
+        when += Duration::hours(2);
+    }
+    const JOBS: &str = "{ jobs(state: DEAD) { id kind lastError } }";
+    let dead = app.gql(&po, JOBS, json!({})).await.ok()["jobs"].clone();
+    let dead = dead.as_array().unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["kind"], "request.erase");
+    let r = app.gql(&admin, GET, json!({ "id": id })).await;
+    let r = &r.ok()["dataSubjectRequest"];
+    assert_eq!(r["state"], "IN_PROGRESS");
+    assert!(r["erasure"].is_null(), "nothing was erased: {r}");
+    assert_eq!(r["propagations"], json!([]));
+    let still = app
+        .gql(
+            &admin,
+            "query($id: ID!) { dataSubject(id: $id) { externalId } }",
+            json!({ "id": s }),
+        )
+        .await;
+    assert_eq!(still.ok()["dataSubject"]["externalId"], "cr-1");
+
+    // Repaired, the retried job erases and tells both recipients.
+    db.execute_unprepared(&set("[\"user.name\"]"))
+        .await
+        .unwrap();
+    let job = dead[0]["id"].as_str().unwrap();
+    app.gql(
+        &po,
+        "mutation($id: ID!) { retryJob(id: $id) { state } }",
+        json!({ "id": job }),
+    )
+    .await
+    .ok();
+    app.run_jobs().await;
+    let r = app.gql(&admin, GET, json!({ "id": id })).await;
+    let r = &r.ok()["dataSubjectRequest"];
+    assert_eq!(r["erasure"]["dataKeyDestroyed"], true, "{r}");
+    assert_eq!(r["propagations"].as_array().unwrap().len(), 2, "{r}");
+}
 async fn dead_jobs_are_visible_and_retryable(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let t = app.create_tenant("Dead Co", "eu").await;
@@ -1446,5 +1506,6 @@ both_backends!(
     childrens_data,
     reminders_overdue_and_export_expiry,
     dead_jobs_are_visible_and_retryable,
+    a_corrupt_transfer_fails_the_erasure_loudly,
     parallel_workers_run_each_job_once,
 );

@@ -1,0 +1,164 @@
+//! A tenant's objections to a change, within its notice period, and how legal resolves them.
+
+use super::*;
+
+/// Objects to a change before its effective date (the tenant's `client_admin`; scope opened for
+/// `subprocessor:object`).
+pub async fn object(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    notice_id: Uuid,
+    why: &str,
+) -> Result<objection::Model, AppError> {
+    let why = reason(why)?;
+    let db = tenancy.databases().control();
+    let notice = change_notice::Entity::find_by_id(notice_id)
+        .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no change notice {notice_id}")))?;
+    let today = Utc::now().date_naive();
+    if today >= notice.effective_on {
+        return Err(AppError::Conflict(format!(
+            "the change took effect on {}; objections close on the effective date",
+            notice.effective_on
+        )));
+    }
+    let txn = db.begin().await?;
+    let model = objection::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        notice_id: Set(notice.id),
+        tenant_id: Set(notice.tenant_id),
+        sub_processor_id: Set(notice.sub_processor_id),
+        reason: Set(why),
+        raised_by: Set(scope.principal().label()),
+        raised_at: Set(Utc::now()),
+        resolution: Set(None),
+        resolution_note: Set(None),
+        resolved_by: Set(None),
+        resolved_at: Set(None),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        AppError::on_unique(e, || {
+            "this tenant has already objected to this change".into()
+        })
+    })?;
+    let region = scope.begin().await?;
+    audit::append_tenant(
+        &region,
+        scope.tenant_id(),
+        AuditEntry::by(
+            scope.principal(),
+            "subprocessor.objected",
+            "objection",
+            model.id,
+        )
+        .with_detail(json!({ "subprocessor": notice.sub_processor_id })),
+    )
+    .await?;
+    region.commit().await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// How legal closed an objection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// The client withdrew it: the change proceeds for the tenant.
+    WithdrawnByClient,
+    /// We will not use the sub-processor for this tenant.
+    NotUsedForTenant,
+    /// The contract with the tenant ends.
+    ContractTerminated,
+}
+
+impl Resolution {
+    fn as_str(self) -> &'static str {
+        match self {
+            Resolution::WithdrawnByClient => "withdrawn_by_client",
+            Resolution::NotUsedForTenant => "not_used_for_tenant",
+            Resolution::ContractTerminated => "contract_terminated",
+        }
+    }
+}
+
+/// Resolves an objection (legal).
+pub async fn resolve(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    id: Uuid,
+    resolution: Resolution,
+    note: Option<&str>,
+) -> Result<objection::Model, AppError> {
+    tenancy
+        .require_platform(principal, Permission::SubprocessorManage)
+        .await?;
+    let db = tenancy.databases().control();
+    let found = objection::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no objection {id}")))?;
+    if found.resolved_at.is_some() {
+        return Err(AppError::Conflict(
+            "the objection is already resolved".into(),
+        ));
+    }
+    let note = note
+        .map(|n| crate::validate::text("note", n, 2000))
+        .transpose()?;
+    let txn = db.begin().await?;
+    let mut model: objection::ActiveModel = found.clone().into();
+    model.resolution = Set(Some(resolution.as_str().to_owned()));
+    model.resolution_note = Set(note);
+    model.resolved_by = Set(Some(principal.label()));
+    model.resolved_at = Set(Some(Utc::now()));
+    let resolved = model.update(&txn).await?;
+    if resolution != Resolution::WithdrawnByClient {
+        change_notice::Entity::update_many()
+            .col_expr(change_notice::Column::Status, "excluded".into())
+            .filter(change_notice::Column::Id.eq(found.notice_id))
+            .exec(&txn)
+            .await?;
+    }
+    audit::append_platform(
+        &txn,
+        AuditEntry::by(principal, "objection.resolved", "objection", id)
+            .with_detail(json!({ "resolution": resolution.as_str(), "tenant": found.tenant_id })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(resolved)
+}
+
+/// A tenant's change notices, newest first.
+pub async fn notices_of(
+    tenancy: &Tenancy,
+    scope: &Scope,
+) -> Result<Vec<change_notice::Model>, AppError> {
+    Ok(change_notice::Entity::find()
+        .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
+        .order_by_desc(change_notice::Column::Id)
+        .all(tenancy.databases().control())
+        .await?)
+}
+
+/// Objections: one tenant's, or (for legal) everyone's; newest first.
+pub async fn objections(
+    tenancy: &Tenancy,
+    tenant: Option<TenantId>,
+    open_only: bool,
+) -> Result<Vec<objection::Model>, AppError> {
+    let mut query = objection::Entity::find();
+    if let Some(t) = tenant {
+        query = query.filter(objection::Column::TenantId.eq(t.0));
+    }
+    if open_only {
+        query = query.filter(objection::Column::ResolvedAt.is_null());
+    }
+    Ok(query
+        .order_by_desc(objection::Column::Id)
+        .all(tenancy.databases().control())
+        .await?)
+}

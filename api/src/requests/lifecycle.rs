@@ -1,0 +1,496 @@
+//! The transitions, each taking the version the caller saw: `RECEIVED → IN_PROGRESS → COMPLETED | REJECTED`, with
+//! `PAUSED` and one extension; completing applies what the request's kind asks (an export, a rectification, the end
+//! of an erasure).
+
+use super::*;
+
+/// Loads a request for a transition: the caller's version must be the current one.
+pub(super) async fn for_change(
+    scope: &Scope,
+    id: Uuid,
+    version: i32,
+    allowed: &[State],
+    verb: &str,
+) -> Result<(dsr_request::Model, State), AppError> {
+    let request = get(scope, id).await?;
+    if request.version != version {
+        return Err(stale(&request));
+    }
+    let state = State::parse(&request.state)?;
+    if !allowed.contains(&state) {
+        return Err(AppError::Refused {
+            reason: crate::error::RefusalReason::InvalidTransition,
+            message: format!(
+                "a {} request cannot be {verb}",
+                state.as_str().replace('_', " ")
+            ),
+        });
+    }
+    Ok((request, state))
+}
+
+pub(super) fn stale(request: &dsr_request::Model) -> AppError {
+    AppError::Conflict(format!(
+        "the request changed since you read it (now version {}); read it again and retry",
+        request.version
+    ))
+}
+
+/// Writes a changed request if nobody changed it meanwhile.
+pub(super) async fn save<C: ConnectionTrait>(
+    txn: &C,
+    before: &dsr_request::Model,
+    mut model: dsr_request::ActiveModel,
+) -> Result<dsr_request::Model, AppError> {
+    model.version = Set(before.version + 1);
+    model.updated_at = Set(Utc::now());
+    let updated = dsr_request::Entity::update_many()
+        .set(model)
+        .filter(dsr_request::Column::TenantId.eq(before.tenant_id))
+        .filter(dsr_request::Column::Id.eq(before.id))
+        .filter(dsr_request::Column::Version.eq(before.version))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(stale(before));
+    }
+    dsr_request::Entity::find()
+        .filter(dsr_request::Column::TenantId.eq(before.tenant_id))
+        .filter(dsr_request::Column::Id.eq(before.id))
+        .one(txn)
+        .await?
+        .ok_or_else(|| stale(before))
+}
+
+pub(super) fn reason(field: &str, raw: &str) -> Result<String, AppError> {
+    validate::text(field, raw, MAX_REASON_CHARS)
+}
+
+/// `RECEIVED → IN_PROGRESS`. An erasure's job is queued; a restriction takes effect now.
+pub async fn start(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request::Model, AppError> {
+    let (request, _) = for_change(scope, id, version, &[State::Received], "started").await?;
+    let kind = Kind::parse(&request.kind)?;
+    if kind == Kind::Erasure
+        && crate::retention::held(scope.db(), scope.tenant_id())
+            .await?
+            .covers(request.subject_id)
+    {
+        return Err(AppError::Refused {
+            reason: crate::error::RefusalReason::LegalHold,
+            message: "a legal hold covers this subject: its data cannot be erased until the hold is lifted".into(),
+        });
+    }
+    let subject = if kind == Kind::Restriction {
+        Some(subjects::get(scope, request.subject_id).await?)
+    } else {
+        None
+    };
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.state = Set(State::InProgress.as_str().into());
+    model.handled_by = Set(Some(scope.principal().label()));
+    let updated = save(&txn, &request, model).await?;
+    match kind {
+        Kind::Erasure => {
+            crate::erasure::propagation::enqueue_erasure(&txn, scope.tenant_id(), &updated).await?
+        }
+        Kind::Restriction => {
+            if let Some(subject) = subject
+                && subject.restricted_at.is_none()
+            {
+                let mut s: data_subject::ActiveModel = subject.into();
+                s.restricted_at = Set(Some(Utc::now()));
+                s.restricted_by_request = Set(Some(updated.id));
+                s.update(&txn).await?;
+            }
+        }
+        _ => {}
+    }
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.started", "dsr_request", id)
+            .with_detail(json!({ "kind": kind.as_str(), "subject": updated.subject_id })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// `IN_PROGRESS → PAUSED`: waiting for the controller; the clock stops.
+pub async fn pause(
+    scope: &Scope,
+    id: Uuid,
+    version: i32,
+    why: &str,
+) -> Result<dsr_request::Model, AppError> {
+    let why = reason("reason", why)?;
+    let (request, _) = for_change(scope, id, version, &[State::InProgress], "paused").await?;
+    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    let sealed_reason = seal_reason(scope, &request, Reason::Pause, &why).await?;
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.state = Set(State::Paused.as_str().into());
+    model.paused_at = Set(Some(Utc::now()));
+    model.pause_reason_sealed = Set(Some(sealed_reason));
+    let updated = save(&txn, &request, model).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.paused", "dsr_request", id),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// `PAUSED → IN_PROGRESS`: the days left when the clock stopped count again from today.
+pub async fn resume(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request::Model, AppError> {
+    let (request, _) = for_change(scope, id, version, &[State::Paused], "resumed").await?;
+    let now = Utc::now();
+    let paused_on = request.paused_at.unwrap_or(now).date_naive();
+    let basis = Basis::parse(&request.clock_basis)?;
+    let due_on = deadlines::calendar(&scope.tenant().region)?.resume(
+        basis,
+        request.due_on,
+        paused_on,
+        now.date_naive(),
+    )?;
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.state = Set(State::InProgress.as_str().into());
+    model.paused_at = Set(None);
+    model.paused_days = Set(request.paused_days + (now.date_naive() - paused_on).num_days() as i32);
+    model.due_on = Set(due_on);
+    let updated = save(&txn, &request, model).await?;
+    schedule_deadline(&txn, scope.tenant_id(), &updated).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.resumed", "dsr_request", id)
+            .with_detail(json!({ "due_on": due_on })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Extends the deadline once, by `days` of the request's own basis, with a reason.
+pub async fn extend(
+    scope: &Scope,
+    id: Uuid,
+    version: i32,
+    days: i32,
+    why: &str,
+) -> Result<dsr_request::Model, AppError> {
+    let why = reason("reason", why)?;
+    if !(1..=MAX_EXTENSION_DAYS as i32).contains(&days) {
+        return Err(AppError::BadInput(format!(
+            "`days` must be between 1 and {MAX_EXTENSION_DAYS}"
+        )));
+    }
+    let (request, _) = for_change(
+        scope,
+        id,
+        version,
+        &[State::Received, State::InProgress, State::Paused],
+        "extended",
+    )
+    .await?;
+    if request.extended_at.is_some() {
+        return Err(AppError::Refused {
+            reason: crate::error::RefusalReason::AlreadyExtended,
+            message: "a request's deadline can be extended only once".into(),
+        });
+    }
+    let basis = Basis::parse(&request.clock_basis)?;
+    let due_on =
+        deadlines::calendar(&scope.tenant().region)?.add(basis, request.due_on, days as u32)?;
+    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    let sealed_reason = seal_reason(scope, &request, Reason::Extension, &why).await?;
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.extended_at = Set(Some(Utc::now()));
+    model.extension_reason_sealed = Set(Some(sealed_reason));
+    model.due_on = Set(due_on);
+    let updated = save(&txn, &request, model).await?;
+    schedule_deadline(&txn, scope.tenant_id(), &updated).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.extended", "dsr_request", id).with_detail(
+            json!({ "from": request.due_on, "to": due_on, "days": days, "basis": basis.as_str() }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Rejects a request that is not final, with a reason. An erasure already carried out cannot be rejected.
+pub async fn reject(
+    scope: &Scope,
+    id: Uuid,
+    version: i32,
+    why: &str,
+) -> Result<dsr_request::Model, AppError> {
+    let why = reason("reason", why)?;
+    let (request, _) = for_change(
+        scope,
+        id,
+        version,
+        &[State::Received, State::InProgress, State::Paused],
+        "rejected",
+    )
+    .await?;
+    if tombstone_of(scope, &request).await?.is_some() {
+        return Err(AppError::Refused {
+            reason: crate::error::RefusalReason::ErasureCarriedOut,
+            message: "the subject's data is already erased; complete the request instead".into(),
+        });
+    }
+    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    let sealed_reason = seal_reason(scope, &request, Reason::Rejection, &why).await?;
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.state = Set(State::Rejected.as_str().into());
+    model.rejection_reason_sealed = Set(Some(sealed_reason));
+    model.completed_at = Set(Some(Utc::now()));
+    let updated = save(&txn, &request, model).await?;
+    lift_restriction_of(&txn, scope, &request).await?;
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.rejected", "dsr_request", id),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// A rejected restriction request ends the restriction it started.
+pub(super) async fn lift_restriction_of<C: ConnectionTrait>(
+    txn: &C,
+    scope: &Scope,
+    request: &dsr_request::Model,
+) -> Result<(), DbErr> {
+    data_subject::Entity::update_many()
+        .col_expr(
+            data_subject::Column::RestrictedAt,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .col_expr(
+            data_subject::Column::RestrictedByRequest,
+            Option::<Uuid>::None.into(),
+        )
+        .filter(data_subject::Column::TenantId.eq(scope.tenant_id().0))
+        .filter(data_subject::Column::Id.eq(request.subject_id))
+        .filter(data_subject::Column::RestrictedByRequest.eq(request.id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn tombstone_of(
+    scope: &Scope,
+    request: &dsr_request::Model,
+) -> Result<Option<erasure_tombstone::Model>, AppError> {
+    Ok(scope
+        .find::<erasure_tombstone::Entity>()
+        .filter(erasure_tombstone::Column::SubjectId.eq(request.subject_id))
+        .one(scope.db())
+        .await?)
+}
+
+/// `IN_PROGRESS → COMPLETED`, doing what the request's kind requires.
+pub async fn complete(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    id: Uuid,
+    version: i32,
+) -> Result<dsr_request::Model, AppError> {
+    let (request, _) = for_change(scope, id, version, &[State::InProgress], "completed").await?;
+    let kind = Kind::parse(&request.kind)?;
+    let now = Utc::now();
+    let mut detail = json!({ "kind": kind.as_str(), "subject": request.subject_id });
+    // Work that reads before the transaction (SQLite has one connection: no reads beside an open transaction).
+    let mut export = None;
+    let mut rectified = Vec::new();
+    match kind {
+        Kind::Erasure => {
+            if tombstone_of(scope, &request).await?.is_none() {
+                return Err(AppError::Refused {
+                    reason: crate::error::RefusalReason::ErasurePending,
+                    message: "the erasure has not been carried out yet; its job is queued".into(),
+                });
+            }
+            let open = crate::erasure::propagation::propagations(scope, request.id)
+                .await?
+                .into_iter()
+                .filter(|p| p.state != "acknowledged" && p.state != "confirmed")
+                .count();
+            if open > 0 {
+                return Err(AppError::Refused {
+                    reason: crate::error::RefusalReason::PropagationOpen,
+                    message: format!(
+                        "{open} sub-processor(s) have not acknowledged or been confirmed yet"
+                    ),
+                });
+            }
+        }
+        Kind::Access | Kind::Portability => {
+            let subject = subjects::get(scope, request.subject_id)
+                .await
+                .map_err(|_| AppError::Refused {
+                    reason: crate::error::RefusalReason::SubjectErased,
+                    message: "the subject no longer exists; there is nothing to export".into(),
+                })?;
+            let key = subjects::subject_key(scope, &subject)?;
+            let document = build_export(tenancy, scope, &subject, &key).await?;
+            let sealed = key
+                .seal(EXPORT_CONTEXT, &document.to_string())
+                .map_err(AppError::internal)?;
+            export = Some(subject_export::ActiveModel {
+                tenant_id: Set(scope.tenant_id().0),
+                id: Set(Uuid::now_v7()),
+                request_id: Set(request.id),
+                subject_id: Set(subject.id),
+                sealed: Set(sealed),
+                downloads: Set(0),
+                created_at: Set(now),
+                expires_at: Set(now + Duration::days(EXPORT_TTL_DAYS)),
+            });
+        }
+        Kind::Rectification => {
+            rectified = prepare_rectification(scope, &request).await?;
+        }
+        Kind::Restriction | Kind::Objection => {}
+    }
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.state = Set(State::Completed.as_str().into());
+    model.completed_at = Set(Some(now));
+    if let Some((sealed_log, records)) = rectified.pop().map(|r| (r.log, r.records)) {
+        for record in &records {
+            record.clone().update(&txn).await?;
+        }
+        model.payload_sealed = Set(Some(sealed_log));
+        detail["records"] = json!(
+            records
+                .iter()
+                .map(|r| r.id.clone().unwrap())
+                .collect::<Vec<_>>()
+        );
+    }
+    let updated = save(&txn, &request, model).await?;
+    if let Some(export) = export {
+        let export = export.insert(&txn).await?;
+        jobs::enqueue(
+            &txn,
+            NewJob::new(Job::ExpireExport { export: export.id })
+                .for_tenant(scope.tenant_id())
+                .dedupe(export.id)
+                .at(export.expires_at),
+        )
+        .await?;
+        detail["export"] = json!(export.id);
+        detail["expires_at"] = json!(export.expires_at);
+    }
+    audit::append_tenant(
+        &txn,
+        scope.tenant_id(),
+        AuditEntry::by(scope.principal(), "request.completed", "dsr_request", id)
+            .with_detail(detail),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+pub(super) struct Rectification {
+    log: Vec<u8>,
+    records: Vec<personal_data::ActiveModel>,
+}
+
+/// Re-seals the corrected values and keeps, sealed with the subject's key, what each value was before.
+pub(super) async fn prepare_rectification(
+    scope: &Scope,
+    request: &dsr_request::Model,
+) -> Result<Vec<Rectification>, AppError> {
+    let subject = subjects::get(scope, request.subject_id).await?;
+    let key = subjects::subject_key(scope, &subject)?;
+    let sealed = request
+        .payload_sealed
+        .as_ref()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("rectification without payload")))?;
+    let payload: Vec<Value> = serde_json::from_str(
+        &key.open(PAYLOAD_CONTEXT, sealed)
+            .map_err(AppError::internal)?,
+    )
+    .map_err(AppError::internal)?;
+    let mut log = Vec::new();
+    let mut records = Vec::new();
+    for entry in payload {
+        let id: Uuid =
+            serde_json::from_value(entry["record"].clone()).map_err(AppError::internal)?;
+        let after = entry["after"].as_str().unwrap_or_default().to_owned();
+        let record = scope
+            .find::<personal_data::Entity>()
+            .filter(personal_data::Column::Id.eq(id))
+            .one(scope.db())
+            .await?
+            .ok_or_else(|| AppError::Refused {
+                reason: crate::error::RefusalReason::RecordGone,
+                message: format!("personal data record {id} no longer exists; reject the request or submit a new one"),
+            })?;
+        let before = subjects::open_value(&key, &record)?;
+        let mut model: personal_data::ActiveModel = record.clone().into();
+        model.sealed_value = Set(key
+            .seal(&record.category, &after)
+            .map_err(AppError::internal)?);
+        if record.blind_index.is_some() {
+            model.blind_index = Set(Some(
+                scope.blind_index(&crate::taxonomy::normalise_email(&after)),
+            ));
+        }
+        model.updated_at = Set(Utc::now());
+        records.push(model);
+        log.push(
+            json!({ "record": id, "category": record.category, "before": before, "after": after }),
+        );
+    }
+    let log = key
+        .seal(PAYLOAD_CONTEXT, &Value::Array(log).to_string())
+        .map_err(AppError::internal)?;
+    Ok(vec![Rectification { log, records }])
+}
+
+/// What a rectification request changed, before and after (opened with the subject's key; personal).
+pub async fn rectification_log(
+    scope: &Scope,
+    request: &dsr_request::Model,
+) -> Result<Option<Value>, AppError> {
+    let Some(sealed) = &request.payload_sealed else {
+        return Ok(None);
+    };
+    let Ok(subject) = subjects::get(scope, request.subject_id).await else {
+        return Ok(None);
+    };
+    let key = subjects::subject_key(scope, &subject)?;
+    let text = key
+        .open(PAYLOAD_CONTEXT, sealed)
+        .map_err(AppError::internal)?;
+    Ok(Some(
+        serde_json::from_str(&text).map_err(AppError::internal)?,
+    ))
+}
+
+/// The tombstone an erasure left, if it ran.
+pub async fn tombstone(
+    scope: &Scope,
+    request: &dsr_request::Model,
+) -> Result<Option<erasure_tombstone::Model>, AppError> {
+    Ok(tombstone_of(scope, request)
+        .await?
+        .filter(|t| t.request_id == request.id))
+}
