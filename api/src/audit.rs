@@ -7,13 +7,16 @@
 //! `occurred_at` in RFC 3339 UTC with microseconds and `detail` the stored JSON text (keys sorted). The first event's
 //! `prev_hash` is 64 zeros. Events never hold personal values: people are named by id.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
 use sha2::{Digest, Sha256};
-use steward_entities::{audit_event, platform_audit_event, tenant};
+use steward_entities::{audit_event, audit_outbox, platform_audit_event, tenant};
 use uuid::Uuid;
 
 use crate::auth::Principal;
@@ -25,12 +28,12 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 const PLATFORM_CHAIN_LOCK: i64 = 0x5354_4557_4152_4431;
 
 /// One thing that happened, before it is placed in a chain.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     pub actor_kind: String,
     pub actor_subject: String,
-    pub action: &'static str,
-    pub object_type: &'static str,
+    pub action: Cow<'static, str>,
+    pub object_type: Cow<'static, str>,
     pub object_id: String,
     pub detail: serde_json::Value,
 }
@@ -45,8 +48,8 @@ impl AuditEntry {
         AuditEntry {
             actor_kind: principal.kind.as_str().to_owned(),
             actor_subject: principal.subject.clone(),
-            action,
-            object_type,
+            action: Cow::Borrowed(action),
+            object_type: Cow::Borrowed(object_type),
             object_id: object_id.to_string(),
             detail: serde_json::Value::Object(Default::default()),
         }
@@ -60,8 +63,8 @@ impl AuditEntry {
         AuditEntry {
             actor_kind: "system".to_owned(),
             actor_subject: "steward".to_owned(),
-            action,
-            object_type,
+            action: Cow::Borrowed(action),
+            object_type: Cow::Borrowed(object_type),
             object_id: object_id.to_string(),
             detail: serde_json::Value::Object(Default::default()),
         }
@@ -102,8 +105,8 @@ impl Canonical<'_> {
             occurred_at,
             actor_kind: &entry.actor_kind,
             actor_subject: &entry.actor_subject,
-            action: entry.action,
-            object_type: entry.object_type,
+            action: &entry.action,
+            object_type: &entry.object_type,
             object_id: &entry.object_id,
             detail,
             prev_hash,
@@ -134,7 +137,7 @@ pub async fn append_tenant<C: ConnectionTrait>(
     entry: AuditEntry,
 ) -> Result<(), DbErr> {
     let started = std::time::Instant::now();
-    let appended = append_tenant_timed(txn, tenant, entry).await;
+    let appended = append_tenant_timed(txn, tenant, Uuid::now_v7(), entry).await;
     crate::metrics::record_audit_append(started.elapsed());
     appended
 }
@@ -142,6 +145,7 @@ pub async fn append_tenant<C: ConnectionTrait>(
 async fn append_tenant_timed<C: ConnectionTrait>(
     txn: &C,
     tenant: TenantId,
+    id: Uuid,
     entry: AuditEntry,
 ) -> Result<(), DbErr> {
     lock_for_transaction(txn, tenant_lock_key(tenant)).await?;
@@ -155,7 +159,7 @@ async fn append_tenant_timed<C: ConnectionTrait>(
         .one(txn)
         .await?;
     let (seq, prev_hash) = next_link(head);
-    let (id, occurred_at, detail) = (Uuid::now_v7(), now(), entry.detail.to_string());
+    let (occurred_at, detail) = (now(), entry.detail.to_string());
     let hash = Canonical::of_entry(
         seq,
         id,
@@ -172,8 +176,8 @@ async fn append_tenant_timed<C: ConnectionTrait>(
         occurred_at: Set(occurred_at),
         actor_kind: Set(entry.actor_kind),
         actor_subject: Set(entry.actor_subject),
-        action: Set(entry.action.to_owned()),
-        object_type: Set(entry.object_type.to_owned()),
+        action: Set(entry.action.into_owned()),
+        object_type: Set(entry.object_type.into_owned()),
         object_id: Set(entry.object_id),
         detail: Set(detail),
         prev_hash: Set(prev_hash),
@@ -222,8 +226,8 @@ async fn append_platform_timed<C: ConnectionTrait>(
         occurred_at: Set(occurred_at),
         actor_kind: Set(entry.actor_kind),
         actor_subject: Set(entry.actor_subject),
-        action: Set(entry.action.to_owned()),
-        object_type: Set(entry.object_type.to_owned()),
+        action: Set(entry.action.into_owned()),
+        object_type: Set(entry.object_type.into_owned()),
         object_id: Set(entry.object_id),
         detail: Set(detail),
         prev_hash: Set(prev_hash),
@@ -232,6 +236,90 @@ async fn append_platform_timed<C: ConnectionTrait>(
     .insert(txn)
     .await?;
     Ok(())
+}
+
+/// Called after a change and its deferred events committed, before they are appended; set only by the test server, to
+/// stop a process exactly there.
+static BEFORE_DEFERRED_APPLY: OnceLock<fn()> = OnceLock::new();
+
+/// Sets [`BEFORE_DEFERRED_APPLY`] (once per process): for tests that kill a server between the two databases.
+pub fn set_before_deferred_apply(hook: fn()) {
+    let _ = BEFORE_DEFERRED_APPLY.set(hook);
+}
+
+/// Records, inside a transaction on the control database, an event owed to a tenant's chain (in its region
+/// database). The change and this row commit together; [`apply_deferred`] then appends the event, so a failure between
+/// the two databases can delay the event, never lose it or record it without its change. Returns the event's id.
+pub async fn defer_tenant<C: ConnectionTrait>(
+    control_txn: &C,
+    tenant: TenantId,
+    entry: &AuditEntry,
+) -> Result<Uuid, DbErr> {
+    let id = Uuid::now_v7();
+    let entry = serde_json::to_string(entry).map_err(|e| DbErr::Custom(e.to_string()))?;
+    audit_outbox::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant.0),
+        entry: Set(entry),
+        created_at: Set(Utc::now()),
+    }
+    .insert(control_txn)
+    .await?;
+    Ok(id)
+}
+
+/// Appends deferred events to their tenants' chains: the ones named, or (`None`) every one left, oldest first. Each is
+/// appended under its own id at most once, then its row is deleted; returns how many were appended now.
+pub async fn apply_deferred(
+    tenancy: &crate::tenancy::Tenancy,
+    only: Option<&[Uuid]>,
+) -> Result<usize, crate::error::AppError> {
+    if only.is_some()
+        && let Some(hook) = BEFORE_DEFERRED_APPLY.get()
+    {
+        hook();
+    }
+    let control = tenancy.databases().control();
+    let mut query = audit_outbox::Entity::find().order_by_asc(audit_outbox::Column::Id);
+    if let Some(ids) = only {
+        query = query.filter(audit_outbox::Column::Id.is_in(ids.iter().copied()));
+    }
+    let mut appended = 0;
+    for row in query.all(control).await? {
+        let tenant = TenantId(row.tenant_id);
+        let entry: AuditEntry = crate::error::stored_json("audit_outbox.entry", &row.entry)?;
+        let scope = tenancy.system_scope(tenant).await?;
+        let txn = scope.begin().await?;
+        // Serialised with every other append to this chain; an event already there was appended by a run that died
+        // before deleting its row.
+        lock_for_transaction(&txn, tenant_lock_key(tenant)).await?;
+        let present = audit_event::Entity::find()
+            .filter(audit_event::Column::TenantId.eq(tenant.0))
+            .filter(audit_event::Column::Id.eq(row.id))
+            .one(&txn)
+            .await?
+            .is_some();
+        if !present {
+            let started = std::time::Instant::now();
+            append_tenant_timed(&txn, tenant, row.id, entry).await?;
+            crate::metrics::record_audit_append(started.elapsed());
+            appended += 1;
+        }
+        txn.commit().await?;
+        audit_outbox::Entity::delete_by_id(row.id)
+            .exec(control)
+            .await?;
+    }
+    Ok(appended)
+}
+
+/// After the change committed: appends its deferred event at once. Should that fail (the region unreachable, the
+/// process stopping), the event stays owed and the next sweep appends it; the change is done either way, so the
+/// caller is not told of it as a failure.
+pub async fn apply_deferred_now(tenancy: &crate::tenancy::Tenancy, id: Uuid) {
+    if let Err(e) = apply_deferred(tenancy, Some(&[id])).await {
+        tracing::warn!(event = %id, error = ?e, "a deferred audit event waits for the next sweep");
+    }
 }
 
 /// One event as exported and as verified: exactly the fields that are hashed, plus the hash. An outside verifier needs

@@ -70,6 +70,9 @@ pub enum Job {
     /// Deletes values past their retention period (`retention`).
     #[serde(rename = "sweep.retention")]
     RetentionSweep { slot: i64 },
+    /// Appends the audit events a change in the control database still owes a tenant's chain (`audit`).
+    #[serde(rename = "sweep.audit_outbox")]
+    ApplyDeferredAudit { slot: i64 },
 }
 
 impl Job {
@@ -86,6 +89,7 @@ impl Job {
             Job::ActivateSubProcessors { .. } => "sweep.subprocessor_activations",
             Job::ReleaseDisclosureNotices { .. } => "sweep.disclosure_notices",
             Job::RetentionSweep { .. } => "sweep.retention",
+            Job::ApplyDeferredAudit { .. } => "sweep.audit_outbox",
         }
     }
 
@@ -96,6 +100,7 @@ impl Job {
             Job::ActivateSubProcessors { .. }
                 | Job::ReleaseDisclosureNotices { .. }
                 | Job::RetentionSweep { .. }
+                | Job::ApplyDeferredAudit { .. }
         )
     }
 
@@ -729,6 +734,7 @@ pub async fn schedule_sweeps(
         Job::ActivateSubProcessors { slot },
         Job::ReleaseDisclosureNotices { slot },
         Job::RetentionSweep { slot },
+        Job::ApplyDeferredAudit { slot },
     ] {
         // `<kind>@<slot>`, as before the jobs were typed, so a sweep already queued by an older build counts.
         let key = format!("{}@{slot}", job.kind());

@@ -51,7 +51,6 @@ const TOP: &[&str] = &["cli", "demo", "http", "schema", "worker"];
 /// The most lines a source file may have outside its test module.
 const MAX_LINES: usize = 800;
 
-
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }

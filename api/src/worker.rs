@@ -54,6 +54,13 @@ impl jobs::Handler for Dispatcher {
                 }
                 Ok(Outcome::Done)
             }
+            Job::ApplyDeferredAudit { .. } => {
+                let appended = crate::audit::apply_deferred(tenancy, None).await?;
+                if appended > 0 {
+                    tracing::info!(appended, "deferred audit events appended by the sweep");
+                }
+                Ok(Outcome::Done)
+            }
             Job::ReleaseDisclosureNotices { .. } => {
                 crate::accountability::release_disclosure_notices(tenancy, now.date_naive())
                     .await?;

@@ -8,6 +8,7 @@
 pub mod access_grant;
 pub mod access_log;
 pub mod audit_event;
+pub mod audit_outbox;
 pub mod authz_state;
 pub mod breach;
 pub mod breach_notification;

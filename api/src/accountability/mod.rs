@@ -682,11 +682,10 @@ pub async fn acknowledge_breach(
     model.acknowledged_at = Set(Some(Utc::now()));
     model.acknowledged_by = Set(Some(scope.principal().label()));
     let updated = model.update(&txn).await?;
-    let region = scope.begin().await?;
-    audit::append_tenant(
-        &region,
+    let deferred = audit::defer_tenant(
+        &txn,
         scope.tenant_id(),
-        AuditEntry::by(
+        &AuditEntry::by(
             scope.principal(),
             "breach.acknowledged",
             "breach",
@@ -694,8 +693,8 @@ pub async fn acknowledge_breach(
         ),
     )
     .await?;
-    region.commit().await?;
     txn.commit().await?;
+    audit::apply_deferred_now(tenancy, deferred).await;
     Ok(updated)
 }
 

@@ -113,6 +113,13 @@ pub(super) async fn run_jobs(
     interval: std::time::Duration,
     poll: std::time::Duration,
 ) {
+    // Audit events a previous process owed when it stopped are appended before anything else (the sweep would
+    // reach them only in the next interval).
+    match crate::audit::apply_deferred(crate::jobs::Handler::tenancy(&runner), None).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(appended = n, "deferred audit events appended at start"),
+        Err(e) => tracing::warn!(error = ?e, "deferred audit events wait for the sweep"),
+    }
     let mut ticks = tokio::time::interval(poll);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -45,11 +45,12 @@ pub async fn object(
             "this tenant has already objected to this change".into()
         })
     })?;
-    let region = scope.begin().await?;
-    audit::append_tenant(
-        &region,
+    // The objection (control) and its event (the tenant's chain, in its region) commit through the audit outbox:
+    // neither can be recorded without the other.
+    let deferred = audit::defer_tenant(
+        &txn,
         scope.tenant_id(),
-        AuditEntry::by(
+        &AuditEntry::by(
             scope.principal(),
             "subprocessor.objected",
             "objection",
@@ -58,8 +59,8 @@ pub async fn object(
         .with_detail(json!({ "subprocessor": notice.sub_processor_id })),
     )
     .await?;
-    region.commit().await?;
     txn.commit().await?;
+    audit::apply_deferred_now(tenancy, deferred).await;
     Ok(model)
 }
 

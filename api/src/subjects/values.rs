@@ -273,8 +273,8 @@ impl PiiContext {
                 AuditEntry {
                     actor_kind: first.actor_kind.as_str().to_owned(),
                     actor_subject: first.actor.clone(),
-                    action: "pii.denied",
-                    object_type: "data_subject",
+                    action: "pii.denied".into(),
+                    object_type: "data_subject".into(),
                     object_id: format!("{} subject(s)", subjects.len()),
                     detail: json!({ "subjects": subjects, "categories": categories, "request": request_id, "client_request": client_request_id }),
                 },
@@ -326,8 +326,8 @@ impl PiiContext {
                 AuditEntry {
                     actor_kind: ActorKind::Staff.as_str().to_owned(),
                     actor_subject: first.staff.clone(),
-                    action: "pii.read",
-                    object_type: "access_log",
+                    action: "pii.read".into(),
+                    object_type: "access_log".into(),
                     object_id: id.to_string(),
                     detail: json!({ "grant": grant, "subjects": subjects.len(), "categories": categories, "request": request_id, "client_request": client_request_id }),
                 },

@@ -271,8 +271,62 @@ async fn concurrent_appends_never_fork_a_chain(backend: Backend) {
     assert_eq!(v["events"], 2 + 24);
 }
 
+/// Owed audit events (a control-database change whose event belongs to a tenant's chain) are appended by the sweep,
+/// each exactly once: a row left behind after its event was appended (a process that died between the region commit
+/// and the row's delete) is only deleted.
+async fn owed_events_are_appended_once_by_the_sweep(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Owed Co", "eu").await;
+    let admin = app.invite(&t, "owed-admin", "CLIENT_ADMIN").await;
+    let tenant = steward::ids::TenantId::parse("tenantId", &t).unwrap();
+    let control = app.state.tenancy().databases().control().clone();
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let entry = steward::audit::AuditEntry::system("test.owed", "tenant", &t);
+    let txn = control.begin().await.unwrap();
+    let id = steward::audit::defer_tenant(&txn, tenant, &entry)
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    let owed = "action = 'test.owed'";
+    assert_eq!(app.count("eu", "audit_events", owed).await, 0);
+
+    // The sweep, as the server's worker schedules it each interval.
+    steward::jobs::schedule_sweeps(
+        app.state.tenancy(),
+        chrono::Utc::now(),
+        std::time::Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    app.run_jobs().await;
+    assert_eq!(app.count("eu", "audit_events", owed).await, 1);
+    assert_eq!(app.count("control", "audit_outbox", "1 = 1").await, 0);
+
+    // The row back, as if its delete had been lost: applied again, nothing is appended twice.
+    control
+        .execute_unprepared(&format!(
+            "INSERT INTO audit_outbox (id, tenant_id, entry, created_at) VALUES ({}, {}, '{}', '2026-12-03T00:00:00Z')",
+            stored_uuid(&app, &id.to_string()),
+            stored_uuid(&app, &t),
+            serde_json::to_string(&entry).unwrap().replace('\'', "''"),
+        ))
+        .await
+        .unwrap();
+    let appended = steward::audit::apply_deferred(app.state.tenancy(), None)
+        .await
+        .unwrap();
+    assert_eq!(appended, 0);
+    assert_eq!(app.count("eu", "audit_events", owed).await, 1);
+    assert_eq!(app.count("control", "audit_outbox", "1 = 1").await, 0);
+    let verify = app
+        .gql(&admin, "{ verifyAuditChain { valid } }", json!({}))
+        .await;
+    assert_eq!(verify.ok()["verifyAuditChain"]["valid"], true);
+}
+
 both_backends!(
     chains_are_readable_and_verifiable,
     tampering_is_caught_at_the_first_broken_link,
-    concurrent_appends_never_fork_a_chain
+    concurrent_appends_never_fork_a_chain,
+    owed_events_are_appended_once_by_the_sweep
 );

@@ -443,6 +443,103 @@ async fn assert_erased_exactly_once(app: &TestApp, region: &str, tenant: &str, n
     assert_eq!(verify.ok()["verifyAuditChain"]["valid"], true);
 }
 
+/// Sends one GraphQL request and reads until the server closes the connection; `None` when it closed without an answer
+/// (the process died under the request).
+async fn post_until_closed(
+    port: u16,
+    token: &str,
+    query: &str,
+    variables: serde_json::Value,
+) -> Option<String> {
+    let body = json!({ "query": query, "variables": variables }).to_string();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    (!response.is_empty()).then(|| String::from_utf8_lossy(&response).into_owned())
+}
+
+/// A change in the control database whose audit event belongs to the tenant's chain (an objection) commits with the
+/// event owed in the control database's audit outbox. A process killed right after that commit, before the event
+/// reaches the region, loses nothing: the objection is there, its event is owed, and the next process's sweep appends
+/// it, once; the tenant's chain verifies.
+async fn a_death_between_the_databases_loses_no_audit_event(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = app.create_tenant("Between Co", "eu").await;
+    let admin = app.invite(&tenant, "btw-admin", "CLIENT_ADMIN").await;
+    let legal = app.staff_with("btw-legal", "LEGAL").await;
+    crate::personal::subject(&app, &admin, "btw-1", "btw@example.org", "Bea Tween").await;
+    let sp = crate::registry::propose(
+        &app,
+        &legal,
+        crate::registry::sp("Mailer", &["DE"], &["user.contact.email"], &[]),
+    )
+    .await;
+    app.gql(
+        &legal,
+        "mutation($id: ID!) { announceSubProcessor(id: $id, reason: \"new mail provider\") { tenantsNotified } }",
+        json!({ "id": sp }),
+    )
+    .await
+    .ok();
+    let notices = app.gql(&admin, "{ changeNotices { id } }", json!({})).await;
+    let notice = notices.ok()["changeNotices"][0]["id"].clone();
+    const OBJECTED: &str = "action = 'subprocessor.objected'";
+
+    let mut first = start_server_with(
+        &app,
+        dir.path(),
+        "first",
+        &[("STEWARD_TEST_ABORT_BEFORE_DEFERRED_AUDIT", "1")],
+    )
+    .await;
+    let answer = post_until_closed(
+        first.port,
+        &admin,
+        "mutation($n: ID!) { objectToChange(noticeId: $n, reason: \"we must review its DPA first\") { id } }",
+        json!({ "n": notice }),
+    )
+    .await;
+    assert_eq!(answer, None, "the process died before answering");
+    let status = first.child.wait().unwrap();
+    assert!(!status.success(), "aborted: {status:?}");
+    // Between the databases: the objection committed with its event owed; the tenant's chain does not have it yet.
+    assert_eq!(app.count("control", "objections", "1 = 1").await, 1);
+    assert_eq!(app.count("control", "audit_outbox", "1 = 1").await, 1);
+    assert_eq!(app.count("eu", "audit_events", OBJECTED).await, 0);
+
+    // The next process's sweep appends it, once.
+    let second = start_server(&app, dir.path(), "second").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.count("control", "audit_outbox", "1 = 1").await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the owed event was never appended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.count("eu", "audit_events", OBJECTED).await, 1);
+    let verify = gql_over_tcp(
+        second.port,
+        &admin,
+        "{ verifyAuditChain { valid events } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        verify["data"]["verifyAuditChain"]["valid"], true,
+        "{verify}"
+    );
+}
+
 /// `kill -9` while erasures run; a new process finishes them, each exactly once.
 async fn killed_mid_erasure_finishes_exactly_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -561,6 +658,7 @@ async fn two_instances_share_the_queue(backend: Backend) {
 
 both_backends!(
     killed_mid_erasure_finishes_exactly_once,
+    a_death_between_the_databases_loses_no_audit_event,
     two_instances_share_the_queue
 );
 

@@ -1,0 +1,20 @@
+//! An audit event owed to a tenant's chain by a change committed in the control database (control database).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_outbox")]
+pub struct Model {
+    /// Also the id the event takes in the tenant's chain.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// The `AuditEntry`, as JSON.
+    pub entry: String,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
