@@ -67,17 +67,19 @@ impl jobs::Handler for Dispatcher {
                 Ok(Outcome::Done)
             }
             Job::Erase { request, .. } => {
-                crate::requests::erase(tenancy, db, row, tenant()?, request).await
+                let scope = tenancy.system_scope(tenant()?).await?;
+                crate::requests::erase(tenancy, &scope, row, request).await
             }
             Job::DeliverErasure { propagation } => {
-                crate::erasure::propagation::deliver(tenancy, db, row, tenant()?, propagation, now)
-                    .await
+                let scope = tenancy.system_scope(tenant()?).await?;
+                crate::erasure::propagation::deliver(tenancy, &scope, row, propagation, now).await
             }
             Job::RequestDeadline { request, .. } => {
                 crate::requests::remind_deadline(tenancy, row, tenant()?, request, now).await
             }
             Job::ExpireExport { export } => {
-                crate::requests::expire_export(db, row, tenant()?, export).await
+                let scope = tenancy.system_scope(tenant()?).await?;
+                crate::requests::expire_export(&scope, row, export).await
             }
             Job::DeliverNotice { notice } => {
                 crate::notices::deliver(tenancy, self.mailer.as_ref(), db, row, tenant()?, notice)

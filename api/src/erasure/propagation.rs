@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use serde_json::{Value, json};
 use steward_entities::{dsr_request, erasure_propagation, job, subprocessor};
@@ -90,16 +90,16 @@ pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// Sends one erasure request to a sub-processor's webhook, signed; a 2xx answer is its acknowledgement.
 pub(crate) async fn deliver(
     tenancy: &Tenancy,
-    db: &DatabaseConnection,
+    scope: &Scope,
     job: &job::Model,
-    tenant: TenantId,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Outcome, AppError> {
-    let Some(propagation) = erasure_propagation::Entity::find()
-        .filter(erasure_propagation::Column::TenantId.eq(tenant.0))
+    let tenant = scope.tenant_id();
+    let Some(propagation) = scope
+        .find::<erasure_propagation::Entity>()
         .filter(erasure_propagation::Column::Id.eq(id))
-        .one(db)
+        .one(scope.db())
         .await?
     else {
         return Ok(Outcome::Done);
@@ -144,9 +144,10 @@ pub(crate) async fn deliver(
                         .as_str()
                         .map(|s| s.chars().take(200).collect::<String>())
                 });
-            let txn = db.begin().await?;
+            let txn = scope.begin().await?;
             // Conditional: a person may have confirmed it by hand meanwhile; that stands.
-            let acknowledged = erasure_propagation::Entity::update_many()
+            let acknowledged = scope
+                .update_many::<erasure_propagation::Entity>()
                 .col_expr(erasure_propagation::Column::State, "acknowledged".into())
                 .col_expr(
                     erasure_propagation::Column::Attempts,
@@ -161,7 +162,6 @@ pub(crate) async fn deliver(
                     erasure_propagation::Column::LastError,
                     Option::<String>::None.into(),
                 )
-                .filter(erasure_propagation::Column::TenantId.eq(tenant.0))
                 .filter(erasure_propagation::Column::Id.eq(id))
                 .filter(erasure_propagation::Column::State.is_in(["pending", "failed"]))
                 .exec(&txn)
@@ -191,7 +191,7 @@ pub(crate) async fn deliver(
     if last {
         model.state = Set("failed".into());
     }
-    model.update(db).await?;
+    model.update(scope.db()).await?;
     Err(AppError::BadInput(format!(
         "erasure webhook of {}: {failure}",
         propagation.sub_processor_name

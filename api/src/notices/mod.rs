@@ -349,8 +349,8 @@ pub async fn set_webhook(
 ) -> Result<Option<String>, AppError> {
     let url = url.map(|u| tenancy.outbound().check_url(u)).transpose()?;
     let txn = scope.begin().await?;
-    tenant_webhook::Entity::delete_many()
-        .filter(tenant_webhook::Column::TenantId.eq(scope.tenant_id().0))
+    scope
+        .delete_many::<tenant_webhook::Entity>()
         .exec(&txn)
         .await?;
     if let Some(url) = &url {

@@ -7,12 +7,11 @@ use super::*;
 /// tombstone, the propagation tasks and this job's completion. Run again after a crash, it finds the tombstone.
 pub(crate) async fn erase(
     tenancy: &Tenancy,
-    db: &DatabaseConnection,
+    scope: &Scope,
     job: &job::Model,
-    tenant: TenantId,
     request_id: Uuid,
 ) -> Result<Outcome, AppError> {
-    let scope = tenancy.system_scope(tenant).await?;
+    let tenant = scope.tenant_id();
     let Some(request) = scope
         .find::<dsr_request::Entity>()
         .filter(dsr_request::Column::Id.eq(request_id))
@@ -21,12 +20,11 @@ pub(crate) async fn erase(
     else {
         return Ok(Outcome::Done);
     };
-    if request.state != State::InProgress.as_str()
-        || tombstone_of(&scope, &request).await?.is_some()
+    if request.state != State::InProgress.as_str() || tombstone_of(scope, &request).await?.is_some()
     {
         return Ok(Outcome::Done);
     }
-    let Ok(subject) = subjects::get(&scope, request.subject_id).await else {
+    let Ok(subject) = subjects::get(scope, request.subject_id).await else {
         return Ok(Outcome::Done);
     };
     let records = scope
@@ -41,11 +39,11 @@ pub(crate) async fn erase(
     let categories: BTreeSet<String> = counts.keys().cloned().collect();
     let erased = BTreeMap::from([(subject.id, categories)]);
     let recipients =
-        crate::erasure::recipients(&scope, &erased, crate::erasure::Extent::Subject).await?;
+        crate::erasure::recipients(scope, &erased, crate::erasure::Extent::Subject).await?;
     let registry = crate::erasure::registry_of(tenancy, &recipients).await?;
 
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = scope.begin().await?;
     jobs::begin_writing(&txn, job).await?;
     // Checked inside the transaction: a hold placed after the request started (or while this job read) wins.
     // The erasure is recorded as held and stops; lifting the hold queues it again. A request rejected meanwhile
@@ -119,7 +117,7 @@ pub(crate) async fn erase(
     jobs::complete_in(&txn, job).await?;
     txn.commit().await?;
     // Deleted pages are zeroed (secure_delete); the WAL still holds the old pages until a checkpoint.
-    crate::erasure::checkpoint(db).await?;
+    crate::erasure::checkpoint(scope.db()).await?;
     Ok(Outcome::Done)
 }
 
@@ -276,14 +274,14 @@ async fn remind(
 }
 
 pub(crate) async fn expire_export(
-    db: &DatabaseConnection,
+    scope: &Scope,
     job: &job::Model,
-    tenant: TenantId,
     export: Uuid,
 ) -> Result<Outcome, AppError> {
-    let txn = db.begin().await?;
-    let deleted = subject_export::Entity::delete_many()
-        .filter(subject_export::Column::TenantId.eq(tenant.0))
+    let tenant = scope.tenant_id();
+    let txn = scope.begin().await?;
+    let deleted = scope
+        .delete_many::<subject_export::Entity>()
         .filter(subject_export::Column::Id.eq(export))
         .exec(&txn)
         .await?;
@@ -297,7 +295,7 @@ pub(crate) async fn expire_export(
     }
     jobs::complete_in(&txn, job).await?;
     txn.commit().await?;
-    crate::erasure::checkpoint(db).await?;
+    crate::erasure::checkpoint(scope.db()).await?;
     Ok(Outcome::Done)
 }
 

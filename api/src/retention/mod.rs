@@ -336,8 +336,8 @@ pub async fn remove_rule(tenancy: &Tenancy, scope: &Scope, id: Uuid) -> Result<(
         )
         .await?;
     } else {
-        retention_rule::Entity::delete_many()
-            .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
+        scope
+            .delete_many::<retention_rule::Entity>()
             .filter(retention_rule::Column::Id.eq(id))
             .exec(&txn)
             .await?;
@@ -387,16 +387,15 @@ pub async fn cancel_rule_change(
     let txn = scope.begin().await?;
     // A change of a rule in force is dropped; a rule that was never in force goes with it.
     let changed = if rule.in_force {
-        without_pending(retention_rule::Entity::update_many(), RULE_PENDING)
-            .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
+        without_pending(scope.update_many::<retention_rule::Entity>(), RULE_PENDING)
             .filter(retention_rule::Column::Id.eq(id))
             .filter(retention_rule::Column::PendingEffectiveAt.is_not_null())
             .exec(&txn)
             .await?
             .rows_affected
     } else {
-        retention_rule::Entity::delete_many()
-            .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
+        scope
+            .delete_many::<retention_rule::Entity>()
             .filter(retention_rule::Column::Id.eq(id))
             .filter(retention_rule::Column::InForce.eq(false))
             .exec(&txn)
@@ -713,8 +712,7 @@ pub async fn apply_due(tenancy: &Tenancy, now: DateTime<Utc>) -> Result<usize, A
             let target = r.pending_period_days.filter(|p| *p > 0);
             let changed = match target {
                 Some(days) => {
-                    without_pending(retention_rule::Entity::update_many(), RULE_PENDING)
-                        .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
+                    without_pending(scope.update_many::<retention_rule::Entity>(), RULE_PENDING)
                         .filter(retention_rule::Column::Id.eq(r.id))
                         .filter(
                             retention_rule::Column::PendingEffectiveAt.eq(r.pending_effective_at),
@@ -731,8 +729,8 @@ pub async fn apply_due(tenancy: &Tenancy, now: DateTime<Utc>) -> Result<usize, A
                         .rows_affected
                 }
                 None => {
-                    retention_rule::Entity::delete_many()
-                        .filter(retention_rule::Column::TenantId.eq(scope.tenant_id().0))
+                    scope
+                        .delete_many::<retention_rule::Entity>()
                         .filter(retention_rule::Column::Id.eq(r.id))
                         .filter(
                             retention_rule::Column::PendingEffectiveAt.eq(r.pending_effective_at),

@@ -517,6 +517,16 @@ impl Scope {
         E::find().filter(E::tenant_column().eq(self.tenant.id.0))
     }
 
+    /// An update of a tenant-owned table, already restricted to this tenant.
+    pub fn update_many<E: TenantOwned>(&self) -> sea_orm::UpdateMany<E> {
+        E::update_many().filter(E::tenant_column().eq(self.tenant.id.0))
+    }
+
+    /// A delete from a tenant-owned table, already restricted to this tenant.
+    pub fn delete_many<E: TenantOwned>(&self) -> sea_orm::DeleteMany<E> {
+        E::delete_many().filter(E::tenant_column().eq(self.tenant.id.0))
+    }
+
     /// The tenant's region database, for running the queries [`Scope::find`] starts.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
