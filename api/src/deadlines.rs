@@ -13,32 +13,7 @@ use serde::Deserialize;
 
 use crate::error::AppError;
 
-/// How a deadline is counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Basis {
-    /// Monday to Friday, minus the region's public holidays.
-    Business,
-    Calendar,
-}
-
-impl Basis {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Basis::Business => "business",
-            Basis::Calendar => "calendar",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Basis, AppError> {
-        match s {
-            "business" => Ok(Basis::Business),
-            "calendar" => Ok(Basis::Calendar),
-            other => Err(AppError::internal(anyhow::anyhow!(
-                "unknown clock basis `{other}`"
-            ))),
-        }
-    }
-}
+pub use steward_entities::dsr_request::ClockBasis;
 
 /// One region's public holidays over the years it covers.
 #[derive(Debug)]
@@ -164,18 +139,18 @@ impl Calendar {
     }
 
     /// `n` days of `basis` after `start`.
-    pub fn add(&self, basis: Basis, start: NaiveDate, n: u32) -> Result<NaiveDate, AppError> {
+    pub fn add(&self, basis: ClockBasis, start: NaiveDate, n: u32) -> Result<NaiveDate, AppError> {
         match basis {
-            Basis::Business => self.add_business_days(start, n),
-            Basis::Calendar => Ok(start + Duration::days(i64::from(n))),
+            ClockBasis::Business => self.add_business_days(start, n),
+            ClockBasis::Calendar => Ok(start + Duration::days(i64::from(n))),
         }
     }
 
     /// Days of `basis` from `today` until `due` (0 on the due day, negative once past it).
-    pub fn days_left(&self, basis: Basis, today: NaiveDate, due: NaiveDate) -> i64 {
+    pub fn days_left(&self, basis: ClockBasis, today: NaiveDate, due: NaiveDate) -> i64 {
         match basis {
-            Basis::Business => self.business_days_between(today, due),
-            Basis::Calendar => (due - today).num_days(),
+            ClockBasis::Business => self.business_days_between(today, due),
+            ClockBasis::Calendar => (due - today).num_days(),
         }
     }
 
@@ -183,14 +158,14 @@ impl Calendar {
     /// stopped are counted again from the day it restarted.
     pub fn resume(
         &self,
-        basis: Basis,
+        basis: ClockBasis,
         due: NaiveDate,
         paused_on: NaiveDate,
         resumed_on: NaiveDate,
     ) -> Result<NaiveDate, AppError> {
         match basis {
-            Basis::Calendar => Ok(due + (resumed_on - paused_on)),
-            Basis::Business => {
+            ClockBasis::Calendar => Ok(due + (resumed_on - paused_on)),
+            ClockBasis::Business => {
                 let left = self.business_days_between(paused_on, due);
                 if left <= 0 {
                     // Already due or overdue when paused: it stays so.
@@ -291,24 +266,24 @@ mod tests {
     fn calendar_days_and_days_left() {
         let eu = calendar("eu").unwrap();
         assert_eq!(
-            eu.add(Basis::Calendar, d("2026-01-31"), 30).unwrap(),
+            eu.add(ClockBasis::Calendar, d("2026-01-31"), 30).unwrap(),
             d("2026-03-02")
         );
         assert_eq!(
-            eu.add(Basis::Calendar, d("2028-02-01"), 30).unwrap(),
+            eu.add(ClockBasis::Calendar, d("2028-02-01"), 30).unwrap(),
             d("2028-03-02")
         );
         assert_eq!(
-            eu.days_left(Basis::Calendar, d("2026-03-05"), d("2026-03-02")),
+            eu.days_left(ClockBasis::Calendar, d("2026-03-05"), d("2026-03-02")),
             -3
         );
         // Friday to the next Tuesday: Monday and Tuesday.
         assert_eq!(
-            eu.days_left(Basis::Business, d("2026-11-27"), d("2026-12-01")),
+            eu.days_left(ClockBasis::Business, d("2026-11-27"), d("2026-12-01")),
             2
         );
         assert_eq!(
-            eu.days_left(Basis::Business, d("2026-12-01"), d("2026-11-27")),
+            eu.days_left(ClockBasis::Business, d("2026-12-01"), d("2026-11-27")),
             -2
         );
     }
@@ -319,7 +294,7 @@ mod tests {
         // Due Wed 13 Jan 2027; paused Mon 4 Jan with 7 business days left; resumed Mon 11 Jan: 7 more from there.
         let due = eu
             .resume(
-                Basis::Business,
+                ClockBasis::Business,
                 d("2027-01-13"),
                 d("2027-01-04"),
                 d("2027-01-11"),
@@ -329,7 +304,7 @@ mod tests {
         // Calendar basis: the pause's length is added.
         assert_eq!(
             eu.resume(
-                Basis::Calendar,
+                ClockBasis::Calendar,
                 d("2026-03-02"),
                 d("2026-02-10"),
                 d("2026-02-20")
@@ -340,7 +315,7 @@ mod tests {
         // A pause across Easter does not lose days to the holidays.
         let due = eu
             .resume(
-                Basis::Business,
+                ClockBasis::Business,
                 d("2026-04-10"),
                 d("2026-03-31"),
                 d("2026-04-07"),

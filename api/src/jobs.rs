@@ -11,6 +11,7 @@
 //! `max_attempts` the job is `dead`, which privacy officers see (`jobs(state: DEAD)`) and can retry.
 
 use std::collections::HashMap;
+use steward_entities::job::JobState;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
@@ -190,7 +191,7 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, job: NewJob) -> Result<bool, Db
         tenant_id: Set(job.tenant.map(|t| t.0)),
         payload: Set(payload),
         dedupe_key: Set(job.dedupe_key),
-        state: Set("queued".into()),
+        state: Set(JobState::Queued),
         attempts: Set(0),
         max_attempts: Set(job.max_attempts),
         run_at: Set(job.run_at),
@@ -227,7 +228,7 @@ pub async fn begin_writing<C: ConnectionTrait>(db: &C, job: &job::Model) -> Resu
 pub async fn complete_in<C: ConnectionTrait>(db: &C, job: &job::Model) -> Result<(), DbErr> {
     let now = Utc::now();
     let done = job::Entity::update_many()
-        .col_expr(job::Column::State, "done".into())
+        .col_expr(job::Column::State, JobState::Done.into())
         .col_expr(job::Column::FinishedAt, Some(now).into())
         .col_expr(job::Column::UpdatedAt, now.into())
         .col_expr(
@@ -235,7 +236,7 @@ pub async fn complete_in<C: ConnectionTrait>(db: &C, job: &job::Model) -> Result
             Option::<DateTime<Utc>>::None.into(),
         )
         .filter(job::Column::Id.eq(job.id))
-        .filter(job::Column::State.eq("running"))
+        .filter(job::Column::State.eq(JobState::Running))
         // Only the claim that ran it: a worker whose lease lapsed and whose job was claimed again must not commit.
         .filter(job::Column::LockedBy.eq(job.locked_by.clone()))
         .filter(job::Column::Attempts.eq(job.attempts))
@@ -299,12 +300,12 @@ async fn claim(
             Condition::any()
                 .add(
                     Condition::all()
-                        .add(job::Column::State.eq("queued"))
+                        .add(job::Column::State.eq(JobState::Queued))
                         .add(job::Column::RunAt.lte(now)),
                 )
                 .add(
                     Condition::all()
-                        .add(job::Column::State.eq("running"))
+                        .add(job::Column::State.eq(JobState::Running))
                         .add(job::Column::LockedUntil.lt(now)),
                 ),
         )
@@ -334,7 +335,7 @@ async fn claim(
     };
     let attempts = found.attempts + 1;
     let mut model: job::ActiveModel = found.into();
-    model.state = Set("running".into());
+    model.state = Set(JobState::Running);
     model.locked_by = Set(Some(worker.id.clone()));
     model.locked_until = Set(Some(now + worker.lease));
     model.attempts = Set(attempts);
@@ -354,17 +355,17 @@ async fn settle(
 ) -> Result<bool, DbErr> {
     let mine = |q: sea_orm::UpdateMany<job::Entity>| {
         q.filter(job::Column::Id.eq(job.id))
-            .filter(job::Column::State.eq("running"))
+            .filter(job::Column::State.eq(JobState::Running))
             .filter(job::Column::LockedBy.eq(worker.id.clone()))
     };
     let unlocked = Option::<DateTime<Utc>>::None;
     let mut dead = false;
     let update = match result {
         Ok(Outcome::Done) => job::Entity::update_many()
-            .col_expr(job::Column::State, "done".into())
+            .col_expr(job::Column::State, JobState::Done.into())
             .col_expr(job::Column::FinishedAt, Some(now).into()),
         Ok(Outcome::Later(at)) => job::Entity::update_many()
-            .col_expr(job::Column::State, "queued".into())
+            .col_expr(job::Column::State, JobState::Queued.into())
             .col_expr(job::Column::RunAt, (*at).into())
             .col_expr(job::Column::Attempts, (job.attempts - 1).max(0).into()),
         Err(e) => {
@@ -372,12 +373,12 @@ async fn settle(
             if job.attempts >= job.max_attempts {
                 dead = true;
                 job::Entity::update_many()
-                    .col_expr(job::Column::State, "dead".into())
+                    .col_expr(job::Column::State, JobState::Dead.into())
                     .col_expr(job::Column::FinishedAt, Some(now).into())
                     .col_expr(job::Column::LastError, Some(message).into())
             } else {
                 job::Entity::update_many()
-                    .col_expr(job::Column::State, "queued".into())
+                    .col_expr(job::Column::State, JobState::Queued.into())
                     .col_expr(job::Column::RunAt, (now + backoff(job.attempts)).into())
                     .col_expr(job::Column::LastError, Some(message).into())
             }
@@ -613,7 +614,7 @@ async fn renew_lease(
     job::Entity::update_many()
         .col_expr(job::Column::LockedUntil, Some(until).into())
         .filter(job::Column::Id.eq(job.id))
-        .filter(job::Column::State.eq("running"))
+        .filter(job::Column::State.eq(JobState::Running))
         .filter(job::Column::LockedBy.eq(worker.id.clone()))
         .exec(db)
         .await?;
@@ -653,7 +654,7 @@ pub struct JobRecord {
 }
 
 /// Jobs of every queue in a state, newest first (at most 200).
-pub async fn list(tenancy: &Tenancy, state: &str) -> Result<Vec<JobRecord>, AppError> {
+pub async fn list(tenancy: &Tenancy, state: JobState) -> Result<Vec<JobRecord>, AppError> {
     let mut all = Vec::new();
     let control = std::iter::once((CONTROL, tenancy.databases().control()));
     for (queue, db) in control.chain(tenancy.all_regions()) {
@@ -685,7 +686,7 @@ pub async fn retry(
         let Some(found) = job::Entity::find_by_id(id).one(db).await? else {
             continue;
         };
-        if found.state != "dead" {
+        if found.state != JobState::Dead {
             return Err(AppError::Conflict(format!(
                 "job {id} is {}; only a dead job can be retried",
                 found.state
@@ -696,7 +697,7 @@ pub async fn retry(
         let tenant = found.tenant_id.map(TenantId);
         let txn = db.begin().await?;
         let mut model: job::ActiveModel = found.into();
-        model.state = Set("queued".into());
+        model.state = Set(JobState::Queued);
         model.attempts = Set(0);
         model.run_at = Set(Utc::now());
         model.finished_at = Set(None);
@@ -746,7 +747,7 @@ pub async fn schedule_sweeps(
     let control = std::iter::once((CONTROL, control));
     for (_, db) in control.chain(tenancy.all_regions()) {
         job::Entity::delete_many()
-            .filter(job::Column::State.eq("done"))
+            .filter(job::Column::State.eq(JobState::Done))
             .filter(job::Column::FinishedAt.lt(horizon))
             .exec(db)
             .await?;
@@ -778,7 +779,7 @@ mod tests {
             tenant_id: None,
             payload: payload.to_string(),
             dedupe_key: None,
-            state: "queued".into(),
+            state: JobState::Queued,
             attempts: 0,
             max_attempts: 8,
             run_at: Utc::now(),

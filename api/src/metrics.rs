@@ -7,6 +7,7 @@
 use std::sync::LazyLock;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
+use steward_entities::job::JobState;
 
 use chrono::Utc;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -306,7 +307,10 @@ impl Metrics {
             }
             if name != "control" {
                 match access_grant::Entity::find()
-                    .filter(access_grant::Column::Status.eq("approved"))
+                    .filter(
+                        access_grant::Column::Status
+                            .eq(steward_entities::access_grant::GrantDecision::Approved),
+                    )
                     .filter(access_grant::Column::ExpiresAt.gt(Utc::now()))
                     .count(db)
                     .await
@@ -359,17 +363,17 @@ fn pool_use(db: &DatabaseConnection) -> (i64, i64, i64) {
 async fn queue_state(db: &DatabaseConnection) -> Result<(i64, i64, f64), sea_orm::DbErr> {
     let now = Utc::now();
     let queued = job::Entity::find()
-        .filter(job::Column::State.is_in(["queued", "running"]))
+        .filter(job::Column::State.is_in([JobState::Queued, JobState::Running]))
         .count(db)
         .await?;
     let dead = job::Entity::find()
-        .filter(job::Column::State.eq("dead"))
+        .filter(job::Column::State.eq(JobState::Dead))
         .count(db)
         .await?;
     let oldest = job::Entity::find()
         .select_only()
         .column(job::Column::RunAt)
-        .filter(job::Column::State.eq("queued"))
+        .filter(job::Column::State.eq(JobState::Queued))
         .filter(job::Column::RunAt.lte(now))
         .order_by_asc(job::Column::RunAt)
         .into_tuple::<chrono::DateTime<Utc>>()

@@ -18,7 +18,7 @@ pub struct Model {
     /// JSON array of subject ids; `None` opens every subject of the tenant.
     pub subject_ids: Option<String>,
     pub break_glass: bool,
-    pub status: String,
+    pub status: GrantDecision,
     pub requested_at: DateTimeUtc,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTimeUtc>,
@@ -26,6 +26,16 @@ pub struct Model {
     pub expires_at: Option<DateTimeUtc>,
     pub revoked_by: Option<String>,
     pub revoked_at: Option<DateTimeUtc>,
+}
+
+crate::stored_enum! {
+    /// What became of a grant request. An approved grant lapses at `expires_at`; that is computed, not stored.
+    pub enum GrantDecision {
+        Pending = "pending",
+        Approved = "approved",
+        Denied = "denied",
+        Revoked = "revoked",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

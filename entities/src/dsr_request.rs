@@ -11,9 +11,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub subject_id: Uuid,
-    pub kind: String,
-    pub origin: String,
-    pub state: String,
+    pub kind: RequestKind,
+    pub origin: RequestOrigin,
+    pub state: RequestState,
     pub idempotency_key: Option<String>,
     pub submitted_by: String,
     /// The submitter's note, sealed with the subject's key (context `request.note:<request id>`): it goes with the
@@ -21,8 +21,7 @@ pub struct Model {
     pub note_sealed: Option<Vec<u8>>,
     pub payload_sealed: Option<Vec<u8>>,
     pub received_at: DateTimeUtc,
-    /// `business` or `calendar`: how the deadline is counted.
-    pub clock_basis: String,
+    pub clock_basis: ClockBasis,
     pub due_on: Date,
     pub paused_at: Option<DateTimeUtc>,
     /// Sealed with the subject's key (context `request.pause_reason:<request id>`), like the note.
@@ -39,6 +38,65 @@ pub struct Model {
     pub overdue_notified: bool,
     pub version: i32,
     pub updated_at: DateTimeUtc,
+}
+
+crate::stored_enum! {
+    /// What the individual asks for.
+    pub enum RequestKind {
+        Access = "access",
+        Portability = "portability",
+        Rectification = "rectification",
+        Erasure = "erasure",
+        Restriction = "restriction",
+        Objection = "objection",
+    }
+}
+
+impl RequestKind {
+    /// Removal is owed within 30 business days (the policy's promise); every other answer within 30 calendar days.
+    pub fn basis(self) -> ClockBasis {
+        match self {
+            RequestKind::Erasure => ClockBasis::Business,
+            _ => ClockBasis::Calendar,
+        }
+    }
+}
+
+crate::stored_enum! {
+    /// Where a request is in its life.
+    pub enum RequestState {
+        Received = "received",
+        InProgress = "in_progress",
+        /// Waiting for information from the controller: the deadline's clock is stopped.
+        Paused = "paused",
+        Completed = "completed",
+        Rejected = "rejected",
+    }
+}
+
+impl RequestState {
+    pub fn is_final(self) -> bool {
+        matches!(self, RequestState::Completed | RequestState::Rejected)
+    }
+}
+
+crate::stored_enum! {
+    /// Who started a request.
+    pub enum RequestOrigin {
+        /// Submitted by the client (the controller) for one of its subjects.
+        Client = "client",
+        /// Raised by Steward because the subject is known to be under 13.
+        ChildUnder13 = "child_under_13",
+    }
+}
+
+crate::stored_enum! {
+    /// How a deadline is counted.
+    pub enum ClockBasis {
+        /// Weekends and the region's public holidays are skipped.
+        Business = "business",
+        Calendar = "calendar",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,8 +14,7 @@ pub struct Model {
     pub payload: String,
     #[sea_orm(unique)]
     pub dedupe_key: Option<String>,
-    /// `queued`, `running`, `done` or `dead`.
-    pub state: String,
+    pub state: JobState,
     pub attempts: i32,
     pub max_attempts: i32,
     pub run_at: DateTimeUtc,
@@ -25,6 +24,19 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
+}
+
+crate::stored_enum! {
+    /// Where a job is in its life.
+    pub enum JobState {
+        /// Waiting for its `runAt`, or for a worker.
+        Queued = "queued",
+        /// Claimed by a worker that holds its lease.
+        Running = "running",
+        Done = "done",
+        /// Failed as many times as it may; kept for an operator.
+        Dead = "dead",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,5 +1,7 @@
 #![forbid(unsafe_code)]
-//! SeaORM entities of Steward, one module per table. They carry no business rules and know nothing of GraphQL.
+//! SeaORM entities of Steward, one module per table. They carry no business rules. A column that holds one of a fixed
+//! set of states is a [`stored_enum!`] (`DeriveActiveEnum` over a text column): a stored value the enum does not know
+//! fails the read loudly, and the same enum is the GraphQL enum, so the schema has no mirror type to keep in step.
 //!
 //! Tables of the control database: [`tenant`], [`role_assignment`], [`platform_audit_event`].
 //! Tables of each region database (tenant-owned, all implementing [`TenantOwned`]): [`tenant_user`], [`audit_event`],
@@ -48,6 +50,49 @@ pub mod tenant_user;
 pub mod tenant_webhook;
 
 use sea_orm::EntityTrait;
+
+/// Declares a state stored as text: one list of `Variant = "stored value"` pairs gives the `DeriveActiveEnum`, the
+/// GraphQL enum (its doc comments become the schema's), `as_str` and its JSON form, so the stored spelling is written once.
+#[macro_export]
+macro_rules! stored_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash,
+            sea_orm::EnumIter, sea_orm::DeriveActiveEnum, async_graphql::Enum,
+        )]
+        #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+        $vis enum $name {
+            $( $(#[$vmeta])* #[sea_orm(string_value = $value)] $variant, )*
+        }
+
+        impl $name {
+            /// The stored spelling, for messages and payloads.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $value, )*
+                }
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
 
 /// A table whose every row belongs to exactly one tenant. The server reaches such tables only through a tenant
 /// `Scope`, which adds the tenant filter using this column; nothing else names it.

@@ -21,13 +21,37 @@ pub struct Model {
     pub mechanisms: String,
     pub dpf_certified: bool,
     pub dpa_signed_on: Option<Date>,
-    pub status: String,
+    pub status: SubProcessorStatus,
     pub replaces: Option<Uuid>,
     pub effective_on: Option<Date>,
     /// Where erasure requests are sent (HTTPS webhook); `None`: by hand, confirmed by a named person.
     pub erasure_endpoint: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+}
+
+crate::stored_enum! {
+    /// Where a sub-processor is in the registry's life: proposed by legal, announced to clients with an objection
+    /// window, active, retiring (announced to leave), retired.
+    pub enum SubProcessorStatus {
+        Proposed = "proposed",
+        Announced = "announced",
+        Active = "active",
+        Retiring = "retiring",
+        Retired = "retired",
+    }
+}
+
+impl SubProcessorStatus {
+    /// Shown to clients and the public.
+    pub fn is_public(self) -> bool {
+        matches!(
+            self,
+            SubProcessorStatus::Announced
+                | SubProcessorStatus::Active
+                | SubProcessorStatus::Retiring
+        )
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

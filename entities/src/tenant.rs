@@ -11,7 +11,7 @@ pub struct Model {
     #[sea_orm(unique)]
     pub name_key: String,
     pub region: String,
-    pub status: String,
+    pub status: TenantStatus,
     pub status_reason: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
@@ -32,7 +32,21 @@ pub struct Model {
     /// When deletion started; from then on the offboarding can no longer be cancelled.
     pub offboarding_erasure_started_at: Option<DateTimeUtc>,
     /// The status a cancelled offboarding returns the tenant to.
-    pub offboarding_previous_status: Option<String>,
+    pub offboarding_previous_status: Option<TenantStatus>,
+}
+
+crate::stored_enum! {
+    /// Lifecycle of a tenant.
+    pub enum TenantStatus {
+        /// Normal operation.
+        Active = "active",
+        /// No client access; data kept; staff may still act on it.
+        Suspended = "suspended",
+        /// Contract ended: clients may still read and export, nothing new is collected.
+        Offboarding = "offboarding",
+        /// Its personal data is deleted; clients may only read the tenant and its offboarding certificate.
+        Terminated = "terminated",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

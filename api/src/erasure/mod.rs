@@ -10,6 +10,7 @@ pub(crate) use recipients::{Extent, recipients, registry_of, transfers_concernin
 
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use steward_entities::job::JobState;
 use steward_entities::{
     data_subject, dsr_request, guardian_consent, job, personal_data, subject_export, tenant_export,
     tenant_export_chunk,
@@ -116,7 +117,7 @@ pub(crate) async fn invalidate<C: ConnectionTrait>(
     reset.update(txn).await?;
     // The build job (done, or running and about to find its chunk count changed) runs again.
     job::Entity::update_many()
-        .col_expr(job::Column::State, "queued".into())
+        .col_expr(job::Column::State, JobState::Queued.into())
         .col_expr(job::Column::RunAt, Utc::now().into())
         .col_expr(job::Column::Attempts, 0.into())
         .col_expr(

@@ -3,6 +3,7 @@
 //! makes deleted pages leave the write-ahead log.
 
 use std::collections::BTreeSet;
+use steward_entities::job::JobState;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -244,10 +245,10 @@ pub async fn confirm_propagation(
     let updated = model.update(&txn).await?;
     // A webhook delivery still queued for it has nothing left to do.
     job::Entity::update_many()
-        .col_expr(job::Column::State, "done".into())
+        .col_expr(job::Column::State, JobState::Done.into())
         .col_expr(job::Column::FinishedAt, Some(Utc::now()).into())
         .filter(job::Column::DedupeKey.eq(Job::DeliverErasure { propagation: id }.key(id)))
-        .filter(job::Column::State.is_in(["queued", "dead"]))
+        .filter(job::Column::State.is_in([JobState::Queued, JobState::Dead]))
         .exec(&txn)
         .await?;
     audit::append_tenant(

@@ -2,7 +2,7 @@
 //! `denyAccessGrant`, `breakGlassAccess`, `revokeAccessGrant`, `accessGrants`, `myAccessGrants`,
 //! `accessTransparencyLog`, `notices`.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use steward_entities::{access_grant, access_log, notice};
 use steward_policy::Permission;
@@ -14,40 +14,6 @@ use crate::graphql::parse_uuid;
 use crate::graphql::types::{Conn, connection};
 use crate::graphql::{open_scope, principal, tenancy};
 use crate::pagination::{Page, PageOf};
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-#[graphql(name = "AccessGrantStatus")]
-pub enum GrantStatusGql {
-    Pending,
-    Approved,
-    Denied,
-    Revoked,
-    Expired,
-}
-
-impl From<GrantStatus> for GrantStatusGql {
-    fn from(s: GrantStatus) -> Self {
-        match s {
-            GrantStatus::Pending => GrantStatusGql::Pending,
-            GrantStatus::Approved => GrantStatusGql::Approved,
-            GrantStatus::Denied => GrantStatusGql::Denied,
-            GrantStatus::Revoked => GrantStatusGql::Revoked,
-            GrantStatus::Expired => GrantStatusGql::Expired,
-        }
-    }
-}
-
-impl From<GrantStatusGql> for GrantStatus {
-    fn from(s: GrantStatusGql) -> Self {
-        match s {
-            GrantStatusGql::Pending => GrantStatus::Pending,
-            GrantStatusGql::Approved => GrantStatus::Approved,
-            GrantStatusGql::Denied => GrantStatus::Denied,
-            GrantStatusGql::Revoked => GrantStatus::Revoked,
-            GrantStatusGql::Expired => GrantStatus::Expired,
-        }
-    }
-}
 
 /// Time-boxed permission for one staff member to read a tenant's personal values.
 #[derive(SimpleObject)]
@@ -62,7 +28,7 @@ pub struct AccessGrant {
     /// The subjects it opens; null for all of the tenant's subjects.
     pub subject_ids: Option<Vec<ID>>,
     pub break_glass: bool,
-    pub status: GrantStatusGql,
+    pub status: GrantStatus,
     pub requested_at: DateTime<Utc>,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
@@ -79,7 +45,7 @@ impl AccessGrant {
         Ok(AccessGrant {
             id: ID(m.id.to_string()),
             tenant_id: ID(grants::tenant_of(&m).to_string()),
-            status: GrantStatus::of(&m, Utc::now()).into(),
+            status: GrantStatus::of(&m, Utc::now()),
             grantee: m.grantee,
             justification: m.justification,
             ticket: m.ticket,
@@ -209,13 +175,13 @@ impl AccessQuery {
         &self,
         ctx: &Context<'_>,
         tenant_id: Option<ID>,
-        status: Option<GrantStatusGql>,
+        status: Option<GrantStatus>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<AccessGrant>> {
         let page = Page::new(first, after.as_deref())?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::AccessGrantRead).await?;
-        let found = grants::list(&scope, page, status.map(Into::into)).await?;
+        let found = grants::list(&scope, page, status).await?;
         Ok(to_connection(found, |g| g.id, AccessGrant::from_model)?)
     }
 

@@ -12,7 +12,8 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
-use steward_entities::{access_grant, access_log, data_subject};
+use steward_entities::access_grant::{self, GrantDecision};
+use steward_entities::{access_log, data_subject};
 use steward_policy::ActorKind;
 use uuid::Uuid;
 
@@ -31,8 +32,9 @@ const MAX_JUSTIFICATION_CHARS: usize = 2000;
 const MAX_TICKET_CHARS: usize = 100;
 const MAX_REASON_CHARS: usize = 1000;
 
-/// The lifecycle of a grant. `Expired` is derived from `expires_at`, never stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The lifecycle of a grant. `EXPIRED` is derived from `expiresAt`, never stored.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "AccessGrantStatus")]
 pub enum GrantStatus {
     Pending,
     Approved,
@@ -42,23 +44,25 @@ pub enum GrantStatus {
 }
 
 impl GrantStatus {
-    fn stored(self) -> &'static str {
+    fn stored(self) -> GrantDecision {
         match self {
-            GrantStatus::Pending => "pending",
-            GrantStatus::Approved | GrantStatus::Expired => "approved",
-            GrantStatus::Denied => "denied",
-            GrantStatus::Revoked => "revoked",
+            GrantStatus::Pending => GrantDecision::Pending,
+            GrantStatus::Approved | GrantStatus::Expired => GrantDecision::Approved,
+            GrantStatus::Denied => GrantDecision::Denied,
+            GrantStatus::Revoked => GrantDecision::Revoked,
         }
     }
 
     /// The status as of `now`.
     pub fn of(grant: &access_grant::Model, now: DateTime<Utc>) -> GrantStatus {
-        match grant.status.as_str() {
-            "pending" => GrantStatus::Pending,
-            "denied" => GrantStatus::Denied,
-            "revoked" => GrantStatus::Revoked,
-            _ if grant.expires_at.is_some_and(|e| e > now) => GrantStatus::Approved,
-            _ => GrantStatus::Expired,
+        match grant.status {
+            GrantDecision::Pending => GrantStatus::Pending,
+            GrantDecision::Denied => GrantStatus::Denied,
+            GrantDecision::Revoked => GrantStatus::Revoked,
+            GrantDecision::Approved if grant.expires_at.is_some_and(|e| e > now) => {
+                GrantStatus::Approved
+            }
+            GrantDecision::Approved => GrantStatus::Expired,
         }
     }
 }
@@ -164,8 +168,7 @@ async fn create(
         } else {
             GrantStatus::Pending
         }
-        .stored()
-        .to_owned()),
+        .stored()),
         requested_at: Set(now),
         decided_by: Set(break_glass.then(|| principal.label())),
         decided_at: Set(break_glass.then_some(now)),
@@ -232,11 +235,17 @@ pub async fn approve(scope: &Scope, id: Uuid) -> Result<access_grant::Model, App
     let now = Utc::now();
     let minutes = grant.duration_minutes;
     let mut model: access_grant::ActiveModel = grant.into();
-    model.status = Set(GrantStatus::Approved.stored().to_owned());
+    model.status = Set(GrantStatus::Approved.stored());
     model.decided_by = Set(Some(scope.principal().label()));
     model.decided_at = Set(Some(now));
     model.expires_at = Set(Some(now + Duration::minutes(minutes.into())));
-    decide(scope, model, &["pending"], "access_grant.approved").await
+    decide(
+        scope,
+        model,
+        &[GrantDecision::Pending],
+        "access_grant.approved",
+    )
+    .await
 }
 
 /// Denies a pending grant, with a reason. Scope opened for `access_grant:approve`.
@@ -244,11 +253,17 @@ pub async fn deny(scope: &Scope, id: Uuid, reason: &str) -> Result<access_grant:
     let reason = required_reason(reason)?;
     let grant = pending(scope, id).await?;
     let mut model: access_grant::ActiveModel = grant.into();
-    model.status = Set(GrantStatus::Denied.stored().to_owned());
+    model.status = Set(GrantStatus::Denied.stored());
     model.decided_by = Set(Some(scope.principal().label()));
     model.decided_at = Set(Some(Utc::now()));
     model.decision_reason = Set(Some(reason));
-    decide(scope, model, &["pending"], "access_grant.denied").await
+    decide(
+        scope,
+        model,
+        &[GrantDecision::Pending],
+        "access_grant.denied",
+    )
+    .await
 }
 
 /// Ends a pending or running grant at once. Scope opened for `access_grant:revoke`.
@@ -270,7 +285,7 @@ pub async fn revoke(
     let reason = reason.map(required_reason).transpose()?;
     let now = Utc::now();
     let mut model: access_grant::ActiveModel = grant.into();
-    model.status = Set(GrantStatus::Revoked.stored().to_owned());
+    model.status = Set(GrantStatus::Revoked.stored());
     model.revoked_by = Set(Some(scope.principal().label()));
     model.revoked_at = Set(Some(now));
     if reason.is_some() {
@@ -279,7 +294,7 @@ pub async fn revoke(
     decide(
         scope,
         model,
-        &["pending", "approved"],
+        &[GrantDecision::Pending, GrantDecision::Approved],
         "access_grant.revoked",
     )
     .await
@@ -296,10 +311,10 @@ pub async fn list(
     query = match status {
         None => query,
         Some(GrantStatus::Approved) => query
-            .filter(access_grant::Column::Status.eq("approved"))
+            .filter(access_grant::Column::Status.eq(GrantDecision::Approved))
             .filter(access_grant::Column::ExpiresAt.gt(now)),
         Some(GrantStatus::Expired) => query
-            .filter(access_grant::Column::Status.eq("approved"))
+            .filter(access_grant::Column::Status.eq(GrantDecision::Approved))
             .filter(access_grant::Column::ExpiresAt.lte(now)),
         Some(other) => query.filter(access_grant::Column::Status.eq(other.stored())),
     };
@@ -342,7 +357,7 @@ pub async fn in_force(scope: &Scope, grantee: &str) -> Result<Vec<access_grant::
     Ok(scope
         .find::<access_grant::Entity>()
         .filter(access_grant::Column::Grantee.eq(grantee))
-        .filter(access_grant::Column::Status.eq("approved"))
+        .filter(access_grant::Column::Status.eq(GrantDecision::Approved))
         .filter(access_grant::Column::ExpiresAt.gt(Utc::now()))
         .all(scope.db())
         .await?)
@@ -391,7 +406,7 @@ async fn pending(scope: &Scope, id: Uuid) -> Result<access_grant::Model, AppErro
 async fn decide(
     scope: &Scope,
     model: access_grant::ActiveModel,
-    from: &[&str],
+    from: &[GrantDecision],
     action: &'static str,
 ) -> Result<access_grant::Model, AppError> {
     let txn = scope.begin().await?;

@@ -7,38 +7,6 @@ use steward_policy::ActorKind;
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::pagination::PageOf;
-use crate::tenancy::TenantStatus;
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-#[graphql(name = "TenantStatus")]
-pub enum TenantStatusGql {
-    Active,
-    Suspended,
-    Offboarding,
-    Terminated,
-}
-
-impl From<TenantStatus> for TenantStatusGql {
-    fn from(s: TenantStatus) -> Self {
-        match s {
-            TenantStatus::Active => TenantStatusGql::Active,
-            TenantStatus::Suspended => TenantStatusGql::Suspended,
-            TenantStatus::Offboarding => TenantStatusGql::Offboarding,
-            TenantStatus::Terminated => TenantStatusGql::Terminated,
-        }
-    }
-}
-
-impl From<TenantStatusGql> for TenantStatus {
-    fn from(s: TenantStatusGql) -> Self {
-        match s {
-            TenantStatusGql::Active => TenantStatus::Active,
-            TenantStatusGql::Suspended => TenantStatus::Suspended,
-            TenantStatusGql::Offboarding => TenantStatus::Offboarding,
-            TenantStatusGql::Terminated => TenantStatus::Terminated,
-        }
-    }
-}
 
 /// Roles. Client roles (`CLIENT_ADMIN`, `CLIENT_VIEWER`) hold in one tenant; the others are staff roles.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]

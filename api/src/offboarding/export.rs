@@ -75,7 +75,7 @@ pub(crate) async fn build(
     let Some(t) = details(tenancy, tenant).await? else {
         return Ok(Outcome::Done);
     };
-    if t.status != TenantStatus::Offboarding.as_str()
+    if t.status != TenantStatus::Offboarding
         || t.offboarding_choice.as_deref() != Some(Choice::ReturnThenDelete.as_str())
     {
         return Ok(Outcome::Done);

@@ -14,7 +14,7 @@ pub(crate) async fn finish(
     let Some(t) = details(tenancy, tenant).await? else {
         return Ok(Outcome::Done);
     };
-    if t.status != TenantStatus::Offboarding.as_str() {
+    if t.status != TenantStatus::Offboarding {
         return Ok(Outcome::Done);
     }
     if let Some(due) = t.offboarding_due_at
@@ -55,7 +55,7 @@ pub(crate) async fn finish(
                 Some(Utc::now()).into(),
             )
             .filter(tenant::Column::Id.eq(tenant.0))
-            .filter(tenant::Column::Status.eq(TenantStatus::Offboarding.as_str()))
+            .filter(tenant::Column::Status.eq(TenantStatus::Offboarding))
             .filter(tenant::Column::OffboardingAuthorizedBy.is_not_null())
             .filter(tenant::Column::OffboardingErasureStartedAt.is_null())
             .exec(tenancy.databases().control())
@@ -281,10 +281,7 @@ pub(super) async fn terminate(
     .exec_without_returning(&control)
     .await?;
     tenant::Entity::update_many()
-        .col_expr(
-            tenant::Column::Status,
-            TenantStatus::Terminated.as_str().into(),
-        )
+        .col_expr(tenant::Column::Status, TenantStatus::Terminated.into())
         .col_expr(tenant::Column::TerminatedAt, Some(now).into())
         .col_expr(tenant::Column::UpdatedAt, now.into())
         .filter(tenant::Column::Id.eq(tenant.0))

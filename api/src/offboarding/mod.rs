@@ -18,6 +18,7 @@ pub(crate) use finish::*;
 pub mod export;
 
 use std::collections::{BTreeMap, BTreeSet};
+use steward_entities::job::JobState;
 
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
@@ -104,10 +105,7 @@ pub async fn begin(
     let due = now + Duration::days(i64::from(grace_days));
     let control = tenancy.databases().control().begin().await?;
     let updated = tenant::Entity::update_many()
-        .col_expr(
-            tenant::Column::Status,
-            TenantStatus::Offboarding.as_str().into(),
-        )
+        .col_expr(tenant::Column::Status, TenantStatus::Offboarding.into())
         .col_expr(
             tenant::Column::OffboardingChoice,
             Some(choice.as_str()).into(),
@@ -128,11 +126,11 @@ pub async fn begin(
         )
         .col_expr(
             tenant::Column::OffboardingPreviousStatus,
-            Some(record.status.as_str()).into(),
+            Some(record.status).into(),
         )
         .col_expr(tenant::Column::UpdatedAt, now.into())
         .filter(tenant::Column::Id.eq(tenant_id.0))
-        .filter(tenant::Column::Status.eq(record.status.as_str()))
+        .filter(tenant::Column::Status.eq(record.status))
         .exec(&control)
         .await?;
     if updated.rows_affected != 1 {
@@ -287,7 +285,7 @@ pub async fn authorize(
         )
         .col_expr(tenant::Column::OffboardingAuthorizedAt, Some(now).into())
         .filter(tenant::Column::Id.eq(t.id))
-        .filter(tenant::Column::Status.eq(TenantStatus::Offboarding.as_str()))
+        .filter(tenant::Column::Status.eq(TenantStatus::Offboarding))
         .filter(tenant::Column::OffboardingAuthorizedBy.is_null())
         .exec(&control)
         .await?;
@@ -309,7 +307,7 @@ pub async fn authorize(
         job::Entity::update_many()
             .col_expr(job::Column::RunAt, due.max(now).into())
             .filter(job::Column::DedupeKey.eq(finish_key(tenant)))
-            .filter(job::Column::State.eq("queued"))
+            .filter(job::Column::State.eq(JobState::Queued))
             .exec(&txn)
             .await?;
     }
@@ -363,15 +361,13 @@ pub async fn cancel(
     let tenant = TenantId(t.id);
     let back = t
         .offboarding_previous_status
-        .as_deref()
-        .unwrap_or(TenantStatus::Active.as_str())
-        .parse::<TenantStatus>()?;
+        .unwrap_or(TenantStatus::Active);
     let now = Utc::now();
     let scope = tenancy.system_scope(tenant).await?;
     let control = tenancy.databases().control().begin().await?;
     let none_time = || Option::<DateTime<Utc>>::None;
     let updated = tenant::Entity::update_many()
-        .col_expr(tenant::Column::Status, back.as_str().into())
+        .col_expr(tenant::Column::Status, back.into())
         .col_expr(
             tenant::Column::OffboardingChoice,
             Option::<String>::None.into(),
@@ -393,7 +389,7 @@ pub async fn cancel(
         )
         .col_expr(tenant::Column::UpdatedAt, now.into())
         .filter(tenant::Column::Id.eq(t.id))
-        .filter(tenant::Column::Status.eq(TenantStatus::Offboarding.as_str()))
+        .filter(tenant::Column::Status.eq(TenantStatus::Offboarding))
         .filter(tenant::Column::OffboardingErasureStartedAt.is_null())
         .exec(&control)
         .await?;
@@ -471,7 +467,7 @@ async fn offboarding_of(
     let t = details(tenancy, tenant)
         .await?
         .ok_or_else(|| crate::tenancy::not_found(tenant))?;
-    if t.status != TenantStatus::Offboarding.as_str() {
+    if t.status != TenantStatus::Offboarding {
         return Err(AppError::Refused {
             reason: crate::error::RefusalReason::NotOffboarding,
             message: format!("this tenant is {}, not offboarding", t.status),

@@ -255,7 +255,7 @@ pub(crate) async fn notify_tenants(
     (action, object_type, object_id): (&'static str, &'static str, Uuid),
 ) -> Result<usize, AppError> {
     let mut query = tenant::Entity::find()
-        .filter(tenant::Column::Status.ne(TenantStatus::Terminated.as_str()))
+        .filter(tenant::Column::Status.ne(TenantStatus::Terminated))
         .order_by_asc(tenant::Column::Id);
     if let Some(ids) = only {
         query = query.filter(tenant::Column::Id.is_in(ids.iter().copied()));

@@ -12,30 +12,8 @@ use crate::error::AppError;
 use crate::graphql::parse_uuid;
 use crate::graphql::{open_scope, principal, tenancy};
 use crate::registry::{
-    self, Resolution, Status, SubProcessorInput, list_of, transfers::TransferInput,
+    self, Resolution, SubProcessorInput, SubProcessorStatus, list_of, transfers::TransferInput,
 };
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-#[graphql(name = "SubProcessorStatus")]
-pub enum StatusGql {
-    Proposed,
-    Announced,
-    Active,
-    Retiring,
-    Retired,
-}
-
-impl From<Status> for StatusGql {
-    fn from(s: Status) -> Self {
-        match s {
-            Status::Proposed => StatusGql::Proposed,
-            Status::Announced => StatusGql::Announced,
-            Status::Active => StatusGql::Active,
-            Status::Retiring => StatusGql::Retiring,
-            Status::Retired => StatusGql::Retired,
-        }
-    }
-}
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(name = "ObjectionResolution")]
@@ -95,8 +73,8 @@ impl SubProcessor {
     async fn dpa_signed_on(&self) -> Option<NaiveDate> {
         self.0.dpa_signed_on
     }
-    async fn status(&self) -> async_graphql::Result<StatusGql> {
-        Ok(Status::parse(&self.0.status)?.into())
+    async fn status(&self) -> SubProcessorStatus {
+        self.0.status
     }
     async fn replaces(&self) -> Option<ID> {
         self.0.replaces.map(|r| ID(r.to_string()))
@@ -327,7 +305,7 @@ impl RegistryQuery {
     ) -> async_graphql::Result<SubProcessor> {
         let id = parse_uuid("id", &id)?;
         let found = registry::get(tenancy(ctx)?, id).await?;
-        if !full_view(ctx).await? && !Status::parse(&found.status)?.is_public() {
+        if !full_view(ctx).await? && !found.status.is_public() {
             return Err(AppError::NotFound(format!("no sub-processor {id}")).into());
         }
         Ok(SubProcessor(found))

@@ -36,46 +36,7 @@ use crate::notices::notify;
 use crate::taxonomy;
 use crate::tenancy::{Scope, Tenancy};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Proposed,
-    Announced,
-    Active,
-    Retiring,
-    Retired,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Proposed => "proposed",
-            Status::Announced => "announced",
-            Status::Active => "active",
-            Status::Retiring => "retiring",
-            Status::Retired => "retired",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Status, AppError> {
-        Ok(match s {
-            "proposed" => Status::Proposed,
-            "announced" => Status::Announced,
-            "active" => Status::Active,
-            "retiring" => Status::Retiring,
-            "retired" => Status::Retired,
-            other => {
-                return Err(AppError::internal(anyhow::anyhow!(
-                    "unknown sub-processor status {other}"
-                )));
-            }
-        })
-    }
-
-    /// Shown to clients and the public.
-    pub fn is_public(self) -> bool {
-        matches!(self, Status::Announced | Status::Active | Status::Retiring)
-    }
-}
+pub use steward_entities::subprocessor::SubProcessorStatus;
 
 /// What legal enters about a sub-processor.
 #[derive(Clone, Debug)]
@@ -109,7 +70,7 @@ fn snapshot(m: &subprocessor::Model) -> Result<Value, AppError> {
         "mechanisms": list_of(&m.mechanisms)?,
         "dpf_certified": m.dpf_certified,
         "dpa_signed_on": m.dpa_signed_on,
-        "status": m.status,
+        "status": m.status.as_str(),
         "replaces": m.replaces,
         "effective_on": m.effective_on,
     }))
@@ -231,7 +192,7 @@ pub async fn propose(
         mechanisms: Set(json!(c.mechanisms).to_string()),
         dpf_certified: Set(input.dpf_certified),
         dpa_signed_on: Set(input.dpa_signed_on),
-        status: Set(Status::Proposed.as_str().to_owned()),
+        status: Set(SubProcessorStatus::Proposed),
         replaces: Set(input.replaces),
         effective_on: Set(None),
         erasure_endpoint: Set(None),
@@ -264,7 +225,7 @@ pub async fn update(
     let c = check(&input)?;
     let why = reason(why)?;
     let before = get(tenancy, id).await?;
-    if Status::parse(&before.status)? == Status::Retired {
+    if before.status == SubProcessorStatus::Retired {
         return Err(AppError::Conflict(
             "a retired sub-processor cannot change".into(),
         ));
@@ -334,8 +295,8 @@ pub async fn announce(
         .await?;
     let why = reason(why)?;
     let before = get(tenancy, id).await?;
-    match Status::parse(&before.status)? {
-        Status::Proposed => {}
+    match before.status {
+        SubProcessorStatus::Proposed => {}
         other => {
             return Err(AppError::Conflict(format!(
                 "only a proposed sub-processor can be announced; this one is {}",
@@ -375,7 +336,7 @@ pub async fn announce(
     let now = Utc::now();
     let control = tenancy.databases().control().begin().await?;
     let mut model: subprocessor::ActiveModel = before.clone().into();
-    model.status = Set(Status::Announced.as_str().to_owned());
+    model.status = Set(SubProcessorStatus::Announced);
     model.effective_on = Set(Some(effective_on));
     model.updated_at = Set(now);
     let after = model.update(&control).await?;
@@ -458,9 +419,9 @@ pub async fn retire(
         .await?;
     let why = reason(why)?;
     let before = get(tenancy, id).await?;
-    let next = match Status::parse(&before.status)? {
-        Status::Announced | Status::Active => Status::Retiring,
-        Status::Retiring => Status::Retired,
+    let next = match before.status {
+        SubProcessorStatus::Announced | SubProcessorStatus::Active => SubProcessorStatus::Retiring,
+        SubProcessorStatus::Retiring => SubProcessorStatus::Retired,
         other => {
             return Err(AppError::Conflict(format!(
                 "a {} sub-processor cannot be retired",
@@ -470,7 +431,7 @@ pub async fn retire(
     };
     let txn = tenancy.databases().control().begin().await?;
     let mut model: subprocessor::ActiveModel = before.clone().into();
-    model.status = Set(next.as_str().to_owned());
+    model.status = Set(next);
     model.updated_at = Set(Utc::now());
     let after = model.update(&txn).await?;
     revise(
@@ -498,14 +459,14 @@ pub async fn activate_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, 
         tenant_id: None,
     };
     let due = subprocessor::Entity::find()
-        .filter(subprocessor::Column::Status.eq(Status::Announced.as_str()))
+        .filter(subprocessor::Column::Status.eq(SubProcessorStatus::Announced))
         .filter(subprocessor::Column::EffectiveOn.lte(today))
         .all(db)
         .await?;
     for before in due {
         let txn = db.begin().await?;
         let mut model: subprocessor::ActiveModel = before.clone().into();
-        model.status = Set(Status::Active.as_str().to_owned());
+        model.status = Set(SubProcessorStatus::Active);
         model.updated_at = Set(Utc::now());
         let after = model.update(&txn).await?;
         revise(
@@ -562,8 +523,11 @@ pub async fn list(
 ) -> Result<Vec<subprocessor::Model>, AppError> {
     let mut query = subprocessor::Entity::find();
     if public_only {
-        query =
-            query.filter(subprocessor::Column::Status.is_in(["announced", "active", "retiring"]));
+        query = query.filter(subprocessor::Column::Status.is_in([
+            SubProcessorStatus::Announced,
+            SubProcessorStatus::Active,
+            SubProcessorStatus::Retiring,
+        ]));
     }
     Ok(query
         .order_by_asc(subprocessor::Column::Id)

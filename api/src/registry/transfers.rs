@@ -144,7 +144,7 @@ pub struct TransferInput {
 #[derive(Clone, Copy, Debug)]
 pub struct Recipient<'a> {
     pub name: &'a str,
-    pub status: Status,
+    pub status: SubProcessorStatus,
     pub notice: Option<(&'a str, NaiveDate)>,
     pub declared: &'a [String],
     pub countries: &'a [String],
@@ -165,7 +165,7 @@ pub fn check_transfer(
     in_force: &[Mechanism],
 ) -> Result<(), (RefusalReason, String)> {
     let name = recipient.name;
-    if recipient.status == Status::Retired {
+    if recipient.status == SubProcessorStatus::Retired {
         return Err((
             RefusalReason::SubprocessorRetired,
             format!("{name} is retired"),
@@ -243,7 +243,7 @@ pub async fn record_transfer(
         ));
     }
     let sp = get(tenancy, input.sub_processor_id).await?;
-    let status = Status::parse(&sp.status)?;
+    let status = sp.status;
     let notice = change_notice::Entity::find()
         .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
         .filter(change_notice::Column::SubProcessorId.eq(sp.id))
@@ -413,7 +413,7 @@ mod tests {
         let shield = strings(&["privacy_shield"]);
         let base = Recipient {
             name: "Mailer Inc",
-            status: Status::Active,
+            status: SubProcessorStatus::Active,
             notice: Some(("active", d("2026-01-01"))),
             declared: &declared,
             countries: &us,
@@ -440,7 +440,7 @@ mod tests {
         let cases: Vec<(Recipient<'_>, BTreeSet<String>, Option<&str>, RefusalReason)> = vec![
             (
                 Recipient {
-                    status: Status::Retired,
+                    status: SubProcessorStatus::Retired,
                     ..base
                 },
                 email.clone(),

@@ -30,7 +30,7 @@ pub async fn certificate(
     issuer: &str,
 ) -> Result<Certificate, AppError> {
     let request = get(scope, request_id).await?;
-    if request.kind != Kind::Erasure.as_str() || request.state != State::Completed.as_str() {
+    if request.kind != RequestKind::Erasure || request.state != RequestState::Completed {
         return Err(AppError::Refused {
             reason: crate::error::RefusalReason::NoCertificate,
             message: "a certificate exists only for a completed erasure request".into(),

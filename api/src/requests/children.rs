@@ -26,7 +26,7 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
 ) -> Result<Option<Uuid>, AppError> {
     let now = Utc::now();
     let due_on = deadlines::calendar(&scope.tenant().region)?.add(
-        Basis::Business,
+        ClockBasis::Business,
         now.date_naive(),
         DEADLINE_DAYS,
     )?;
@@ -34,9 +34,9 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
         tenant_id: Set(scope.tenant_id().0),
         id: Set(Uuid::now_v7()),
         subject_id: Set(subject),
-        kind: Set(Kind::Erasure.as_str().into()),
-        origin: Set(Origin::ChildUnder13.as_str().into()),
-        state: Set(State::InProgress.as_str().into()),
+        kind: Set(RequestKind::Erasure),
+        origin: Set(RequestOrigin::ChildUnder13),
+        state: Set(RequestState::InProgress),
         // One such request per subject, however often the flag is set.
         idempotency_key: Set(Some(format!("{CHILD_KEY_PREFIX}{subject}"))),
         submitted_by: Set("system:steward".into()),
@@ -44,7 +44,7 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
         note_sealed: Set(None),
         payload_sealed: Set(None),
         received_at: Set(now),
-        clock_basis: Set(Basis::Business.as_str().into()),
+        clock_basis: Set(ClockBasis::Business),
         due_on: Set(due_on),
         paused_at: Set(None),
         pause_reason_sealed: Set(None),

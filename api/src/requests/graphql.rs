@@ -3,27 +3,21 @@
 //! `liftRestriction`, the lists with their deadlines, `subjectExport`, `erasureCertificate`, and the job queue's
 //! `jobs` / `retryJob` / `staffNotices` for privacy officers.
 
-use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 use steward_entities::{dsr_request, erasure_propagation, staff_notice};
 use steward_policy::Permission;
 
+use crate::deadlines::ClockBasis;
 use crate::error::AppError;
 use crate::graphql::parse_uuid;
 use crate::graphql::types::{Conn, connection};
 use crate::graphql::{open_scope, principal, tenancy};
 use crate::pagination::Page;
-use crate::requests::{self, Kind, Origin, RequestFilter, State, Submission};
-
-/// How a deadline is counted.
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ClockBasis {
-    /// Weekends and the region's public holidays are skipped.
-    Business,
-    Calendar,
-}
+use crate::requests::{self, RequestFilter, RequestKind, RequestOrigin, RequestState, Submission};
+use steward_entities::job::JobState;
 
 /// A request from an individual, handled for the controller (the tenant).
 pub struct DataSubjectRequest {
@@ -76,14 +70,14 @@ impl DataSubjectRequest {
     async fn subject_id(&self) -> ID {
         ID(self.model.subject_id.to_string())
     }
-    async fn kind(&self) -> async_graphql::Result<Kind> {
-        Ok(Kind::parse(&self.model.kind)?)
+    async fn kind(&self) -> RequestKind {
+        self.model.kind
     }
-    async fn origin(&self) -> async_graphql::Result<Origin> {
-        Ok(Origin::parse(&self.model.origin)?)
+    async fn origin(&self) -> RequestOrigin {
+        self.model.origin
     }
-    async fn state(&self) -> async_graphql::Result<State> {
-        Ok(State::parse(&self.model.state)?)
+    async fn state(&self) -> RequestState {
+        self.model.state
     }
     /// Give it back with every transition: a stale version is `CONFLICT`.
     async fn version(&self) -> i32 {
@@ -108,11 +102,7 @@ impl DataSubjectRequest {
         self.model.received_at
     }
     async fn clock_basis(&self) -> ClockBasis {
-        if self.model.clock_basis == "business" {
-            ClockBasis::Business
-        } else {
-            ClockBasis::Calendar
-        }
+        self.model.clock_basis
     }
     /// The last day to answer (in the region's calendar).
     async fn due_on(&self) -> NaiveDate {
@@ -189,7 +179,7 @@ impl DataSubjectRequest {
     /// What an erasure deleted (no values: counts per category), once its job ran.
     #[graphql(complexity = "10 + child_complexity")]
     async fn erasure(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ErasureRecord>> {
-        if self.model.kind != Kind::Erasure.as_str() {
+        if self.model.kind != RequestKind::Erasure {
             return Ok(None);
         }
         let scope = open_scope(ctx, Some(&self.tenant()), Permission::RequestRead).await?;
@@ -214,7 +204,7 @@ impl DataSubjectRequest {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<ErasurePropagation>> {
-        if self.model.kind != Kind::Erasure.as_str() {
+        if self.model.kind != RequestKind::Erasure {
             return Ok(Vec::new());
         }
         let scope = open_scope(ctx, Some(&self.tenant()), Permission::RequestRead).await?;
@@ -242,7 +232,7 @@ impl DataSubjectRequest {
     /// A rectification's changes, before and after (personal: the tenant's readers of values only).
     #[graphql(complexity = "10 + child_complexity")]
     async fn rectification(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Json<Value>>> {
-        if self.model.kind != Kind::Rectification.as_str() {
+        if self.model.kind != RequestKind::Rectification {
             return Ok(None);
         }
         let scope = open_scope(ctx, Some(&self.tenant()), Permission::PiiRead).await?;
@@ -352,7 +342,7 @@ pub struct SubmitDataSubjectRequestInput {
     /// Clients may omit it (their own tenant).
     pub tenant_id: Option<ID>,
     pub subject_id: ID,
-    pub kind: Kind,
+    pub kind: RequestKind,
     /// A retried submit with the same key returns the first request instead of creating another.
     pub idempotency_key: Option<String>,
     pub note: Option<String>,
@@ -363,8 +353,8 @@ pub struct SubmitDataSubjectRequestInput {
 
 #[derive(InputObject, Default)]
 pub struct RequestFilterInput {
-    pub state: Option<State>,
-    pub kind: Option<Kind>,
+    pub state: Option<RequestState>,
+    pub kind: Option<RequestKind>,
     pub subject_id: Option<ID>,
     /// `true`: only requests past their due date and still open.
     pub overdue: Option<bool>,
@@ -409,25 +399,6 @@ pub struct ErasureCertificate {
     pub algorithm: String,
 }
 
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum JobState {
-    Queued,
-    Running,
-    Done,
-    Dead,
-}
-
-impl JobState {
-    fn as_str(self) -> &'static str {
-        match self {
-            JobState::Queued => "queued",
-            JobState::Running => "running",
-            JobState::Done => "done",
-            JobState::Dead => "dead",
-        }
-    }
-}
-
 /// A job of the durable queue.
 #[derive(SimpleObject)]
 pub struct Job {
@@ -436,7 +407,7 @@ pub struct Job {
     pub queue: String,
     pub kind: String,
     pub tenant_id: Option<ID>,
-    pub state: String,
+    pub state: JobState,
     pub attempts: i32,
     pub max_attempts: i32,
     pub run_at: DateTime<Utc>,
@@ -581,7 +552,7 @@ impl RequestQuery {
         tenancy
             .require_platform(principal(ctx)?, Permission::RequestHandle)
             .await?;
-        Ok(crate::jobs::list(tenancy, state.as_str())
+        Ok(crate::jobs::list(tenancy, state)
             .await?
             .into_iter()
             .map(Job::from)

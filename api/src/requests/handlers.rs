@@ -20,8 +20,7 @@ pub(crate) async fn erase(
     else {
         return Ok(Outcome::Done);
     };
-    if request.state != State::InProgress.as_str() || tombstone_of(scope, &request).await?.is_some()
-    {
+    if request.state != RequestState::InProgress || tombstone_of(scope, &request).await?.is_some() {
         return Ok(Outcome::Done);
     }
     let Ok(subject) = subjects::get(scope, request.subject_id).await else {
@@ -51,7 +50,7 @@ pub(crate) async fn erase(
     let still_open = dsr_request::Entity::find()
         .filter(dsr_request::Column::TenantId.eq(tenant.0))
         .filter(dsr_request::Column::Id.eq(request.id))
-        .filter(dsr_request::Column::State.eq(State::InProgress.as_str()))
+        .filter(dsr_request::Column::State.eq(RequestState::InProgress))
         .one(&txn)
         .await?
         .is_some();
@@ -90,7 +89,7 @@ pub(crate) async fn erase(
         erased_at: Set(now),
         counts: Set(json!(counts).to_string()),
         values_erased: Set(values),
-        origin: Set(request.origin.clone()),
+        origin: Set(request.origin.as_str().to_owned()),
     }
     .insert(&txn)
     .await?;
@@ -139,21 +138,21 @@ pub(crate) async fn remind_deadline(
     else {
         return Ok(Outcome::Done);
     };
-    let state = State::parse(&request.state)?;
+    let state = request.state;
     let payload: Value = serde_json::from_str(&job.payload).map_err(AppError::internal)?;
     let scheduled_for = payload["due_on"].as_str().unwrap_or_default();
     if state.is_final() || scheduled_for != request.due_on.to_string() {
         return Ok(Outcome::Done);
     }
     // The clock is stopped: look again later (a resume that keeps the due date finds this job still waiting).
-    if state == State::Paused {
+    if state == RequestState::Paused {
         return Ok(Outcome::Later(now + Duration::hours(1)));
     }
     let calendar = deadlines::calendar(&scope.tenant().region)?;
     let overdue_at = due_at(request.due_on) + Duration::seconds(1);
     let remind_on = sub_business_days(calendar, request.due_on, REMINDER_BUSINESS_DAYS);
     let remind_at = Utc.from_utc_datetime(&remind_on.and_time(NaiveTime::MIN));
-    let kind = Kind::parse(&request.kind)?;
+    let kind = request.kind;
     if now >= overdue_at {
         if !request.overdue_notified {
             let title = format!(
@@ -192,11 +191,7 @@ pub(crate) async fn remind_deadline(
     }
     if now >= remind_at {
         if request.reminded_for_due_on != Some(request.due_on) {
-            let left = calendar.days_left(
-                Basis::parse(&request.clock_basis)?,
-                now.date_naive(),
-                request.due_on,
-            );
+            let left = calendar.days_left(request.clock_basis, now.date_naive(), request.due_on);
             let title = format!(
                 "Due in {left} {} day(s): {} request {} (due {})",
                 request.clock_basis,
@@ -301,13 +296,13 @@ pub(crate) async fn expire_export(
 
 fn deadline_body(request: &dsr_request::Model) -> String {
     format!(
-        "Request {} ({}, received {}) is due on {} ({} days). State: {}.",
+        "Request {} ({}, received {}) is due on {} ({} days). RequestState: {}.",
         request.id,
         request.kind,
         request.received_at.date_naive(),
         request.due_on,
         request.clock_basis,
-        request.state.replace('_', " ")
+        request.state.as_str().replace('_', " ")
     )
 }
 

@@ -9,14 +9,14 @@ pub(super) async fn for_change(
     scope: &Scope,
     id: Uuid,
     version: i32,
-    allowed: &[State],
+    allowed: &[RequestState],
     verb: &str,
-) -> Result<(dsr_request::Model, State), AppError> {
+) -> Result<(dsr_request::Model, RequestState), AppError> {
     let request = get(scope, id).await?;
     if request.version != version {
         return Err(stale(&request));
     }
-    let state = State::parse(&request.state)?;
+    let state = request.state;
     if !allowed.contains(&state) {
         return Err(AppError::Refused {
             reason: crate::error::RefusalReason::InvalidTransition,
@@ -68,9 +68,9 @@ pub(super) fn reason(field: &str, raw: &str) -> Result<String, AppError> {
 
 /// `RECEIVED → IN_PROGRESS`. An erasure's job is queued; a restriction takes effect now.
 pub async fn start(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request::Model, AppError> {
-    let (request, _) = for_change(scope, id, version, &[State::Received], "started").await?;
-    let kind = Kind::parse(&request.kind)?;
-    if kind == Kind::Erasure
+    let (request, _) = for_change(scope, id, version, &[RequestState::Received], "started").await?;
+    let kind = request.kind;
+    if kind == RequestKind::Erasure
         && crate::retention::held(scope.db(), scope.tenant_id())
             .await?
             .covers(request.subject_id)
@@ -80,21 +80,21 @@ pub async fn start(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request:
             message: "a legal hold covers this subject: its data cannot be erased until the hold is lifted".into(),
         });
     }
-    let subject = if kind == Kind::Restriction {
+    let subject = if kind == RequestKind::Restriction {
         Some(subjects::get(scope, request.subject_id).await?)
     } else {
         None
     };
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
-    model.state = Set(State::InProgress.as_str().into());
+    model.state = Set(RequestState::InProgress);
     model.handled_by = Set(Some(scope.principal().label()));
     let updated = save(&txn, &request, model).await?;
     match kind {
-        Kind::Erasure => {
+        RequestKind::Erasure => {
             crate::erasure::propagation::enqueue_erasure(&txn, scope.tenant_id(), &updated).await?
         }
-        Kind::Restriction => {
+        RequestKind::Restriction => {
             if let Some(subject) = subject
                 && subject.restricted_at.is_none()
             {
@@ -125,12 +125,13 @@ pub async fn pause(
     why: &str,
 ) -> Result<dsr_request::Model, AppError> {
     let why = reason("reason", why)?;
-    let (request, _) = for_change(scope, id, version, &[State::InProgress], "paused").await?;
+    let (request, _) =
+        for_change(scope, id, version, &[RequestState::InProgress], "paused").await?;
     // Sealed before the transaction: on SQLite it holds the database's one connection.
     let sealed_reason = seal_reason(scope, &request, Reason::Pause, &why).await?;
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
-    model.state = Set(State::Paused.as_str().into());
+    model.state = Set(RequestState::Paused);
     model.paused_at = Set(Some(Utc::now()));
     model.pause_reason_sealed = Set(Some(sealed_reason));
     let updated = save(&txn, &request, model).await?;
@@ -146,10 +147,10 @@ pub async fn pause(
 
 /// `PAUSED → IN_PROGRESS`: the days left when the clock stopped count again from today.
 pub async fn resume(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request::Model, AppError> {
-    let (request, _) = for_change(scope, id, version, &[State::Paused], "resumed").await?;
+    let (request, _) = for_change(scope, id, version, &[RequestState::Paused], "resumed").await?;
     let now = Utc::now();
     let paused_on = request.paused_at.unwrap_or(now).date_naive();
-    let basis = Basis::parse(&request.clock_basis)?;
+    let basis = request.clock_basis;
     let due_on = deadlines::calendar(&scope.tenant().region)?.resume(
         basis,
         request.due_on,
@@ -158,7 +159,7 @@ pub async fn resume(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request
     )?;
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
-    model.state = Set(State::InProgress.as_str().into());
+    model.state = Set(RequestState::InProgress);
     model.paused_at = Set(None);
     model.paused_days = Set(request.paused_days + (now.date_naive() - paused_on).num_days() as i32);
     model.due_on = Set(due_on);
@@ -193,7 +194,11 @@ pub async fn extend(
         scope,
         id,
         version,
-        &[State::Received, State::InProgress, State::Paused],
+        &[
+            RequestState::Received,
+            RequestState::InProgress,
+            RequestState::Paused,
+        ],
         "extended",
     )
     .await?;
@@ -203,7 +208,7 @@ pub async fn extend(
             message: "a request's deadline can be extended only once".into(),
         });
     }
-    let basis = Basis::parse(&request.clock_basis)?;
+    let basis = request.clock_basis;
     let due_on =
         deadlines::calendar(&scope.tenant().region)?.add(basis, request.due_on, days as u32)?;
     // Sealed before the transaction: on SQLite it holds the database's one connection.
@@ -239,7 +244,11 @@ pub async fn reject(
         scope,
         id,
         version,
-        &[State::Received, State::InProgress, State::Paused],
+        &[
+            RequestState::Received,
+            RequestState::InProgress,
+            RequestState::Paused,
+        ],
         "rejected",
     )
     .await?;
@@ -253,7 +262,7 @@ pub async fn reject(
     let sealed_reason = seal_reason(scope, &request, Reason::Rejection, &why).await?;
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
-    model.state = Set(State::Rejected.as_str().into());
+    model.state = Set(RequestState::Rejected);
     model.rejection_reason_sealed = Set(Some(sealed_reason));
     model.completed_at = Set(Some(Utc::now()));
     let updated = save(&txn, &request, model).await?;
@@ -309,15 +318,16 @@ pub async fn complete(
     id: Uuid,
     version: i32,
 ) -> Result<dsr_request::Model, AppError> {
-    let (request, _) = for_change(scope, id, version, &[State::InProgress], "completed").await?;
-    let kind = Kind::parse(&request.kind)?;
+    let (request, _) =
+        for_change(scope, id, version, &[RequestState::InProgress], "completed").await?;
+    let kind = request.kind;
     let now = Utc::now();
     let mut detail = json!({ "kind": kind.as_str(), "subject": request.subject_id });
     // Work that reads before the transaction (SQLite has one connection: no reads beside an open transaction).
     let mut export = None;
     let mut rectified = Vec::new();
     match kind {
-        Kind::Erasure => {
+        RequestKind::Erasure => {
             if tombstone_of(scope, &request).await?.is_none() {
                 return Err(AppError::Refused {
                     reason: crate::error::RefusalReason::ErasurePending,
@@ -338,7 +348,7 @@ pub async fn complete(
                 });
             }
         }
-        Kind::Access | Kind::Portability => {
+        RequestKind::Access | RequestKind::Portability => {
             let subject = subjects::get(scope, request.subject_id)
                 .await
                 .map_err(|_| AppError::Refused {
@@ -361,14 +371,14 @@ pub async fn complete(
                 expires_at: Set(now + Duration::days(EXPORT_TTL_DAYS)),
             });
         }
-        Kind::Rectification => {
+        RequestKind::Rectification => {
             rectified = prepare_rectification(scope, &request).await?;
         }
-        Kind::Restriction | Kind::Objection => {}
+        RequestKind::Restriction | RequestKind::Objection => {}
     }
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
-    model.state = Set(State::Completed.as_str().into());
+    model.state = Set(RequestState::Completed);
     model.completed_at = Set(Some(now));
     if let Some((sealed_log, records)) = rectified.pop().map(|r| (r.log, r.records)) {
         for record in &records {

@@ -44,7 +44,7 @@ use steward_entities::{
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
-use crate::deadlines::{self, Basis};
+use crate::deadlines::{self, ClockBasis};
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::jobs::{self, Job, NewJob, Outcome};
@@ -64,128 +64,13 @@ const MAX_REASON_CHARS: usize = 2000;
 /// Idempotency keys of the erasures Steward raises for children; clients cannot use them.
 const CHILD_KEY_PREFIX: &str = "child-under-13:";
 
-/// What the individual asks for.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(name = "RequestKind")]
-pub enum Kind {
-    Access,
-    Portability,
-    Rectification,
-    Erasure,
-    Restriction,
-    Objection,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Access => "access",
-            Kind::Portability => "portability",
-            Kind::Rectification => "rectification",
-            Kind::Erasure => "erasure",
-            Kind::Restriction => "restriction",
-            Kind::Objection => "objection",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Kind, AppError> {
-        [
-            Kind::Access,
-            Kind::Portability,
-            Kind::Rectification,
-            Kind::Erasure,
-            Kind::Restriction,
-            Kind::Objection,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("unknown request kind `{s}`")))
-    }
-
-    /// Removal is owed within 30 business days (the policy's promise); every other answer within 30 calendar days.
-    pub fn basis(self) -> Basis {
-        match self {
-            Kind::Erasure => Basis::Business,
-            _ => Basis::Calendar,
-        }
-    }
-}
-
-/// Where a request is in its life.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(name = "RequestState")]
-pub enum State {
-    Received,
-    InProgress,
-    /// Waiting for information from the controller: the deadline's clock is stopped.
-    Paused,
-    Completed,
-    Rejected,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Received => "received",
-            State::InProgress => "in_progress",
-            State::Paused => "paused",
-            State::Completed => "completed",
-            State::Rejected => "rejected",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<State, AppError> {
-        [
-            State::Received,
-            State::InProgress,
-            State::Paused,
-            State::Completed,
-            State::Rejected,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("unknown request state `{s}`")))
-    }
-
-    pub fn is_final(self) -> bool {
-        matches!(self, State::Completed | State::Rejected)
-    }
-}
-
-/// Who started a request.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(name = "RequestOrigin")]
-pub enum Origin {
-    /// Submitted by the client (the controller) for one of its subjects.
-    Client,
-    /// Raised by Steward because the subject is known to be under 13.
-    ChildUnder13,
-}
-
-impl Origin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Client => "client",
-            Origin::ChildUnder13 => "child_under_13",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Origin, AppError> {
-        match s {
-            "client" => Ok(Origin::Client),
-            "child_under_13" => Ok(Origin::ChildUnder13),
-            other => Err(AppError::internal(anyhow::anyhow!(
-                "unknown request origin `{other}`"
-            ))),
-        }
-    }
-}
+pub use steward_entities::dsr_request::{RequestKind, RequestOrigin, RequestState};
 
 /// A request to submit.
 #[derive(Clone, Debug)]
 pub struct Submission {
     pub subject_id: Uuid,
-    pub kind: Kind,
+    pub kind: RequestKind,
     pub idempotency_key: Option<String>,
     pub note: Option<String>,
     /// Rectification only: (personal data record, corrected value).
@@ -195,8 +80,8 @@ pub struct Submission {
 /// Filters of the request lists.
 #[derive(Clone, Debug, Default)]
 pub struct RequestFilter {
-    pub state: Option<State>,
-    pub kind: Option<Kind>,
+    pub state: Option<RequestState>,
+    pub kind: Option<RequestKind>,
     pub subject_id: Option<Uuid>,
     /// Only requests past their due date and not final.
     pub overdue: Option<bool>,
@@ -226,10 +111,10 @@ pub fn deadline(
     now: DateTime<Utc>,
 ) -> Result<Deadline, AppError> {
     let calendar = deadlines::calendar(region)?;
-    let basis = Basis::parse(&request.clock_basis)?;
-    let state = State::parse(&request.state)?;
+    let basis = request.clock_basis;
+    let state = request.state;
     let today = match (state, request.paused_at) {
-        (State::Paused, Some(paused)) => paused.date_naive(),
+        (RequestState::Paused, Some(paused)) => paused.date_naive(),
         _ => now.date_naive(),
     };
     let due_at = due_at(request.due_on);
@@ -237,7 +122,7 @@ pub fn deadline(
         due_on: request.due_on,
         due_at,
         days_left: calendar.days_left(basis, today, request.due_on),
-        overdue: !state.is_final() && state != State::Paused && now > due_at,
+        overdue: !state.is_final() && state != RequestState::Paused && now > due_at,
     })
 }
 
@@ -269,12 +154,12 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
     }
     let subject = subjects::get(scope, input.subject_id).await?;
     let payload = match (input.kind, input.rectifications.is_empty()) {
-        (Kind::Rectification, true) => {
+        (RequestKind::Rectification, true) => {
             return Err(AppError::BadInput(
                 "a rectification request needs `rectifications`: the records to correct and their values".into(),
             ));
         }
-        (Kind::Rectification, false) => {
+        (RequestKind::Rectification, false) => {
             Some(seal_rectifications(scope, &subject, &input.rectifications).await?)
         }
         (_, false) => {
@@ -296,15 +181,15 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
         tenant_id: Set(scope.tenant_id().0),
         id: Set(id),
         subject_id: Set(subject.id),
-        kind: Set(input.kind.as_str().into()),
-        origin: Set(Origin::Client.as_str().into()),
-        state: Set(State::Received.as_str().into()),
+        kind: Set(input.kind),
+        origin: Set(RequestOrigin::Client),
+        state: Set(RequestState::Received),
         idempotency_key: Set(key.clone()),
         submitted_by: Set(scope.principal().label()),
         note_sealed: Set(note),
         payload_sealed: Set(payload),
         received_at: Set(now),
-        clock_basis: Set(basis.as_str().into()),
+        clock_basis: Set(basis),
         due_on: Set(due_on),
         paused_at: Set(None),
         pause_reason_sealed: Set(None),
@@ -360,7 +245,7 @@ fn same_request(
     existing: dsr_request::Model,
     input: &Submission,
 ) -> Result<dsr_request::Model, AppError> {
-    if existing.subject_id == input.subject_id && existing.kind == input.kind.as_str() {
+    if existing.subject_id == input.subject_id && existing.kind == input.kind {
         Ok(existing)
     } else {
         Err(AppError::Conflict(
@@ -517,12 +402,12 @@ fn filtered(
     today: NaiveDate,
 ) -> Result<sea_orm::Select<dsr_request::Entity>, AppError> {
     let open = [
-        State::Received.as_str(),
-        State::InProgress.as_str(),
-        State::Paused.as_str(),
+        RequestState::Received.as_str(),
+        RequestState::InProgress.as_str(),
+        RequestState::Paused.as_str(),
     ];
     if let Some(state) = filter.state {
-        query = query.filter(dsr_request::Column::State.eq(state.as_str()));
+        query = query.filter(dsr_request::Column::State.eq(state));
     }
     if let Some(kind) = filter.kind {
         query = query.filter(dsr_request::Column::Kind.eq(kind.as_str()));

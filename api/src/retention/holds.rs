@@ -140,7 +140,7 @@ pub async fn lift_hold(
     let waiting: Vec<dsr_request::Model> = scope
         .find::<dsr_request::Entity>()
         .filter(dsr_request::Column::Kind.eq("erasure"))
-        .filter(dsr_request::Column::State.eq("in_progress"))
+        .filter(dsr_request::Column::State.eq(dsr_request::RequestState::InProgress))
         .all(scope.db())
         .await?
         .into_iter()

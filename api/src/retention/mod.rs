@@ -473,7 +473,7 @@ pub async fn set_default(
     let longest_notice: Option<i32> = tenant::Entity::find()
         .select_only()
         .column_as(tenant::Column::NoticePeriodDays.max(), "m")
-        .filter(tenant::Column::Status.ne(TenantStatus::Terminated.as_str()))
+        .filter(tenant::Column::Status.ne(TenantStatus::Terminated))
         .into_tuple::<Option<i32>>()
         .one(control)
         .await?

@@ -12,7 +12,6 @@
 pub mod assignments;
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -29,44 +28,7 @@ use crate::db::Databases;
 use crate::error::AppError;
 use crate::ids::TenantId;
 
-/// Lifecycle of a tenant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TenantStatus {
-    /// Normal operation.
-    Active,
-    /// No client access; data kept; staff may still act on it.
-    Suspended,
-    /// Contract ended: clients may still read and export, nothing new is collected.
-    Offboarding,
-    /// Its personal data is deleted; clients may only read the tenant and its offboarding certificate.
-    Terminated,
-}
-
-impl TenantStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TenantStatus::Active => "active",
-            TenantStatus::Suspended => "suspended",
-            TenantStatus::Offboarding => "offboarding",
-            TenantStatus::Terminated => "terminated",
-        }
-    }
-}
-
-impl FromStr for TenantStatus {
-    type Err = AppError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "active" => Ok(TenantStatus::Active),
-            "suspended" => Ok(TenantStatus::Suspended),
-            "offboarding" => Ok(TenantStatus::Offboarding),
-            "terminated" => Ok(TenantStatus::Terminated),
-            other => Err(AppError::internal(anyhow::anyhow!(
-                "unknown tenant status `{other}` in the directory"
-            ))),
-        }
-    }
-}
+pub use steward_entities::tenant::TenantStatus;
 
 /// A tenant as the directory knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,7 +49,7 @@ impl TryFrom<tenant::Model> for TenantRecord {
             id: TenantId(m.id),
             name: m.name,
             region: m.region,
-            status: m.status.parse()?,
+            status: m.status,
             status_reason: m.status_reason,
             created_at: m.created_at,
             updated_at: m.updated_at,

@@ -4,10 +4,11 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use steward_policy::Permission;
 
-use crate::graphql::types::{Conn, TenantStatusGql, connection, parse_tenant_id};
+use crate::graphql::types::{Conn, connection, parse_tenant_id};
 use crate::graphql::{principal, tenancy};
 use crate::pagination::Page;
 use crate::tenancy::TenantRecord;
+use crate::tenancy::TenantStatus;
 use crate::tenants;
 use crate::users::graphql::{User, users_page};
 
@@ -87,11 +88,10 @@ impl TenantQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 1-100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-        status: Option<TenantStatusGql>,
+        status: Option<TenantStatus>,
     ) -> async_graphql::Result<Conn<Tenant>> {
         let page = Page::new(first, after.as_deref())?;
-        let found =
-            tenants::list(tenancy(ctx)?, principal(ctx)?, page, status.map(Into::into)).await?;
+        let found = tenants::list(tenancy(ctx)?, principal(ctx)?, page, status).await?;
         Ok(connection(found, |t| t.id.to_string(), Tenant))
     }
 
@@ -249,8 +249,8 @@ impl Tenant {
     async fn region(&self) -> &str {
         &self.0.region
     }
-    async fn status(&self) -> TenantStatusGql {
-        self.0.status.into()
+    async fn status(&self) -> TenantStatus {
+        self.0.status
     }
     /// Why the tenant was last suspended, while it is.
     async fn status_reason(&self) -> Option<&str> {

@@ -53,7 +53,7 @@ pub async fn create(
         name: Set(name.clone()),
         name_key: Set(name_key(&name)),
         region: Set(region.to_owned()),
-        status: Set(TenantStatus::Active.as_str().to_owned()),
+        status: Set(TenantStatus::Active),
         status_reason: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -118,7 +118,7 @@ pub async fn list(
     let db = tenancy.databases().control();
     let mut query = tenant::Entity::find();
     if let Some(status) = status {
-        query = query.filter(tenant::Column::Status.eq(status.as_str()));
+        query = query.filter(tenant::Column::Status.eq(status));
     }
     let total = crate::pagination::count(query.clone(), db).await?;
     if let Some(after) = page.after {
@@ -198,7 +198,7 @@ async fn transition(
         )
         .col_expr(tenant::Column::UpdatedAt, now.into())
         .filter(tenant::Column::Id.eq(tenant.id.0))
-        .filter(tenant::Column::Status.eq(from.as_str()))
+        .filter(tenant::Column::Status.eq(from))
         .exec(&control)
         .await?;
     if updated.rows_affected != 1 {

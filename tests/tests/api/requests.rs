@@ -1234,6 +1234,43 @@ async fn a_corrupt_transfer_fails_the_erasure_loudly(backend: Backend) {
     assert_eq!(r["erasure"]["dataKeyDestroyed"], true, "{r}");
     assert_eq!(r["propagations"].as_array().unwrap().len(), 2, "{r}");
 }
+/// A state the server does not know (a hand edit, a newer build's value after a rollback) is never guessed: reading
+/// the row is an internal error without the stored text, and the request is not quietly shown in another state.
+async fn an_unknown_stored_state_is_an_error_not_a_guess(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Unknown State Co", "eu").await;
+    let admin = app.invite(&t, "us-admin", "CLIENT_ADMIN").await;
+    let s = subject(&app, &admin, "us-1", "us@example.com", "Una State").await;
+    let (id, _) = submit(&app, &admin, &s, "ACCESS").await;
+    let r = app.gql(&admin, GET, json!({ "id": id })).await;
+    assert_eq!(r.ok()["dataSubjectRequest"]["state"], "RECEIVED");
+
+    let db = app.raw_db("eu").await;
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared("UPDATE dsr_requests SET state = 'limbo-7'")
+        .await
+        .unwrap();
+    let r = app.gql(&admin, GET, json!({ "id": id })).await;
+    r.expect_code("INTERNAL");
+    let text = r.body.to_string();
+    assert!(!text.contains("limbo-7"), "the stored text leaked: {text}");
+    assert!(!text.contains("RECEIVED"), "a guessed state: {text}");
+    let list = app
+        .gql(
+            &admin,
+            "{ dataSubjectRequests(first: 10) { edges { node { id state } } } }",
+            json!({}),
+        )
+        .await;
+    list.expect_code("INTERNAL");
+
+    db.execute_unprepared("UPDATE dsr_requests SET state = 'received'")
+        .await
+        .unwrap();
+    let r = app.gql(&admin, GET, json!({ "id": id })).await;
+    assert_eq!(r.ok()["dataSubjectRequest"]["state"], "RECEIVED");
+}
+
 async fn dead_jobs_are_visible_and_retryable(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let t = app.create_tenant("Dead Co", "eu").await;
@@ -1262,10 +1299,12 @@ async fn dead_jobs_are_visible_and_retryable(backend: Backend) {
         app.run_jobs_at(when).await;
         when += Duration::hours(2);
     }
-    const JOBS: &str = "{ jobs(state: DEAD) { id kind attempts maxAttempts lastError queue } }";
+    const JOBS: &str =
+        "{ jobs(state: DEAD) { id kind state attempts maxAttempts lastError queue } }";
     let dead = app.gql(&po, JOBS, json!({})).await;
     let dead = dead.ok()["jobs"].as_array().unwrap().clone();
     assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["state"], "DEAD");
     assert_eq!(dead[0]["kind"], "erasure.deliver");
     assert_eq!(dead[0]["attempts"], dead[0]["maxAttempts"]);
     assert!(
@@ -1297,7 +1336,7 @@ async fn dead_jobs_are_visible_and_retryable(backend: Backend) {
     const RETRY: &str = "mutation($id: ID!) { retryJob(id: $id) { state attempts } }";
     let job = dead[0]["id"].as_str().unwrap();
     let retried = app.gql(&po, RETRY, json!({ "id": job })).await;
-    assert_eq!(retried.ok()["retryJob"]["state"], "queued");
+    assert_eq!(retried.ok()["retryJob"]["state"], "QUEUED");
     app.gql(&po, RETRY, json!({ "id": job }))
         .await
         .expect_code("CONFLICT");
@@ -1507,5 +1546,6 @@ both_backends!(
     reminders_overdue_and_export_expiry,
     dead_jobs_are_visible_and_retryable,
     a_corrupt_transfer_fails_the_erasure_loudly,
+    an_unknown_stored_state_is_an_error_not_a_guess,
     parallel_workers_run_each_job_once,
 );
