@@ -247,13 +247,28 @@ pub fn set_before_deferred_apply(hook: fn()) {
     let _ = BEFORE_DEFERRED_APPLY.set(hook);
 }
 
+/// What a deferred event carries besides itself, applied in the region transaction that appends it. The audit
+/// module knows only that it is JSON; the domain that wrote it (`notices::deferred`) applies it.
+#[async_trait::async_trait]
+pub trait DeferredEffects: Send + Sync {
+    async fn apply(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        tenant: TenantId,
+        effect: serde_json::Value,
+    ) -> Result<(), crate::error::AppError>;
+}
+
 /// Records, inside a transaction on the control database, an event owed to a tenant's chain (in its region
-/// database). The change and this row commit together; [`apply_deferred`] then appends the event, so a failure between
-/// the two databases can delay the event, never lose it or record it without its change. Returns the event's id.
+/// database), with what else the region owes (`effect`, applied by a [`DeferredEffects`]). The change and this row
+/// commit together; [`apply_deferred`] then appends the event and applies the effect in one region transaction, so a
+/// failure between the two databases can delay them, never lose them, apply them twice, or record them without their
+/// change. Returns the event's id.
 pub async fn defer_tenant<C: ConnectionTrait>(
     control_txn: &C,
     tenant: TenantId,
     entry: &AuditEntry,
+    effect: Option<serde_json::Value>,
 ) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
     let entry = serde_json::to_string(entry).map_err(|e| DbErr::Custom(e.to_string()))?;
@@ -261,6 +276,7 @@ pub async fn defer_tenant<C: ConnectionTrait>(
         id: Set(id),
         tenant_id: Set(tenant.0),
         entry: Set(entry),
+        effect: Set(effect.map(|e| e.to_string())),
         created_at: Set(Utc::now()),
     }
     .insert(control_txn)
@@ -268,11 +284,13 @@ pub async fn defer_tenant<C: ConnectionTrait>(
     Ok(id)
 }
 
-/// Appends deferred events to their tenants' chains: the ones named, or (`None`) every one left, oldest first. Each is
-/// appended under its own id at most once, then its row is deleted; returns how many were appended now.
+/// Appends deferred events to their tenants' chains, each with its effect in the same region transaction: the ones
+/// named, or (`None`) every one left, oldest first. Each is applied under its own id at most once, then its row is
+/// deleted; returns how many were applied now.
 pub async fn apply_deferred(
     tenancy: &crate::tenancy::Tenancy,
     only: Option<&[Uuid]>,
+    effects: &dyn DeferredEffects,
 ) -> Result<usize, crate::error::AppError> {
     if only.is_some()
         && let Some(hook) = BEFORE_DEFERRED_APPLY.get()
@@ -288,10 +306,15 @@ pub async fn apply_deferred(
     for row in query.all(control).await? {
         let tenant = TenantId(row.tenant_id);
         let entry: AuditEntry = crate::error::stored_json("audit_outbox.entry", &row.entry)?;
+        let effect: Option<serde_json::Value> = row
+            .effect
+            .as_deref()
+            .map(|e| crate::error::stored_json("audit_outbox.effect", e))
+            .transpose()?;
         let scope = tenancy.system_scope(tenant).await?;
         let txn = scope.begin().await?;
-        // Serialised with every other append to this chain; an event already there was appended by a run that died
-        // before deleting its row.
+        // Serialised with every other append to this chain; an event already there was appended (with its effect) by
+        // a run that died before deleting its row.
         lock_for_transaction(&txn, tenant_lock_key(tenant)).await?;
         let present = audit_event::Entity::find()
             .filter(audit_event::Column::TenantId.eq(tenant.0))
@@ -300,6 +323,9 @@ pub async fn apply_deferred(
             .await?
             .is_some();
         if !present {
+            if let Some(effect) = effect {
+                effects.apply(&txn, tenant, effect).await?;
+            }
             let started = std::time::Instant::now();
             append_tenant_timed(&txn, tenant, row.id, entry).await?;
             crate::metrics::record_audit_append(started.elapsed());
@@ -311,15 +337,6 @@ pub async fn apply_deferred(
             .await?;
     }
     Ok(appended)
-}
-
-/// After the change committed: appends its deferred event at once. Should that fail (the region unreachable, the
-/// process stopping), the event stays owed and the next sweep appends it; the change is done either way, so the
-/// caller is not told of it as a failure.
-pub async fn apply_deferred_now(tenancy: &crate::tenancy::Tenancy, id: Uuid) {
-    if let Err(e) = apply_deferred(tenancy, Some(&[id])).await {
-        tracing::warn!(event = %id, error = ?e, "a deferred audit event waits for the next sweep");
-    }
 }
 
 /// One event as exported and as verified: exactly the fields that are hashed, plus the hash. An outside verifier needs

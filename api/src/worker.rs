@@ -55,7 +55,7 @@ impl jobs::Handler for Dispatcher {
                 Ok(Outcome::Done)
             }
             Job::ApplyDeferredAudit { .. } => {
-                let appended = crate::audit::apply_deferred(tenancy, None).await?;
+                let appended = crate::notices::deferred::apply_all(tenancy).await?;
                 if appended > 0 {
                     tracing::info!(appended, "deferred audit events appended by the sweep");
                 }

@@ -1,4 +1,5 @@
-//! An audit event owed to a tenant's chain by a change committed in the control database (control database).
+//! An audit event (and, with it, any notice) owed to a tenant's region by a change committed in the control database
+//! (control database).
 
 use sea_orm::entity::prelude::*;
 
@@ -11,6 +12,9 @@ pub struct Model {
     pub tenant_id: Uuid,
     /// The `AuditEntry`, as JSON.
     pub entry: String,
+    /// What else the region owes, applied in the transaction that appends the event (JSON; a notice to the tenant's
+    /// admins), or `None`.
+    pub effect: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

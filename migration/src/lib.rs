@@ -24,6 +24,7 @@ mod control_m20261130_000004_policies;
 mod control_m20261130_000005_authz_version;
 mod control_m20261202_000001_instructions;
 mod control_m20261203_000001_audit_outbox;
+mod control_m20261203_000002_outbox_effects;
 mod jobs_table;
 mod region_m20261128_000001_foundation;
 mod region_m20261129_000001_personal_data;
@@ -54,6 +55,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261130_000005_authz_version::Migration),
             Box::new(control_m20261202_000001_instructions::Migration),
             Box::new(control_m20261203_000001_audit_outbox::Migration),
+            Box::new(control_m20261203_000002_outbox_effects::Migration),
         ]
     }
 

@@ -24,13 +24,14 @@ use serde_json::json;
 use steward_entities::{
     breach, breach_notification, legal_disclosure, onward_transfer, personal_data, tenant,
 };
-use steward_policy::{ActorKind, Permission};
+use steward_policy::Permission;
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::TenantId;
+use crate::notices::deferred::{self, OwedNotice};
 use crate::notices::notify;
 use crate::registry::list_of;
 use crate::taxonomy;
@@ -231,23 +232,26 @@ pub async fn decide_disclosure(
     .await?;
     // Under a non-disclosure order nothing the tenant can see changes: no event on its chain (whose head would move),
     // no notice, no count. Its events are appended when the order ends (`release_disclosure_notices`).
-    if notify_now {
-        let region = scope.begin().await?;
+    let deferred = if notify_now {
         let entry = AuditEntry::by(principal, "disclosure.decided", "legal_disclosure", id);
-        tell_tenant(&region, &updated, entry).await?;
-        region.commit().await?;
-    }
+        let (entry, notice) = owed_to_tenant(&updated, entry)?;
+        Some(deferred::defer(&control, scope.tenant_id(), &entry, vec![notice]).await?)
+    } else {
+        None
+    };
     control.commit().await?;
+    if let Some(deferred) = deferred {
+        deferred::apply_now(tenancy, deferred).await;
+    }
     Ok(updated)
 }
 
-/// What the tenant learns of a decided demand, on its own chain and as a notice: appended at decision time without an
-/// order, or when the order ends.
-async fn tell_tenant<C: sea_orm::ConnectionTrait>(
-    txn: &C,
+/// What the tenant learns of a decided demand, on its own chain and as a notice (owed through the outbox with the
+/// control-database change that decides or releases it): at decision time without an order, or when the order ends.
+fn owed_to_tenant(
     d: &legal_disclosure::Model,
     entry: AuditEntry,
-) -> Result<(), AppError> {
+) -> Result<(AuditEntry, OwedNotice), AppError> {
     let categories = d
         .disclosed_categories
         .as_deref()
@@ -261,36 +265,22 @@ async fn tell_tenant<C: sea_orm::ConnectionTrait>(
         .transpose()
         .map_err(AppError::internal)?
         .map_or(0, |ids| ids.len());
-    audit::append_tenant(
-        txn,
-        TenantId(d.tenant_id),
-        entry.with_detail(json!({
-            "decision": d.decision,
-            "categories": categories,
-            "subjects": subjects,
-            "reviewer": d.reviewer,
-            "decided_at": d.decided_at.map(audit::canonical_time),
-            "nondisclosure_until": d.nondisclosure_until,
-        })),
-    )
-    .await?;
-    disclosure_notice(txn, d).await
-}
-
-async fn disclosure_notice<C: sea_orm::ConnectionTrait>(
-    txn: &C,
-    d: &legal_disclosure::Model,
-) -> Result<(), AppError> {
-    notify(
-        txn,
-        TenantId(d.tenant_id),
+    let entry = entry.with_detail(json!({
+        "decision": d.decision,
+        "categories": categories,
+        "subjects": subjects,
+        "reviewer": d.reviewer,
+        "decided_at": d.decided_at.map(audit::canonical_time),
+        "nondisclosure_until": d.nondisclosure_until,
+    }));
+    let notice = OwedNotice::new(
         "legal.disclosure",
         &format!(
             "Demand for your data: {} from {}",
             d.kind.replace('_', " "),
             d.authority
         ),
-        &format!(
+        format!(
             "Reference {}, received {}. Scope: {}. Our decision: {}{}.",
             d.reference,
             d.received_on,
@@ -304,8 +294,8 @@ async fn disclosure_notice<C: sea_orm::ConnectionTrait>(
                 _ => String::new(),
             }
         ),
-    )
-    .await
+    );
+    Ok((entry, notice))
 }
 
 /// The scheduled release: decided demands whose non-disclosure order has ended are told to their tenants now.
@@ -320,17 +310,11 @@ pub async fn release_disclosure_notices(
         .filter(legal_disclosure::Column::NondisclosureUntil.lt(today))
         .all(tenancy.databases().control())
         .await?;
-    let system = Principal {
-        subject: "steward".into(),
-        kind: ActorKind::Staff,
-        tenant_id: None,
-    };
     let mut sent = 0;
     for d in due {
         let Some(t) = tenancy.find(TenantId(d.tenant_id)).await? else {
             continue;
         };
-        let scope = tenancy.scope_for_new_tenant(&system, t)?;
         let control = tenancy.databases().control().begin().await?;
         let claimed = legal_disclosure::Entity::update_many()
             .col_expr(
@@ -344,17 +328,19 @@ pub async fn release_disclosure_notices(
         if claimed.rows_affected != 1 {
             continue;
         }
-        let region = scope.begin().await?;
         let entry = AuditEntry::system("disclosure.decided", "legal_disclosure", d.id);
-        tell_tenant(&region, &d, entry).await?;
-        audit::append_tenant(
-            &region,
-            TenantId(d.tenant_id),
-            AuditEntry::system("disclosure.notice_released", "legal_disclosure", d.id),
+        let (entry, notice) = owed_to_tenant(&d, entry)?;
+        let decided = deferred::defer(&control, t.id, &entry, vec![notice]).await?;
+        let released = deferred::defer(
+            &control,
+            t.id,
+            &AuditEntry::system("disclosure.notice_released", "legal_disclosure", d.id),
+            Vec::new(),
         )
         .await?;
-        region.commit().await?;
         control.commit().await?;
+        deferred::apply_now(tenancy, decided).await;
+        deferred::apply_now(tenancy, released).await;
         sent += 1;
     }
     Ok(sent)
@@ -682,7 +668,7 @@ pub async fn acknowledge_breach(
     model.acknowledged_at = Set(Some(Utc::now()));
     model.acknowledged_by = Set(Some(scope.principal().label()));
     let updated = model.update(&txn).await?;
-    let deferred = audit::defer_tenant(
+    let deferred = deferred::defer(
         &txn,
         scope.tenant_id(),
         &AuditEntry::by(
@@ -691,10 +677,11 @@ pub async fn acknowledge_breach(
             "breach",
             breach_id,
         ),
+        Vec::new(),
     )
     .await?;
     txn.commit().await?;
-    audit::apply_deferred_now(tenancy, deferred).await;
+    deferred::apply_now(tenancy, deferred).await;
     Ok(updated)
 }
 

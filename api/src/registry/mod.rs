@@ -596,36 +596,34 @@ pub async fn set_notice_period(
         .filter(tenant::Column::Id.eq(scope.tenant_id().0))
         .exec(&control)
         .await?;
-    let txn = scope.begin().await?;
-    // The client is told: the period protects it (sub-processor changes, staff retention changes).
-    crate::notices::notify(
-        &txn,
-        scope.tenant_id(),
+    // The client is told (the period protects it: sub-processor changes, staff retention changes), and the change
+    // is in its chain; both are owed through the outbox, so they cannot be recorded without the change or the reverse.
+    let notice = crate::notices::deferred::OwedNotice::new(
         "tenant.notice_period",
         "Your notice period was changed",
-        &format!(
+        format!(
             "{} set your notice period to {days} days (it was {}). Sub-processor changes are announced that long \
              before they take effect; retention changes our staff make wait that long, and never less than {} days.",
             scope.principal().label(),
             before.map_or_else(|| "unset".to_owned(), |d| d.to_string()),
             crate::retention::MIN_STAFF_CHANGE_NOTICE_DAYS,
         ),
-    )
-    .await?;
-    audit::append_tenant(
-        &txn,
+    );
+    let deferred = crate::notices::deferred::defer(
+        &control,
         scope.tenant_id(),
-        AuditEntry::by(
+        &AuditEntry::by(
             scope.principal(),
             "tenant.notice_period_set",
             "tenant",
             scope.tenant_id(),
         )
         .with_detail(json!({ "days": days })),
+        vec![notice],
     )
     .await?;
-    txn.commit().await?;
     control.commit().await?;
+    crate::notices::deferred::apply_now(tenancy, deferred).await;
     Ok(())
 }
 

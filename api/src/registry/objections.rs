@@ -47,7 +47,7 @@ pub async fn object(
     })?;
     // The objection (control) and its event (the tenant's chain, in its region) commit through the audit outbox:
     // neither can be recorded without the other.
-    let deferred = audit::defer_tenant(
+    let deferred = crate::notices::deferred::defer(
         &txn,
         scope.tenant_id(),
         &AuditEntry::by(
@@ -57,10 +57,11 @@ pub async fn object(
             model.id,
         )
         .with_detail(json!({ "subprocessor": notice.sub_processor_id })),
+        Vec::new(),
     )
     .await?;
     txn.commit().await?;
-    audit::apply_deferred_now(tenancy, deferred).await;
+    crate::notices::deferred::apply_now(tenancy, deferred).await;
     Ok(model)
 }
 

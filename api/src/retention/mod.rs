@@ -264,37 +264,33 @@ async fn notice_period_on(tenancy: &Tenancy, tenant_id: TenantId) -> Result<Dura
 }
 
 /// A tenant created while a change to the default retention periods is pending is told of it at once, before it holds
-/// any data (in the transaction that starts its chain).
-pub(crate) async fn tell_new_tenant<C: ConnectionTrait, R: ConnectionTrait>(
+/// any data: the notices it is owed, filed with the event that starts its chain.
+pub(crate) async fn owed_to_new_tenant<C: ConnectionTrait>(
     control: &C,
-    region: &R,
-    tenant: TenantId,
-) -> Result<(), AppError> {
+) -> Result<Vec<crate::notices::deferred::OwedNotice>, AppError> {
     let pending = retention_default::Entity::find()
         .filter(retention_default::Column::PendingEffectiveAt.is_not_null())
         .order_by_asc(retention_default::Column::Category)
         .all(control)
         .await?;
+    let mut owed = Vec::new();
     for d in pending {
         let (Some(days), Some(at)) = (d.pending_period_days, d.pending_effective_at) else {
             continue;
         };
-        crate::notices::notify(
-            region,
-            tenant,
+        owed.push(crate::notices::deferred::OwedNotice::new(
             NOTICE_RETENTION_CHANGE,
             "A change to the default retention periods is scheduled",
-            &format!(
+            format!(
                 "The platform's default retention period for category `{}` becomes {days} days from {}. It applies to \
                  your values of that category that no rule of yours covers. Set your own rule to keep a different \
                  period; retentionPreview shows what the change would delete.",
                 d.category,
                 at.format("%Y-%m-%d %H:%M UTC"),
             ),
-        )
-        .await?;
+        ));
     }
-    Ok(())
+    Ok(owed)
 }
 
 /// Removes one of the tenant's rules. A `client_admin` removes at once; staff schedule the removal (values may then

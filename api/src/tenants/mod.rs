@@ -74,21 +74,20 @@ pub async fn create(
     )
     .await?;
 
-    // The tenant's own chain starts in its region. The region commits first: should the control commit then fail, a
-    // lone chain start is left behind for a tenant that does not exist, rather than a tenant without its chain.
+    // The tenant's own chain starts in its region, with the notices it is owed: both through the outbox, committed
+    // with the tenant itself, so there is never a tenant without its chain nor a chain without its tenant.
     let record = TenantRecord::try_from(model)?;
-    let scope = tenancy.scope_for_new_tenant(principal, record.clone())?;
-    let txn = scope.begin().await?;
-    audit::append_tenant(
-        &txn,
+    let owed = crate::retention::owed_to_new_tenant(&control).await?;
+    let deferred = crate::notices::deferred::defer(
+        &control,
         id,
-        AuditEntry::by(principal, "tenant.created", "tenant", id)
+        &AuditEntry::by(principal, "tenant.created", "tenant", id)
             .with_detail(json!({ "region": region })),
+        owed,
     )
     .await?;
-    crate::retention::tell_new_tenant(&control, &txn, id).await?;
-    txn.commit().await?;
     control.commit().await?;
+    crate::notices::deferred::apply_now(tenancy, deferred).await;
     Ok(record)
 }
 
@@ -213,17 +212,17 @@ async fn transition(
     )
     .await?;
     crate::tenancy::assignments::bump_version(&control).await?;
-    let txn = scope.begin().await?;
-    audit::append_tenant(
-        &txn,
+    let deferred = crate::notices::deferred::defer(
+        &control,
         tenant.id,
-        AuditEntry::by(scope.principal(), action, "tenant", tenant.id)
+        &AuditEntry::by(scope.principal(), action, "tenant", tenant.id)
             .with_detail(json!({ "from": from.as_str(), "to": to.as_str() })),
+        Vec::new(),
     )
     .await?;
-    txn.commit().await?;
     control.commit().await?;
     tenancy.forget_tenant(tenant.id);
+    crate::notices::deferred::apply_now(tenancy, deferred).await;
     Ok(TenantRecord {
         status: to,
         status_reason: reason.map(str::to_owned),

@@ -271,9 +271,9 @@ async fn concurrent_appends_never_fork_a_chain(backend: Backend) {
     assert_eq!(v["events"], 2 + 24);
 }
 
-/// Owed audit events (a control-database change whose event belongs to a tenant's chain) are appended by the sweep,
-/// each exactly once: a row left behind after its event was appended (a process that died between the region commit
-/// and the row's delete) is only deleted.
+/// Owed audit events (a control-database change whose event belongs to a tenant's chain), with the notice owed beside
+/// them, are applied by the sweep, each exactly once: a row left behind after its event was appended (a process that
+/// died between the region commit and the row's delete) is only deleted, its notice not filed twice.
 async fn owed_events_are_appended_once_by_the_sweep(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let t = app.create_tenant("Owed Co", "eu").await;
@@ -283,12 +283,19 @@ async fn owed_events_are_appended_once_by_the_sweep(backend: Backend) {
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let entry = steward::audit::AuditEntry::system("test.owed", "tenant", &t);
     let txn = control.begin().await.unwrap();
-    let id = steward::audit::defer_tenant(&txn, tenant, &entry)
+    let notice = steward::notices::deferred::OwedNotice::new(
+        "test.owed",
+        "Owed notice",
+        "Filed with its event.",
+    );
+    let id = steward::notices::deferred::defer(&txn, tenant, &entry, vec![notice.clone()])
         .await
         .unwrap();
     txn.commit().await.unwrap();
     let owed = "action = 'test.owed'";
+    let owed_notice = "kind = 'test.owed'";
     assert_eq!(app.count("eu", "audit_events", owed).await, 0);
+    assert_eq!(app.count("eu", "notices", owed_notice).await, 0);
 
     // The sweep, as the server's worker schedules it each interval.
     steward::jobs::schedule_sweeps(
@@ -300,23 +307,26 @@ async fn owed_events_are_appended_once_by_the_sweep(backend: Backend) {
     .unwrap();
     app.run_jobs().await;
     assert_eq!(app.count("eu", "audit_events", owed).await, 1);
+    assert_eq!(app.count("eu", "notices", owed_notice).await, 1);
     assert_eq!(app.count("control", "audit_outbox", "1 = 1").await, 0);
 
     // The row back, as if its delete had been lost: applied again, nothing is appended twice.
     control
         .execute_unprepared(&format!(
-            "INSERT INTO audit_outbox (id, tenant_id, entry, created_at) VALUES ({}, {}, '{}', '2026-12-03T00:00:00Z')",
+            "INSERT INTO audit_outbox (id, tenant_id, entry, effect, created_at) VALUES ({}, {}, '{}', '{}', '2026-12-03T00:00:00Z')",
             stored_uuid(&app, &id.to_string()),
             stored_uuid(&app, &t),
             serde_json::to_string(&entry).unwrap().replace('\'', "''"),
+            serde_json::to_string(&[&notice]).unwrap().replace('\'', "''"),
         ))
         .await
         .unwrap();
-    let appended = steward::audit::apply_deferred(app.state.tenancy(), None)
+    let appended = steward::notices::deferred::apply_all(app.state.tenancy())
         .await
         .unwrap();
     assert_eq!(appended, 0);
     assert_eq!(app.count("eu", "audit_events", owed).await, 1);
+    assert_eq!(app.count("eu", "notices", owed_notice).await, 1);
     assert_eq!(app.count("control", "audit_outbox", "1 = 1").await, 0);
     let verify = app
         .gql(&admin, "{ verifyAuditChain { valid } }", json!({}))

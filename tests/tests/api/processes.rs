@@ -540,6 +540,72 @@ async fn a_death_between_the_databases_loses_no_audit_event(backend: Backend) {
     );
 }
 
+/// The same for a change that owes its tenant a notice as well as an event (a new notice period): killed between the
+/// databases, the period is changed and both are owed; the next process files the notice and appends the event
+/// together, once each, and nothing reached the region before.
+async fn a_death_between_the_databases_loses_no_notice(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = app.create_tenant("Period Co", "eu").await;
+    let admin = app.invite(&tenant, "per-admin", "CLIENT_ADMIN").await;
+    let ops = app.staff_with("per-ops", "PLATFORM_ADMIN").await;
+    const SET: &str = "mutation($t: ID!) { setNoticePeriod(tenantId: $t, days: 45) }";
+    const EVENT: &str = "action = 'tenant.notice_period_set'";
+    const NOTICE: &str = "kind = 'tenant.notice_period'";
+
+    let mut first = start_server_with(
+        &app,
+        dir.path(),
+        "first",
+        &[("STEWARD_TEST_ABORT_BEFORE_DEFERRED_AUDIT", "1")],
+    )
+    .await;
+    let answer = post_until_closed(first.port, &ops, SET, json!({ "t": tenant })).await;
+    assert_eq!(answer, None, "the process died before answering");
+    assert!(!first.child.wait().unwrap().success());
+    // The change committed with what it owes; the region has neither the notice nor the event yet.
+    assert_eq!(
+        app.count("control", "tenants", "notice_period_days = 45")
+            .await,
+        1
+    );
+    assert_eq!(app.count("control", "audit_outbox", "1 = 1").await, 1);
+    assert_eq!(app.count("eu", "audit_events", EVENT).await, 0);
+    assert_eq!(app.count("eu", "notices", NOTICE).await, 0);
+
+    let second = start_server(&app, dir.path(), "second").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.count("control", "audit_outbox", "1 = 1").await > 0 {
+        assert!(Instant::now() < deadline, "what was owed never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.count("eu", "audit_events", EVENT).await, 1);
+    assert_eq!(app.count("eu", "notices", NOTICE).await, 1);
+    let inbox = gql_over_tcp(
+        second.port,
+        &admin,
+        "{ notices(first: 5) { edges { node { title body } } } }",
+        json!({}),
+    )
+    .await;
+    let text = inbox.to_string();
+    assert!(
+        text.contains("Your notice period was changed") && text.contains("45 days"),
+        "{inbox}"
+    );
+    let verify = gql_over_tcp(
+        second.port,
+        &admin,
+        "{ verifyAuditChain { valid } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        verify["data"]["verifyAuditChain"]["valid"], true,
+        "{verify}"
+    );
+}
+
 /// `kill -9` while erasures run; a new process finishes them, each exactly once.
 async fn killed_mid_erasure_finishes_exactly_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -659,6 +725,7 @@ async fn two_instances_share_the_queue(backend: Backend) {
 both_backends!(
     killed_mid_erasure_finishes_exactly_once,
     a_death_between_the_databases_loses_no_audit_event,
+    a_death_between_the_databases_loses_no_notice,
     two_instances_share_the_queue
 );
 
