@@ -297,7 +297,7 @@ pub async fn apply_deferred(
     {
         hook();
     }
-    let control = tenancy.databases().control();
+    let control = tenancy.system().control();
     let mut query = audit_outbox::Entity::find().order_by_asc(audit_outbox::Column::Id);
     if let Some(ids) = only {
         query = query.filter(audit_outbox::Column::Id.is_in(ids.iter().copied()));

@@ -118,11 +118,7 @@ pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<De
         .await
         .map_err(|e| fail("sub-processors", e))?;
 
-    let regions: Vec<String> = tenancy
-        .databases()
-        .region_names()
-        .map(str::to_owned)
-        .collect();
+    let regions: Vec<String> = tenancy.region_names().map(str::to_owned).collect();
     for (i, demo) in TENANTS.iter().enumerate() {
         let tenant = match tenants::find_by_name(tenancy, demo.name)
             .await

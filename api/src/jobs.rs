@@ -423,13 +423,12 @@ const REFILL_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 pub trait Handler: Clone + Send + Sync + 'static {
     /// The tenancy whose queues the runner works through.
     fn tenancy(&self) -> &Tenancy;
-    /// Runs one job. `db` is the database of the job's queue; a handler that changes data commits its effect with
-    /// [`complete_in`] on it, in one transaction.
+    /// Runs one job. A tenant's job sits in its region's queue, so a handler that changes the tenant's data commits its
+    /// effect and [`complete_in`] in one transaction of the tenant's scope; the runner hands out no connection.
     fn handle(
         &self,
         job: Job,
         row: &job::Model,
-        db: &DatabaseConnection,
         now: DateTime<Utc>,
     ) -> impl std::future::Future<Output = Result<Outcome, AppError>> + Send;
 }
@@ -444,10 +443,11 @@ pub async fn run_due<H: Handler>(
 ) -> Result<usize, AppError> {
     let tenancy = runner.tenancy();
     let mut queues: Vec<(String, DatabaseConnection)> =
-        vec![(CONTROL.to_owned(), tenancy.databases().control().clone())];
+        vec![(CONTROL.to_owned(), tenancy.system().control().clone())];
     queues.extend(
         tenancy
-            .all_regions()
+            .system()
+            .regions()
             .map(|(name, db)| (name.to_owned(), db.clone())),
     );
     let mut claimed: Vec<usize> = vec![0; queues.len()];
@@ -555,7 +555,7 @@ async fn run_one<H: Handler>(
                 job.kind
             )));
         }
-        runner.handle(typed, &job, db, now).await
+        runner.handle(typed, &job, now).await
     });
     let renew = async {
         let every = (worker.lease / 3)
@@ -641,7 +641,7 @@ async fn report_dead(tenancy: &Tenancy, queue: &str, job: &job::Model) -> Result
         acknowledged_by: Set(None),
         acknowledged_at: Set(None),
     }
-    .insert(tenancy.databases().control())
+    .insert(tenancy.system().control())
     .await?;
     Ok(())
 }
@@ -656,8 +656,8 @@ pub struct JobRecord {
 /// Jobs of every queue in a state, newest first (at most 200).
 pub async fn list(tenancy: &Tenancy, state: JobState) -> Result<Vec<JobRecord>, AppError> {
     let mut all = Vec::new();
-    let control = std::iter::once((CONTROL, tenancy.databases().control()));
-    for (queue, db) in control.chain(tenancy.all_regions()) {
+    let control = std::iter::once((CONTROL, tenancy.system().control()));
+    for (queue, db) in control.chain(tenancy.system().regions()) {
         let rows = job::Entity::find()
             .filter(job::Column::State.eq(state))
             .order_by_desc(job::Column::Id)
@@ -681,8 +681,8 @@ pub async fn retry(
     principal: &crate::auth::Principal,
     id: Uuid,
 ) -> Result<JobRecord, AppError> {
-    let control = std::iter::once((CONTROL, tenancy.databases().control()));
-    for (queue, db) in control.chain(tenancy.all_regions()) {
+    let control = std::iter::once((CONTROL, tenancy.system().control()));
+    for (queue, db) in control.chain(tenancy.system().regions()) {
         let Some(found) = job::Entity::find_by_id(id).one(db).await? else {
             continue;
         };
@@ -730,7 +730,7 @@ pub async fn schedule_sweeps(
 ) -> Result<(), AppError> {
     let period = period.as_secs().max(1) as i64;
     let slot = now.timestamp() / period;
-    let control = tenancy.databases().control();
+    let control = tenancy.system().control();
     for job in [
         Job::ActivateSubProcessors { slot },
         Job::ReleaseDisclosureNotices { slot },
@@ -745,7 +745,7 @@ pub async fn schedule_sweeps(
     }
     let horizon = now - Duration::days(30);
     let control = std::iter::once((CONTROL, control));
-    for (_, db) in control.chain(tenancy.all_regions()) {
+    for (_, db) in control.chain(tenancy.system().regions()) {
         job::Entity::delete_many()
             .filter(job::Column::State.eq(JobState::Done))
             .filter(job::Column::FinishedAt.lt(horizon))

@@ -246,6 +246,83 @@ fn source_files_stay_small() {
     }
 }
 
+/// Where a piece of code reaches a region's database other than through a `Scope` or the platform capability:
+/// `.regions()` not taken from a `Platform`, `Databases::region`, or the raw `databases()` handle.
+fn raw_region_access(code: &str) -> Vec<&'static str> {
+    let flat: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut found = Vec::new();
+    let mut rest = flat.as_str();
+    while let Some(at) = rest.find(".regions()") {
+        let before = &rest[..at];
+        if !(before.ends_with("platform") || before.ends_with(".system()")) {
+            found.push(".regions() without the platform capability");
+        }
+        rest = &rest[at + ".regions()".len()..];
+    }
+    if flat.contains("dbs.region(") {
+        found.push("Databases::region");
+    }
+    if flat.contains(".databases()") {
+        found.push("the raw databases() handle");
+    }
+    found
+}
+
+/// Raw region connections stay in `tenancy/` (and `db.rs`, which makes them): everything else reaches a tenant's data
+/// through its `Scope` and reads across tenants through `Platform`. Two named exceptions, each outside any request.
+#[test]
+fn region_connections_stay_behind_the_doors() {
+    const EXCEPTIONS: [(&str, &str); 2] = [
+        (
+            "audit.rs",
+            "the operator's `steward audit` command, on the server's machine",
+        ),
+        (
+            "http/mod.rs",
+            "AppState::databases, for tests and operators' tooling",
+        ),
+    ];
+    let mut files = Vec::new();
+    sources(&src(), &mut files);
+    for file in files {
+        let rel = file
+            .strip_prefix(src())
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if rel.starts_with("tenancy/")
+            || rel == "db.rs"
+            || rel == "layers.rs"
+            || EXCEPTIONS.iter().any(|(f, _)| *f == rel)
+        {
+            continue;
+        }
+        let found = raw_region_access(&code(&std::fs::read_to_string(&file).unwrap()));
+        assert!(
+            found.is_empty(),
+            "{rel} reaches a region's database directly: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn the_door_check_sees_raw_access() {
+    assert_eq!(
+        raw_region_access("for (_, db) in platform.regions() {}"),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        raw_region_access("tenancy\n    .system()\n    .regions()"),
+        Vec::<&str>::new()
+    );
+    assert_eq!(raw_region_access("tenancy.dbs.regions()").len(), 1);
+    assert_eq!(
+        raw_region_access("let db = dbs.region(&t.region);").len(),
+        1
+    );
+    assert_eq!(raw_region_access("tenancy.databases().control()").len(), 1);
+}
+
 /// The checks above would catch what they claim: a made-up graph with a cycle is found, and `use` groups are read.
 #[test]
 fn the_checks_see_cycles_and_groups() {

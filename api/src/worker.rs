@@ -3,7 +3,6 @@
 //! its handlers; this table joins the two.
 
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 use steward_entities::job;
 
 use crate::error::AppError;
@@ -33,7 +32,6 @@ impl jobs::Handler for Dispatcher {
         &self,
         job: Job,
         row: &job::Model,
-        db: &DatabaseConnection,
         now: DateTime<Utc>,
     ) -> Result<Outcome, AppError> {
         let tenancy = &self.tenancy;
@@ -82,14 +80,16 @@ impl jobs::Handler for Dispatcher {
                 crate::requests::expire_export(&scope, row, export).await
             }
             Job::DeliverNotice { notice } => {
-                crate::notices::deliver(tenancy, self.mailer.as_ref(), db, row, tenant()?, notice)
-                    .await
+                let scope = tenancy.system_scope(tenant()?).await?;
+                crate::notices::deliver(tenancy, self.mailer.as_ref(), &scope, notice).await
             }
             Job::BuildTenantExport { .. } => {
-                crate::offboarding::export::build(tenancy, db, row, tenant()?).await
+                let scope = tenancy.system_scope(tenant()?).await?;
+                crate::offboarding::export::build(tenancy, &scope, row).await
             }
             Job::FinishOffboarding { .. } => {
-                crate::offboarding::finish(tenancy, db, row, tenant()?, now).await
+                let scope = tenancy.system_scope(tenant()?).await?;
+                crate::offboarding::finish(tenancy, &scope, now).await
             }
         }
     }

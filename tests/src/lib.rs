@@ -271,7 +271,7 @@ impl TestApp {
 
     /// Statements run on the server's databases so far.
     pub fn statements(&self) -> u64 {
-        self.state.tenancy().databases().statements_executed()
+        self.state.databases().statements_executed()
     }
 
     pub fn root(&self) -> String {
@@ -425,7 +425,7 @@ impl TestApp {
             _pg,
         } = self;
         drop(router);
-        state.tenancy().databases().close().await;
+        state.databases().close().await;
         drop(state);
         let app = Application::build(&config).await.expect("server restarts");
         TestApp {

@@ -226,7 +226,7 @@ impl AccountabilityQuery {
         let scope = tenancy
             .scope(principal(ctx)?, tenant, Permission::TenantRead)
             .await?;
-        let found = accountability::breach_notices_of(tenancy, &scope).await?;
+        let found = accountability::breach_notices_of(&scope).await?;
         found
             .into_iter()
             .map(|(b, n)| {
@@ -407,7 +407,7 @@ impl AccountabilityMutation {
             .await?;
         let note = accountability::acknowledge_breach(tenancy, &scope, breach_id).await?;
         let b = steward_entities::breach::Entity::find_by_id(breach_id)
-            .one(tenancy.databases().control())
+            .one(scope.control())
             .await
             .map_err(AppError::from)?
             .ok_or_else(|| AppError::NotFound(format!("no breach {breach_id}")))?;

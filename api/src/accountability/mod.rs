@@ -68,7 +68,7 @@ pub async fn record_disclosure(
     principal: &Principal,
     demand: DisclosureDemand,
 ) -> Result<legal_disclosure::Model, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::DisclosureManage)
         .await?;
     let kind = demand.kind.trim().to_lowercase();
@@ -91,7 +91,7 @@ pub async fn record_disclosure(
         .find(demand.tenant_id)
         .await?
         .ok_or_else(|| crate::tenancy::not_found(demand.tenant_id))?;
-    let txn = tenancy.databases().control().begin().await?;
+    let txn = platform.control().begin().await?;
     let model = legal_disclosure::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant.id.0),
@@ -147,11 +147,11 @@ pub async fn decide_disclosure(
     id: Uuid,
     decision: DisclosureDecision,
 ) -> Result<legal_disclosure::Model, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::DisclosureManage)
         .await?;
     let found = legal_disclosure::Entity::find_by_id(id)
-        .one(tenancy.databases().control())
+        .one(platform.control())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no legal disclosure {id}")))?;
     if found.decision.is_some() {
@@ -212,7 +212,7 @@ pub async fn decide_disclosure(
     let now = Utc::now();
     let notify_now =
         !found.nondisclosure_order || found.nondisclosure_until.is_some_and(|until| until < today);
-    let control = tenancy.databases().control().begin().await?;
+    let control = platform.control().begin().await?;
     let mut model: legal_disclosure::ActiveModel = found.clone().into();
     model.decision = Set(Some(choice.clone()));
     model.decision_note = Set(Some(crate::validate::text("note", &decision.note, 4000)?));
@@ -308,14 +308,14 @@ pub async fn release_disclosure_notices(
         .filter(legal_disclosure::Column::NoticeSentAt.is_null())
         .filter(legal_disclosure::Column::Decision.is_not_null())
         .filter(legal_disclosure::Column::NondisclosureUntil.lt(today))
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?;
     let mut sent = 0;
     for d in due {
         let Some(t) = tenancy.find(TenantId(d.tenant_id)).await? else {
             continue;
         };
-        let control = tenancy.databases().control().begin().await?;
+        let control = tenancy.system().control().begin().await?;
         let claimed = legal_disclosure::Entity::update_many()
             .col_expr(
                 legal_disclosure::Column::NoticeSentAt,
@@ -353,11 +353,11 @@ pub async fn review_nondisclosure(
     id: Uuid,
     until: Option<NaiveDate>,
 ) -> Result<legal_disclosure::Model, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::DisclosureManage)
         .await?;
     let found = legal_disclosure::Entity::find_by_id(id)
-        .one(tenancy.databases().control())
+        .one(platform.control())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no legal disclosure {id}")))?;
     if !found.nondisclosure_order {
@@ -365,7 +365,7 @@ pub async fn review_nondisclosure(
             "this demand has no non-disclosure order".into(),
         ));
     }
-    let txn = tenancy.databases().control().begin().await?;
+    let txn = platform.control().begin().await?;
     let mut model: legal_disclosure::ActiveModel = found.into();
     model.nondisclosure_reviewed_on = Set(Some(Utc::now().date_naive()));
     if until.is_some() {
@@ -393,7 +393,7 @@ pub async fn disclosures(
     principal: &Principal,
     tenant: Option<TenantId>,
 ) -> Result<Vec<legal_disclosure::Model>, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::DisclosureRead)
         .await?;
     let mut query = legal_disclosure::Entity::find();
@@ -402,7 +402,7 @@ pub async fn disclosures(
     }
     Ok(query
         .order_by_desc(legal_disclosure::Column::Id)
-        .all(tenancy.databases().control())
+        .all(platform.control())
         .await?)
 }
 
@@ -412,7 +412,7 @@ pub async fn due_for_review(
     principal: &Principal,
     today: NaiveDate,
 ) -> Result<Vec<legal_disclosure::Model>, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::DisclosureRead)
         .await?;
     let cutoff = today - Duration::days(NONDISCLOSURE_REVIEW_DAYS);
@@ -421,7 +421,7 @@ pub async fn due_for_review(
         .filter(legal_disclosure::Column::NondisclosureUntil.is_null())
         .filter(legal_disclosure::Column::NondisclosureReviewedOn.lte(cutoff))
         .order_by_asc(legal_disclosure::Column::NondisclosureReviewedOn)
-        .all(tenancy.databases().control())
+        .all(platform.control())
         .await?)
 }
 
@@ -451,7 +451,7 @@ pub async fn transparency_report(
         .column(legal_disclosure::Column::NondisclosureUntil)
         .filter(legal_disclosure::Column::Decision.is_not_null())
         .into_tuple()
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?;
     let current = half_year(today);
     let mut periods: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>> = BTreeMap::new();
@@ -494,7 +494,7 @@ pub async fn record_breach(
     principal: &Principal,
     incident: Incident,
 ) -> Result<(breach::Model, Vec<TenantId>), AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::BreachManage)
         .await?;
     if incident.detected_at > Utc::now() + Duration::minutes(5) {
@@ -512,9 +512,9 @@ pub async fn record_breach(
         .map(|c| Ok(taxonomy::category(c.trim())?.key.clone()))
         .collect::<Result<_, AppError>>()?;
     if let Some(region) = &incident.region
-        && !tenancy.databases().has_region(region)
+        && !tenancy.has_region(region)
     {
-        let known: Vec<&str> = tenancy.databases().region_names().collect();
+        let known: Vec<&str> = tenancy.region_names().collect();
         return Err(AppError::BadInput(format!(
             "unknown region `{region}`: choose one of {}",
             known.join(", ")
@@ -531,7 +531,7 @@ pub async fn record_breach(
 
     // Affected: tenants holding data of those categories in that region, or whose data went to those sub-processors.
     let mut affected: BTreeSet<Uuid> = BTreeSet::new();
-    for (name, db) in tenancy.all_regions() {
+    for (name, db) in platform.regions() {
         if !categories.is_empty() && incident.region.as_deref().is_none_or(|r| r == name) {
             let found: Vec<Uuid> = personal_data::Entity::find()
                 .select_only()
@@ -564,13 +564,13 @@ pub async fn record_breach(
         tenant::Entity::find()
             .filter(tenant::Column::Id.is_in(affected))
             .order_by_asc(tenant::Column::Id)
-            .all(tenancy.databases().control())
+            .all(platform.control())
             .await?
     };
 
     let now = Utc::now();
     let id = Uuid::now_v7();
-    let control = tenancy.databases().control().begin().await?;
+    let control = platform.control().begin().await?;
     let model = breach::ActiveModel {
         id: Set(id),
         detected_at: Set(incident.detected_at),
@@ -651,7 +651,7 @@ pub async fn acknowledge_breach(
     scope: &Scope,
     breach_id: Uuid,
 ) -> Result<breach_notification::Model, AppError> {
-    let control = tenancy.databases().control();
+    let control = scope.control();
     let found = breach_notification::Entity::find()
         .filter(breach_notification::Column::BreachId.eq(breach_id))
         .filter(breach_notification::Column::TenantId.eq(scope.tenant_id().0))
@@ -690,10 +690,10 @@ pub async fn breaches(
     tenancy: &Tenancy,
     principal: &Principal,
 ) -> Result<Vec<(breach::Model, Vec<breach_notification::Model>)>, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::BreachManage)
         .await?;
-    let db = tenancy.databases().control();
+    let db = platform.control();
     let all = breach::Entity::find()
         .order_by_desc(breach::Column::Id)
         .all(db)
@@ -712,10 +712,9 @@ pub async fn breaches(
 
 /// One tenant's breach notices, newest first.
 pub async fn breach_notices_of(
-    tenancy: &Tenancy,
     scope: &Scope,
 ) -> Result<Vec<(breach::Model, breach_notification::Model)>, AppError> {
-    let db = tenancy.databases().control();
+    let db = scope.control();
     let notes = breach_notification::Entity::find()
         .filter(breach_notification::Column::TenantId.eq(scope.tenant_id().0))
         .order_by_desc(breach_notification::Column::Id)

@@ -119,7 +119,7 @@ pub async fn record(
     let notices = change_notice::Entity::find()
         .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
         .filter(change_notice::Column::Status.is_in(["active", "pending", "blocked"]))
-        .all(tenancy.databases().control())
+        .all(scope.control())
         .await?;
     let mut sub_processors = Vec::new();
     let mut names = BTreeMap::new();

@@ -145,7 +145,7 @@ pub(crate) async fn registry_of(
     }
     Ok(subprocessor::Entity::find()
         .filter(subprocessor::Column::Id.is_in(ids))
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?
         .into_iter()
         .map(|s| (s.id, s))

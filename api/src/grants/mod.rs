@@ -339,7 +339,7 @@ pub async fn mine(
         return Ok(Vec::new());
     }
     let mut all = Vec::new();
-    for (_, db) in tenancy.all_regions() {
+    for (_, db) in tenancy.system().regions() {
         let rows = access_grant::Entity::find()
             .filter(access_grant::Column::Grantee.eq(principal.subject.as_str()))
             .order_by_desc(access_grant::Column::Id)

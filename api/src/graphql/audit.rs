@@ -198,10 +198,10 @@ impl AuditQuery {
     ) -> async_graphql::Result<Connection<String, AuditEvent, PageInfoExtra>> {
         let (limit, after) = chain_page(first, after.as_deref())?;
         let tenancy = tenancy(ctx)?;
-        tenancy
+        let platform = tenancy
             .require_platform(principal(ctx)?, Permission::AuditVerify)
             .await?;
-        let db = tenancy.databases().control();
+        let db = platform.control();
         let total = crate::pagination::count(platform_audit_event::Entity::find(), db)
             .await
             .map_err(AppError::from)?;
@@ -288,10 +288,10 @@ impl AuditQuery {
     ) -> async_graphql::Result<ChainVerification> {
         claim_verification(ctx)?;
         let tenancy = tenancy(ctx)?;
-        tenancy
+        let platform = tenancy
             .require_platform(principal(ctx)?, Permission::AuditVerify)
             .await?;
-        Ok(audit::verify_platform(tenancy.databases().control())
+        Ok(audit::verify_platform(platform.control())
             .await
             .map_err(AppError::from)?
             .into())

@@ -5,6 +5,7 @@
 //! generated, echoed as `x-request-id`), tracing span per request, panic guard
 //! (a panic becomes a generic `INTERNAL` answer), timeout (408), body limit (413).
 
+mod caller;
 mod console;
 mod errors;
 mod graphql;
@@ -12,6 +13,7 @@ mod ops;
 mod server;
 mod unsubscribe;
 
+use caller::*;
 use console::*;
 pub use errors::*;
 use graphql::*;
@@ -192,6 +194,12 @@ impl AppState {
 
     pub fn tenancy(&self) -> &Tenancy {
         &self.inner.tenancy
+    }
+
+    /// The server's own connection pools, for tests that inspect or starve them and for operators' tooling. Request
+    /// handling never uses this: it reaches a region only through a tenant's `Scope` or the platform capability.
+    pub fn databases(&self) -> &Databases {
+        self.inner.tenancy.databases()
     }
 
     /// What runs the job queue, with this server's mailer.
@@ -388,22 +396,8 @@ const DOCUMENT_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 /// with its bearer token. Errors are GraphQL-shaped, like every other answer.
 async fn tenant_export_download(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(principal): Caller,
 ) -> axum::response::Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let principal = match state.inner.verifier.authenticate(authorization) {
-        Ok(p) => p,
-        Err(e) => return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.0),
-    };
-    if let Some(limited) = over_rate(&state, &principal) {
-        return limited;
-    }
-    if let Err(e) = state.inner.tenancy.sync_authorizer().await {
-        tracing::error!(error = ?e, "role assignments could not be refreshed");
-        return unavailable("the authorization store cannot be read right now; retry shortly");
-    }
     if principal.kind == steward_policy::ActorKind::Staff {
         return error_response(
             StatusCode::FORBIDDEN,

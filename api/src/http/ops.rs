@@ -38,7 +38,7 @@ pub(super) async fn metrics(
     }
     let tenancy = state.tenancy();
     let databases =
-        std::iter::once(("control", tenancy.databases().control())).chain(tenancy.all_regions());
+        std::iter::once(("control", tenancy.system().control())).chain(tenancy.system().regions());
     let text = tenancy
         .metrics()
         .render(tenancy.listening_for_changes(), databases)
@@ -58,7 +58,7 @@ pub(super) async fn healthz() -> &'static str {
 }
 
 pub(super) async fn readyz(State(state): State<AppState>) -> axum::response::Response {
-    let checks = state.inner.tenancy.databases().readiness().await;
+    let checks = state.inner.tenancy.readiness().await;
     let ready = checks.iter().all(|(_, r)| *r == Readiness::Ready);
     let databases: serde_json::Map<String, serde_json::Value> = checks
         .into_iter()
@@ -72,7 +72,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> axum::response::Res
     // How this instance learns of role changes made elsewhere (see `Tenancy::sync_authorizer`).
     let tenancy = &state.inner.tenancy;
     let role_changes =
-        if tenancy.databases().control().get_database_backend() == sea_orm::DbBackend::Sqlite {
+        if tenancy.system().control().get_database_backend() == sea_orm::DbBackend::Sqlite {
             "single instance"
         } else if tenancy.listening_for_changes() {
             "notified"

@@ -21,8 +21,7 @@ use sea_orm::{
 use serde_json::json;
 use sha2::Sha256;
 use steward_entities::{
-    communication_preference, job, notice, notice_delivery, role_assignment, tenant_user,
-    tenant_webhook,
+    communication_preference, notice, notice_delivery, role_assignment, tenant_user, tenant_webhook,
 };
 use steward_policy::Role;
 use uuid::Uuid;
@@ -456,14 +455,12 @@ async fn record(
 pub(crate) async fn deliver(
     tenancy: &Tenancy,
     mailer: Option<&Mailer>,
-    db: &DatabaseConnection,
-    job: &job::Model,
-    tenant: TenantId,
+    scope: &Scope,
     notice_id: Uuid,
 ) -> Result<Outcome, AppError> {
-    let _ = job;
-    let Some(n) = notice::Entity::find()
-        .filter(notice::Column::TenantId.eq(tenant.0))
+    let (db, tenant) = (scope.db(), scope.tenant_id());
+    let Some(n) = scope
+        .find::<notice::Entity>()
         .filter(notice::Column::Id.eq(notice_id))
         .one(db)
         .await?
@@ -471,8 +468,8 @@ pub(crate) async fn deliver(
         return Ok(Outcome::Done);
     };
     let marketing = n.channel_class == Class::Marketing.as_str();
-    let previous = notice_delivery::Entity::find()
-        .filter(notice_delivery::Column::TenantId.eq(tenant.0))
+    let previous = scope
+        .find::<notice_delivery::Entity>()
         .filter(notice_delivery::Column::NoticeId.eq(n.id))
         .all(db)
         .await?;
@@ -489,19 +486,19 @@ pub(crate) async fn deliver(
         let subjects: HashSet<String> = role_assignment::Entity::find()
             .filter(role_assignment::Column::Domain.eq(domain))
             .filter(role_assignment::Column::Role.is_in(roles))
-            .all(tenancy.databases().control())
+            .all(tenancy.system().control())
             .await?
             .into_iter()
             .map(|a| a.subject)
             .collect();
-        let users = tenant_user::Entity::find()
-            .filter(tenant_user::Column::TenantId.eq(tenant.0))
+        let users = scope
+            .find::<tenant_user::Entity>()
             .filter(tenant_user::Column::Subject.is_in(subjects))
             .order_by_asc(tenant_user::Column::Id)
             .all(db)
             .await?;
-        let opted_out: HashSet<Uuid> = communication_preference::Entity::find()
-            .filter(communication_preference::Column::TenantId.eq(tenant.0))
+        let opted_out: HashSet<Uuid> = scope
+            .find::<communication_preference::Entity>()
             .filter(communication_preference::Column::MarketingOptOut.eq(true))
             .all(db)
             .await?
@@ -540,10 +537,7 @@ pub(crate) async fn deliver(
         }
     }
 
-    let hook = tenant_webhook::Entity::find()
-        .filter(tenant_webhook::Column::TenantId.eq(tenant.0))
-        .one(db)
-        .await?;
+    let hook = scope.find::<tenant_webhook::Entity>().one(db).await?;
     if let Some(hook) = hook {
         let prev = done("webhook", &hook.url);
         if prev.is_none_or(|p| p.state != "sent") {

@@ -68,10 +68,10 @@ pub(crate) async fn delete<C: ConnectionTrait>(txn: &C, tenant: TenantId) -> Res
 /// the client told, and the job done.
 pub(crate) async fn build(
     tenancy: &Tenancy,
-    db: &DatabaseConnection,
+    scope: &Scope,
     job: &job::Model,
-    tenant: TenantId,
 ) -> Result<Outcome, AppError> {
+    let tenant = scope.tenant_id();
     let Some(t) = details(tenancy, tenant).await? else {
         return Ok(Outcome::Done);
     };
@@ -80,20 +80,19 @@ pub(crate) async fn build(
     {
         return Ok(Outcome::Done);
     }
-    let scope = tenancy.system_scope(tenant).await?;
     let mut export = match scope
         .find::<tenant_export::Entity>()
         .one(scope.db())
         .await?
     {
         Some(export) if export.ready => {
-            let txn = db.begin().await?;
+            let txn = scope.begin().await?;
             jobs::complete_in(&txn, job).await?;
             txn.commit().await?;
             return Ok(Outcome::Done);
         }
         Some(export) => export,
-        None => start(scope.db(), &scope, t.offboarding_due_at).await?,
+        None => start(scope.db(), scope, t.offboarding_due_at).await?,
     };
     let key = scope
         .tenant_key()
@@ -102,9 +101,9 @@ pub(crate) async fn build(
     let started = std::time::Instant::now();
     let mut stored = 0;
     while stored < MAX_CHUNKS_PER_RUN && (stored == 0 || started.elapsed() < RUN_BUDGET) {
-        let chunk = next_chunk(&scope, export.cursor).await?;
+        let chunk = next_chunk(scope, export.cursor).await?;
         let Some(last) = chunk.last else {
-            if finish(db, job, tenant, export, t.offboarding_due_at).await? {
+            if finish(scope.db(), job, tenant, export, t.offboarding_due_at).await? {
                 return Ok(Outcome::Done);
             }
             return Ok(Outcome::Later(Utc::now()));
@@ -114,7 +113,7 @@ pub(crate) async fn build(
             .seal(&chunk_context(export.id, seq), &chunk.lines)
             .map_err(AppError::internal)?;
         drop(chunk.lines);
-        let txn = db.begin().await?;
+        let txn = scope.begin().await?;
         tenant_export_chunk::ActiveModel {
             tenant_id: Set(tenant.0),
             export_id: Set(export.id),

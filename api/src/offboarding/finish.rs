@@ -6,11 +6,10 @@ use super::*;
 /// When the grace period has ended: erase every subject in batches, then sign the certificate and terminate.
 pub(crate) async fn finish(
     tenancy: &Tenancy,
-    db: &DatabaseConnection,
-    job: &job::Model,
-    tenant: TenantId,
+    scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<Outcome, AppError> {
+    let tenant = scope.tenant_id();
     let Some(t) = details(tenancy, tenant).await? else {
         return Ok(Outcome::Done);
     };
@@ -26,7 +25,6 @@ pub(crate) async fn finish(
     if t.offboarding_authorized_by.is_none() {
         return Ok(Outcome::Later(now + Duration::hours(1)));
     }
-    let scope = tenancy.system_scope(tenant).await?;
     // The client chose to get its data back first: nothing is deleted before the export exists, and then not before
     // it was downloaded or its download window closed.
     if t.offboarding_choice.as_deref() == Some(Choice::ReturnThenDelete.as_str()) {
@@ -43,7 +41,7 @@ pub(crate) async fn finish(
             Some(_) => {}
         }
     }
-    let held = crate::retention::held(db, tenant).await?;
+    let held = crate::retention::held(scope.db(), tenant).await?;
     if held.tenant_wide {
         return Ok(Outcome::Later(now + Duration::hours(1)));
     }
@@ -58,7 +56,7 @@ pub(crate) async fn finish(
             .filter(tenant::Column::Status.eq(TenantStatus::Offboarding))
             .filter(tenant::Column::OffboardingAuthorizedBy.is_not_null())
             .filter(tenant::Column::OffboardingErasureStartedAt.is_null())
-            .exec(tenancy.databases().control())
+            .exec(scope.control())
             .await?;
         if started.rows_affected != 1 {
             return Ok(Outcome::Done);
@@ -76,7 +74,7 @@ pub(crate) async fn finish(
         if batch.is_empty() {
             break;
         }
-        erase_batch(tenancy, &scope, &batch, tenant).await?;
+        erase_batch(tenancy, scope, &batch, tenant).await?;
     }
     let left = crate::pagination::count(scope.find::<data_subject::Entity>(), scope.db()).await?;
     if left > 0 {
@@ -88,8 +86,7 @@ pub(crate) async fn finish(
         };
         return Ok(Outcome::Later(now + wait));
     }
-    let _ = job;
-    terminate(tenancy, db, &scope, &t).await?;
+    terminate(tenancy, scope, &t).await?;
     Ok(Outcome::Done)
 }
 
@@ -189,7 +186,6 @@ pub(super) async fn erase_batch(
 
 pub(super) async fn terminate(
     tenancy: &Tenancy,
-    db: &DatabaseConnection,
     scope: &Scope,
     t: &tenant::Model,
 ) -> Result<(), AppError> {
@@ -226,7 +222,7 @@ pub(super) async fn terminate(
         .one(scope.db())
         .await?;
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = scope.begin().await?;
     crate::offboarding::export::delete(&txn, tenant).await?;
     audit::append_tenant(
         &txn,
@@ -240,11 +236,11 @@ pub(super) async fn terminate(
     // Not completed here: the job is done only once the control database says `terminated` (a retry after a failed
     // control commit finds no subjects left and terminates again).
     txn.commit().await?;
-    crate::erasure::checkpoint(db).await?;
-    let head = audit_event::Entity::find()
-        .filter(audit_event::Column::TenantId.eq(tenant.0))
+    crate::erasure::checkpoint(scope.db()).await?;
+    let head = scope
+        .find::<audit_event::Entity>()
         .order_by_desc(audit_event::Column::Seq)
-        .one(db)
+        .one(scope.db())
         .await?;
     let document = json!({
         "type": "steward.offboarding-certificate/v1",
@@ -266,7 +262,7 @@ pub(super) async fn terminate(
     let key = tenancy.keyring().certificate_key();
     let signature =
         base64::engine::general_purpose::STANDARD.encode(key.sign(document.as_bytes()).to_bytes());
-    let control = tenancy.databases().control().begin().await?;
+    let control = scope.control().begin().await?;
     offboarding_certificate::Entity::insert(offboarding_certificate::ActiveModel {
         tenant_id: Set(tenant.0),
         document: Set(document),

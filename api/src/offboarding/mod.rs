@@ -24,8 +24,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::Signer;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 use serde_json::json;
 use steward_entities::{
@@ -79,7 +79,7 @@ pub async fn begin(
     choice: Choice,
     grace_days: i32,
 ) -> Result<TenantRecord, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::TenantLifecycle)
         .await?;
     if !(MIN_GRACE_DAYS..=MAX_GRACE_DAYS).contains(&grace_days) {
@@ -103,7 +103,7 @@ pub async fn begin(
     let scope = tenancy.system_scope(tenant_id).await?;
     let now = Utc::now();
     let due = now + Duration::days(i64::from(grace_days));
-    let control = tenancy.databases().control().begin().await?;
+    let control = platform.control().begin().await?;
     let updated = tenant::Entity::update_many()
         .col_expr(tenant::Column::Status, TenantStatus::Offboarding.into())
         .col_expr(
@@ -226,7 +226,7 @@ async fn refuse_appointed_second(
             steward_entities::role_assignment::Column::Role
                 .eq(steward_policy::Role::PlatformAdmin.as_str()),
         )
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?;
     let Some(began) = t.offboarding_started_at else {
         return Ok(());
@@ -277,7 +277,7 @@ pub async fn authorize(
     let tenant = TenantId(t.id);
     // The scope first: on SQLite the control database has one writer, which the transaction below holds.
     let scope = tenancy.system_scope(tenant).await?;
-    let control = tenancy.databases().control().begin().await?;
+    let control = scope.control().begin().await?;
     let updated = tenant::Entity::update_many()
         .col_expr(
             tenant::Column::OffboardingAuthorizedBy,
@@ -364,7 +364,7 @@ pub async fn cancel(
         .unwrap_or(TenantStatus::Active);
     let now = Utc::now();
     let scope = tenancy.system_scope(tenant).await?;
-    let control = tenancy.databases().control().begin().await?;
+    let control = scope.control().begin().await?;
     let none_time = || Option::<DateTime<Utc>>::None;
     let updated = tenant::Entity::update_many()
         .col_expr(tenant::Column::Status, back.into())
@@ -482,17 +482,14 @@ pub async fn details(
     tenant: TenantId,
 ) -> Result<Option<tenant::Model>, AppError> {
     Ok(tenant::Entity::find_by_id(tenant.0)
-        .one(tenancy.databases().control())
+        .one(tenancy.system().control())
         .await?)
 }
 
 /// The signed certificate of a terminated tenant.
-pub async fn certificate(
-    tenancy: &Tenancy,
-    scope: &Scope,
-) -> Result<offboarding_certificate::Model, AppError> {
+pub async fn certificate(scope: &Scope) -> Result<offboarding_certificate::Model, AppError> {
     offboarding_certificate::Entity::find_by_id(scope.tenant_id().0)
-        .one(tenancy.databases().control())
+        .one(scope.control())
         .await?
         .ok_or_else(|| {
             AppError::NotFound(

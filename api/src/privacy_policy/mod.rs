@@ -67,7 +67,7 @@ pub async fn publish(
     input: NewVersion,
     notice_days: i64,
 ) -> Result<policy_version::Model, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::PolicyPublish)
         .await?;
     let version = validate::text("version", &input.version, 50)?;
@@ -102,7 +102,7 @@ pub async fn publish(
             ),
         });
     }
-    let control = tenancy.databases().control();
+    let control = platform.control();
     let existing = policy_version::Entity::find()
         .filter(policy_version::Column::Document.eq(input.document.as_str()))
         .filter(policy_version::Column::Version.eq(&version))
@@ -169,7 +169,7 @@ pub async fn record_business_transfer(
     effective_on: NaiveDate,
     changes: &str,
 ) -> Result<business_transfer::Model, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::PolicyPublish)
         .await?;
     let acquirer = validate::text("acquirer", acquirer, 200)?;
@@ -180,7 +180,7 @@ pub async fn record_business_transfer(
             message: "a change of control is announced before it takes effect, not after".into(),
         });
     }
-    let txn = tenancy.databases().control().begin().await?;
+    let txn = platform.control().begin().await?;
     let model = business_transfer::ActiveModel {
         id: Set(Uuid::now_v7()),
         acquirer: Set(acquirer.clone()),
@@ -314,7 +314,7 @@ pub async fn public_view(tenancy: &Tenancy) -> Result<Value, AppError> {
     let versions = policy_version::Entity::find()
         .order_by_asc(policy_version::Column::EffectiveOn)
         .order_by_asc(policy_version::Column::Id)
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?;
     let mut out = serde_json::Map::new();
     for document in [Document::PrivacyPolicy, Document::Terms] {
@@ -350,7 +350,7 @@ pub async fn public_view(tenancy: &Tenancy) -> Result<Value, AppError> {
 pub async fn versions(tenancy: &Tenancy) -> Result<Vec<policy_version::Model>, AppError> {
     Ok(policy_version::Entity::find()
         .order_by_desc(policy_version::Column::Id)
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?)
 }
 
@@ -407,7 +407,7 @@ pub async fn send_notice(
     title: &str,
     body: &str,
 ) -> Result<usize, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::NoticeSend)
         .await?;
     let title = validate::text("title", title, 300)?;
@@ -422,7 +422,7 @@ pub async fn send_notice(
         ));
     }
     let id = Uuid::now_v7();
-    let txn = tenancy.databases().control().begin().await?;
+    let txn = platform.control().begin().await?;
     audit::append_platform(
         &txn,
         AuditEntry::by(principal, "notice.sent", "announcement", id).with_detail(

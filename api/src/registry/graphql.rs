@@ -318,7 +318,7 @@ impl RegistryQuery {
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<Vec<ChangeNotice>> {
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubprocessorRead).await?;
-        let found = registry::notices_of(tenancy(ctx)?, &scope).await?;
+        let found = registry::notices_of(&scope).await?;
         Ok(found.into_iter().map(ChangeNotice).collect())
     }
 

@@ -34,7 +34,7 @@ use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::notices::notify;
 use crate::taxonomy;
-use crate::tenancy::{Scope, Tenancy};
+use crate::tenancy::{Platform, Scope, Tenancy};
 
 pub use steward_entities::subprocessor::SubProcessorStatus;
 
@@ -168,12 +168,12 @@ pub async fn propose(
     input: SubProcessorInput,
     why: &str,
 ) -> Result<subprocessor::Model, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::SubprocessorManage)
         .await?;
     let c = check(&input)?;
     let why = reason(why)?;
-    let db = tenancy.databases().control();
+    let db = platform.control();
     if let Some(replaced) = input.replaces {
         get(tenancy, replaced).await?;
     }
@@ -219,7 +219,7 @@ pub async fn update(
     input: SubProcessorInput,
     why: &str,
 ) -> Result<subprocessor::Model, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::SubprocessorManage)
         .await?;
     let c = check(&input)?;
@@ -242,7 +242,7 @@ pub async fn update(
     model.dpf_certified = Set(input.dpf_certified);
     model.dpa_signed_on = Set(input.dpa_signed_on);
     model.updated_at = Set(Utc::now());
-    let txn = tenancy.databases().control().begin().await?;
+    let txn = platform.control().begin().await?;
     let after = model.update(&txn).await.map_err(|e| {
         AppError::on_unique(e, || {
             format!("a sub-processor named `{}` already exists", c.name)
@@ -253,13 +253,14 @@ pub async fn update(
     Ok(after)
 }
 
-/// The tenants whose personal data a sub-processor would receive: those holding data in any of its categories.
+/// The tenants whose personal data a sub-processor would receive: those holding data in any of its categories. A read
+/// across every tenant, so it takes the platform capability.
 pub async fn tenants_receiving(
-    tenancy: &Tenancy,
+    platform: Platform<'_>,
     categories: &[String],
 ) -> Result<Vec<tenant::Model>, AppError> {
     let mut ids = BTreeSet::new();
-    for (_, db) in tenancy.all_regions() {
+    for (_, db) in platform.regions() {
         let found: Vec<Uuid> = personal_data::Entity::find()
             .select_only()
             .column(personal_data::Column::TenantId)
@@ -276,7 +277,7 @@ pub async fn tenants_receiving(
     Ok(tenant::Entity::find()
         .filter(tenant::Column::Id.is_in(ids))
         .order_by_asc(tenant::Column::Id)
-        .all(tenancy.databases().control())
+        .all(platform.control())
         .await?)
 }
 
@@ -290,7 +291,7 @@ pub async fn announce(
     effective_on: Option<NaiveDate>,
     why: &str,
 ) -> Result<(subprocessor::Model, usize), AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::SubprocessorManage)
         .await?;
     let why = reason(why)?;
@@ -305,7 +306,7 @@ pub async fn announce(
         }
     }
     let today = Utc::now().date_naive();
-    let tenants = tenants_receiving(tenancy, &list_of(&before.categories)?).await?;
+    let tenants = tenants_receiving(platform, &list_of(&before.categories)?).await?;
     let longest = tenants
         .iter()
         .map(|t| t.notice_period_days)
@@ -334,7 +335,7 @@ pub async fn announce(
         "new"
     };
     let now = Utc::now();
-    let control = tenancy.databases().control().begin().await?;
+    let control = platform.control().begin().await?;
     let mut model: subprocessor::ActiveModel = before.clone().into();
     model.status = Set(SubProcessorStatus::Announced);
     model.effective_on = Set(Some(effective_on));
@@ -414,7 +415,7 @@ pub async fn retire(
     id: Uuid,
     why: &str,
 ) -> Result<subprocessor::Model, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::SubprocessorManage)
         .await?;
     let why = reason(why)?;
@@ -429,7 +430,7 @@ pub async fn retire(
             )));
         }
     };
-    let txn = tenancy.databases().control().begin().await?;
+    let txn = platform.control().begin().await?;
     let mut model: subprocessor::ActiveModel = before.clone().into();
     model.status = Set(next);
     model.updated_at = Set(Utc::now());
@@ -452,7 +453,7 @@ pub async fn retire(
 /// its tenant notices without a standing objection (those are marked `blocked`). Idempotent. Returns how many
 /// notices became active.
 pub async fn activate_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, AppError> {
-    let db = tenancy.databases().control();
+    let db = tenancy.system().control();
     let system = Principal {
         subject: "steward".into(),
         kind: ActorKind::Staff,
@@ -511,7 +512,7 @@ pub async fn activate_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, 
 
 pub async fn get(tenancy: &Tenancy, id: Uuid) -> Result<subprocessor::Model, AppError> {
     subprocessor::Entity::find_by_id(id)
-        .one(tenancy.databases().control())
+        .one(tenancy.system().control())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no sub-processor {id}")))
 }
@@ -531,7 +532,7 @@ pub async fn list(
     }
     Ok(query
         .order_by_asc(subprocessor::Column::Id)
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?)
 }
 
@@ -544,7 +545,7 @@ pub async fn revisions(
     let all = subprocessor_revision::Entity::find()
         .filter(subprocessor_revision::Column::SubProcessorId.eq(id))
         .order_by_asc(subprocessor_revision::Column::Id)
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?;
     if !public_only {
         return Ok(all);
@@ -567,7 +568,7 @@ pub async fn public_revisions(
         .filter(subprocessor_revision::Column::Change.ne("proposed"))
         .order_by_desc(subprocessor_revision::Column::Id)
         .limit(limit)
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?;
     Ok(revisions
         .into_iter()
@@ -586,7 +587,7 @@ pub async fn set_notice_period(
             "`days` must be between 1 and 365".into(),
         ));
     }
-    let control = tenancy.databases().control().begin().await?;
+    let control = scope.control().begin().await?;
     let before = tenant::Entity::find_by_id(scope.tenant_id().0)
         .one(&control)
         .await?
@@ -635,14 +636,14 @@ pub async fn set_erasure_endpoint(
     id: Uuid,
     endpoint: Option<&str>,
 ) -> Result<(subprocessor::Model, Option<String>), AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::SubprocessorManage)
         .await?;
     let endpoint = endpoint
         .map(|e| tenancy.outbound().check_url(e))
         .transpose()?;
     let sp = get(tenancy, id).await?;
-    let txn = tenancy.databases().control().begin().await?;
+    let txn = platform.control().begin().await?;
     let mut model: subprocessor::ActiveModel = sp.into();
     model.erasure_endpoint = Set(endpoint.clone());
     model.updated_at = Set(Utc::now());

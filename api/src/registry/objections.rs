@@ -11,7 +11,7 @@ pub async fn object(
     why: &str,
 ) -> Result<objection::Model, AppError> {
     let why = reason(why)?;
-    let db = tenancy.databases().control();
+    let db = scope.control();
     let notice = change_notice::Entity::find_by_id(notice_id)
         .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
         .one(db)
@@ -94,10 +94,10 @@ pub async fn resolve(
     resolution: Resolution,
     note: Option<&str>,
 ) -> Result<objection::Model, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::SubprocessorManage)
         .await?;
-    let db = tenancy.databases().control();
+    let db = platform.control();
     let found = objection::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -135,14 +135,11 @@ pub async fn resolve(
 }
 
 /// A tenant's change notices, newest first.
-pub async fn notices_of(
-    tenancy: &Tenancy,
-    scope: &Scope,
-) -> Result<Vec<change_notice::Model>, AppError> {
+pub async fn notices_of(scope: &Scope) -> Result<Vec<change_notice::Model>, AppError> {
     Ok(change_notice::Entity::find()
         .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
         .order_by_desc(change_notice::Column::Id)
-        .all(tenancy.databases().control())
+        .all(scope.control())
         .await?)
 }
 
@@ -161,6 +158,6 @@ pub async fn objections(
     }
     Ok(query
         .order_by_desc(objection::Column::Id)
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?)
 }

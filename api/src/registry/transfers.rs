@@ -27,7 +27,7 @@ use crate::tenancy::{Scope, Tenancy};
 /// Mechanisms as in force now: the shipped baseline with legal's invalidations.
 pub async fn mechanisms_in_force(tenancy: &Tenancy) -> Result<Vec<Mechanism>, AppError> {
     let recorded = mechanism_invalidation::Entity::find()
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?;
     let map: HashMap<String, NaiveDate> = recorded
         .into_iter()
@@ -64,7 +64,7 @@ pub async fn affected_by_mechanism(
             .filter(change_notice::Column::SubProcessorId.is_in(ids))
             .filter(change_notice::Column::Status.is_in(["pending", "active", "blocked"]))
             .into_tuple()
-            .all(tenancy.databases().control())
+            .all(tenancy.system().control())
             .await?
     };
     tenants.sort();
@@ -79,12 +79,12 @@ pub async fn invalidate_mechanism(
     invalid_from: NaiveDate,
     why: &str,
 ) -> Result<(Vec<subprocessor::Model>, Vec<Uuid>), AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::TransferManage)
         .await?;
     let key = mechanisms::known(mechanism.trim())?.key.clone();
     let why = reason(why)?;
-    let db = tenancy.databases().control();
+    let db = platform.control();
     let txn = db.begin().await?;
     let existing = mechanism_invalidation::Entity::find()
         .filter(mechanism_invalidation::Column::Mechanism.eq(key.as_str()))
@@ -247,7 +247,7 @@ pub async fn record_transfer(
     let notice = change_notice::Entity::find()
         .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
         .filter(change_notice::Column::SubProcessorId.eq(sp.id))
-        .one(tenancy.databases().control())
+        .one(scope.control())
         .await?;
     let mechanism = input
         .mechanism
@@ -371,11 +371,11 @@ pub async fn transfers_to(
     principal: &Principal,
     sp: Uuid,
 ) -> Result<Vec<onward_transfer::Model>, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::TransferManage)
         .await?;
     let mut all = Vec::new();
-    for (_, db) in tenancy.all_regions() {
+    for (_, db) in platform.regions() {
         all.extend(
             onward_transfer::Entity::find()
                 .filter(onward_transfer::Column::SubProcessorId.eq(sp))

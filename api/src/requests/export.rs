@@ -104,7 +104,7 @@ async fn subprocessor_names(
     }
     Ok(subprocessor::Entity::find()
         .filter(subprocessor::Column::Id.is_in(ids))
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?
         .into_iter()
         .map(|s| (s.id, s.name))

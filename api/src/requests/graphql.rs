@@ -468,10 +468,10 @@ impl RequestQuery {
         let principal = principal(ctx)?;
         if tenant_id.is_none() && principal.kind == steward_policy::ActorKind::Staff {
             let tenancy = tenancy(ctx)?;
-            tenancy
+            let platform = tenancy
                 .require_platform(principal, Permission::RequestRead)
                 .await?;
-            let found = requests::list_all(tenancy, page, &filter).await?;
+            let found = requests::list_all(platform, page, &filter).await?;
             return Ok(connection(
                 found,
                 |(_, r)| r.id.to_string(),
@@ -562,14 +562,14 @@ impl RequestQuery {
     /// Notices to privacy officers (request reminders, overdue requests, dead jobs), newest first, at most 100.
     async fn staff_notices(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StaffNotice>> {
         let tenancy = tenancy(ctx)?;
-        tenancy
+        let platform = tenancy
             .require_platform(principal(ctx)?, Permission::RequestHandle)
             .await?;
         let rows = staff_notice::Entity::find()
             .filter(staff_notice::Column::Role.eq("privacy_officer"))
             .order_by_desc(staff_notice::Column::CreatedAt)
             .limit(100)
-            .all(tenancy.databases().control())
+            .all(platform.control())
             .await
             .map_err(AppError::from)?;
         Ok(rows

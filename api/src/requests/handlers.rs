@@ -161,7 +161,7 @@ pub(crate) async fn remind_deadline(
                 request.id,
                 request.due_on
             );
-            remind(tenancy, &scope, &request, "request.overdue", &title).await?;
+            remind(&scope, &request, "request.overdue", &title).await?;
             let txn = scope.begin().await?;
             dsr_request::Entity::update_many()
                 .col_expr(dsr_request::Column::OverdueNotified, true.into())
@@ -199,7 +199,7 @@ pub(crate) async fn remind_deadline(
                 request.id,
                 request.due_on
             );
-            remind(tenancy, &scope, &request, "request.reminder", &title).await?;
+            remind(&scope, &request, "request.reminder", &title).await?;
             let txn = scope.begin().await?;
             dsr_request::Entity::update_many()
                 .col_expr(
@@ -235,7 +235,6 @@ pub(crate) async fn remind_deadline(
 /// The privacy officers' copy of a reminder. Its id is derived from what it is about, so a retried job never
 /// files it twice.
 async fn remind(
-    tenancy: &Tenancy,
     scope: &Scope,
     request: &dsr_request::Model,
     kind: &str,
@@ -263,7 +262,7 @@ async fn remind(
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(tenancy.databases().control())
+        .exec_without_returning(scope.control())
         .await?;
     Ok(())
 }

@@ -50,7 +50,7 @@ use crate::ids::TenantId;
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::pagination::{Page, PageOf};
 use crate::subjects;
-use crate::tenancy::{Scope, Tenancy};
+use crate::tenancy::{Platform, Scope, Tenancy};
 use crate::validate;
 
 /// Days an access or portability export stays downloadable.
@@ -469,16 +469,17 @@ pub async fn list(
     Ok(PageOf::from_fetched(rows, &page, total))
 }
 
-/// The privacy officers' queue: requests of every tenant, oldest first, with each one's region.
+/// The privacy officers' queue: requests of every tenant, oldest first, with each one's region (a read across every
+/// tenant: it takes the platform capability).
 pub async fn list_all(
-    tenancy: &Tenancy,
+    platform: Platform<'_>,
     page: Page,
     filter: &RequestFilter,
 ) -> Result<PageOf<(String, dsr_request::Model)>, AppError> {
     let today = Utc::now().date_naive();
     let mut rows = Vec::new();
     let mut total = 0;
-    for (region, db) in tenancy.all_regions() {
+    for (region, db) in platform.regions() {
         let query = filtered(dsr_request::Entity::find(), filter, today)?;
         total += crate::pagination::count(query.clone(), db).await?;
         let mut query = query;

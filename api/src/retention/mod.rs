@@ -255,7 +255,7 @@ async fn notice_period_on(tenancy: &Tenancy, tenant_id: TenantId) -> Result<Dura
         .select_only()
         .column(tenant::Column::NoticePeriodDays)
         .into_tuple::<i32>()
-        .one(tenancy.databases().control())
+        .one(tenancy.system().control())
         .await?
         .unwrap_or(crate::retention::DEFAULT_NOTICE_PERIOD_DAYS);
     Ok(Duration::days(i64::from(
@@ -452,12 +452,12 @@ pub async fn set_default(
     category: &str,
     period_days: i32,
 ) -> Result<retention_default::Model, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::RetentionManage)
         .await?;
     let period_days = check_period(period_days)?;
     let category = taxonomy::category(category.trim())?.key.clone();
-    let control = tenancy.databases().control();
+    let control = platform.control();
     let existing = retention_default::Entity::find_by_id(category.clone())
         .one(control)
         .await?;
@@ -571,11 +571,11 @@ pub async fn cancel_default_change(
     principal: &Principal,
     category: &str,
 ) -> Result<Option<retention_default::Model>, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::RetentionManage)
         .await?;
     let category = taxonomy::category(category.trim())?.key.clone();
-    let control = tenancy.databases().control();
+    let control = platform.control();
     let default = retention_default::Entity::find_by_id(category.clone())
         .one(control)
         .await?
@@ -631,14 +631,14 @@ pub async fn cancel_default_change(
 pub async fn defaults(tenancy: &Tenancy) -> Result<Vec<retention_default::Model>, AppError> {
     Ok(retention_default::Entity::find()
         .order_by_asc(retention_default::Column::Category)
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?)
 }
 
 /// Applies the pending changes whose date has come: the defaults, then every tenant's rules, each in its own
 /// transaction with its audit event. Runs at the start of every sweep.
 pub async fn apply_due(tenancy: &Tenancy, now: DateTime<Utc>) -> Result<usize, AppError> {
-    let control = tenancy.databases().control();
+    let control = tenancy.system().control();
     let mut applied = 0;
     for d in retention_default::Entity::find()
         .filter(retention_default::Column::PendingEffectiveAt.lte(now))

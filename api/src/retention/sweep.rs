@@ -261,7 +261,7 @@ pub async fn sweep_with(
     let defaults = defaults(tenancy).await?;
     let tenants = tenant::Entity::find()
         .order_by_asc(tenant::Column::Id)
-        .all(tenancy.databases().control())
+        .all(tenancy.system().control())
         .await?;
     let mut deleted = 0;
     for t in tenants {

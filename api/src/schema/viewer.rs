@@ -22,11 +22,7 @@ impl ViewerQuery {
     /// The regions tenants can be placed in.
     async fn regions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
         principal(ctx)?;
-        Ok(tenancy(ctx)?
-            .databases()
-            .region_names()
-            .map(str::to_owned)
-            .collect())
+        Ok(tenancy(ctx)?.region_names().map(str::to_owned).collect())
     }
 }
 

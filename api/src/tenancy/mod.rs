@@ -24,7 +24,7 @@ use steward_policy::{ActorKind, Authorizer, Domain, Permission};
 
 use crate::auth::Principal;
 use crate::crypto::{Keyring, TenantKey};
-use crate::db::Databases;
+use crate::db::{Databases, Readiness};
 use crate::error::AppError;
 use crate::ids::TenantId;
 
@@ -131,32 +131,49 @@ impl Tenancy {
         &self.outbound
     }
 
-    /// Every region's database, for the few reads that span tenants on purpose (a staff member's own grants).
-    pub(crate) fn all_regions(&self) -> impl Iterator<Item = (&str, &DatabaseConnection)> {
-        self.dbs.regions()
+    /// The raw databases, for [`crate::http::AppState::databases`] (tests and operators' tooling) alone.
+    pub(crate) fn databases(&self) -> &Databases {
+        &self.dbs
     }
 
-    pub fn databases(&self) -> &Databases {
-        &self.dbs
+    /// The regions this server routes to, by name.
+    pub fn region_names(&self) -> impl Iterator<Item = &str> {
+        self.dbs.region_names()
+    }
+
+    pub fn has_region(&self, name: &str) -> bool {
+        self.dbs.has_region(name)
+    }
+
+    /// Whether each database answers, for `/readyz`.
+    pub async fn readiness(&self) -> Vec<(String, Readiness)> {
+        self.dbs.readiness().await
+    }
+
+    /// The platform capability for Steward's own work: jobs, sweeps, start-up, and reads bound to their caller by
+    /// construction (a staff member's own grants). Never handed to a resolver acting for a caller who did not pass
+    /// [`Tenancy::require_platform`].
+    pub(crate) fn system(&self) -> Platform<'_> {
+        Platform { dbs: &self.dbs }
     }
 
     pub fn authorizer(&self) -> &Authorizer {
         &self.authz
     }
 
-    /// May the caller do `permission` on the platform as a whole (e.g. create tenants)?
+    /// May the caller do `permission` on the platform as a whole (e.g. create tenants)? If so, the capability for it.
     pub async fn require_platform(
         &self,
         principal: &Principal,
         permission: Permission,
-    ) -> Result<(), AppError> {
+    ) -> Result<Platform<'_>, AppError> {
         if principal.kind == ActorKind::Staff
             && self
                 .authz
                 .is_allowed(&principal.actor(), Domain::Platform, permission)
                 .await
         {
-            Ok(())
+            Ok(Platform { dbs: &self.dbs })
         } else {
             Err(forbidden(permission))
         }
@@ -248,6 +265,7 @@ impl Tenancy {
         Ok(Scope {
             tenant,
             db,
+            control: self.dbs.control().clone(),
             principal: principal.clone(),
             keyring: self.keyring.clone(),
         })
@@ -437,9 +455,30 @@ impl Tenancy {
         Ok(Scope {
             tenant,
             db,
+            control: self.dbs.control().clone(),
             principal: principal.clone(),
             keyring: self.keyring.clone(),
         })
+    }
+}
+
+/// Proof that the caller may act on the platform as a whole ([`Tenancy::require_platform`]), or that Steward itself
+/// acts ([`Tenancy::system`]): the handle on the control database's platform tables and on reads that span every
+/// region. Outside this module there is no other way to a region's database than this and a [`Scope`].
+#[derive(Clone, Copy)]
+pub struct Platform<'a> {
+    dbs: &'a Databases,
+}
+
+impl<'a> Platform<'a> {
+    /// The control database.
+    pub fn control(&self) -> &'a DatabaseConnection {
+        self.dbs.control()
+    }
+
+    /// Every region's database, by name.
+    pub fn regions(&self) -> impl Iterator<Item = (&'a str, &'a DatabaseConnection)> + 'a {
+        self.dbs.regions()
     }
 }
 
@@ -447,6 +486,7 @@ impl Tenancy {
 pub struct Scope {
     tenant: TenantRecord,
     db: DatabaseConnection,
+    control: DatabaseConnection,
     principal: Principal,
     keyring: Arc<Keyring>,
 }
@@ -492,6 +532,12 @@ impl Scope {
     /// The tenant's region database, for running the queries [`Scope::find`] starts.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The control database, for this tenant's own rows there (change notices and objections, breach notifications,
+    /// legal disclosures, its directory row and role assignments); queries on it name `tenant_id()` themselves.
+    pub fn control(&self) -> &DatabaseConnection {
+        &self.control
     }
 
     /// The key that wraps this tenant's subject keys.

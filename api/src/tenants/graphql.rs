@@ -72,7 +72,7 @@ impl TenantQuery {
     ) -> async_graphql::Result<OffboardingCertificate> {
         let scope =
             crate::graphql::open_scope(ctx, tenant_id.as_ref(), Permission::TenantRead).await?;
-        let cert = crate::offboarding::certificate(tenancy(ctx)?, &scope).await?;
+        let cert = crate::offboarding::certificate(&scope).await?;
         Ok(OffboardingCertificate {
             document: cert.document,
             signature: cert.signature,

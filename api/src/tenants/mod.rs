@@ -31,14 +31,13 @@ pub async fn create(
     name: &str,
     region: &str,
 ) -> Result<TenantRecord, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::TenantCreate)
         .await?;
     let name = clean_name(name)?;
     let region = region.trim();
-    let dbs = tenancy.databases();
-    if !dbs.has_region(region) {
-        let known: Vec<&str> = dbs.region_names().collect();
+    if !tenancy.has_region(region) {
+        let known: Vec<&str> = tenancy.region_names().collect();
         return Err(AppError::BadInput(format!(
             "unknown region `{region}`: choose one of {}",
             known.join(", ")
@@ -47,7 +46,7 @@ pub async fn create(
 
     let id = TenantId::new();
     let now = Utc::now();
-    let control = dbs.control().begin().await?;
+    let control = platform.control().begin().await?;
     let model = tenant::ActiveModel {
         id: Set(id.0),
         name: Set(name.clone()),
@@ -98,7 +97,7 @@ pub(crate) async fn find_by_name(
 ) -> Result<Option<TenantRecord>, AppError> {
     tenant::Entity::find()
         .filter(tenant::Column::NameKey.eq(name_key(&clean_name(name)?)))
-        .one(tenancy.databases().control())
+        .one(tenancy.system().control())
         .await?
         .map(TenantRecord::try_from)
         .transpose()
@@ -111,10 +110,10 @@ pub async fn list(
     page: Page,
     status: Option<TenantStatus>,
 ) -> Result<PageOf<TenantRecord>, AppError> {
-    tenancy
+    let platform = tenancy
         .require_platform(principal, Permission::TenantRead)
         .await?;
-    let db = tenancy.databases().control();
+    let db = platform.control();
     let mut query = tenant::Entity::find();
     if let Some(status) = status {
         query = query.filter(tenant::Column::Status.eq(status));
@@ -186,7 +185,7 @@ async fn transition(
             from.as_str()
         )));
     }
-    let control = tenancy.databases().control().begin().await?;
+    let control = scope.control().begin().await?;
     // Compare-and-set on the status, so two concurrent transitions cannot both succeed.
     let now = Utc::now();
     let updated = tenant::Entity::update_many()

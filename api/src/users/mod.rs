@@ -100,7 +100,7 @@ pub async fn invite(
 
     // Control first, then the region, like every path that holds both: on SQLite each is one connection, and two
     // requests taking them in opposite orders would wait on each other until the pool timeout.
-    let control = tenancy.databases().control().begin().await?;
+    let control = scope.control().begin().await?;
     refuse_staff_in_administered_tenant(&control, principal, tenant_id, invitation.role).await?;
     let txn = scope.begin().await?;
     let model = tenant_user::ActiveModel {
@@ -190,7 +190,7 @@ pub async fn assign_role(
                 change.role,
                 Domain::Tenant(scope.tenant_id().0),
             )?;
-            let control = tenancy.databases().control().begin().await?;
+            let control = scope.control().begin().await?;
             refuse_staff_in_administered_tenant(
                 &control,
                 principal,
@@ -218,7 +218,7 @@ pub async fn assign_role(
             Ok(record)
         }
         ActorKind::Staff => {
-            tenancy
+            let platform = tenancy
                 .require_platform(principal, Permission::StaffRoleAssign)
                 .await?;
             if change.tenant_id.is_some() {
@@ -232,7 +232,7 @@ pub async fn assign_role(
                 change.role,
                 Domain::Platform,
             )?;
-            let control = tenancy.databases().control().begin().await?;
+            let control = platform.control().begin().await?;
             if let Some(existing) = find_assignment(&control, &assignment).await? {
                 return AssignmentRecord::from_model(existing);
             }
@@ -268,7 +268,7 @@ pub async fn revoke_role(
             let domain = Domain::Tenant(scope.tenant_id().0);
             let assignment =
                 Assignment::new(Actor::new(ActorKind::Client, subject), change.role, domain)?;
-            let control = tenancy.databases().control().begin().await?;
+            let control = scope.control().begin().await?;
             let existing = remove_assignment(&control, &assignment).await?;
             let version = bump_version(&control).await?;
             let txn = scope.begin().await?;
@@ -288,7 +288,7 @@ pub async fn revoke_role(
             AssignmentRecord::from_model(existing)
         }
         ActorKind::Staff => {
-            tenancy
+            let platform = tenancy
                 .require_platform(principal, Permission::StaffRoleAssign)
                 .await?;
             if change.tenant_id.is_some() {
@@ -302,7 +302,7 @@ pub async fn revoke_role(
                 change.role,
                 Domain::Platform,
             )?;
-            let control = tenancy.databases().control().begin().await?;
+            let control = platform.control().begin().await?;
             let existing = remove_assignment(&control, &assignment).await?;
             let version = bump_version(&control).await?;
             audit::append_platform(&control, role_event(principal, "role.revoked", &assignment))
@@ -324,7 +324,7 @@ pub async fn bootstrap_platform_admin(tenancy: &Tenancy, subject: &str) -> Resul
         Role::PlatformAdmin,
         Domain::Platform,
     )?;
-    let control = tenancy.databases().control().begin().await?;
+    let control = tenancy.system().control().begin().await?;
     if find_assignment(&control, &assignment).await?.is_some() {
         return Ok(false);
     }

@@ -279,7 +279,7 @@ async fn owed_events_are_appended_once_by_the_sweep(backend: Backend) {
     let t = app.create_tenant("Owed Co", "eu").await;
     let admin = app.invite(&t, "owed-admin", "CLIENT_ADMIN").await;
     let tenant = steward::ids::TenantId::parse("tenantId", &t).unwrap();
-    let control = app.state.tenancy().databases().control().clone();
+    let control = app.state.databases().control().clone();
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let entry = steward::audit::AuditEntry::system("test.owed", "tenant", &t);
     let txn = control.begin().await.unwrap();

@@ -203,7 +203,7 @@ async fn exhausted_pool_answers_503_quickly(backend: Backend) {
     let root = app.root();
     let query = "{ subProcessors { name } }";
     app.gql(&root, query, json!({})).await.ok();
-    let control = app.state.tenancy().databases().control().clone();
+    let control = app.state.databases().control().clone();
     let held = control.begin().await.unwrap();
     let started = Instant::now();
     let reply = app.gql(&root, query, json!({})).await;

@@ -371,7 +371,7 @@ async fn fast_role_changes_never_refuse_a_new_admin(backend: Backend) {
 async fn abandoned_transaction_is_rolled_back_at_once(backend: Backend) {
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let app = TestApp::spawn(backend).await;
-    let pool = app.state.tenancy().databases().control().clone();
+    let pool = app.state.databases().control().clone();
     pool.execute_unprepared("CREATE TABLE scratch_abandoned (x INTEGER PRIMARY KEY)")
         .await
         .unwrap();

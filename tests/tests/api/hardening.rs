@@ -283,7 +283,7 @@ async fn postgres_work_stops_with_the_request(backend: Backend) {
         return;
     }
     let app = TestApp::spawn_with(backend, |args| args.request_timeout_secs = 1).await;
-    let db = app.state.tenancy().databases().control();
+    let db = app.state.databases().control();
     let started = Instant::now();
     let slow = db
         .execute_unprepared("SELECT pg_sleep(5)")
