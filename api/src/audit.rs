@@ -248,13 +248,13 @@ pub fn set_before_deferred_apply(hook: fn()) {
 }
 
 /// What a deferred event carries besides itself, applied in the region transaction that appends it. The audit
-/// module knows only that it is JSON; the domain that wrote it (`notices::deferred`) applies it.
+/// module knows only that it is JSON; [`crate::owed`] gives it its meaning.
 #[async_trait::async_trait]
 pub trait DeferredEffects: Send + Sync {
     async fn apply(
         &self,
+        scope: &crate::tenancy::Scope,
         txn: &sea_orm::DatabaseTransaction,
-        tenant: TenantId,
         effect: serde_json::Value,
     ) -> Result<(), crate::error::AppError>;
 }
@@ -324,7 +324,7 @@ pub async fn apply_deferred(
             .is_some();
         if !present {
             if let Some(effect) = effect {
-                effects.apply(&txn, tenant, effect).await?;
+                effects.apply(&scope, &txn, effect).await?;
             }
             let started = std::time::Instant::now();
             append_tenant_timed(&txn, tenant, row.id, entry).await?;

@@ -138,6 +138,31 @@ impl Job {
     }
 }
 
+/// Moves the queued job with deduplication key `key` to `run_at` (nothing if there is none), in the caller's
+/// transaction.
+pub async fn reschedule_queued<C: ConnectionTrait>(
+    db: &C,
+    key: &str,
+    run_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::RunAt, run_at.into())
+        .filter(job::Column::DedupeKey.eq(key))
+        .filter(job::Column::State.eq(JobState::Queued))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the jobs with these deduplication keys, whatever their state, in the caller's transaction.
+pub async fn cancel<C: ConnectionTrait>(db: &C, keys: &[String]) -> Result<(), DbErr> {
+    job::Entity::delete_many()
+        .filter(job::Column::DedupeKey.is_in(keys.iter().cloned()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// The deduplication key of a tenant's export build: one per tenant, found again to rebuild the export.
 pub fn tenant_export_key(tenant: TenantId) -> String {
     Job::BuildTenantExport { tenant: tenant.0 }.key(tenant.0)

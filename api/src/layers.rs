@@ -22,6 +22,7 @@ const FOUNDATION: &[&str] = &[
     "jobs",
     "metrics",
     "outbound",
+    "owed",
     "pagination",
     "taxonomy",
     "tenancy",

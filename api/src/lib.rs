@@ -20,6 +20,7 @@ pub mod ids;
 pub mod jobs;
 pub mod metrics;
 pub mod outbound;
+pub mod owed;
 pub mod pagination;
 pub mod taxonomy;
 pub mod tenancy;

@@ -3,12 +3,15 @@
 //! its handlers; this table joins the two.
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use sea_orm::DatabaseTransaction;
 use steward_entities::job;
 
 use crate::error::AppError;
 use crate::ids::TenantId;
-use crate::jobs::{self, Job, Outcome};
-use crate::tenancy::Tenancy;
+use crate::jobs::{self, Job, NewJob, Outcome};
+use crate::owed::Owed;
+use crate::tenancy::{Scope, Tenancy};
 
 /// Runs the queue's jobs with what their handlers need.
 #[derive(Clone)]
@@ -53,7 +56,7 @@ impl jobs::Handler for Dispatcher {
                 Ok(Outcome::Done)
             }
             Job::ApplyDeferredAudit { .. } => {
-                let appended = crate::notices::deferred::apply_all(tenancy).await?;
+                let appended = crate::owed::apply_all(tenancy).await?;
                 if appended > 0 {
                     tracing::info!(appended, "deferred audit events appended by the sweep");
                 }
@@ -93,4 +96,42 @@ impl jobs::Handler for Dispatcher {
             }
         }
     }
+}
+
+/// Carries out what a control-database change owed its tenant's region ([`crate::owed`]), in the region transaction
+/// that appends the change's event: the one place that knows every [`Owed`] and the domain that does it.
+pub fn carry_out<'a>(
+    scope: &'a Scope,
+    txn: &'a DatabaseTransaction,
+    owed: Owed,
+) -> BoxFuture<'a, Result<(), AppError>> {
+    Box::pin(async move {
+        let tenant = scope.tenant_id();
+        match owed {
+            Owed::Notice { kind, title, body } => {
+                crate::notices::notify(txn, tenant, &kind, &title, &body).await
+            }
+            Owed::Job { job, run_at } => {
+                let new = NewJob::new(job)
+                    .for_tenant(tenant)
+                    .dedupe(tenant.0)
+                    .at(run_at);
+                jobs::enqueue(txn, new).await?;
+                Ok(())
+            }
+            Owed::RescheduleJob { key, run_at } => {
+                jobs::reschedule_queued(txn, &key, run_at).await?;
+                Ok(())
+            }
+            Owed::CancelJobs { keys } => {
+                jobs::cancel(txn, &keys).await?;
+                Ok(())
+            }
+            Owed::StartTenantExport { due } => {
+                crate::offboarding::export::start(txn, scope, due).await?;
+                Ok(())
+            }
+            Owed::DeleteTenantExport => crate::offboarding::export::delete(txn, tenant).await,
+        }
+    })
 }

@@ -31,8 +31,8 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::TenantId;
-use crate::notices::deferred::{self, OwedNotice};
 use crate::notices::notify;
+use crate::owed::{self, Owed};
 use crate::registry::list_of;
 use crate::taxonomy;
 use crate::tenancy::{Scope, Tenancy, TenantRecord};
@@ -235,13 +235,13 @@ pub async fn decide_disclosure(
     let deferred = if notify_now {
         let entry = AuditEntry::by(principal, "disclosure.decided", "legal_disclosure", id);
         let (entry, notice) = owed_to_tenant(&updated, entry)?;
-        Some(deferred::defer(&control, scope.tenant_id(), &entry, vec![notice]).await?)
+        Some(owed::defer(&control, scope.tenant_id(), &entry, vec![notice]).await?)
     } else {
         None
     };
     control.commit().await?;
     if let Some(deferred) = deferred {
-        deferred::apply_now(tenancy, deferred).await;
+        owed::apply_now(tenancy, deferred).await;
     }
     Ok(updated)
 }
@@ -251,7 +251,7 @@ pub async fn decide_disclosure(
 fn owed_to_tenant(
     d: &legal_disclosure::Model,
     entry: AuditEntry,
-) -> Result<(AuditEntry, OwedNotice), AppError> {
+) -> Result<(AuditEntry, Owed), AppError> {
     let categories = d
         .disclosed_categories
         .as_deref()
@@ -273,7 +273,7 @@ fn owed_to_tenant(
         "decided_at": d.decided_at.map(audit::canonical_time),
         "nondisclosure_until": d.nondisclosure_until,
     }));
-    let notice = OwedNotice::new(
+    let notice = Owed::notice(
         "legal.disclosure",
         &format!(
             "Demand for your data: {} from {}",
@@ -330,8 +330,8 @@ pub async fn release_disclosure_notices(
         }
         let entry = AuditEntry::system("disclosure.decided", "legal_disclosure", d.id);
         let (entry, notice) = owed_to_tenant(&d, entry)?;
-        let decided = deferred::defer(&control, t.id, &entry, vec![notice]).await?;
-        let released = deferred::defer(
+        let decided = owed::defer(&control, t.id, &entry, vec![notice]).await?;
+        let released = owed::defer(
             &control,
             t.id,
             &AuditEntry::system("disclosure.notice_released", "legal_disclosure", d.id),
@@ -339,8 +339,8 @@ pub async fn release_disclosure_notices(
         )
         .await?;
         control.commit().await?;
-        deferred::apply_now(tenancy, decided).await;
-        deferred::apply_now(tenancy, released).await;
+        owed::apply_now(tenancy, decided).await;
+        owed::apply_now(tenancy, released).await;
         sent += 1;
     }
     Ok(sent)
@@ -668,7 +668,7 @@ pub async fn acknowledge_breach(
     model.acknowledged_at = Set(Some(Utc::now()));
     model.acknowledged_by = Set(Some(scope.principal().label()));
     let updated = model.update(&txn).await?;
-    let deferred = deferred::defer(
+    let deferred = owed::defer(
         &txn,
         scope.tenant_id(),
         &AuditEntry::by(
@@ -681,7 +681,7 @@ pub async fn acknowledge_breach(
     )
     .await?;
     txn.commit().await?;
-    deferred::apply_now(tenancy, deferred).await;
+    owed::apply_now(tenancy, deferred).await;
     Ok(updated)
 }
 

@@ -89,6 +89,8 @@ impl AppState {
             .clone()
             .ok_or_else(|| anyhow::anyhow!("{}", crate::config::ConfigError::NoMasterKey))?;
         let keyring = Keyring::new(master_key);
+        // What control-database changes owe a tenant's region is carried out by the worker's table.
+        crate::owed::register(crate::worker::carry_out);
         let dbs = Databases::connect(config).await?;
         dbs.migrate(Some(&keyring)).await?;
         let assignments = crate::tenancy::assignments::load_assignments(dbs.control())

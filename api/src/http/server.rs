@@ -115,7 +115,7 @@ pub(super) async fn run_jobs(
 ) {
     // Audit events a previous process owed when it stopped are appended before anything else (the sweep would
     // reach them only in the next interval).
-    match crate::notices::deferred::apply_all(crate::jobs::Handler::tenancy(&runner)).await {
+    match crate::owed::apply_all(crate::jobs::Handler::tenancy(&runner)).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(appended = n, "deferred audit events appended at start"),
         Err(e) => tracing::warn!(error = ?e, "deferred audit events wait for the sweep"),

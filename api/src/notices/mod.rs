@@ -5,8 +5,6 @@
 //! email carries an unsubscribe link that works without logging in). Each delivery is a row with its state, so a
 //! retried job sends only what has not gone yet.
 
-pub mod deferred;
-
 use std::collections::HashSet;
 
 use base64::Engine as _;

@@ -18,7 +18,6 @@ pub(crate) use finish::*;
 pub mod export;
 
 use std::collections::{BTreeMap, BTreeSet};
-use steward_entities::job::JobState;
 
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
@@ -29,8 +28,8 @@ use sea_orm::{
 };
 use serde_json::json;
 use steward_entities::{
-    audit_event, data_subject, erasure_propagation, erasure_tombstone, job,
-    offboarding_certificate, personal_data, tenant, tenant_export,
+    audit_event, data_subject, erasure_propagation, erasure_tombstone, offboarding_certificate,
+    personal_data, tenant, tenant_export,
 };
 use steward_policy::{ActorKind, Permission};
 use uuid::Uuid;
@@ -39,7 +38,8 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::TenantId;
-use crate::jobs::{self, Job, NewJob, Outcome};
+use crate::jobs::{Job, Outcome};
+use crate::owed::{self, Owed};
 use crate::tenancy::{Scope, Tenancy, TenantRecord, TenantStatus};
 
 /// The `origin` of the tombstones an offboarding writes.
@@ -100,7 +100,6 @@ pub async fn begin(
             message: format!("this tenant is already {}", record.status.as_str()),
         });
     }
-    let scope = tenancy.system_scope(tenant_id).await?;
     let now = Utc::now();
     let due = now + Duration::days(i64::from(grace_days));
     let control = platform.control().begin().await?;
@@ -145,35 +144,28 @@ pub async fn begin(
     )
     .await?;
     crate::tenancy::assignments::bump_version(&control).await?;
-    let txn = scope.begin().await?;
+    // What the tenant's region owes (its export and jobs, the notice, the event on its chain) commits with the
+    // change, through the outbox: neither database can show an offboarding the other does not.
+    let mut work = Vec::new();
     if choice == Choice::ReturnThenDelete {
-        crate::offboarding::export::start(&txn, &scope, Some(due)).await?;
-        jobs::enqueue(
-            &txn,
-            NewJob::new(Job::BuildTenantExport {
+        work.push(Owed::StartTenantExport { due: Some(due) });
+        work.push(Owed::Job {
+            job: Job::BuildTenantExport {
                 tenant: tenant_id.0,
-            })
-            .for_tenant(tenant_id)
-            .dedupe(tenant_id.0),
-        )
-        .await?;
+            },
+            run_at: now,
+        });
     }
-    jobs::enqueue(
-        &txn,
-        NewJob::new(Job::FinishOffboarding {
+    work.push(Owed::Job {
+        job: Job::FinishOffboarding {
             tenant: tenant_id.0,
-        })
-        .for_tenant(tenant_id)
-        .dedupe(tenant_id.0)
-        .at(due),
-    )
-    .await?;
-    crate::notices::notify(
-        &txn,
-        tenant_id,
+        },
+        run_at: due,
+    });
+    work.push(Owed::notice(
         "tenant.offboarding",
         "Contract end: confirm or cancel the deletion of your data",
-        &format!(
+        format!(
             "{} began your offboarding ({}). Nothing new is collected. Nothing is deleted unless one of your admins \
              confirms it (authorizeOffboarding) or a second platform admin approves it; then, on {}, every data \
              subject's values and keys are deleted and sub-processors are told, and a signed certificate is issued. \
@@ -187,20 +179,20 @@ pub async fn begin(
                 ""
             }
         ),
-    )
-    .await?;
+    ));
     // The tenant's own chain records it too, where the client can verify it.
-    audit::append_tenant(
-        &txn,
+    let deferred = owed::defer(
+        &control,
         tenant_id,
-        AuditEntry::by(principal, "tenant.offboarding_started", "tenant", tenant_id).with_detail(
+        &AuditEntry::by(principal, "tenant.offboarding_started", "tenant", tenant_id).with_detail(
             json!({ "choice": choice.as_str(), "due_at": audit::canonical_time(due) }),
         ),
+        work,
     )
     .await?;
-    txn.commit().await?;
     control.commit().await?;
     tenancy.forget_tenant(tenant_id);
+    owed::apply_now(tenancy, deferred).await;
     Ok(TenantRecord {
         status: TenantStatus::Offboarding,
         updated_at: now,
@@ -301,29 +293,18 @@ pub async fn authorize(
             .with_detail(detail.clone()),
     )
     .await?;
-    let txn = scope.begin().await?;
+    let mut work = Vec::new();
     // The finishing job may have gone back to sleep while it waited for this: it runs at the due date (or now).
     if let Some(due) = t.offboarding_due_at {
-        job::Entity::update_many()
-            .col_expr(job::Column::RunAt, due.max(now).into())
-            .filter(job::Column::DedupeKey.eq(finish_key(tenant)))
-            .filter(job::Column::State.eq(JobState::Queued))
-            .exec(&txn)
-            .await?;
+        work.push(Owed::RescheduleJob {
+            key: finish_key(tenant),
+            run_at: due.max(now),
+        });
     }
-    audit::append_tenant(
-        &txn,
-        tenant,
-        AuditEntry::by(principal, "tenant.offboarding_authorized", "tenant", tenant)
-            .with_detail(detail),
-    )
-    .await?;
-    crate::notices::notify(
-        &txn,
-        tenant,
+    work.push(Owed::notice(
         "tenant.offboarding",
         "The deletion of your data was authorized",
-        &format!(
+        format!(
             "{} authorized the deletion. On {} every data subject's values and keys are deleted; until then your \
              admins can still cancel it (cancelOffboarding).",
             principal.label(),
@@ -331,11 +312,18 @@ pub async fn authorize(
                 .map(|d| d.date_naive().to_string())
                 .unwrap_or_default()
         ),
+    ));
+    let deferred = owed::defer(
+        &control,
+        tenant,
+        &AuditEntry::by(principal, "tenant.offboarding_authorized", "tenant", tenant)
+            .with_detail(detail),
+        work,
     )
     .await?;
-    txn.commit().await?;
     control.commit().await?;
     tenancy.forget_tenant(tenant);
+    owed::apply_now(tenancy, deferred).await;
     tenancy
         .find(tenant)
         .await?
@@ -407,38 +395,33 @@ pub async fn cancel(
     )
     .await?;
     crate::tenancy::assignments::bump_version(&control).await?;
-    let txn = scope.begin().await?;
-    // The offboarding's jobs go with it, so that a later offboarding schedules its own.
-    job::Entity::delete_many()
-        .filter(
-            job::Column::DedupeKey
-                .is_in([crate::jobs::tenant_export_key(tenant), finish_key(tenant)]),
-        )
-        .exec(&txn)
-        .await?;
-    crate::offboarding::export::delete(&txn, tenant).await?;
-    audit::append_tenant(
-        &txn,
-        tenant,
-        AuditEntry::by(principal, "tenant.offboarding_cancelled", "tenant", tenant)
-            .with_detail(detail),
-    )
-    .await?;
-    crate::notices::notify(
-        &txn,
-        tenant,
-        "tenant.offboarding",
-        "The offboarding was cancelled",
-        &format!(
-            "{} cancelled the offboarding: {reason}. Nothing was deleted; the tenant is {} again.",
-            principal.label(),
-            back.as_str()
+    // The offboarding's jobs go with it, so that a later offboarding schedules its own; and its export.
+    let work = vec![
+        Owed::CancelJobs {
+            keys: vec![crate::jobs::tenant_export_key(tenant), finish_key(tenant)],
+        },
+        Owed::DeleteTenantExport,
+        Owed::notice(
+            "tenant.offboarding",
+            "The offboarding was cancelled",
+            format!(
+                "{} cancelled the offboarding: {reason}. Nothing was deleted; the tenant is {} again.",
+                principal.label(),
+                back.as_str()
+            ),
         ),
+    ];
+    let deferred = owed::defer(
+        &control,
+        tenant,
+        &AuditEntry::by(principal, "tenant.offboarding_cancelled", "tenant", tenant)
+            .with_detail(detail),
+        work,
     )
     .await?;
-    txn.commit().await?;
     control.commit().await?;
     tenancy.forget_tenant(tenant);
+    owed::apply_now(tenancy, deferred).await;
     tenancy
         .find(tenant)
         .await?

@@ -599,7 +599,7 @@ pub async fn set_notice_period(
         .await?;
     // The client is told (the period protects it: sub-processor changes, staff retention changes), and the change
     // is in its chain; both are owed through the outbox, so they cannot be recorded without the change or the reverse.
-    let notice = crate::notices::deferred::OwedNotice::new(
+    let notice = crate::owed::Owed::notice(
         "tenant.notice_period",
         "Your notice period was changed",
         format!(
@@ -610,7 +610,7 @@ pub async fn set_notice_period(
             crate::retention::MIN_STAFF_CHANGE_NOTICE_DAYS,
         ),
     );
-    let deferred = crate::notices::deferred::defer(
+    let deferred = crate::owed::defer(
         &control,
         scope.tenant_id(),
         &AuditEntry::by(
@@ -624,7 +624,7 @@ pub async fn set_notice_period(
     )
     .await?;
     control.commit().await?;
-    crate::notices::deferred::apply_now(tenancy, deferred).await;
+    crate::owed::apply_now(tenancy, deferred).await;
     Ok(())
 }
 

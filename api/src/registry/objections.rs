@@ -47,7 +47,7 @@ pub async fn object(
     })?;
     // The objection (control) and its event (the tenant's chain, in its region) commit through the audit outbox:
     // neither can be recorded without the other.
-    let deferred = crate::notices::deferred::defer(
+    let deferred = crate::owed::defer(
         &txn,
         scope.tenant_id(),
         &AuditEntry::by(
@@ -61,7 +61,7 @@ pub async fn object(
     )
     .await?;
     txn.commit().await?;
-    crate::notices::deferred::apply_now(tenancy, deferred).await;
+    crate::owed::apply_now(tenancy, deferred).await;
     Ok(model)
 }
 

@@ -267,7 +267,7 @@ async fn notice_period_on(tenancy: &Tenancy, tenant_id: TenantId) -> Result<Dura
 /// any data: the notices it is owed, filed with the event that starts its chain.
 pub(crate) async fn owed_to_new_tenant<C: ConnectionTrait>(
     control: &C,
-) -> Result<Vec<crate::notices::deferred::OwedNotice>, AppError> {
+) -> Result<Vec<crate::owed::Owed>, AppError> {
     let pending = retention_default::Entity::find()
         .filter(retention_default::Column::PendingEffectiveAt.is_not_null())
         .order_by_asc(retention_default::Column::Category)
@@ -278,7 +278,7 @@ pub(crate) async fn owed_to_new_tenant<C: ConnectionTrait>(
         let (Some(days), Some(at)) = (d.pending_period_days, d.pending_effective_at) else {
             continue;
         };
-        owed.push(crate::notices::deferred::OwedNotice::new(
+        owed.push(crate::owed::Owed::notice(
             NOTICE_RETENTION_CHANGE,
             "A change to the default retention periods is scheduled",
             format!(

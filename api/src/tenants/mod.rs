@@ -77,7 +77,7 @@ pub async fn create(
     // with the tenant itself, so there is never a tenant without its chain nor a chain without its tenant.
     let record = TenantRecord::try_from(model)?;
     let owed = crate::retention::owed_to_new_tenant(&control).await?;
-    let deferred = crate::notices::deferred::defer(
+    let deferred = crate::owed::defer(
         &control,
         id,
         &AuditEntry::by(principal, "tenant.created", "tenant", id)
@@ -86,7 +86,7 @@ pub async fn create(
     )
     .await?;
     control.commit().await?;
-    crate::notices::deferred::apply_now(tenancy, deferred).await;
+    crate::owed::apply_now(tenancy, deferred).await;
     Ok(record)
 }
 
@@ -211,7 +211,7 @@ async fn transition(
     )
     .await?;
     crate::tenancy::assignments::bump_version(&control).await?;
-    let deferred = crate::notices::deferred::defer(
+    let deferred = crate::owed::defer(
         &control,
         tenant.id,
         &AuditEntry::by(scope.principal(), action, "tenant", tenant.id)
@@ -221,7 +221,7 @@ async fn transition(
     .await?;
     control.commit().await?;
     tenancy.forget_tenant(tenant.id);
-    crate::notices::deferred::apply_now(tenancy, deferred).await;
+    crate::owed::apply_now(tenancy, deferred).await;
     Ok(TenantRecord {
         status: to,
         status_reason: reason.map(str::to_owned),

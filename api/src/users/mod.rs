@@ -20,6 +20,7 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::{TenantId, UserId};
+use crate::owed::{self, Owed};
 use crate::pagination::{Page, PageOf};
 use crate::tenancy::AssignmentChange;
 use crate::tenancy::assignments::{AssignmentRecord, bump_version};
@@ -203,15 +204,16 @@ pub async fn assign_role(
             }
             let (record, version) =
                 insert_assignment(&control, &assignment, principal, now).await?;
-            let txn = scope.begin().await?;
-            audit::append_tenant(
-                &txn,
+            // The assignment and the tenant's event commit together (the event through the outbox).
+            let deferred = owed::defer(
+                &control,
                 scope.tenant_id(),
-                role_event(principal, "role.assigned", &assignment),
+                &role_event(principal, "role.assigned", &assignment),
+                Vec::new(),
             )
             .await?;
-            txn.commit().await?;
             control.commit().await?;
+            owed::apply_now(tenancy, deferred).await;
             tenancy
                 .apply_role_change(version, AssignmentChange::Assign(&assignment))
                 .await?;
@@ -271,17 +273,18 @@ pub async fn revoke_role(
             let control = scope.control().begin().await?;
             let existing = remove_assignment(&control, &assignment).await?;
             let version = bump_version(&control).await?;
-            let txn = scope.begin().await?;
-            audit::append_tenant(
-                &txn,
+            // The revocation, the tenant's event and (when staff revoked it) the notice commit together.
+            let deferred = owed::defer(
+                &control,
                 scope.tenant_id(),
-                role_event(principal, "role.revoked", &assignment),
+                &role_event(principal, "role.revoked", &assignment),
+                staff_role_change_notice(principal, "revoked", &assignment)
+                    .into_iter()
+                    .collect(),
             )
             .await?;
-            notify_staff_role_change(&txn, principal, scope.tenant_id(), "revoked", &assignment)
-                .await?;
-            txn.commit().await?;
             control.commit().await?;
+            owed::apply_now(tenancy, deferred).await;
             tenancy
                 .apply_role_change(version, AssignmentChange::Revoke(&assignment))
                 .await?;
@@ -477,31 +480,26 @@ async fn refuse_staff_in_administered_tenant(
     Ok(())
 }
 
-/// Every role change staff make in a tenant is told to its admins (inside the change's transaction). Staff give
-/// roles only in a tenant without admins (nobody to tell yet), so what is told is what staff take away.
-async fn notify_staff_role_change<C: sea_orm::ConnectionTrait>(
-    txn: &C,
+/// Every role change staff make in a tenant is told to its admins (owed with the change, through the outbox). Staff
+/// give roles only in a tenant without admins (nobody to tell yet), so what is told is what staff take away.
+fn staff_role_change_notice(
     principal: &Principal,
-    tenant: TenantId,
     what: &str,
     assignment: &Assignment,
-) -> Result<(), AppError> {
+) -> Option<Owed> {
     if principal.kind != ActorKind::Staff {
-        return Ok(());
+        return None;
     }
-    crate::notices::notify(
-        txn,
-        tenant,
+    Some(Owed::notice(
         "role.changed_by_staff",
         &format!("Our staff changed a role in your tenant ({what})"),
-        &format!(
+        format!(
             "{} {what} the role {} for `{}`. Review your users and roles in the console.",
             principal.label(),
             assignment.role(),
             assignment.actor().subject
         ),
-    )
-    .await
+    ))
 }
 
 async fn find_assignment<C: sea_orm::ConnectionTrait>(

@@ -283,12 +283,8 @@ async fn owed_events_are_appended_once_by_the_sweep(backend: Backend) {
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let entry = steward::audit::AuditEntry::system("test.owed", "tenant", &t);
     let txn = control.begin().await.unwrap();
-    let notice = steward::notices::deferred::OwedNotice::new(
-        "test.owed",
-        "Owed notice",
-        "Filed with its event.",
-    );
-    let id = steward::notices::deferred::defer(&txn, tenant, &entry, vec![notice.clone()])
+    let notice = steward::owed::Owed::notice("test.owed", "Owed notice", "Filed with its event.");
+    let id = steward::owed::defer(&txn, tenant, &entry, vec![notice.clone()])
         .await
         .unwrap();
     txn.commit().await.unwrap();
@@ -321,9 +317,7 @@ async fn owed_events_are_appended_once_by_the_sweep(backend: Backend) {
         ))
         .await
         .unwrap();
-    let appended = steward::notices::deferred::apply_all(app.state.tenancy())
-        .await
-        .unwrap();
+    let appended = steward::owed::apply_all(app.state.tenancy()).await.unwrap();
     assert_eq!(appended, 0);
     assert_eq!(app.count("eu", "audit_events", owed).await, 1);
     assert_eq!(app.count("eu", "notices", owed_notice).await, 1);

@@ -606,6 +606,85 @@ async fn a_death_between_the_databases_loses_no_notice(backend: Backend) {
     );
 }
 
+/// And for a change whose region side is work, not only words: an offboarding begun with the export first owes the
+/// export, the build and finishing jobs, the notice and the event. Killed between the databases, the tenant is
+/// offboarding and its region has none of it; the next process carries all of it out, once.
+async fn a_death_between_the_databases_loses_no_offboarding_work(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = app.create_tenant("Leaving Co", "eu").await;
+    let admin = app.invite(&tenant, "lv-admin", "CLIENT_ADMIN").await;
+    let ops = app.staff_with("lv-ops", "PLATFORM_ADMIN").await;
+    const EVENT: &str = "action = 'tenant.offboarding_started'";
+    const NOTICE: &str = "kind = 'tenant.offboarding'";
+    const JOBS: &str = "kind IN ('offboarding.export', 'offboarding.finish')";
+
+    let mut first = start_server_with(
+        &app,
+        dir.path(),
+        "first",
+        &[("STEWARD_TEST_ABORT_BEFORE_DEFERRED_AUDIT", "1")],
+    )
+    .await;
+    let answer = post_until_closed(
+        first.port,
+        &ops,
+        crate::offboarding::BEGIN,
+        json!({ "t": tenant, "c": "RETURN_THEN_DELETE", "g": 30 }),
+    )
+    .await;
+    assert_eq!(answer, None, "the process died before answering");
+    assert!(!first.child.wait().unwrap().success());
+    assert_eq!(
+        app.count("control", "tenants", "status = 'offboarding'")
+            .await,
+        1
+    );
+    assert_eq!(app.count("control", "audit_outbox", "1 = 1").await, 1);
+    for (table, condition) in [
+        ("audit_events", EVENT),
+        ("notices", NOTICE),
+        ("jobs", JOBS),
+        ("tenant_exports", "1 = 1"),
+    ] {
+        assert_eq!(
+            app.count("eu", table, condition).await,
+            0,
+            "{table} before the restart"
+        );
+    }
+
+    let second = start_server(&app, dir.path(), "second").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.count("control", "audit_outbox", "1 = 1").await > 0 {
+        assert!(Instant::now() < deadline, "what was owed never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (table, condition, n) in [
+        ("audit_events", EVENT, 1),
+        ("notices", NOTICE, 1),
+        ("jobs", JOBS, 2),
+        ("tenant_exports", "1 = 1", 1),
+    ] {
+        assert_eq!(
+            app.count("eu", table, condition).await,
+            n,
+            "{table} after the restart"
+        );
+    }
+    let verify = gql_over_tcp(
+        second.port,
+        &admin,
+        "{ verifyAuditChain { valid } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        verify["data"]["verifyAuditChain"]["valid"], true,
+        "{verify}"
+    );
+}
+
 /// `kill -9` while erasures run; a new process finishes them, each exactly once.
 async fn killed_mid_erasure_finishes_exactly_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -726,6 +805,7 @@ both_backends!(
     killed_mid_erasure_finishes_exactly_once,
     a_death_between_the_databases_loses_no_audit_event,
     a_death_between_the_databases_loses_no_notice,
+    a_death_between_the_databases_loses_no_offboarding_work,
     two_instances_share_the_queue
 );
 

@@ -1,0 +1,121 @@
+//! What a change committed in the control database owes its tenant's region: the event for the tenant's audit chain
+//! and the region-side work that goes with the change (a notice to the tenant's admins, a job in the tenant's queue,
+//! the departing tenant's export). A change cannot commit in both databases at once, so it commits all of that as one
+//! row of the control database's outbox in its own transaction ([`defer`]). The row is then applied in one region
+//! transaction — the work done, the event appended, at most once — right after the commit ([`apply_now`]), or by the
+//! next process if this one died first ([`apply_all`], at start and as the `sweep.audit_outbox` job). The databases can
+//! disagree for a moment, never for good.
+//!
+//! Each [`Owed`] is carried out by the top layer (`crate::worker::carry_out`), which knows the domains; it registers
+//! itself once with [`register`], as the job dispatcher does for jobs.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditEntry, DeferredEffects};
+use crate::error::AppError;
+use crate::ids::TenantId;
+use crate::jobs::Job;
+use crate::tenancy::{Scope, Tenancy};
+
+/// One piece of region-side work a control-database change owes its tenant.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "owed", rename_all = "snake_case")]
+pub enum Owed {
+    /// An administrative notice to the tenant's admins (inbox, then email and webhook).
+    Notice {
+        kind: String,
+        title: String,
+        body: String,
+    },
+    /// A job in the tenant's queue, one per tenant (deduplicated by the job's key and the tenant's id).
+    Job { job: Job, run_at: DateTime<Utc> },
+    /// Moves the tenant's queued job with this deduplication key to `run_at`.
+    RescheduleJob { key: String, run_at: DateTime<Utc> },
+    /// Deletes the tenant's jobs with these deduplication keys.
+    CancelJobs { keys: Vec<String> },
+    /// Starts the departing tenant's export, downloadable until the window after `due` closes.
+    StartTenantExport { due: Option<DateTime<Utc>> },
+    /// Deletes the tenant's export.
+    DeleteTenantExport,
+}
+
+impl Owed {
+    pub fn notice(kind: &str, title: &str, body: impl Into<String>) -> Self {
+        Owed::Notice {
+            kind: kind.to_owned(),
+            title: title.to_owned(),
+            body: body.into(),
+        }
+    }
+}
+
+/// Carries out one [`Owed`] in the region transaction that appends its event, for the tenant of `scope`.
+pub type CarryOut =
+    for<'a> fn(&'a Scope, &'a DatabaseTransaction, Owed) -> BoxFuture<'a, Result<(), AppError>>;
+
+static CARRY_OUT: OnceLock<CarryOut> = OnceLock::new();
+
+/// Registers the function that carries out what is owed (the top layer does, when it builds the server).
+pub fn register(carry_out: CarryOut) {
+    let _ = CARRY_OUT.set(carry_out);
+}
+
+struct Registered;
+
+#[async_trait::async_trait]
+impl DeferredEffects for Registered {
+    async fn apply(
+        &self,
+        scope: &Scope,
+        txn: &DatabaseTransaction,
+        effect: serde_json::Value,
+    ) -> Result<(), AppError> {
+        let owed: Vec<Owed> = serde_json::from_value(effect).map_err(|e| {
+            AppError::internal(anyhow::anyhow!(
+                "unreadable `audit_outbox.effect` value: {e}"
+            ))
+        })?;
+        let carry_out = CARRY_OUT.get().ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("nothing registered to carry out owed work"))
+        })?;
+        for o in owed {
+            carry_out(scope, txn, o).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Records, in the caller's control-database transaction, the event and the work the tenant's region owes. Call
+/// [`apply_now`] with the returned id after the commit.
+pub async fn defer<C: ConnectionTrait>(
+    control_txn: &C,
+    tenant: TenantId,
+    entry: &AuditEntry,
+    owed: Vec<Owed>,
+) -> Result<Uuid, AppError> {
+    let effect = if owed.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_value(owed).map_err(|e| AppError::internal(anyhow::anyhow!(e)))?)
+    };
+    Ok(audit::defer_tenant(control_txn, tenant, entry, effect).await?)
+}
+
+/// After the change committed: applies what it owes at once. Should that fail (the region unreachable, the process
+/// stopping), it stays owed and the next sweep applies it; the change is done either way, so the caller is not told
+/// of it as a failure.
+pub async fn apply_now(tenancy: &Tenancy, id: Uuid) {
+    if let Err(e) = audit::apply_deferred(tenancy, Some(&[id]), &Registered).await {
+        tracing::warn!(event = %id, error = ?e, "owed work waits for the next sweep");
+    }
+}
+
+/// Applies everything still owed, oldest first; returns how many events were appended.
+pub async fn apply_all(tenancy: &Tenancy) -> Result<usize, AppError> {
+    audit::apply_deferred(tenancy, None, &Registered).await
+}
