@@ -18,8 +18,7 @@ pub struct Model {
     /// `webhook` or `manual`.
     pub method: String,
     pub endpoint: Option<String>,
-    /// `pending`, `acknowledged`, `confirmed` or `failed`.
-    pub state: String,
+    pub state: PropagationState,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
@@ -28,6 +27,30 @@ pub struct Model {
     pub confirmed_by: Option<String>,
     pub confirmed_name: Option<String>,
     pub confirmation_note: Option<String>,
+}
+
+crate::stored_enum! {
+    /// Where an erasure passed on to a sub-processor stands.
+    pub enum PropagationState {
+        /// Not yet answered (a webhook being tried, or a manual request waiting for its confirmation).
+        Pending = "pending",
+        /// The sub-processor's webhook answered 2xx.
+        Acknowledged = "acknowledged",
+        /// A named person confirmed it was carried out.
+        Confirmed = "confirmed",
+        /// The webhook gave up: confirm it by hand, or retry its job.
+        Failed = "failed",
+    }
+}
+
+impl PropagationState {
+    /// Acknowledged or confirmed: nothing more to do.
+    pub fn is_done(self) -> bool {
+        matches!(
+            self,
+            PropagationState::Acknowledged | PropagationState::Confirmed
+        )
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,10 +15,19 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub acknowledged_by: Option<String>,
     pub acknowledged_at: Option<DateTimeUtc>,
-    /// `administrative` (cannot be opted out of) or `marketing` (honours opt-out).
-    pub channel_class: String,
+    pub channel_class: NoticeClass,
     /// Client roles it is for, comma-separated (e.g. `client_admin`).
     pub audience: String,
+}
+
+crate::stored_enum! {
+    /// Whether a notice honours marketing opt-outs.
+    pub enum NoticeClass {
+        /// Order confirmations, policy changes, breaches, deadlines: cannot be opted out of.
+        Administrative = "administrative",
+        /// Promotional: not sent to users who opted out.
+        Marketing = "marketing",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

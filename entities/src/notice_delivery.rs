@@ -15,12 +15,23 @@ pub struct Model {
     /// An email address or the webhook URL.
     pub recipient: String,
     pub user_id: Option<Uuid>,
-    /// `pending`, `sent`, `failed` or `suppressed` (a marketing notice to someone who opted out).
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub sent_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+}
+
+crate::stored_enum! {
+    /// Where one delivery of a notice stands.
+    pub enum DeliveryState {
+        Pending = "pending",
+        Sent = "sent",
+        /// Tried and failed; the delivery job retries it.
+        Failed = "failed",
+        /// A marketing notice to someone who opted out: deliberately not sent.
+        Suppressed = "suppressed",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

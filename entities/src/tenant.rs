@@ -17,8 +17,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Days of notice the tenant's contract gives before a sub-processor change takes effect.
     pub notice_period_days: i32,
-    /// `delete` or `return_then_delete`, once offboarding began.
-    pub offboarding_choice: Option<String>,
+    /// Set once offboarding began.
+    pub offboarding_choice: Option<OffboardingChoice>,
     pub offboarding_started_at: Option<DateTimeUtc>,
     /// When the grace period ends and every subject's data and keys are deleted.
     pub offboarding_due_at: Option<DateTimeUtc>,
@@ -46,6 +46,16 @@ crate::stored_enum! {
         Offboarding = "offboarding",
         /// Its personal data is deleted; clients may only read the tenant and its offboarding certificate.
         Terminated = "terminated",
+    }
+}
+
+crate::stored_enum! {
+    /// What the client chose for its data at contract end.
+    pub enum OffboardingChoice {
+        /// Delete everything when the grace period ends.
+        Delete = "delete",
+        /// Produce a full export for the client first, then delete when the grace period ends.
+        ReturnThenDelete = "return_then_delete",
     }
 }
 

@@ -3,6 +3,7 @@
 //! makes deleted pages leave the write-ahead log.
 
 use std::collections::BTreeSet;
+use steward_entities::erasure_propagation::PropagationState;
 use steward_entities::job::JobState;
 
 use chrono::{DateTime, Utc};
@@ -54,7 +55,7 @@ pub(crate) async fn propagate<C: ConnectionTrait>(
         categories: Set(json!(categories).to_string()),
         method: Set(method.into()),
         endpoint: Set(endpoint.clone()),
-        state: Set("pending".into()),
+        state: Set(PropagationState::Pending),
         attempts: Set(0),
         last_error: Set(None),
         created_at: Set(Utc::now()),
@@ -105,7 +106,7 @@ pub(crate) async fn deliver(
     else {
         return Ok(Outcome::Done);
     };
-    if propagation.state == "acknowledged" || propagation.state == "confirmed" {
+    if propagation.state.is_done() {
         return Ok(Outcome::Done);
     }
     let endpoint = propagation.endpoint.clone().ok_or_else(|| {
@@ -149,7 +150,10 @@ pub(crate) async fn deliver(
             // Conditional: a person may have confirmed it by hand meanwhile; that stands.
             let acknowledged = scope
                 .update_many::<erasure_propagation::Entity>()
-                .col_expr(erasure_propagation::Column::State, "acknowledged".into())
+                .col_expr(
+                    erasure_propagation::Column::State,
+                    PropagationState::Acknowledged.into(),
+                )
                 .col_expr(
                     erasure_propagation::Column::Attempts,
                     (propagation.attempts + 1).into(),
@@ -164,7 +168,10 @@ pub(crate) async fn deliver(
                     Option::<String>::None.into(),
                 )
                 .filter(erasure_propagation::Column::Id.eq(id))
-                .filter(erasure_propagation::Column::State.is_in(["pending", "failed"]))
+                .filter(
+                    erasure_propagation::Column::State
+                        .is_in([PropagationState::Pending, PropagationState::Failed]),
+                )
                 .exec(&txn)
                 .await?;
             if acknowledged.rows_affected == 0 {
@@ -190,7 +197,7 @@ pub(crate) async fn deliver(
     model.attempts = Set(propagation.attempts + 1);
     model.last_error = Set(Some(failure.clone()));
     if last {
-        model.state = Set("failed".into());
+        model.state = Set(PropagationState::Failed);
     }
     model.update(scope.db()).await?;
     Err(AppError::BadInput(format!(
@@ -229,7 +236,7 @@ pub async fn confirm_propagation(
         .one(scope.db())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no erasure propagation {id}")))?;
-    if propagation.state == "acknowledged" || propagation.state == "confirmed" {
+    if propagation.state.is_done() {
         return Err(AppError::Refused {
             reason: crate::error::RefusalReason::AlreadySettled,
             message: format!("this propagation is already {}", propagation.state),
@@ -237,7 +244,7 @@ pub async fn confirm_propagation(
     }
     let txn = scope.begin().await?;
     let mut model: erasure_propagation::ActiveModel = propagation.clone().into();
-    model.state = Set("confirmed".into());
+    model.state = Set(PropagationState::Confirmed);
     model.acknowledged_at = Set(Some(Utc::now()));
     model.confirmed_by = Set(Some(scope.principal().label()));
     model.confirmed_name = Set(Some(confirmed_name));

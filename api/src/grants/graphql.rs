@@ -111,8 +111,7 @@ pub struct Notice {
     pub created_at: DateTime<Utc>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub acknowledged_by: Option<String>,
-    /// `administrative` (reaches everyone) or `marketing` (honours opt-outs).
-    pub class: String,
+    pub class: steward_entities::notice::NoticeClass,
     /// The client roles it is for.
     pub audience: Vec<String>,
 }

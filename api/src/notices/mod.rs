@@ -6,6 +6,7 @@
 //! retried job sends only what has not gone yet.
 
 use std::collections::HashSet;
+use steward_entities::notice_delivery::DeliveryState;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -32,24 +33,7 @@ use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::pagination::{Page, PageOf};
 use crate::tenancy::{Scope, Tenancy};
 
-/// Whether a notice honours marketing opt-outs.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(name = "NoticeClass")]
-pub enum Class {
-    /// Order confirmations, policy changes, breaches, deadlines: cannot be opted out of.
-    Administrative,
-    /// Promotional: not sent to users who opted out.
-    Marketing,
-}
-
-impl Class {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::Administrative => "administrative",
-            Class::Marketing => "marketing",
-        }
-    }
-}
+pub use steward_entities::notice::NoticeClass as Class;
 
 /// Files a notice in the tenant's inbox and queues its delivery, inside the caller's transaction.
 pub(crate) async fn file<C: ConnectionTrait>(
@@ -71,7 +55,7 @@ pub(crate) async fn file<C: ConnectionTrait>(
         created_at: Set(Utc::now()),
         acknowledged_by: Set(None),
         acknowledged_at: Set(None),
-        channel_class: Set(class.as_str().into()),
+        channel_class: Set(class),
         audience: Set(audience.join(",")),
     }
     .insert(txn)
@@ -404,7 +388,7 @@ async fn record(
     tenant: TenantId,
     notice: Uuid,
     target: Target<'_>,
-    result: Result<&str, String>,
+    result: Result<DeliveryState, String>,
     previous: Option<&notice_delivery::Model>,
 ) -> Result<(), AppError> {
     let Target {
@@ -413,16 +397,16 @@ async fn record(
         user,
     } = target;
     let (state, error) = match result {
-        Ok(state) => (state.to_owned(), None),
-        Err(e) => ("failed".to_owned(), Some(e)),
+        Ok(state) => (state, None),
+        Err(e) => (DeliveryState::Failed, Some(e)),
     };
     let now = Utc::now();
-    let sent_at = (state == "sent").then_some(now);
+    let sent_at = (state == DeliveryState::Sent).then_some(now);
     match previous {
         Some(p) => {
             let mut model: notice_delivery::ActiveModel = p.clone().into();
-            model.state = Set(state.clone());
-            model.attempts = Set(p.attempts + i32::from(state != "suppressed"));
+            model.state = Set(state);
+            model.attempts = Set(p.attempts + i32::from(state != DeliveryState::Suppressed));
             model.last_error = Set(error);
             model.sent_at = Set(sent_at);
             model.update(db).await?;
@@ -435,8 +419,8 @@ async fn record(
                 channel: Set(channel.to_owned()),
                 recipient: Set(recipient.to_owned()),
                 user_id: Set(user),
-                state: Set(state.clone()),
-                attempts: Set(i32::from(state != "suppressed")),
+                state: Set(state),
+                attempts: Set(i32::from(state != DeliveryState::Suppressed)),
                 last_error: Set(error),
                 sent_at: Set(sent_at),
                 created_at: Set(now),
@@ -465,7 +449,7 @@ pub(crate) async fn deliver(
     else {
         return Ok(Outcome::Done);
     };
-    let marketing = n.channel_class == Class::Marketing.as_str();
+    let marketing = n.channel_class == Class::Marketing;
     let previous = scope
         .find::<notice_delivery::Entity>()
         .filter(notice_delivery::Column::NoticeId.eq(n.id))
@@ -505,11 +489,13 @@ pub(crate) async fn deliver(
             .collect();
         for user in users {
             let prev = done("email", &user.email);
-            if prev.is_some_and(|p| p.state == "sent" || p.state == "suppressed") {
+            if prev
+                .is_some_and(|p| matches!(p.state, DeliveryState::Sent | DeliveryState::Suppressed))
+            {
                 continue;
             }
             let result = if marketing && opted_out.contains(&user.id) {
-                Ok("suppressed")
+                Ok(DeliveryState::Suppressed)
             } else {
                 let link = marketing.then(|| {
                     format!(
@@ -521,7 +507,7 @@ pub(crate) async fn deliver(
                 mailer
                     .send(&user.email, &n.title, &n.body, link.as_deref())
                     .await
-                    .map(|_| "sent")
+                    .map(|_| DeliveryState::Sent)
             };
             if result.is_err() {
                 failures += 1;
@@ -538,7 +524,7 @@ pub(crate) async fn deliver(
     let hook = scope.find::<tenant_webhook::Entity>().one(db).await?;
     if let Some(hook) = hook {
         let prev = done("webhook", &hook.url);
-        if prev.is_none_or(|p| p.state != "sent") {
+        if prev.is_none_or(|p| p.state != DeliveryState::Sent) {
             let body = json!({
                 "type": "steward.notice",
                 "id": n.id,
@@ -565,7 +551,7 @@ pub(crate) async fn deliver(
                 .post_json(&hook.url, &headers, body)
                 .await
             {
-                Ok(_) => Ok("sent"),
+                Ok(_) => Ok(DeliveryState::Sent),
                 Err(failure) => Err(failure.to_string()),
             };
             if result.is_err() {

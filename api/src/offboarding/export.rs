@@ -76,7 +76,7 @@ pub(crate) async fn build(
         return Ok(Outcome::Done);
     };
     if t.status != TenantStatus::Offboarding
-        || t.offboarding_choice.as_deref() != Some(Choice::ReturnThenDelete.as_str())
+        || t.offboarding_choice != Some(Choice::ReturnThenDelete)
     {
         return Ok(Outcome::Done);
     }

@@ -27,7 +27,7 @@ pub(crate) async fn finish(
     }
     // The client chose to get its data back first: nothing is deleted before the export exists, and then not before
     // it was downloaded or its download window closed.
-    if t.offboarding_choice.as_deref() == Some(Choice::ReturnThenDelete.as_str()) {
+    if t.offboarding_choice == Some(Choice::ReturnThenDelete) {
         match scope
             .find::<tenant_export::Entity>()
             .one(scope.db())
@@ -214,7 +214,7 @@ pub(super) async fn terminate(
         *by_sp
             .entry(p.sub_processor_name.clone())
             .or_default()
-            .entry(p.state.clone())
+            .entry(p.state.as_str().to_owned())
             .or_default() += 1;
     }
     let export = scope

@@ -52,24 +52,7 @@ pub const DEFAULT_GRACE_DAYS: i32 = 30;
 const SUBJECTS_PER_BATCH: u64 = 100;
 const BATCHES_PER_RUN: usize = 20;
 
-/// What the client chose for its data at contract end.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(name = "OffboardingChoice")]
-pub enum Choice {
-    /// Delete everything when the grace period ends.
-    Delete,
-    /// Produce a full export for the client first, then delete when the grace period ends.
-    ReturnThenDelete,
-}
-
-impl Choice {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Choice::Delete => "delete",
-            Choice::ReturnThenDelete => "return_then_delete",
-        }
-    }
-}
+pub use steward_entities::tenant::OffboardingChoice as Choice;
 
 /// Begins a tenant's offboarding (`platform_admin`).
 pub async fn begin(
@@ -105,10 +88,7 @@ pub async fn begin(
     let control = platform.control().begin().await?;
     let updated = tenant::Entity::update_many()
         .col_expr(tenant::Column::Status, TenantStatus::Offboarding.into())
-        .col_expr(
-            tenant::Column::OffboardingChoice,
-            Some(choice.as_str()).into(),
-        )
+        .col_expr(tenant::Column::OffboardingChoice, Some(choice).into())
         .col_expr(tenant::Column::OffboardingStartedAt, Some(now).into())
         .col_expr(tenant::Column::OffboardingDueAt, Some(due).into())
         .col_expr(

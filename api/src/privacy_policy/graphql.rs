@@ -99,8 +99,7 @@ pub struct NoticeDelivery {
     /// `email` or `webhook`.
     pub channel: String,
     pub recipient: String,
-    /// `sent`, `failed`, `pending` or `suppressed` (marketing to someone who opted out).
-    pub state: String,
+    pub state: steward_entities::notice_delivery::DeliveryState,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,

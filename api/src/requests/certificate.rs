@@ -50,7 +50,7 @@ pub async fn certificate(
                 "sub_processor": p.sub_processor_name,
                 "categories": crate::error::stored_json::<Value>("erasure_propagation.categories", &p.categories)?,
                 "method": p.method,
-                "state": p.state,
+                "state": p.state.as_str(),
                 "acknowledged_at": p.acknowledged_at.map(audit::canonical_time),
                 "reference": p.ack_reference,
                 "confirmed_by": p.confirmed_name,

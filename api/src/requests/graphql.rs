@@ -295,10 +295,8 @@ impl ErasurePropagation {
     async fn method(&self) -> &str {
         &self.0.method
     }
-    /// `pending`, `acknowledged` (webhook answered 2xx), `confirmed` (by a named person) or `failed` (webhook gave up;
-    /// confirm by hand or retry its job).
-    async fn state(&self) -> &str {
-        &self.0.state
+    async fn state(&self) -> steward_entities::erasure_propagation::PropagationState {
+        self.0.state
     }
     async fn attempts(&self) -> i32 {
         self.0.attempts

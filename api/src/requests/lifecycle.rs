@@ -337,7 +337,7 @@ pub async fn complete(
             let open = crate::erasure::propagation::propagations(scope, request.id)
                 .await?
                 .into_iter()
-                .filter(|p| p.state != "acknowledged" && p.state != "confirmed")
+                .filter(|p| !p.state.is_done())
                 .count();
             if open > 0 {
                 return Err(AppError::Refused {

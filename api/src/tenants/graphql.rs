@@ -218,8 +218,7 @@ impl TenantMutation {
 /// A tenant's offboarding.
 #[derive(SimpleObject)]
 pub struct Offboarding {
-    /// `delete` or `return_then_delete`.
-    pub choice: String,
+    pub choice: crate::offboarding::Choice,
     pub started_at: Option<DateTime<Utc>>,
     /// When the grace period ends; every subject's data and keys are deleted then if the deletion was authorized.
     pub data_deleted_at: Option<DateTime<Utc>>,

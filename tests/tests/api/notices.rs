@@ -133,9 +133,9 @@ async fn class_opt_out_webhook_and_unsubscribe(backend: Backend) {
         .unwrap()
         .clone();
     let state_of = |r: &str| rows.iter().find(|d| d["recipient"] == r).unwrap()["state"].clone();
-    assert_eq!(state_of("n-admin-a@example.org"), "suppressed");
-    assert_eq!(state_of("n-admin-b@example.org"), "sent");
-    assert_eq!(state_of(&hook.url), "sent");
+    assert_eq!(state_of("n-admin-a@example.org"), "SUPPRESSED");
+    assert_eq!(state_of("n-admin-b@example.org"), "SENT");
+    assert_eq!(state_of(&hook.url), "SENT");
     // The webhook's signature verifies with the tenant's secret.
     let delivery = hook
         .received()
@@ -324,7 +324,7 @@ async fn failed_delivery_is_retried(backend: Backend) {
     let notice = latest_notice(&app, &admin, "announcement").await;
     let rows = app.gql(&admin, DELIVERIES, json!({ "n": notice })).await;
     let row = rows.ok()["noticeDeliveries"][0].clone();
-    assert_eq!(row["state"], "failed");
+    assert_eq!(row["state"], "FAILED");
     assert_eq!(row["attempts"], 1);
     // The relay comes back; the retry after the backoff delivers it once.
     let sink = SmtpSink::start_on(port).await;
@@ -332,7 +332,7 @@ async fn failed_delivery_is_retried(backend: Backend) {
     app.run_jobs_at(Utc::now() + Duration::hours(2)).await;
     assert_eq!(recipients(&sink), vec!["rm-admin@example.org".to_owned()]);
     let rows = app.gql(&admin, DELIVERIES, json!({ "n": notice })).await;
-    assert_eq!(rows.ok()["noticeDeliveries"][0]["state"], "sent");
+    assert_eq!(rows.ok()["noticeDeliveries"][0]["state"], "SENT");
     assert_eq!(rows.ok()["noticeDeliveries"][0]["attempts"], 2);
 }
 

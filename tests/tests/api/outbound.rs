@@ -128,7 +128,7 @@ async fn names_resolving_to_private_addresses_are_refused_at_delivery(backend: B
         .find(|d| d["channel"] == "webhook")
         .expect("a webhook delivery")
         .clone();
-    assert_eq!(hook["state"], "failed", "{hook}");
+    assert_eq!(hook["state"], "FAILED", "{hook}");
     assert!(
         hook["lastError"].as_str().unwrap().contains("not public"),
         "{hook}"

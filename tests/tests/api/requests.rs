@@ -575,7 +575,7 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
             .clone()
     };
     assert_eq!(by_name("Mailhook")["method"], "webhook");
-    assert_eq!(by_name("Mailhook")["state"], "pending");
+    assert_eq!(by_name("Mailhook")["state"], "PENDING");
     assert_eq!(by_name("Mailhook")["attempts"], 1);
     assert!(
         by_name("Mailhook")["lastError"]
@@ -629,7 +629,7 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
         .await;
     assert_eq!(
         confirmed.ok()["confirmErasurePropagation"]["state"],
-        "confirmed"
+        "CONFIRMED"
     );
     app.gql(
         &po,
@@ -648,7 +648,7 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
         .find(|p| p["subProcessor"] == "Mailhook")
         .unwrap()
         .clone();
-    assert_eq!(hook_state["state"], "acknowledged");
+    assert_eq!(hook_state["state"], "ACKNOWLEDGED");
     assert_eq!(hook_state["reference"], "SP-ERASE-0001");
     let done = step(
         &app,
@@ -1321,7 +1321,7 @@ async fn dead_jobs_are_visible_and_retryable(backend: Backend) {
         .find(|p| p["method"] == "webhook")
         .unwrap()
         .clone();
-    assert_eq!(hook_p["state"], "failed");
+    assert_eq!(hook_p["state"], "FAILED");
     let notices = app.gql(&po, "{ staffNotices { kind } }", json!({})).await;
     assert!(
         notices.ok()["staffNotices"]
