@@ -8,7 +8,6 @@
 //! `prev_hash` is 64 zeros. Events never hold personal values: people are named by id.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
@@ -238,30 +237,9 @@ async fn append_platform_timed<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Called after a change and its deferred events committed, before they are appended; set only by the test server, to
-/// stop a process exactly there.
-static BEFORE_DEFERRED_APPLY: OnceLock<fn()> = OnceLock::new();
-
-/// Sets [`BEFORE_DEFERRED_APPLY`] (once per process): for tests that kill a server between the two databases.
-pub fn set_before_deferred_apply(hook: fn()) {
-    let _ = BEFORE_DEFERRED_APPLY.set(hook);
-}
-
-/// What a deferred event carries besides itself, applied in the region transaction that appends it. The audit
-/// module knows only that it is JSON; [`crate::owed`] gives it its meaning.
-#[async_trait::async_trait]
-pub trait DeferredEffects: Send + Sync {
-    async fn apply(
-        &self,
-        scope: &crate::tenancy::Scope,
-        txn: &sea_orm::DatabaseTransaction,
-        effect: serde_json::Value,
-    ) -> Result<(), crate::error::AppError>;
-}
-
 /// Records, inside a transaction on the control database, an event owed to a tenant's chain (in its region
 /// database), with what else the region owes (`effect`, applied by a [`DeferredEffects`]). The change and this row
-/// commit together; [`apply_deferred`] then appends the event and applies the effect in one region transaction, so a
+/// commit together; `owed::apply_now` then appends the event and applies the effect in one region transaction, so a
 /// failure between the two databases can delay them, never lose them, apply them twice, or record them without their
 /// change. Returns the event's id.
 pub async fn defer_tenant<C: ConnectionTrait>(
@@ -284,59 +262,30 @@ pub async fn defer_tenant<C: ConnectionTrait>(
     Ok(id)
 }
 
-/// Appends deferred events to their tenants' chains, each with its effect in the same region transaction: the ones
-/// named, or (`None`) every one left, oldest first. Each is applied under its own id at most once, then its row is
-/// deleted; returns how many were applied now.
-pub async fn apply_deferred(
-    tenancy: &crate::tenancy::Tenancy,
-    only: Option<&[Uuid]>,
-    effects: &dyn DeferredEffects,
-) -> Result<usize, crate::error::AppError> {
-    if only.is_some()
-        && let Some(hook) = BEFORE_DEFERRED_APPLY.get()
-    {
-        hook();
+/// Appends a deferred event to its tenant's chain under the id [`defer_tenant`] gave it, inside `txn` (on the
+/// tenant's region database), unless a run that died before deleting its outbox row appended it already. Returns
+/// whether it was appended now; the caller applies the event's effect in the same transaction only then.
+pub async fn append_deferred<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+    id: Uuid,
+    entry: AuditEntry,
+) -> Result<bool, DbErr> {
+    // Serialised with every other append to this chain.
+    lock_for_transaction(txn, tenant_lock_key(tenant)).await?;
+    let present = audit_event::Entity::find()
+        .filter(audit_event::Column::TenantId.eq(tenant.0))
+        .filter(audit_event::Column::Id.eq(id))
+        .one(txn)
+        .await?
+        .is_some();
+    if present {
+        return Ok(false);
     }
-    let control = tenancy.system().control();
-    let mut query = audit_outbox::Entity::find().order_by_asc(audit_outbox::Column::Id);
-    if let Some(ids) = only {
-        query = query.filter(audit_outbox::Column::Id.is_in(ids.iter().copied()));
-    }
-    let mut appended = 0;
-    for row in query.all(control).await? {
-        let tenant = TenantId(row.tenant_id);
-        let entry: AuditEntry = crate::error::stored_json("audit_outbox.entry", &row.entry)?;
-        let effect: Option<serde_json::Value> = row
-            .effect
-            .as_deref()
-            .map(|e| crate::error::stored_json("audit_outbox.effect", e))
-            .transpose()?;
-        let scope = tenancy.system_scope(tenant).await?;
-        let txn = scope.begin().await?;
-        // Serialised with every other append to this chain; an event already there was appended (with its effect) by
-        // a run that died before deleting its row.
-        lock_for_transaction(&txn, tenant_lock_key(tenant)).await?;
-        let present = audit_event::Entity::find()
-            .filter(audit_event::Column::TenantId.eq(tenant.0))
-            .filter(audit_event::Column::Id.eq(row.id))
-            .one(&txn)
-            .await?
-            .is_some();
-        if !present {
-            if let Some(effect) = effect {
-                effects.apply(&scope, &txn, effect).await?;
-            }
-            let started = std::time::Instant::now();
-            append_tenant_timed(&txn, tenant, row.id, entry).await?;
-            crate::metrics::record_audit_append(started.elapsed());
-            appended += 1;
-        }
-        txn.commit().await?;
-        audit_outbox::Entity::delete_by_id(row.id)
-            .exec(control)
-            .await?;
-    }
-    Ok(appended)
+    let started = std::time::Instant::now();
+    append_tenant_timed(txn, tenant, id, entry).await?;
+    crate::metrics::record_audit_append(started.elapsed());
+    Ok(true)
 }
 
 /// One event as exported and as verified: exactly the fields that are hashed, plus the hash. An outside verifier needs

@@ -13,10 +13,14 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+use steward_entities::audit_outbox;
 use uuid::Uuid;
 
-use crate::audit::{self, AuditEntry, DeferredEffects};
+use crate::audit::{self, AuditEntry};
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::jobs::Job;
@@ -34,6 +38,14 @@ pub enum Owed {
     },
     /// A job in the tenant's queue, one per tenant (deduplicated by the job's key and the tenant's id).
     Job { job: Job, run_at: DateTime<Utc> },
+    /// A notice of either class to some of the tenant's roles (by name), for announcements to many tenants.
+    Announcement {
+        kind: String,
+        marketing: bool,
+        audience: Vec<String>,
+        title: String,
+        body: String,
+    },
     /// Moves the tenant's queued job with this deduplication key to `run_at`.
     RescheduleJob { key: String, run_at: DateTime<Utc> },
     /// Deletes the tenant's jobs with these deduplication keys.
@@ -45,6 +57,22 @@ pub enum Owed {
 }
 
 impl Owed {
+    pub fn announcement(
+        kind: &str,
+        class: steward_entities::notice::NoticeClass,
+        audience: &[steward_policy::Role],
+        title: &str,
+        body: &str,
+    ) -> Self {
+        Owed::Announcement {
+            kind: kind.to_owned(),
+            marketing: class == steward_entities::notice::NoticeClass::Marketing,
+            audience: audience.iter().map(|r| r.as_str().to_owned()).collect(),
+            title: title.to_owned(),
+            body: body.to_owned(),
+        }
+    }
+
     pub fn notice(kind: &str, title: &str, body: impl Into<String>) -> Self {
         Owed::Notice {
             kind: kind.to_owned(),
@@ -65,29 +93,24 @@ pub fn register(carry_out: CarryOut) {
     let _ = CARRY_OUT.set(carry_out);
 }
 
-struct Registered;
-
-#[async_trait::async_trait]
-impl DeferredEffects for Registered {
-    async fn apply(
-        &self,
-        scope: &Scope,
-        txn: &DatabaseTransaction,
-        effect: serde_json::Value,
-    ) -> Result<(), AppError> {
-        let owed: Vec<Owed> = serde_json::from_value(effect).map_err(|e| {
-            AppError::internal(anyhow::anyhow!(
-                "unreadable `audit_outbox.effect` value: {e}"
-            ))
-        })?;
-        let carry_out = CARRY_OUT.get().ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!("nothing registered to carry out owed work"))
-        })?;
-        for o in owed {
-            carry_out(scope, txn, o).await?;
-        }
-        Ok(())
+/// Carries out a deferred event's effect: the JSON list of [`Owed`] that [`defer`] stored.
+async fn carry_out_effect(
+    scope: &Scope,
+    txn: &DatabaseTransaction,
+    effect: serde_json::Value,
+) -> Result<(), AppError> {
+    let owed: Vec<Owed> = serde_json::from_value(effect).map_err(|e| {
+        AppError::internal(anyhow::anyhow!(
+            "unreadable `audit_outbox.effect` value: {e}"
+        ))
+    })?;
+    let carry_out = CARRY_OUT.get().ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!("nothing registered to carry out owed work"))
+    })?;
+    for o in owed {
+        carry_out(scope, txn, o).await?;
     }
+    Ok(())
 }
 
 /// Records, in the caller's control-database transaction, the event and the work the tenant's region owes. Call
@@ -106,16 +129,84 @@ pub async fn defer<C: ConnectionTrait>(
     Ok(audit::defer_tenant(control_txn, tenant, entry, effect).await?)
 }
 
+/// What a control transaction owes tenants' regions: apply it once the transaction commits.
+#[derive(Debug, Default)]
+#[must_use = "apply what is owed once the control transaction commits"]
+pub struct Owing(Vec<Uuid>);
+
+impl Owing {
+    pub fn push(&mut self, id: Uuid) {
+        self.0.push(id);
+    }
+
+    /// Applies each owed row at once (see [`apply_now`]); returns how many tenants were owed.
+    pub async fn apply(self, tenancy: &Tenancy) -> usize {
+        for id in &self.0 {
+            apply_now(tenancy, *id).await;
+        }
+        self.0.len()
+    }
+}
+
 /// After the change committed: applies what it owes at once. Should that fail (the region unreachable, the process
 /// stopping), it stays owed and the next sweep applies it; the change is done either way, so the caller is not told
 /// of it as a failure.
 pub async fn apply_now(tenancy: &Tenancy, id: Uuid) {
-    if let Err(e) = audit::apply_deferred(tenancy, Some(&[id]), &Registered).await {
+    if let Err(e) = apply(tenancy, Some(&[id])).await {
         tracing::warn!(event = %id, error = ?e, "owed work waits for the next sweep");
     }
 }
 
 /// Applies everything still owed, oldest first; returns how many events were appended.
 pub async fn apply_all(tenancy: &Tenancy) -> Result<usize, AppError> {
-    audit::apply_deferred(tenancy, None, &Registered).await
+    apply(tenancy, None).await
+}
+
+/// Called after a change and what it owes committed, before that is applied; set only by the test server, to stop a
+/// process exactly there.
+static BEFORE_APPLY: OnceLock<fn()> = OnceLock::new();
+
+/// Sets [`BEFORE_APPLY`] (once per process): for tests that kill a server between the two databases.
+pub fn set_before_apply(hook: fn()) {
+    let _ = BEFORE_APPLY.set(hook);
+}
+
+/// Applies owed rows: the ones named, or (`None`) every one left, oldest first. Each row's event is appended and its
+/// effect carried out in one region transaction, at most once under the event's id; then the row is deleted. A
+/// failure between the two databases can delay them, never lose them, apply them twice, or record them without
+/// their change. Returns how many were applied now.
+async fn apply(tenancy: &Tenancy, only: Option<&[Uuid]>) -> Result<usize, AppError> {
+    if only.is_some()
+        && let Some(hook) = BEFORE_APPLY.get()
+    {
+        hook();
+    }
+    let control = tenancy.system().control();
+    let mut query = audit_outbox::Entity::find().order_by_asc(audit_outbox::Column::Id);
+    if let Some(ids) = only {
+        query = query.filter(audit_outbox::Column::Id.is_in(ids.iter().copied()));
+    }
+    let mut appended = 0;
+    for row in query.all(control).await? {
+        let tenant = TenantId(row.tenant_id);
+        let entry: AuditEntry = crate::error::stored_json("audit_outbox.entry", &row.entry)?;
+        let effect: Option<serde_json::Value> = row
+            .effect
+            .as_deref()
+            .map(|e| crate::error::stored_json("audit_outbox.effect", e))
+            .transpose()?;
+        let scope = tenancy.system_scope(tenant).await?;
+        let txn = scope.db().begin().await?;
+        if audit::append_deferred(&txn, tenant, row.id, entry).await? {
+            if let Some(effect) = effect {
+                carry_out_effect(&scope, &txn, effect).await?;
+            }
+            appended += 1;
+        }
+        txn.commit().await?;
+        audit_outbox::Entity::delete_by_id(row.id)
+            .exec(control)
+            .await?;
+    }
+    Ok(appended)
 }

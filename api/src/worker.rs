@@ -111,6 +111,26 @@ pub fn carry_out<'a>(
             Owed::Notice { kind, title, body } => {
                 crate::notices::notify(txn, tenant, &kind, &title, &body).await
             }
+            Owed::Announcement {
+                kind,
+                marketing,
+                audience,
+                title,
+                body,
+            } => {
+                let audience = audience
+                    .iter()
+                    .map(|r| r.parse::<steward_policy::Role>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| AppError::internal(anyhow::anyhow!("owed announcement: {e}")))?;
+                let class = if marketing {
+                    crate::notices::Class::Marketing
+                } else {
+                    crate::notices::Class::Administrative
+                };
+                crate::notices::file(txn, tenant, &kind, class, &audience, &title, &body).await?;
+                Ok(())
+            }
             Owed::Job { job, run_at } => {
                 let new = NewJob::new(job)
                     .for_tenant(tenant)

@@ -9,13 +9,35 @@ pub struct Model {
     pub id: Uuid,
     pub sub_processor_id: Uuid,
     pub tenant_id: Uuid,
-    /// `new` or `replacement`.
-    pub kind: String,
+    pub kind: ChangeKind,
     pub effective_on: Date,
-    /// `pending`, `active`, `blocked` (an objection stands) or `excluded` (not used for this tenant).
-    pub status: String,
+    pub status: ChangeNoticeStatus,
     pub created_at: DateTimeUtc,
     pub activated_at: Option<DateTimeUtc>,
+}
+
+crate::stored_enum! {
+    /// What a change notice announces.
+    pub enum ChangeKind {
+        /// A sub-processor new to the list.
+        New = "new",
+        /// A sub-processor that replaces another.
+        Replacement = "replacement",
+    }
+}
+
+crate::stored_enum! {
+    /// Where an announced sub-processor stands for one tenant.
+    pub enum ChangeNoticeStatus {
+        /// Announced, not yet effective: the objection window is open.
+        Pending = "pending",
+        /// In effect for this tenant.
+        Active = "active",
+        /// The tenant's objection stands: not used for its data.
+        Blocked = "blocked",
+        /// Not used for this tenant (an objection resolved that way).
+        Excluded = "excluded",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

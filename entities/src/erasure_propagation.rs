@@ -15,8 +15,7 @@ pub struct Model {
     pub sub_processor_name: String,
     /// JSON array of the categories the sub-processor received.
     pub categories: String,
-    /// `webhook` or `manual`.
-    pub method: String,
+    pub method: PropagationMethod,
     pub endpoint: Option<String>,
     pub state: PropagationState,
     pub attempts: i32,
@@ -27,6 +26,16 @@ pub struct Model {
     pub confirmed_by: Option<String>,
     pub confirmed_name: Option<String>,
     pub confirmation_note: Option<String>,
+}
+
+crate::stored_enum! {
+    /// How a sub-processor is told of an erasure.
+    pub enum PropagationMethod {
+        /// Its erasure endpoint is called, signed, until it answers.
+        Webhook = "webhook",
+        /// A person tells it and confirms here (`confirmErasurePropagation`).
+        Manual = "manual",
+    }
 }
 
 crate::stored_enum! {

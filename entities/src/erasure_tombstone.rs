@@ -14,7 +14,19 @@ pub struct Model {
     /// JSON object: category -> number of values erased.
     pub counts: String,
     pub values_erased: i32,
-    pub origin: String,
+    pub origin: ErasureOrigin,
+}
+
+crate::stored_enum! {
+    /// What erased a subject.
+    pub enum ErasureOrigin {
+        /// A request the client submitted.
+        Client = "client",
+        /// The request Steward raised for a subject known to be under 13.
+        ChildUnder13 = "child_under_13",
+        /// The end of the tenant's offboarding.
+        Offboarding = "offboarding",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,10 +14,23 @@ pub struct Model {
     pub reason: String,
     pub raised_by: String,
     pub raised_at: DateTimeUtc,
-    pub resolution: Option<String>,
+    /// `None` while the objection stands.
+    pub resolution: Option<ObjectionResolution>,
     pub resolution_note: Option<String>,
     pub resolved_by: Option<String>,
     pub resolved_at: Option<DateTimeUtc>,
+}
+
+crate::stored_enum! {
+    /// How legal closed an objection.
+    pub enum ObjectionResolution {
+        /// The client withdrew it: the change proceeds for the tenant.
+        WithdrawnByClient = "withdrawn_by_client",
+        /// We will not use the sub-processor for this tenant.
+        NotUsedForTenant = "not_used_for_tenant",
+        /// The contract with the tenant ends.
+        ContractTerminated = "contract_terminated",
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,7 +8,9 @@ use sea_orm::EntityTrait;
 use steward_entities::{breach, breach_notification, legal_disclosure};
 use steward_policy::Permission;
 
-use crate::accountability::{self, BREACH_HOURS, DisclosureDecision, DisclosureDemand, Incident};
+use crate::accountability::{
+    self, BREACH_HOURS, DecisionMade, DemandKind, DisclosureDecision, DisclosureDemand, Incident,
+};
 use crate::error::AppError;
 use crate::graphql::open_scope;
 use crate::graphql::parse_uuid;
@@ -20,8 +22,7 @@ use crate::registry::list_of;
 pub struct LegalDisclosure {
     pub id: ID,
     pub tenant_id: ID,
-    /// subpoena, search_warrant, court_order, other_legal_process
-    pub kind: String,
+    pub kind: DemandKind,
     pub authority: String,
     pub reference: String,
     pub received_on: NaiveDate,
@@ -29,8 +30,8 @@ pub struct LegalDisclosure {
     pub nondisclosure_order: bool,
     pub nondisclosure_until: Option<NaiveDate>,
     pub nondisclosure_reviewed_on: Option<NaiveDate>,
-    /// disclose, narrow, challenge, refuse; null while under review
-    pub decision: Option<String>,
+    /// Null while under review.
+    pub decision: Option<DisclosureDecision>,
     pub decision_note: Option<String>,
     pub reviewer: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
@@ -248,8 +249,7 @@ impl AccountabilityQuery {
 #[derive(InputObject)]
 pub struct LegalDemandInput {
     pub tenant_id: ID,
-    /// subpoena, search_warrant, court_order, other_legal_process
-    pub kind: String,
+    pub kind: DemandKind,
     pub authority: String,
     pub reference: String,
     pub received_on: NaiveDate,
@@ -262,8 +262,7 @@ pub struct LegalDemandInput {
 
 #[derive(InputObject)]
 pub struct DisclosureDecisionInput {
-    /// disclose, narrow, challenge, refuse
-    pub decision: String,
+    pub decision: DisclosureDecision,
     pub note: String,
     #[graphql(default)]
     pub disclosed_categories: Vec<String>,
@@ -327,7 +326,7 @@ impl AccountabilityMutation {
         input: DisclosureDecisionInput,
     ) -> async_graphql::Result<LegalDisclosure> {
         let id = parse_uuid("id", &id)?;
-        let decision = DisclosureDecision {
+        let decision = DecisionMade {
             decision: input.decision,
             note: input.note,
             disclosed_categories: input.disclosed_categories,

@@ -31,30 +31,24 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::TenantId;
-use crate::notices::notify;
+
 use crate::owed::{self, Owed};
 use crate::registry::list_of;
 use crate::taxonomy;
-use crate::tenancy::{Scope, Tenancy, TenantRecord};
+use crate::tenancy::{Scope, Tenancy};
 
 /// An order without an end date is reviewed at least this often.
 pub const NONDISCLOSURE_REVIEW_DAYS: i64 = 90;
 /// The controller's deadline to inform its authority after becoming aware of a breach (GDPR Art. 33(1)).
 pub const BREACH_HOURS: i64 = 72;
 
-pub const KINDS: [&str; 4] = [
-    "subpoena",
-    "search_warrant",
-    "court_order",
-    "other_legal_process",
-];
-pub const DECISIONS: [&str; 4] = ["disclose", "narrow", "challenge", "refuse"];
+pub use steward_entities::legal_disclosure::{DemandKind, DisclosureDecision};
 
 /// What legal records when a demand arrives.
 #[derive(Clone, Debug)]
 pub struct DisclosureDemand {
     pub tenant_id: TenantId,
-    pub kind: String,
+    pub kind: DemandKind,
     pub authority: String,
     pub reference: String,
     pub received_on: NaiveDate,
@@ -71,13 +65,7 @@ pub async fn record_disclosure(
     let platform = tenancy
         .require_platform(principal, Permission::DisclosureManage)
         .await?;
-    let kind = demand.kind.trim().to_lowercase();
-    if !KINDS.contains(&kind.as_str()) {
-        return Err(AppError::BadInput(format!(
-            "`kind` must be one of {}",
-            KINDS.join(", ")
-        )));
-    }
+    let kind = demand.kind;
     let today = Utc::now().date_naive();
     if demand.received_on > today {
         return Err(AppError::BadInput("`receivedOn` is in the future".into()));
@@ -93,8 +81,8 @@ pub async fn record_disclosure(
         .ok_or_else(|| crate::tenancy::not_found(demand.tenant_id))?;
     let txn = platform.control().begin().await?;
     let model = legal_disclosure::ActiveModel {
-        id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant.id.0),
+        id: Set(Uuid::now_v7()),
         kind: Set(kind),
         authority: Set(crate::validate::text("authority", &demand.authority, 300)?),
         reference: Set(crate::validate::text("reference", &demand.reference, 200)?),
@@ -133,8 +121,8 @@ pub async fn record_disclosure(
 
 /// The review of a demand and what was disclosed.
 #[derive(Clone, Debug)]
-pub struct DisclosureDecision {
-    pub decision: String,
+pub struct DecisionMade {
+    pub decision: DisclosureDecision,
     pub note: String,
     pub disclosed_categories: Vec<String>,
     pub disclosed_subject_ids: Vec<Uuid>,
@@ -145,7 +133,7 @@ pub async fn decide_disclosure(
     tenancy: &Tenancy,
     principal: &Principal,
     id: Uuid,
-    decision: DisclosureDecision,
+    decision: DecisionMade,
 ) -> Result<legal_disclosure::Model, AppError> {
     let platform = tenancy
         .require_platform(principal, Permission::DisclosureManage)
@@ -159,14 +147,8 @@ pub async fn decide_disclosure(
             "this demand has already been decided".into(),
         ));
     }
-    let choice = decision.decision.trim().to_lowercase();
-    if !DECISIONS.contains(&choice.as_str()) {
-        return Err(AppError::BadInput(format!(
-            "`decision` must be one of {}",
-            DECISIONS.join(", ")
-        )));
-    }
-    let discloses = matches!(choice.as_str(), "disclose" | "narrow");
+    let choice = decision.decision;
+    let discloses = choice.discloses();
     let categories: BTreeSet<String> = decision
         .disclosed_categories
         .iter()
@@ -214,7 +196,7 @@ pub async fn decide_disclosure(
         !found.nondisclosure_order || found.nondisclosure_until.is_some_and(|until| until < today);
     let control = platform.control().begin().await?;
     let mut model: legal_disclosure::ActiveModel = found.clone().into();
-    model.decision = Set(Some(choice.clone()));
+    model.decision = Set(Some(choice));
     model.decision_note = Set(Some(crate::validate::text("note", &decision.note, 4000)?));
     model.reviewer = Set(Some(principal.label()));
     model.decided_at = Set(Some(now));
@@ -277,7 +259,7 @@ fn owed_to_tenant(
         "legal.disclosure",
         &format!(
             "Demand for your data: {} from {}",
-            d.kind.replace('_', " "),
+            d.kind.as_str().replace('_', " "),
             d.authority
         ),
         format!(
@@ -285,7 +267,7 @@ fn owed_to_tenant(
             d.reference,
             d.received_on,
             d.scope,
-            d.decision.as_deref().unwrap_or("pending"),
+            d.decision.map_or("pending", |c| c.as_str()),
             match (&d.disclosed_categories, d.disclosed_on) {
                 (Some(c), Some(on)) => format!(
                     "; disclosed on {on}: {}",
@@ -590,57 +572,40 @@ pub async fn record_breach(
             .with_detail(json!({ "tenants": tenants.len() })),
     )
     .await?;
-    // One transaction per region (SQLite has one writer per database).
-    let mut by_region: BTreeMap<&str, Vec<&tenant::Model>> = BTreeMap::new();
-    for t in &tenants {
-        by_region.entry(t.region.as_str()).or_default().push(t);
-    }
+    // Each tenant's notice and event are owed to its region through the outbox, in this control transaction: the
+    // breach and every notice of it commit together or not at all.
     let deadline = incident.detected_at + Duration::hours(BREACH_HOURS);
-    let mut region_txns = Vec::new();
-    for (_, group) in by_region {
-        let txn = tenancy
-            .scope_for_new_tenant(principal, TenantRecord::try_from(group[0].clone())?)?
-            .begin()
-            .await?;
-        for t in group {
-            breach_notification::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                breach_id: Set(id),
-                tenant_id: Set(t.id),
-                notified_at: Set(now),
-                acknowledged_at: Set(None),
-                acknowledged_by: Set(None),
-            }
-            .insert(&control)
-            .await?;
-            notify(
-                &txn,
-                TenantId(t.id),
-                "breach",
-                "Personal-data breach affecting your data",
-                &format!(
-                    "Breach {id}, detected {}: {description}. Data categories: {}. Your deadline to inform your \
-                     supervisory authority, if required, runs from when you became aware; we detected it {} hours \
-                     before this notice (72-hour mark: {deadline}). Please acknowledge (acknowledgeBreachNotice).",
-                    incident.detected_at,
-                    categories.iter().cloned().collect::<Vec<_>>().join(", "),
-                    (now - incident.detected_at).num_hours()
-                ),
-            )
-            .await?;
-            audit::append_tenant(
-                &txn,
-                TenantId(t.id),
-                AuditEntry::by(principal, "breach.notified", "breach", id),
-            )
-            .await?;
+    let mut owed_ids = Vec::with_capacity(tenants.len());
+    for t in &tenants {
+        breach_notification::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            breach_id: Set(id),
+            tenant_id: Set(t.id),
+            notified_at: Set(now),
+            acknowledged_at: Set(None),
+            acknowledged_by: Set(None),
         }
-        region_txns.push(txn);
-    }
-    for txn in region_txns {
-        txn.commit().await?;
+        .insert(&control)
+        .await?;
+        let notice = Owed::notice(
+            "breach",
+            "Personal-data breach affecting your data",
+            format!(
+                "Breach {id}, detected {}: {description}. Data categories: {}. Your deadline to inform your \
+                 supervisory authority, if required, runs from when you became aware; we detected it {} hours \
+                 before this notice (72-hour mark: {deadline}). Please acknowledge (acknowledgeBreachNotice).",
+                incident.detected_at,
+                categories.iter().cloned().collect::<Vec<_>>().join(", "),
+                (now - incident.detected_at).num_hours()
+            ),
+        );
+        let entry = AuditEntry::by(principal, "breach.notified", "breach", id);
+        owed_ids.push(owed::defer(&control, TenantId(t.id), &entry, vec![notice]).await?);
     }
     control.commit().await?;
+    for owed_id in owed_ids {
+        owed::apply_now(tenancy, owed_id).await;
+    }
     Ok((model, tenants.into_iter().map(|t| TenantId(t.id)).collect()))
 }
 

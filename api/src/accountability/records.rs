@@ -8,6 +8,7 @@ use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
+use steward_entities::change_notice::ChangeNoticeStatus;
 use steward_entities::{change_notice, personal_data};
 
 use crate::error::AppError;
@@ -56,8 +57,7 @@ pub struct SubProcessorUse {
     pub purpose: String,
     pub countries: Vec<String>,
     pub safeguards: Vec<String>,
-    /// `active`, `pending` (announced, not yet effective), `blocked` (objected).
-    pub status: String,
+    pub status: ChangeNoticeStatus,
 }
 
 #[derive(Clone, Debug, Serialize, SimpleObject)]
@@ -118,7 +118,11 @@ pub async fn record(
 
     let notices = change_notice::Entity::find()
         .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
-        .filter(change_notice::Column::Status.is_in(["active", "pending", "blocked"]))
+        .filter(change_notice::Column::Status.is_in([
+            ChangeNoticeStatus::Active,
+            ChangeNoticeStatus::Pending,
+            ChangeNoticeStatus::Blocked,
+        ]))
         .all(scope.control())
         .await?;
     let mut sub_processors = Vec::new();
@@ -132,7 +136,7 @@ pub async fn record(
             purpose: sp.purpose.clone(),
             countries: list_of(&sp.countries)?,
             safeguards: list_of(&sp.mechanisms)?,
-            status: notice.status.clone(),
+            status: notice.status,
         });
     }
     sub_processors.sort_by(|a, b| a.name.cmp(&b.name));

@@ -3,7 +3,7 @@
 //! makes deleted pages leave the write-ahead log.
 
 use std::collections::BTreeSet;
-use steward_entities::erasure_propagation::PropagationState;
+use steward_entities::erasure_propagation::{PropagationMethod, PropagationState};
 use steward_entities::job::JobState;
 
 use chrono::{DateTime, Utc};
@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 use steward_entities::{dsr_request, erasure_propagation, job, subprocessor};
 use uuid::Uuid;
 
-use crate::audit::{self, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::jobs::{self, Job, NewJob, Outcome};
-use crate::tenancy::{Scope, Tenancy};
+use crate::tenancy::{Scope, Tenancy, Unaudited, Work};
 use crate::validate;
 
 /// The longest confirmation note a person may leave.
@@ -28,23 +28,21 @@ const MAX_NOTE_CHARS: usize = 2000;
 /// One erasure to pass on to a sub-processor: a propagation row, and for a webhook recipient its delivery job, inside
 /// the caller's transaction. `cause` is the erasure request, the retention run or the offboarded tenant. Returns the
 /// propagation's id and method.
-pub(crate) async fn propagate<C: ConnectionTrait>(
-    txn: &C,
-    tenant: TenantId,
+pub(crate) async fn propagate(
+    txn: &Work,
     cause: Uuid,
     subject: Uuid,
     (sp_id, sp): (Uuid, Option<&subprocessor::Model>),
     categories: &BTreeSet<String>,
-) -> Result<(Uuid, &'static str), AppError> {
+) -> Result<(Uuid, PropagationMethod), AppError> {
     let endpoint = sp.and_then(|s| s.erasure_endpoint.clone());
     let method = if endpoint.is_some() {
-        "webhook"
+        PropagationMethod::Webhook
     } else {
-        "manual"
+        PropagationMethod::Manual
     };
     let id = Uuid::now_v7();
-    erasure_propagation::ActiveModel {
-        tenant_id: Set(tenant.0),
+    txn.insert(erasure_propagation::ActiveModel {
         id: Set(id),
         request_id: Set(cause),
         subject_id: Set(subject),
@@ -53,7 +51,7 @@ pub(crate) async fn propagate<C: ConnectionTrait>(
             .map(|s| s.name.clone())
             .unwrap_or_else(|| sp_id.to_string())),
         categories: Set(json!(categories).to_string()),
-        method: Set(method.into()),
+        method: Set(method),
         endpoint: Set(endpoint.clone()),
         state: Set(PropagationState::Pending),
         attempts: Set(0),
@@ -64,14 +62,14 @@ pub(crate) async fn propagate<C: ConnectionTrait>(
         confirmed_by: Set(None),
         confirmed_name: Set(None),
         confirmation_note: Set(None),
-    }
-    .insert(txn)
+        ..Default::default()
+    })
     .await?;
     if endpoint.is_some() {
         jobs::enqueue(
             txn,
             NewJob::new(Job::DeliverErasure { propagation: id })
-                .for_tenant(tenant)
+                .for_tenant(txn.tenant_id())
                 .dedupe(id),
         )
         .await?;
@@ -146,7 +144,7 @@ pub(crate) async fn deliver(
                         .as_str()
                         .map(|s| s.chars().take(200).collect::<String>())
                 });
-            let txn = scope.begin().await?;
+            let mut txn = scope.begin().await?;
             // Conditional: a person may have confirmed it by hand meanwhile; that stands.
             let acknowledged = scope
                 .update_many::<erasure_propagation::Entity>()
@@ -176,18 +174,13 @@ pub(crate) async fn deliver(
                 .await?;
             if acknowledged.rows_affected == 0 {
                 jobs::complete_in(&txn, job).await?;
-                txn.commit().await?;
+                txn.commit_unaudited(Unaudited::NothingChanged).await?;
                 return Ok(Outcome::Done);
             }
-            audit::append_tenant(
-                &txn,
-                tenant,
-                AuditEntry::system("erasure.propagation_acknowledged", "dsr_request", propagation.request_id)
-                    .with_detail(json!({ "propagation": id, "sub_processor": propagation.sub_processor_id, "attempts": propagation.attempts + 1 })),
-            )
-            .await?;
+            txn.record(AuditEntry::system("erasure.propagation_acknowledged", "dsr_request", propagation.request_id)
+                    .with_detail(json!({ "propagation": id, "sub_processor": propagation.sub_processor_id, "attempts": propagation.attempts + 1 }))).await?;
             jobs::complete_in(&txn, job).await?;
-            txn.commit().await?;
+            txn.commit_recorded().await?;
             return Ok(Outcome::Done);
         }
         Err(failure) => failure.to_string(),
@@ -258,9 +251,7 @@ pub async fn confirm_propagation(
         .filter(job::Column::State.is_in([JobState::Queued, JobState::Dead]))
         .exec(&txn)
         .await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(
             scope.principal(),
             "erasure.propagation_confirmed",
@@ -270,7 +261,6 @@ pub async fn confirm_propagation(
         .with_detail(json!({ "propagation": id, "sub_processor": propagation.sub_processor_id })),
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 

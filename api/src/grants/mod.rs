@@ -8,16 +8,14 @@
 pub mod graphql;
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
 use steward_entities::access_grant::{self, GrantDecision};
 use steward_entities::{access_log, data_subject};
 use steward_policy::ActorKind;
 use uuid::Uuid;
 
-use crate::audit::{self, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::TenantId;
@@ -154,33 +152,33 @@ async fn create(
     let now = Utc::now();
     let id = Uuid::now_v7();
     let txn = scope.begin().await?;
-    let grant = access_grant::ActiveModel {
-        tenant_id: Set(scope.tenant_id().0),
-        id: Set(id),
-        grantee: Set(principal.subject.clone()),
-        justification: Set(justification.to_owned()),
-        ticket: Set(ticket.to_owned()),
-        duration_minutes: Set(request.duration_minutes),
-        subject_ids: Set(subject_ids.as_ref().map(|ids| json!(ids).to_string())),
-        break_glass: Set(break_glass),
-        status: Set(if break_glass {
-            GrantStatus::Approved
-        } else {
-            GrantStatus::Pending
-        }
-        .stored()),
-        requested_at: Set(now),
-        decided_by: Set(break_glass.then(|| principal.label())),
-        decided_at: Set(break_glass.then_some(now)),
-        decision_reason: Set(break_glass.then(|| "break-glass".to_owned())),
-        expires_at: Set(
-            break_glass.then(|| now + Duration::minutes(request.duration_minutes.into()))
-        ),
-        revoked_by: Set(None),
-        revoked_at: Set(None),
-    }
-    .insert(&txn)
-    .await?;
+    let grant = txn
+        .insert(access_grant::ActiveModel {
+            id: Set(id),
+            grantee: Set(principal.subject.clone()),
+            justification: Set(justification.to_owned()),
+            ticket: Set(ticket.to_owned()),
+            duration_minutes: Set(request.duration_minutes),
+            subject_ids: Set(subject_ids.as_ref().map(|ids| json!(ids).to_string())),
+            break_glass: Set(break_glass),
+            status: Set(if break_glass {
+                GrantStatus::Approved
+            } else {
+                GrantStatus::Pending
+            }
+            .stored()),
+            requested_at: Set(now),
+            decided_by: Set(break_glass.then(|| principal.label())),
+            decided_at: Set(break_glass.then_some(now)),
+            decision_reason: Set(break_glass.then(|| "break-glass".to_owned())),
+            expires_at: Set(
+                break_glass.then(|| now + Duration::minutes(request.duration_minutes.into()))
+            ),
+            revoked_by: Set(None),
+            revoked_at: Set(None),
+            ..Default::default()
+        })
+        .await?;
     let scope_text = match &subject_ids {
         Some(ids) => format!("{} named subject(s)", ids.len()),
         None => "all subjects".to_owned(),
@@ -215,9 +213,7 @@ async fn create(
         ),
     )
     .await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(principal, action, "access_grant", id).with_detail(json!({
             "ticket": ticket,
             "minutes": request.duration_minutes,
@@ -225,7 +221,6 @@ async fn create(
         })),
     )
     .await?;
-    txn.commit().await?;
     Ok(grant)
 }
 
@@ -422,14 +417,11 @@ async fn decide(
             }
             other => other.into(),
         })?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(scope.principal(), action, "access_grant", updated.id)
             .with_detail(json!({ "grantee": updated.grantee })),
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 

@@ -25,7 +25,7 @@ use steward_entities::{
 use steward_policy::Role;
 use uuid::Uuid;
 
-use crate::audit::{self, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::crypto::Keyring;
 use crate::error::AppError;
 use crate::ids::TenantId;
@@ -295,13 +295,10 @@ pub async fn set_opt_out(
     } else {
         model.insert(&txn).await?
     };
-    audit::append_tenant(
-        &txn,
-        tenant,
+    txn.commit(
         actor.with_detail(json!({ "user": user, "marketing_opt_out": opt_out, "via": via })),
     )
     .await?;
-    txn.commit().await?;
     Ok(model)
 }
 
@@ -337,18 +334,15 @@ pub async fn set_webhook(
         .exec(&txn)
         .await?;
     if let Some(url) = &url {
-        tenant_webhook::ActiveModel {
-            tenant_id: Set(scope.tenant_id().0),
+        txn.insert(tenant_webhook::ActiveModel {
             url: Set(url.clone()),
             set_by: Set(scope.principal().label()),
             updated_at: Set(Utc::now()),
-        }
-        .insert(&txn)
+            ..Default::default()
+        })
         .await?;
     }
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(
             scope.principal(),
             "notice.webhook_set",
@@ -358,7 +352,6 @@ pub async fn set_webhook(
         .with_detail(json!({ "configured": url.is_some() })),
     )
     .await?;
-    txn.commit().await?;
     Ok(url.map(|_| tenancy.keyring().webhook_secret(scope.tenant_id().0)))
 }
 

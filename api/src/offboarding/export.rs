@@ -16,21 +16,21 @@ use axum::body::Bytes;
 use chrono::{Duration, Utc};
 use futures_util::Stream;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde_json::json;
 use steward_entities::{data_subject, job, personal_data, tenant_export, tenant_export_chunk};
 use uuid::Uuid;
 
-use crate::audit::{self, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::crypto::SubjectKey;
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::jobs::{self, Outcome};
 use crate::offboarding::{Choice, details};
 use crate::subjects;
-use crate::tenancy::{Scope, Tenancy, TenantStatus};
+use crate::tenancy::{Scope, Tenancy, TenantStatus, Unaudited};
 
 /// A chunk closes once its lines reach this size: about 1,000 typical subjects, or one with 50 values of 4 KiB
 /// (the largest a subject can be) and the next.
@@ -88,7 +88,7 @@ pub(crate) async fn build(
         Some(export) if export.ready => {
             let txn = scope.begin().await?;
             jobs::complete_in(&txn, job).await?;
-            txn.commit().await?;
+            txn.commit_unaudited(Unaudited::NothingChanged).await?;
             return Ok(Outcome::Done);
         }
         Some(export) => export,
@@ -103,7 +103,7 @@ pub(crate) async fn build(
     while stored < MAX_CHUNKS_PER_RUN && (stored == 0 || started.elapsed() < RUN_BUDGET) {
         let chunk = next_chunk(scope, export.cursor).await?;
         let Some(last) = chunk.last else {
-            if finish(scope.db(), job, tenant, export, t.offboarding_due_at).await? {
+            if finish(scope, job, export, t.offboarding_due_at).await? {
                 return Ok(Outcome::Done);
             }
             return Ok(Outcome::Later(Utc::now()));
@@ -114,14 +114,13 @@ pub(crate) async fn build(
             .map_err(AppError::internal)?;
         drop(chunk.lines);
         let txn = scope.begin().await?;
-        tenant_export_chunk::ActiveModel {
-            tenant_id: Set(tenant.0),
+        txn.insert(tenant_export_chunk::ActiveModel {
             export_id: Set(export.id),
             seq: Set(seq),
             subjects: Set(chunk.subjects),
             sealed: Set(sealed),
-        }
-        .insert(&txn)
+            ..Default::default()
+        })
         .await?;
         // Conditional on the chunk count this run started from: an erasure that emptied the export meanwhile wins,
         // and this chunk is rolled back.
@@ -145,7 +144,8 @@ pub(crate) async fn build(
         if moved.rows_affected != 1 {
             return Ok(Outcome::Later(Utc::now()));
         }
-        txn.commit().await?;
+        // The export's progress; `tenant.export_ready` is recorded when the last chunk is in.
+        txn.commit_unaudited(Unaudited::Bookkeeping).await?;
         export.cursor = Some(last);
         export.subjects += chunk.subjects;
         export.values_exported += chunk.values;
@@ -278,9 +278,8 @@ fn subject_line(
 /// Every subject is in a chunk: the export is ready; the client's admins are told; the job is done. `false` when the
 /// export was emptied meanwhile.
 async fn finish(
-    db: &DatabaseConnection,
+    scope: &Scope,
     job: &job::Model,
-    tenant: TenantId,
     export: tenant_export::Model,
     due: Option<chrono::DateTime<Utc>>,
 ) -> Result<bool, AppError> {
@@ -290,7 +289,8 @@ async fn finish(
         export.id,
         export.chunks,
     );
-    let txn = db.begin().await?;
+    let tenant = scope.tenant_id();
+    let mut txn = scope.begin().await?;
     // The download window runs from when it can be downloaded. Conditional, like each chunk: an export emptied by an
     // erasure meanwhile is not declared ready (its job was queued again).
     let expires_at = download_until(due);
@@ -318,15 +318,13 @@ async fn finish(
         ),
     )
     .await?;
-    audit::append_tenant(
-        &txn,
-        tenant,
+    txn.record(
         AuditEntry::system("tenant.export_ready", "tenant_export", id)
             .with_detail(json!({ "subjects": subjects, "values": values, "chunks": chunks })),
     )
     .await?;
     jobs::complete_in(&txn, job).await?;
-    txn.commit().await?;
+    txn.commit_recorded().await?;
     Ok(true)
 }
 
@@ -364,18 +362,13 @@ async fn record_download(scope: &Scope, export: Uuid) -> Result<(), AppError> {
         .filter(tenant_export::Column::Id.eq(export))
         .exec(&txn)
         .await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
-        AuditEntry::by(
-            scope.principal(),
-            "tenant.export_downloaded",
-            "tenant_export",
-            export,
-        ),
-    )
+    txn.commit(AuditEntry::by(
+        scope.principal(),
+        "tenant.export_downloaded",
+        "tenant_export",
+        export,
+    ))
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 

@@ -145,23 +145,21 @@ pub(super) async fn erase_batch(
         for (k, n) in &c {
             *total.entry(k.clone()).or_default() += n;
         }
-        erasure_tombstone::ActiveModel {
-            tenant_id: Set(tenant.0),
+        txn.insert(erasure_tombstone::ActiveModel {
             subject_id: Set(*subject),
             // Offboarding erasures name the tenant as their "request".
             request_id: Set(tenant.0),
             erased_at: Set(now),
             counts: Set(json!(c).to_string()),
             values_erased: Set(c.values().sum::<i64>() as i32),
-            origin: Set(OFFBOARDING_ORIGIN.into()),
-        }
-        .insert(&txn)
+            origin: Set(OFFBOARDING_ORIGIN),
+            ..Default::default()
+        })
         .await?;
     }
     for ((subject, sp), categories) in &recipients {
         crate::erasure::propagate(
             &txn,
-            tenant,
             tenant.0,
             *subject,
             (*sp, registry.get(sp)),
@@ -169,9 +167,7 @@ pub(super) async fn erase_batch(
         )
         .await?;
     }
-    audit::append_tenant(
-        &txn,
-        tenant,
+    txn.commit(
         AuditEntry::system("tenant.subjects_erased", "tenant", tenant).with_detail(json!({
             "subjects": ids.len(),
             "values_erased": records.len(),
@@ -180,7 +176,6 @@ pub(super) async fn erase_batch(
         })),
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 
@@ -224,18 +219,26 @@ pub(super) async fn terminate(
     let now = Utc::now();
     let txn = scope.begin().await?;
     crate::offboarding::export::delete(&txn, tenant).await?;
-    audit::append_tenant(
-        &txn,
-        tenant,
-        AuditEntry::system("tenant.terminated", "tenant", tenant).with_detail(json!({
-            "subjects_erased": tombstones.len(),
-            "values_erased": counts.values().sum::<i64>(),
-        })),
-    )
-    .await?;
-    // Not completed here: the job is done only once the control database says `terminated` (a retry after a failed
-    // control commit finds no subjects left and terminates again).
-    txn.commit().await?;
+    // Not completed here: the job is done only once the control database says `terminated`. A retry after a failed
+    // control commit finds no subjects left and terminates again, and finds its event already in the chain.
+    let recorded = scope
+        .find::<audit_event::Entity>()
+        .filter(audit_event::Column::Action.eq("tenant.terminated"))
+        .one(&txn)
+        .await?
+        .is_some();
+    if recorded {
+        txn.commit_unaudited(crate::tenancy::Unaudited::NothingChanged)
+            .await?;
+    } else {
+        txn.commit(
+            AuditEntry::system("tenant.terminated", "tenant", tenant).with_detail(json!({
+                "subjects_erased": tombstones.len(),
+                "values_erased": counts.values().sum::<i64>(),
+            })),
+        )
+        .await?;
+    }
     crate::erasure::checkpoint(scope.db()).await?;
     let head = scope
         .find::<audit_event::Entity>()

@@ -23,10 +23,10 @@ use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::Signer;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
+use steward_entities::erasure_tombstone::ErasureOrigin;
 use steward_entities::{
     audit_event, data_subject, erasure_propagation, erasure_tombstone, offboarding_certificate,
     personal_data, tenant, tenant_export,
@@ -43,7 +43,7 @@ use crate::owed::{self, Owed};
 use crate::tenancy::{Scope, Tenancy, TenantRecord, TenantStatus};
 
 /// The `origin` of the tombstones an offboarding writes.
-const OFFBOARDING_ORIGIN: &str = "offboarding";
+const OFFBOARDING_ORIGIN: ErasureOrigin = ErasureOrigin::Offboarding;
 const MAX_GRACE_DAYS: i32 = 365;
 /// The shortest grace period: the window in which a deleting offboarding can still be cancelled.
 pub const MIN_GRACE_DAYS: i32 = 7;

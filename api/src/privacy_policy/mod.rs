@@ -8,8 +8,6 @@
 
 pub mod graphql;
 
-use std::collections::BTreeMap;
-
 use chrono::{Duration, NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -25,7 +23,8 @@ use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::notices::Class;
-use crate::tenancy::{Scope, Tenancy, TenantRecord, TenantStatus};
+use crate::owed::{self, Owed, Owing};
+use crate::tenancy::{Scope, Tenancy, TenantStatus};
 use crate::validate;
 use steward_policy::Role;
 
@@ -139,8 +138,7 @@ pub async fn publish(
         Document::PrivacyPolicy => "privacy policy",
         Document::Terms => "terms of service",
     };
-    notify_every_tenant(
-        tenancy,
+    let owing = notify_every_tenant(
         &txn,
         principal,
         NOTICE_POLICY,
@@ -158,6 +156,7 @@ pub async fn publish(
     )
     .await?;
     txn.commit().await?;
+    owing.apply(tenancy).await;
     Ok(model)
 }
 
@@ -202,8 +201,7 @@ pub async fn record_business_transfer(
         .with_detail(json!({ "acquirer": acquirer, "effective_on": effective_on })),
     )
     .await?;
-    notify_every_tenant(
-        tenancy,
+    let owing = notify_every_tenant(
         &txn,
         principal,
         NOTICE_CHANGE_OF_CONTROL,
@@ -213,19 +211,19 @@ pub async fn record_business_transfer(
     )
     .await?;
     txn.commit().await?;
+    owing.apply(tenancy).await;
     Ok(model)
 }
 
-/// An administrative notice for the admins (and an audit event) in every live tenant, one transaction per region.
+/// An administrative notice for the admins (and an audit event) owed to every live tenant.
 async fn notify_every_tenant(
-    tenancy: &Tenancy,
     control: &DatabaseTransaction,
     principal: &Principal,
     kind: &str,
     title: &str,
     body: &str,
     audit_as: (&'static str, &'static str, Uuid),
-) -> Result<usize, AppError> {
+) -> Result<Owing, AppError> {
     let message = Announcement {
         kind,
         class: Class::Administrative,
@@ -233,7 +231,7 @@ async fn notify_every_tenant(
         title,
         body,
     };
-    notify_tenants(tenancy, control, principal, None, &message, audit_as).await
+    notify_tenants(control, principal, None, &message, audit_as).await
 }
 
 /// A notice to send to tenants.
@@ -245,15 +243,15 @@ pub struct Announcement<'a> {
     pub body: &'a str,
 }
 
-/// Files a notice (with an audit event) in the given live tenants, or all of them, one transaction per region.
+/// Owes a notice (with an audit event) to the given live tenants, or all of them, in the caller's control
+/// transaction; apply the returned [`Owing`] once it commits.
 pub(crate) async fn notify_tenants(
-    tenancy: &Tenancy,
     control: &DatabaseTransaction,
     principal: &Principal,
     only: Option<&[Uuid]>,
     message: &Announcement<'_>,
     (action, object_type, object_id): (&'static str, &'static str, Uuid),
-) -> Result<usize, AppError> {
+) -> Result<Owing, AppError> {
     let mut query = tenant::Entity::find()
         .filter(tenant::Column::Status.ne(TenantStatus::Terminated))
         .order_by_asc(tenant::Column::Id);
@@ -268,44 +266,21 @@ pub(crate) async fn notify_tenants(
             "some of `tenantIds` are not live tenants".into(),
         ));
     }
-    let mut by_region: BTreeMap<String, Vec<tenant::Model>> = BTreeMap::new();
+    // Each tenant's notice and event are owed to its region through the outbox, in the caller's control
+    // transaction: the change and every notice of it commit together or not at all.
+    let mut owing = Owing::default();
     for t in &tenants {
-        by_region
-            .entry(t.region.clone())
-            .or_default()
-            .push(t.clone());
+        let entry = AuditEntry::by(principal, action, object_type, object_id);
+        let notice = Owed::announcement(
+            message.kind,
+            message.class,
+            message.audience,
+            message.title,
+            message.body,
+        );
+        owing.push(owed::defer(control, TenantId(t.id), &entry, vec![notice]).await?);
     }
-    let mut txns: Vec<DatabaseTransaction> = Vec::new();
-    for group in by_region.into_values() {
-        let first = TenantRecord::try_from(group[0].clone())?;
-        let txn = tenancy
-            .scope_for_new_tenant(principal, first)?
-            .begin()
-            .await?;
-        for t in &group {
-            crate::notices::file(
-                &txn,
-                TenantId(t.id),
-                message.kind,
-                message.class,
-                message.audience,
-                message.title,
-                message.body,
-            )
-            .await?;
-            audit::append_tenant(
-                &txn,
-                TenantId(t.id),
-                AuditEntry::by(principal, action, object_type, object_id),
-            )
-            .await?;
-        }
-        txns.push(txn);
-    }
-    for txn in txns {
-        txn.commit().await?;
-    }
-    Ok(tenants.len())
+    Ok(owing)
 }
 
 /// The public view: per document, the version in force and any upcoming ones.
@@ -386,14 +361,11 @@ pub async fn acknowledge_notice(scope: &Scope, id: Uuid) -> Result<notice::Model
     model.acknowledged_by = Set(Some(scope.principal().label()));
     model.acknowledged_at = Set(Some(Utc::now()));
     let updated = model.update(&txn).await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(scope.principal(), "notice.acknowledged", "notice", id)
             .with_detail(json!({ "kind": updated.kind })),
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 
@@ -441,8 +413,7 @@ pub async fn send_notice(
         title: &title,
         body: &body,
     };
-    let n = notify_tenants(
-        tenancy,
+    let owing = notify_tenants(
         &txn,
         principal,
         only.as_deref(),
@@ -451,5 +422,5 @@ pub async fn send_notice(
     )
     .await?;
     txn.commit().await?;
-    Ok(n)
+    Ok(owing.apply(tenancy).await)
 }

@@ -1,8 +1,9 @@
 //! The sub-processor registry, change notices, objections, transfer mechanisms, onward transfers and the record of
 //! processing.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
+use steward_entities::change_notice::{ChangeKind, ChangeNoticeStatus};
 use steward_entities::{
     change_notice, objection, onward_transfer, subprocessor, subprocessor_revision,
 };
@@ -14,24 +15,6 @@ use crate::graphql::{open_scope, principal, tenancy};
 use crate::registry::{
     self, Resolution, SubProcessorInput, SubProcessorStatus, list_of, transfers::TransferInput,
 };
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-#[graphql(name = "ObjectionResolution")]
-pub enum ResolutionGql {
-    WithdrawnByClient,
-    NotUsedForTenant,
-    ContractTerminated,
-}
-
-impl From<ResolutionGql> for Resolution {
-    fn from(r: ResolutionGql) -> Self {
-        match r {
-            ResolutionGql::WithdrawnByClient => Resolution::WithdrawnByClient,
-            ResolutionGql::NotUsedForTenant => Resolution::NotUsedForTenant,
-            ResolutionGql::ContractTerminated => Resolution::ContractTerminated,
-        }
-    }
-}
 
 /// A company that helps us provide the service and may receive clients' personal data.
 pub struct SubProcessor(pub subprocessor::Model);
@@ -155,7 +138,7 @@ pub struct ObjectionGql {
     pub reason: String,
     pub raised_by: String,
     pub raised_at: DateTime<Utc>,
-    pub resolution: Option<String>,
+    pub resolution: Option<Resolution>,
     pub resolution_note: Option<String>,
     pub resolved_by: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
@@ -187,16 +170,14 @@ impl ChangeNotice {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    /// `new` or `replacement`.
-    async fn kind(&self) -> &str {
-        &self.0.kind
+    async fn kind(&self) -> ChangeKind {
+        self.0.kind
     }
     async fn effective_on(&self) -> NaiveDate {
         self.0.effective_on
     }
-    /// `pending`, `active`, `blocked` (an objection stands) or `excluded` (not used for this tenant).
-    async fn status(&self) -> &str {
-        &self.0.status
+    async fn status(&self) -> ChangeNoticeStatus {
+        self.0.status
     }
     #[graphql(complexity = "10 + child_complexity")]
     async fn sub_processor(&self, ctx: &Context<'_>) -> async_graphql::Result<SubProcessor> {
@@ -578,7 +559,7 @@ impl RegistryMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        resolution: ResolutionGql,
+        resolution: Resolution,
         note: Option<String>,
     ) -> async_graphql::Result<ObjectionGql> {
         let id = parse_uuid("id", &id)?;
@@ -586,7 +567,7 @@ impl RegistryMutation {
             tenancy(ctx)?,
             principal(ctx)?,
             id,
-            resolution.into(),
+            resolution,
             note.as_deref(),
         )
         .await?;

@@ -22,6 +22,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 use serde_json::{Value, json};
+use steward_entities::change_notice::{ChangeKind, ChangeNoticeStatus};
 use steward_entities::{
     change_notice, objection, personal_data, subprocessor, subprocessor_revision, tenant,
 };
@@ -32,7 +33,7 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::TenantId;
-use crate::notices::notify;
+use crate::owed::{self, Owed, Owing};
 use crate::taxonomy;
 use crate::tenancy::{Platform, Scope, Tenancy};
 
@@ -330,9 +331,9 @@ pub async fn announce(
         ));
     }
     let kind = if before.replaces.is_some() {
-        "replacement"
+        ChangeKind::Replacement
     } else {
-        "new"
+        ChangeKind::New
     };
     let now = Utc::now();
     let control = platform.control().begin().await?;
@@ -351,60 +352,39 @@ pub async fn announce(
         &after,
     )
     .await?;
-    // One transaction per region (SQLite has a single writer per database), holding every notified tenant there.
-    let mut by_region: std::collections::BTreeMap<&str, Vec<&tenant::Model>> =
-        std::collections::BTreeMap::new();
+    // Each tenant's notice and event are owed to its region through the outbox, in this control transaction: the
+    // announcement and every notice of it commit together or not at all.
+    let mut owing = Owing::default();
     for t in &tenants {
-        by_region.entry(t.region.as_str()).or_default().push(t);
-    }
-    let mut region_txns = Vec::new();
-    for (_, group) in by_region {
-        let first = crate::tenancy::TenantRecord::try_from(group[0].clone())?;
-        let txn = tenancy
-            .scope_for_new_tenant(principal, first)?
-            .begin()
-            .await?;
-        for t in group {
-            change_notice::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                sub_processor_id: Set(id),
-                tenant_id: Set(t.id),
-                kind: Set(kind.to_owned()),
-                effective_on: Set(effective_on),
-                status: Set("pending".to_owned()),
-                created_at: Set(now),
-                activated_at: Set(None),
-            }
-            .insert(&control)
-            .await?;
-            notify(
-                &txn,
-                TenantId(t.id),
-                "subprocessor.change",
-                &format!("New sub-processor: {} ({})", after.name, after.legal_entity),
-                &format!(
-                    "{} will process your data ({}) in {} for: {}. Effective {effective_on}. You may object until then.",
-                    after.name,
-                    list_of(&after.categories)?.join(", "),
-                    list_of(&after.countries)?.join(", "),
-                    after.purpose
-                ),
-            )
-            .await?;
-            audit::append_tenant(
-                &txn,
-                TenantId(t.id),
-                AuditEntry::by(principal, "subprocessor.announced", "subprocessor", id)
-                    .with_detail(json!({ "effective_on": effective_on })),
-            )
-            .await?;
+        change_notice::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            sub_processor_id: Set(id),
+            tenant_id: Set(t.id),
+            kind: Set(kind),
+            effective_on: Set(effective_on),
+            status: Set(ChangeNoticeStatus::Pending),
+            created_at: Set(now),
+            activated_at: Set(None),
         }
-        region_txns.push(txn);
-    }
-    for txn in region_txns {
-        txn.commit().await?;
+        .insert(&control)
+        .await?;
+        let notice = Owed::notice(
+            "subprocessor.change",
+            &format!("New sub-processor: {} ({})", after.name, after.legal_entity),
+            format!(
+                "{} will process your data ({}) in {} for: {}. Effective {effective_on}. You may object until then.",
+                after.name,
+                list_of(&after.categories)?.join(", "),
+                list_of(&after.countries)?.join(", "),
+                after.purpose
+            ),
+        );
+        let entry = AuditEntry::by(principal, "subprocessor.announced", "subprocessor", id)
+            .with_detail(json!({ "effective_on": effective_on }));
+        owing.push(owed::defer(&control, TenantId(t.id), &entry, vec![notice]).await?);
     }
     control.commit().await?;
+    owing.apply(tenancy).await;
     Ok((after, tenants.len()))
 }
 
@@ -483,7 +463,10 @@ pub async fn activate_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, 
         txn.commit().await?;
     }
     let pending = change_notice::Entity::find()
-        .filter(change_notice::Column::Status.is_in(["pending", "blocked"]))
+        .filter(
+            change_notice::Column::Status
+                .is_in([ChangeNoticeStatus::Pending, ChangeNoticeStatus::Blocked]),
+        )
         .filter(change_notice::Column::EffectiveOn.lte(today))
         .all(db)
         .await?;
@@ -495,7 +478,11 @@ pub async fn activate_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, 
             .one(db)
             .await?
             .is_some();
-        let status = if standing { "blocked" } else { "active" };
+        let status = if standing {
+            ChangeNoticeStatus::Blocked
+        } else {
+            ChangeNoticeStatus::Active
+        };
         if notice.status == status {
             continue;
         }

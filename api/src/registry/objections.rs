@@ -26,9 +26,9 @@ pub async fn object(
     }
     let txn = db.begin().await?;
     let model = objection::ActiveModel {
+        tenant_id: Set(notice.tenant_id),
         id: Set(Uuid::now_v7()),
         notice_id: Set(notice.id),
-        tenant_id: Set(notice.tenant_id),
         sub_processor_id: Set(notice.sub_processor_id),
         reason: Set(why),
         raised_by: Set(scope.principal().label()),
@@ -65,26 +65,7 @@ pub async fn object(
     Ok(model)
 }
 
-/// How legal closed an objection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resolution {
-    /// The client withdrew it: the change proceeds for the tenant.
-    WithdrawnByClient,
-    /// We will not use the sub-processor for this tenant.
-    NotUsedForTenant,
-    /// The contract with the tenant ends.
-    ContractTerminated,
-}
-
-impl Resolution {
-    fn as_str(self) -> &'static str {
-        match self {
-            Resolution::WithdrawnByClient => "withdrawn_by_client",
-            Resolution::NotUsedForTenant => "not_used_for_tenant",
-            Resolution::ContractTerminated => "contract_terminated",
-        }
-    }
-}
+pub use steward_entities::objection::ObjectionResolution as Resolution;
 
 /// Resolves an objection (legal).
 pub async fn resolve(
@@ -112,14 +93,17 @@ pub async fn resolve(
         .transpose()?;
     let txn = db.begin().await?;
     let mut model: objection::ActiveModel = found.clone().into();
-    model.resolution = Set(Some(resolution.as_str().to_owned()));
+    model.resolution = Set(Some(resolution));
     model.resolution_note = Set(note);
     model.resolved_by = Set(Some(principal.label()));
     model.resolved_at = Set(Some(Utc::now()));
     let resolved = model.update(&txn).await?;
     if resolution != Resolution::WithdrawnByClient {
         change_notice::Entity::update_many()
-            .col_expr(change_notice::Column::Status, "excluded".into())
+            .col_expr(
+                change_notice::Column::Status,
+                ChangeNoticeStatus::Excluded.into(),
+            )
             .filter(change_notice::Column::Id.eq(found.notice_id))
             .exec(&txn)
             .await?;

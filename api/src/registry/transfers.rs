@@ -9,6 +9,7 @@ use sea_orm::{
     TransactionTrait,
 };
 use serde_json::json;
+use steward_entities::change_notice::ChangeNoticeStatus;
 use steward_entities::{
     change_notice, mechanism_invalidation, onward_transfer, onward_transfer_subject, subprocessor,
 };
@@ -62,7 +63,11 @@ pub async fn affected_by_mechanism(
             .column(change_notice::Column::TenantId)
             .distinct()
             .filter(change_notice::Column::SubProcessorId.is_in(ids))
-            .filter(change_notice::Column::Status.is_in(["pending", "active", "blocked"]))
+            .filter(change_notice::Column::Status.is_in([
+                ChangeNoticeStatus::Pending,
+                ChangeNoticeStatus::Active,
+                ChangeNoticeStatus::Blocked,
+            ]))
             .into_tuple()
             .all(tenancy.system().control())
             .await?
@@ -145,7 +150,7 @@ pub struct TransferInput {
 pub struct Recipient<'a> {
     pub name: &'a str,
     pub status: SubProcessorStatus,
-    pub notice: Option<(&'a str, NaiveDate)>,
+    pub notice: Option<(ChangeNoticeStatus, NaiveDate)>,
     pub declared: &'a [String],
     pub countries: &'a [String],
     pub agreed: &'a [String],
@@ -178,25 +183,25 @@ pub fn check_transfer(
                 format!("{name} was never announced to this tenant"),
             ));
         }
-        Some(("pending", effective_on)) => {
+        Some((ChangeNoticeStatus::Pending, effective_on)) => {
             return Err((
                 RefusalReason::NotYetEffective,
                 format!("{name} is effective for this tenant only from {effective_on}"),
             ));
         }
-        Some(("blocked", _)) => {
+        Some((ChangeNoticeStatus::Blocked, _)) => {
             return Err((
                 RefusalReason::Objected,
                 format!("this tenant's objection to {name} stands"),
             ));
         }
-        Some(("excluded", _)) => {
+        Some((ChangeNoticeStatus::Excluded, _)) => {
             return Err((
                 RefusalReason::ExcludedForTenant,
                 format!("{name} is not used for this tenant"),
             ));
         }
-        Some(_) => {}
+        Some((ChangeNoticeStatus::Active, _)) => {}
     }
     if let Some(extra) = categories.iter().find(|c| !recipient.declared.contains(c)) {
         return Err((
@@ -259,7 +264,7 @@ pub async fn record_transfer(
     let recipient = Recipient {
         name: &sp.name,
         status,
-        notice: notice.as_ref().map(|n| (n.status.as_str(), n.effective_on)),
+        notice: notice.as_ref().map(|n| (n.status, n.effective_on)),
         declared: &list_of(&sp.categories)?,
         countries: &countries,
         agreed: &list_of(&sp.mechanisms)?,
@@ -316,33 +321,30 @@ pub async fn record_transfer(
     };
     let id = Uuid::now_v7();
     let txn = scope.begin().await?;
-    let model = onward_transfer::ActiveModel {
-        tenant_id: Set(scope.tenant_id().0),
-        id: Set(id),
-        sub_processor_id: Set(sp.id),
-        categories: Set(json!(categories).to_string()),
-        purpose: Set(purpose),
-        subject_count: Set(count),
-        mechanism: Set(mechanism),
-        countries: Set(json!(countries).to_string()),
-        transferred_on: Set(date),
-        recorded_by: Set(scope.principal().label()),
-        created_at: Set(Utc::now()),
-    }
-    .insert(&txn)
-    .await?;
+    let model = txn
+        .insert(onward_transfer::ActiveModel {
+            id: Set(id),
+            sub_processor_id: Set(sp.id),
+            categories: Set(json!(categories).to_string()),
+            purpose: Set(purpose),
+            subject_count: Set(count),
+            mechanism: Set(mechanism),
+            countries: Set(json!(countries).to_string()),
+            transferred_on: Set(date),
+            recorded_by: Set(scope.principal().label()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        })
+        .await?;
     for subject in &subject_ids {
-        onward_transfer_subject::ActiveModel {
-            tenant_id: Set(scope.tenant_id().0),
+        txn.insert(onward_transfer_subject::ActiveModel {
             transfer_id: Set(id),
             subject_id: Set(*subject),
-        }
-        .insert(&txn)
+            ..Default::default()
+        })
         .await?;
     }
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(
             scope.principal(),
             "transfer.recorded",
@@ -352,7 +354,6 @@ pub async fn record_transfer(
         .with_detail(json!({ "subprocessor": sp.id, "categories": categories, "subjects": count })),
     )
     .await?;
-    txn.commit().await?;
     Ok(model)
 }
 
@@ -414,7 +415,7 @@ mod tests {
         let base = Recipient {
             name: "Mailer Inc",
             status: SubProcessorStatus::Active,
-            notice: Some(("active", d("2026-01-01"))),
+            notice: Some((ChangeNoticeStatus::Active, d("2026-01-01"))),
             declared: &declared,
             countries: &us,
             agreed: &scc,
@@ -458,7 +459,7 @@ mod tests {
             ),
             (
                 Recipient {
-                    notice: Some(("pending", d("2026-07-01"))),
+                    notice: Some((ChangeNoticeStatus::Pending, d("2026-07-01"))),
                     ..base
                 },
                 email.clone(),
@@ -467,7 +468,7 @@ mod tests {
             ),
             (
                 Recipient {
-                    notice: Some(("blocked", d("2026-01-01"))),
+                    notice: Some((ChangeNoticeStatus::Blocked, d("2026-01-01"))),
                     ..base
                 },
                 email.clone(),
@@ -476,7 +477,7 @@ mod tests {
             ),
             (
                 Recipient {
-                    notice: Some(("excluded", d("2026-01-01"))),
+                    notice: Some((ChangeNoticeStatus::Excluded, d("2026-01-01"))),
                     ..base
                 },
                 email.clone(),

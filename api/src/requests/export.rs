@@ -154,9 +154,7 @@ pub async fn download_export(
         .filter(subject_export::Column::Id.eq(export.id))
         .exec(&txn)
         .await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(
             scope.principal(),
             "export.downloaded",
@@ -166,6 +164,5 @@ pub async fn download_export(
         .with_detail(json!({ "export": export.id, "subject": export.subject_id })),
     )
     .await?;
-    txn.commit().await?;
     Ok((export, document))
 }

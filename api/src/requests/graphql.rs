@@ -291,9 +291,8 @@ impl ErasurePropagation {
     async fn categories(&self) -> async_graphql::Result<Vec<String>> {
         Ok(serde_json::from_str(&self.0.categories).map_err(AppError::internal)?)
     }
-    /// `webhook` or `manual`.
-    async fn method(&self) -> &str {
-        &self.0.method
+    async fn method(&self) -> steward_entities::erasure_propagation::PropagationMethod {
+        self.0.method
     }
     async fn state(&self) -> steward_entities::erasure_propagation::PropagationState {
         self.0.state

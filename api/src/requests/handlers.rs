@@ -2,6 +2,8 @@
 //! window.
 
 use super::*;
+use steward_entities::dsr_request::RequestOrigin;
+use steward_entities::erasure_tombstone::ErasureOrigin;
 
 /// Deletes the subject's values, guardian consents, exports and data key in one transaction with the
 /// tombstone, the propagation tasks and this job's completion. Run again after a crash, it finds the tombstone.
@@ -42,7 +44,7 @@ pub(crate) async fn erase(
     let registry = crate::erasure::registry_of(tenancy, &recipients).await?;
 
     let now = Utc::now();
-    let txn = scope.begin().await?;
+    let mut txn = scope.begin().await?;
     jobs::begin_writing(&txn, job).await?;
     // Checked inside the transaction: a hold placed after the request started (or while this job read) wins.
     // The erasure is recorded as held and stops; lifting the hold queues it again. A request rejected meanwhile
@@ -56,22 +58,21 @@ pub(crate) async fn erase(
         .is_some();
     if !still_open {
         jobs::complete_in(&txn, job).await?;
-        txn.commit().await?;
+        txn.commit_unaudited(crate::tenancy::Unaudited::NothingChanged)
+            .await?;
         return Ok(Outcome::Done);
     }
     if crate::retention::held(&txn, tenant)
         .await?
         .covers(subject.id)
     {
-        audit::append_tenant(
-            &txn,
-            tenant,
+        txn.record(
             AuditEntry::system("erasure.held", "dsr_request", request.id)
                 .with_detail(json!({ "subject": subject.id })),
         )
         .await?;
         jobs::complete_in(&txn, job).await?;
-        txn.commit().await?;
+        txn.commit_recorded().await?;
         return Ok(Outcome::Done);
     }
     crate::erasure::delete_subjects(
@@ -82,28 +83,27 @@ pub(crate) async fn erase(
     )
     .await?;
     let values = records.len() as i32;
-    erasure_tombstone::ActiveModel {
-        tenant_id: Set(tenant.0),
+    txn.insert(erasure_tombstone::ActiveModel {
         subject_id: Set(subject.id),
         request_id: Set(request.id),
         erased_at: Set(now),
         counts: Set(json!(counts).to_string()),
         values_erased: Set(values),
-        origin: Set(request.origin.as_str().to_owned()),
-    }
-    .insert(&txn)
+        origin: Set(match request.origin {
+            RequestOrigin::Client => ErasureOrigin::Client,
+            RequestOrigin::ChildUnder13 => ErasureOrigin::ChildUnder13,
+        }),
+        ..Default::default()
+    })
     .await?;
     let mut propagated = Vec::new();
     for ((_, sp_id), received) in &recipients {
         let sp = registry.get(sp_id);
         let (id, method) =
-            crate::erasure::propagate(&txn, tenant, request.id, subject.id, (*sp_id, sp), received)
-                .await?;
+            crate::erasure::propagate(&txn, request.id, subject.id, (*sp_id, sp), received).await?;
         propagated.push(json!({ "propagation": id, "sub_processor": sp_id, "method": method }));
     }
-    audit::append_tenant(
-        &txn,
-        tenant,
+    txn.record(
         AuditEntry::system("subject.erased", "dsr_request", request.id).with_detail(json!({
             "subject": subject.id,
             "values_erased": values,
@@ -114,7 +114,7 @@ pub(crate) async fn erase(
     )
     .await?;
     jobs::complete_in(&txn, job).await?;
-    txn.commit().await?;
+    txn.commit_recorded().await?;
     // Deleted pages are zeroed (secure_delete); the WAL still holds the old pages until a checkpoint.
     crate::erasure::checkpoint(scope.db()).await?;
     Ok(Outcome::Done)
@@ -162,7 +162,7 @@ pub(crate) async fn remind_deadline(
                 request.due_on
             );
             remind(&scope, &request, "request.overdue", &title).await?;
-            let txn = scope.begin().await?;
+            let mut txn = scope.begin().await?;
             dsr_request::Entity::update_many()
                 .col_expr(dsr_request::Column::OverdueNotified, true.into())
                 .filter(dsr_request::Column::TenantId.eq(tenant.0))
@@ -177,15 +177,13 @@ pub(crate) async fn remind_deadline(
                 &deadline_body(&request),
             )
             .await?;
-            audit::append_tenant(
-                &txn,
-                tenant,
+            txn.record(
                 AuditEntry::system("request.overdue", "dsr_request", request.id)
                     .with_detail(json!({ "due_on": request.due_on })),
             )
             .await?;
             jobs::complete_in(&txn, job).await?;
-            txn.commit().await?;
+            txn.commit_recorded().await?;
         }
         return Ok(Outcome::Done);
     }
@@ -218,14 +216,11 @@ pub(crate) async fn remind_deadline(
                 &deadline_body(&request),
             )
             .await?;
-            audit::append_tenant(
-                &txn,
-                tenant,
+            txn.commit(
                 AuditEntry::system("request.reminded", "dsr_request", request.id)
                     .with_detail(json!({ "due_on": request.due_on })),
             )
             .await?;
-            txn.commit().await?;
         }
         return Ok(Outcome::Later(overdue_at));
     }
@@ -272,23 +267,22 @@ pub(crate) async fn expire_export(
     job: &job::Model,
     export: Uuid,
 ) -> Result<Outcome, AppError> {
-    let tenant = scope.tenant_id();
-    let txn = scope.begin().await?;
+    let mut txn = scope.begin().await?;
     let deleted = scope
         .delete_many::<subject_export::Entity>()
         .filter(subject_export::Column::Id.eq(export))
         .exec(&txn)
         .await?;
     if deleted.rows_affected > 0 {
-        audit::append_tenant(
-            &txn,
-            tenant,
-            AuditEntry::system("export.expired", "subject_export", export),
-        )
+        txn.record(AuditEntry::system(
+            "export.expired",
+            "subject_export",
+            export,
+        ))
         .await?;
     }
     jobs::complete_in(&txn, job).await?;
-    txn.commit().await?;
+    txn.commit_recorded().await?;
     crate::erasure::checkpoint(scope.db()).await?;
     Ok(Outcome::Done)
 }

@@ -106,14 +106,11 @@ pub async fn start(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request:
         }
         _ => {}
     }
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(scope.principal(), "request.started", "dsr_request", id)
             .with_detail(json!({ "kind": kind.as_str(), "subject": updated.subject_id })),
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 
@@ -135,13 +132,13 @@ pub async fn pause(
     model.paused_at = Set(Some(Utc::now()));
     model.pause_reason_sealed = Set(Some(sealed_reason));
     let updated = save(&txn, &request, model).await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
-        AuditEntry::by(scope.principal(), "request.paused", "dsr_request", id),
-    )
+    txn.commit(AuditEntry::by(
+        scope.principal(),
+        "request.paused",
+        "dsr_request",
+        id,
+    ))
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 
@@ -165,14 +162,11 @@ pub async fn resume(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request
     model.due_on = Set(due_on);
     let updated = save(&txn, &request, model).await?;
     schedule_deadline(&txn, scope.tenant_id(), &updated).await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(scope.principal(), "request.resumed", "dsr_request", id)
             .with_detail(json!({ "due_on": due_on })),
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 
@@ -220,15 +214,12 @@ pub async fn extend(
     model.due_on = Set(due_on);
     let updated = save(&txn, &request, model).await?;
     schedule_deadline(&txn, scope.tenant_id(), &updated).await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(scope.principal(), "request.extended", "dsr_request", id).with_detail(
             json!({ "from": request.due_on, "to": due_on, "days": days, "basis": basis.as_str() }),
         ),
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 
@@ -267,13 +258,13 @@ pub async fn reject(
     model.completed_at = Set(Some(Utc::now()));
     let updated = save(&txn, &request, model).await?;
     lift_restriction_of(&txn, scope, &request).await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
-        AuditEntry::by(scope.principal(), "request.rejected", "dsr_request", id),
-    )
+    txn.commit(AuditEntry::by(
+        scope.principal(),
+        "request.rejected",
+        "dsr_request",
+        id,
+    ))
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 
@@ -406,14 +397,11 @@ pub async fn complete(
         detail["export"] = json!(export.id);
         detail["expires_at"] = json!(export.expires_at);
     }
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(scope.principal(), "request.completed", "dsr_request", id)
             .with_detail(detail),
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 

@@ -204,7 +204,7 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
         version: Set(1),
         updated_at: Set(now),
     };
-    let txn = scope.begin().await?;
+    let mut txn = scope.begin().await?;
     let inserted = match model.insert(&txn).await {
         Ok(m) => m,
         Err(e) => {
@@ -219,9 +219,7 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
             return Err(e.into());
         }
     };
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.record(
         AuditEntry::by(
             scope.principal(),
             "request.submitted",
@@ -237,7 +235,7 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
     )
     .await?;
     schedule_deadline(&txn, scope.tenant_id(), &inserted).await?;
-    txn.commit().await?;
+    txn.commit_recorded().await?;
     Ok(inserted)
 }
 
@@ -520,9 +518,7 @@ pub async fn lift_restriction(
     model.restricted_at = Set(None);
     model.restricted_by_request = Set(None);
     let updated = model.update(&txn).await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(
             scope.principal(),
             "subject.restriction_lifted",
@@ -534,7 +530,6 @@ pub async fn lift_restriction(
         ),
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 

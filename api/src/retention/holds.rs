@@ -66,22 +66,20 @@ pub async fn place_hold(
         }
     };
     let txn = scope.begin().await?;
-    let model = legal_hold::ActiveModel {
-        tenant_id: Set(scope.tenant_id().0),
-        id: Set(Uuid::now_v7()),
-        subject_ids: Set(subjects.as_ref().map(|s| json!(s).to_string())),
-        reason: Set(reason),
-        placed_by: Set(scope.principal().label()),
-        placed_at: Set(Utc::now()),
-        lifted_by: Set(None),
-        lifted_at: Set(None),
-        lift_reason: Set(None),
-    }
-    .insert(&txn)
-    .await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    let model = txn
+        .insert(legal_hold::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            subject_ids: Set(subjects.as_ref().map(|s| json!(s).to_string())),
+            reason: Set(reason),
+            placed_by: Set(scope.principal().label()),
+            placed_at: Set(Utc::now()),
+            lifted_by: Set(None),
+            lifted_at: Set(None),
+            lift_reason: Set(None),
+            ..Default::default()
+        })
+        .await?;
+    txn.commit(
         AuditEntry::by(
             scope.principal(),
             "legal_hold.placed",
@@ -91,7 +89,6 @@ pub async fn place_hold(
         .with_detail(json!({ "subjects": subjects, "tenant_wide": subjects.is_none() })),
     )
     .await?;
-    txn.commit().await?;
     Ok(model)
 }
 
@@ -157,15 +154,12 @@ pub async fn lift_hold(
         crate::erasure::requeue_erasure(&txn, scope.tenant_id(), request, &format!("hold-{id}"))
             .await?;
     }
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(scope.principal(), "legal_hold.lifted", "legal_hold", id).with_detail(
             json!({ "erasures_resumed": waiting.iter().map(|r| r.id).collect::<Vec<_>>() }),
         ),
     )
     .await?;
-    txn.commit().await?;
     Ok(lifted)
 }
 

@@ -152,7 +152,7 @@ pub async fn set_rule(
     } else {
         None
     };
-    let txn = scope.begin().await?;
+    let mut txn = scope.begin().await?;
     let model = match (existing, wait) {
         (Some(rule), None) => {
             let mut model: retention_rule::ActiveModel = rule.into();
@@ -175,8 +175,7 @@ pub async fn set_rule(
             model.update(&txn).await?
         }
         (None, wait) => {
-            retention_rule::ActiveModel {
-                tenant_id: Set(scope.tenant_id().0),
+            txn.insert(retention_rule::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 category: Set(category.clone()),
                 purpose: Set(purpose.clone()),
@@ -188,14 +187,12 @@ pub async fn set_rule(
                 pending_effective_at: Set(wait),
                 pending_set_by: Set(wait.map(|_| by.clone())),
                 pending_set_at: Set(wait.map(|_| now)),
-            }
-            .insert(&txn)
+                ..Default::default()
+            })
             .await?
         }
     };
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.record(
         AuditEntry::by(
             scope.principal(),
             if wait.is_some() {
@@ -230,7 +227,7 @@ pub async fn set_rule(
         )
         .await?;
     }
-    txn.commit().await?;
+    txn.commit_recorded().await?;
     Ok(model)
 }
 
@@ -338,9 +335,7 @@ pub async fn remove_rule(tenancy: &Tenancy, scope: &Scope, id: Uuid) -> Result<(
             .exec(&txn)
             .await?;
     }
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(
             scope.principal(),
             if at.is_some() {
@@ -359,7 +354,6 @@ pub async fn remove_rule(tenancy: &Tenancy, scope: &Scope, id: Uuid) -> Result<(
         })),
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 
@@ -380,7 +374,7 @@ pub async fn cancel_rule_change(
             message: "this retention rule has no pending change".into(),
         });
     }
-    let txn = scope.begin().await?;
+    let mut txn = scope.begin().await?;
     // A change of a rule in force is dropped; a rule that was never in force goes with it.
     let changed = if rule.in_force {
         without_pending(scope.update_many::<retention_rule::Entity>(), RULE_PENDING)
@@ -404,9 +398,7 @@ pub async fn cancel_rule_change(
             message: "this retention rule's pending change already took effect".into(),
         });
     }
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.record(
         AuditEntry::by(
             scope.principal(),
             "retention.rule_change_cancelled",
@@ -430,7 +422,7 @@ pub async fn cancel_rule_change(
     } else {
         None
     };
-    txn.commit().await?;
+    txn.commit_recorded().await?;
     Ok(after)
 }
 
@@ -534,6 +526,7 @@ pub async fn set_default(
         .with_detail(json!({ "period_days": period_days, "effective_at": wait })),
     )
     .await?;
+    let mut owing = crate::owed::Owing::default();
     if let Some(at) = wait {
         let body = format!(
             "{by} set the platform's default retention period for category `{category}` to {period_days} days. It \
@@ -541,8 +534,7 @@ pub async fn set_default(
              keep a different period; retentionPreview shows what the change would delete.",
             at.format("%Y-%m-%d %H:%M UTC"),
         );
-        crate::privacy_policy::notify_tenants(
-            tenancy,
+        owing = crate::privacy_policy::notify_tenants(
             &txn,
             principal,
             None,
@@ -562,6 +554,7 @@ pub async fn set_default(
         .await?;
     }
     txn.commit().await?;
+    owing.apply(tenancy).await;
     Ok(model)
 }
 
@@ -739,9 +732,7 @@ pub async fn apply_due(tenancy: &Tenancy, now: DateTime<Utc>) -> Result<usize, A
             if changed != 1 {
                 continue;
             }
-            audit::append_tenant(
-                &txn,
-                scope.tenant_id(),
+            txn.commit(
                 AuditEntry::system("retention.rule_change_applied", "retention_rule", r.id)
                     .with_detail(json!({
                         "category": r.category,
@@ -751,7 +742,6 @@ pub async fn apply_due(tenancy: &Tenancy, now: DateTime<Utc>) -> Result<usize, A
                     })),
             )
             .await?;
-            txn.commit().await?;
             applied += 1;
         }
     }

@@ -359,33 +359,23 @@ pub(super) async fn delete_batch(
     }
     // A departing tenant's export must not keep what retention deleted.
     crate::erasure::invalidate(&txn, tenant).await?;
-    retention_run::ActiveModel {
-        tenant_id: Set(tenant.0),
+    txn.insert(retention_run::ActiveModel {
         id: Set(run_id),
         ran_at: Set(now),
         values_deleted: Set(deleted as i32),
         subjects: Set(by_subject.len() as i32),
         counts: Set(json!(counts).to_string()),
         held_skipped: Set(held_skipped as i32),
-    }
-    .insert(&txn)
+        ..Default::default()
+    })
     .await?;
     let mut propagated = 0;
     for ((subject, sp), categories) in &recipients {
-        crate::erasure::propagate(
-            &txn,
-            tenant,
-            run_id,
-            *subject,
-            (*sp, registry.get(sp)),
-            categories,
-        )
-        .await?;
+        crate::erasure::propagate(&txn, run_id, *subject, (*sp, registry.get(sp)), categories)
+            .await?;
         propagated += 1;
     }
-    audit::append_tenant(
-        &txn,
-        tenant,
+    txn.commit(
         AuditEntry::system("retention.deleted", "retention_run", run_id).with_detail(json!({
             "values_deleted": deleted,
             "subjects": by_subject.len(),
@@ -395,7 +385,6 @@ pub(super) async fn delete_batch(
         })),
     )
     .await?;
-    txn.commit().await?;
     crate::erasure::checkpoint(scope.db()).await?;
     Ok(deleted)
 }

@@ -26,12 +26,12 @@ use serde_json::json;
 use steward_entities::{data_subject, guardian_consent, personal_data};
 use uuid::Uuid;
 
-use crate::audit::{self, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::crypto::SubjectKey;
 use crate::error::AppError;
 use crate::pagination::{Page, PageOf};
 use crate::taxonomy::{self, Format};
-use crate::tenancy::Scope;
+use crate::tenancy::{Scope, Work};
 
 const MAX_EXTERNAL_ID_CHARS: usize = 200;
 const MAX_SOURCE_CHARS: usize = 200;
@@ -132,29 +132,29 @@ pub async fn create(
     let key = SubjectKey::generate(tenant, id).map_err(AppError::internal)?;
     let now = Utc::now();
     let txn = scope.begin().await?;
-    let subject = data_subject::ActiveModel {
-        tenant_id: Set(tenant.0),
-        id: Set(id),
-        external_id_sealed: Set(seal_external_id(&key, &external_id)?),
-        external_id_index: Set(scope.external_id_index(&external_id)),
-        wrapped_key: Set(scope
-            .tenant_key()
-            .wrap(id, &key)
-            .map_err(AppError::internal)?),
-        birth_date_sealed: Set(birth_date.map(|d| seal_birth_date(&key, d)).transpose()?),
-        restricted_at: Set(None),
-        restricted_by_request: Set(None),
-        known_under_13: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| {
-        AppError::on_unique(e, || {
-            "this tenant already has a subject with that externalId".into()
+    let subject = txn
+        .insert(data_subject::ActiveModel {
+            id: Set(id),
+            external_id_sealed: Set(seal_external_id(&key, &external_id)?),
+            external_id_index: Set(scope.external_id_index(&external_id)),
+            wrapped_key: Set(scope
+                .tenant_key()
+                .wrap(id, &key)
+                .map_err(AppError::internal)?),
+            birth_date_sealed: Set(birth_date.map(|d| seal_birth_date(&key, d)).transpose()?),
+            restricted_at: Set(None),
+            restricted_by_request: Set(None),
+            known_under_13: Set(false),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
         })
-    })?;
+        .await
+        .map_err(|e| {
+            AppError::on_unique(e, || {
+                "this tenant already has a subject with that externalId".into()
+            })
+        })?;
     let mut inserted = Vec::with_capacity(checked.len());
     for record in checked {
         inserted.push(insert_record(scope, &txn, &subject, &key, record, now).await?);
@@ -163,14 +163,11 @@ pub async fn create(
         insert_consent(scope, &txn, id, &key, guardian, now).await?;
     }
     let categories: Vec<&str> = inserted.iter().map(|r| r.category.as_str()).collect();
-    audit::append_tenant(
-        &txn,
-        tenant,
+    txn.commit(
         AuditEntry::by(scope.principal(), "subject.created", "data_subject", id)
             .with_detail(json!({ "categories": categories, "birth_date": birth_date.is_some() })),
     )
     .await?;
-    txn.commit().await?;
     Ok((subject, inserted))
 }
 
@@ -244,14 +241,11 @@ pub async fn update(
     } else {
         None
     };
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(scope.principal(), "subject.updated", "data_subject", id)
             .with_detail(json!({ "changed": changed, "raised_erasure": raised })),
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 
@@ -283,14 +277,8 @@ pub async fn add_personal_data(
     }
     let txn = scope.begin().await?;
     let inserted = insert_record(scope, &txn, &subject, &key, record, Utc::now()).await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
-        AuditEntry::by(scope.principal(), "personal_data.added", "personal_data", inserted.id)
-            .with_detail(json!({ "subject": subject_id, "category": inserted.category, "purpose": inserted.purpose })),
-    )
-    .await?;
-    txn.commit().await?;
+    txn.commit(AuditEntry::by(scope.principal(), "personal_data.added", "personal_data", inserted.id)
+            .with_detail(json!({ "subject": subject_id, "category": inserted.category, "purpose": inserted.purpose }))).await?;
     Ok(inserted)
 }
 
@@ -337,14 +325,8 @@ pub async fn update_personal_data(
     model.updated_at = Set(Utc::now());
     let txn = scope.begin().await?;
     let updated = model.update(&txn).await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
-        AuditEntry::by(scope.principal(), "personal_data.rectified", "personal_data", id)
-            .with_detail(json!({ "subject": record.subject_id, "category": record.category, "changed": changed })),
-    )
-    .await?;
-    txn.commit().await?;
+    txn.commit(AuditEntry::by(scope.principal(), "personal_data.rectified", "personal_data", id)
+            .with_detail(json!({ "subject": record.subject_id, "category": record.category, "changed": changed }))).await?;
     Ok(updated)
 }
 
@@ -372,9 +354,7 @@ pub async fn record_guardian_consent(
     }
     let txn = scope.begin().await?;
     let model = insert_consent(scope, &txn, subject.id, &key, consent, Utc::now()).await?;
-    audit::append_tenant(
-        &txn,
-        scope.tenant_id(),
+    txn.commit(
         AuditEntry::by(
             scope.principal(),
             "guardian_consent.recorded",
@@ -384,7 +364,6 @@ pub async fn record_guardian_consent(
         .with_detail(json!({ "consent": model.id, "method": model.method })),
     )
     .await?;
-    txn.commit().await?;
     Ok(model)
 }
 
@@ -483,28 +462,28 @@ fn check_guardian(consent: GuardianConsent) -> Result<GuardianConsent, AppError>
     })
 }
 
-async fn insert_consent<C: ConnectionTrait>(
+async fn insert_consent(
     scope: &Scope,
-    txn: &C,
+    txn: &Work,
     subject: Uuid,
     key: &SubjectKey,
     consent: GuardianConsent,
     now: DateTime<Utc>,
 ) -> Result<guardian_consent::Model, AppError> {
-    Ok(guardian_consent::ActiveModel {
-        tenant_id: Set(scope.tenant_id().0),
-        id: Set(Uuid::now_v7()),
-        subject_id: Set(subject),
-        guardian_sealed: Set(key
-            .seal(crate::subjects::GUARDIAN_CONTEXT, &consent.guardian)
-            .map_err(AppError::internal)?),
-        method: Set(consent.method),
-        given_at: Set(consent.given_at),
-        recorded_by: Set(scope.principal().label()),
-        created_at: Set(now),
-    }
-    .insert(txn)
-    .await?)
+    Ok(txn
+        .insert(guardian_consent::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            subject_id: Set(subject),
+            guardian_sealed: Set(key
+                .seal(crate::subjects::GUARDIAN_CONTEXT, &consent.guardian)
+                .map_err(AppError::internal)?),
+            method: Set(consent.method),
+            given_at: Set(consent.given_at),
+            recorded_by: Set(scope.principal().label()),
+            created_at: Set(now),
+            ..Default::default()
+        })
+        .await?)
 }
 
 pub(crate) const GUARDIAN_CONTEXT: &str = "subject.guardian";
@@ -621,9 +600,9 @@ fn check_record(record: NewPersonalData) -> Result<CheckedRecord, AppError> {
     })
 }
 
-async fn insert_record<C: ConnectionTrait>(
+async fn insert_record(
     scope: &Scope,
-    txn: &C,
+    txn: &Work,
     subject: &data_subject::Model,
     key: &SubjectKey,
     record: CheckedRecord,
@@ -633,25 +612,25 @@ async fn insert_record<C: ConnectionTrait>(
         .seal(&record.category.key, &record.value)
         .map_err(AppError::internal)?;
     let id = Uuid::now_v7();
-    Ok(personal_data::ActiveModel {
-        tenant_id: Set(scope.tenant_id().0),
-        id: Set(id),
-        subject_id: Set(subject.id),
-        category: Set(record.category.key.clone()),
-        purpose: Set(record.purpose),
-        source_sealed: Set(seal_source(key, id, &record.source)?),
-        collected_at: Set(record.collected_at),
-        sealed_value: Set(sealed),
-        blind_index: Set(blind_index_for(
-            scope,
-            record.category.format,
-            &record.value,
-        )),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(txn)
-    .await?)
+    Ok(txn
+        .insert(personal_data::ActiveModel {
+            id: Set(id),
+            subject_id: Set(subject.id),
+            category: Set(record.category.key.clone()),
+            purpose: Set(record.purpose),
+            source_sealed: Set(seal_source(key, id, &record.source)?),
+            collected_at: Set(record.collected_at),
+            sealed_value: Set(sealed),
+            blind_index: Set(blind_index_for(
+                scope,
+                record.category.format,
+                &record.value,
+            )),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .await?)
 }
 
 fn blind_index_for(scope: &Scope, format: Format, value: &str) -> Option<String> {

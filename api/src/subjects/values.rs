@@ -10,18 +10,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
+use sea_orm::Set;
 use serde_json::json;
 use steward_entities::{access_log, data_subject};
 use steward_policy::{ActorKind, Domain, Permission};
 use uuid::Uuid;
 
-use crate::audit::{self, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::crypto::SubjectKey;
 use crate::error::AppError;
 use crate::grants;
 use crate::ids::TenantId;
-use crate::tenancy::{Scope, Tenancy};
+use crate::tenancy::{Detached, Scope, Tenancy};
 
 /// How the caller may read one tenant's values during this request.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ struct GrantInForce {
 /// One value read by a staff member, waiting to be logged.
 struct Read {
     tenant: TenantId,
-    db: DatabaseConnection,
+    door: Detached,
     staff: String,
     grant: Uuid,
     justification: String,
@@ -82,7 +82,7 @@ pub struct PiiContext {
 /// A refused attempt to read a personal value, waiting to be audited.
 struct Denial {
     tenant: TenantId,
-    db: DatabaseConnection,
+    door: Detached,
     actor_kind: ActorKind,
     actor: String,
     subject: Uuid,
@@ -183,7 +183,7 @@ impl PiiContext {
             Some(grant) => {
                 self.reads.lock().map_err(|_| poisoned())?.push(Read {
                     tenant: scope.tenant_id(),
-                    db: scope.db().clone(),
+                    door: scope.detach(),
                     staff: scope.principal().subject.clone(),
                     grant: grant.id,
                     justification: grant.justification.clone(),
@@ -199,7 +199,7 @@ impl PiiContext {
     fn deny(&self, scope: &Scope, subject: Uuid, category: &str) -> Result<(), AppError> {
         self.denials.lock().map_err(|_| poisoned())?.push(Denial {
             tenant: scope.tenant_id(),
-            db: scope.db().clone(),
+            door: scope.detach(),
             actor_kind: scope.principal().kind,
             actor: scope.principal().subject.clone(),
             subject,
@@ -262,25 +262,19 @@ impl PiiContext {
         for denial in denials {
             by_tenant.entry(denial.tenant).or_default().push(denial);
         }
-        for (tenant, denials) in by_tenant {
+        for denials in by_tenant.into_values() {
             let first = &denials[0];
             let subjects: BTreeSet<Uuid> = denials.iter().map(|d| d.subject).collect();
             let categories: BTreeSet<&str> = denials.iter().map(|d| d.category.as_str()).collect();
-            let txn = first.db.begin().await?;
-            audit::append_tenant(
-                &txn,
-                tenant,
-                AuditEntry {
+            let txn = first.door.begin().await?;
+            txn.commit(AuditEntry {
                     actor_kind: first.actor_kind.as_str().to_owned(),
                     actor_subject: first.actor.clone(),
                     action: "pii.denied".into(),
                     object_type: "data_subject".into(),
                     object_id: format!("{} subject(s)", subjects.len()),
                     detail: json!({ "subjects": subjects, "categories": categories, "request": request_id, "client_request": client_request_id }),
-                },
-            )
-            .await?;
-            txn.commit().await?;
+                }).await?;
         }
         let reads = std::mem::take(&mut *self.reads.lock().map_err(|_| poisoned())?);
         if reads.is_empty() {
@@ -295,7 +289,7 @@ impl PiiContext {
                 .push(read);
         }
         let now = Utc::now();
-        for ((tenant, grant), reads) in groups {
+        for ((_, grant), reads) in groups {
             let first = &reads[0];
             let subjects: BTreeSet<Uuid> = reads.iter().filter_map(|r| r.subject).collect();
             let categories: BTreeSet<&str> = reads.iter().map(|r| r.category.as_str()).collect();
@@ -304,9 +298,8 @@ impl PiiContext {
                 .filter(|r| !r.category.starts_with(LOOKUP_PREFIX))
                 .count();
             let id = Uuid::now_v7();
-            let txn = first.db.begin().await?;
-            access_log::ActiveModel {
-                tenant_id: Set(tenant.0),
+            let txn = first.door.begin().await?;
+            txn.insert(access_log::ActiveModel {
                 id: Set(id),
                 occurred_at: Set(now),
                 staff_subject: Set(first.staff.clone()),
@@ -317,23 +310,17 @@ impl PiiContext {
                 categories: Set(json!(categories).to_string()),
                 values_read: Set(i32::try_from(values_read).unwrap_or(i32::MAX)),
                 request_id: Set(request_id.map(str::to_owned)),
-            }
-            .insert(&txn)
+                ..Default::default()
+            })
             .await?;
-            audit::append_tenant(
-                &txn,
-                tenant,
-                AuditEntry {
+            txn.commit(AuditEntry {
                     actor_kind: ActorKind::Staff.as_str().to_owned(),
                     actor_subject: first.staff.clone(),
                     action: "pii.read".into(),
                     object_type: "access_log".into(),
                     object_id: id.to_string(),
                     detail: json!({ "grant": grant, "subjects": subjects.len(), "categories": categories, "request": request_id, "client_request": client_request_id }),
-                },
-            )
-            .await?;
-            txn.commit().await?;
+                }).await?;
         }
         Ok(())
     }
@@ -376,7 +363,7 @@ impl PiiContext {
             for subject in subjects {
                 reads.push(Read {
                     tenant: scope.tenant_id(),
-                    db: scope.db().clone(),
+                    door: scope.detach(),
                     staff: scope.principal().subject.clone(),
                     grant: grant.id,
                     justification: grant.justification.clone(),

@@ -10,14 +10,16 @@
 //! the tenant looked up, so a refusal says nothing about existence either.
 
 pub mod assignments;
+mod work;
+
+pub use work::{Unaudited, Work};
 
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Select,
-    TransactionTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Select, TransactionTrait,
 };
 use steward_entities::{TenantOwned, tenant};
 use steward_policy::{ActorKind, Authorizer, Domain, Permission};
@@ -555,9 +557,32 @@ impl Scope {
         self.keyring.external_id_index(self.tenant.id, external_id)
     }
 
-    /// Starts a transaction on the tenant's region database.
-    pub async fn begin(&self) -> Result<DatabaseTransaction, AppError> {
-        Ok(self.db.begin().await?)
+    /// A handle that can start [`Work`] for this tenant after the scope is gone.
+    pub fn detach(&self) -> Detached {
+        Detached {
+            tenant: self.tenant.id,
+            db: self.db.clone(),
+        }
+    }
+
+    /// Starts a change to the tenant's data: a transaction on its region database that commits with the change's
+    /// audit event ([`Work`]).
+    pub async fn begin(&self) -> Result<Work, AppError> {
+        Ok(Work::new(self.tenant.id, self.db.begin().await?))
+    }
+}
+
+/// A handle on one tenant's region database that outlives the request's [`Scope`], for what is recorded after the
+/// response is complete (the staff access log). It can only start [`Work`] for that tenant.
+#[derive(Clone)]
+pub struct Detached {
+    tenant: TenantId,
+    db: DatabaseConnection,
+}
+
+impl Detached {
+    pub async fn begin(&self) -> Result<Work, AppError> {
+        Ok(Work::new(self.tenant, self.db.begin().await?))
     }
 }
 

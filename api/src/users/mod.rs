@@ -103,28 +103,26 @@ pub async fn invite(
     // requests taking them in opposite orders would wait on each other until the pool timeout.
     let control = scope.control().begin().await?;
     refuse_staff_in_administered_tenant(&control, principal, tenant_id, invitation.role).await?;
-    let txn = scope.begin().await?;
-    let model = tenant_user::ActiveModel {
-        tenant_id: Set(tenant_id.0),
-        id: Set(user_id.0),
-        subject: Set(subject.clone()),
-        email: Set(email),
-        email_key: Set(email_key),
-        display_name: Set(display_name),
-        invited_by: Set(principal.label()),
-        created_at: Set(now),
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| {
-        AppError::on_unique(e, || {
-            "this tenant already has a user with that email or subject".into()
+    let mut txn = scope.begin().await?;
+    let model = txn
+        .insert(tenant_user::ActiveModel {
+            id: Set(user_id.0),
+            subject: Set(subject.clone()),
+            email: Set(email),
+            email_key: Set(email_key),
+            display_name: Set(display_name),
+            invited_by: Set(principal.label()),
+            created_at: Set(now),
+            ..Default::default()
         })
-    })?;
+        .await
+        .map_err(|e| {
+            AppError::on_unique(e, || {
+                "this tenant already has a user with that email or subject".into()
+            })
+        })?;
     // The audit names the user by id: their email is personal data and stays out of the log.
-    audit::append_tenant(
-        &txn,
-        tenant_id,
+    txn.record(
         AuditEntry::by(principal, "user.invited", "user", user_id)
             .with_detail(json!({ "role": invitation.role.as_str() })),
     )
@@ -136,7 +134,7 @@ pub async fn invite(
         Domain::Tenant(tenant_id.0),
     )?;
     let (_, version) = insert_assignment(&control, &assignment, principal, now).await?;
-    txn.commit().await?;
+    txn.commit_recorded().await?;
     control.commit().await?;
     tenancy
         .apply_role_change(version, AssignmentChange::Assign(&assignment))

@@ -50,39 +50,39 @@ async fn disclosures_reach_the_tenant_when_allowed(backend: Backend) {
     app.gql(
         &legal,
         RECORD,
-        demand(&uuid::Uuid::now_v7().to_string(), "subpoena", false, None),
+        demand(&uuid::Uuid::now_v7().to_string(), "SUBPOENA", false, None),
     )
     .await
     .expect_code("NOT_FOUND");
     app.gql(
         &legal,
         RECORD,
-        demand(&t, "subpoena", false, Some("2030-01-01".into())),
+        demand(&t, "SUBPOENA", false, Some("2030-01-01".into())),
     )
     .await
     .expect_code("BAD_USER_INPUT");
-    let mut future = demand(&t, "subpoena", false, None);
+    let mut future = demand(&t, "SUBPOENA", false, None);
     future["i"]["receivedOn"] = json!("2999-01-01");
     app.gql(&legal, RECORD, future)
         .await
         .expect_code("BAD_USER_INPUT");
-    app.gql(&support, RECORD, demand(&t, "subpoena", false, None))
+    app.gql(&support, RECORD, demand(&t, "SUBPOENA", false, None))
         .await
         .expect_code("FORBIDDEN");
     assert_eq!(app.count("control", "legal_disclosures", "1 = 1").await, 0);
 
     // Without an order: the tenant is told at decision time.
     let open = app
-        .gql(&legal, RECORD, demand(&t, "subpoena", false, None))
+        .gql(&legal, RECORD, demand(&t, "SUBPOENA", false, None))
         .await
         .ok()["recordLegalDisclosure"]["id"]
         .clone();
-    let bad = json!({ "id": open, "i": { "decision": "disclose", "note": "valid subpoena" } });
+    let bad = json!({ "id": open, "i": { "decision": "DISCLOSE", "note": "valid subpoena" } });
     app.gql(&legal, DECIDE, bad)
         .await
         .expect_code("BAD_USER_INPUT");
     let decided = app
-        .gql(&legal, DECIDE, json!({ "id": open, "i": { "decision": "narrow", "note": "narrowed to contact data", "disclosedCategories": ["user.contact.email"], "disclosedSubjectIds": [s] } }))
+        .gql(&legal, DECIDE, json!({ "id": open, "i": { "decision": "NARROW", "note": "narrowed to contact data", "disclosedCategories": ["user.contact.email"], "disclosedSubjectIds": [s] } }))
         .await;
     assert_eq!(
         decided.ok()["decideLegalDisclosure"]["disclosedCategories"],
@@ -97,7 +97,7 @@ async fn disclosures_reach_the_tenant_when_allowed(backend: Backend) {
     app.gql(
         &legal,
         DECIDE,
-        json!({ "id": open, "i": { "decision": "refuse", "note": "again" } }),
+        json!({ "id": open, "i": { "decision": "REFUSE", "note": "again" } }),
     )
     .await
     .expect_code("CONFLICT");
@@ -108,7 +108,7 @@ async fn disclosures_reach_the_tenant_when_allowed(backend: Backend) {
         .gql(
             &legal,
             RECORD,
-            demand(&t, "search_warrant", true, Some(until.to_string())),
+            demand(&t, "SEARCH_WARRANT", true, Some(until.to_string())),
         )
         .await
         .ok()["recordLegalDisclosure"]["id"]
@@ -119,7 +119,7 @@ async fn disclosures_reach_the_tenant_when_allowed(backend: Backend) {
         .gql(
             &legal,
             DECIDE,
-            json!({ "id": gagged, "i": { "decision": "disclose", "note": "valid warrant", "disclosedCategories": ["user.contact.email"], "disclosedSubjectIds": [s] } }),
+            json!({ "id": gagged, "i": { "decision": "DISCLOSE", "note": "valid warrant", "disclosedCategories": ["user.contact.email"], "disclosedSubjectIds": [s] } }),
         )
         .await;
     assert!(held.ok()["decideLegalDisclosure"]["noticeSentAt"].is_null());
@@ -173,7 +173,7 @@ async fn disclosures_reach_the_tenant_when_allowed(backend: Backend) {
 
     // An open-ended order is allowed, and comes up for review every 90 days.
     let endless = app
-        .gql(&legal, RECORD, demand(&t, "court_order", true, None))
+        .gql(&legal, RECORD, demand(&t, "COURT_ORDER", true, None))
         .await
         .ok()["recordLegalDisclosure"]["id"]
         .clone();
@@ -219,7 +219,7 @@ async fn disclosures_reach_the_tenant_when_allowed(backend: Backend) {
             RECORD,
             demand(
                 &t,
-                "court_order",
+                "COURT_ORDER",
                 true,
                 Some((Utc::now().date_naive() + Duration::days(400)).to_string()),
             ),
@@ -230,7 +230,7 @@ async fn disclosures_reach_the_tenant_when_allowed(backend: Backend) {
     app.gql(
         &legal,
         DECIDE,
-        json!({ "id": still, "i": { "decision": "refuse", "note": "no" } }),
+        json!({ "id": still, "i": { "decision": "REFUSE", "note": "no" } }),
     )
     .await
     .ok();

@@ -328,9 +328,93 @@ async fn owed_events_are_appended_once_by_the_sweep(backend: Backend) {
     assert_eq!(verify.ok()["verifyAuditChain"]["valid"], true);
 }
 
+/// A change to a tenant's data commits only with its event: `Work` refuses to commit without one (and rolls the change
+/// back), and a row it inserts carries the scope's tenant whatever the caller set.
+async fn work_commits_a_change_only_with_its_event(backend: Backend) {
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    use steward_entities::notice;
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Work Co", "eu").await;
+    let other = app.create_tenant("Other Co", "eu").await;
+    let admin = app.invite(&t, "work-admin", "CLIENT_ADMIN").await;
+    let tenant = steward::ids::TenantId::parse("tenantId", &t).unwrap();
+    let principal = steward::auth::Principal {
+        subject: "work-admin".into(),
+        kind: steward_policy::ActorKind::Client,
+        tenant_id: Some(tenant),
+    };
+    let scope = app
+        .state
+        .tenancy()
+        .scope(
+            &principal,
+            Some(tenant),
+            steward_policy::Permission::SubjectWrite,
+        )
+        .await
+        .unwrap();
+    let row = |title: &str| notice::ActiveModel {
+        // Another tenant's id: the work puts its own in.
+        tenant_id: Set(uuid::Uuid::parse_str(&other).unwrap()),
+        id: Set(uuid::Uuid::now_v7()),
+        kind: Set("test.work".into()),
+        title: Set(title.into()),
+        body: Set("body".into()),
+        created_at: Set(chrono::Utc::now()),
+        acknowledged_by: Set(None),
+        acknowledged_at: Set(None),
+        channel_class: Set(notice::NoticeClass::Administrative),
+        audience: Set("client_admin".into()),
+    };
+    let events = "action = 'test.work'";
+    let rows = "kind = 'test.work'";
+
+    let work = scope.begin().await.unwrap();
+    let inserted = work.insert(row("unrecorded")).await.unwrap();
+    assert_eq!(inserted.tenant_id.to_string(), t);
+    let refused = work.commit_recorded().await;
+    assert!(
+        refused.is_err(),
+        "a change without its event must not commit"
+    );
+    assert_eq!(app.count("eu", "notices", rows).await, 0);
+
+    let work = scope.begin().await.unwrap();
+    work.insert(row("recorded")).await.unwrap();
+    work.commit(steward::audit::AuditEntry::system(
+        "test.work",
+        "notice",
+        &t,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(app.count("eu", "notices", rows).await, 1);
+    assert_eq!(app.count("eu", "audit_events", events).await, 1);
+    let stored = notice::Entity::find()
+        .all(scope.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.kind == "test.work")
+        .map(|n| n.tenant_id.to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(stored, vec![t.clone()]);
+
+    // Dropped without a commit: rolled back, nothing recorded.
+    let work = scope.begin().await.unwrap();
+    work.insert(row("dropped")).await.unwrap();
+    drop(work);
+    assert_eq!(app.count("eu", "notices", rows).await, 1);
+    let verify = app
+        .gql(&admin, "{ verifyAuditChain { valid } }", json!({}))
+        .await;
+    assert_eq!(verify.ok()["verifyAuditChain"]["valid"], true);
+}
+
 both_backends!(
     chains_are_readable_and_verifiable,
     tampering_is_caught_at_the_first_broken_link,
     concurrent_appends_never_fork_a_chain,
-    owed_events_are_appended_once_by_the_sweep
+    owed_events_are_appended_once_by_the_sweep,
+    work_commits_a_change_only_with_its_event
 );

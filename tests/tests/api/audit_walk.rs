@@ -319,14 +319,14 @@ async fn every_mutation_appends_one_event(backend: Backend) {
     // Legal disclosures and breaches.
     const DEMAND: &str =
         "mutation($i: LegalDemandInput!) { recordLegalDisclosure(input: $i) { id } }";
-    let demand = |order: bool| json!({ "i": { "tenantId": t, "kind": "subpoena", "authority": "District Court", "reference": "DC-1", "receivedOn": Utc::now().date_naive().to_string(), "scope": "one account", "nondisclosureOrder": order } });
+    let demand = |order: bool| json!({ "i": { "tenantId": t, "kind": "SUBPOENA", "authority": "District Court", "reference": "DC-1", "receivedOn": Utc::now().date_naive().to_string(), "scope": "one account", "nondisclosureOrder": order } });
     let d1 = w
         .call("recordLegalDisclosure", &legal, DEMAND, demand(false))
         .await;
     let d2 = w
         .call("recordLegalDisclosure", &legal, DEMAND, demand(true))
         .await;
-    w.call("decideLegalDisclosure", &legal, "mutation($id: ID!) { decideLegalDisclosure(id: $id, input: { decision: \"refuse\", note: \"overbroad\" }) { id } }", json!({ "id": s(&d1, &["id"]) })).await;
+    w.call("decideLegalDisclosure", &legal, "mutation($id: ID!) { decideLegalDisclosure(id: $id, input: { decision: REFUSE, note: \"overbroad\" }) { id } }", json!({ "id": s(&d1, &["id"]) })).await;
     w.call(
         "reviewNondisclosureOrder",
         &legal,

@@ -245,6 +245,42 @@ async fn delete_at_once(backend: Backend) {
         )
         .await;
     assert_eq!(verified.ok()["verifyAuditChain"]["valid"], true);
+
+    // A death after the region's commit and before the control database's: the tenant is still offboarding there,
+    // with no certificate, and the job runs again. It terminates once, and the tenant's chain says so once.
+    use sea_orm::ConnectionTrait;
+    let terminated = "action = 'tenant.terminated'";
+    assert_eq!(app.count("eu", "audit_events", terminated).await, 1);
+    let tid = steward_tests::stored_uuid(&app, &t);
+    let control = app.raw_db("control").await;
+    control
+        .execute_unprepared(&format!(
+            "UPDATE tenants SET status = 'offboarding', terminated_at = NULL WHERE id = {tid}"
+        ))
+        .await
+        .unwrap();
+    control
+        .execute_unprepared(&format!(
+            "DELETE FROM offboarding_certificates WHERE tenant_id = {tid}"
+        ))
+        .await
+        .unwrap();
+    let requeued = app
+        .raw_db("eu")
+        .await
+        .execute_unprepared(&format!(
+            "UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL \
+             WHERE kind = 'offboarding.finish' AND tenant_id = {tid}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(requeued.rows_affected(), 1);
+    app.run_jobs_at(Utc::now() + Duration::days(9)).await;
+    assert_eq!(status(&app, &t).await, "TERMINATED");
+    assert_eq!(app.count("eu", "audit_events", terminated).await, 1);
+    assert!(
+        verify(&app.gql(&admin, CERT, json!({})).await.ok()["offboardingCertificate"]).is_object()
+    );
 }
 
 async fn return_then_delete(backend: Backend) {

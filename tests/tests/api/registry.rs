@@ -181,7 +181,7 @@ async fn lifecycle_and_revisions(backend: Backend) {
         a_notices.ok()["changeNotices"][0]["subProcessor"]["name"],
         "Mailer"
     );
-    assert_eq!(a_notices.ok()["changeNotices"][0]["status"], "pending");
+    assert_eq!(a_notices.ok()["changeNotices"][0]["status"], "PENDING");
     assert!(
         a_notices.ok()["notices"]["edges"]
             .as_array()
@@ -398,13 +398,13 @@ async fn objections_protect_only_their_tenant(backend: Backend) {
         )
         .await
         .ok()["changeNotices"][0]["status"],
-        "blocked"
+        "BLOCKED"
     );
     assert_eq!(
         app.gql(&b_admin, "{ changeNotices { status } }", json!({}))
             .await
             .ok()["changeNotices"][0]["status"],
-        "active"
+        "ACTIVE"
     );
     assert_eq!(
         app.gql(
@@ -446,7 +446,7 @@ async fn objections_protect_only_their_tenant(backend: Backend) {
         .await;
     assert_eq!(
         resolved.ok()["resolveObjection"],
-        json!({ "resolution": "withdrawn_by_client", "resolvedBy": "staff:lex" })
+        json!({ "resolution": "WITHDRAWN_BY_CLIENT", "resolvedBy": "staff:lex" })
     );
     app.gql(
         &legal,

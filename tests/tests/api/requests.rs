@@ -574,7 +574,7 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
             .unwrap()
             .clone()
     };
-    assert_eq!(by_name("Mailhook")["method"], "webhook");
+    assert_eq!(by_name("Mailhook")["method"], "WEBHOOK");
     assert_eq!(by_name("Mailhook")["state"], "PENDING");
     assert_eq!(by_name("Mailhook")["attempts"], 1);
     assert!(
@@ -583,7 +583,7 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
             .unwrap()
             .contains("500")
     );
-    assert_eq!(by_name("Papertrail")["method"], "manual");
+    assert_eq!(by_name("Papertrail")["method"], "MANUAL");
     let version = r["version"].clone();
     let open = app
         .gql(&po, &complete(), json!({ "t": t, "id": id, "v": version }))
@@ -1318,7 +1318,7 @@ async fn dead_jobs_are_visible_and_retryable(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["method"] == "webhook")
+        .find(|p| p["method"] == "WEBHOOK")
         .unwrap()
         .clone();
     assert_eq!(hook_p["state"], "FAILED");
