@@ -248,7 +248,8 @@ fn source_files_stay_small() {
 }
 
 /// Where a piece of code reaches a region's database other than through a `Scope` or the platform capability:
-/// `.regions()` not taken from a `Platform`, `Databases::region`, or the raw `databases()` handle.
+/// `.regions()` not taken from a `Platform`, `Databases::region`, the raw `databases()` handle, or a transaction begun
+/// on a scope's connection instead of through `Scope::begin` (which commits only with the change's audit event).
 fn raw_region_access(code: &str) -> Vec<&'static str> {
     let flat: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     let mut found = Vec::new();
@@ -265,6 +266,9 @@ fn raw_region_access(code: &str) -> Vec<&'static str> {
     }
     if flat.contains(".databases()") {
         found.push("the raw databases() handle");
+    }
+    if flat.contains(".db().begin(") {
+        found.push("a region transaction that is not a `Work` (use `Scope::begin`)");
     }
     found
 }
@@ -322,6 +326,14 @@ fn the_door_check_sees_raw_access() {
         1
     );
     assert_eq!(raw_region_access("tenancy.databases().control()").len(), 1);
+    assert_eq!(
+        raw_region_access("let txn = scope\n .db()\n .begin().await?;").len(),
+        1
+    );
+    assert_eq!(
+        raw_region_access("let txn = scope.begin().await?;"),
+        Vec::<&str>::new()
+    );
 }
 
 /// The checks above would catch what they claim: a made-up graph with a cycle is found, and `use` groups are read.

@@ -13,10 +13,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use steward_entities::audit_outbox;
 use uuid::Uuid;
 
@@ -24,7 +21,7 @@ use crate::audit::{self, AuditEntry};
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::jobs::Job;
-use crate::tenancy::{Scope, Tenancy};
+use crate::tenancy::{Scope, Tenancy, Unaudited, Work};
 
 /// One piece of region-side work a control-database change owes its tenant.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -83,8 +80,7 @@ impl Owed {
 }
 
 /// Carries out one [`Owed`] in the region transaction that appends its event, for the tenant of `scope`.
-pub type CarryOut =
-    for<'a> fn(&'a Scope, &'a DatabaseTransaction, Owed) -> BoxFuture<'a, Result<(), AppError>>;
+pub type CarryOut = for<'a> fn(&'a Scope, &'a Work, Owed) -> BoxFuture<'a, Result<(), AppError>>;
 
 static CARRY_OUT: OnceLock<CarryOut> = OnceLock::new();
 
@@ -96,7 +92,7 @@ pub fn register(carry_out: CarryOut) {
 /// Carries out a deferred event's effect: the JSON list of [`Owed`] that [`defer`] stored.
 async fn carry_out_effect(
     scope: &Scope,
-    txn: &DatabaseTransaction,
+    txn: &Work,
     effect: serde_json::Value,
 ) -> Result<(), AppError> {
     let owed: Vec<Owed> = serde_json::from_value(effect).map_err(|e| {
@@ -196,14 +192,16 @@ async fn apply(tenancy: &Tenancy, only: Option<&[Uuid]>) -> Result<usize, AppErr
             .map(|e| crate::error::stored_json("audit_outbox.effect", e))
             .transpose()?;
         let scope = tenancy.system_scope(tenant).await?;
-        let txn = scope.db().begin().await?;
-        if audit::append_deferred(&txn, tenant, row.id, entry).await? {
+        let mut work = scope.begin().await?;
+        if work.record_deferred(row.id, entry).await? {
             if let Some(effect) = effect {
-                carry_out_effect(&scope, &txn, effect).await?;
+                carry_out_effect(&scope, &work, effect).await?;
             }
+            work.commit_recorded().await?;
             appended += 1;
+        } else {
+            work.commit_unaudited(Unaudited::NothingChanged).await?;
         }
-        txn.commit().await?;
         audit_outbox::Entity::delete_by_id(row.id)
             .exec(control)
             .await?;

@@ -4,14 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use sea_orm::DatabaseTransaction;
 use steward_entities::job;
 
 use crate::error::AppError;
 use crate::ids::TenantId;
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::owed::Owed;
-use crate::tenancy::{Scope, Tenancy};
+use crate::tenancy::{Scope, Tenancy, Work};
 
 /// Runs the queue's jobs with what their handlers need.
 #[derive(Clone)]
@@ -102,7 +101,7 @@ impl jobs::Handler for Dispatcher {
 /// that appends the change's event: the one place that knows every [`Owed`] and the domain that does it.
 pub fn carry_out<'a>(
     scope: &'a Scope,
-    txn: &'a DatabaseTransaction,
+    txn: &'a Work,
     owed: Owed,
 ) -> BoxFuture<'a, Result<(), AppError>> {
     Box::pin(async move {
@@ -151,7 +150,7 @@ pub fn carry_out<'a>(
                 crate::offboarding::export::start(txn, scope, due).await?;
                 Ok(())
             }
-            Owed::DeleteTenantExport => crate::offboarding::export::delete(txn, tenant).await,
+            Owed::DeleteTenantExport => crate::offboarding::export::delete(txn).await,
         }
     })
 }

@@ -9,7 +9,7 @@ pub(crate) use propagation::{checkpoint, propagate, requeue_erasure};
 pub(crate) use recipients::{Extent, recipients, registry_of, transfers_concerning};
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use steward_entities::job::JobState;
 use steward_entities::{
     data_subject, dsr_request, guardian_consent, job, personal_data, subject_export, tenant_export,
@@ -18,7 +18,7 @@ use steward_entities::{
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::ids::TenantId;
+use crate::tenancy::Work;
 
 /// What becomes of a departing tenant's export when subjects are erased.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,29 +32,25 @@ pub(crate) enum TenantExport {
 /// Deletes the subjects' values, guardian consents, exports, the sealed parts of their requests (rectification
 /// payloads, notes and reasons, sealed with the keys about to go) and the subject rows with their wrapped keys. Run inside the
 /// caller's transaction, with its tombstones and propagations.
-pub(crate) async fn delete_subjects<C: ConnectionTrait>(
-    txn: &C,
-    tenant: TenantId,
+pub(crate) async fn delete_subjects(
+    txn: &Work,
     subjects: &[Uuid],
     tenant_export: TenantExport,
 ) -> Result<(), AppError> {
     let ids = || subjects.iter().copied();
-    personal_data::Entity::delete_many()
-        .filter(personal_data::Column::TenantId.eq(tenant.0))
+    txn.delete_many::<personal_data::Entity>()
         .filter(personal_data::Column::SubjectId.is_in(ids()))
         .exec(txn)
         .await?;
-    guardian_consent::Entity::delete_many()
-        .filter(guardian_consent::Column::TenantId.eq(tenant.0))
+    txn.delete_many::<guardian_consent::Entity>()
         .filter(guardian_consent::Column::SubjectId.is_in(ids()))
         .exec(txn)
         .await?;
-    subject_export::Entity::delete_many()
-        .filter(subject_export::Column::TenantId.eq(tenant.0))
+    txn.delete_many::<subject_export::Entity>()
         .filter(subject_export::Column::SubjectId.is_in(ids()))
         .exec(txn)
         .await?;
-    dsr_request::Entity::update_many()
+    txn.update_many::<dsr_request::Entity>()
         .col_expr(
             dsr_request::Column::PayloadSealed,
             Option::<Vec<u8>>::None.into(),
@@ -75,17 +71,15 @@ pub(crate) async fn delete_subjects<C: ConnectionTrait>(
             dsr_request::Column::RejectionReasonSealed,
             Option::<Vec<u8>>::None.into(),
         )
-        .filter(dsr_request::Column::TenantId.eq(tenant.0))
         .filter(dsr_request::Column::SubjectId.is_in(ids()))
         .exec(txn)
         .await?;
-    data_subject::Entity::delete_many()
-        .filter(data_subject::Column::TenantId.eq(tenant.0))
+    txn.delete_many::<data_subject::Entity>()
         .filter(data_subject::Column::Id.is_in(ids()))
         .exec(txn)
         .await?;
     if tenant_export == TenantExport::Rebuild {
-        crate::erasure::invalidate(txn, tenant).await?;
+        crate::erasure::invalidate(txn).await?;
     }
     Ok(())
 }
@@ -93,19 +87,11 @@ pub(crate) async fn delete_subjects<C: ConnectionTrait>(
 /// Data was erased (a request, a retention sweep) while the tenant's export holds it: the export is emptied and built
 /// again from what is left, in the caller's transaction, so no copy outlives the erasure. Downloads already made
 /// stay counted (the controller had its copy before it instructed the erasure).
-pub(crate) async fn invalidate<C: ConnectionTrait>(
-    txn: &C,
-    tenant: TenantId,
-) -> Result<(), AppError> {
-    let Some(export) = tenant_export::Entity::find()
-        .filter(tenant_export::Column::TenantId.eq(tenant.0))
-        .one(txn)
-        .await?
-    else {
+pub(crate) async fn invalidate(txn: &Work) -> Result<(), AppError> {
+    let Some(export) = txn.find::<tenant_export::Entity>().one(txn).await? else {
         return Ok(());
     };
-    tenant_export_chunk::Entity::delete_many()
-        .filter(tenant_export_chunk::Column::TenantId.eq(tenant.0))
+    txn.delete_many::<tenant_export_chunk::Entity>()
         .exec(txn)
         .await?;
     let mut reset: tenant_export::ActiveModel = export.into();
@@ -129,7 +115,7 @@ pub(crate) async fn invalidate<C: ConnectionTrait>(
             job::Column::LockedUntil,
             Option::<chrono::DateTime<Utc>>::None.into(),
         )
-        .filter(job::Column::DedupeKey.eq(crate::jobs::tenant_export_key(tenant)))
+        .filter(job::Column::DedupeKey.eq(crate::jobs::tenant_export_key(txn.tenant_id())))
         .exec(txn)
         .await?;
     Ok(())

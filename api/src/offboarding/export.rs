@@ -16,8 +16,7 @@ use axum::body::Bytes;
 use chrono::{Duration, Utc};
 use futures_util::Stream;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use steward_entities::{data_subject, job, personal_data, tenant_export, tenant_export_chunk};
@@ -26,11 +25,10 @@ use uuid::Uuid;
 use crate::audit::AuditEntry;
 use crate::crypto::SubjectKey;
 use crate::error::AppError;
-use crate::ids::TenantId;
 use crate::jobs::{self, Outcome};
 use crate::offboarding::{Choice, details};
 use crate::subjects;
-use crate::tenancy::{Scope, Tenancy, TenantStatus, Unaudited};
+use crate::tenancy::{Scope, Tenancy, TenantStatus, Unaudited, Work};
 
 /// A chunk closes once its lines reach this size: about 1,000 typical subjects, or one with 50 values of 4 KiB
 /// (the largest a subject can be) and the next.
@@ -52,15 +50,11 @@ fn chunk_context(export: Uuid, seq: i32) -> String {
 }
 
 /// Deletes the tenant's export and its chunks (the offboarding was cancelled, or the tenant's data is gone).
-pub(crate) async fn delete<C: ConnectionTrait>(txn: &C, tenant: TenantId) -> Result<(), AppError> {
-    tenant_export_chunk::Entity::delete_many()
-        .filter(tenant_export_chunk::Column::TenantId.eq(tenant.0))
+pub(crate) async fn delete(txn: &Work) -> Result<(), AppError> {
+    txn.delete_many::<tenant_export_chunk::Entity>()
         .exec(txn)
         .await?;
-    tenant_export::Entity::delete_many()
-        .filter(tenant_export::Column::TenantId.eq(tenant.0))
-        .exec(txn)
-        .await?;
+    txn.delete_many::<tenant_export::Entity>().exec(txn).await?;
     Ok(())
 }
 
@@ -124,7 +118,8 @@ pub(crate) async fn build(
         .await?;
         // Conditional on the chunk count this run started from: an erasure that emptied the export meanwhile wins,
         // and this chunk is rolled back.
-        let moved = tenant_export::Entity::update_many()
+        let moved = txn
+            .update_many::<tenant_export::Entity>()
             .col_expr(tenant_export::Column::Cursor, Some(last).into())
             .col_expr(tenant_export::Column::Chunks, (seq + 1).into())
             .col_expr(
@@ -135,7 +130,6 @@ pub(crate) async fn build(
                 tenant_export::Column::ValuesExported,
                 (export.values_exported + chunk.values).into(),
             )
-            .filter(tenant_export::Column::TenantId.eq(tenant.0))
             .filter(tenant_export::Column::Id.eq(export.id))
             .filter(tenant_export::Column::Chunks.eq(seq))
             .filter(tenant_export::Column::Ready.eq(false))
@@ -294,10 +288,10 @@ async fn finish(
     // The download window runs from when it can be downloaded. Conditional, like each chunk: an export emptied by an
     // erasure meanwhile is not declared ready (its job was queued again).
     let expires_at = download_until(due);
-    let done = tenant_export::Entity::update_many()
+    let done = txn
+        .update_many::<tenant_export::Entity>()
         .col_expr(tenant_export::Column::Ready, true.into())
         .col_expr(tenant_export::Column::ExpiresAt, expires_at.into())
-        .filter(tenant_export::Column::TenantId.eq(tenant.0))
         .filter(tenant_export::Column::Id.eq(id))
         .filter(tenant_export::Column::Chunks.eq(chunks))
         .filter(tenant_export::Column::Ready.eq(false))
@@ -350,7 +344,7 @@ fn no_export() -> AppError {
 /// that reached its end line lets the offboarding go on.)
 async fn record_download(scope: &Scope, export: Uuid) -> Result<(), AppError> {
     let txn = scope.begin().await?;
-    tenant_export::Entity::update_many()
+    txn.update_many::<tenant_export::Entity>()
         .col_expr(
             tenant_export::Column::Downloads,
             sea_orm::sea_query::ExprTrait::add(
@@ -358,7 +352,6 @@ async fn record_download(scope: &Scope, export: Uuid) -> Result<(), AppError> {
                 1,
             ),
         )
-        .filter(tenant_export::Column::TenantId.eq(scope.tenant_id().0))
         .filter(tenant_export::Column::Id.eq(export))
         .exec(&txn)
         .await?;

@@ -127,8 +127,7 @@ pub(super) async fn erase_batch(
 
     let now = Utc::now();
     let txn = scope.begin().await?;
-    personal_data::Entity::delete_many()
-        .filter(personal_data::Column::TenantId.eq(tenant.0))
+    txn.delete_many::<personal_data::Entity>()
         .filter(personal_data::Column::SubjectId.is_in(ids.iter().copied()))
         .exec(&txn)
         .await?;
@@ -138,7 +137,7 @@ pub(super) async fn erase_batch(
     if held_now.tenant_wide || ids.iter().any(|s| held_now.covers(*s)) {
         return Ok(());
     }
-    crate::erasure::delete_subjects(&txn, tenant, &ids, crate::erasure::TenantExport::Keep).await?;
+    crate::erasure::delete_subjects(&txn, &ids, crate::erasure::TenantExport::Keep).await?;
     let mut total = BTreeMap::<String, i64>::new();
     for subject in &ids {
         let c = counts.get(subject).cloned().unwrap_or_default();
@@ -218,7 +217,7 @@ pub(super) async fn terminate(
         .await?;
     let now = Utc::now();
     let txn = scope.begin().await?;
-    crate::offboarding::export::delete(&txn, tenant).await?;
+    crate::offboarding::export::delete(&txn).await?;
     // Not completed here: the job is done only once the control database says `terminated`. A retry after a failed
     // control commit finds no subjects left and terminates again, and finds its event already in the chain.
     let recorded = scope

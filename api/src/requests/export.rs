@@ -142,7 +142,7 @@ pub async fn download_export(
         .map_err(AppError::internal)?;
     let document: Value = serde_json::from_str(&text).map_err(AppError::internal)?;
     let txn = scope.begin().await?;
-    subject_export::Entity::update_many()
+    txn.update_many::<subject_export::Entity>()
         .col_expr(
             subject_export::Column::Downloads,
             sea_orm::sea_query::ExprTrait::add(
@@ -150,7 +150,6 @@ pub async fn download_export(
                 1,
             ),
         )
-        .filter(subject_export::Column::TenantId.eq(scope.tenant_id().0))
         .filter(subject_export::Column::Id.eq(export.id))
         .exec(&txn)
         .await?;

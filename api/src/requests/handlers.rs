@@ -49,8 +49,8 @@ pub(crate) async fn erase(
     // Checked inside the transaction: a hold placed after the request started (or while this job read) wins.
     // The erasure is recorded as held and stops; lifting the hold queues it again. A request rejected meanwhile
     // is left alone.
-    let still_open = dsr_request::Entity::find()
-        .filter(dsr_request::Column::TenantId.eq(tenant.0))
+    let still_open = txn
+        .find::<dsr_request::Entity>()
         .filter(dsr_request::Column::Id.eq(request.id))
         .filter(dsr_request::Column::State.eq(RequestState::InProgress))
         .one(&txn)
@@ -75,13 +75,8 @@ pub(crate) async fn erase(
         txn.commit_recorded().await?;
         return Ok(Outcome::Done);
     }
-    crate::erasure::delete_subjects(
-        &txn,
-        tenant,
-        &[subject.id],
-        crate::erasure::TenantExport::Rebuild,
-    )
-    .await?;
+    crate::erasure::delete_subjects(&txn, &[subject.id], crate::erasure::TenantExport::Rebuild)
+        .await?;
     let values = records.len() as i32;
     txn.insert(erasure_tombstone::ActiveModel {
         subject_id: Set(subject.id),
@@ -163,9 +158,8 @@ pub(crate) async fn remind_deadline(
             );
             remind(&scope, &request, "request.overdue", &title).await?;
             let mut txn = scope.begin().await?;
-            dsr_request::Entity::update_many()
+            txn.update_many::<dsr_request::Entity>()
                 .col_expr(dsr_request::Column::OverdueNotified, true.into())
-                .filter(dsr_request::Column::TenantId.eq(tenant.0))
                 .filter(dsr_request::Column::Id.eq(request.id))
                 .exec(&txn)
                 .await?;
@@ -199,12 +193,11 @@ pub(crate) async fn remind_deadline(
             );
             remind(&scope, &request, "request.reminder", &title).await?;
             let txn = scope.begin().await?;
-            dsr_request::Entity::update_many()
+            txn.update_many::<dsr_request::Entity>()
                 .col_expr(
                     dsr_request::Column::RemindedForDueOn,
                     Some(request.due_on).into(),
                 )
-                .filter(dsr_request::Column::TenantId.eq(tenant.0))
                 .filter(dsr_request::Column::Id.eq(request.id))
                 .exec(&txn)
                 .await?;

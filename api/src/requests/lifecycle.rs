@@ -37,16 +37,16 @@ pub(super) fn stale(request: &dsr_request::Model) -> AppError {
 }
 
 /// Writes a changed request if nobody changed it meanwhile.
-pub(super) async fn save<C: ConnectionTrait>(
-    txn: &C,
+pub(super) async fn save(
+    txn: &Work,
     before: &dsr_request::Model,
     mut model: dsr_request::ActiveModel,
 ) -> Result<dsr_request::Model, AppError> {
     model.version = Set(before.version + 1);
     model.updated_at = Set(Utc::now());
-    let updated = dsr_request::Entity::update_many()
+    let updated = txn
+        .update_many::<dsr_request::Entity>()
         .set(model)
-        .filter(dsr_request::Column::TenantId.eq(before.tenant_id))
         .filter(dsr_request::Column::Id.eq(before.id))
         .filter(dsr_request::Column::Version.eq(before.version))
         .exec(txn)
@@ -54,8 +54,7 @@ pub(super) async fn save<C: ConnectionTrait>(
     if updated.rows_affected == 0 {
         return Err(stale(before));
     }
-    dsr_request::Entity::find()
-        .filter(dsr_request::Column::TenantId.eq(before.tenant_id))
+    txn.find::<dsr_request::Entity>()
         .filter(dsr_request::Column::Id.eq(before.id))
         .one(txn)
         .await?
@@ -274,7 +273,8 @@ pub(super) async fn lift_restriction_of<C: ConnectionTrait>(
     scope: &Scope,
     request: &dsr_request::Model,
 ) -> Result<(), DbErr> {
-    data_subject::Entity::update_many()
+    scope
+        .update_many::<data_subject::Entity>()
         .col_expr(
             data_subject::Column::RestrictedAt,
             Option::<DateTime<Utc>>::None.into(),
@@ -283,7 +283,6 @@ pub(super) async fn lift_restriction_of<C: ConnectionTrait>(
             data_subject::Column::RestrictedByRequest,
             Option::<Uuid>::None.into(),
         )
-        .filter(data_subject::Column::TenantId.eq(scope.tenant_id().0))
         .filter(data_subject::Column::Id.eq(request.subject_id))
         .filter(data_subject::Column::RestrictedByRequest.eq(request.id))
         .exec(txn)

@@ -50,7 +50,7 @@ use crate::ids::TenantId;
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::pagination::{Page, PageOf};
 use crate::subjects;
-use crate::tenancy::{Platform, Scope, Tenancy};
+use crate::tenancy::{Platform, Scope, Tenancy, Work};
 use crate::validate;
 
 /// Days an access or portability export stays downloadable.

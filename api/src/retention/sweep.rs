@@ -345,8 +345,8 @@ pub(super) async fn delete_batch(
     let run_id = Uuid::now_v7();
     let now = Utc::now();
     let txn = scope.begin().await?;
-    let deleted = personal_data::Entity::delete_many()
-        .filter(personal_data::Column::TenantId.eq(tenant.0))
+    let deleted = txn
+        .delete_many::<personal_data::Entity>()
         .filter(personal_data::Column::Id.is_in(batch.iter().map(|v| v.id)))
         .exec(&txn)
         .await?
@@ -358,7 +358,7 @@ pub(super) async fn delete_batch(
         return Ok(0);
     }
     // A departing tenant's export must not keep what retention deleted.
-    crate::erasure::invalidate(&txn, tenant).await?;
+    crate::erasure::invalidate(&txn).await?;
     txn.insert(retention_run::ActiveModel {
         id: Set(run_id),
         ran_at: Set(now),

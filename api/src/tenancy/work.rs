@@ -8,8 +8,9 @@
 //! (`audit_walk`) stays the second line: it checks every mutation of the schema appends an event.
 
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, ExecResult, IntoActiveModel, QueryResult, Statement,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    DbBackend, DbErr, DeleteMany, EntityTrait, ExecResult, IntoActiveModel, QueryFilter,
+    QueryResult, Select, Statement, UpdateMany,
 };
 use steward_entities::TenantOwned;
 
@@ -49,6 +50,21 @@ impl Work {
         self.tenant
     }
 
+    /// A query on a tenant-owned table, restricted to this tenant (run it on `&work`).
+    pub fn find<E: TenantOwned>(&self) -> Select<E> {
+        E::find().filter(E::tenant_column().eq(self.tenant.0))
+    }
+
+    /// An update of a tenant-owned table, restricted to this tenant.
+    pub fn update_many<E: TenantOwned>(&self) -> UpdateMany<E> {
+        E::update_many().filter(E::tenant_column().eq(self.tenant.0))
+    }
+
+    /// A delete from a tenant-owned table, restricted to this tenant.
+    pub fn delete_many<E: TenantOwned>(&self) -> DeleteMany<E> {
+        E::delete_many().filter(E::tenant_column().eq(self.tenant.0))
+    }
+
     /// Inserts a row of a tenant-owned table, with this tenant's id.
     pub async fn insert<A>(&self, mut row: A) -> Result<<A::Entity as EntityTrait>::Model, DbErr>
     where
@@ -75,6 +91,20 @@ impl Work {
     pub async fn commit(mut self, entry: AuditEntry) -> Result<(), AppError> {
         self.record(entry).await?;
         Ok(self.txn.commit().await?)
+    }
+
+    /// Appends an event deferred from the control database under the id it was given there, unless a run that died
+    /// before deleting its outbox row appended it already; returns whether it was appended now.
+    pub(crate) async fn record_deferred(
+        &mut self,
+        id: uuid::Uuid,
+        entry: AuditEntry,
+    ) -> Result<bool, AppError> {
+        let appended = audit::append_deferred(&self.txn, self.tenant, id, entry).await?;
+        if appended {
+            self.recorded += 1;
+        }
+        Ok(appended)
     }
 
     /// Commits the events [`Work::record`] appended; refuses (and rolls back) when there were none.

@@ -99,28 +99,46 @@ pub async fn invite(
     let now = Utc::now();
     let user_id = UserId::new();
 
+    // The region commits before the control database, so a failure between the two leaves a user without a role,
+    // never a role without its user; inviting the same email and subject again completes it ([`without_a_role`]).
     // Control first, then the region, like every path that holds both: on SQLite each is one connection, and two
     // requests taking them in opposite orders would wait on each other until the pool timeout.
     let control = scope.control().begin().await?;
     refuse_staff_in_administered_tenant(&control, principal, tenant_id, invitation.role).await?;
     let mut txn = scope.begin().await?;
-    let model = txn
+    let inserted = txn
         .insert(tenant_user::ActiveModel {
             id: Set(user_id.0),
             subject: Set(subject.clone()),
             email: Set(email),
-            email_key: Set(email_key),
+            email_key: Set(email_key.clone()),
             display_name: Set(display_name),
             invited_by: Set(principal.label()),
             created_at: Set(now),
             ..Default::default()
         })
-        .await
-        .map_err(|e| {
-            AppError::on_unique(e, || {
+        .await;
+    let model = match inserted {
+        Ok(model) => model,
+        Err(e) => {
+            let refused = AppError::on_unique(e, || {
                 "this tenant already has a user with that email or subject".into()
-            })
-        })?;
+            });
+            if !matches!(refused, AppError::Conflict(_)) {
+                return Err(refused);
+            }
+            // The region's transaction is spent (PostgreSQL aborts it on the violation): a fresh one, if the user is
+            // one whose invitation died between the two databases, or whose every role was revoked.
+            drop(txn);
+            let Some(existing) = without_a_role(scope, &control, &subject, &email_key).await?
+            else {
+                return Err(refused);
+            };
+            txn = scope.begin().await?;
+            existing
+        }
+    };
+    let user_id = UserId(model.id);
     // The audit names the user by id: their email is personal data and stays out of the log.
     txn.record(
         AuditEntry::by(principal, "user.invited", "user", user_id)
@@ -140,6 +158,33 @@ pub async fn invite(
         .apply_role_change(version, AssignmentChange::Assign(&assignment))
         .await?;
     Ok(UserRecord::from(model))
+}
+
+/// The tenant's user with this subject and email if they hold no role in the tenant: invited by a request that died
+/// between the region's commit and the control database's, or left with nothing by revocations.
+async fn without_a_role<C: sea_orm::ConnectionTrait>(
+    scope: &Scope,
+    control: &C,
+    subject: &str,
+    email_key: &str,
+) -> Result<Option<tenant_user::Model>, AppError> {
+    let Some(existing) = scope
+        .find::<tenant_user::Entity>()
+        .filter(tenant_user::Column::Subject.eq(subject))
+        .filter(tenant_user::Column::EmailKey.eq(email_key))
+        .one(scope.db())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let holds_a_role = role_assignment::Entity::find()
+        .filter(role_assignment::Column::ActorKind.eq(ActorKind::Client.as_str()))
+        .filter(role_assignment::Column::Subject.eq(subject))
+        .filter(role_assignment::Column::Domain.eq(Domain::Tenant(scope.tenant_id().0).key()))
+        .one(control)
+        .await?
+        .is_some();
+    Ok((!holds_a_role).then_some(existing))
 }
 
 /// One page of the scope's tenant's users, oldest first. The scope must have been opened for `user:read`.

@@ -337,10 +337,73 @@ async fn role_assignment_rules(backend: Backend) {
     );
 }
 
+/// An invitation cut off between the databases (the user committed in the region, the role never in the control
+/// database) is completed by inviting the same email and subject again; a taken email is still refused at once.
+async fn an_invitation_cut_off_between_the_databases_is_completed_by_inviting_again(
+    backend: Backend,
+) {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.create_tenant("Half Co", "eu").await;
+    let admin = app.invite(&tenant, "half-admin", "CLIENT_ADMIN").await;
+    let half = app.invite(&tenant, "half-viewer", "CLIENT_VIEWER").await;
+    let users = "{ users { totalCount edges { node { id } } } }";
+    let before = app.gql(&admin, users, json!({})).await.ok().clone();
+    assert_eq!(before["users"]["totalCount"], 2);
+
+    // The state a death between the two commits leaves: the user, no role. On PostgreSQL the moved version makes this
+    // instance reload and refuse the user; one SQLite database belongs to one process, which reloads only its own
+    // changes.
+    let control = app.raw_db("control").await;
+    control
+        .execute_unprepared("DELETE FROM role_assignments WHERE subject = 'half-viewer'")
+        .await
+        .unwrap();
+    control
+        .execute_unprepared("UPDATE authz_state SET version = version + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    if matches!(app.backend, Backend::Postgres(_)) {
+        app.gql(&half, users, json!({}))
+            .await
+            .expect_code("FORBIDDEN");
+    }
+
+    let invite = "mutation($input: InviteUserInput!) { inviteUser(input: $input) { id } }";
+    let again = json!({ "input": { "email": "half-viewer@example.org", "subject": "half-viewer", "role": "CLIENT_VIEWER" } });
+    let completed = app.gql(&admin, invite, again.clone()).await;
+    let id = completed.ok()["inviteUser"]["id"].clone();
+    let after = app.gql(&half, users, json!({})).await;
+    assert_eq!(after.ok()["users"]["totalCount"], 2, "no second user");
+    assert!(
+        after.ok()["users"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["node"]["id"] == id),
+        "the same user, now with its role"
+    );
+    assert_eq!(
+        app.count("control", "role_assignments", "subject = 'half-viewer'")
+            .await,
+        1
+    );
+    // Whole now: the email is taken, and another subject cannot claim it either.
+    app.gql(&admin, invite, again).await.expect_code("CONFLICT");
+    app.gql(
+        &admin,
+        invite,
+        json!({ "input": { "email": "half-viewer@example.org", "subject": "someone-else", "role": "CLIENT_VIEWER" } }),
+    )
+    .await
+    .expect_code("CONFLICT");
+}
+
 both_backends!(
     role_matrix,
     revocation_is_effective_on_the_next_request,
-    role_assignment_rules
+    role_assignment_rules,
+    an_invitation_cut_off_between_the_databases_is_completed_by_inviting_again
 );
 
 /// A role change made through this instance is applied to it in place: no reload of every assignment (onboarding
