@@ -32,7 +32,7 @@ use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::TenantId;
 
-use crate::owed::{self, Owed};
+use crate::owed::{self, Owed, Owing};
 use crate::registry::list_of;
 use crate::taxonomy;
 use crate::tenancy::{Scope, Tenancy};
@@ -575,7 +575,20 @@ pub async fn record_breach(
     // Each tenant's notice and event are owed to its region through the outbox, in this control transaction: the
     // breach and every notice of it commit together or not at all.
     let deadline = incident.detected_at + Duration::hours(BREACH_HOURS);
-    let mut owed_ids = Vec::with_capacity(tenants.len());
+    let notice = Owed::notice(
+        "breach",
+        "Personal-data breach affecting your data",
+        format!(
+            "Breach {id}, detected {}: {description}. Data categories: {}. Your deadline to inform your \
+             supervisory authority, if required, runs from when you became aware; we detected it {} hours \
+             before this notice (72-hour mark: {deadline}). Please acknowledge (acknowledgeBreachNotice).",
+            incident.detected_at,
+            categories.iter().cloned().collect::<Vec<_>>().join(", "),
+            (now - incident.detected_at).num_hours()
+        ),
+    );
+    let entry = AuditEntry::by(principal, "breach.notified", "breach", id);
+    let mut owing = Owing::default();
     for t in &tenants {
         breach_notification::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -587,25 +600,10 @@ pub async fn record_breach(
         }
         .insert(&control)
         .await?;
-        let notice = Owed::notice(
-            "breach",
-            "Personal-data breach affecting your data",
-            format!(
-                "Breach {id}, detected {}: {description}. Data categories: {}. Your deadline to inform your \
-                 supervisory authority, if required, runs from when you became aware; we detected it {} hours \
-                 before this notice (72-hour mark: {deadline}). Please acknowledge (acknowledgeBreachNotice).",
-                incident.detected_at,
-                categories.iter().cloned().collect::<Vec<_>>().join(", "),
-                (now - incident.detected_at).num_hours()
-            ),
-        );
-        let entry = AuditEntry::by(principal, "breach.notified", "breach", id);
-        owed_ids.push(owed::defer(&control, TenantId(t.id), &entry, vec![notice]).await?);
+        owing.push(owed::defer(&control, TenantId(t.id), &entry, vec![notice.clone()]).await?);
     }
     control.commit().await?;
-    for owed_id in owed_ids {
-        owed::apply_now(tenancy, owed_id).await;
-    }
+    owing.apply(tenancy).await;
     Ok((model, tenants.into_iter().map(|t| TenantId(t.id)).collect()))
 }
 

@@ -354,6 +354,19 @@ pub async fn announce(
     .await?;
     // Each tenant's notice and event are owed to its region through the outbox, in this control transaction: the
     // announcement and every notice of it commit together or not at all.
+    let notice = Owed::notice(
+        "subprocessor.change",
+        &format!("New sub-processor: {} ({})", after.name, after.legal_entity),
+        format!(
+            "{} will process your data ({}) in {} for: {}. Effective {effective_on}. You may object until then.",
+            after.name,
+            list_of(&after.categories)?.join(", "),
+            list_of(&after.countries)?.join(", "),
+            after.purpose
+        ),
+    );
+    let entry = AuditEntry::by(principal, "subprocessor.announced", "subprocessor", id)
+        .with_detail(json!({ "effective_on": effective_on }));
     let mut owing = Owing::default();
     for t in &tenants {
         change_notice::ActiveModel {
@@ -368,20 +381,7 @@ pub async fn announce(
         }
         .insert(&control)
         .await?;
-        let notice = Owed::notice(
-            "subprocessor.change",
-            &format!("New sub-processor: {} ({})", after.name, after.legal_entity),
-            format!(
-                "{} will process your data ({}) in {} for: {}. Effective {effective_on}. You may object until then.",
-                after.name,
-                list_of(&after.categories)?.join(", "),
-                list_of(&after.countries)?.join(", "),
-                after.purpose
-            ),
-        );
-        let entry = AuditEntry::by(principal, "subprocessor.announced", "subprocessor", id)
-            .with_detail(json!({ "effective_on": effective_on }));
-        owing.push(owed::defer(&control, TenantId(t.id), &entry, vec![notice]).await?);
+        owing.push(owed::defer(&control, TenantId(t.id), &entry, vec![notice.clone()]).await?);
     }
     control.commit().await?;
     owing.apply(tenancy).await;
