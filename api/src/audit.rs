@@ -238,7 +238,7 @@ async fn append_platform_timed<C: ConnectionTrait>(
 }
 
 /// Records, inside a transaction on the control database, an event owed to a tenant's chain (in its region
-/// database), with what else the region owes (`effect`, applied by a [`DeferredEffects`]). The change and this row
+/// database), with what else the region owes (`effect`, carried out by `owed::apply`). The change and this row
 /// commit together; `owed::apply_now` then appends the event and applies the effect in one region transaction, so a
 /// failure between the two databases can delay them, never lose them, apply them twice, or record them without their
 /// change. Returns the event's id.
@@ -249,12 +249,12 @@ pub async fn defer_tenant<C: ConnectionTrait>(
     effect: Option<serde_json::Value>,
 ) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
-    let entry = serde_json::to_string(entry).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let entry = serde_json::to_value(entry).map_err(|e| DbErr::Custom(e.to_string()))?;
     audit_outbox::ActiveModel {
         id: Set(id),
         tenant_id: Set(tenant.0),
         entry: Set(entry),
-        effect: Set(effect.map(|e| e.to_string())),
+        effect: Set(effect),
         created_at: Set(Utc::now()),
     }
     .insert(control_txn)

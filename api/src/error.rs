@@ -205,17 +205,6 @@ impl RefusalReason {
     }
 }
 
-/// A JSON value kept in a text column, read back. A row that does not parse is an internal error naming the column,
-/// never a silently empty value: an erasure sent with no categories, or a certificate stating nothing, would be worse
-/// than a failure someone sees.
-pub fn stored_json<T: serde::de::DeserializeOwned>(
-    column: &str,
-    text: &str,
-) -> Result<T, AppError> {
-    serde_json::from_str(text)
-        .map_err(|e| AppError::internal(anyhow::anyhow!("unreadable `{column}` value: {e}")))
-}
-
 /// What clients read when a database is unreachable or its pool has no free connection.
 pub const UNAVAILABLE_MESSAGE: &str =
     "the service cannot reach its database right now; nothing was changed; retry shortly";

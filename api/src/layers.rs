@@ -336,6 +336,84 @@ fn the_door_check_sees_raw_access() {
     );
 }
 
+/// How many tenant filters a piece of code writes by hand (`Column::TenantId.eq(`), whitespace ignored.
+fn hand_tenant_filters(code: &str) -> usize {
+    let flat: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    flat.matches("Column::TenantId.eq(").count()
+}
+
+/// The tenant filter comes from the doors (`Scope::find`, `Work::find`, `Scope::find_control`, ...), which take it
+/// from the scope itself. The few filters still written by hand are listed here with the reason each cannot use a
+/// door; a new one fails this test until it goes through a door or is added here with its reason.
+#[test]
+fn tenant_filters_come_from_the_doors() {
+    const ALLOWED: [(&str, usize, &str); 5] = [
+        (
+            "audit.rs",
+            5,
+            "the chain itself (append, walk, link, head): audit is a layer below tenancy, handed the tenant id by a Work, a Scope or the operator's `steward audit` command",
+        ),
+        (
+            "subjects/page.rs",
+            2,
+            "sub-queries inside a scoped query (sea-query expressions, not a Select a door can make)",
+        ),
+        (
+            "grants/mod.rs",
+            1,
+            "a compare-and-set update of one grant (`update(model)` plus a status filter), run in the tenant's Work",
+        ),
+        (
+            "accountability/mod.rs",
+            1,
+            "the platform's list of legal demands, optionally narrowed to one tenant (legal staff, no tenant scope)",
+        ),
+        (
+            "registry/objections.rs",
+            1,
+            "the platform's list of objections, optionally narrowed to one tenant (legal staff, no tenant scope)",
+        ),
+    ];
+    let mut files = Vec::new();
+    sources(&src(), &mut files);
+    let mut total = 0;
+    for file in files {
+        let rel = file
+            .strip_prefix(src())
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if rel.starts_with("tenancy/") || rel == "layers.rs" {
+            continue;
+        }
+        let found = hand_tenant_filters(&code(&std::fs::read_to_string(&file).unwrap()));
+        total += found;
+        let allowed = ALLOWED
+            .iter()
+            .find(|(f, _, _)| *f == rel)
+            .map_or(0, |(_, n, _)| *n);
+        assert!(
+            found <= allowed,
+            "{rel} writes {found} tenant filter(s) by hand (allowed: {allowed}); use the tenant's door \
+             (`scope.find()`, `work.find()`, `scope.find_control()`)"
+        );
+    }
+    assert_eq!(
+        total,
+        ALLOWED.iter().map(|(_, n, _)| n).sum::<usize>(),
+        "a listed exception went away: lower its count here"
+    );
+}
+
+#[test]
+fn the_filter_count_sees_hand_filters() {
+    assert_eq!(
+        hand_tenant_filters("x.filter(grant::Column::TenantId\n    .eq(t.0))"),
+        1
+    );
+    assert_eq!(hand_tenant_filters("scope.find::<grant::Entity>()"), 0);
+}
+
 /// The checks above would catch what they claim: a made-up graph with a cycle is found, and `use` groups are read.
 #[test]
 fn the_checks_see_cycles_and_groups() {

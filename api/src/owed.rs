@@ -185,12 +185,12 @@ async fn apply(tenancy: &Tenancy, only: Option<&[Uuid]>) -> Result<usize, AppErr
     let mut appended = 0;
     for row in query.all(control).await? {
         let tenant = TenantId(row.tenant_id);
-        let entry: AuditEntry = crate::error::stored_json("audit_outbox.entry", &row.entry)?;
-        let effect: Option<serde_json::Value> = row
-            .effect
-            .as_deref()
-            .map(|e| crate::error::stored_json("audit_outbox.effect", e))
-            .transpose()?;
+        let entry: AuditEntry = serde_json::from_value(row.entry).map_err(|e| {
+            AppError::internal(anyhow::anyhow!(
+                "unreadable `audit_outbox.entry` value: {e}"
+            ))
+        })?;
+        let effect = row.effect;
         let scope = tenancy.system_scope(tenant).await?;
         let mut work = scope.begin().await?;
         if work.record_deferred(row.id, entry).await? {

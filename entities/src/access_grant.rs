@@ -16,7 +16,8 @@ pub struct Model {
     pub ticket: String,
     pub duration_minutes: i32,
     /// JSON array of subject ids; `None` opens every subject of the tenant.
-    pub subject_ids: Option<String>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub subject_ids: Option<crate::Ids>,
     pub break_glass: bool,
     pub status: GrantDecision,
     pub requested_at: DateTimeUtc,

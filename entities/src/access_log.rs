@@ -16,9 +16,11 @@ pub struct Model {
     pub justification: String,
     pub ticket: String,
     /// JSON array of subject ids read.
-    pub subject_ids: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub subject_ids: crate::Ids,
     /// JSON array of categories read.
-    pub categories: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub categories: crate::Names,
     pub values_read: i32,
     pub request_id: Option<String>,
 }

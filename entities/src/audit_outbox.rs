@@ -11,10 +11,12 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     /// The `AuditEntry`, as JSON.
-    pub entry: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub entry: Json,
     /// What else the region owes, applied in the transaction that appends the event (JSON; a notice to the tenant's
     /// admins), or `None`.
-    pub effect: Option<String>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub effect: Option<Json>,
     pub created_at: DateTimeUtc,
 }
 

@@ -10,10 +10,13 @@ pub struct Model {
     pub detected_at: DateTimeUtc,
     pub description: String,
     /// JSON arrays.
-    pub systems: String,
-    pub categories: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub systems: crate::Names,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub categories: crate::Names,
     pub region: Option<String>,
-    pub sub_processor_ids: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub sub_processor_ids: crate::Ids,
     pub recorded_by: String,
     pub created_at: DateTimeUtc,
 }

@@ -18,3 +18,9 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl crate::ControlTenantOwned for Entity {
+    fn tenant_column() -> Column {
+        Column::TenantId
+    }
+}

@@ -14,7 +14,8 @@ pub struct Model {
     pub sub_processor_id: Uuid,
     pub sub_processor_name: String,
     /// JSON array of the categories the sub-processor received.
-    pub categories: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub categories: crate::Names,
     pub method: PropagationMethod,
     pub endpoint: Option<String>,
     pub state: PropagationState,

@@ -12,7 +12,8 @@ pub struct Model {
     pub request_id: Uuid,
     pub erased_at: DateTimeUtc,
     /// JSON object: category -> number of values erased.
-    pub counts: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub counts: crate::Counts,
     pub values_erased: i32,
     pub origin: ErasureOrigin,
 }

@@ -11,7 +11,8 @@ pub struct Model {
     pub kind: String,
     pub tenant_id: Option<Uuid>,
     /// JSON; never personal values.
-    pub payload: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub payload: Json,
     #[sea_orm(unique)]
     pub dedupe_key: Option<String>,
     pub state: JobState,

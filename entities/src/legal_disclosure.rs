@@ -21,8 +21,10 @@ pub struct Model {
     pub decision_note: Option<String>,
     pub reviewer: Option<String>,
     pub decided_at: Option<DateTimeUtc>,
-    pub disclosed_categories: Option<String>,
-    pub disclosed_subject_ids: Option<String>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub disclosed_categories: Option<crate::Names>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub disclosed_subject_ids: Option<crate::Ids>,
     pub disclosed_on: Option<Date>,
     pub notice_sent_at: Option<DateTimeUtc>,
     pub recorded_by: String,
@@ -71,3 +73,9 @@ impl DisclosureDecision {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl crate::ControlTenantOwned for Entity {
+    fn tenant_column() -> Column {
+        Column::TenantId
+    }
+}

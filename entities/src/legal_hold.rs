@@ -10,7 +10,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     /// JSON array of subject ids; `None`: every subject of the tenant.
-    pub subject_ids: Option<String>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub subject_ids: Option<crate::Ids>,
     pub reason: String,
     pub placed_by: String,
     pub placed_at: DateTimeUtc,

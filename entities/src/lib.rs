@@ -49,7 +49,39 @@ pub mod tenant_export_chunk;
 pub mod tenant_user;
 pub mod tenant_webhook;
 
-use sea_orm::EntityTrait;
+use std::collections::BTreeMap;
+
+use sea_orm::{EntityTrait, FromJsonQueryResult};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A list of names (categories, countries, mechanisms, systems) stored as a JSON array in a JSON column (`jsonb` on
+/// PostgreSQL): the database holds JSON, and a row that does not parse fails the read instead of reading as empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[serde(transparent)]
+pub struct Names(pub Vec<String>);
+
+/// A list of ids (subjects, sub-processors) stored as a JSON array in a JSON column.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[serde(transparent)]
+pub struct Ids(pub Vec<Uuid>);
+
+/// A count per category (values erased or deleted), stored as a JSON object in a JSON column.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[serde(transparent)]
+pub struct Counts(pub BTreeMap<String, i64>);
+
+impl<T: Into<String>> FromIterator<T> for Names {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Names(iter.into_iter().map(Into::into).collect())
+    }
+}
+
+impl FromIterator<Uuid> for Ids {
+    fn from_iter<I: IntoIterator<Item = Uuid>>(iter: I) -> Self {
+        Ids(iter.into_iter().collect())
+    }
+}
 
 /// Declares a state stored as text: one list of `Variant = "stored value"` pairs gives the `DeriveActiveEnum`, the
 /// GraphQL enum (its doc comments become the schema's), `as_str` and its JSON form, so the stored spelling is written once.
@@ -97,5 +129,13 @@ macro_rules! stored_enum {
 /// A table whose every row belongs to exactly one tenant. The server reaches such tables only through a tenant
 /// `Scope`, which adds the tenant filter using this column; nothing else names it.
 pub trait TenantOwned: EntityTrait {
+    fn tenant_column() -> Self::Column;
+}
+
+/// A table of the control database whose every row concerns exactly one tenant (its change notices and objections,
+/// breach notifications, legal disclosures). A tenant `Scope` reaches them through its control-database query, which
+/// adds the tenant filter using this column. A separate trait, so a control table can never be queried on a region
+/// database by mistake, nor the reverse.
+pub trait ControlTenantOwned: EntityTrait {
     fn tenant_column() -> Self::Column;
 }

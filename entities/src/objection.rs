@@ -37,3 +37,9 @@ crate::stored_enum! {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl crate::ControlTenantOwned for Entity {
+    fn tenant_column() -> Column {
+        Column::TenantId
+    }
+}

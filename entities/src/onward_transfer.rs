@@ -11,12 +11,14 @@ pub struct Model {
     pub id: Uuid,
     pub sub_processor_id: Uuid,
     /// JSON array of taxonomy categories.
-    pub categories: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub categories: crate::Names,
     pub purpose: String,
     pub subject_count: i32,
     pub mechanism: Option<String>,
     /// JSON array of destination countries.
-    pub countries: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub countries: crate::Names,
     pub transferred_on: Date,
     pub recorded_by: String,
     pub created_at: DateTimeUtc,

@@ -13,7 +13,8 @@ pub struct Model {
     pub values_deleted: i32,
     pub subjects: i32,
     /// JSON object: category -> values deleted.
-    pub counts: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub counts: crate::Counts,
     pub held_skipped: i32,
 }
 

@@ -14,11 +14,14 @@ pub struct Model {
     pub website: String,
     pub purpose: String,
     /// JSON array of ISO 3166-1 alpha-2 codes.
-    pub countries: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub countries: crate::Names,
     /// JSON array of taxonomy category keys.
-    pub categories: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub categories: crate::Names,
     /// JSON array of transfer mechanism keys.
-    pub mechanisms: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub mechanisms: crate::Names,
     pub dpf_certified: bool,
     pub dpa_signed_on: Option<Date>,
     pub status: SubProcessorStatus,

@@ -12,8 +12,10 @@ pub struct Model {
     pub at: DateTimeUtc,
     pub change: String,
     pub reason: String,
-    pub before: Option<String>,
-    pub after: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub before: Option<Json>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub after: Json,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -25,7 +25,9 @@ mod control_m20261130_000005_authz_version;
 mod control_m20261202_000001_instructions;
 mod control_m20261203_000001_audit_outbox;
 mod control_m20261203_000002_outbox_effects;
+mod control_m20261204_000001_json_columns;
 mod jobs_table;
+mod json_columns;
 mod region_m20261128_000001_foundation;
 mod region_m20261129_000001_personal_data;
 mod region_m20261129_000002_onward_transfers;
@@ -36,6 +38,7 @@ mod region_m20261130_000004_outbox;
 mod region_m20261202_000001_retention_changes;
 mod region_m20261203_000001_sealed_identifiers;
 mod region_m20261203_000002_export_chunks;
+mod region_m20261204_000001_json_columns;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -56,6 +59,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261202_000001_instructions::Migration),
             Box::new(control_m20261203_000001_audit_outbox::Migration),
             Box::new(control_m20261203_000002_outbox_effects::Migration),
+            Box::new(control_m20261204_000001_json_columns::Migration),
         ]
     }
 
@@ -82,6 +86,7 @@ impl MigratorTrait for RegionMigrator {
             Box::new(region_m20261202_000001_retention_changes::Migration),
             Box::new(region_m20261203_000001_sealed_identifiers::Migration),
             Box::new(region_m20261203_000002_export_chunks::Migration),
+            Box::new(region_m20261204_000001_json_columns::Migration),
         ]
     }
 

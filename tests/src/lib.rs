@@ -750,3 +750,17 @@ impl SmtpSink {
         self.mails.lock().unwrap().clone()
     }
 }
+
+/// Rolls a region database back to the schema it had just before migration `name` (the migration's file name), as
+/// an older version left it. Counted from the list, so a migration added later does not move the target.
+pub async fn region_schema_before(db: &DatabaseConnection, name: &str) {
+    use steward_migration::{MigratorTrait, RegionMigrator};
+    let all = RegionMigrator::migrations();
+    let at = all
+        .iter()
+        .position(|m| m.name() == name)
+        .unwrap_or_else(|| panic!("no region migration named {name}"));
+    RegionMigrator::down(db, Some((all.len() - at) as u32))
+        .await
+        .unwrap();
+}

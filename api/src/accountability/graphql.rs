@@ -16,7 +16,6 @@ use crate::graphql::open_scope;
 use crate::graphql::parse_uuid;
 use crate::graphql::types::parse_tenant_id;
 use crate::graphql::{principal, tenancy};
-use crate::registry::list_of;
 
 #[derive(SimpleObject)]
 pub struct LegalDisclosure {
@@ -45,11 +44,6 @@ pub struct LegalDisclosure {
 
 impl LegalDisclosure {
     fn from_model(m: legal_disclosure::Model) -> Result<Self, AppError> {
-        let subject_ids = m
-            .disclosed_subject_ids
-            .as_deref()
-            .map(|s| serde_json::from_str::<Vec<String>>(s).map_err(AppError::internal))
-            .transpose()?;
         Ok(LegalDisclosure {
             id: ID(m.id.to_string()),
             tenant_id: ID(m.tenant_id.to_string()),
@@ -65,8 +59,10 @@ impl LegalDisclosure {
             decision_note: m.decision_note,
             reviewer: m.reviewer,
             decided_at: m.decided_at,
-            disclosed_categories: m.disclosed_categories.as_deref().map(list_of).transpose()?,
-            disclosed_subject_ids: subject_ids.map(|v| v.into_iter().map(ID).collect()),
+            disclosed_categories: m.disclosed_categories.map(|c| c.0),
+            disclosed_subject_ids: m
+                .disclosed_subject_ids
+                .map(|ids| ids.0.iter().map(|i| ID(i.to_string())).collect()),
             disclosed_on: m.disclosed_on,
             notice_sent_at: m.notice_sent_at,
             recorded_by: m.recorded_by,
@@ -125,9 +121,14 @@ impl Breach {
         Ok(Breach {
             id: ID(b.id.to_string()),
             detected_at: b.detected_at,
-            systems: list_of(&b.systems)?,
-            categories: list_of(&b.categories)?,
-            sub_processor_ids: list_of(&b.sub_processor_ids)?,
+            systems: b.systems.0.clone(),
+            categories: b.categories.0.clone(),
+            sub_processor_ids: b
+                .sub_processor_ids
+                .0
+                .iter()
+                .map(uuid::Uuid::to_string)
+                .collect(),
             seventy_two_hour_mark: b.detected_at + Duration::hours(BREACH_HOURS),
             hours_since_detection: (hours * 100.0).round() / 100.0,
             notifications: notes
@@ -234,7 +235,7 @@ impl AccountabilityQuery {
                 Ok(BreachNotice {
                     breach_id: ID(b.id.to_string()),
                     detected_at: b.detected_at,
-                    categories: list_of(&b.categories)?,
+                    categories: b.categories.0.clone(),
                     description: b.description,
                     notified_at: n.notified_at,
                     acknowledged_at: n.acknowledged_at,

@@ -22,7 +22,7 @@ use sea_orm::{
 };
 use serde_json::json;
 use steward_entities::{
-    breach, breach_notification, legal_disclosure, onward_transfer, personal_data, tenant,
+    Ids, breach, breach_notification, legal_disclosure, onward_transfer, personal_data, tenant,
 };
 use steward_policy::Permission;
 use uuid::Uuid;
@@ -33,7 +33,6 @@ use crate::error::AppError;
 use crate::ids::TenantId;
 
 use crate::owed::{self, Owed, Owing};
-use crate::registry::list_of;
 use crate::taxonomy;
 use crate::tenancy::{Scope, Tenancy};
 
@@ -200,9 +199,9 @@ pub async fn decide_disclosure(
     model.decision_note = Set(Some(crate::validate::text("note", &decision.note, 4000)?));
     model.reviewer = Set(Some(principal.label()));
     model.decided_at = Set(Some(now));
-    model.disclosed_categories = Set(discloses.then(|| json!(categories).to_string()));
+    model.disclosed_categories = Set(discloses.then(|| categories.iter().cloned().collect()));
     model.disclosed_subject_ids =
-        Set(discloses.then(|| json!(decision.disclosed_subject_ids).to_string()));
+        Set(discloses.then(|| Ids(decision.disclosed_subject_ids.clone())));
     model.disclosed_on = Set(disclosed_on);
     model.notice_sent_at = Set(notify_now.then_some(now));
     let updated = model.update(&control).await?;
@@ -234,19 +233,11 @@ fn owed_to_tenant(
     d: &legal_disclosure::Model,
     entry: AuditEntry,
 ) -> Result<(AuditEntry, Owed), AppError> {
-    let categories = d
-        .disclosed_categories
-        .as_deref()
-        .map(list_of)
-        .transpose()?
-        .unwrap_or_default();
+    let categories = d.disclosed_categories.clone().unwrap_or_default();
     let subjects = d
         .disclosed_subject_ids
-        .as_deref()
-        .map(serde_json::from_str::<Vec<Uuid>>)
-        .transpose()
-        .map_err(AppError::internal)?
-        .map_or(0, |ids| ids.len());
+        .as_ref()
+        .map_or(0, |ids| ids.0.len());
     let entry = entry.with_detail(json!({
         "decision": d.decision,
         "categories": categories,
@@ -269,10 +260,7 @@ fn owed_to_tenant(
             d.scope,
             d.decision.map_or("pending", |c| c.as_str()),
             match (&d.disclosed_categories, d.disclosed_on) {
-                (Some(c), Some(on)) => format!(
-                    "; disclosed on {on}: {}",
-                    list_of(c).unwrap_or_default().join(", ")
-                ),
+                (Some(c), Some(on)) => format!("; disclosed on {on}: {}", c.0.join(", ")),
                 _ => String::new(),
             }
         ),
@@ -557,10 +545,10 @@ pub async fn record_breach(
         id: Set(id),
         detected_at: Set(incident.detected_at),
         description: Set(description.clone()),
-        systems: Set(json!(systems).to_string()),
-        categories: Set(json!(categories).to_string()),
+        systems: Set(systems.iter().cloned().collect()),
+        categories: Set(categories.iter().cloned().collect()),
         region: Set(incident.region.clone()),
-        sub_processor_ids: Set(json!(incident.sub_processor_ids).to_string()),
+        sub_processor_ids: Set(Ids(incident.sub_processor_ids.clone())),
         recorded_by: Set(principal.label()),
         created_at: Set(now),
     }
@@ -615,9 +603,9 @@ pub async fn acknowledge_breach(
     breach_id: Uuid,
 ) -> Result<breach_notification::Model, AppError> {
     let control = scope.control();
-    let found = breach_notification::Entity::find()
+    let found = scope
+        .find_control::<breach_notification::Entity>()
         .filter(breach_notification::Column::BreachId.eq(breach_id))
-        .filter(breach_notification::Column::TenantId.eq(scope.tenant_id().0))
         .one(control)
         .await?
         .ok_or_else(|| {
@@ -678,8 +666,8 @@ pub async fn breach_notices_of(
     scope: &Scope,
 ) -> Result<Vec<(breach::Model, breach_notification::Model)>, AppError> {
     let db = scope.control();
-    let notes = breach_notification::Entity::find()
-        .filter(breach_notification::Column::TenantId.eq(scope.tenant_id().0))
+    let notes = scope
+        .find_control::<breach_notification::Entity>()
         .order_by_desc(breach_notification::Column::Id)
         .all(db)
         .await?;

@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 use steward_entities::change_notice::ChangeNoticeStatus;
 use steward_entities::{change_notice, personal_data};
 
 use crate::error::AppError;
 
-use crate::registry::{self, list_of, mechanisms};
+use crate::registry::{self, mechanisms};
 use crate::tenancy::{Scope, Tenancy};
 
 /// The processor's identity, from configuration.
@@ -116,8 +116,8 @@ pub async fn record(
         })
         .collect();
 
-    let notices = change_notice::Entity::find()
-        .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
+    let notices = scope
+        .find_control::<change_notice::Entity>()
         .filter(change_notice::Column::Status.is_in([
             ChangeNoticeStatus::Active,
             ChangeNoticeStatus::Pending,
@@ -134,8 +134,8 @@ pub async fn record(
             name: sp.name.clone(),
             legal_entity: sp.legal_entity.clone(),
             purpose: sp.purpose.clone(),
-            countries: list_of(&sp.countries)?,
-            safeguards: list_of(&sp.mechanisms)?,
+            countries: sp.countries.0.clone(),
+            safeguards: sp.mechanisms.0.clone(),
             status: notice.status,
         });
     }
@@ -147,7 +147,7 @@ pub async fn record(
             Some(n) => n.clone(),
             None => registry::get(tenancy, t.sub_processor_id).await?.name,
         };
-        for country in list_of(&t.countries)? {
+        for country in t.countries.0.iter().cloned() {
             if mechanisms::needs_mechanism(&country, t.transferred_on) || t.mechanism.is_some() {
                 let entry = transfers
                     .entry((name.clone(), country, t.mechanism.clone()))

@@ -50,7 +50,7 @@ pub(crate) async fn propagate(
         sub_processor_name: Set(sp
             .map(|s| s.name.clone())
             .unwrap_or_else(|| sp_id.to_string())),
-        categories: Set(json!(categories).to_string()),
+        categories: Set(categories.iter().cloned().collect()),
         method: Set(method),
         endpoint: Set(endpoint.clone()),
         state: Set(PropagationState::Pending),
@@ -110,8 +110,7 @@ pub(crate) async fn deliver(
     let endpoint = propagation.endpoint.clone().ok_or_else(|| {
         AppError::internal(anyhow::anyhow!("webhook propagation {id} without endpoint"))
     })?;
-    let categories: Value =
-        crate::error::stored_json("erasure_propagation.categories", &propagation.categories)?;
+    let categories = &propagation.categories;
     let body = json!({
         "type": "steward.erasure-request",
         "propagation_id": propagation.id,

@@ -40,8 +40,8 @@ pub struct AccessGrant {
 
 impl AccessGrant {
     fn from_model(m: access_grant::Model) -> Result<Self, AppError> {
-        let subject_ids = grants::subjects_of(&m)?
-            .map(|ids| ids.into_iter().map(|i| ID(i.to_string())).collect());
+        let subject_ids =
+            grants::subjects_of(&m).map(|ids| ids.into_iter().map(|i| ID(i.to_string())).collect());
         Ok(AccessGrant {
             id: ID(m.id.to_string()),
             tenant_id: ID(grants::tenant_of(&m).to_string()),
@@ -82,10 +82,6 @@ pub struct AccessLogEntry {
 
 impl AccessLogEntry {
     fn from_model(m: access_log::Model) -> Result<Self, AppError> {
-        let subject_ids: Vec<Uuid> =
-            serde_json::from_str(&m.subject_ids).map_err(AppError::internal)?;
-        let categories: Vec<String> =
-            serde_json::from_str(&m.categories).map_err(AppError::internal)?;
         Ok(AccessLogEntry {
             id: ID(m.id.to_string()),
             occurred_at: m.occurred_at,
@@ -93,8 +89,8 @@ impl AccessLogEntry {
             grant_id: ID(m.grant_id.to_string()),
             justification: m.justification,
             ticket: m.ticket,
-            subject_ids: subject_ids.into_iter().map(|i| ID(i.to_string())).collect(),
-            categories,
+            subject_ids: m.subject_ids.0.iter().map(|i| ID(i.to_string())).collect(),
+            categories: m.categories.0,
             values_read: m.values_read,
             request_id: m.request_id,
         })

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
 use steward_entities::access_grant::{self, GrantDecision};
-use steward_entities::{access_log, data_subject};
+use steward_entities::{Ids, access_log, data_subject};
 use steward_policy::ActorKind;
 use uuid::Uuid;
 
@@ -159,7 +159,7 @@ async fn create(
             justification: Set(justification.to_owned()),
             ticket: Set(ticket.to_owned()),
             duration_minutes: Set(request.duration_minutes),
-            subject_ids: Set(subject_ids.as_ref().map(|ids| json!(ids).to_string())),
+            subject_ids: Set(subject_ids.as_ref().map(|ids| Ids(ids.clone()))),
             break_glass: Set(break_glass),
             status: Set(if break_glass {
                 GrantStatus::Approved
@@ -359,12 +359,8 @@ pub async fn in_force(scope: &Scope, grantee: &str) -> Result<Vec<access_grant::
 }
 
 /// The subjects a grant opens; `None` for all.
-pub fn subjects_of(grant: &access_grant::Model) -> Result<Option<Vec<Uuid>>, AppError> {
-    grant
-        .subject_ids
-        .as_deref()
-        .map(|text| serde_json::from_str(text).map_err(AppError::internal))
-        .transpose()
+pub fn subjects_of(grant: &access_grant::Model) -> Option<Vec<Uuid>> {
+    grant.subject_ids.as_ref().map(|ids| ids.0.clone())
 }
 
 pub fn tenant_of(grant: &access_grant::Model) -> TenantId {

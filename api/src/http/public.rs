@@ -10,7 +10,7 @@ use serde_json::json;
 use steward_entities::subprocessor;
 
 use crate::http::AppState;
-use crate::registry::{self, list_of};
+use crate::registry;
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -36,9 +36,9 @@ fn entry(sp: &subprocessor::Model) -> serde_json::Value {
         "legal_entity": sp.legal_entity,
         "website": sp.website,
         "purpose": sp.purpose,
-        "countries": list_of(&sp.countries).unwrap_or_default(),
-        "categories": list_of(&sp.categories).unwrap_or_default(),
-        "mechanisms": list_of(&sp.mechanisms).unwrap_or_default(),
+        "countries": sp.countries.0.clone(),
+        "categories": sp.categories.0.clone(),
+        "mechanisms": sp.mechanisms.0.clone(),
         "status": sp.status,
         "effective_on": sp.effective_on,
         "updated_at": sp.updated_at,
@@ -66,12 +66,12 @@ pub async fn html_list(State(state): State<AppState>) -> Response {
             escape(&sp.name),
             escape(&sp.legal_entity),
             escape(&sp.purpose),
-            escape(&list_of(&sp.countries).unwrap_or_default().join(", ")),
-            escape(&list_of(&sp.categories).unwrap_or_default().join(", ")),
+            escape(&sp.countries.0.join(", ")),
+            escape(&sp.categories.0.join(", ")),
             // People read this page: mechanisms by name (the JSON keeps the keys, for machines).
             escape(
-                &list_of(&sp.mechanisms)
-                    .unwrap_or_default()
+                &sp.mechanisms
+                    .0
                     .iter()
                     .map(|key| crate::registry::mechanisms::known(key).map_or(key.as_str(), |m| m.name.as_str()))
                     .collect::<Vec<_>>()
@@ -121,7 +121,7 @@ pub async fn atom_feed(State(state): State<AppState>) -> Response {
                 sp.name,
                 sp.legal_entity,
                 sp.purpose,
-                list_of(&sp.countries).unwrap_or_default().join(", "),
+                sp.countries.0.join(", "),
                 sp.status,
                 sp.effective_on.map(|d| format!(", effective {d}")).unwrap_or_default(),
                 revision.reason

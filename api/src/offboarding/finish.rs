@@ -2,6 +2,7 @@
 //! with its certificate.
 
 use super::*;
+use steward_entities::Counts;
 
 /// When the grace period has ended: erase every subject in batches, then sign the certificate and terminate.
 pub(crate) async fn finish(
@@ -41,7 +42,7 @@ pub(crate) async fn finish(
             Some(_) => {}
         }
     }
-    let held = crate::retention::held(scope.db(), tenant).await?;
+    let held = crate::retention::held(scope.db(), scope.find()).await?;
     if held.tenant_wide {
         return Ok(Outcome::Later(now + Duration::hours(1)));
     }
@@ -133,7 +134,7 @@ pub(super) async fn erase_batch(
         .await?;
     // A hold placed since the batch was chosen (read after the first write, so on SQLite this is the writer): roll the
     // batch back; the next run skips held subjects. (The cascade below deletes the values again, finding none.)
-    let held_now = crate::retention::held(&txn, tenant).await?;
+    let held_now = crate::retention::held(&txn, txn.find()).await?;
     if held_now.tenant_wide || ids.iter().any(|s| held_now.covers(*s)) {
         return Ok(());
     }
@@ -149,8 +150,8 @@ pub(super) async fn erase_batch(
             // Offboarding erasures name the tenant as their "request".
             request_id: Set(tenant.0),
             erased_at: Set(now),
-            counts: Set(json!(c).to_string()),
             values_erased: Set(c.values().sum::<i64>() as i32),
+            counts: Set(Counts(c)),
             origin: Set(OFFBOARDING_ORIGIN),
             ..Default::default()
         })
@@ -192,10 +193,8 @@ pub(super) async fn terminate(
         .await?;
     let mut counts = BTreeMap::<String, i64>::new();
     for tomb in &tombstones {
-        let c: BTreeMap<String, i64> =
-            crate::error::stored_json("erasure_tombstone.counts", &tomb.counts)?;
-        for (k, n) in c {
-            *counts.entry(k).or_default() += n;
+        for (k, n) in &tomb.counts.0 {
+            *counts.entry(k.clone()).or_default() += n;
         }
     }
     let propagations = scope

@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::graphql::parse_uuid;
 use crate::graphql::{open_scope, principal, tenancy};
 use crate::registry::{
-    self, Resolution, SubProcessorInput, SubProcessorStatus, list_of, transfers::TransferInput,
+    self, Resolution, SubProcessorInput, SubProcessorStatus, transfers::TransferInput,
 };
 
 /// A company that helps us provide the service and may receive clients' personal data.
@@ -38,16 +38,16 @@ impl SubProcessor {
         &self.0.purpose
     }
     /// Where it processes data (ISO 3166-1 alpha-2).
-    async fn countries(&self) -> async_graphql::Result<Vec<String>> {
-        Ok(list_of(&self.0.countries)?)
+    async fn countries(&self) -> &[String] {
+        &self.0.countries.0
     }
     /// The data categories it may receive.
-    async fn categories(&self) -> async_graphql::Result<Vec<String>> {
-        Ok(list_of(&self.0.categories)?)
+    async fn categories(&self) -> &[String] {
+        &self.0.categories.0
     }
     /// The transfer mechanisms it has signed.
-    async fn mechanisms(&self) -> async_graphql::Result<Vec<String>> {
-        Ok(list_of(&self.0.mechanisms)?)
+    async fn mechanisms(&self) -> &[String] {
+        &self.0.mechanisms.0
     }
     /// Certified under the Data Privacy Framework.
     async fn dpf_certified(&self) -> bool {
@@ -121,8 +121,8 @@ impl From<subprocessor_revision::Model> for Revision {
             at: m.at,
             change: m.change,
             reason: m.reason,
-            before: m.before,
-            after: m.after,
+            before: m.before.map(|b| b.to_string()),
+            after: m.after.to_string(),
         }
     }
 }
@@ -240,11 +240,11 @@ impl OnwardTransfer {
             id: ID(m.id.to_string()),
             tenant_id: ID(m.tenant_id.to_string()),
             sub_processor_id: ID(m.sub_processor_id.to_string()),
-            categories: list_of(&m.categories)?,
+            categories: m.categories.0,
             purpose: m.purpose,
             subject_count: m.subject_count,
             mechanism: m.mechanism,
-            countries: list_of(&m.countries)?,
+            countries: m.countries.0,
             transferred_on: m.transferred_on,
             recorded_by: m.recorded_by,
             created_at: m.created_at,

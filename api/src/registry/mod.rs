@@ -24,7 +24,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use steward_entities::change_notice::{ChangeKind, ChangeNoticeStatus};
 use steward_entities::{
-    change_notice, objection, personal_data, subprocessor, subprocessor_revision, tenant,
+    Names, change_notice, objection, personal_data, subprocessor, subprocessor_revision, tenant,
 };
 use steward_policy::{ActorKind, Permission};
 use uuid::Uuid;
@@ -55,26 +55,21 @@ pub struct SubProcessorInput {
     pub replaces: Option<Uuid>,
 }
 
-/// Reads a JSON array column.
-pub fn list_of(text: &str) -> Result<Vec<String>, AppError> {
-    serde_json::from_str(text).map_err(AppError::internal)
-}
-
-fn snapshot(m: &subprocessor::Model) -> Result<Value, AppError> {
-    Ok(json!({
+fn snapshot(m: &subprocessor::Model) -> Value {
+    json!({
         "name": m.name,
         "legal_entity": m.legal_entity,
         "website": m.website,
         "purpose": m.purpose,
-        "countries": list_of(&m.countries)?,
-        "categories": list_of(&m.categories)?,
-        "mechanisms": list_of(&m.mechanisms)?,
+        "countries": m.countries.0.clone(),
+        "categories": m.categories.0.clone(),
+        "mechanisms": m.mechanisms.0.clone(),
         "dpf_certified": m.dpf_certified,
         "dpa_signed_on": m.dpa_signed_on,
         "status": m.status.as_str(),
         "replaces": m.replaces,
         "effective_on": m.effective_on,
-    }))
+    })
 }
 
 fn reason(raw: &str) -> Result<String, AppError> {
@@ -148,8 +143,8 @@ async fn revise<C: ConnectionTrait>(
         at: Set(Utc::now()),
         change: Set(change.to_owned()),
         reason: Set(why.to_owned()),
-        before: Set(before.map(snapshot).transpose()?.map(|b| b.to_string())),
-        after: Set(snapshot(after)?.to_string()),
+        before: Set(before.map(snapshot)),
+        after: Set(snapshot(after)),
     }
     .insert(conn)
     .await?;
@@ -188,9 +183,9 @@ pub async fn propose(
         legal_entity: Set(c.legal_entity),
         website: Set(c.website),
         purpose: Set(c.purpose),
-        countries: Set(json!(c.countries).to_string()),
-        categories: Set(json!(c.categories).to_string()),
-        mechanisms: Set(json!(c.mechanisms).to_string()),
+        countries: Set(Names(c.countries)),
+        categories: Set(Names(c.categories)),
+        mechanisms: Set(Names(c.mechanisms)),
         dpf_certified: Set(input.dpf_certified),
         dpa_signed_on: Set(input.dpa_signed_on),
         status: Set(SubProcessorStatus::Proposed),
@@ -237,9 +232,9 @@ pub async fn update(
     model.legal_entity = Set(c.legal_entity);
     model.website = Set(c.website);
     model.purpose = Set(c.purpose);
-    model.countries = Set(json!(c.countries).to_string());
-    model.categories = Set(json!(c.categories).to_string());
-    model.mechanisms = Set(json!(c.mechanisms).to_string());
+    model.countries = Set(Names(c.countries));
+    model.categories = Set(Names(c.categories));
+    model.mechanisms = Set(Names(c.mechanisms));
     model.dpf_certified = Set(input.dpf_certified);
     model.dpa_signed_on = Set(input.dpa_signed_on);
     model.updated_at = Set(Utc::now());
@@ -307,7 +302,7 @@ pub async fn announce(
         }
     }
     let today = Utc::now().date_naive();
-    let tenants = tenants_receiving(platform, &list_of(&before.categories)?).await?;
+    let tenants = tenants_receiving(platform, &before.categories.0).await?;
     let longest = tenants
         .iter()
         .map(|t| t.notice_period_days)
@@ -360,8 +355,8 @@ pub async fn announce(
         format!(
             "{} will process your data ({}) in {} for: {}. Effective {effective_on}. You may object until then.",
             after.name,
-            list_of(&after.categories)?.join(", "),
-            list_of(&after.countries)?.join(", "),
+            after.categories.0.join(", "),
+            after.countries.0.join(", "),
             after.purpose
         ),
     );

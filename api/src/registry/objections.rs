@@ -12,8 +12,9 @@ pub async fn object(
 ) -> Result<objection::Model, AppError> {
     let why = reason(why)?;
     let db = scope.control();
-    let notice = change_notice::Entity::find_by_id(notice_id)
-        .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
+    let notice = scope
+        .find_control::<change_notice::Entity>()
+        .filter(change_notice::Column::Id.eq(notice_id))
         .one(db)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no change notice {notice_id}")))?;
@@ -120,8 +121,8 @@ pub async fn resolve(
 
 /// A tenant's change notices, newest first.
 pub async fn notices_of(scope: &Scope) -> Result<Vec<change_notice::Model>, AppError> {
-    Ok(change_notice::Entity::find()
-        .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
+    Ok(scope
+        .find_control::<change_notice::Entity>()
         .order_by_desc(change_notice::Column::Id)
         .all(scope.control())
         .await?)

@@ -46,8 +46,10 @@ pub async fn affected_by_mechanism(
     let today = Utc::now().date_naive();
     let mut hit = Vec::new();
     for sp in list(tenancy, true).await? {
-        let relies = list_of(&sp.mechanisms)?.iter().any(|m| m == mechanism)
-            && list_of(&sp.countries)?
+        let relies = sp.mechanisms.0.iter().any(|m| m == mechanism)
+            && sp
+                .countries
+                .0
                 .iter()
                 .any(|c| mechanisms::needs_mechanism(c, today));
         if relies {
@@ -249,8 +251,8 @@ pub async fn record_transfer(
     }
     let sp = get(tenancy, input.sub_processor_id).await?;
     let status = sp.status;
-    let notice = change_notice::Entity::find()
-        .filter(change_notice::Column::TenantId.eq(scope.tenant_id().0))
+    let notice = scope
+        .find_control::<change_notice::Entity>()
         .filter(change_notice::Column::SubProcessorId.eq(sp.id))
         .one(scope.control())
         .await?;
@@ -260,14 +262,13 @@ pub async fn record_transfer(
         .map(|m| mechanisms::known(m.trim()).map(|m| m.key.clone()))
         .transpose()?;
     let in_force = mechanisms_in_force(tenancy).await?;
-    let countries = list_of(&sp.countries)?;
     let recipient = Recipient {
         name: &sp.name,
         status,
         notice: notice.as_ref().map(|n| (n.status, n.effective_on)),
-        declared: &list_of(&sp.categories)?,
-        countries: &countries,
-        agreed: &list_of(&sp.mechanisms)?,
+        declared: &sp.categories.0,
+        countries: &sp.countries.0,
+        agreed: &sp.mechanisms.0,
         certified: sp.dpf_certified,
     };
     check_transfer(
@@ -325,11 +326,11 @@ pub async fn record_transfer(
         .insert(onward_transfer::ActiveModel {
             id: Set(id),
             sub_processor_id: Set(sp.id),
-            categories: Set(json!(categories).to_string()),
+            categories: Set(categories.iter().cloned().collect()),
             purpose: Set(purpose),
             subject_count: Set(count),
             mechanism: Set(mechanism),
-            countries: Set(json!(countries).to_string()),
+            countries: Set(sp.countries.clone()),
             transferred_on: Set(date),
             recorded_by: Set(scope.principal().label()),
             created_at: Set(Utc::now()),

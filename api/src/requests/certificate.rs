@@ -48,7 +48,7 @@ pub async fn certificate(
             Ok(json!({
                 "sub_processor_id": p.sub_processor_id,
                 "sub_processor": p.sub_processor_name,
-                "categories": crate::error::stored_json::<Value>("erasure_propagation.categories", &p.categories)?,
+                "categories": p.categories,
                 "method": p.method,
                 "state": p.state.as_str(),
                 "acknowledged_at": p.acknowledged_at.map(audit::canonical_time),
@@ -66,7 +66,7 @@ pub async fn certificate(
         .into_iter()
         .map(|e| json!({ "seq": e.seq, "action": e.action, "hash": e.hash }))
         .collect();
-    let counts: Value = serde_json::from_str(&tombstone.counts).map_err(AppError::internal)?;
+    let counts = &tombstone.counts;
     let document = json!({
         "type": "steward.erasure-certificate/v1",
         "issuer": issuer,

@@ -37,9 +37,9 @@ pub(super) async fn build_export(
             Ok(json!({
                 "sub_processor": names.get(&t.sub_processor_id).cloned().unwrap_or_default(),
                 "sub_processor_id": t.sub_processor_id,
-                "categories": crate::error::stored_json::<Value>("onward_transfer.categories", &t.categories)?,
+                "categories": t.categories,
                 "purpose": t.purpose,
-                "countries": crate::error::stored_json::<Value>("onward_transfer.countries", &t.countries)?,
+                "countries": t.countries,
                 "mechanism": t.mechanism,
                 "transferred_on": t.transferred_on,
             }))

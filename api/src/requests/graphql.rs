@@ -186,13 +186,13 @@ impl DataSubjectRequest {
         let Some(t) = requests::tombstone(&scope, &self.model).await? else {
             return Ok(None);
         };
-        let counts: std::collections::BTreeMap<String, i64> =
-            serde_json::from_str(&t.counts).map_err(AppError::internal)?;
         Ok(Some(ErasureRecord {
             erased_at: t.erased_at,
             values_erased: t.values_erased,
             data_key_destroyed: true,
-            counts: counts
+            counts: t
+                .counts
+                .0
                 .into_iter()
                 .map(|(category, count)| CategoryCount { category, count })
                 .collect(),
@@ -288,8 +288,8 @@ impl ErasurePropagation {
         &self.0.sub_processor_name
     }
     /// The categories it received.
-    async fn categories(&self) -> async_graphql::Result<Vec<String>> {
-        Ok(serde_json::from_str(&self.0.categories).map_err(AppError::internal)?)
+    async fn categories(&self) -> &[String] {
+        &self.0.categories.0
     }
     async fn method(&self) -> steward_entities::erasure_propagation::PropagationMethod {
         self.0.method

@@ -2,6 +2,7 @@
 //! window.
 
 use super::*;
+use steward_entities::Counts;
 use steward_entities::dsr_request::RequestOrigin;
 use steward_entities::erasure_tombstone::ErasureOrigin;
 
@@ -13,7 +14,6 @@ pub(crate) async fn erase(
     job: &job::Model,
     request_id: Uuid,
 ) -> Result<Outcome, AppError> {
-    let tenant = scope.tenant_id();
     let Some(request) = scope
         .find::<dsr_request::Entity>()
         .filter(dsr_request::Column::Id.eq(request_id))
@@ -62,7 +62,7 @@ pub(crate) async fn erase(
             .await?;
         return Ok(Outcome::Done);
     }
-    if crate::retention::held(&txn, tenant)
+    if crate::retention::held(&txn, txn.find())
         .await?
         .covers(subject.id)
     {
@@ -82,7 +82,7 @@ pub(crate) async fn erase(
         subject_id: Set(subject.id),
         request_id: Set(request.id),
         erased_at: Set(now),
-        counts: Set(json!(counts).to_string()),
+        counts: Set(Counts(counts.clone())),
         values_erased: Set(values),
         origin: Set(match request.origin {
             RequestOrigin::Client => ErasureOrigin::Client,
@@ -134,8 +134,7 @@ pub(crate) async fn remind_deadline(
         return Ok(Outcome::Done);
     };
     let state = request.state;
-    let payload: Value = serde_json::from_str(&job.payload).map_err(AppError::internal)?;
-    let scheduled_for = payload["due_on"].as_str().unwrap_or_default();
+    let scheduled_for = job.payload["due_on"].as_str().unwrap_or_default();
     if state.is_final() || scheduled_for != request.due_on.to_string() {
         return Ok(Outcome::Done);
     }

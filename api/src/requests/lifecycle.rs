@@ -70,7 +70,7 @@ pub async fn start(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request:
     let (request, _) = for_change(scope, id, version, &[RequestState::Received], "started").await?;
     let kind = request.kind;
     if kind == RequestKind::Erasure
-        && crate::retention::held(scope.db(), scope.tenant_id())
+        && crate::retention::held(scope.db(), scope.find())
             .await?
             .covers(request.subject_id)
     {

@@ -127,7 +127,7 @@ impl From<retention_run::Model> for RetentionRun {
             ran_at: m.ran_at,
             values_deleted: m.values_deleted,
             subjects: m.subjects,
-            counts: m.counts,
+            counts: serde_json::json!(m.counts).to_string(),
             held_skipped: m.held_skipped,
         }
     }
@@ -152,11 +152,7 @@ impl TryFrom<legal_hold::Model> for LegalHold {
     fn try_from(m: legal_hold::Model) -> Result<Self, AppError> {
         let subject_ids = m
             .subject_ids
-            .as_deref()
-            .map(serde_json::from_str::<Vec<uuid::Uuid>>)
-            .transpose()
-            .map_err(AppError::internal)?
-            .map(|ids| ids.into_iter().map(|i| ID(i.to_string())).collect());
+            .map(|ids| ids.0.iter().map(|i| ID(i.to_string())).collect());
         Ok(LegalHold {
             id: ID(m.id.to_string()),
             subject_ids,

@@ -15,20 +15,21 @@ impl Held {
     }
 }
 
-/// The tenant's holds in force.
-pub async fn held<C: ConnectionTrait>(db: &C, tenant: TenantId) -> Result<Held, AppError> {
+/// The tenant's holds in force: `holds` is its hold table as its door gives it (`scope.find()` or `work.find()`),
+/// read on `db` (the scope's connection, or the work's transaction to see holds as of the change).
+pub async fn held<C: ConnectionTrait>(
+    db: &C,
+    holds: Select<legal_hold::Entity>,
+) -> Result<Held, AppError> {
     let mut held = Held::default();
-    for hold in legal_hold::Entity::find()
-        .filter(legal_hold::Column::TenantId.eq(tenant.0))
+    for hold in holds
         .filter(legal_hold::Column::LiftedAt.is_null())
         .all(db)
         .await?
     {
         match &hold.subject_ids {
             None => held.tenant_wide = true,
-            Some(ids) => held
-                .subjects
-                .extend(serde_json::from_str::<Vec<Uuid>>(ids).map_err(AppError::internal)?),
+            Some(ids) => held.subjects.extend(ids.0.iter().copied()),
         }
     }
     Ok(held)
@@ -69,7 +70,7 @@ pub async fn place_hold(
     let model = txn
         .insert(legal_hold::ActiveModel {
             id: Set(Uuid::now_v7()),
-            subject_ids: Set(subjects.as_ref().map(|s| json!(s).to_string())),
+            subject_ids: Set(subjects.as_ref().map(|s| Ids(s.clone()))),
             reason: Set(reason),
             placed_by: Set(scope.principal().label()),
             placed_at: Set(Utc::now()),
@@ -122,18 +123,13 @@ pub async fn lift_hold(
     {
         match &other.subject_ids {
             None => still.tenant_wide = true,
-            Some(ids) => still
-                .subjects
-                .extend(serde_json::from_str::<Vec<Uuid>>(ids).map_err(AppError::internal)?),
+            Some(ids) => still.subjects.extend(ids.0.iter().copied()),
         }
     }
     let covered: Option<HashSet<Uuid>> = hold
         .subject_ids
-        .as_deref()
-        .map(serde_json::from_str::<Vec<Uuid>>)
-        .transpose()
-        .map_err(AppError::internal)?
-        .map(|ids| ids.into_iter().collect());
+        .as_ref()
+        .map(|ids| ids.0.iter().copied().collect());
     let waiting: Vec<dsr_request::Model> = scope
         .find::<dsr_request::Entity>()
         .filter(dsr_request::Column::Kind.eq("erasure"))

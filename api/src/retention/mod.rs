@@ -25,8 +25,8 @@ use sea_orm::{
 };
 use serde_json::json;
 use steward_entities::{
-    dsr_request, legal_hold, personal_data, retention_default, retention_rule, retention_run,
-    tenant,
+    Counts, Ids, dsr_request, legal_hold, personal_data, retention_default, retention_rule,
+    retention_run, tenant,
 };
 use steward_policy::{ActorKind, Permission};
 use uuid::Uuid;

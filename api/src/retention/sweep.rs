@@ -215,7 +215,7 @@ pub async fn preview(
     let rules = rules(scope).await?;
     let defaults = defaults(tenancy).await?;
     let current = selectors(&rules, &defaults);
-    let held = held(scope.db(), scope.tenant_id()).await?;
+    let held = held(scope.db(), scope.find()).await?;
     let mut lines = Vec::new();
     let mut plan: Vec<(Selector, DateTime<Utc>, Option<DateTime<Utc>>)> =
         current.iter().map(|s| (s.clone(), now, None)).collect();
@@ -283,7 +283,7 @@ pub(super) async fn sweep_tenant(
     size: u64,
     max_batches: usize,
 ) -> Result<u64, AppError> {
-    let held = held(scope.db(), scope.tenant_id()).await?;
+    let held = held(scope.db(), scope.find()).await?;
     if held.tenant_wide {
         return Ok(0);
     }
@@ -327,7 +327,6 @@ pub(super) async fn delete_batch(
     batch: &[personal_data::Model],
     held_skipped: u64,
 ) -> Result<u64, AppError> {
-    let tenant = scope.tenant_id();
     let mut counts: BTreeMap<String, i64> = BTreeMap::new();
     let mut by_subject: BTreeMap<Uuid, BTreeSet<String>> = BTreeMap::new();
     for value in batch {
@@ -353,7 +352,7 @@ pub(super) async fn delete_batch(
         .rows_affected;
     // Holds are read again inside the transaction (after its first write, so on SQLite it is the writer): one placed
     // since the batch was chosen rolls the batch back, and the next sweep skips what it holds.
-    let held_now = held(&txn, tenant).await?;
+    let held_now = held(&txn, txn.find()).await?;
     if deleted == 0 || held_now.tenant_wide || batch.iter().any(|v| held_now.covers(v.subject_id)) {
         return Ok(0);
     }
@@ -364,7 +363,7 @@ pub(super) async fn delete_batch(
         ran_at: Set(now),
         values_deleted: Set(deleted as i32),
         subjects: Set(by_subject.len() as i32),
-        counts: Set(json!(counts).to_string()),
+        counts: Set(Counts(counts.clone())),
         held_skipped: Set(held_skipped as i32),
         ..Default::default()
     })

@@ -134,7 +134,7 @@ impl PiiContext {
                     .into_iter()
                     .map(|g| {
                         Ok(GrantInForce {
-                            subjects: grants::subjects_of(&g)?.map(|ids| ids.into_iter().collect()),
+                            subjects: grants::subjects_of(&g).map(|ids| ids.into_iter().collect()),
                             id: g.id,
                             justification: g.justification,
                             ticket: g.ticket,
@@ -306,8 +306,8 @@ impl PiiContext {
                 grant_id: Set(grant),
                 justification: Set(first.justification.clone()),
                 ticket: Set(first.ticket.clone()),
-                subject_ids: Set(json!(subjects).to_string()),
-                categories: Set(json!(categories).to_string()),
+                subject_ids: Set(subjects.iter().copied().collect()),
+                categories: Set(categories.iter().cloned().collect()),
                 values_read: Set(i32::try_from(values_read).unwrap_or(i32::MAX)),
                 request_id: Set(request_id.map(str::to_owned)),
                 ..Default::default()

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Select, TransactionTrait,
 };
-use steward_entities::{TenantOwned, tenant};
+use steward_entities::{ControlTenantOwned, TenantOwned, tenant};
 use steward_policy::{ActorKind, Authorizer, Domain, Permission};
 
 use crate::auth::Principal;
@@ -536,8 +536,14 @@ impl Scope {
         &self.db
     }
 
-    /// The control database, for this tenant's own rows there (change notices and objections, breach notifications,
-    /// legal disclosures, its directory row and role assignments); queries on it name `tenant_id()` themselves.
+    /// A query on a tenant's rows in the control database (change notices, objections, breach notifications, legal
+    /// disclosures), already restricted to this tenant; run it on [`Scope::control`].
+    pub fn find_control<E: ControlTenantOwned>(&self) -> Select<E> {
+        E::find().filter(E::tenant_column().eq(self.tenant.id.0))
+    }
+
+    /// The control database, for this tenant's own rows there (through [`Scope::find_control`]) and for the
+    /// platform's shared tables it reads (the sub-processor registry).
     pub fn control(&self) -> &DatabaseConnection {
         &self.control
     }

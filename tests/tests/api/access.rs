@@ -172,7 +172,7 @@ async fn staff_read_values_only_through_an_approved_grant(backend: Backend) {
             app.count(
                 "eu",
                 "access_log",
-                &format!("subject_ids LIKE '%{planted}%' OR categories LIKE '%{planted}%'")
+                &format!("CAST(subject_ids AS TEXT) LIKE '%{planted}%' OR CAST(categories AS TEXT) LIKE '%{planted}%'")
             )
             .await,
             0

@@ -1188,7 +1188,10 @@ async fn a_corrupt_transfer_fails_the_erasure_loudly(backend: Backend) {
     let db = app.raw_db("eu").await;
     use sea_orm::ConnectionTrait;
     let set = |categories: &str| format!("UPDATE onward_transfers SET categories = '{categories}'");
-    db.execute_unprepared(&set("not json")).await.unwrap();
+    // JSON (PostgreSQL's `jsonb` refuses anything else), but not a list of categories.
+    db.execute_unprepared(&set("{\"user.name\": true}"))
+        .await
+        .unwrap();
 
     let (id, v) = submit(&app, &admin, &s, "ERASURE").await;
     step(&app, &po, &start(), json!({ "t": t, "id": id, "v": v })).await;

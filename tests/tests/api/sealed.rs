@@ -4,7 +4,6 @@
 
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
-use steward_migration::{MigratorTrait, RegionMigrator};
 use steward_tests::{Backend, TestApp, both_backends, stored_uuid};
 
 use crate::personal::CREATE;
@@ -325,8 +324,7 @@ async fn clear_identifiers_are_sealed_on_upgrade(backend: Backend) {
 
     // Back to the schema of the version before, with its clear values, as that version wrote them.
     let db = app.raw_db("eu").await;
-    // Back past this migration and the one after it.
-    RegionMigrator::down(&db, Some(2)).await.unwrap();
+    steward_tests::region_schema_before(&db, "region_m20261203_000001_sealed_identifiers").await;
     let backend = db.get_database_backend();
     for sql in [
         format!(
@@ -445,8 +443,7 @@ async fn an_upgrade_without_keys_changes_nothing(backend: Backend) {
     let admin = app.invite(&t, "keyless-admin", "CLIENT_ADMIN").await;
     let s = create(&app, &admin, "placeholder-3", "placeholder source").await;
     let db = app.raw_db("eu").await;
-    // Back past this migration and the one after it.
-    RegionMigrator::down(&db, Some(2)).await.unwrap();
+    steward_tests::region_schema_before(&db, "region_m20261203_000001_sealed_identifiers").await;
     db.execute_raw(Statement::from_string(
         db.get_database_backend(),
         format!(
