@@ -68,7 +68,7 @@ enum Command {
         /// Tenant id, required for client tokens.
         #[arg(long)]
         tenant: Option<String>,
-        /// Lifetime: 900, 15m, 12h, 7d.
+        /// Lifetime: 900, 15m, 12h (at most `STEWARD_JWT_MAX_LIFETIME_SECS`, 24 hours by default).
         #[arg(long, default_value = "1h")]
         ttl: String,
         #[command(flatten)]

@@ -130,13 +130,10 @@ pub struct ConfigArgs {
         default_value = "Steward <notices@example.invalid>"
     )]
     pub smtp_from: String,
-    /// The address clients reach this server at, for links in emails (unsubscribe).
-    #[arg(
-        long,
-        env = "STEWARD_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub public_url: String,
+    /// The address clients reach this server at, for links in emails (unsubscribe). Default: `http://` and the
+    /// listen address, so a local try on another port gets working links.
+    #[arg(long, env = "STEWARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Days ahead a material privacy-policy or terms change must be published.
     #[arg(long, env = "STEWARD_POLICY_NOTICE_DAYS", default_value_t = 30)]
     pub policy_notice_days: u32,
@@ -512,7 +509,11 @@ impl Config {
                 .clone()
                 .filter(|u| !u.expose().trim().is_empty()),
             smtp_from: args.smtp_from.clone(),
-            public_url: args.public_url.clone(),
+            public_url: args
+                .public_url
+                .clone()
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| format!("http://{}", args.listen)),
             job_poll: Duration::from_millis(args.job_poll_ms.clamp(50, 60_000)),
             job_lease: Duration::from_secs(args.job_lease_secs.clamp(5, 3600)),
         })
@@ -803,6 +804,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.public_url, "http://127.0.0.1:8080");
         assert_eq!(config.region_names(), ["eu", "us"]);
         assert!(config.control_url.expose().starts_with("sqlite://"));
         assert_eq!(config.jwt.audience, "steward");
@@ -810,6 +812,28 @@ mod tests {
             !format!("{config:?}").contains(&secret),
             "secrets never appear in Debug"
         );
+    }
+
+    #[test]
+    fn links_follow_the_listen_address_unless_set() {
+        let secret = "x".repeat(32);
+        let moved = Config::from_args(
+            &args(&["--jwt-hs256-secret", &secret, "--listen", "127.0.0.1:18181"]),
+            KeySource::Configured,
+        )
+        .unwrap();
+        assert_eq!(moved.public_url, "http://127.0.0.1:18181");
+        let set = Config::from_args(
+            &args(&[
+                "--jwt-hs256-secret",
+                &secret,
+                "--public-url",
+                "https://steward.example.com",
+            ]),
+            KeySource::Configured,
+        )
+        .unwrap();
+        assert_eq!(set.public_url, "https://steward.example.com");
     }
 
     #[test]

@@ -29,6 +29,32 @@ pub struct Databases {
     statements: Arc<AtomicU64>,
 }
 
+/// Makes a file or folder readable by its owner only (Unix). The embedded databases hold users' emails and the
+/// audit chains: other accounts on the machine have no business reading them. Best effort: a file system without
+/// Unix permissions keeps what it has.
+fn private(path: &std::path::Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if path.exists()
+            && let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot make private");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+}
+
+/// The file of an SQLite URL (`sqlite://path?…`), or `None` for another database or an in-memory one.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
 impl Databases {
     /// Connects to every configured database (creating SQLite files as needed).
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
@@ -36,6 +62,7 @@ impl Databases {
             std::fs::create_dir_all(&config.data_dir).map_err(|e| {
                 anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display())
             })?;
+            private(&config.data_dir, 0o700);
         }
         let statements = Arc::new(AtomicU64::new(0));
         let acquire = config.limits.db_acquire_timeout;
@@ -61,6 +88,16 @@ impl Databases {
             )
             .await?;
             regions.insert(region.name.clone(), conn);
+        }
+        // The files exist now (and SQLite gives its WAL and shared-memory files the database file's mode).
+        let urls =
+            std::iter::once(&config.control_url).chain(config.regions.iter().map(|r| &r.url));
+        for file in urls.filter_map(|url| sqlite_file(url.expose())) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = file.clone().into_os_string();
+                name.push(suffix);
+                private(std::path::Path::new(&name), 0o600);
+            }
         }
         Ok(Databases {
             control,

@@ -56,6 +56,10 @@ pub enum RefusalReason {
     /// Staff set up only a tenant's first client admin; the client's admins give its roles.
     #[graphql(name = "CLIENT_ROLES_ARE_THE_CLIENTS")]
     ClientRolesAreTheClients,
+    /// The request's deadline has passed: it can no longer be extended (the person must be told of an extension
+    /// within the first period, Art. 12(3)), and it stays overdue until it is completed or rejected.
+    #[graphql(name = "DEADLINE_PASSED")]
+    DeadlinePassed,
     /// The transfer relies on the Data Privacy Framework, and the recipient is not certified under it.
     #[graphql(name = "ENTITY_NOT_CERTIFIED")]
     EntityNotCertified,
@@ -74,6 +78,10 @@ pub enum RefusalReason {
     /// The tenant export is still being built; the client is told when it is ready.
     #[graphql(name = "EXPORT_NOT_READY")]
     ExportNotReady,
+    /// The extended deadline would fall more than three months (plus the days the clock was stopped) after the
+    /// request was received: the most Art. 12(3) allows.
+    #[graphql(name = "EXTENSION_TOO_LONG")]
+    ExtensionTooLong,
     /// The person is 13 to 17: record a parent's or guardian's consent first.
     #[graphql(name = "GUARDIAN_CONSENT_REQUIRED")]
     GuardianConsentRequired,
@@ -168,12 +176,14 @@ impl RefusalReason {
             RefusalReason::CategoryNotDeclared => "CATEGORY_NOT_DECLARED",
             RefusalReason::ChildUnder13 => "CHILD_UNDER_13",
             RefusalReason::ClientRolesAreTheClients => "CLIENT_ROLES_ARE_THE_CLIENTS",
+            RefusalReason::DeadlinePassed => "DEADLINE_PASSED",
             RefusalReason::EntityNotCertified => "ENTITY_NOT_CERTIFIED",
             RefusalReason::ErasureCarriedOut => "ERASURE_CARRIED_OUT",
             RefusalReason::ErasurePending => "ERASURE_PENDING",
             RefusalReason::ErasureStarted => "ERASURE_STARTED",
             RefusalReason::ExcludedForTenant => "EXCLUDED_FOR_TENANT",
             RefusalReason::ExportNotReady => "EXPORT_NOT_READY",
+            RefusalReason::ExtensionTooLong => "EXTENSION_TOO_LONG",
             RefusalReason::GuardianConsentRequired => "GUARDIAN_CONSENT_REQUIRED",
             RefusalReason::InvalidTransition => "INVALID_TRANSITION",
             RefusalReason::LegalHold => "LEGAL_HOLD",

@@ -80,44 +80,43 @@ fn v4_allowed(ip: Ipv4Addr, allow_loopback: bool) -> bool {
 }
 
 /// Checks a webhook URL when it is set. Returns it normalised.
-pub fn check_url(raw: &str, allow_loopback: bool) -> Result<String, AppError> {
+pub fn check_url(field: &str, raw: &str, allow_loopback: bool) -> Result<String, AppError> {
     let raw = raw.trim();
     if raw.len() > MAX_URL {
         return Err(AppError::BadInput(format!(
-            "`endpoint` must be at most {MAX_URL} characters"
+            "`{field}` must be at most {MAX_URL} characters"
         )));
     }
     let url = reqwest::Url::parse(raw)
-        .map_err(|_| AppError::BadInput("`endpoint` is not a valid URL".into()))?;
+        .map_err(|_| AppError::BadInput(format!("`{field}` is not a valid URL")))?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(AppError::BadInput(
-            "`endpoint` must not carry credentials".into(),
-        ));
+        return Err(AppError::BadInput(format!(
+            "`{field}` must not carry credentials"
+        )));
     }
     let literal = match url.host() {
         Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
         Some(url::Host::Domain(_)) => None,
-        None => return Err(AppError::BadInput("`endpoint` has no host".into())),
+        None => return Err(AppError::BadInput(format!("`{field}` has no host"))),
     };
     let loopback_literal = literal.is_some_and(|ip| ip.is_loopback());
     match url.scheme() {
         "https" => {}
         "http" if allow_loopback && loopback_literal => {}
         _ => {
-            return Err(AppError::BadInput(
-                "`endpoint` must be an https:// URL".into(),
-            ));
+            return Err(AppError::BadInput(format!(
+                "`{field}` must be an https:// URL"
+            )));
         }
     }
     if let Some(ip) = literal
         && !address_allowed(ip, allow_loopback)
     {
-        return Err(AppError::BadInput(
-            "`endpoint` points to a private, loopback, link-local or reserved address; webhooks must reach a \
+        return Err(AppError::BadInput(format!(
+            "`{field}` points to a private, loopback, link-local or reserved address; webhooks must reach a \
              public address"
-                .into(),
-        ));
+        )));
     }
     Ok(url.to_string())
 }
@@ -219,8 +218,8 @@ impl Outbound {
     }
 
     /// Checks a URL being set (see [`check_url`]).
-    pub fn check_url(&self, raw: &str) -> Result<String, AppError> {
-        check_url(raw, self.allow_loopback)
+    pub fn check_url(&self, field: &str, raw: &str) -> Result<String, AppError> {
+        check_url(field, raw, self.allow_loopback)
     }
 
     /// POSTs `body` as JSON with `headers`. The URL is checked again (it may have been stored under another policy);
@@ -231,7 +230,7 @@ impl Outbound {
         headers: &[(&str, String)],
         body: String,
     ) -> Result<Answer, Failure> {
-        check_url(url, self.allow_loopback).map_err(|_| Failure::Refused)?;
+        check_url("url", url, self.allow_loopback).map_err(|_| Failure::Refused)?;
         let mut request = self
             .client
             .post(url)
@@ -347,7 +346,7 @@ mod tests {
 
     #[test]
     fn urls_are_checked_when_set() {
-        assert!(check_url("https://hooks.example.com/x", false).is_ok());
+        assert!(check_url("url", "https://hooks.example.com/x", false).is_ok());
         for bad in [
             "http://hooks.example.com/x",
             "http://127.0.0.1:9/x",
@@ -360,9 +359,9 @@ mod tests {
             "https://0x7f000001/",
             "https://2130706433/",
         ] {
-            assert!(check_url(bad, false).is_err(), "{bad} accepted");
+            assert!(check_url("url", bad, false).is_err(), "{bad} accepted");
         }
-        assert!(check_url("http://127.0.0.1:9/x", true).is_ok());
-        assert!(check_url("http://10.0.0.1/x", true).is_err());
+        assert!(check_url("url", "http://127.0.0.1:9/x", true).is_ok());
+        assert!(check_url("url", "http://10.0.0.1/x", true).is_err());
     }
 }

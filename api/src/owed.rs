@@ -183,28 +183,47 @@ async fn apply(tenancy: &Tenancy, only: Option<&[Uuid]>) -> Result<usize, AppErr
         query = query.filter(audit_outbox::Column::Id.is_in(ids.iter().copied()));
     }
     let mut appended = 0;
+    let mut first_failure = None;
+    // A row that cannot be applied now (its region unreachable, say) is left for the next sweep and does not hold
+    // back the rows after it: each tenant's owed work (a breach notice among them) goes out as soon as it can.
     for row in query.all(control).await? {
-        let tenant = TenantId(row.tenant_id);
-        let entry: AuditEntry = serde_json::from_value(row.entry).map_err(|e| {
-            AppError::internal(anyhow::anyhow!(
-                "unreadable `audit_outbox.entry` value: {e}"
-            ))
-        })?;
-        let effect = row.effect;
-        let scope = tenancy.system_scope(tenant).await?;
-        let mut work = scope.begin().await?;
-        if work.record_deferred(row.id, entry).await? {
-            if let Some(effect) = effect {
-                carry_out_effect(&scope, &work, effect).await?;
+        let id = row.id;
+        match apply_row(tenancy, row).await {
+            Ok(true) => appended += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(outbox_row = %id, error = %e, "owed work not applied; retried by the next sweep");
+                first_failure.get_or_insert(e);
             }
-            work.commit_recorded().await?;
-            appended += 1;
-        } else {
-            work.commit_unaudited(Unaudited::NothingChanged).await?;
         }
-        audit_outbox::Entity::delete_by_id(row.id)
-            .exec(control)
-            .await?;
     }
+    match first_failure {
+        Some(e) => Err(e),
+        None => Ok(appended),
+    }
+}
+
+/// Applies one owed row and deletes it; `true` when its event was appended now (not found appended already).
+async fn apply_row(tenancy: &Tenancy, row: audit_outbox::Model) -> Result<bool, AppError> {
+    let control = tenancy.system().control();
+    let entry: AuditEntry = serde_json::from_value(row.entry).map_err(|e| {
+        AppError::internal(anyhow::anyhow!(
+            "unreadable `audit_outbox.entry` value: {e}"
+        ))
+    })?;
+    let scope = tenancy.system_scope(TenantId(row.tenant_id)).await?;
+    let mut work = scope.begin().await?;
+    let appended = work.record_deferred(row.id, entry).await?;
+    if appended {
+        if let Some(effect) = row.effect {
+            carry_out_effect(&scope, &work, effect).await?;
+        }
+        work.commit_recorded().await?;
+    } else {
+        work.commit_unaudited(Unaudited::NothingChanged).await?;
+    }
+    audit_outbox::Entity::delete_by_id(row.id)
+        .exec(control)
+        .await?;
     Ok(appended)
 }

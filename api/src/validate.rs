@@ -2,18 +2,51 @@
 
 use crate::error::AppError;
 
-/// Trimmed text of 1 to `max` characters without control characters (newlines allowed); the error names the field.
+/// Trimmed text of 1 to `max` characters without control characters (newlines allowed) and without the characters
+/// that reorder what follows (bidirectional embeddings, overrides and isolates: with them, text shown to a person can
+/// read differently from what was stored); the error names the field.
 pub fn text(field: &str, raw: &str, max: usize) -> Result<String, AppError> {
     let value = raw.trim();
     if value.is_empty()
         || value.chars().count() > max
-        || value.chars().any(|c| c.is_control() && c != '\n')
+        || value
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || reorders(c))
     {
         return Err(AppError::BadInput(format!(
-            "`{field}` must be 1-{max} printable characters"
+            "`{field}` must be 1-{max} printable characters (no control or direction-changing characters)"
         )));
     }
     Ok(value.to_owned())
+}
+
+/// A trimmed one-line label of 1 to `max` characters that a person tells apart from others by sight (a name, a
+/// ticket, an id): no control characters and no characters that print as nothing or reorder what follows.
+pub fn label(field: &str, raw: &str, max: usize) -> Result<String, AppError> {
+    let value = raw.trim();
+    if value.is_empty() || value.chars().count() > max || value.chars().any(hidden) {
+        return Err(AppError::BadInput(format!(
+            "`{field}` must be 1-{max} printable characters (no control, zero-width or direction-changing \
+             characters)"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// A character a person cannot see in a label: a control character, or a Unicode format character that prints as
+/// nothing or reorders what follows (two labels that differ only by one look the same).
+pub fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}')
+}
+
+/// A bidirectional embedding, override or isolate (and the marks), which change the order in which text is shown.
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A trimmed email address of at most 320 characters, `local@domain.tld`, without spaces or control characters.
@@ -34,7 +67,7 @@ pub fn email(raw: &str) -> Result<String, AppError> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains('@')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+        && !email.chars().any(|c| c.is_whitespace() || hidden(c));
     if !well_formed {
         return Err(bad());
     }

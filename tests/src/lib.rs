@@ -188,7 +188,7 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         policy_notice_days: 30,
         smtp_url: None,
         smtp_from: "Steward Test <notices@test.example>".into(),
-        public_url: "http://steward.test".into(),
+        public_url: Some("http://steward.test".into()),
         job_lease_secs: 60,
         db_acquire_timeout_ms: None,
         max_query_aliases: 30,

@@ -531,8 +531,10 @@ pub async fn record_breach(
     let tenants: Vec<tenant::Model> = if affected.is_empty() {
         Vec::new()
     } else {
+        // A terminated tenant's data is gone and no one of it can read a notice (like every announcement).
         tenant::Entity::find()
             .filter(tenant::Column::Id.is_in(affected))
+            .filter(tenant::Column::Status.ne(crate::tenancy::TenantStatus::Terminated))
             .order_by_asc(tenant::Column::Id)
             .all(platform.control())
             .await?

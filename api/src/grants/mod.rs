@@ -110,22 +110,19 @@ async fn create(
             "`durationMinutes` must be between 1 and {max}"
         )));
     }
-    let justification = request.justification.trim();
-    let length = justification.chars().count();
-    if !(MIN_JUSTIFICATION_CHARS..=MAX_JUSTIFICATION_CHARS).contains(&length) {
+    let justification = crate::validate::text(
+        "justification",
+        &request.justification,
+        MAX_JUSTIFICATION_CHARS,
+    )?;
+    let justification = justification.as_str();
+    if justification.chars().count() < MIN_JUSTIFICATION_CHARS {
         return Err(AppError::BadInput(format!(
             "`justification` must be {MIN_JUSTIFICATION_CHARS}-{MAX_JUSTIFICATION_CHARS} characters: say why the access is needed"
         )));
     }
-    let ticket = request.ticket.trim();
-    if ticket.is_empty()
-        || ticket.chars().count() > MAX_TICKET_CHARS
-        || ticket.chars().any(char::is_control)
-    {
-        return Err(AppError::BadInput(format!(
-            "`ticket` must be 1-{MAX_TICKET_CHARS} printable characters"
-        )));
-    }
+    let ticket = crate::validate::label("ticket", &request.ticket, MAX_TICKET_CHARS)?;
+    let ticket = ticket.as_str();
     let subject_ids = match request.subject_ids {
         None => None,
         Some(mut ids) => {

@@ -327,7 +327,9 @@ pub async fn set_webhook(
     scope: &Scope,
     url: Option<&str>,
 ) -> Result<Option<String>, AppError> {
-    let url = url.map(|u| tenancy.outbound().check_url(u)).transpose()?;
+    let url = url
+        .map(|u| tenancy.outbound().check_url("url", u))
+        .transpose()?;
     let txn = scope.begin().await?;
     scope
         .delete_many::<tenant_webhook::Entity>()

@@ -622,7 +622,7 @@ pub async fn set_erasure_endpoint(
         .require_platform(principal, Permission::SubprocessorManage)
         .await?;
     let endpoint = endpoint
-        .map(|e| tenancy.outbound().check_url(e))
+        .map(|e| tenancy.outbound().check_url("endpoint", e))
         .transpose()?;
     let sp = get(tenancy, id).await?;
     let txn = platform.control().begin().await?;

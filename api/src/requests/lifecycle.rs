@@ -201,9 +201,31 @@ pub async fn extend(
             message: "a request's deadline can be extended only once".into(),
         });
     }
+    if request.due_on < Utc::now().date_naive() {
+        return Err(AppError::Refused {
+            reason: crate::error::RefusalReason::DeadlinePassed,
+            message: format!(
+                "the deadline ({}) has passed: an extension must be decided, and the person told, within the first \
+                 period (Art. 12(3)); the request stays overdue until it is completed or rejected",
+                request.due_on
+            ),
+        });
+    }
     let basis = request.clock_basis;
     let due_on =
         deadlines::calendar(&scope.tenant().region)?.add(basis, request.due_on, days as u32)?;
+    let latest = latest_extended_due(&request);
+    if due_on > latest {
+        return Err(AppError::Refused {
+            reason: crate::error::RefusalReason::ExtensionTooLong,
+            message: format!(
+                "extended by {days} {} days the deadline would be {due_on}, after {latest}: at most three months \
+                 after the request was received (plus {} days its clock was stopped), Art. 12(3)",
+                basis.as_str(),
+                request.paused_days
+            ),
+        });
+    }
     // Sealed before the transaction: on SQLite it holds the database's one connection.
     let sealed_reason = seal_reason(scope, &request, Reason::Extension, &why).await?;
     let txn = scope.begin().await?;
@@ -220,6 +242,16 @@ pub async fn extend(
     )
     .await?;
     Ok(updated)
+}
+
+/// The latest a deadline may be extended to: three months after receipt (one month plus two further months,
+/// Art. 12(3)), moved by the days the request's clock was stopped.
+pub fn latest_extended_due(request: &dsr_request::Model) -> chrono::NaiveDate {
+    let received = request.received_at.date_naive();
+    received
+        .checked_add_months(chrono::Months::new(3))
+        .unwrap_or(received)
+        + chrono::Duration::days(request.paused_days.max(0).into())
 }
 
 /// Rejects a request that is not final, with a reason. An erasure already carried out cannot be rejected.

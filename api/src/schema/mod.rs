@@ -39,9 +39,7 @@ pub type StewardSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The schema without any data attached: enough to print the SDL, no database needed.
 pub fn build_schema_bare() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    // The refusal reasons are no field's type; registered so the schema documents them.
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .register_output_type::<crate::error::RefusalReason>()
 }
 
 /// The schema the server runs, with its limits and the tenancy router.

@@ -24,6 +24,16 @@ impl ViewerQuery {
         principal(ctx)?;
         Ok(tenancy(ctx)?.region_names().map(str::to_owned).collect())
     }
+
+    /// Every reason a rule can refuse a well-formed request with (an error's `extensions.reason`, its `code` then
+    /// `BAD_USER_INPUT`), each explained in the `RefusalReason` type; any signed-in caller may read it.
+    async fn refusal_reasons(&self) -> Vec<crate::error::RefusalReason> {
+        use async_graphql::resolver_utils::EnumType;
+        crate::error::RefusalReason::items()
+            .iter()
+            .map(|item| item.value)
+            .collect()
+    }
 }
 
 pub struct Viewer(Principal);

@@ -641,7 +641,7 @@ fn clean_external_id(raw: &str) -> Result<String, AppError> {
     let id = raw.trim();
     if id.is_empty()
         || id.chars().count() > MAX_EXTERNAL_ID_CHARS
-        || id.chars().any(|c| c.is_control() || invisible(c))
+        || id.chars().any(crate::validate::hidden)
     {
         return Err(AppError::BadInput(format!(
             "`externalId` must be 1-{MAX_EXTERNAL_ID_CHARS} printable characters (no control, zero-width or \
@@ -649,15 +649,6 @@ fn clean_external_id(raw: &str) -> Result<String, AppError> {
         )));
     }
     Ok(id.to_owned())
-}
-
-/// Characters that print as nothing or reorder what follows (Unicode format characters): two ids that differ only by
-/// them look the same to a person.
-fn invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}'
-        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
-        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}')
 }
 
 fn clean_source(raw: &str) -> Result<String, AppError> {

@@ -237,9 +237,9 @@ fn clean_name(raw: &str) -> Result<String, AppError> {
             "`name` must be 1-{MAX_NAME_CHARS} characters"
         )));
     }
-    if name.chars().any(char::is_control) {
+    if name.chars().any(crate::validate::hidden) {
         return Err(AppError::BadInput(
-            "`name` must not contain control characters".into(),
+            "`name` must not contain control, zero-width or direction-changing characters".into(),
         ));
     }
     Ok(name)

@@ -7,6 +7,7 @@
 pub mod graphql;
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     TransactionTrait,
@@ -78,15 +79,7 @@ pub async fn invite(
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .map(|n| {
-            if n.chars().count() > MAX_DISPLAY_NAME_CHARS || n.chars().any(char::is_control) {
-                Err(AppError::BadInput(format!(
-                    "`displayName` must be at most {MAX_DISPLAY_NAME_CHARS} printable characters"
-                )))
-            } else {
-                Ok(n.to_owned())
-            }
-        })
+        .map(|n| crate::validate::label("displayName", n, MAX_DISPLAY_NAME_CHARS))
         .transpose()?;
     if invitation.role.holder_kind() != ActorKind::Client {
         return Err(AppError::BadInput(format!(
@@ -112,7 +105,7 @@ pub async fn invite(
             subject: Set(subject.clone()),
             email: Set(email),
             email_key: Set(email_key.clone()),
-            display_name: Set(display_name),
+            display_name: Set(display_name.clone()),
             invited_by: Set(principal.label()),
             created_at: Set(now),
             ..Default::default()
@@ -135,7 +128,25 @@ pub async fn invite(
                 return Err(refused);
             };
             txn = scope.begin().await?;
-            existing
+            // Invited again: by this inviter, and under the name given now (if one is).
+            let mut healed = existing.clone();
+            healed.invited_by = principal.label();
+            if let Some(name) = display_name {
+                healed.display_name = Some(name);
+            }
+            txn.update_many::<tenant_user::Entity>()
+                .col_expr(
+                    tenant_user::Column::InvitedBy,
+                    Expr::value(healed.invited_by.clone()),
+                )
+                .col_expr(
+                    tenant_user::Column::DisplayName,
+                    Expr::value(healed.display_name.clone()),
+                )
+                .filter(tenant_user::Column::Id.eq(existing.id))
+                .exec(&txn)
+                .await?;
+            healed
         }
     };
     let user_id = UserId(model.id);
@@ -595,11 +606,5 @@ fn no_such_assignment() -> AppError {
 }
 
 fn clean_subject(raw: &str) -> Result<String, AppError> {
-    let s = raw.trim();
-    if s.is_empty() || s.chars().count() > MAX_SUBJECT_CHARS || s.chars().any(char::is_control) {
-        return Err(AppError::BadInput(format!(
-            "`subject` must be 1-{MAX_SUBJECT_CHARS} printable characters"
-        )));
-    }
-    Ok(s.to_owned())
+    crate::validate::label("subject", raw, MAX_SUBJECT_CHARS)
 }

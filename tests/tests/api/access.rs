@@ -423,6 +423,36 @@ async fn bad_grant_input_changes_nothing(backend: Backend) {
     app.gql(&support, REQUEST, no_ticket)
         .await
         .expect_code("BAD_USER_INPUT");
+    // The client approves what it reads in the notice: text that reads differently from what is stored (a NUL, a
+    // direction override, a zero-width space in the ticket) is refused.
+    for (field, text) in [
+        ("justification", "Customer\u{0}asked about their export"),
+        ("justification", "Customer asked \u{202E}about their export"),
+        ("ticket", "SUP\u{202E}-6"),
+        ("ticket", "SUP-6\u{200B}"),
+    ] {
+        let mut hidden = grant_input(&t, None, 10);
+        hidden["i"][field] = json!(text);
+        app.gql(&support, REQUEST, hidden)
+            .await
+            .expect_code("BAD_USER_INPUT");
+    }
+    // Look-alike names of tenants and users are refused the same way.
+    let root = app.root();
+    app.gql(
+        &root,
+        "mutation($n: String!) { createTenant(input: { name: $n, region: \"eu\" }) { id } }",
+        json!({ "n": "Grant Rules\u{200B}" }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+    app.gql(
+        &admin,
+        "mutation($i: InviteUserInput!) { inviteUser(input: $i) { id } }",
+        json!({ "i": { "tenantId": t, "email": "lookalike@rules.example", "subject": "lookalike", "role": "CLIENT_VIEWER", "displayName": "Bob\u{202E}evil" } }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
     // A subject of another tenant cannot be named in a grant.
     app.gql(
         &support,

@@ -411,10 +411,49 @@ async fn work_commits_a_change_only_with_its_event(backend: Backend) {
     assert_eq!(verify.ok()["verifyAuditChain"]["valid"], true);
 }
 
+/// A row of owed work that cannot be applied (its tenant is not in the directory, as if its region were gone) is left
+/// for the next sweep, with the sweep failing where privacy officers see it, and does not hold back the rows behind
+/// it: a later tenant's owed event and notice arrive all the same.
+async fn one_stuck_owed_row_does_not_hold_back_the_rest(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Unblocked Co", "eu").await;
+    app.invite(&t, "unblocked-admin", "CLIENT_ADMIN").await;
+    let tenant = steward::ids::TenantId::parse("tenantId", &t).unwrap();
+    let nowhere = steward::ids::TenantId::new();
+    let control = app.state.databases().control().clone();
+    use sea_orm::TransactionTrait;
+    let txn = control.begin().await.unwrap();
+    let stuck = steward::audit::AuditEntry::system("test.stuck", "tenant", nowhere);
+    steward::owed::defer(&txn, nowhere, &stuck, Vec::new())
+        .await
+        .unwrap();
+    let entry = steward::audit::AuditEntry::system("test.behind", "tenant", &t);
+    let notice = steward::owed::Owed::notice("test.behind", "Behind", "Queued after a stuck row.");
+    steward::owed::defer(&txn, tenant, &entry, vec![notice])
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+
+    let swept = steward::owed::apply_all(app.state.tenancy()).await;
+    assert!(swept.is_err(), "the stuck row is reported");
+    assert_eq!(
+        app.count("eu", "audit_events", "action = 'test.behind'")
+            .await,
+        1
+    );
+    assert_eq!(app.count("eu", "notices", "kind = 'test.behind'").await, 1);
+    assert_eq!(
+        app.count("control", "audit_outbox", "1 = 1").await,
+        1,
+        "only the stuck row waits"
+    );
+}
+
 both_backends!(
     chains_are_readable_and_verifiable,
     tampering_is_caught_at_the_first_broken_link,
     concurrent_appends_never_fork_a_chain,
     owed_events_are_appended_once_by_the_sweep,
-    work_commits_a_change_only_with_its_event
+    work_commits_a_change_only_with_its_event,
+    one_stuck_owed_row_does_not_hold_back_the_rest
 );

@@ -100,6 +100,29 @@ async fn introspection_needs_a_token_and_can_be_off(backend: Backend) {
     assert!(anonymous.body["data"].is_null());
     let allowed = app.gql(&app.root(), INTROSPECT, json!({})).await;
     assert_eq!(allowed.ok()["__schema"]["queryType"]["name"], "Query");
+    // The refusal reasons are in the live schema (the Docs explorer lists them), not only in the printed SDL, and
+    // any signed-in caller can list them.
+    let reasons = app
+        .gql(
+            &app.root(),
+            "{ __type(name: \"RefusalReason\") { enumValues { name description } } refusalReasons }",
+            json!({}),
+        )
+        .await;
+    let values = reasons.ok()["__type"]["enumValues"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(values.iter().any(|v| {
+        v["name"] == "DEADLINE_PASSED"
+            && v["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("Art. 12(3)"))
+    }));
+    assert_eq!(
+        reasons.ok()["refusalReasons"].as_array().unwrap().len(),
+        values.len()
+    );
     drop(app);
 
     let closed = TestApp::spawn_with(backend, |args| {

@@ -494,3 +494,31 @@ both_backends!(
     postgres_work_stops_with_the_request,
     a_slow_peer_delays_no_other_tenant,
 );
+
+/// The embedded databases hold users' emails and the audit chains: their folder and files are readable by the
+/// server's own account only (SQLite is the embedded default; PostgreSQL keeps its own files).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_databases_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let t = app.create_tenant("Private Files Co", "eu").await;
+    app.invite(&t, "private-admin", "CLIENT_ADMIN").await;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode(&app.config.data_dir) & 0o077, 0, "data dir");
+    for which in ["control", "eu", "us"] {
+        let url = app.db_url(which);
+        let file = url
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned();
+        for path in [file.clone(), format!("{file}-wal")] {
+            let path = std::path::Path::new(&path);
+            if path.exists() {
+                assert_eq!(mode(path) & 0o077, 0, "{}", path.display());
+            }
+        }
+    }
+}

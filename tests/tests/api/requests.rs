@@ -1539,6 +1539,78 @@ async fn erasure_leaves_no_residue(backend: Backend) {
     );
 }
 
+/// Art. 12(3): an extension is decided within the first period and reaches at most three months after receipt. A
+/// request whose deadline passed cannot be extended out of being overdue; an extension past three months (60
+/// business days on an erasure would be about twelve weeks more) is refused; both change nothing.
+async fn extensions_stop_at_the_deadline_and_at_three_months(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Extension Co", "eu").await;
+    let admin = app.invite(&t, "ex-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("po", "PRIVACY_OFFICER").await;
+    let s = subject(&app, &admin, "ex-1", "ex1@example.com", "Ed Extend").await;
+
+    let (erasure, v) = submit(&app, &admin, &s, "ERASURE").await;
+    let too_long = app
+        .gql(
+            &po,
+            &extend(),
+            json!({ "t": t, "id": erasure, "v": v, "d": 60, "r": "complex" }),
+        )
+        .await;
+    assert_eq!(
+        too_long.body["errors"][0]["extensions"]["reason"], "EXTENSION_TOO_LONG",
+        "{:?}",
+        too_long.body
+    );
+    let latest = chrono::Months::new(3);
+    let latest = today().checked_add_months(latest).unwrap().to_string();
+    let message = too_long.body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains(&latest), "{message}");
+    let unchanged = app.gql(&admin, GET, json!({ "id": erasure })).await;
+    assert_eq!(unchanged.ok()["dataSubjectRequest"]["version"], v);
+    let extended = step(
+        &app,
+        &po,
+        &extend(),
+        json!({ "t": t, "id": erasure, "v": v, "d": 10, "r": "complex" }),
+    )
+    .await;
+    assert!(extended["dueOn"].as_str().unwrap() <= latest.as_str());
+
+    // Overdue: the deadline passed (set in the database, as time would); it stays overdue.
+    let (access, v) = submit(&app, &admin, &s, "ACCESS").await;
+    let db = app.raw_db("eu").await;
+    use sea_orm::ConnectionTrait;
+    let past = today() - Duration::days(3);
+    db.execute_unprepared(&format!(
+        "UPDATE dsr_requests SET due_on = '{past}' WHERE id = {}",
+        steward_tests::stored_uuid(&app, &access)
+    ))
+    .await
+    .unwrap();
+    let late = app
+        .gql(
+            &po,
+            &extend(),
+            json!({ "t": t, "id": access, "v": v, "d": 10, "r": "late" }),
+        )
+        .await;
+    assert_eq!(
+        late.body["errors"][0]["extensions"]["reason"],
+        "DEADLINE_PASSED"
+    );
+    let still = app.gql(&admin, GET, json!({ "id": access })).await;
+    let still = &still.ok()["dataSubjectRequest"];
+    assert_eq!(still["overdue"], true);
+    assert_eq!(still["dueOn"], past.to_string().as_str());
+    assert_eq!(
+        app.count("eu", "audit_events", "action = 'request.extended'")
+            .await,
+        1,
+        "only the extension that was allowed is on the chain"
+    );
+}
+
 both_backends!(
     erasure_leaves_no_residue,
     lifecycle_deadlines_and_idempotency,
@@ -1551,4 +1623,5 @@ both_backends!(
     a_corrupt_transfer_fails_the_erasure_loudly,
     an_unknown_stored_state_is_an_error_not_a_guess,
     parallel_workers_run_each_job_once,
+    extensions_stop_at_the_deadline_and_at_three_months,
 );

@@ -370,9 +370,28 @@ async fn an_invitation_cut_off_between_the_databases_is_completed_by_inviting_ag
     }
 
     let invite = "mutation($input: InviteUserInput!) { inviteUser(input: $input) { id } }";
-    let again = json!({ "input": { "email": "half-viewer@example.org", "subject": "half-viewer", "role": "CLIENT_VIEWER" } });
-    let completed = app.gql(&admin, invite, again.clone()).await;
+    // Invited again under a name: the user is completed with the name given now.
+    let again = json!({ "input": { "email": "Half-Viewer@example.org", "subject": "half-viewer", "role": "CLIENT_VIEWER", "displayName": "Hal F. Viewer" } });
+    let invite_named =
+        "mutation($input: InviteUserInput!) { inviteUser(input: $input) { id displayName } }";
+    let completed = app.gql(&admin, invite_named, again.clone()).await;
+    assert_eq!(completed.ok()["inviteUser"]["displayName"], "Hal F. Viewer");
     let id = completed.ok()["inviteUser"]["id"].clone();
+    let named = app
+        .gql(
+            &admin,
+            "{ users { edges { node { id displayName } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        named.ok()["users"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["node"]["id"] == id && e["node"]["displayName"] == "Hal F. Viewer"),
+        "the name is stored, not only answered"
+    );
     let after = app.gql(&half, users, json!({})).await;
     assert_eq!(after.ok()["users"]["totalCount"], 2, "no second user");
     assert!(
