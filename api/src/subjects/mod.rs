@@ -257,14 +257,27 @@ pub async fn add_personal_data(
 ) -> Result<personal_data::Model, AppError> {
     let record = check_record(record)?;
     let subject = get(scope, subject_id).await?;
-    refuse_if_restricted(&subject)?;
     let key = subject_key(scope, &subject)?;
-    check_may_add(scope, &subject, &key).await?;
+    let txn = scope.begin().await?;
+    // The subject's row, read again and locked (PostgreSQL; SQLite has one writer) in the transaction that adds the
+    // value: the limit, a restriction and an age set meanwhile are checked on what the insert commits against, so
+    // two adds at once cannot both pass the limit, nor one slip past a restriction that starts beside it.
+    let mut locked = txn
+        .find::<data_subject::Entity>()
+        .filter(data_subject::Column::Id.eq(subject_id));
+    if txn.get_database_backend() == DbBackend::Postgres {
+        locked = sea_orm::QuerySelect::lock(locked, sea_orm::sea_query::LockType::Update);
+    }
+    let subject = locked
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no data subject {subject_id}")))?;
+    refuse_if_restricted(&subject)?;
+    check_may_add(&txn, &subject, &key).await?;
     let held = crate::pagination::count(
-        scope
-            .find::<personal_data::Entity>()
+        txn.find::<personal_data::Entity>()
             .filter(personal_data::Column::SubjectId.eq(subject_id)),
-        scope.db(),
+        &txn,
     )
     .await?;
     if held >= MAX_RECORDS_PER_SUBJECT {
@@ -275,7 +288,6 @@ pub async fn add_personal_data(
             ),
         });
     }
-    let txn = scope.begin().await?;
     let inserted = insert_record(scope, &txn, &subject, &key, record, Utc::now()).await?;
     txn.commit(AuditEntry::by(scope.principal(), "personal_data.added", "personal_data", inserted.id)
             .with_detail(json!({ "subject": subject_id, "category": inserted.category, "purpose": inserted.purpose }))).await?;
@@ -400,7 +412,7 @@ fn guardian_consent_required() -> AppError {
 
 /// New personal data is refused for a child under 13, and for a minor without a guardian's consent.
 async fn check_may_add(
-    scope: &Scope,
+    txn: &Work,
     subject: &data_subject::Model,
     key: &SubjectKey,
 ) -> Result<(), AppError> {
@@ -410,10 +422,10 @@ async fn check_may_add(
     match open_birth_date(key, subject)?.map(age_band) {
         Some(AgeBand::Under13) => Err(child_under_13()),
         Some(AgeBand::Minor) => {
-            let consent = scope
+            let consent = txn
                 .find::<guardian_consent::Entity>()
                 .filter(guardian_consent::Column::SubjectId.eq(subject.id))
-                .one(scope.db())
+                .one(txn)
                 .await?;
             if consent.is_none() {
                 return Err(guardian_consent_required());

@@ -571,7 +571,8 @@ async fn page_reads_match_single_reads(backend: Backend) {
     }
 }
 
-/// A subject holds at most 200 records, so one subject's answer (and a page of them) stays bounded.
+/// A subject holds at most 200 records, so one subject's answer (and a page of them) stays bounded, even when the
+/// last places are asked for at once.
 async fn a_subject_holds_at_most_200_records(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let t = app.create_tenant("Capped Co", "eu").await;
@@ -591,10 +592,37 @@ async fn a_subject_holds_at_most_200_records(backend: Backend) {
         .unwrap()
         .to_owned();
     let add = "mutation($i: AddPersonalDataInput!) { addPersonalData(input: $i) { id } }";
-    for i in 50..200 {
+    for i in 50..195 {
         app.gql(&admin, add, json!({ "i": { "subjectId": id, "category": "user.name", "value": format!("Name {i}"), "purpose": "essential.service", "source": "s" } }))
             .await
             .ok();
+    }
+    // The last five places, asked for twenty times at once: the limit is checked in the transaction that adds, on
+    // the subject's locked row, so exactly five get in (truly in parallel on PostgreSQL).
+    let racing = (0..20).map(|i| {
+        let (app, admin, id) = (&app, admin.clone(), id.clone());
+        async move {
+            app.gql(&admin, add, json!({ "i": { "subjectId": id, "category": "user.name", "value": format!("Racer {i}"), "purpose": "essential.service", "source": "s" } }))
+                .await
+        }
+    });
+    let replies = futures_util::future::join_all(racing).await;
+    let added = replies
+        .iter()
+        .filter(|r| r.body["errors"].is_null())
+        .count();
+    assert_eq!(
+        added,
+        5,
+        "{:?}",
+        replies.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    for refused in replies.iter().filter(|r| !r.body["errors"].is_null()) {
+        assert_eq!(
+            refused.body["errors"][0]["extensions"]["reason"], "TOO_MANY_RECORDS",
+            "{:?}",
+            refused.body
+        );
     }
     let refused = app
         .gql(&admin, add, json!({ "i": { "subjectId": id, "category": "user.name", "value": "One too many", "purpose": "essential.service", "source": "s" } }))
