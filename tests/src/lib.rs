@@ -446,6 +446,16 @@ impl TestApp {
             .expect("raw connection")
     }
 
+    /// The file of SQLite database `which` (`control` or a region).
+    pub fn sqlite_file(&self, which: &str) -> String {
+        let url = self.db_url(which);
+        url.trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
     pub fn db_url(&self, which: &str) -> String {
         match which {
             "control" => self.config.control_url.expose().to_owned(),
@@ -464,13 +474,7 @@ impl TestApp {
     pub async fn database_contains(&self, which: &str, needle: &str) -> bool {
         match &self.backend {
             Backend::Sqlite => {
-                let url = self.db_url(which);
-                let path = url
-                    .trim_start_matches("sqlite://")
-                    .split('?')
-                    .next()
-                    .unwrap()
-                    .to_owned();
+                let path = self.sqlite_file(which);
                 [path.clone(), format!("{path}-wal")].iter().any(|p| {
                     std::fs::read(p).is_ok_and(|bytes| {
                         bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
@@ -513,13 +517,7 @@ impl TestApp {
     pub async fn database_contains_bytes(&self, which: &str, needle: &[u8]) -> bool {
         match &self.backend {
             Backend::Sqlite => {
-                let url = self.db_url(which);
-                let path = url
-                    .trim_start_matches("sqlite://")
-                    .split('?')
-                    .next()
-                    .unwrap()
-                    .to_owned();
+                let path = self.sqlite_file(which);
                 [path.clone(), format!("{path}-wal")].iter().any(|p| {
                     std::fs::read(p)
                         .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))

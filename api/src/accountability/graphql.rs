@@ -116,9 +116,9 @@ pub struct Breach {
 }
 
 impl Breach {
-    fn new(b: breach::Model, notes: Vec<breach_notification::Model>) -> Result<Self, AppError> {
+    fn new(b: breach::Model, notes: Vec<breach_notification::Model>) -> Self {
         let hours = (Utc::now() - b.detected_at).num_seconds() as f64 / 3600.0;
-        Ok(Breach {
+        Breach {
             id: ID(b.id.to_string()),
             detected_at: b.detected_at,
             systems: b.systems.0.clone(),
@@ -138,7 +138,7 @@ impl Breach {
             description: b.description,
             region: b.region,
             recorded_by: b.recorded_by,
-        })
+        }
     }
 }
 
@@ -208,10 +208,7 @@ impl AccountabilityQuery {
     /// Breaches with each tenant's notification and acknowledgement (`privacy_officer`).
     async fn breaches(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Breach>> {
         let found = accountability::breaches(tenancy(ctx)?, principal(ctx)?).await?;
-        Ok(found
-            .into_iter()
-            .map(|(b, n)| Breach::new(b, n))
-            .collect::<Result<_, _>>()?)
+        Ok(found.into_iter().map(|(b, n)| Breach::new(b, n)).collect())
     }
 
     /// The breaches a tenant was told of, newest first.
@@ -384,7 +381,7 @@ impl AccountabilityMutation {
             .map(|(_, n)| n)
             .unwrap_or_default();
         Ok(BreachRecorded {
-            breach: Breach::new(b, notes)?,
+            breach: Breach::new(b, notes),
             tenants_notified: tenants.into_iter().map(|t| ID(t.to_string())).collect(),
         })
     }

@@ -215,7 +215,7 @@ pub async fn decide_disclosure(
     // no notice, no count. Its events are appended when the order ends (`release_disclosure_notices`).
     let deferred = if notify_now {
         let entry = AuditEntry::by(principal, "disclosure.decided", "legal_disclosure", id);
-        let (entry, notice) = owed_to_tenant(&updated, entry)?;
+        let (entry, notice) = owed_to_tenant(&updated, entry);
         Some(owed::defer(&control, scope.tenant_id(), &entry, vec![notice]).await?)
     } else {
         None
@@ -229,10 +229,7 @@ pub async fn decide_disclosure(
 
 /// What the tenant learns of a decided demand, on its own chain and as a notice (owed through the outbox with the
 /// control-database change that decides or releases it): at decision time without an order, or when the order ends.
-fn owed_to_tenant(
-    d: &legal_disclosure::Model,
-    entry: AuditEntry,
-) -> Result<(AuditEntry, Owed), AppError> {
+fn owed_to_tenant(d: &legal_disclosure::Model, entry: AuditEntry) -> (AuditEntry, Owed) {
     let categories = d.disclosed_categories.clone().unwrap_or_default();
     let subjects = d
         .disclosed_subject_ids
@@ -265,7 +262,7 @@ fn owed_to_tenant(
             }
         ),
     );
-    Ok((entry, notice))
+    (entry, notice)
 }
 
 /// The scheduled release: decided demands whose non-disclosure order has ended are told to their tenants now.
@@ -299,7 +296,7 @@ pub async fn release_disclosure_notices(
             continue;
         }
         let entry = AuditEntry::system("disclosure.decided", "legal_disclosure", d.id);
-        let (entry, notice) = owed_to_tenant(&d, entry)?;
+        let (entry, notice) = owed_to_tenant(&d, entry);
         let decided = owed::defer(&control, t.id, &entry, vec![notice]).await?;
         let released = owed::defer(
             &control,

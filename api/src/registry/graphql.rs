@@ -235,8 +235,8 @@ pub struct OnwardTransfer {
 }
 
 impl OnwardTransfer {
-    fn from_model(m: onward_transfer::Model) -> Result<Self, AppError> {
-        Ok(OnwardTransfer {
+    fn from_model(m: onward_transfer::Model) -> Self {
+        OnwardTransfer {
             id: ID(m.id.to_string()),
             tenant_id: ID(m.tenant_id.to_string()),
             sub_processor_id: ID(m.sub_processor_id.to_string()),
@@ -248,7 +248,7 @@ impl OnwardTransfer {
             transferred_on: m.transferred_on,
             recorded_by: m.recorded_by,
             created_at: m.created_at,
-        })
+        }
     }
 }
 
@@ -369,10 +369,7 @@ impl RegistryQuery {
     ) -> async_graphql::Result<Vec<OnwardTransfer>> {
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TransferRead).await?;
         let found = registry::transfers::transfers_of(&scope).await?;
-        Ok(found
-            .into_iter()
-            .map(OnwardTransfer::from_model)
-            .collect::<Result<_, _>>()?)
+        Ok(found.into_iter().map(OnwardTransfer::from_model).collect())
     }
 
     /// Every transfer to one sub-processor, across tenants (legal).
@@ -383,10 +380,7 @@ impl RegistryQuery {
     ) -> async_graphql::Result<Vec<OnwardTransfer>> {
         let id = parse_uuid("id", &id)?;
         let found = registry::transfers::transfers_to(tenancy(ctx)?, principal(ctx)?, id).await?;
-        Ok(found
-            .into_iter()
-            .map(OnwardTransfer::from_model)
-            .collect::<Result<_, _>>()?)
+        Ok(found.into_iter().map(OnwardTransfer::from_model).collect())
     }
 }
 
@@ -624,7 +618,7 @@ impl RegistryMutation {
         };
         Ok(OnwardTransfer::from_model(
             registry::transfers::record_transfer(tenancy(ctx)?, &scope, transfer).await?,
-        )?)
+        ))
     }
 
     /// Sets a tenant's contractual notice period for sub-processor changes, in days (platform admin).

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use steward_entities::{legal_hold, retention_default, retention_rule, retention_run};
 use steward_policy::Permission;
 
-use crate::error::AppError;
 use crate::graphql::parse_uuid;
 use crate::graphql::{open_scope, principal, tenancy};
 use crate::retention::{self, Source};
@@ -147,13 +146,12 @@ pub struct LegalHold {
     pub lift_reason: Option<String>,
 }
 
-impl TryFrom<legal_hold::Model> for LegalHold {
-    type Error = AppError;
-    fn try_from(m: legal_hold::Model) -> Result<Self, AppError> {
+impl From<legal_hold::Model> for LegalHold {
+    fn from(m: legal_hold::Model) -> Self {
         let subject_ids = m
             .subject_ids
             .map(|ids| ids.0.iter().map(|i| ID(i.to_string())).collect());
-        Ok(LegalHold {
+        LegalHold {
             id: ID(m.id.to_string()),
             subject_ids,
             reason: m.reason,
@@ -162,7 +160,7 @@ impl TryFrom<legal_hold::Model> for LegalHold {
             lifted_by: m.lifted_by,
             lifted_at: m.lifted_at,
             lift_reason: m.lift_reason,
-        })
+        }
     }
 }
 
@@ -267,8 +265,8 @@ impl RetentionQuery {
         Ok(retention::holds(&scope)
             .await?
             .into_iter()
-            .map(LegalHold::try_from)
-            .collect::<Result<_, _>>()?)
+            .map(LegalHold::from)
+            .collect())
     }
 }
 
@@ -376,7 +374,7 @@ impl RetentionMutation {
         let scope = open_scope(ctx, Some(&input.tenant_id), Permission::LegalHoldManage).await?;
         Ok(retention::place_hold(&scope, subjects, &input.reason)
             .await?
-            .try_into()?)
+            .into())
     }
 
     /// Lifts a legal hold (`legal`); erasures it held back are queued again.
@@ -389,8 +387,6 @@ impl RetentionMutation {
     ) -> async_graphql::Result<LegalHold> {
         let id = parse_uuid("id", &id)?;
         let scope = open_scope(ctx, Some(&tenant_id), Permission::LegalHoldManage).await?;
-        Ok(retention::lift_hold(&scope, id, &reason)
-            .await?
-            .try_into()?)
+        Ok(retention::lift_hold(&scope, id, &reason).await?.into())
     }
 }

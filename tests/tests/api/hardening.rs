@@ -507,13 +507,7 @@ async fn embedded_databases_are_private_to_their_owner() {
     let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode();
     assert_eq!(mode(&app.config.data_dir) & 0o077, 0, "data dir");
     for which in ["control", "eu", "us"] {
-        let url = app.db_url(which);
-        let file = url
-            .trim_start_matches("sqlite://")
-            .split('?')
-            .next()
-            .unwrap()
-            .to_owned();
+        let file = app.sqlite_file(which);
         for path in [file.clone(), format!("{file}-wal")] {
             let path = std::path::Path::new(&path);
             if path.exists() {
