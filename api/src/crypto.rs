@@ -21,6 +21,7 @@ use std::fmt;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::ids::TenantId;
 use aes_gcm::Aes256Gcm;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -28,8 +29,6 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
-
-use crate::ids::TenantId;
 
 /// XChaCha20-Poly1305 with a 24-byte nonce: opened, no longer written.
 const V1_XCHACHA: u8 = 1;
@@ -132,11 +131,19 @@ impl Keyring {
     }
 
     /// The HMAC secret of the erasure webhooks sent to one sub-processor (hex), shared with it out of band.
-    pub fn webhook_secret(&self, sub_processor: uuid::Uuid) -> String {
-        hex::encode(
-            self.derive_for("erasure-webhook", sub_processor.as_bytes())
-                .as_ref(),
-        )
+    pub fn webhook_secret(&self, sub_processor: crate::ids::SubProcessorId) -> String {
+        self.webhook_secret_for(sub_processor.0)
+    }
+
+    /// The HMAC secret of the notice webhooks sent to one tenant (hex). It is derived the way the erasure secrets are
+    /// (so receivers already configured keep verifying); the two never collide, as no tenant shares an id with a
+    /// sub-processor.
+    pub fn notice_webhook_secret(&self, tenant: crate::ids::TenantId) -> String {
+        self.webhook_secret_for(tenant.0)
+    }
+
+    fn webhook_secret_for(&self, id: uuid::Uuid) -> String {
+        hex::encode(self.derive_for("erasure-webhook", id.as_bytes()).as_ref())
     }
 
     /// The key that wraps a tenant's subject keys.
@@ -307,6 +314,18 @@ mod tests {
 
     fn keyring() -> Keyring {
         Keyring::new(MasterKey::from_hex(&"ab".repeat(32)).unwrap())
+    }
+
+    /// Webhook receivers hold these secrets: they must not change with a refactor. Pinned for one master key and id;
+    /// a tenant's notice secret and a sub-processor's erasure secret are derived alike, each from its own id.
+    #[test]
+    fn webhook_secrets_are_stable() {
+        let ring = keyring();
+        let id = uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
+        let pinned = "0c2cc4fb35a7359d4d3596051caa00a128bdd36a3a748268d6e221195bc0c23e";
+        assert_eq!(ring.notice_webhook_secret(TenantId(id)), pinned);
+        assert_eq!(ring.webhook_secret(crate::ids::SubProcessorId(id)), pinned);
+        assert_ne!(ring.notice_webhook_secret(TenantId::new()), pinned);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::auth::{Principal, TokenMinter};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::ids::TenantId;
+use crate::ids::{SubProcessorId, TenantId};
 use crate::pagination::Page;
 use crate::subjects::{self, NewPersonalData};
 use crate::tenancy::TenantRecord;
@@ -202,7 +202,14 @@ async fn seed_subprocessors(tenancy: &crate::tenancy::Tenancy) -> Result<(), App
             replaces: None,
         };
         let proposed = crate::registry::propose(tenancy, &legal, input, "demo data set").await?;
-        crate::registry::announce(tenancy, &legal, proposed.id, None, "demo data set").await?;
+        crate::registry::announce(
+            tenancy,
+            &legal,
+            SubProcessorId(proposed.id),
+            None,
+            "demo data set",
+        )
+        .await?;
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use steward_entities::{job, staff_notice};
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::ids::TenantId;
+use crate::ids::{ExportId, JobId, NoticeId, PropagationId, RequestId, SubjectId, TenantId};
 use crate::tenancy::Tenancy;
 
 /// The queue of the control database; region queues are named by their region.
@@ -43,25 +43,31 @@ const MAX_PER_PASS: usize = 200;
 pub enum Job {
     /// Deletes an erasure request's subject (`requests`).
     #[serde(rename = "request.erase")]
-    Erase { request: Uuid, subject: Uuid },
+    Erase {
+        request: RequestId,
+        subject: SubjectId,
+    },
     /// Sends one erasure request to a sub-processor's webhook (`requests`).
     #[serde(rename = "erasure.deliver")]
-    DeliverErasure { propagation: Uuid },
+    DeliverErasure { propagation: PropagationId },
     /// Reminds of a request's due date, then of it being overdue (`requests`).
     #[serde(rename = "request.deadline")]
-    RequestDeadline { request: Uuid, due_on: NaiveDate },
+    RequestDeadline {
+        request: RequestId,
+        due_on: NaiveDate,
+    },
     /// Deletes an access export whose download window passed (`requests`).
     #[serde(rename = "export.expire")]
-    ExpireExport { export: Uuid },
+    ExpireExport { export: ExportId },
     /// Delivers one notice by email and webhook (`outbox`).
     #[serde(rename = "notice.deliver")]
-    DeliverNotice { notice: Uuid },
+    DeliverNotice { notice: NoticeId },
     /// Builds an offboarding tenant's export (`tenant_export`).
     #[serde(rename = "offboarding.export")]
-    BuildTenantExport { tenant: Uuid },
+    BuildTenantExport { tenant: TenantId },
     /// Ends an offboarding when its grace period is over (`offboarding`).
     #[serde(rename = "offboarding.finish")]
-    FinishOffboarding { tenant: Uuid },
+    FinishOffboarding { tenant: TenantId },
     /// Activates sub-processors whose objection window closed (`subprocessors`).
     #[serde(rename = "sweep.subprocessor_activations")]
     ActivateSubProcessors { slot: i64 },
@@ -159,7 +165,7 @@ pub async fn cancel<C: ConnectionTrait>(db: &C, keys: &[String]) -> Result<(), D
 
 /// The deduplication key of a tenant's export build: one per tenant, found again to rebuild the export.
 pub fn tenant_export_key(tenant: TenantId) -> String {
-    Job::BuildTenantExport { tenant: tenant.0 }.key(tenant.0)
+    Job::BuildTenantExport { tenant }.key(tenant)
 }
 
 /// A job to enqueue.
@@ -309,7 +315,7 @@ async fn claim(
     db: &DatabaseConnection,
     worker: &Worker,
     now: DateTime<Utc>,
-    busy: &[Uuid],
+    busy: &[TenantId],
     platform_busy: bool,
     deliveries: bool,
 ) -> Result<Option<job::Model>, DbErr> {
@@ -489,10 +495,10 @@ pub async fn run_due<H: Handler>(
                 if full || claimed[i] >= MAX_PER_PASS {
                     continue;
                 }
-                let busy: Vec<Uuid> = per_tenant
+                let busy: Vec<TenantId> = per_tenant
                     .iter()
                     .filter(|(_, n)| **n >= PER_TENANT)
-                    .filter_map(|(t, _)| *t)
+                    .filter_map(|(t, _)| t.map(TenantId))
                     .collect();
                 let platform_busy = per_tenant.get(&None).is_some_and(|n| *n >= PER_TENANT);
                 let (busy, platform_busy) = if lane_deliveries {
@@ -698,7 +704,7 @@ pub async fn list(tenancy: &Tenancy, state: JobState) -> Result<Vec<JobRecord>, 
 pub async fn retry(
     tenancy: &Tenancy,
     principal: &crate::auth::Principal,
-    id: Uuid,
+    id: JobId,
 ) -> Result<JobRecord, AppError> {
     let control = std::iter::once((CONTROL, tenancy.system().control()));
     for (queue, db) in control.chain(tenancy.system().regions()) {
@@ -783,8 +789,8 @@ mod tests {
     fn jobs_are_stored_as_before() {
         let id = Uuid::now_v7();
         let erase = Job::Erase {
-            request: id,
-            subject: id,
+            request: RequestId(id),
+            subject: SubjectId(id),
         };
         let (kind, payload) = erase.stored();
         assert_eq!(kind, "request.erase");
@@ -813,7 +819,7 @@ mod tests {
             ))
             .unwrap(),
             Job::RequestDeadline {
-                request: id,
+                request: RequestId(id),
                 due_on: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()
             }
         );
@@ -826,8 +832,12 @@ mod tests {
         // Every delivery kind is a kind.
         for kind in DELIVERIES {
             let job = match kind {
-                "notice.deliver" => Job::DeliverNotice { notice: id },
-                _ => Job::DeliverErasure { propagation: id },
+                "notice.deliver" => Job::DeliverNotice {
+                    notice: NoticeId(id),
+                },
+                _ => Job::DeliverErasure {
+                    propagation: PropagationId(id),
+                },
             };
             assert_eq!(job.kind(), kind);
         }

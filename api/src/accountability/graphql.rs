@@ -13,9 +13,9 @@ use crate::accountability::{
 };
 use crate::error::AppError;
 use crate::graphql::open_scope;
-use crate::graphql::parse_uuid;
 use crate::graphql::types::parse_tenant_id;
 use crate::graphql::{principal, tenancy};
+use crate::ids::{BreachId, DisclosureId, SubProcessorId, SubjectId};
 
 #[derive(SimpleObject)]
 pub struct LegalDisclosure {
@@ -323,7 +323,7 @@ impl AccountabilityMutation {
         id: ID,
         input: DisclosureDecisionInput,
     ) -> async_graphql::Result<LegalDisclosure> {
-        let id = parse_uuid("id", &id)?;
+        let id = DisclosureId::parse("id", &id)?;
         let decision = DecisionMade {
             decision: input.decision,
             note: input.note,
@@ -331,7 +331,7 @@ impl AccountabilityMutation {
             disclosed_subject_ids: input
                 .disclosed_subject_ids
                 .iter()
-                .map(|s| parse_uuid("disclosedSubjectIds", s))
+                .map(|s| SubjectId::parse("disclosedSubjectIds", s))
                 .collect::<Result<_, _>>()?,
             disclosed_on: input.disclosed_on,
         };
@@ -347,7 +347,7 @@ impl AccountabilityMutation {
         id: ID,
         until: Option<NaiveDate>,
     ) -> async_graphql::Result<LegalDisclosure> {
-        let id = parse_uuid("id", &id)?;
+        let id = DisclosureId::parse("id", &id)?;
         Ok(LegalDisclosure::from_model(
             accountability::review_nondisclosure(tenancy(ctx)?, principal(ctx)?, id, until).await?,
         )?)
@@ -368,7 +368,7 @@ impl AccountabilityMutation {
             sub_processor_ids: input
                 .sub_processor_ids
                 .iter()
-                .map(|s| parse_uuid("subProcessorIds", s))
+                .map(|s| SubProcessorId::parse("subProcessorIds", s))
                 .collect::<Result<_, _>>()?,
         };
         let tenancy = tenancy(ctx)?;
@@ -393,7 +393,7 @@ impl AccountabilityMutation {
         breach_id: ID,
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<BreachNotification> {
-        let breach_id = parse_uuid("breachId", &breach_id)?;
+        let breach_id = BreachId::parse("breachId", &breach_id)?;
         let tenant = tenant_id
             .as_ref()
             .map(|id| parse_tenant_id("tenantId", id))

@@ -22,7 +22,7 @@ use sea_orm::{
 };
 use serde_json::json;
 use steward_entities::{
-    Ids, breach, breach_notification, legal_disclosure, onward_transfer, personal_data, tenant,
+    breach, breach_notification, legal_disclosure, onward_transfer, personal_data, tenant,
 };
 use steward_policy::Permission;
 use uuid::Uuid;
@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::ids::TenantId;
+use crate::ids::{BreachId, DisclosureId, SubProcessorId, SubjectId, TenantId};
 
 use crate::owed::{self, Owed, Owing};
 use crate::taxonomy;
@@ -124,14 +124,14 @@ pub struct DecisionMade {
     pub decision: DisclosureDecision,
     pub note: String,
     pub disclosed_categories: Vec<String>,
-    pub disclosed_subject_ids: Vec<Uuid>,
+    pub disclosed_subject_ids: Vec<SubjectId>,
     pub disclosed_on: Option<NaiveDate>,
 }
 
 pub async fn decide_disclosure(
     tenancy: &Tenancy,
     principal: &Principal,
-    id: Uuid,
+    id: DisclosureId,
     decision: DecisionMade,
 ) -> Result<legal_disclosure::Model, AppError> {
     let platform = tenancy
@@ -183,7 +183,7 @@ pub async fn decide_disclosure(
                 steward_entities::data_subject::Column::Id
                     .is_in(decision.disclosed_subject_ids.iter().copied()),
             );
-        let ids: BTreeSet<Uuid> = decision.disclosed_subject_ids.iter().copied().collect();
+        let ids: BTreeSet<SubjectId> = decision.disclosed_subject_ids.iter().copied().collect();
         if crate::pagination::count(query, scope.db()).await? != ids.len() as u64 {
             return Err(AppError::NotFound(
                 "some of `disclosedSubjectIds` are not subjects of this tenant".into(),
@@ -200,8 +200,13 @@ pub async fn decide_disclosure(
     model.reviewer = Set(Some(principal.label()));
     model.decided_at = Set(Some(now));
     model.disclosed_categories = Set(discloses.then(|| categories.iter().cloned().collect()));
-    model.disclosed_subject_ids =
-        Set(discloses.then(|| Ids(decision.disclosed_subject_ids.clone())));
+    model.disclosed_subject_ids = Set(discloses.then(|| {
+        decision
+            .disclosed_subject_ids
+            .iter()
+            .map(|&s| Uuid::from(s))
+            .collect()
+    }));
     model.disclosed_on = Set(disclosed_on);
     model.notice_sent_at = Set(notify_now.then_some(now));
     let updated = model.update(&control).await?;
@@ -317,7 +322,7 @@ pub async fn release_disclosure_notices(
 pub async fn review_nondisclosure(
     tenancy: &Tenancy,
     principal: &Principal,
-    id: Uuid,
+    id: DisclosureId,
     until: Option<NaiveDate>,
 ) -> Result<legal_disclosure::Model, AppError> {
     let platform = tenancy
@@ -452,7 +457,7 @@ pub struct Incident {
     pub systems: Vec<String>,
     pub categories: Vec<String>,
     pub region: Option<String>,
-    pub sub_processor_ids: Vec<Uuid>,
+    pub sub_processor_ids: Vec<SubProcessorId>,
 }
 
 /// Records a breach, works out the affected tenants and notifies each. Returns the breach and the tenants notified.
@@ -547,7 +552,11 @@ pub async fn record_breach(
         systems: Set(systems.iter().cloned().collect()),
         categories: Set(categories.iter().cloned().collect()),
         region: Set(incident.region.clone()),
-        sub_processor_ids: Set(Ids(incident.sub_processor_ids.clone())),
+        sub_processor_ids: Set(incident
+            .sub_processor_ids
+            .iter()
+            .map(|&s| Uuid::from(s))
+            .collect()),
         recorded_by: Set(principal.label()),
         created_at: Set(now),
     }
@@ -599,7 +608,7 @@ pub async fn record_breach(
 pub async fn acknowledge_breach(
     tenancy: &Tenancy,
     scope: &Scope,
-    breach_id: Uuid,
+    breach_id: BreachId,
 ) -> Result<breach_notification::Model, AppError> {
     let control = scope.control();
     let found = scope

@@ -12,6 +12,7 @@ use steward_entities::change_notice::ChangeNoticeStatus;
 use steward_entities::{change_notice, personal_data};
 
 use crate::error::AppError;
+use crate::ids::SubProcessorId;
 
 use crate::registry::{self, mechanisms};
 use crate::tenancy::{Scope, Tenancy};
@@ -128,7 +129,7 @@ pub async fn record(
     let mut sub_processors = Vec::new();
     let mut names = BTreeMap::new();
     for notice in &notices {
-        let sp = registry::get(tenancy, notice.sub_processor_id).await?;
+        let sp = registry::get(tenancy, SubProcessorId(notice.sub_processor_id)).await?;
         names.insert(sp.id, sp.name.clone());
         sub_processors.push(SubProcessorUse {
             name: sp.name.clone(),
@@ -145,7 +146,11 @@ pub async fn record(
     for t in registry::transfers::transfers_of(scope).await? {
         let name = match names.get(&t.sub_processor_id) {
             Some(n) => n.clone(),
-            None => registry::get(tenancy, t.sub_processor_id).await?.name,
+            None => {
+                registry::get(tenancy, SubProcessorId(t.sub_processor_id))
+                    .await?
+                    .name
+            }
         };
         for country in t.countries.0.iter().cloned() {
             if mechanisms::needs_mechanism(&country, t.transferred_on) || t.mechanism.is_some() {

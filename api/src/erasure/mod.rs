@@ -15,9 +15,9 @@ use steward_entities::{
     data_subject, dsr_request, guardian_consent, job, personal_data, subject_export, tenant_export,
     tenant_export_chunk,
 };
-use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::ids::SubjectId;
 use crate::tenancy::Work;
 
 /// What becomes of a departing tenant's export when subjects are erased.
@@ -34,7 +34,7 @@ pub(crate) enum TenantExport {
 /// caller's transaction, with its tombstones and propagations.
 pub(crate) async fn delete_subjects(
     txn: &Work,
-    subjects: &[Uuid],
+    subjects: &[SubjectId],
     tenant_export: TenantExport,
 ) -> Result<(), AppError> {
     let ids = || subjects.iter().copied();

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::audit::AuditEntry;
 use crate::error::AppError;
-use crate::ids::TenantId;
+use crate::ids::{PropagationId, RequestId, SubProcessorId, SubjectId, TenantId};
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::tenancy::{Scope, Tenancy, Unaudited, Work};
 use crate::validate;
@@ -31,22 +31,22 @@ const MAX_NOTE_CHARS: usize = 2000;
 pub(crate) async fn propagate(
     txn: &Work,
     cause: Uuid,
-    subject: Uuid,
-    (sp_id, sp): (Uuid, Option<&subprocessor::Model>),
+    subject: SubjectId,
+    (sp_id, sp): (SubProcessorId, Option<&subprocessor::Model>),
     categories: &BTreeSet<String>,
-) -> Result<(Uuid, PropagationMethod), AppError> {
+) -> Result<(PropagationId, PropagationMethod), AppError> {
     let endpoint = sp.and_then(|s| s.erasure_endpoint.clone());
     let method = if endpoint.is_some() {
         PropagationMethod::Webhook
     } else {
         PropagationMethod::Manual
     };
-    let id = Uuid::now_v7();
+    let id = PropagationId::new();
     txn.insert(erasure_propagation::ActiveModel {
-        id: Set(id),
+        id: Set(id.0),
         request_id: Set(cause),
-        subject_id: Set(subject),
-        sub_processor_id: Set(sp_id),
+        subject_id: Set(subject.0),
+        sub_processor_id: Set(sp_id.0),
         sub_processor_name: Set(sp
             .map(|s| s.name.clone())
             .unwrap_or_else(|| sp_id.to_string())),
@@ -92,7 +92,7 @@ pub(crate) async fn deliver(
     tenancy: &Tenancy,
     scope: &Scope,
     job: &job::Model,
-    id: Uuid,
+    id: PropagationId,
     now: DateTime<Utc>,
 ) -> Result<Outcome, AppError> {
     let tenant = scope.tenant_id();
@@ -124,7 +124,7 @@ pub(crate) async fn deliver(
     let timestamp = now.timestamp();
     let secret = tenancy
         .keyring()
-        .webhook_secret(propagation.sub_processor_id);
+        .webhook_secret(SubProcessorId(propagation.sub_processor_id));
     let signature = crate::outbound::sign_webhook(&secret, timestamp, &body);
     let headers = [
         ("Steward-Signature", format!("t={timestamp},v1={signature}")),
@@ -201,7 +201,7 @@ pub(crate) async fn deliver(
 /// The propagations of an erasure request, oldest first.
 pub async fn propagations(
     scope: &Scope,
-    request: Uuid,
+    request: RequestId,
 ) -> Result<Vec<erasure_propagation::Model>, AppError> {
     Ok(scope
         .find::<erasure_propagation::Entity>()
@@ -214,7 +214,7 @@ pub async fn propagations(
 /// Confirms by hand that a sub-processor erased the data (manual propagations, or webhooks that gave up).
 pub async fn confirm_propagation(
     scope: &Scope,
-    id: Uuid,
+    id: PropagationId,
     confirmed_name: &str,
     note: Option<&str>,
 ) -> Result<erasure_propagation::Model, AppError> {
@@ -273,8 +273,8 @@ pub(crate) async fn requeue_erasure<C: ConnectionTrait>(
     jobs::enqueue(
         txn,
         NewJob::new(Job::Erase {
-            request: request.id,
-            subject: request.subject_id,
+            request: RequestId(request.id),
+            subject: SubjectId(request.subject_id),
         })
         .for_tenant(tenant)
         .dedupe(format!("{}:{attempt}", request.id)),
@@ -291,8 +291,8 @@ pub(crate) async fn enqueue_erasure<C: ConnectionTrait>(
     jobs::enqueue(
         txn,
         NewJob::new(Job::Erase {
-            request: request.id,
-            subject: request.subject_id,
+            request: RequestId(request.id),
+            subject: SubjectId(request.subject_id),
         })
         .for_tenant(tenant)
         .dedupe(request.id),

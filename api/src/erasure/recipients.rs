@@ -9,6 +9,7 @@ use steward_entities::{onward_transfer, onward_transfer_subject, subprocessor};
 use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::ids::{SubProcessorId, SubjectId};
 use crate::tenancy::{Scope, Tenancy};
 
 /// What an erasure removed of each subject.
@@ -23,7 +24,7 @@ pub(crate) enum Extent {
 
 /// The tenant's transfers, with which subjects each names: read once for any number of subjects.
 pub(crate) struct Transfers {
-    named: HashMap<Uuid, HashSet<Uuid>>,
+    named: HashMap<SubjectId, HashSet<Uuid>>,
     listed: HashSet<Uuid>,
     all: Vec<(onward_transfer::Model, BTreeSet<String>)>,
 }
@@ -31,10 +32,10 @@ pub(crate) struct Transfers {
 impl Transfers {
     pub(crate) async fn load(
         scope: &Scope,
-        subjects: impl IntoIterator<Item = Uuid>,
+        subjects: impl IntoIterator<Item = SubjectId>,
     ) -> Result<Self, AppError> {
-        let subjects: BTreeSet<Uuid> = subjects.into_iter().collect();
-        let mut named: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
+        let subjects: BTreeSet<SubjectId> = subjects.into_iter().collect();
+        let mut named: HashMap<SubjectId, HashSet<Uuid>> = HashMap::new();
         for link in scope
             .find::<onward_transfer_subject::Entity>()
             .filter(onward_transfer_subject::Column::SubjectId.is_in(subjects))
@@ -42,7 +43,7 @@ impl Transfers {
             .await?
         {
             named
-                .entry(link.subject_id)
+                .entry(SubjectId(link.subject_id))
                 .or_default()
                 .insert(link.transfer_id);
         }
@@ -76,7 +77,7 @@ impl Transfers {
     /// it carried.
     pub(crate) fn concerning<'a>(
         &'a self,
-        subject: Uuid,
+        subject: SubjectId,
         categories: &'a BTreeSet<String>,
     ) -> impl Iterator<Item = (&'a onward_transfer::Model, &'a BTreeSet<String>)> + 'a {
         let named = self.named.get(&subject);
@@ -91,7 +92,7 @@ impl Transfers {
 /// The transfers that concern one subject whose data is in `categories`, oldest first.
 pub(crate) async fn transfers_concerning(
     scope: &Scope,
-    subject: Uuid,
+    subject: SubjectId,
     categories: &BTreeSet<String>,
 ) -> Result<Vec<onward_transfer::Model>, AppError> {
     let transfers = Transfers::load(scope, [subject]).await?;
@@ -105,11 +106,11 @@ pub(crate) async fn transfers_concerning(
 /// subject, the categories of the values deleted (all of them for [`Extent::Subject`]).
 pub(crate) async fn recipients(
     scope: &Scope,
-    erased: &BTreeMap<Uuid, BTreeSet<String>>,
+    erased: &BTreeMap<SubjectId, BTreeSet<String>>,
     extent: Extent,
-) -> Result<BTreeMap<(Uuid, Uuid), BTreeSet<String>>, AppError> {
+) -> Result<BTreeMap<(SubjectId, SubProcessorId), BTreeSet<String>>, AppError> {
     let transfers = Transfers::load(scope, erased.keys().copied()).await?;
-    let mut recipients: BTreeMap<(Uuid, Uuid), BTreeSet<String>> = BTreeMap::new();
+    let mut recipients: BTreeMap<(SubjectId, SubProcessorId), BTreeSet<String>> = BTreeMap::new();
     for (subject, categories) in erased {
         for (t, sent) in transfers.concerning(*subject, categories) {
             let told: BTreeSet<String> = match extent {
@@ -120,7 +121,7 @@ pub(crate) async fn recipients(
                 continue;
             }
             recipients
-                .entry((*subject, t.sub_processor_id))
+                .entry((*subject, SubProcessorId(t.sub_processor_id)))
                 .or_default()
                 .extend(told);
         }
@@ -131,9 +132,9 @@ pub(crate) async fn recipients(
 /// The registry entries of the recipients (read from the control database before the erasure's transaction).
 pub(crate) async fn registry_of(
     tenancy: &Tenancy,
-    recipients: &BTreeMap<(Uuid, Uuid), BTreeSet<String>>,
-) -> Result<HashMap<Uuid, subprocessor::Model>, AppError> {
-    let ids: BTreeSet<Uuid> = recipients.keys().map(|(_, sp)| *sp).collect();
+    recipients: &BTreeMap<(SubjectId, SubProcessorId), BTreeSet<String>>,
+) -> Result<HashMap<SubProcessorId, subprocessor::Model>, AppError> {
+    let ids: BTreeSet<SubProcessorId> = recipients.keys().map(|(_, sp)| *sp).collect();
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -142,6 +143,6 @@ pub(crate) async fn registry_of(
         .all(tenancy.system().control())
         .await?
         .into_iter()
-        .map(|s| (s.id, s))
+        .map(|s| (SubProcessorId(s.id), s))
         .collect())
 }

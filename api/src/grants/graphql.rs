@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::grants::{self, GrantRequest, GrantStatus};
-use crate::graphql::parse_uuid;
 use crate::graphql::types::{Conn, connection};
 use crate::graphql::{open_scope, principal, tenancy};
+use crate::ids::{GrantId, SubjectId};
 use crate::pagination::{Page, PageOf};
 
 /// Time-boxed permission for one staff member to read a tenant's personal values.
@@ -241,7 +241,7 @@ impl AccessGrantInput {
             .subject_ids
             .map(|ids| {
                 ids.iter()
-                    .map(|id| parse_uuid("subjectIds", id))
+                    .map(|id| SubjectId::parse("subjectIds", id))
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
@@ -295,7 +295,7 @@ impl AccessMutation {
         id: ID,
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<AccessGrant> {
-        let id = parse_uuid("id", &id)?;
+        let id = GrantId::parse("id", &id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::AccessGrantApprove).await?;
         Ok(AccessGrant::from_model(grants::approve(&scope, id).await?)?)
     }
@@ -308,7 +308,7 @@ impl AccessMutation {
         reason: String,
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<AccessGrant> {
-        let id = parse_uuid("id", &id)?;
+        let id = GrantId::parse("id", &id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::AccessGrantApprove).await?;
         Ok(AccessGrant::from_model(
             grants::deny(&scope, id, &reason).await?,
@@ -323,7 +323,7 @@ impl AccessMutation {
         tenant_id: Option<ID>,
         reason: Option<String>,
     ) -> async_graphql::Result<AccessGrant> {
-        let id = parse_uuid("id", &id)?;
+        let id = GrantId::parse("id", &id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::AccessGrantRevoke).await?;
         Ok(AccessGrant::from_model(
             grants::revoke(&scope, id, reason.as_deref()).await?,

@@ -11,14 +11,14 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
 use steward_entities::access_grant::{self, GrantDecision};
-use steward_entities::{Ids, access_log, data_subject};
+use steward_entities::{access_log, data_subject};
 use steward_policy::ActorKind;
 use uuid::Uuid;
 
 use crate::audit::AuditEntry;
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::ids::TenantId;
+use crate::ids::{GrantId, SubjectId, TenantId};
 use crate::pagination::{Page, PageOf};
 use crate::tenancy::{Scope, Tenancy};
 
@@ -72,7 +72,7 @@ pub struct GrantRequest {
     pub ticket: String,
     pub duration_minutes: i32,
     /// `None`: every subject of the tenant.
-    pub subject_ids: Option<Vec<Uuid>>,
+    pub subject_ids: Option<Vec<SubjectId>>,
 }
 
 /// Asks the tenant for access. The scope must have been opened for `access_grant:request`.
@@ -156,7 +156,9 @@ async fn create(
             justification: Set(justification.to_owned()),
             ticket: Set(ticket.to_owned()),
             duration_minutes: Set(request.duration_minutes),
-            subject_ids: Set(subject_ids.as_ref().map(|ids| Ids(ids.clone()))),
+            subject_ids: Set(subject_ids
+                .as_ref()
+                .map(|ids| ids.iter().map(|&s| Uuid::from(s)).collect())),
             break_glass: Set(break_glass),
             status: Set(if break_glass {
                 GrantStatus::Approved
@@ -222,7 +224,7 @@ async fn create(
 }
 
 /// Approves a pending grant; it runs from now for its duration. Scope opened for `access_grant:approve`.
-pub async fn approve(scope: &Scope, id: Uuid) -> Result<access_grant::Model, AppError> {
+pub async fn approve(scope: &Scope, id: GrantId) -> Result<access_grant::Model, AppError> {
     let grant = pending(scope, id).await?;
     let now = Utc::now();
     let minutes = grant.duration_minutes;
@@ -241,7 +243,11 @@ pub async fn approve(scope: &Scope, id: Uuid) -> Result<access_grant::Model, App
 }
 
 /// Denies a pending grant, with a reason. Scope opened for `access_grant:approve`.
-pub async fn deny(scope: &Scope, id: Uuid, reason: &str) -> Result<access_grant::Model, AppError> {
+pub async fn deny(
+    scope: &Scope,
+    id: GrantId,
+    reason: &str,
+) -> Result<access_grant::Model, AppError> {
     let reason = required_reason(reason)?;
     let grant = pending(scope, id).await?;
     let mut model: access_grant::ActiveModel = grant.into();
@@ -261,7 +267,7 @@ pub async fn deny(scope: &Scope, id: Uuid, reason: &str) -> Result<access_grant:
 /// Ends a pending or running grant at once. Scope opened for `access_grant:revoke`.
 pub async fn revoke(
     scope: &Scope,
-    id: Uuid,
+    id: GrantId,
     reason: Option<&str>,
 ) -> Result<access_grant::Model, AppError> {
     let grant = get(scope, id).await?;
@@ -356,15 +362,18 @@ pub async fn in_force(scope: &Scope, grantee: &str) -> Result<Vec<access_grant::
 }
 
 /// The subjects a grant opens; `None` for all.
-pub fn subjects_of(grant: &access_grant::Model) -> Option<Vec<Uuid>> {
-    grant.subject_ids.as_ref().map(|ids| ids.0.clone())
+pub fn subjects_of(grant: &access_grant::Model) -> Option<Vec<SubjectId>> {
+    grant
+        .subject_ids
+        .as_ref()
+        .map(|ids| ids.0.iter().copied().map(SubjectId).collect())
 }
 
 pub fn tenant_of(grant: &access_grant::Model) -> TenantId {
     TenantId(grant.tenant_id)
 }
 
-async fn get(scope: &Scope, id: Uuid) -> Result<access_grant::Model, AppError> {
+async fn get(scope: &Scope, id: GrantId) -> Result<access_grant::Model, AppError> {
     scope
         .find::<access_grant::Entity>()
         .filter(access_grant::Column::Id.eq(id))
@@ -373,7 +382,7 @@ async fn get(scope: &Scope, id: Uuid) -> Result<access_grant::Model, AppError> {
         .ok_or_else(|| AppError::NotFound(format!("no access grant {id}")))
 }
 
-async fn pending(scope: &Scope, id: Uuid) -> Result<access_grant::Model, AppError> {
+async fn pending(scope: &Scope, id: GrantId) -> Result<access_grant::Model, AppError> {
     let grant = get(scope, id).await?;
     if grant.grantee == scope.principal().subject {
         return Err(AppError::Forbidden(

@@ -79,9 +79,3 @@ pub(crate) fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError
     ctx.data::<Principal>()
         .map_err(|_| AppError::Unauthenticated("missing bearer token".into()))
 }
-
-/// An id argument as a UUID; anything else is `BAD_USER_INPUT` naming the argument.
-pub(crate) fn parse_uuid(field: &str, id: &async_graphql::ID) -> Result<uuid::Uuid, AppError> {
-    uuid::Uuid::parse_str(id.trim())
-        .map_err(|_| AppError::BadInput(format!("`{field}` is not a valid id (expected a UUID)")))
-}

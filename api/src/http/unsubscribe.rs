@@ -21,7 +21,7 @@ pub(super) fn unsubscribe_page(status: StatusCode, body: &str) -> axum::response
 pub(super) fn unsubscribe_token_of(
     state: &AppState,
     token: Option<&str>,
-) -> Result<(crate::ids::TenantId, uuid::Uuid), Box<axum::response::Response>> {
+) -> Result<(crate::ids::TenantId, crate::ids::UserId), Box<axum::response::Response>> {
     use crate::notices::BadUnsubscribe;
     match token.map(|t| {
         crate::notices::verify_unsubscribe_token(state.tenancy().keyring(), t, chrono::Utc::now())

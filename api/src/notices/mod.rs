@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::audit::AuditEntry;
 use crate::crypto::Keyring;
 use crate::error::AppError;
-use crate::ids::TenantId;
+use crate::ids::{NoticeId, TenantId, UserId};
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::pagination::{Page, PageOf};
 use crate::tenancy::{Scope, Tenancy};
@@ -62,9 +62,11 @@ pub(crate) async fn file<C: ConnectionTrait>(
     .await?;
     jobs::enqueue(
         txn,
-        NewJob::new(Job::DeliverNotice { notice: model.id })
-            .for_tenant(tenant)
-            .dedupe(model.id),
+        NewJob::new(Job::DeliverNotice {
+            notice: NoticeId(model.id),
+        })
+        .for_tenant(tenant)
+        .dedupe(model.id),
     )
     .await?;
     Ok(model)
@@ -175,7 +177,7 @@ impl lettre::message::header::Header for ListUnsubscribePost {
 pub fn unsubscribe_token(
     keyring: &Keyring,
     tenant: TenantId,
-    user: Uuid,
+    user: UserId,
     now: DateTime<Utc>,
 ) -> String {
     let expires = (now + chrono::Duration::days(UNSUBSCRIBE_LINK_DAYS)).timestamp();
@@ -206,7 +208,7 @@ pub fn verify_unsubscribe_token(
     keyring: &Keyring,
     token: &str,
     now: DateTime<Utc>,
-) -> Result<(TenantId, Uuid), BadUnsubscribe> {
+) -> Result<(TenantId, UserId), BadUnsubscribe> {
     let parsed = || -> Option<(String, String)> {
         let (b64, signature) = token.split_once('.')?;
         let payload = String::from_utf8(
@@ -241,7 +243,7 @@ pub fn verify_unsubscribe_token(
     }
     Ok((
         TenantId(Uuid::parse_str(tenant).map_err(|_| BadUnsubscribe::Invalid)?),
-        Uuid::parse_str(user).map_err(|_| BadUnsubscribe::Invalid)?,
+        UserId(Uuid::parse_str(user).map_err(|_| BadUnsubscribe::Invalid)?),
     ))
 }
 
@@ -249,7 +251,7 @@ pub fn verify_unsubscribe_token(
 pub async fn set_opt_out(
     tenancy: &Tenancy,
     tenant: TenantId,
-    user: Uuid,
+    user: UserId,
     opt_out: bool,
     via: &str,
     actor: AuditEntry,
@@ -274,7 +276,7 @@ pub async fn set_opt_out(
         None if !opt_out => {
             return Ok(communication_preference::Model {
                 tenant_id: tenant.0,
-                user_id: user,
+                user_id: user.0,
                 marketing_opt_out: false,
                 updated_via: "default".into(),
                 updated_at: Utc::now(),
@@ -285,7 +287,7 @@ pub async fn set_opt_out(
     let txn = scope.begin().await?;
     let model = communication_preference::ActiveModel {
         tenant_id: Set(tenant.0),
-        user_id: Set(user),
+        user_id: Set(user.0),
         marketing_opt_out: Set(opt_out),
         updated_via: Set(via.to_owned()),
         updated_at: Set(Utc::now()),
@@ -312,7 +314,7 @@ pub async fn me(scope: &Scope) -> Result<tenant_user::Model, AppError> {
         .ok_or_else(|| AppError::NotFound("you are not a user of this tenant".into()))
 }
 
-pub async fn opted_out(scope: &Scope, user: Uuid) -> Result<bool, AppError> {
+pub async fn opted_out(scope: &Scope, user: UserId) -> Result<bool, AppError> {
     Ok(scope
         .find::<communication_preference::Entity>()
         .filter(communication_preference::Column::UserId.eq(user))
@@ -354,13 +356,13 @@ pub async fn set_webhook(
         .with_detail(json!({ "configured": url.is_some() })),
     )
     .await?;
-    Ok(url.map(|_| tenancy.keyring().webhook_secret(scope.tenant_id().0)))
+    Ok(url.map(|_| tenancy.keyring().notice_webhook_secret(scope.tenant_id())))
 }
 
 /// The deliveries of one notice.
 pub async fn deliveries(
     scope: &Scope,
-    notice: Uuid,
+    notice: NoticeId,
 ) -> Result<Vec<notice_delivery::Model>, AppError> {
     Ok(scope
         .find::<notice_delivery::Entity>()
@@ -381,7 +383,7 @@ struct Target<'a> {
 async fn record(
     db: &DatabaseConnection,
     tenant: TenantId,
-    notice: Uuid,
+    notice: NoticeId,
     target: Target<'_>,
     result: Result<DeliveryState, String>,
     previous: Option<&notice_delivery::Model>,
@@ -410,7 +412,7 @@ async fn record(
             notice_delivery::ActiveModel {
                 tenant_id: Set(tenant.0),
                 id: Set(Uuid::now_v7()),
-                notice_id: Set(notice),
+                notice_id: Set(notice.0),
                 channel: Set(channel.to_owned()),
                 recipient: Set(recipient.to_owned()),
                 user_id: Set(user),
@@ -433,7 +435,7 @@ pub(crate) async fn deliver(
     tenancy: &Tenancy,
     mailer: Option<&Mailer>,
     scope: &Scope,
-    notice_id: Uuid,
+    notice_id: NoticeId,
 ) -> Result<Outcome, AppError> {
     let (db, tenant) = (scope.db(), scope.tenant_id());
     let Some(n) = scope
@@ -496,7 +498,7 @@ pub(crate) async fn deliver(
                     format!(
                         "{}/unsubscribe?token={}",
                         mailer.public_url,
-                        unsubscribe_token(tenancy.keyring(), tenant, user.id, Utc::now())
+                        unsubscribe_token(tenancy.keyring(), tenant, UserId(user.id), Utc::now())
                     )
                 });
                 mailer
@@ -512,7 +514,7 @@ pub(crate) async fn deliver(
                 recipient: &user.email,
                 user: Some(user.id),
             };
-            record(db, tenant, n.id, target, result, prev).await?;
+            record(db, tenant, NoticeId(n.id), target, result, prev).await?;
         }
     }
 
@@ -533,7 +535,7 @@ pub(crate) async fn deliver(
             .to_string();
             let timestamp = Utc::now().timestamp();
             let signature = crate::outbound::sign_webhook(
-                &tenancy.keyring().webhook_secret(tenant.0),
+                &tenancy.keyring().notice_webhook_secret(tenant),
                 timestamp,
                 &body,
             );
@@ -557,7 +559,7 @@ pub(crate) async fn deliver(
                 recipient: &hook.url,
                 user: None,
             };
-            record(db, tenant, n.id, target, result, prev).await?;
+            record(db, tenant, NoticeId(n.id), target, result, prev).await?;
         }
     }
     if failures > 0 {

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::audit::AuditEntry;
 use crate::crypto::SubjectKey;
 use crate::error::AppError;
+use crate::ids::ExportId;
 use crate::jobs::{self, Outcome};
 use crate::offboarding::{Choice, details};
 use crate::subjects;
@@ -45,7 +46,7 @@ const EXPORT_MIN_DAYS: i64 = 7;
 pub const DOWNLOAD_PATH: &str = "/exports/tenant";
 const FORMAT: &str = "steward.tenant-export/v2";
 
-fn chunk_context(export: Uuid, seq: i32) -> String {
+fn chunk_context(export: ExportId, seq: i32) -> String {
     format!("tenant.export:{export}:{seq}")
 }
 
@@ -104,7 +105,7 @@ pub(crate) async fn build(
         };
         let seq = export.chunks;
         let sealed = key
-            .seal(&chunk_context(export.id, seq), &chunk.lines)
+            .seal(&chunk_context(ExportId(export.id), seq), &chunk.lines)
             .map_err(AppError::internal)?;
         drop(chunk.lines);
         let txn = scope.begin().await?;
@@ -342,7 +343,7 @@ fn no_export() -> AppError {
 
 /// A whole download was sent: counted and audited. (A `HEAD`, or a download cut short, is neither: only a download
 /// that reached its end line lets the offboarding go on.)
-async fn record_download(scope: &Scope, export: Uuid) -> Result<(), AppError> {
+async fn record_download(scope: &Scope, export: ExportId) -> Result<(), AppError> {
     let txn = scope.begin().await?;
     txn.update_many::<tenant_export::Entity>()
         .col_expr(
@@ -443,7 +444,7 @@ async fn step(mut s: Download) -> Result<Option<(Bytes, Download)>, std::io::Err
                 .ok_or_else(|| broken(format!("chunk {seq} of export {} is missing", s.export)))?;
             let text = s
                 .key
-                .open(&chunk_context(s.export, seq), &chunk.sealed)
+                .open(&chunk_context(ExportId(s.export), seq), &chunk.sealed)
                 .map_err(|e| broken(format!("chunk {seq} of export {}: {e}", s.export)))?;
             s.next = if seq + 1 < s.chunks {
                 Next::Chunk(seq + 1, end)
@@ -453,12 +454,14 @@ async fn step(mut s: Download) -> Result<Option<(Bytes, Download)>, std::io::Err
             Ok(Some((Bytes::from(text), s)))
         }
         Next::End(end) => {
-            record_download(&s.scope, s.export).await.map_err(|e| {
-                broken(format!(
-                    "recording the download of export {}: {e:?}",
-                    s.export
-                ))
-            })?;
+            record_download(&s.scope, ExportId(s.export))
+                .await
+                .map_err(|e| {
+                    broken(format!(
+                        "recording the download of export {}: {e:?}",
+                        s.export
+                    ))
+                })?;
             Ok(Some((line(end), s)))
         }
         Next::Done => Ok(None),

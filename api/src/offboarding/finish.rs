@@ -2,6 +2,7 @@
 //! with its certificate.
 
 use super::*;
+use crate::ids::{SubjectId, TenantId};
 use steward_entities::Counts;
 
 /// When the grace period has ended: erase every subject in batches, then sign the certificate and terminate.
@@ -97,22 +98,22 @@ pub(super) async fn erase_batch(
     batch: &[data_subject::Model],
     tenant: TenantId,
 ) -> Result<(), AppError> {
-    let ids: Vec<Uuid> = batch.iter().map(|s| s.id).collect();
+    let ids: Vec<SubjectId> = batch.iter().map(|s| SubjectId(s.id)).collect();
     let records = scope
         .find::<personal_data::Entity>()
         .filter(personal_data::Column::SubjectId.is_in(ids.iter().copied()))
         .all(scope.db())
         .await?;
-    let mut counts: BTreeMap<Uuid, BTreeMap<String, i64>> = BTreeMap::new();
+    let mut counts: BTreeMap<SubjectId, BTreeMap<String, i64>> = BTreeMap::new();
     for r in &records {
         *counts
-            .entry(r.subject_id)
+            .entry(SubjectId(r.subject_id))
             .or_default()
             .entry(r.category.clone())
             .or_default() += 1;
     }
     // Recipients per subject (read before the transaction).
-    let erased: BTreeMap<Uuid, BTreeSet<String>> = ids
+    let erased: BTreeMap<SubjectId, BTreeSet<String>> = ids
         .iter()
         .map(|subject| {
             let categories = counts
@@ -146,7 +147,7 @@ pub(super) async fn erase_batch(
             *total.entry(k.clone()).or_default() += n;
         }
         txn.insert(erasure_tombstone::ActiveModel {
-            subject_id: Set(*subject),
+            subject_id: Set(subject.0),
             // Offboarding erasures name the tenant as their "request".
             request_id: Set(tenant.0),
             erased_at: Set(now),

@@ -32,7 +32,6 @@ use steward_entities::{
     personal_data, tenant, tenant_export,
 };
 use steward_policy::{ActorKind, Permission};
-use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
@@ -130,16 +129,12 @@ pub async fn begin(
     if choice == Choice::ReturnThenDelete {
         work.push(Owed::StartTenantExport { due: Some(due) });
         work.push(Owed::Job {
-            job: Job::BuildTenantExport {
-                tenant: tenant_id.0,
-            },
+            job: Job::BuildTenantExport { tenant: tenant_id },
             run_at: now,
         });
     }
     work.push(Owed::Job {
-        job: Job::FinishOffboarding {
-            tenant: tenant_id.0,
-        },
+        job: Job::FinishOffboarding { tenant: tenant_id },
         run_at: due,
     });
     work.push(Owed::notice(
@@ -464,5 +459,5 @@ pub async fn certificate(scope: &Scope) -> Result<offboarding_certificate::Model
 
 /// The deduplication key of a tenant's offboarding end.
 fn finish_key(tenant: TenantId) -> String {
-    Job::FinishOffboarding { tenant: tenant.0 }.key(tenant.0)
+    Job::FinishOffboarding { tenant }.key(tenant.0)
 }

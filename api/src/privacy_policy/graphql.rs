@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use steward_entities::{notice, policy_version};
 use steward_policy::Permission;
 
-use crate::graphql::parse_uuid;
 use crate::graphql::{open_scope, principal, tenancy};
+use crate::ids::{NoticeId, TenantId, UserId};
 use crate::privacy_policy::{self, Document, NewVersion};
 
 /// How many days ahead a material change must be posted (`STEWARD_POLICY_NOTICE_DAYS`).
@@ -142,7 +142,7 @@ impl PolicyQuery {
         let scope = open_scope(ctx, None, Permission::TenantRead).await?;
         let me = crate::notices::me(&scope).await?;
         Ok(CommunicationPreferences {
-            marketing_opt_out: crate::notices::opted_out(&scope, me.id).await?,
+            marketing_opt_out: crate::notices::opted_out(&scope, UserId(me.id)).await?,
         })
     }
 
@@ -153,7 +153,7 @@ impl PolicyQuery {
         tenant_id: Option<ID>,
         notice_id: ID,
     ) -> async_graphql::Result<Vec<NoticeDelivery>> {
-        let notice_id = parse_uuid("noticeId", &notice_id)?;
+        let notice_id = NoticeId::parse("noticeId", &notice_id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TenantSettings).await?;
         Ok(crate::notices::deliveries(&scope, notice_id)
             .await?
@@ -262,7 +262,7 @@ impl PolicyMutation {
         let saved = crate::notices::set_opt_out(
             tenancy(ctx)?,
             scope.tenant_id(),
-            me.id,
+            UserId(me.id),
             marketing_opt_out,
             "console",
             entry,
@@ -301,7 +301,7 @@ impl PolicyMutation {
             .as_ref()
             .map(|ids| {
                 ids.iter()
-                    .map(|id| parse_uuid("tenantIds", id))
+                    .map(|id| TenantId::parse("tenantIds", id))
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
@@ -331,7 +331,7 @@ impl PolicyMutation {
         tenant_id: Option<ID>,
         id: ID,
     ) -> async_graphql::Result<NoticeRecord> {
-        let id = parse_uuid("id", &id)?;
+        let id = NoticeId::parse("id", &id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TenantRead).await?;
         Ok(privacy_policy::acknowledge_notice(&scope, id).await?.into())
     }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::ids::TenantId;
+use crate::ids::{NoticeId, TenantId};
 use crate::notices::Class;
 use crate::owed::{self, Owed, Owing};
 use crate::tenancy::{Scope, Tenancy, TenantStatus};
@@ -248,7 +248,7 @@ pub struct Announcement<'a> {
 pub(crate) async fn notify_tenants(
     control: &DatabaseTransaction,
     principal: &Principal,
-    only: Option<&[Uuid]>,
+    only: Option<&[TenantId]>,
     message: &Announcement<'_>,
     (action, object_type, object_id): (&'static str, &'static str, Uuid),
 ) -> Result<Owing, AppError> {
@@ -341,7 +341,7 @@ pub async fn banner(scope: &Scope) -> Result<Option<notice::Model>, AppError> {
 }
 
 /// A client user acknowledges one of the tenant's notices.
-pub async fn acknowledge_notice(scope: &Scope, id: Uuid) -> Result<notice::Model, AppError> {
+pub async fn acknowledge_notice(scope: &Scope, id: NoticeId) -> Result<notice::Model, AppError> {
     if scope.principal().kind != steward_policy::ActorKind::Client {
         return Err(AppError::Forbidden(
             "notices are acknowledged by the client's own users".into(),
@@ -373,7 +373,7 @@ pub async fn acknowledge_notice(scope: &Scope, id: Uuid) -> Result<notice::Model
 pub async fn send_notice(
     tenancy: &Tenancy,
     principal: &Principal,
-    only: Option<Vec<Uuid>>,
+    only: Option<Vec<TenantId>>,
     class: Class,
     audience: Vec<Role>,
     title: &str,

@@ -10,8 +10,8 @@ use steward_entities::{
 use steward_policy::{ActorKind, Permission};
 
 use crate::error::AppError;
-use crate::graphql::parse_uuid;
 use crate::graphql::{open_scope, principal, tenancy};
+use crate::ids::{ChangeNoticeId, ObjectionId, SubProcessorId, SubjectId};
 use crate::registry::{
     self, Resolution, SubProcessorInput, SubProcessorStatus, transfers::TransferInput,
 };
@@ -85,7 +85,8 @@ impl SubProcessor {
     #[graphql(complexity = "10 + child_complexity")]
     async fn revisions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Revision>> {
         let public_only = !full_view(ctx).await?;
-        let found = registry::revisions(tenancy(ctx)?, self.0.id, public_only).await?;
+        let found =
+            registry::revisions(tenancy(ctx)?, SubProcessorId(self.0.id), public_only).await?;
         Ok(found.into_iter().map(Revision::from).collect())
     }
 }
@@ -182,7 +183,7 @@ impl ChangeNotice {
     #[graphql(complexity = "10 + child_complexity")]
     async fn sub_processor(&self, ctx: &Context<'_>) -> async_graphql::Result<SubProcessor> {
         Ok(SubProcessor(
-            registry::get(tenancy(ctx)?, self.0.sub_processor_id).await?,
+            registry::get(tenancy(ctx)?, SubProcessorId(self.0.sub_processor_id)).await?,
         ))
     }
     #[graphql(complexity = "10 + child_complexity")]
@@ -284,7 +285,7 @@ impl RegistryQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<SubProcessor> {
-        let id = parse_uuid("id", &id)?;
+        let id = SubProcessorId::parse("id", &id)?;
         let found = registry::get(tenancy(ctx)?, id).await?;
         if !full_view(ctx).await? && !found.status.is_public() {
             return Err(AppError::NotFound(format!("no sub-processor {id}")).into());
@@ -378,7 +379,7 @@ impl RegistryQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Vec<OnwardTransfer>> {
-        let id = parse_uuid("id", &id)?;
+        let id = SubProcessorId::parse("id", &id)?;
         let found = registry::transfers::transfers_to(tenancy(ctx)?, principal(ctx)?, id).await?;
         Ok(found.into_iter().map(OnwardTransfer::from_model).collect())
     }
@@ -413,7 +414,7 @@ impl SubProcessorInputGql {
             replaces: self
                 .replaces
                 .as_ref()
-                .map(|r| parse_uuid("replaces", r))
+                .map(|r| SubProcessorId::parse("replaces", r))
                 .transpose()?,
             name: self.name,
             legal_entity: self.legal_entity,
@@ -476,7 +477,7 @@ impl RegistryMutation {
         input: SubProcessorInputGql,
         reason: String,
     ) -> async_graphql::Result<SubProcessor> {
-        let id = parse_uuid("id", &id)?;
+        let id = SubProcessorId::parse("id", &id)?;
         let input = input.into_input()?;
         Ok(SubProcessor(
             registry::update(tenancy(ctx)?, principal(ctx)?, id, input, &reason).await?,
@@ -491,7 +492,7 @@ impl RegistryMutation {
         effective_on: Option<NaiveDate>,
         reason: String,
     ) -> async_graphql::Result<Announcement> {
-        let id = parse_uuid("id", &id)?;
+        let id = SubProcessorId::parse("id", &id)?;
         let (sp, count) =
             registry::announce(tenancy(ctx)?, principal(ctx)?, id, effective_on, &reason).await?;
         Ok(Announcement {
@@ -509,7 +510,7 @@ impl RegistryMutation {
         id: ID,
         endpoint: Option<String>,
     ) -> async_graphql::Result<ErasureEndpoint> {
-        let id = parse_uuid("id", &id)?;
+        let id = SubProcessorId::parse("id", &id)?;
         let (sp, secret) =
             registry::set_erasure_endpoint(tenancy(ctx)?, principal(ctx)?, id, endpoint.as_deref())
                 .await?;
@@ -527,7 +528,7 @@ impl RegistryMutation {
         id: ID,
         reason: String,
     ) -> async_graphql::Result<SubProcessor> {
-        let id = parse_uuid("id", &id)?;
+        let id = SubProcessorId::parse("id", &id)?;
         Ok(SubProcessor(
             registry::retire(tenancy(ctx)?, principal(ctx)?, id, &reason).await?,
         ))
@@ -541,7 +542,7 @@ impl RegistryMutation {
         reason: String,
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<ObjectionGql> {
-        let notice_id = parse_uuid("noticeId", &notice_id)?;
+        let notice_id = ChangeNoticeId::parse("noticeId", &notice_id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubprocessorObject).await?;
         Ok(registry::object(tenancy(ctx)?, &scope, notice_id, &reason)
             .await?
@@ -556,7 +557,7 @@ impl RegistryMutation {
         resolution: Resolution,
         note: Option<String>,
     ) -> async_graphql::Result<ObjectionGql> {
-        let id = parse_uuid("id", &id)?;
+        let id = ObjectionId::parse("id", &id)?;
         let resolved = registry::resolve(
             tenancy(ctx)?,
             principal(ctx)?,
@@ -601,14 +602,14 @@ impl RegistryMutation {
     ) -> async_graphql::Result<OnwardTransfer> {
         let scope = open_scope(ctx, Some(&input.tenant_id), Permission::TransferManage).await?;
         let transfer = TransferInput {
-            sub_processor_id: parse_uuid("subProcessorId", &input.sub_processor_id)?,
+            sub_processor_id: SubProcessorId::parse("subProcessorId", &input.sub_processor_id)?,
             categories: input.categories,
             purpose: input.purpose,
             subject_ids: input
                 .subject_ids
                 .map(|ids| {
                     ids.iter()
-                        .map(|i| parse_uuid("subjectIds", i))
+                        .map(|i| SubjectId::parse("subjectIds", i))
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .transpose()?,

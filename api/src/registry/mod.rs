@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::ids::TenantId;
+use crate::ids::{SubProcessorId, TenantId};
 use crate::owed::{self, Owed, Owing};
 use crate::taxonomy;
 use crate::tenancy::{Platform, Scope, Tenancy};
@@ -52,7 +52,7 @@ pub struct SubProcessorInput {
     pub dpf_certified: bool,
     pub dpa_signed_on: Option<NaiveDate>,
     /// The sub-processor this one replaces, if any.
-    pub replaces: Option<Uuid>,
+    pub replaces: Option<SubProcessorId>,
 }
 
 fn snapshot(m: &subprocessor::Model) -> Value {
@@ -130,7 +130,7 @@ fn check(input: &SubProcessorInput) -> Result<Checked, AppError> {
 async fn revise<C: ConnectionTrait>(
     conn: &C,
     principal: &Principal,
-    id: Uuid,
+    id: SubProcessorId,
     change: &str,
     why: &str,
     before: Option<&subprocessor::Model>,
@@ -138,7 +138,7 @@ async fn revise<C: ConnectionTrait>(
 ) -> Result<(), AppError> {
     subprocessor_revision::ActiveModel {
         id: Set(Uuid::now_v7()),
-        sub_processor_id: Set(id),
+        sub_processor_id: Set(id.0),
         actor: Set(principal.label()),
         at: Set(Utc::now()),
         change: Set(change.to_owned()),
@@ -189,7 +189,7 @@ pub async fn propose(
         dpf_certified: Set(input.dpf_certified),
         dpa_signed_on: Set(input.dpa_signed_on),
         status: Set(SubProcessorStatus::Proposed),
-        replaces: Set(input.replaces),
+        replaces: Set(input.replaces.map(Uuid::from)),
         effective_on: Set(None),
         erasure_endpoint: Set(None),
         created_at: Set(now),
@@ -202,7 +202,16 @@ pub async fn propose(
             format!("a sub-processor named `{}` already exists", c.name)
         })
     })?;
-    revise(&txn, principal, id, "proposed", &why, None, &model).await?;
+    revise(
+        &txn,
+        principal,
+        SubProcessorId(id),
+        "proposed",
+        &why,
+        None,
+        &model,
+    )
+    .await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -211,7 +220,7 @@ pub async fn propose(
 pub async fn update(
     tenancy: &Tenancy,
     principal: &Principal,
-    id: Uuid,
+    id: SubProcessorId,
     input: SubProcessorInput,
     why: &str,
 ) -> Result<subprocessor::Model, AppError> {
@@ -283,7 +292,7 @@ pub async fn tenants_receiving(
 pub async fn announce(
     tenancy: &Tenancy,
     principal: &Principal,
-    id: Uuid,
+    id: SubProcessorId,
     effective_on: Option<NaiveDate>,
     why: &str,
 ) -> Result<(subprocessor::Model, usize), AppError> {
@@ -366,7 +375,7 @@ pub async fn announce(
     for t in &tenants {
         change_notice::ActiveModel {
             id: Set(Uuid::now_v7()),
-            sub_processor_id: Set(id),
+            sub_processor_id: Set(id.0),
             tenant_id: Set(t.id),
             kind: Set(kind),
             effective_on: Set(effective_on),
@@ -387,7 +396,7 @@ pub async fn announce(
 pub async fn retire(
     tenancy: &Tenancy,
     principal: &Principal,
-    id: Uuid,
+    id: SubProcessorId,
     why: &str,
 ) -> Result<subprocessor::Model, AppError> {
     let platform = tenancy
@@ -448,7 +457,7 @@ pub async fn activate_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, 
         revise(
             &txn,
             &system,
-            before.id,
+            SubProcessorId(before.id),
             "activated",
             "effective date reached",
             Some(&before),
@@ -492,7 +501,7 @@ pub async fn activate_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, 
     Ok(activated)
 }
 
-pub async fn get(tenancy: &Tenancy, id: Uuid) -> Result<subprocessor::Model, AppError> {
+pub async fn get(tenancy: &Tenancy, id: SubProcessorId) -> Result<subprocessor::Model, AppError> {
     subprocessor::Entity::find_by_id(id)
         .one(tenancy.system().control())
         .await?
@@ -521,7 +530,7 @@ pub async fn list(
 /// A sub-processor's revisions, oldest first; `public_only`: from its announcement on (none before it is announced).
 pub async fn revisions(
     tenancy: &Tenancy,
-    id: Uuid,
+    id: SubProcessorId,
     public_only: bool,
 ) -> Result<Vec<subprocessor_revision::Model>, AppError> {
     let all = subprocessor_revision::Entity::find()
@@ -615,7 +624,7 @@ pub async fn set_notice_period(
 pub async fn set_erasure_endpoint(
     tenancy: &Tenancy,
     principal: &Principal,
-    id: Uuid,
+    id: SubProcessorId,
     endpoint: Option<&str>,
 ) -> Result<(subprocessor::Model, Option<String>), AppError> {
     let platform = tenancy

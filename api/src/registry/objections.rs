@@ -1,13 +1,14 @@
 //! A tenant's objections to a change, within its notice period, and how legal resolves them.
 
 use super::*;
+use crate::ids::{ChangeNoticeId, ObjectionId, TenantId};
 
 /// Objects to a change before its effective date (the tenant's `client_admin`; scope opened for
 /// `subprocessor:object`).
 pub async fn object(
     tenancy: &Tenancy,
     scope: &Scope,
-    notice_id: Uuid,
+    notice_id: ChangeNoticeId,
     why: &str,
 ) -> Result<objection::Model, AppError> {
     let why = reason(why)?;
@@ -72,7 +73,7 @@ pub use steward_entities::objection::ObjectionResolution as Resolution;
 pub async fn resolve(
     tenancy: &Tenancy,
     principal: &Principal,
-    id: Uuid,
+    id: ObjectionId,
     resolution: Resolution,
     note: Option<&str>,
 ) -> Result<objection::Model, AppError> {

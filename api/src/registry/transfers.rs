@@ -21,6 +21,7 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::error::RefusalReason;
+use crate::ids::{SubProcessorId, SubjectId};
 use crate::registry::mechanisms::{self, Mechanism};
 use crate::taxonomy;
 use crate::tenancy::{Scope, Tenancy};
@@ -137,10 +138,10 @@ pub async fn invalidate_mechanism(
 /// A transfer to record.
 #[derive(Clone, Debug)]
 pub struct TransferInput {
-    pub sub_processor_id: Uuid,
+    pub sub_processor_id: SubProcessorId,
     pub categories: Vec<String>,
     pub purpose: String,
-    pub subject_ids: Option<Vec<Uuid>>,
+    pub subject_ids: Option<Vec<SubjectId>>,
     pub subject_count: Option<i32>,
     pub mechanism: Option<String>,
     pub transferred_on: Option<NaiveDate>,
@@ -281,7 +282,7 @@ pub async fn record_transfer(
     .map_err(|(reason, message)| AppError::Refused { reason, message })?;
     let subject_ids = match (&input.subject_ids, input.subject_count) {
         (Some(ids), None) => {
-            let ids: BTreeSet<Uuid> = ids.iter().copied().collect();
+            let ids: BTreeSet<SubjectId> = ids.iter().copied().collect();
             if ids.is_empty() || ids.len() > 10_000 {
                 return Err(AppError::BadInput(
                     "`subjectIds` must name 1-10000 subjects".into(),
@@ -340,7 +341,7 @@ pub async fn record_transfer(
     for subject in &subject_ids {
         txn.insert(onward_transfer_subject::ActiveModel {
             transfer_id: Set(id),
-            subject_id: Set(*subject),
+            subject_id: Set(subject.0),
             ..Default::default()
         })
         .await?;
@@ -371,7 +372,7 @@ pub async fn transfers_of(scope: &Scope) -> Result<Vec<onward_transfer::Model>, 
 pub async fn transfers_to(
     tenancy: &Tenancy,
     principal: &Principal,
-    sp: Uuid,
+    sp: SubProcessorId,
 ) -> Result<Vec<onward_transfer::Model>, AppError> {
     let platform = tenancy
         .require_platform(principal, Permission::TransferManage)

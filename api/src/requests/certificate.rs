@@ -1,6 +1,7 @@
 //! Erasure certificates: a signed statement of what an erasure deleted and whom it told.
 
 use super::*;
+use crate::ids::RequestId;
 
 /// A signed erasure certificate: `document` is the exact JSON text that was signed.
 #[derive(Clone, Debug)]
@@ -26,7 +27,7 @@ pub fn certificate_public_key(tenancy: &Tenancy) -> String {
 pub async fn certificate(
     tenancy: &Tenancy,
     scope: &Scope,
-    request_id: Uuid,
+    request_id: RequestId,
     issuer: &str,
 ) -> Result<Certificate, AppError> {
     let request = get(scope, request_id).await?;
@@ -41,22 +42,23 @@ pub async fn certificate(
             "completed erasure {request_id} without tombstone"
         ))
     })?;
-    let propagations: Vec<Value> = crate::erasure::propagation::propagations(scope, request.id)
-        .await?
-        .into_iter()
-        .map(|p| {
-            Ok(json!({
-                "sub_processor_id": p.sub_processor_id,
-                "sub_processor": p.sub_processor_name,
-                "categories": p.categories,
-                "method": p.method,
-                "state": p.state.as_str(),
-                "acknowledged_at": p.acknowledged_at.map(audit::canonical_time),
-                "reference": p.ack_reference,
-                "confirmed_by": p.confirmed_name,
-            }))
-        })
-        .collect::<Result<_, AppError>>()?;
+    let propagations: Vec<Value> =
+        crate::erasure::propagation::propagations(scope, RequestId(request.id))
+            .await?
+            .into_iter()
+            .map(|p| {
+                Ok(json!({
+                    "sub_processor_id": p.sub_processor_id,
+                    "sub_processor": p.sub_processor_name,
+                    "categories": p.categories,
+                    "method": p.method,
+                    "state": p.state.as_str(),
+                    "acknowledged_at": p.acknowledged_at.map(audit::canonical_time),
+                    "reference": p.ack_reference,
+                    "confirmed_by": p.confirmed_name,
+                }))
+            })
+            .collect::<Result<_, AppError>>()?;
     let events: Vec<Value> = scope
         .find::<audit_event::Entity>()
         .filter(audit_event::Column::ObjectId.eq(request.id.to_string()))

@@ -1,6 +1,7 @@
 //! Children under 13: the erasure Steward raises itself when a subject is known to be one.
 
 use super::*;
+use crate::ids::{RequestId, SubjectId};
 
 /// What a subject update calls when it learns a subject is under 13.
 #[derive(Clone, Copy, Debug, Default)]
@@ -12,8 +13,8 @@ impl subjects::ChildErasure for ChildErasures {
         &self,
         txn: &sea_orm::DatabaseTransaction,
         scope: &Scope,
-        subject: Uuid,
-    ) -> Result<Option<Uuid>, AppError> {
+        subject: SubjectId,
+    ) -> Result<Option<RequestId>, AppError> {
         raise_child_erasure(txn, scope, subject).await
     }
 }
@@ -22,8 +23,8 @@ impl subjects::ChildErasure for ChildErasures {
 pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
     txn: &C,
     scope: &Scope,
-    subject: Uuid,
-) -> Result<Option<Uuid>, AppError> {
+    subject: SubjectId,
+) -> Result<Option<RequestId>, AppError> {
     let now = Utc::now();
     let due_on = deadlines::calendar(&scope.tenant().region)?.add(
         ClockBasis::Business,
@@ -33,7 +34,7 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
     let request = dsr_request::ActiveModel {
         tenant_id: Set(scope.tenant_id().0),
         id: Set(Uuid::now_v7()),
-        subject_id: Set(subject),
+        subject_id: Set(subject.0),
         kind: Set(RequestKind::Erasure),
         origin: Set(RequestOrigin::ChildUnder13),
         state: Set(RequestState::InProgress),
@@ -90,5 +91,5 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
         ),
     )
     .await?;
-    Ok(Some(request.id))
+    Ok(Some(RequestId(request.id)))
 }

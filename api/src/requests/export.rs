@@ -1,6 +1,7 @@
 //! Access and portability exports: everything Steward holds about a subject, sealed, downloadable for a week.
 
 use super::*;
+use crate::ids::{RequestId, SubjectId};
 
 pub(super) const EXPORT_CONTEXT: &str = "subject.export";
 
@@ -29,7 +30,8 @@ pub(super) async fn build_export(
         }));
     }
     let categories: BTreeSet<String> = records.iter().map(|r| r.category.clone()).collect();
-    let transfers = crate::erasure::transfers_concerning(scope, subject.id, &categories).await?;
+    let transfers =
+        crate::erasure::transfers_concerning(scope, SubjectId(subject.id), &categories).await?;
     let names = subprocessor_names(tenancy, transfers.iter().map(|t| t.sub_processor_id)).await?;
     let transfers: Vec<Value> = transfers
         .iter()
@@ -114,7 +116,7 @@ async fn subprocessor_names(
 /// The export a completed access or portability request produced, while it lasts.
 pub async fn export_of(
     scope: &Scope,
-    request: Uuid,
+    request: RequestId,
 ) -> Result<Option<subject_export::Model>, AppError> {
     Ok(scope
         .find::<subject_export::Entity>()
@@ -127,15 +129,15 @@ pub async fn export_of(
 /// Opens an export for the client admin, counting the download.
 pub async fn download_export(
     scope: &Scope,
-    request_id: Uuid,
+    request_id: RequestId,
 ) -> Result<(subject_export::Model, Value), AppError> {
     let request = get(scope, request_id).await?;
-    let export = export_of(scope, request.id).await?.ok_or_else(|| {
+    let export = export_of(scope, RequestId(request.id)).await?.ok_or_else(|| {
         AppError::NotFound(format!(
             "request {request_id} has no export available (it is not a completed access or portability request, or its {EXPORT_TTL_DAYS}-day download window has passed)"
         ))
     })?;
-    let subject = subjects::get(scope, export.subject_id).await?;
+    let subject = subjects::get(scope, SubjectId(export.subject_id)).await?;
     let key = subjects::subject_key(scope, &subject)?;
     let text = key
         .open(EXPORT_CONTEXT, &export.sealed)

@@ -12,9 +12,9 @@ use steward_policy::Permission;
 
 use crate::deadlines::ClockBasis;
 use crate::error::AppError;
-use crate::graphql::parse_uuid;
 use crate::graphql::types::{Conn, connection};
 use crate::graphql::{open_scope, principal, tenancy};
+use crate::ids::{JobId, PropagationId, RecordId, RequestId, SubjectId};
 use crate::pagination::Page;
 use crate::requests::{self, RequestFilter, RequestKind, RequestOrigin, RequestState, Submission};
 use steward_entities::job::JobState;
@@ -47,7 +47,7 @@ impl DataSubjectRequest {
             return Ok(None);
         };
         let scope = open_scope(ctx, Some(&self.tenant()), Permission::RequestRead).await?;
-        let subject = match crate::subjects::get(&scope, self.model.subject_id).await {
+        let subject = match crate::subjects::get(&scope, SubjectId(self.model.subject_id)).await {
             Ok(subject) => subject,
             Err(AppError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -209,7 +209,7 @@ impl DataSubjectRequest {
         }
         let scope = open_scope(ctx, Some(&self.tenant()), Permission::RequestRead).await?;
         Ok(
-            crate::erasure::propagation::propagations(&scope, self.model.id)
+            crate::erasure::propagation::propagations(&scope, RequestId(self.model.id))
                 .await?
                 .into_iter()
                 .map(ErasurePropagation)
@@ -220,7 +220,7 @@ impl DataSubjectRequest {
     #[graphql(complexity = "10 + child_complexity")]
     async fn export(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ExportInfo>> {
         let scope = open_scope(ctx, Some(&self.tenant()), Permission::RequestRead).await?;
-        Ok(requests::export_of(&scope, self.model.id)
+        Ok(requests::export_of(&scope, RequestId(self.model.id))
             .await?
             .map(|e| ExportInfo {
                 id: ID(e.id.to_string()),
@@ -237,7 +237,8 @@ impl DataSubjectRequest {
         }
         let scope = open_scope(ctx, Some(&self.tenant()), Permission::PiiRead).await?;
         // Values like any other: withheld while the subject is restricted, and a staff read is logged.
-        let Ok(subject) = crate::subjects::get(&scope, self.model.subject_id).await else {
+        let Ok(subject) = crate::subjects::get(&scope, SubjectId(self.model.subject_id)).await
+        else {
             return Ok(None);
         };
         crate::subjects::graphql::pii(ctx)?
@@ -367,7 +368,7 @@ impl RequestFilterInput {
             subject_id: self
                 .subject_id
                 .as_ref()
-                .map(|id| parse_uuid("subjectId", id))
+                .map(|id| SubjectId::parse("subjectId", id))
                 .transpose()?,
             overdue: self.overdue,
             due_within_days: self.due_within_days,
@@ -494,7 +495,7 @@ impl RequestQuery {
         tenant_id: Option<ID>,
         id: ID,
     ) -> async_graphql::Result<DataSubjectRequest> {
-        let id = parse_uuid("id", &id)?;
+        let id = RequestId::parse("id", &id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RequestRead).await?;
         Ok(DataSubjectRequest {
             model: requests::get(&scope, id).await?,
@@ -510,7 +511,7 @@ impl RequestQuery {
         tenant_id: Option<ID>,
         request_id: ID,
     ) -> async_graphql::Result<SubjectExport> {
-        let request_id = parse_uuid("requestId", &request_id)?;
+        let request_id = RequestId::parse("requestId", &request_id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RequestSubmit).await?;
         let (export, document) = requests::download_export(&scope, request_id).await?;
         Ok(SubjectExport {
@@ -528,7 +529,7 @@ impl RequestQuery {
         tenant_id: Option<ID>,
         request_id: ID,
     ) -> async_graphql::Result<ErasureCertificate> {
-        let request_id = parse_uuid("requestId", &request_id)?;
+        let request_id = RequestId::parse("requestId", &request_id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RequestRead).await?;
         let issuer = ctx
             .data::<crate::accountability::records::Processor>()
@@ -592,8 +593,8 @@ async fn handle_scope(
     ctx: &Context<'_>,
     tenant_id: Option<&ID>,
     id: &ID,
-) -> Result<(crate::tenancy::Scope, uuid::Uuid), AppError> {
-    let id = parse_uuid("id", id)?;
+) -> Result<(crate::tenancy::Scope, RequestId), AppError> {
+    let id = RequestId::parse("id", id)?;
     Ok((
         open_scope(ctx, tenant_id, Permission::RequestHandle).await?,
         id,
@@ -615,11 +616,11 @@ impl RequestMutation {
         ctx: &Context<'_>,
         input: SubmitDataSubjectRequestInput,
     ) -> async_graphql::Result<DataSubjectRequest> {
-        let subject_id = parse_uuid("subjectId", &input.subject_id)?;
+        let subject_id = SubjectId::parse("subjectId", &input.subject_id)?;
         let rectifications = input
             .rectifications
             .iter()
-            .map(|r| Ok((parse_uuid("recordId", &r.record_id)?, r.value.clone())))
+            .map(|r| Ok((RecordId::parse("recordId", &r.record_id)?, r.value.clone())))
             .collect::<Result<Vec<_>, AppError>>()?;
         let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::RequestSubmit).await?;
         let model = requests::submit(
@@ -728,7 +729,8 @@ impl RequestMutation {
         confirmed_by: String,
         note: Option<String>,
     ) -> async_graphql::Result<ErasurePropagation> {
-        let (scope, id) = handle_scope(ctx, tenant_id.as_ref(), &id).await?;
+        let id = PropagationId::parse("id", &id)?;
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RequestHandle).await?;
         Ok(ErasurePropagation(
             crate::erasure::propagation::confirm_propagation(
                 &scope,
@@ -748,7 +750,7 @@ impl RequestMutation {
         subject_id: ID,
         reason: String,
     ) -> async_graphql::Result<bool> {
-        let subject_id = parse_uuid("subjectId", &subject_id)?;
+        let subject_id = SubjectId::parse("subjectId", &subject_id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RequestSubmit).await?;
         requests::lift_restriction(&scope, subject_id, &reason).await?;
         Ok(true)
@@ -756,7 +758,7 @@ impl RequestMutation {
 
     /// Puts a dead job back in the queue with fresh attempts (privacy officer).
     async fn retry_job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Job> {
-        let id = parse_uuid("id", &id)?;
+        let id = JobId::parse("id", &id)?;
         let tenancy = tenancy(ctx)?;
         let principal = principal(ctx)?;
         tenancy

@@ -2,6 +2,7 @@
 //! window.
 
 use super::*;
+use crate::ids::{ExportId, RequestId, SubjectId, TenantId};
 use steward_entities::Counts;
 use steward_entities::dsr_request::RequestOrigin;
 use steward_entities::erasure_tombstone::ErasureOrigin;
@@ -12,7 +13,7 @@ pub(crate) async fn erase(
     tenancy: &Tenancy,
     scope: &Scope,
     job: &job::Model,
-    request_id: Uuid,
+    request_id: RequestId,
 ) -> Result<Outcome, AppError> {
     let Some(request) = scope
         .find::<dsr_request::Entity>()
@@ -25,7 +26,7 @@ pub(crate) async fn erase(
     if request.state != RequestState::InProgress || tombstone_of(scope, &request).await?.is_some() {
         return Ok(Outcome::Done);
     }
-    let Ok(subject) = subjects::get(scope, request.subject_id).await else {
+    let Ok(subject) = subjects::get(scope, SubjectId(request.subject_id)).await else {
         return Ok(Outcome::Done);
     };
     let records = scope
@@ -38,7 +39,7 @@ pub(crate) async fn erase(
         *counts.entry(record.category.clone()).or_default() += 1;
     }
     let categories: BTreeSet<String> = counts.keys().cloned().collect();
-    let erased = BTreeMap::from([(subject.id, categories)]);
+    let erased = BTreeMap::from([(SubjectId(subject.id), categories)]);
     let recipients =
         crate::erasure::recipients(scope, &erased, crate::erasure::Extent::Subject).await?;
     let registry = crate::erasure::registry_of(tenancy, &recipients).await?;
@@ -64,7 +65,7 @@ pub(crate) async fn erase(
     }
     if crate::retention::held(&txn, txn.find())
         .await?
-        .covers(subject.id)
+        .covers(SubjectId(subject.id))
     {
         txn.record(
             AuditEntry::system("erasure.held", "dsr_request", request.id)
@@ -75,8 +76,12 @@ pub(crate) async fn erase(
         txn.commit_recorded().await?;
         return Ok(Outcome::Done);
     }
-    crate::erasure::delete_subjects(&txn, &[subject.id], crate::erasure::TenantExport::Rebuild)
-        .await?;
+    crate::erasure::delete_subjects(
+        &txn,
+        &[SubjectId(subject.id)],
+        crate::erasure::TenantExport::Rebuild,
+    )
+    .await?;
     let values = records.len() as i32;
     txn.insert(erasure_tombstone::ActiveModel {
         subject_id: Set(subject.id),
@@ -94,8 +99,14 @@ pub(crate) async fn erase(
     let mut propagated = Vec::new();
     for ((_, sp_id), received) in &recipients {
         let sp = registry.get(sp_id);
-        let (id, method) =
-            crate::erasure::propagate(&txn, request.id, subject.id, (*sp_id, sp), received).await?;
+        let (id, method) = crate::erasure::propagate(
+            &txn,
+            request.id,
+            SubjectId(subject.id),
+            (*sp_id, sp),
+            received,
+        )
+        .await?;
         propagated.push(json!({ "propagation": id, "sub_processor": sp_id, "method": method }));
     }
     txn.record(
@@ -121,7 +132,7 @@ pub(crate) async fn remind_deadline(
     tenancy: &Tenancy,
     job: &job::Model,
     tenant: TenantId,
-    request_id: Uuid,
+    request_id: RequestId,
     now: DateTime<Utc>,
 ) -> Result<Outcome, AppError> {
     let scope = tenancy.system_scope(tenant).await?;
@@ -257,7 +268,7 @@ async fn remind(
 pub(crate) async fn expire_export(
     scope: &Scope,
     job: &job::Model,
-    export: Uuid,
+    export: ExportId,
 ) -> Result<Outcome, AppError> {
     let mut txn = scope.begin().await?;
     let deleted = scope

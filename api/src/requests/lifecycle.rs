@@ -3,11 +3,12 @@
 //! of an erasure).
 
 use super::*;
+use crate::ids::{ExportId, RequestId, SubjectId};
 
 /// Loads a request for a transition: the caller's version must be the current one.
 pub(super) async fn for_change(
     scope: &Scope,
-    id: Uuid,
+    id: RequestId,
     version: i32,
     allowed: &[RequestState],
     verb: &str,
@@ -66,13 +67,17 @@ pub(super) fn reason(field: &str, raw: &str) -> Result<String, AppError> {
 }
 
 /// `RECEIVED → IN_PROGRESS`. An erasure's job is queued; a restriction takes effect now.
-pub async fn start(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request::Model, AppError> {
+pub async fn start(
+    scope: &Scope,
+    id: RequestId,
+    version: i32,
+) -> Result<dsr_request::Model, AppError> {
     let (request, _) = for_change(scope, id, version, &[RequestState::Received], "started").await?;
     let kind = request.kind;
     if kind == RequestKind::Erasure
         && crate::retention::held(scope.db(), scope.find())
             .await?
-            .covers(request.subject_id)
+            .covers(SubjectId(request.subject_id))
     {
         return Err(AppError::Refused {
             reason: crate::error::RefusalReason::LegalHold,
@@ -80,7 +85,7 @@ pub async fn start(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request:
         });
     }
     let subject = if kind == RequestKind::Restriction {
-        Some(subjects::get(scope, request.subject_id).await?)
+        Some(subjects::get(scope, SubjectId(request.subject_id)).await?)
     } else {
         None
     };
@@ -116,7 +121,7 @@ pub async fn start(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request:
 /// `IN_PROGRESS → PAUSED`: waiting for the controller; the clock stops.
 pub async fn pause(
     scope: &Scope,
-    id: Uuid,
+    id: RequestId,
     version: i32,
     why: &str,
 ) -> Result<dsr_request::Model, AppError> {
@@ -142,7 +147,11 @@ pub async fn pause(
 }
 
 /// `PAUSED → IN_PROGRESS`: the days left when the clock stopped count again from today.
-pub async fn resume(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request::Model, AppError> {
+pub async fn resume(
+    scope: &Scope,
+    id: RequestId,
+    version: i32,
+) -> Result<dsr_request::Model, AppError> {
     let (request, _) = for_change(scope, id, version, &[RequestState::Paused], "resumed").await?;
     let now = Utc::now();
     let paused_on = request.paused_at.unwrap_or(now).date_naive();
@@ -172,7 +181,7 @@ pub async fn resume(scope: &Scope, id: Uuid, version: i32) -> Result<dsr_request
 /// Extends the deadline once, by `days` of the request's own basis, with a reason.
 pub async fn extend(
     scope: &Scope,
-    id: Uuid,
+    id: RequestId,
     version: i32,
     days: i32,
     why: &str,
@@ -257,7 +266,7 @@ pub fn latest_extended_due(request: &dsr_request::Model) -> chrono::NaiveDate {
 /// Rejects a request that is not final, with a reason. An erasure already carried out cannot be rejected.
 pub async fn reject(
     scope: &Scope,
-    id: Uuid,
+    id: RequestId,
     version: i32,
     why: &str,
 ) -> Result<dsr_request::Model, AppError> {
@@ -337,7 +346,7 @@ pub(super) async fn tombstone_of(
 pub async fn complete(
     tenancy: &Tenancy,
     scope: &Scope,
-    id: Uuid,
+    id: RequestId,
     version: i32,
 ) -> Result<dsr_request::Model, AppError> {
     let (request, _) =
@@ -356,7 +365,7 @@ pub async fn complete(
                     message: "the erasure has not been carried out yet; its job is queued".into(),
                 });
             }
-            let open = crate::erasure::propagation::propagations(scope, request.id)
+            let open = crate::erasure::propagation::propagations(scope, RequestId(request.id))
                 .await?
                 .into_iter()
                 .filter(|p| !p.state.is_done())
@@ -371,7 +380,7 @@ pub async fn complete(
             }
         }
         RequestKind::Access | RequestKind::Portability => {
-            let subject = subjects::get(scope, request.subject_id)
+            let subject = subjects::get(scope, SubjectId(request.subject_id))
                 .await
                 .map_err(|_| AppError::Refused {
                     reason: crate::error::RefusalReason::SubjectErased,
@@ -419,10 +428,12 @@ pub async fn complete(
         let export = export.insert(&txn).await?;
         jobs::enqueue(
             &txn,
-            NewJob::new(Job::ExpireExport { export: export.id })
-                .for_tenant(scope.tenant_id())
-                .dedupe(export.id)
-                .at(export.expires_at),
+            NewJob::new(Job::ExpireExport {
+                export: ExportId(export.id),
+            })
+            .for_tenant(scope.tenant_id())
+            .dedupe(export.id)
+            .at(export.expires_at),
         )
         .await?;
         detail["export"] = json!(export.id);
@@ -446,7 +457,7 @@ pub(super) async fn prepare_rectification(
     scope: &Scope,
     request: &dsr_request::Model,
 ) -> Result<Vec<Rectification>, AppError> {
-    let subject = subjects::get(scope, request.subject_id).await?;
+    let subject = subjects::get(scope, SubjectId(request.subject_id)).await?;
     let key = subjects::subject_key(scope, &subject)?;
     let sealed = request
         .payload_sealed
@@ -502,7 +513,7 @@ pub async fn rectification_log(
     let Some(sealed) = &request.payload_sealed else {
         return Ok(None);
     };
-    let Ok(subject) = subjects::get(scope, request.subject_id).await else {
+    let Ok(subject) = subjects::get(scope, SubjectId(request.subject_id)).await else {
         return Ok(None);
     };
     let key = subjects::subject_key(scope, &subject)?;

@@ -46,7 +46,7 @@ use uuid::Uuid;
 use crate::audit::{self, AuditEntry};
 use crate::deadlines::{self, ClockBasis};
 use crate::error::AppError;
-use crate::ids::TenantId;
+use crate::ids::{RecordId, RequestId, SubjectId, TenantId};
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::pagination::{Page, PageOf};
 use crate::subjects;
@@ -69,12 +69,12 @@ pub use steward_entities::dsr_request::{RequestKind, RequestOrigin, RequestState
 /// A request to submit.
 #[derive(Clone, Debug)]
 pub struct Submission {
-    pub subject_id: Uuid,
+    pub subject_id: SubjectId,
     pub kind: RequestKind,
     pub idempotency_key: Option<String>,
     pub note: Option<String>,
     /// Rectification only: (personal data record, corrected value).
-    pub rectifications: Vec<(Uuid, String)>,
+    pub rectifications: Vec<(RecordId, String)>,
 }
 
 /// Filters of the request lists.
@@ -82,7 +82,7 @@ pub struct Submission {
 pub struct RequestFilter {
     pub state: Option<RequestState>,
     pub kind: Option<RequestKind>,
-    pub subject_id: Option<Uuid>,
+    pub subject_id: Option<SubjectId>,
     /// Only requests past their due date and not final.
     pub overdue: Option<bool>,
     /// Only open requests due within this many days (of their own basis) from today.
@@ -175,7 +175,13 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
         deadlines::calendar(&scope.tenant().region)?.add(basis, now.date_naive(), DEADLINE_DAYS)?;
     let id = Uuid::now_v7();
     let note = note
-        .map(|note| seal_note(&subjects::subject_key(scope, &subject)?, id, &note))
+        .map(|note| {
+            seal_note(
+                &subjects::subject_key(scope, &subject)?,
+                RequestId(id),
+                &note,
+            )
+        })
         .transpose()?;
     let model = dsr_request::ActiveModel {
         tenant_id: Set(scope.tenant_id().0),
@@ -243,7 +249,7 @@ fn same_request(
     existing: dsr_request::Model,
     input: &Submission,
 ) -> Result<dsr_request::Model, AppError> {
-    if existing.subject_id == input.subject_id && existing.kind == input.kind {
+    if SubjectId(existing.subject_id) == input.subject_id && existing.kind == input.kind {
         Ok(existing)
     } else {
         Err(AppError::Conflict(
@@ -277,10 +283,10 @@ pub(crate) fn open_note(
 
 fn seal_note(
     key: &crate::crypto::SubjectKey,
-    request: Uuid,
+    request: RequestId,
     note: &str,
 ) -> Result<Vec<u8>, AppError> {
-    key.seal(&steward_migration::note_context(request), note)
+    key.seal(&steward_migration::note_context(request.0), note)
         .map_err(AppError::internal)
 }
 
@@ -292,7 +298,7 @@ async fn seal_reason(
     field: Reason,
     why: &str,
 ) -> Result<Vec<u8>, AppError> {
-    let subject = match subjects::get(scope, request.subject_id).await {
+    let subject = match subjects::get(scope, SubjectId(request.subject_id)).await {
         Ok(subject) => subject,
         Err(AppError::NotFound(_)) => {
             return Err(AppError::Refused {
@@ -347,7 +353,7 @@ impl Reason {
 async fn seal_rectifications(
     scope: &Scope,
     subject: &data_subject::Model,
-    changes: &[(Uuid, String)],
+    changes: &[(RecordId, String)],
 ) -> Result<Vec<u8>, AppError> {
     if changes.len() > subjects::MAX_RECORDS_PER_CALL {
         return Err(AppError::BadInput(format!(
@@ -355,7 +361,7 @@ async fn seal_rectifications(
             subjects::MAX_RECORDS_PER_CALL
         )));
     }
-    let ids: BTreeSet<Uuid> = changes.iter().map(|(id, _)| *id).collect();
+    let ids: BTreeSet<RecordId> = changes.iter().map(|(id, _)| *id).collect();
     if ids.len() != changes.len() {
         return Err(AppError::BadInput(
             "`rectifications` names a record twice".into(),
@@ -369,12 +375,15 @@ async fn seal_rectifications(
         .await?;
     let mut entries = Vec::new();
     for (id, value) in changes {
-        let record = records.iter().find(|r| r.id == *id).ok_or_else(|| {
-            AppError::NotFound(format!(
-                "subject {} has no personal data record {id}",
-                subject.id
-            ))
-        })?;
+        let record = records
+            .iter()
+            .find(|r| RecordId(r.id) == *id)
+            .ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "subject {} has no personal data record {id}",
+                    subject.id
+                ))
+            })?;
         let category = crate::taxonomy::category(&record.category)?;
         let value = crate::taxonomy::check_value(category, value)?;
         entries.push(json!({ "record": id, "category": record.category, "after": value }));
@@ -385,7 +394,7 @@ async fn seal_rectifications(
 }
 
 /// One request of the scope's tenant; another tenant's id is `NOT_FOUND`.
-pub async fn get(scope: &Scope, id: Uuid) -> Result<dsr_request::Model, AppError> {
+pub async fn get(scope: &Scope, id: RequestId) -> Result<dsr_request::Model, AppError> {
     scope
         .find::<dsr_request::Entity>()
         .filter(dsr_request::Column::Id.eq(id))
@@ -502,7 +511,7 @@ pub async fn list_all(
 /// Lifts a subject's restriction (the controller's decision).
 pub async fn lift_restriction(
     scope: &Scope,
-    subject_id: Uuid,
+    subject_id: SubjectId,
     why: &str,
 ) -> Result<data_subject::Model, AppError> {
     let why = reason("reason", why)?;
@@ -541,7 +550,7 @@ async fn schedule_deadline<C: ConnectionTrait>(
     jobs::enqueue(
         txn,
         NewJob::new(Job::RequestDeadline {
-            request: request.id,
+            request: RequestId(request.id),
             due_on: request.due_on,
         })
         .for_tenant(tenant)

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use steward_entities::{legal_hold, retention_default, retention_rule, retention_run};
 use steward_policy::Permission;
 
-use crate::graphql::parse_uuid;
 use crate::graphql::{open_scope, principal, tenancy};
+use crate::ids::{HoldId, RuleId, SubjectId};
 use crate::retention::{self, Source};
 
 /// A tenant's rule: values of `category` (any when null) collected for `purpose` (any when null) are deleted
@@ -304,7 +304,7 @@ impl RetentionMutation {
         tenant_id: Option<ID>,
         id: ID,
     ) -> async_graphql::Result<bool> {
-        let id = parse_uuid("id", &id)?;
+        let id = RuleId::parse("id", &id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RetentionManage).await?;
         retention::remove_rule(tenancy(ctx)?, &scope, id).await?;
         Ok(true)
@@ -318,7 +318,7 @@ impl RetentionMutation {
         tenant_id: Option<ID>,
         id: ID,
     ) -> async_graphql::Result<Option<RetentionRule>> {
-        let id = parse_uuid("id", &id)?;
+        let id = RuleId::parse("id", &id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RetentionManage).await?;
         Ok(retention::cancel_rule_change(&scope, id)
             .await?
@@ -367,7 +367,7 @@ impl RetentionMutation {
             .as_ref()
             .map(|ids| {
                 ids.iter()
-                    .map(|id| parse_uuid("subjectIds", id))
+                    .map(|id| SubjectId::parse("subjectIds", id))
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
@@ -385,7 +385,7 @@ impl RetentionMutation {
         id: ID,
         reason: String,
     ) -> async_graphql::Result<LegalHold> {
-        let id = parse_uuid("id", &id)?;
+        let id = HoldId::parse("id", &id)?;
         let scope = open_scope(ctx, Some(&tenant_id), Permission::LegalHoldManage).await?;
         Ok(retention::lift_hold(&scope, id, &reason).await?.into())
     }

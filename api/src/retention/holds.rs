@@ -1,16 +1,17 @@
 //! Legal holds: what they keep from the sweep and from erasure until lifted.
 
 use super::*;
+use crate::ids::{HoldId, SubjectId};
 
 /// The holds in force on a tenant.
 #[derive(Clone, Debug, Default)]
 pub struct Held {
     pub tenant_wide: bool,
-    pub subjects: HashSet<Uuid>,
+    pub subjects: HashSet<SubjectId>,
 }
 
 impl Held {
-    pub fn covers(&self, subject: Uuid) -> bool {
+    pub fn covers(&self, subject: SubjectId) -> bool {
         self.tenant_wide || self.subjects.contains(&subject)
     }
 }
@@ -29,7 +30,7 @@ pub async fn held<C: ConnectionTrait>(
     {
         match &hold.subject_ids {
             None => held.tenant_wide = true,
-            Some(ids) => held.subjects.extend(ids.0.iter().copied()),
+            Some(ids) => held.subjects.extend(ids.0.iter().copied().map(SubjectId)),
         }
     }
     Ok(held)
@@ -38,14 +39,14 @@ pub async fn held<C: ConnectionTrait>(
 /// Places a legal hold on the whole tenant (`subject_ids` = `None`) or on some subjects (`legal`).
 pub async fn place_hold(
     scope: &Scope,
-    subject_ids: Option<Vec<Uuid>>,
+    subject_ids: Option<Vec<SubjectId>>,
     reason: &str,
 ) -> Result<legal_hold::Model, AppError> {
     let reason = crate::validate::text("reason", reason, 2000)?;
     let subjects = match subject_ids {
         None => None,
         Some(ids) => {
-            let ids: BTreeSet<Uuid> = ids.into_iter().collect();
+            let ids: BTreeSet<SubjectId> = ids.into_iter().collect();
             if ids.is_empty() || ids.len() > MAX_HELD_SUBJECTS {
                 return Err(AppError::BadInput(format!(
                     "`subjectIds` must name 1-{MAX_HELD_SUBJECTS} subjects (leave it out to hold the whole tenant)"
@@ -70,7 +71,9 @@ pub async fn place_hold(
     let model = txn
         .insert(legal_hold::ActiveModel {
             id: Set(Uuid::now_v7()),
-            subject_ids: Set(subjects.as_ref().map(|s| Ids(s.clone()))),
+            subject_ids: Set(subjects
+                .as_ref()
+                .map(|s| s.iter().map(|&s| Uuid::from(s)).collect())),
             reason: Set(reason),
             placed_by: Set(scope.principal().label()),
             placed_at: Set(Utc::now()),
@@ -96,7 +99,7 @@ pub async fn place_hold(
 /// Lifts a hold. Erasures it held back are queued again.
 pub async fn lift_hold(
     scope: &Scope,
-    id: Uuid,
+    id: HoldId,
     reason: &str,
 ) -> Result<legal_hold::Model, AppError> {
     let reason = crate::validate::text("reason", reason, 2000)?;
@@ -123,7 +126,7 @@ pub async fn lift_hold(
     {
         match &other.subject_ids {
             None => still.tenant_wide = true,
-            Some(ids) => still.subjects.extend(ids.0.iter().copied()),
+            Some(ids) => still.subjects.extend(ids.0.iter().copied().map(SubjectId)),
         }
     }
     let covered: Option<HashSet<Uuid>> = hold
@@ -132,13 +135,13 @@ pub async fn lift_hold(
         .map(|ids| ids.0.iter().copied().collect());
     let waiting: Vec<dsr_request::Model> = scope
         .find::<dsr_request::Entity>()
-        .filter(dsr_request::Column::Kind.eq("erasure"))
+        .filter(dsr_request::Column::Kind.eq(dsr_request::RequestKind::Erasure))
         .filter(dsr_request::Column::State.eq(dsr_request::RequestState::InProgress))
         .all(scope.db())
         .await?
         .into_iter()
         .filter(|r| covered.as_ref().is_none_or(|c| c.contains(&r.subject_id)))
-        .filter(|r| !still.covers(r.subject_id))
+        .filter(|r| !still.covers(SubjectId(r.subject_id)))
         .collect();
     let txn = scope.begin().await?;
     let mut model: legal_hold::ActiveModel = hold.into();

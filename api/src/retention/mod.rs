@@ -25,7 +25,7 @@ use sea_orm::{
 };
 use serde_json::json;
 use steward_entities::{
-    Counts, Ids, dsr_request, legal_hold, personal_data, retention_default, retention_rule,
+    Counts, dsr_request, legal_hold, personal_data, retention_default, retention_rule,
     retention_run, tenant,
 };
 use steward_policy::{ActorKind, Permission};
@@ -34,7 +34,7 @@ use uuid::Uuid;
 use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::ids::TenantId;
+use crate::ids::{RuleId, TenantId};
 use crate::taxonomy;
 use crate::tenancy::{Scope, Tenancy, TenantStatus};
 
@@ -292,7 +292,7 @@ pub(crate) async fn owed_to_new_tenant<C: ConnectionTrait>(
 
 /// Removes one of the tenant's rules. A `client_admin` removes at once; staff schedule the removal (values may then
 /// fall under a shorter default) after the tenant's notice period, cancellable until then.
-pub async fn remove_rule(tenancy: &Tenancy, scope: &Scope, id: Uuid) -> Result<(), AppError> {
+pub async fn remove_rule(tenancy: &Tenancy, scope: &Scope, id: RuleId) -> Result<(), AppError> {
     let rule = scope
         .find::<retention_rule::Entity>()
         .filter(retention_rule::Column::Id.eq(id))
@@ -360,7 +360,7 @@ pub async fn remove_rule(tenancy: &Tenancy, scope: &Scope, id: Uuid) -> Result<(
 /// Cancels a rule's pending change (its `client_admin`, or a privacy officer). A rule that was never in force goes.
 pub async fn cancel_rule_change(
     scope: &Scope,
-    id: Uuid,
+    id: RuleId,
 ) -> Result<Option<retention_rule::Model>, AppError> {
     let rule = scope
         .find::<retention_rule::Entity>()

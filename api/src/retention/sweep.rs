@@ -2,6 +2,7 @@
 //! batch with its record, its audit event and its propagations to the recipients.
 
 use super::*;
+use crate::ids::{SubjectId, TenantId};
 
 /// The tenant's retention runs, newest first (at most 100).
 pub async fn runs(scope: &Scope) -> Result<Vec<retention_run::Model>, AppError> {
@@ -328,11 +329,11 @@ pub(super) async fn delete_batch(
     held_skipped: u64,
 ) -> Result<u64, AppError> {
     let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-    let mut by_subject: BTreeMap<Uuid, BTreeSet<String>> = BTreeMap::new();
+    let mut by_subject: BTreeMap<SubjectId, BTreeSet<String>> = BTreeMap::new();
     for value in batch {
         *counts.entry(value.category.clone()).or_default() += 1;
         by_subject
-            .entry(value.subject_id)
+            .entry(SubjectId(value.subject_id))
             .or_default()
             .insert(value.category.clone());
     }
@@ -353,7 +354,12 @@ pub(super) async fn delete_batch(
     // Holds are read again inside the transaction (after its first write, so on SQLite it is the writer): one placed
     // since the batch was chosen rolls the batch back, and the next sweep skips what it holds.
     let held_now = held(&txn, txn.find()).await?;
-    if deleted == 0 || held_now.tenant_wide || batch.iter().any(|v| held_now.covers(v.subject_id)) {
+    if deleted == 0
+        || held_now.tenant_wide
+        || batch
+            .iter()
+            .any(|v| held_now.covers(SubjectId(v.subject_id)))
+    {
         return Ok(0);
     }
     // A departing tenant's export must not keep what retention deleted.

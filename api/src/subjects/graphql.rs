@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::error::AppError;
 use crate::graphql::principal;
 use crate::graphql::types::{Conn, connection};
+use crate::ids::{RecordId, SubjectId};
 use crate::pagination::{Page, PageOf};
 use crate::subjects::values::PiiContext;
 use crate::subjects::{self, NewPersonalData, PersonalDataChange, SubjectFilter};
@@ -26,8 +27,6 @@ pub(crate) fn pii<'a>(ctx: &Context<'a>) -> Result<&'a Arc<PiiContext>, AppError
     ctx.data::<Arc<PiiContext>>()
         .map_err(|_| AppError::internal(anyhow::anyhow!("request without a PiiContext")))
 }
-
-use crate::graphql::parse_uuid;
 
 async fn open_scope(
     ctx: &Context<'_>,
@@ -356,7 +355,7 @@ impl PersonalQuery {
         id: ID,
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<DataSubject> {
-        let id = parse_uuid("id", &id)?;
+        let id = SubjectId::parse("id", &id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubjectRead).await?;
         let model = subjects::get(&scope, id).await?;
         Ok(DataSubject::new(scope, model, None))
@@ -500,7 +499,7 @@ impl PersonalMutation {
         ctx: &Context<'_>,
         input: UpdateDataSubjectInput,
     ) -> async_graphql::Result<DataSubject> {
-        let id = parse_uuid("id", &input.id)?;
+        let id = SubjectId::parse("id", &input.id)?;
         let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::SubjectWrite).await?;
         let birth_date = match input.birth_date {
             MaybeUndefined::Undefined => None,
@@ -527,7 +526,7 @@ impl PersonalMutation {
         ctx: &Context<'_>,
         input: RecordGuardianConsentInput,
     ) -> async_graphql::Result<GuardianConsentRecord> {
-        let subject_id = parse_uuid("subjectId", &input.subject_id)?;
+        let subject_id = SubjectId::parse("subjectId", &input.subject_id)?;
         let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::SubjectWrite).await?;
         let model =
             subjects::record_guardian_consent(&scope, subject_id, input.consent.into()).await?;
@@ -546,7 +545,7 @@ impl PersonalMutation {
         ctx: &Context<'_>,
         input: AddPersonalDataInput,
     ) -> async_graphql::Result<PersonalData> {
-        let subject_id = parse_uuid("subjectId", &input.subject_id)?;
+        let subject_id = SubjectId::parse("subjectId", &input.subject_id)?;
         let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::SubjectWrite).await?;
         let record = NewPersonalData {
             category: input.category,
@@ -566,7 +565,7 @@ impl PersonalMutation {
         ctx: &Context<'_>,
         input: UpdatePersonalDataInput,
     ) -> async_graphql::Result<PersonalData> {
-        let id = parse_uuid("id", &input.id)?;
+        let id = RecordId::parse("id", &input.id)?;
         let scope = open_scope(ctx, input.tenant_id.as_ref(), Permission::SubjectWrite).await?;
         let change = PersonalDataChange {
             value: input.value,
@@ -574,7 +573,7 @@ impl PersonalMutation {
             source: input.source,
         };
         let record = subjects::update_personal_data(&scope, id, change).await?;
-        let subject = subjects::get(&scope, record.subject_id).await?;
+        let subject = subjects::get(&scope, SubjectId(record.subject_id)).await?;
         Ok(PersonalData::one(scope, subject, record))
     }
 }

@@ -29,6 +29,7 @@ use uuid::Uuid;
 use crate::audit::AuditEntry;
 use crate::crypto::SubjectKey;
 use crate::error::AppError;
+use crate::ids::{RecordId, RequestId, SubjectId};
 use crate::pagination::{Page, PageOf};
 use crate::taxonomy::{self, Format};
 use crate::tenancy::{Scope, Work};
@@ -160,7 +161,7 @@ pub async fn create(
         inserted.push(insert_record(scope, &txn, &subject, &key, record, now).await?);
     }
     if let Some(guardian) = guardian {
-        insert_consent(scope, &txn, id, &key, guardian, now).await?;
+        insert_consent(scope, &txn, SubjectId(id), &key, guardian, now).await?;
     }
     let categories: Vec<&str> = inserted.iter().map(|r| r.category.as_str()).collect();
     txn.commit(
@@ -181,13 +182,13 @@ pub trait ChildErasure: Send + Sync {
         &self,
         txn: &sea_orm::DatabaseTransaction,
         scope: &Scope,
-        subject: Uuid,
-    ) -> Result<Option<Uuid>, AppError>;
+        subject: SubjectId,
+    ) -> Result<Option<RequestId>, AppError>;
 }
 
 pub async fn update(
     scope: &Scope,
-    id: Uuid,
+    id: SubjectId,
     external_id: Option<&str>,
     birth_date: Option<Option<NaiveDate>>,
     known_under_13: Option<bool>,
@@ -252,7 +253,7 @@ pub async fn update(
 /// Records one more value about a subject.
 pub async fn add_personal_data(
     scope: &Scope,
-    subject_id: Uuid,
+    subject_id: SubjectId,
     record: NewPersonalData,
 ) -> Result<personal_data::Model, AppError> {
     let record = check_record(record)?;
@@ -297,7 +298,7 @@ pub async fn add_personal_data(
 /// Rectifies a record: a new value (re-sealed), purpose or source.
 pub async fn update_personal_data(
     scope: &Scope,
-    id: Uuid,
+    id: RecordId,
     change: PersonalDataChange,
 ) -> Result<personal_data::Model, AppError> {
     if change.value.is_none() && change.purpose.is_none() && change.source.is_none() {
@@ -311,7 +312,7 @@ pub async fn update_personal_data(
         .one(scope.db())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no personal data record {id}")))?;
-    let subject = get(scope, record.subject_id).await?;
+    let subject = get(scope, SubjectId(record.subject_id)).await?;
     refuse_if_restricted(&subject)?;
     let key = subject_key(scope, &subject)?;
     let category = taxonomy::category(&record.category)?;
@@ -345,7 +346,7 @@ pub async fn update_personal_data(
 /// Records a parent's or guardian's consent for a subject aged 13 to 17.
 pub async fn record_guardian_consent(
     scope: &Scope,
-    subject_id: Uuid,
+    subject_id: SubjectId,
     consent: GuardianConsent,
 ) -> Result<guardian_consent::Model, AppError> {
     let consent = check_guardian(consent)?;
@@ -365,7 +366,15 @@ pub async fn record_guardian_consent(
         }
     }
     let txn = scope.begin().await?;
-    let model = insert_consent(scope, &txn, subject.id, &key, consent, Utc::now()).await?;
+    let model = insert_consent(
+        scope,
+        &txn,
+        SubjectId(subject.id),
+        &key,
+        consent,
+        Utc::now(),
+    )
+    .await?;
     txn.commit(
         AuditEntry::by(
             scope.principal(),
@@ -477,7 +486,7 @@ fn check_guardian(consent: GuardianConsent) -> Result<GuardianConsent, AppError>
 async fn insert_consent(
     scope: &Scope,
     txn: &Work,
-    subject: Uuid,
+    subject: SubjectId,
     key: &SubjectKey,
     consent: GuardianConsent,
     now: DateTime<Utc>,
@@ -485,7 +494,7 @@ async fn insert_consent(
     Ok(txn
         .insert(guardian_consent::ActiveModel {
             id: Set(Uuid::now_v7()),
-            subject_id: Set(subject),
+            subject_id: Set(subject.0),
             guardian_sealed: Set(key
                 .seal(crate::subjects::GUARDIAN_CONTEXT, &consent.guardian)
                 .map_err(AppError::internal)?),
@@ -573,8 +582,8 @@ pub(crate) fn open_source(
     .map_err(|e| AppError::internal(anyhow::anyhow!("record {}: {e}", record.id)))
 }
 
-fn seal_source(key: &SubjectKey, record: Uuid, source: &str) -> Result<Vec<u8>, AppError> {
-    key.seal(&steward_migration::source_context(record), source)
+fn seal_source(key: &SubjectKey, record: RecordId, source: &str) -> Result<Vec<u8>, AppError> {
+    key.seal(&steward_migration::source_context(record.0), source)
         .map_err(AppError::internal)
 }
 
@@ -630,7 +639,7 @@ async fn insert_record(
             subject_id: Set(subject.id),
             category: Set(record.category.key.clone()),
             purpose: Set(record.purpose),
-            source_sealed: Set(seal_source(key, id, &record.source)?),
+            source_sealed: Set(seal_source(key, RecordId(id), &record.source)?),
             collected_at: Set(record.collected_at),
             sealed_value: Set(sealed),
             blind_index: Set(blind_index_for(

@@ -1,9 +1,10 @@
 //! Reading subjects: one by id, a page, and a page with its records in one statement (the hot read).
 
 use super::*;
+use crate::ids::SubjectId;
 
 /// One subject of the scope's tenant; another tenant's id is `NOT_FOUND`.
-pub async fn get(scope: &Scope, id: Uuid) -> Result<data_subject::Model, AppError> {
+pub async fn get(scope: &Scope, id: SubjectId) -> Result<data_subject::Model, AppError> {
     scope
         .find::<data_subject::Entity>()
         .filter(data_subject::Column::Id.eq(id))

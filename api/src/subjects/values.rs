@@ -20,7 +20,7 @@ use crate::audit::AuditEntry;
 use crate::crypto::SubjectKey;
 use crate::error::AppError;
 use crate::grants;
-use crate::ids::TenantId;
+use crate::ids::{SubjectId, TenantId};
 use crate::tenancy::{Detached, Scope, Tenancy};
 
 /// How the caller may read one tenant's values during this request.
@@ -85,7 +85,7 @@ struct Denial {
     door: Detached,
     actor_kind: ActorKind,
     actor: String,
-    subject: Uuid,
+    subject: SubjectId,
     category: String,
 }
 
@@ -134,7 +134,8 @@ impl PiiContext {
                     .into_iter()
                     .map(|g| {
                         Ok(GrantInForce {
-                            subjects: grants::subjects_of(&g).map(|ids| ids.into_iter().collect()),
+                            subjects: grants::subjects_of(&g)
+                                .map(|ids| ids.into_iter().map(Uuid::from).collect()),
                             id: g.id,
                             justification: g.justification,
                             ticket: g.ticket,
@@ -163,7 +164,7 @@ impl PiiContext {
         category: &str,
     ) -> Result<(), AppError> {
         if subject.restricted_at.is_some() {
-            self.deny(scope, subject.id, category)?;
+            self.deny(scope, SubjectId(subject.id), category)?;
             return Err(AppError::Forbidden(RESTRICTED.into()));
         }
         let subject = subject.id;
@@ -177,7 +178,7 @@ impl PiiContext {
         };
         match grant {
             None => {
-                self.deny(scope, subject, category)?;
+                self.deny(scope, SubjectId(subject), category)?;
                 Err(AppError::Forbidden(DENIED.into()))
             }
             Some(grant) => {
@@ -196,7 +197,7 @@ impl PiiContext {
         }
     }
 
-    fn deny(&self, scope: &Scope, subject: Uuid, category: &str) -> Result<(), AppError> {
+    fn deny(&self, scope: &Scope, subject: SubjectId, category: &str) -> Result<(), AppError> {
         self.denials.lock().map_err(|_| poisoned())?.push(Denial {
             tenant: scope.tenant_id(),
             door: scope.detach(),
@@ -264,7 +265,7 @@ impl PiiContext {
         }
         for denials in by_tenant.into_values() {
             let first = &denials[0];
-            let subjects: BTreeSet<Uuid> = denials.iter().map(|d| d.subject).collect();
+            let subjects: BTreeSet<SubjectId> = denials.iter().map(|d| d.subject).collect();
             let categories: BTreeSet<&str> = denials.iter().map(|d| d.category.as_str()).collect();
             let txn = first.door.begin().await?;
             txn.commit(AuditEntry {

@@ -340,9 +340,14 @@ async fn bad_personal_data_changes_nothing(backend: Backend) {
     app.gql(&admin, add, json!({ "i": { "subjectId": uuid::Uuid::now_v7().to_string(), "category": "user.name", "value": "X", "purpose": "analytics", "source": "s" } }))
         .await
         .expect_code("NOT_FOUND");
-    app.gql(&admin, add, json!({ "i": { "subjectId": "nope", "category": "user.name", "value": "X", "purpose": "analytics", "source": "s" } }))
-        .await
-        .expect_code("BAD_USER_INPUT");
+    let malformed = app.gql(&admin, add, json!({ "i": { "subjectId": "nope", "category": "user.name", "value": "X", "purpose": "analytics", "source": "s" } }))
+        .await;
+    malformed.expect_code("BAD_USER_INPUT");
+    // The message names the argument and the kind of id it wants.
+    assert_eq!(
+        malformed.body["errors"][0]["message"],
+        "`subjectId` is not a valid data subject id (expected a UUID)"
+    );
     let update = "mutation($i: UpdatePersonalDataInput!) { updatePersonalData(input: $i) { id } }";
     app.gql(
         &admin,
