@@ -114,6 +114,11 @@ pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<De
         tokens.push(mint(subject, role, None)?);
     }
 
+    // Announced before the demo tenants exist: each tenant created after accepts the list in force and is told of the
+    // entries still in their objection window (`subProcessorList` shows them `NOTIFIED`, with their change notices).
+    seed_subprocessors(tenancy)
+        .await
+        .map_err(|e| fail("sub-processors", e))?;
     let regions: Vec<String> = tenancy.region_names().map(str::to_owned).collect();
     for (i, demo) in TENANTS.iter().enumerate() {
         let tenant = match tenants::find_by_name(tenancy, demo.name)
@@ -150,10 +155,6 @@ pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<De
                 .map_err(|e| fail("subjects", e))?;
         }
     }
-    // Announced once the tenants hold data, so the announcement reaches them as a change notice.
-    seed_subprocessors(tenancy)
-        .await
-        .map_err(|e| fail("sub-processors", e))?;
     Ok(tokens)
 }
 

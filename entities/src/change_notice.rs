@@ -23,6 +23,8 @@ crate::stored_enum! {
         New = "new",
         /// A sub-processor that replaces another.
         Replacement = "replacement",
+        /// A sub-processor already on the list when the tenant was created: accepted with the list, in effect at once.
+        Onboarding = "onboarding",
     }
 }
 

@@ -33,6 +33,10 @@ pub struct Model {
     pub offboarding_erasure_started_at: Option<DateTimeUtc>,
     /// The status a cancelled offboarding returns the tenant to.
     pub offboarding_previous_status: Option<TenantStatus>,
+    /// The sub-processor list the tenant accepted when it was created: the registry's version then (its number of
+    /// revisions) and when. `None` for tenants created before acceptance was recorded.
+    pub subprocessors_accepted_version: Option<i64>,
+    pub subprocessors_accepted_at: Option<DateTimeUtc>,
 }
 
 crate::stored_enum! {

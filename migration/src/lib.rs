@@ -26,6 +26,7 @@ mod control_m20261202_000001_instructions;
 mod control_m20261203_000001_audit_outbox;
 mod control_m20261203_000002_outbox_effects;
 mod control_m20261204_000001_json_columns;
+mod control_m20261205_000001_list_acceptance;
 mod jobs_table;
 mod json_columns;
 mod region_m20261128_000001_foundation;
@@ -60,6 +61,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261203_000001_audit_outbox::Migration),
             Box::new(control_m20261203_000002_outbox_effects::Migration),
             Box::new(control_m20261204_000001_json_columns::Migration),
+            Box::new(control_m20261205_000001_list_acceptance::Migration),
         ]
     }
 

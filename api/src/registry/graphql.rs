@@ -201,6 +201,30 @@ impl ChangeNotice {
     }
 }
 
+/// The sub-processor list as one tenant stands on it: what it accepted when it was created, and each public entry with
+/// its own standing.
+#[derive(SimpleObject)]
+pub struct SubProcessorList {
+    /// The registry's version now: its number of revisions, which only grows (the list as of version n is the
+    /// registry after its first n revisions).
+    pub version: i32,
+    /// The version the tenant accepted when it was created; null for a tenant created before acceptance was recorded.
+    pub accepted_version: Option<i32>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub entries: Vec<SubProcessorEntry>,
+}
+
+/// One public entry of the list and where it stands for the tenant.
+#[derive(SimpleObject)]
+pub struct SubProcessorEntry {
+    pub sub_processor: SubProcessor,
+    pub standing: registry::Standing,
+    /// The change notice that stands for this entry (the newest); null when the tenant was never told of it.
+    pub notice: Option<ChangeNotice>,
+    /// The tenant's objection to that notice, resolved or not.
+    pub objection: Option<ObjectionGql>,
+}
+
 #[derive(SimpleObject)]
 pub struct TransferMechanism {
     pub key: String,
@@ -302,6 +326,33 @@ impl RegistryQuery {
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubprocessorRead).await?;
         let found = registry::notices_of(&scope).await?;
         Ok(found.into_iter().map(ChangeNotice).collect())
+    }
+
+    /// The sub-processor list as the tenant stands on it, in one query: each public entry with its standing (accepted
+    /// at onboarding, notified, objected, active, blocked, excluded), its notice and its objection.
+    async fn sub_processor_list(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<SubProcessorList> {
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubprocessorRead).await?;
+        let list = registry::standings(tenancy(ctx)?, &scope).await?;
+        let narrow = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+        Ok(SubProcessorList {
+            version: narrow(list.version),
+            accepted_version: list.accepted_version.map(narrow),
+            accepted_at: list.accepted_at,
+            entries: list
+                .entries
+                .into_iter()
+                .map(|(sp, standing, notice, objection)| SubProcessorEntry {
+                    sub_processor: SubProcessor(sp),
+                    standing,
+                    notice: notice.map(ChangeNotice),
+                    objection: objection.map(Into::into),
+                })
+                .collect(),
+        })
     }
 
     /// Every objection, newest first (legal); `openOnly` for those awaiting a resolution.
@@ -547,6 +598,19 @@ impl RegistryMutation {
         Ok(registry::object(tenancy(ctx)?, &scope, notice_id, &reason)
             .await?
             .into())
+    }
+
+    /// Withdraws the tenant's own objection (the tenant's `client_admin`): the change then proceeds for the tenant —
+    /// at once if its effective date has passed, otherwise on that date. A resolved objection cannot be withdrawn.
+    async fn withdraw_objection(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        tenant_id: Option<ID>,
+    ) -> async_graphql::Result<ObjectionGql> {
+        let id = ObjectionId::parse("id", &id)?;
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::SubprocessorObject).await?;
+        Ok(registry::withdraw(tenancy(ctx)?, &scope, id).await?.into())
     }
 
     /// Resolves an objection (legal).

@@ -1,13 +1,15 @@
 //! The sub-processor registry, change notices with objection windows, activation, and onward transfers.
 //!
-//! Lifecycle: `proposed` → `announced` → `active` → `retiring` → `retired`. Announcing notifies every tenant whose data
-//! the sub-processor would receive (tenants holding data in its categories), with an effective date at least that
-//! tenant's notice period away. A tenant's `client_admin` may object until the effective date; on that date the
+//! Lifecycle: `proposed` → `announced` → `active` → `retiring` → `retired`. Announcing notifies every live tenant, with
+//! an effective date at least each tenant's notice period away; a tenant created later accepts the list in force
+//! ([`binding`]). A tenant's `client_admin` may object until the effective date; on that date the
 //! sub-processor becomes active ([`activate_due`], idempotent) — but never for a tenant whose objection stands.
 //! Every change is kept as a revision (who, when, why, before/after).
 
+mod binding;
 mod objections;
 
+pub use binding::*;
 pub use objections::*;
 
 pub mod graphql;
@@ -24,7 +26,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use steward_entities::change_notice::{ChangeKind, ChangeNoticeStatus};
 use steward_entities::{
-    Names, change_notice, objection, personal_data, subprocessor, subprocessor_revision, tenant,
+    Names, change_notice, objection, subprocessor, subprocessor_revision, tenant,
 };
 use steward_policy::{ActorKind, Permission};
 use uuid::Uuid;
@@ -258,37 +260,9 @@ pub async fn update(
     Ok(after)
 }
 
-/// The tenants whose personal data a sub-processor would receive: those holding data in any of its categories. A read
-/// across every tenant, so it takes the platform capability.
-pub async fn tenants_receiving(
-    platform: Platform<'_>,
-    categories: &[String],
-) -> Result<Vec<tenant::Model>, AppError> {
-    let mut ids = BTreeSet::new();
-    for (_, db) in platform.regions() {
-        let found: Vec<Uuid> = personal_data::Entity::find()
-            .select_only()
-            .column(personal_data::Column::TenantId)
-            .distinct()
-            .filter(personal_data::Column::Category.is_in(categories.iter().cloned()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        ids.extend(found);
-    }
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(tenant::Entity::find()
-        .filter(tenant::Column::Id.is_in(ids))
-        .order_by_asc(tenant::Column::Id)
-        .all(platform.control())
-        .await?)
-}
-
-/// Announces a proposed sub-processor: a change notice to every tenant whose data it would receive, effective on
-/// `effective_on` (default: the latest notice period among them), which must leave every such tenant its full notice
-/// period.
+/// Announces a proposed sub-processor: a change notice to every live tenant (whatever data it holds today: one that
+/// starts collecting a category later is already bound), effective on `effective_on` (default: the latest notice
+/// period among them), which must leave every tenant its full notice period.
 pub async fn announce(
     tenancy: &Tenancy,
     principal: &Principal,
@@ -311,7 +285,7 @@ pub async fn announce(
         }
     }
     let today = Utc::now().date_naive();
-    let tenants = tenants_receiving(platform, &before.categories.0).await?;
+    let tenants = live_tenants(platform).await?;
     let longest = tenants
         .iter()
         .map(|t| t.notice_period_days)
@@ -358,17 +332,7 @@ pub async fn announce(
     .await?;
     // Each tenant's notice and event are owed to its region through the outbox, in this control transaction: the
     // announcement and every notice of it commit together or not at all.
-    let notice = Owed::notice(
-        "subprocessor.change",
-        &format!("New sub-processor: {} ({})", after.name, after.legal_entity),
-        format!(
-            "{} will process your data ({}) in {} for: {}. Effective {effective_on}. You may object until then.",
-            after.name,
-            after.categories.0.join(", "),
-            after.countries.0.join(", "),
-            after.purpose
-        ),
-    );
+    let notice = announcement_notice(&after, effective_on);
     let entry = AuditEntry::by(principal, "subprocessor.announced", "subprocessor", id)
         .with_detail(json!({ "effective_on": effective_on }));
     let mut owing = Owing::default();
@@ -434,9 +398,16 @@ pub async fn retire(
 }
 
 /// The scheduled activation: every announced sub-processor whose date has come becomes active, and so does each of
-/// its tenant notices without a standing objection (those are marked `blocked`). Idempotent. Returns how many
-/// notices became active.
+/// its tenant notices without a standing objection (those are marked `blocked`). First, a tenant that was never told
+/// of a public entry is told now ([`notify_unbound`]). Idempotent. Returns how many notices became active.
 pub async fn activate_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, AppError> {
+    let told = notify_unbound(tenancy, today).await?;
+    if told > 0 {
+        tracing::info!(
+            told,
+            "sub-processors announced to tenants never told of them"
+        );
+    }
     let db = tenancy.system().control();
     let system = Principal {
         subject: "steward".into(),

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::ids::{ChangeNoticeId, ObjectionId, TenantId};
+use sea_orm::DatabaseTransaction;
 
 /// Objects to a change before its effective date (the tenant's `client_admin`; scope opened for
 /// `subprocessor:object`).
@@ -69,6 +70,64 @@ pub async fn object(
 
 pub use steward_entities::objection::ObjectionResolution as Resolution;
 
+/// Withdraws the scope's tenant's own standing objection (its `client_admin`): recorded as resolved
+/// `WITHDRAWN_BY_CLIENT` by the client. A notice blocked by it (only the activation on its date blocks one) becomes
+/// active at once; a notice still pending proceeds on its date like any other. Another tenant's objection is `NOT_FOUND`.
+pub async fn withdraw(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    id: ObjectionId,
+) -> Result<objection::Model, AppError> {
+    let db = scope.control();
+    let found = scope
+        .find_control::<objection::Entity>()
+        .filter(objection::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no objection {id}")))?;
+    if found.resolved_at.is_some() {
+        return Err(AppError::Conflict(
+            "the objection is already resolved".into(),
+        ));
+    }
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let withdrawn = settle(
+        &txn,
+        &found,
+        Resolution::WithdrawnByClient,
+        None,
+        &scope.principal().label(),
+    )
+    .await?;
+    change_notice::Entity::update_many()
+        .col_expr(
+            change_notice::Column::Status,
+            ChangeNoticeStatus::Active.into(),
+        )
+        .col_expr(change_notice::Column::ActivatedAt, Some(now).into())
+        .filter(change_notice::Column::Id.eq(found.notice_id))
+        .filter(change_notice::Column::Status.eq(ChangeNoticeStatus::Blocked))
+        .exec(&txn)
+        .await?;
+    let deferred = crate::owed::defer(
+        &txn,
+        scope.tenant_id(),
+        &AuditEntry::by(
+            scope.principal(),
+            "subprocessor.objection_withdrawn",
+            "objection",
+            id,
+        )
+        .with_detail(json!({ "subprocessor": found.sub_processor_id })),
+        Vec::new(),
+    )
+    .await?;
+    txn.commit().await?;
+    crate::owed::apply_now(tenancy, deferred).await;
+    Ok(withdrawn)
+}
+
 /// Resolves an objection (legal).
 pub async fn resolve(
     tenancy: &Tenancy,
@@ -94,12 +153,7 @@ pub async fn resolve(
         .map(|n| crate::validate::text("note", n, 2000))
         .transpose()?;
     let txn = db.begin().await?;
-    let mut model: objection::ActiveModel = found.clone().into();
-    model.resolution = Set(Some(resolution));
-    model.resolution_note = Set(note);
-    model.resolved_by = Set(Some(principal.label()));
-    model.resolved_at = Set(Some(Utc::now()));
-    let resolved = model.update(&txn).await?;
+    let resolved = settle(&txn, &found, resolution, note, &principal.label()).await?;
     if resolution != Resolution::WithdrawnByClient {
         change_notice::Entity::update_many()
             .col_expr(
@@ -118,6 +172,39 @@ pub async fn resolve(
     .await?;
     txn.commit().await?;
     Ok(resolved)
+}
+
+/// Closes a standing objection, only if it still stands as this transaction writes: of a client's withdrawal and
+/// legal's resolution racing, one wins and the other is `CONFLICT`.
+async fn settle(
+    txn: &DatabaseTransaction,
+    found: &objection::Model,
+    resolution: Resolution,
+    note: Option<String>,
+    by: &str,
+) -> Result<objection::Model, AppError> {
+    let now = Utc::now();
+    let done = objection::Entity::update_many()
+        .col_expr(objection::Column::Resolution, Some(resolution).into())
+        .col_expr(objection::Column::ResolutionNote, note.clone().into())
+        .col_expr(objection::Column::ResolvedBy, Some(by.to_owned()).into())
+        .col_expr(objection::Column::ResolvedAt, Some(now).into())
+        .filter(objection::Column::Id.eq(found.id))
+        .filter(objection::Column::ResolvedAt.is_null())
+        .exec(txn)
+        .await?;
+    if done.rows_affected != 1 {
+        return Err(AppError::Conflict(
+            "the objection is already resolved".into(),
+        ));
+    }
+    Ok(objection::Model {
+        resolution: Some(resolution),
+        resolution_note: note,
+        resolved_by: Some(by.to_owned()),
+        resolved_at: Some(now),
+        ..found.clone()
+    })
 }
 
 /// A tenant's change notices, newest first.

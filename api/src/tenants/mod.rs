@@ -47,6 +47,9 @@ pub async fn create(
     let id = TenantId::new();
     let now = Utc::now();
     let control = platform.control().begin().await?;
+    // The tenant accepts the sub-processor list in force (and is told of the entries still in their window), in the
+    // transaction that creates it.
+    let (list_version, mut owed) = crate::registry::bind_new_tenant(&control, id, now).await?;
     let model = tenant::ActiveModel {
         id: Set(id.0),
         name: Set(name.clone()),
@@ -61,6 +64,8 @@ pub async fn create(
         offboarding_started_at: Set(None),
         offboarding_due_at: Set(None),
         terminated_at: Set(None),
+        subprocessors_accepted_version: Set(Some(list_version)),
+        subprocessors_accepted_at: Set(Some(now)),
         ..Default::default()
     }
     .insert(&control)
@@ -76,12 +81,12 @@ pub async fn create(
     // The tenant's own chain starts in its region, with the notices it is owed: both through the outbox, committed
     // with the tenant itself, so there is never a tenant without its chain nor a chain without its tenant.
     let record = TenantRecord::try_from(model)?;
-    let owed = crate::retention::owed_to_new_tenant(&control).await?;
+    owed.extend(crate::retention::owed_to_new_tenant(&control).await?);
     let deferred = crate::owed::defer(
         &control,
         id,
         &AuditEntry::by(principal, "tenant.created", "tenant", id)
-            .with_detail(json!({ "region": region })),
+            .with_detail(json!({ "region": region, "subprocessor_list_version": list_version })),
         owed,
     )
     .await?;

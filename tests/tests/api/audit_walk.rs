@@ -290,7 +290,8 @@ async fn every_mutation_appends_one_event(backend: Backend) {
         &["id"],
     );
     w.call("updateSubProcessor", &legal, "mutation($id: ID!, $i: SubProcessorInput!) { updateSubProcessor(id: $id, input: $i, reason: \"website moved\") { id } }", json!({ "id": mailer, "i": sp("WalkMail", &["DE", "FR"], &["user.contact.email", "user.name"], &[]) })).await;
-    let effective = (Utc::now().date_naive() + Duration::days(20)).to_string();
+    // Every live tenant is told, each with at least its notice period (30 days by default).
+    let effective = (Utc::now().date_naive() + Duration::days(31)).to_string();
     w.call("announceSubProcessor", &legal, "mutation($id: ID!, $d: NaiveDate) { announceSubProcessor(id: $id, effectiveOn: $d, reason: \"rollout\") { tenantsNotified } }", json!({ "id": mailer, "d": effective })).await;
     w.call("announceSubProcessor", &legal, "mutation($id: ID!, $d: NaiveDate) { announceSubProcessor(id: $id, effectiveOn: $d, reason: \"rollout\") { tenantsNotified } }", json!({ "id": old, "d": effective })).await;
     let notices = app.gql(&admin, "{ changeNotices { id } }", json!({})).await;
@@ -299,9 +300,25 @@ async fn every_mutation_appends_one_event(backend: Backend) {
         .call("objectToChange", &admin, "mutation($n: ID!) { objectToChange(noticeId: $n, reason: \"we need to review its DPA\") { id } }", json!({ "n": notice }))
         .await;
     w.call("resolveObjection", &legal, "mutation($id: ID!) { resolveObjection(id: $id, resolution: WITHDRAWN_BY_CLIENT, note: \"DPA reviewed\") { id } }", json!({ "id": s(&objection, &["id"]) })).await;
+    let other = s(notices.ok(), &["changeNotices", "1", "id"]);
+    let second = w
+        .call(
+            "objectToChange",
+            &admin,
+            "mutation($n: ID!) { objectToChange(noticeId: $n, reason: \"one more look\") { id } }",
+            json!({ "n": other }),
+        )
+        .await;
+    w.call(
+        "withdrawObjection",
+        &admin,
+        "mutation($id: ID!) { withdrawObjection(id: $id) { id } }",
+        json!({ "id": s(&second, &["id"]) }),
+    )
+    .await;
     steward::registry::activate_due(
         app.state.tenancy(),
-        Utc::now().date_naive() + Duration::days(30),
+        Utc::now().date_naive() + Duration::days(31),
     )
     .await
     .unwrap();

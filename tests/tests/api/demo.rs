@@ -1,6 +1,6 @@
 //! `serve --demo` on data a newcomer already used: it runs again and prints fresh tokens, whatever became of the demo
 //! tenants meanwhile (here one is offboarding: nothing new is collected there, and the demo does not try). Its
-//! sub-processors reach its tenants as change notices.
+//! sub-processors are announced before its tenants exist, and bind them all the same.
 
 use serde_json::json;
 use steward_tests::{Backend, TestApp, both_backends};
@@ -28,18 +28,26 @@ async fn the_demo_runs_again_after_an_offboarding(backend: Backend) {
             .unwrap_or_else(|| panic!("the demo's {name}"))
     };
     let globex = named("Globex Retail");
-    // The demo's sub-processors are announced to its tenants, as change notices they can object to.
     app.run_jobs().await;
     let acme = named("Acme Health");
     let acme_admin = app.client_token("acme-admin", acme.as_str().unwrap());
-    let notices = app
-        .gql(&acme_admin, "{ changeNotices { status } }", json!({}))
+    // Acme was created after the announcement and is bound all the same: both entries, notified, with an accepted
+    // list version.
+    let list = app
+        .gql(
+            &acme_admin,
+            "{ subProcessorList { acceptedVersion entries { subProcessor { name } standing notice { status } } } }",
+            json!({}),
+        )
         .await;
-    assert!(
-        !notices.ok()["changeNotices"].as_array().unwrap().is_empty(),
-        "{:?}",
-        notices.body
-    );
+    let list = &list.ok()["subProcessorList"];
+    assert!(list["acceptedVersion"].as_i64().unwrap() > 0, "{list:#}");
+    let entries = list["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{list:#}");
+    for e in entries {
+        assert_eq!(e["standing"], "NOTIFIED", "{list:#}");
+        assert_eq!(e["notice"]["status"], "PENDING", "{list:#}");
+    }
     app.gql(
         &app.root(),
         "mutation($t: ID!) { beginOffboarding(tenantId: $t, choice: RETURN_THEN_DELETE) { status } }",

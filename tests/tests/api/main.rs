@@ -12,6 +12,7 @@ mod faults;
 mod hardening;
 mod isolation;
 mod isolation_fuzz;
+mod list_binding;
 mod notices;
 mod offboarding;
 mod ops;

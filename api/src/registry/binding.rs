@@ -1,0 +1,262 @@
+//! Every tenant is bound to the sub-processor list (GDPR Art. 28(2)), whenever it arrived.
+//!
+//! - A tenant being created accepts the list in force: each active or retiring entry gets a change notice of kind
+//!   `onboarding`, active at once, and each announced one a pending notice with its announced effective date, open to
+//!   objection like every other tenant's. The tenant records the registry's version it accepted ([`version`]).
+//! - Announcements go to every live tenant ([`live_tenants`]), not only to those holding data in the categories today,
+//!   so a tenant that starts collecting a category later is already bound.
+//! - A tenant that has no notice for a public entry (created before acceptance was recorded) is told of it by the
+//!   daily activation sweep ([`notify_unbound`]) with its full notice period, as a new announcement would.
+//! - A tenant reads the list with its own standing on each entry in one query ([`standings`]).
+
+use super::*;
+use crate::ids::TenantId;
+use sea_orm::{DatabaseTransaction, PaginatorTrait};
+use steward_entities::tenant::TenantStatus;
+
+/// The notice kind a sub-processor announcement reaches a tenant's admins with.
+pub const NOTICE_SUBPROCESSOR_CHANGE: &str = "subprocessor.change";
+
+/// The registry's version: how many revisions it has had. Revisions are append-only, so it only grows, and the list
+/// as of version `n` is the registry after its first `n` revisions (oldest first).
+pub async fn version<C: ConnectionTrait>(db: &C) -> Result<i64, AppError> {
+    let n = subprocessor_revision::Entity::find().count(db).await?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// The tenants an announcement binds: every tenant not terminated, oldest first. A read across every tenant, so it
+/// takes the platform capability.
+pub async fn live_tenants(platform: Platform<'_>) -> Result<Vec<tenant::Model>, AppError> {
+    Ok(tenant::Entity::find()
+        .filter(tenant::Column::Status.ne(TenantStatus::Terminated))
+        .order_by_asc(tenant::Column::Id)
+        .all(platform.control())
+        .await?)
+}
+
+/// What a tenant's admins are told of an announced sub-processor.
+pub(super) fn announcement_notice(sp: &subprocessor::Model, effective_on: NaiveDate) -> Owed {
+    Owed::notice(
+        NOTICE_SUBPROCESSOR_CHANGE,
+        &format!("New sub-processor: {} ({})", sp.name, sp.legal_entity),
+        format!(
+            "{} will process your data ({}) in {} for: {}. Effective {effective_on}. You may object until then.",
+            sp.name,
+            sp.categories.0.join(", "),
+            sp.countries.0.join(", "),
+            sp.purpose
+        ),
+    )
+}
+
+/// Binds a tenant being created to the list in force, in the caller's control transaction: returns the registry's
+/// version it accepted and the notices it is owed (one per announced entry, whose window is still open).
+pub(crate) async fn bind_new_tenant(
+    control: &DatabaseTransaction,
+    tenant: TenantId,
+    now: chrono::DateTime<Utc>,
+) -> Result<(i64, Vec<Owed>), AppError> {
+    let version = version(control).await?;
+    let entries = subprocessor::Entity::find()
+        .filter(subprocessor::Column::Status.is_in([
+            SubProcessorStatus::Announced,
+            SubProcessorStatus::Active,
+            SubProcessorStatus::Retiring,
+        ]))
+        .order_by_asc(subprocessor::Column::Id)
+        .all(control)
+        .await?;
+    let today = now.date_naive();
+    let mut owed = Vec::new();
+    for sp in entries {
+        let (kind, status, effective_on, activated_at) = match (sp.status, sp.effective_on) {
+            (SubProcessorStatus::Announced, Some(on)) if on > today => {
+                owed.push(announcement_notice(&sp, on));
+                let kind = if sp.replaces.is_some() {
+                    ChangeKind::Replacement
+                } else {
+                    ChangeKind::New
+                };
+                (kind, ChangeNoticeStatus::Pending, on, None)
+            }
+            // Active, retiring, or announced with its date already come (the sweep activates it today).
+            _ => (
+                ChangeKind::Onboarding,
+                ChangeNoticeStatus::Active,
+                today,
+                Some(now),
+            ),
+        };
+        change_notice::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            sub_processor_id: Set(sp.id),
+            tenant_id: Set(tenant.0),
+            kind: Set(kind),
+            effective_on: Set(effective_on),
+            status: Set(status),
+            created_at: Set(now),
+            activated_at: Set(activated_at),
+        }
+        .insert(control)
+        .await?;
+    }
+    Ok((version, owed))
+}
+
+/// Tells every live tenant of each public entry it has no notice for (tenants created before acceptance was
+/// recorded), as an announcement would: a pending notice effective after the tenant's full notice period (or the
+/// entry's own later date), open to objection, and a notice to its admins. Idempotent; returns how many it told.
+pub async fn notify_unbound(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, AppError> {
+    let db = tenancy.system().control();
+    let public = list(tenancy, true).await?;
+    if public.is_empty() {
+        return Ok(0);
+    }
+    let tenants = tenant::Entity::find()
+        .filter(tenant::Column::Status.ne(TenantStatus::Terminated))
+        .order_by_asc(tenant::Column::Id)
+        .all(db)
+        .await?;
+    // Which (tenant, entry) pairs have a notice: one read across every tenant (this is the platform's sweep).
+    let known: BTreeSet<(Uuid, Uuid)> = change_notice::Entity::find()
+        .select_only()
+        .column(change_notice::Column::TenantId)
+        .column(change_notice::Column::SubProcessorId)
+        .into_tuple()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let mut told = 0;
+    for t in tenants {
+        let missing: Vec<&subprocessor::Model> = public
+            .iter()
+            .filter(|sp| !known.contains(&(t.id, sp.id)))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let earliest = today + chrono::Duration::days(t.notice_period_days.max(1).into());
+        let now = Utc::now();
+        let control = db.begin().await?;
+        let mut owing = Owing::default();
+        for sp in missing {
+            let effective_on = sp.effective_on.map_or(earliest, |on| on.max(earliest));
+            change_notice::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                sub_processor_id: Set(sp.id),
+                tenant_id: Set(t.id),
+                kind: Set(if sp.replaces.is_some() {
+                    ChangeKind::Replacement
+                } else {
+                    ChangeKind::New
+                }),
+                effective_on: Set(effective_on),
+                status: Set(ChangeNoticeStatus::Pending),
+                created_at: Set(now),
+                activated_at: Set(None),
+            }
+            .insert(&control)
+            .await?;
+            let entry = AuditEntry::system("subprocessor.announced", "subprocessor", sp.id)
+                .with_detail(json!({ "effective_on": effective_on, "late": true }));
+            owing.push(
+                owed::defer(
+                    &control,
+                    TenantId(t.id),
+                    &entry,
+                    vec![announcement_notice(sp, effective_on)],
+                )
+                .await?,
+            );
+            told += 1;
+        }
+        control.commit().await?;
+        owing.apply(tenancy).await;
+    }
+    Ok(told)
+}
+
+/// Where one public entry of the list stands for one tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum Standing {
+    /// On the list when the tenant was created: accepted with it, in effect.
+    AcceptedAtOnboarding,
+    /// Announced to the tenant; its objection window is open.
+    Notified,
+    /// Announced; the tenant objected and legal has not resolved it yet.
+    Objected,
+    /// In effect for the tenant after its notice period.
+    Active,
+    /// The effective date came while the tenant's objection stood: not used for its data.
+    Blocked,
+    /// Not used for the tenant (an objection resolved that way).
+    Excluded,
+    /// Never announced to the tenant (a tenant created before acceptance was recorded): the daily sweep tells it.
+    NotNotified,
+}
+
+/// A tenant's view of the list: each public entry with the tenant's standing, its notice and its objection.
+pub struct TenantList {
+    pub version: i64,
+    pub accepted_version: Option<i64>,
+    pub accepted_at: Option<chrono::DateTime<Utc>>,
+    pub entries: Vec<(
+        subprocessor::Model,
+        Standing,
+        Option<change_notice::Model>,
+        Option<objection::Model>,
+    )>,
+}
+
+/// The list as the scope's tenant stands on it (three reads, whatever its length).
+pub async fn standings(tenancy: &Tenancy, scope: &Scope) -> Result<TenantList, AppError> {
+    let db = scope.control();
+    let public = list(tenancy, true).await?;
+    let notices = scope
+        .find_control::<change_notice::Entity>()
+        .order_by_asc(change_notice::Column::Id)
+        .all(db)
+        .await?;
+    let objections = scope.find_control::<objection::Entity>().all(db).await?;
+    let mut entries = Vec::with_capacity(public.len());
+    for sp in public {
+        // The newest notice about the entry is the one that stands.
+        let notice = notices
+            .iter()
+            .rev()
+            .find(|n| n.sub_processor_id == sp.id)
+            .cloned();
+        let objection = notice
+            .as_ref()
+            .and_then(|n| objections.iter().find(|o| o.notice_id == n.id).cloned());
+        let standing = match &notice {
+            None => Standing::NotNotified,
+            Some(n) => match n.status {
+                ChangeNoticeStatus::Active if n.kind == ChangeKind::Onboarding => {
+                    Standing::AcceptedAtOnboarding
+                }
+                ChangeNoticeStatus::Active => Standing::Active,
+                ChangeNoticeStatus::Pending
+                    if objection.as_ref().is_some_and(|o| o.resolved_at.is_none()) =>
+                {
+                    Standing::Objected
+                }
+                ChangeNoticeStatus::Pending => Standing::Notified,
+                ChangeNoticeStatus::Blocked => Standing::Blocked,
+                ChangeNoticeStatus::Excluded => Standing::Excluded,
+            },
+        };
+        entries.push((sp, standing, notice, objection));
+    }
+    let t = tenant::Entity::find_by_id(scope.tenant_id().0)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no tenant {}", scope.tenant_id())))?;
+    Ok(TenantList {
+        version: version(db).await?,
+        accepted_version: t.subprocessors_accepted_version,
+        accepted_at: t.subprocessors_accepted_at,
+        entries,
+    })
+}
