@@ -116,6 +116,12 @@ pub struct ConfigArgs {
         default_value = "privacy@example.invalid"
     )]
     pub processor_contact: String,
+    /// The processor's data protection officer (name and contact), for records of processing (Art. 30(2)(a)).
+    #[arg(long, env = "STEWARD_PROCESSOR_DPO")]
+    pub processor_dpo: Option<String>,
+    /// The processor's representative in the Union (Art. 27), when it is established outside it.
+    #[arg(long, env = "STEWARD_PROCESSOR_EU_REPRESENTATIVE")]
+    pub processor_eu_representative: Option<String>,
     /// Seconds between runs of the recurring sweeps (sub-processor activation, disclosure-notice release).
     #[arg(long, env = "STEWARD_JOB_INTERVAL_SECS", default_value_t = 300)]
     pub job_interval_secs: u64,
@@ -364,6 +370,8 @@ pub struct Config {
     pub allow_loopback_webhooks: bool,
     pub processor_name: String,
     pub processor_contact: String,
+    pub processor_dpo: Option<String>,
+    pub processor_eu_representative: Option<String>,
     pub job_interval: Duration,
     pub smtp_url: Option<Secret>,
     pub smtp_from: String,
@@ -503,6 +511,18 @@ impl Config {
             allow_loopback_webhooks: args.allow_loopback_webhooks,
             processor_name: args.processor_name.trim().to_owned(),
             processor_contact: args.processor_contact.trim().to_owned(),
+            processor_dpo: args
+                .processor_dpo
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
+            processor_eu_representative: args
+                .processor_eu_representative
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
             job_interval: Duration::from_secs(args.job_interval_secs.max(1)),
             smtp_url: args
                 .smtp_url

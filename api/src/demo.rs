@@ -259,6 +259,49 @@ async fn seed_subjects(
         )
         .await?;
     }
+    // The controller's details for its record of processing (Art. 30(2)), as its admin would give them.
+    let domain = demo.name.to_lowercase().replace(' ', "-");
+    let settings = state
+        .tenancy()
+        .scope(&client, None, steward_policy::Permission::TenantSettings)
+        .await?;
+    crate::accountability::records::set_controller_details(
+        state.tenancy(),
+        &settings,
+        crate::accountability::records::ControllerDetails {
+            contact: Some(format!("privacy@{domain}.example")),
+            dpo: Some(format!("Data Protection Officer, dpo@{domain}.example")),
+            representative: None,
+        },
+    )
+    .await?;
+    // An access request the controller received twelve days ago: its own month ends before our 30 days, and the
+    // request says so (`deadlineWarning`).
+    if let Some(&(external_id, _, _)) = demo.subjects.first() {
+        let first =
+            subjects::list(&scope, Page::new(Some(1), None)?, &Default::default(), true).await?;
+        if let Some(subject) = first.rows.first() {
+            let submit = state
+                .tenancy()
+                .scope(&client, None, steward_policy::Permission::RequestSubmit)
+                .await?;
+            crate::requests::submit(
+                &submit,
+                crate::requests::Submission {
+                    subject_id: crate::ids::SubjectId(subject.id),
+                    kind: crate::requests::RequestKind::Access,
+                    idempotency_key: Some(format!("demo-access-{external_id}")),
+                    note: None,
+                    rectifications: Vec::new(),
+                    controller_received_on: Some(
+                        chrono::Utc::now().date_naive() - chrono::Duration::days(12),
+                    ),
+                    objected_purpose: None,
+                },
+            )
+            .await?;
+        }
+    }
     Ok(())
 }
 

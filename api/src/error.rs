@@ -130,6 +130,10 @@ pub enum RefusalReason {
     /// The tenant's objection to the sub-processor stands.
     #[graphql(name = "OBJECTED")]
     Objected,
+    /// The person objected to processing for this purpose (Art. 21): nothing is added, moved to it or transferred for
+    /// it while the objection is handled or once it was upheld.
+    #[graphql(name = "PURPOSE_OBJECTED")]
+    PurposeObjected,
     /// A request verifies at most one audit chain.
     #[graphql(name = "ONE_VERIFICATION_PER_REQUEST")]
     OneVerificationPerRequest,
@@ -202,6 +206,7 @@ impl RefusalReason {
             RefusalReason::Objected => "OBJECTED",
             RefusalReason::OneVerificationPerRequest => "ONE_VERIFICATION_PER_REQUEST",
             RefusalReason::PropagationOpen => "PROPAGATION_OPEN",
+            RefusalReason::PurposeObjected => "PURPOSE_OBJECTED",
             RefusalReason::RecordGone => "RECORD_GONE",
             RefusalReason::Retroactive => "RETROACTIVE",
             RefusalReason::SecondPersonRequired => "SECOND_PERSON_REQUIRED",

@@ -20,6 +20,11 @@ pub fn text(field: &str, raw: &str, max: usize) -> Result<String, AppError> {
     Ok(value.to_owned())
 }
 
+/// [`text`] for an optional field: absent stays absent.
+pub fn text_opt(field: &str, raw: Option<&str>, max: usize) -> Result<Option<String>, AppError> {
+    raw.map(|r| text(field, r, max)).transpose()
+}
+
 /// A trimmed one-line label of 1 to `max` characters that a person tells apart from others by sight (a name, a
 /// ticket, an id): no control characters and no characters that print as nothing or reorder what follows.
 pub fn label(field: &str, raw: &str, max: usize) -> Result<String, AppError> {

@@ -64,6 +64,11 @@ impl jobs::Handler for Dispatcher {
             Job::ReleaseDisclosureNotices { .. } => {
                 crate::accountability::release_disclosure_notices(tenancy, now.date_naive())
                     .await?;
+                // The accountability sweep also reminds of breach notices left unacknowledged.
+                let reminded = crate::accountability::remind_unacknowledged(tenancy, now).await?;
+                if reminded > 0 {
+                    tracing::info!(reminded, "breach notices unacknowledged after 24 hours");
+                }
                 Ok(Outcome::Done)
             }
             Job::Erase { request, .. } => {

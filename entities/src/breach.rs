@@ -19,6 +19,12 @@ pub struct Model {
     pub sub_processor_ids: crate::Ids,
     pub recorded_by: String,
     pub created_at: DateTimeUtc,
+    /// Art. 33(3)(c): the likely consequences (`None` for breaches recorded before it was asked).
+    pub likely_consequences: Option<String>,
+    /// Art. 33(3)(d): the measures taken or proposed, including to mitigate the effects.
+    pub measures_taken: Option<String>,
+    /// Art. 33(3)(b): where more information is obtained.
+    pub contact_point: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

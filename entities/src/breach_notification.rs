@@ -12,6 +12,11 @@ pub struct Model {
     pub notified_at: DateTimeUtc,
     pub acknowledged_at: Option<DateTimeUtc>,
     pub acknowledged_by: Option<String>,
+    /// Art. 33(3)(a), approximately: the tenant's data subjects and records concerned when it was told.
+    pub subjects_concerned: Option<i64>,
+    pub records_concerned: Option<i64>,
+    /// When privacy officers were reminded that the tenant had not acknowledged within 24 hours.
+    pub reminded_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,11 @@ pub struct Model {
     pub note_sealed: Option<Vec<u8>>,
     pub payload_sealed: Option<Vec<u8>>,
     pub received_at: DateTimeUtc,
+    /// The day the controller received the request from the person (its one-month deadline runs from it); `None` for
+    /// requests submitted before it was asked.
+    pub controller_received_on: Option<Date>,
+    /// `OBJECTION` only: the purpose the person objects to (Art. 21).
+    pub objected_purpose: Option<String>,
     pub clock_basis: ClockBasis,
     pub due_on: Date,
     pub paused_at: Option<DateTimeUtc>,
@@ -36,6 +41,8 @@ pub struct Model {
     pub handled_by: Option<String>,
     pub reminded_for_due_on: Option<Date>,
     pub overdue_notified: bool,
+    /// Paused after its due date had passed: it stays overdue while paused.
+    pub paused_while_overdue: bool,
     pub version: i32,
     pub updated_at: DateTimeUtc,
 }

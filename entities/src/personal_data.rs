@@ -19,6 +19,9 @@ pub struct Model {
     pub blind_index: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The `OBJECTION` request that restricts this value (held for the purpose objected to) until the controller
+    /// resolves it; kept once the objection is upheld.
+    pub restricted_by_request: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -37,6 +37,11 @@ pub struct Model {
     /// revisions) and when. `None` for tenants created before acceptance was recorded.
     pub subprocessors_accepted_version: Option<i64>,
     pub subprocessors_accepted_at: Option<DateTimeUtc>,
+    /// The controller's contact, data protection officer and representative for its record of processing (Art.
+    /// 30(2)(a)), kept by its `client_admin`.
+    pub controller_contact: Option<String>,
+    pub controller_dpo: Option<String>,
+    pub controller_representative: Option<String>,
 }
 
 crate::stored_enum! {

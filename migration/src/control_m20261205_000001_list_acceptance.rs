@@ -5,49 +5,39 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::columns;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // SQLite takes one change per ALTER TABLE.
-        for column in [
-            big_integer_null(Tenants::SubprocessorsAcceptedVersion),
-            timestamp_with_time_zone_null(Tenants::SubprocessorsAcceptedAt),
-        ] {
-            let mut column = column;
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Tenants::Table)
-                        .add_column(&mut column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        columns::add(
+            manager,
+            Tenants::Table,
+            vec![
+                big_integer_null(Tenants::SubprocessorsAcceptedVersion),
+                timestamp_with_time_zone_null(Tenants::SubprocessorsAcceptedAt),
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for column in [
-            Tenants::SubprocessorsAcceptedVersion,
-            Tenants::SubprocessorsAcceptedAt,
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Tenants::Table)
-                        .drop_column(column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        columns::drop(
+            manager,
+            Tenants::Table,
+            vec![
+                Tenants::SubprocessorsAcceptedVersion,
+                Tenants::SubprocessorsAcceptedAt,
+            ],
+        )
+        .await
     }
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone)]
 enum Tenants {
     Table,
     SubprocessorsAcceptedVersion,

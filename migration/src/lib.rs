@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
 mod control_m20261128_000001_foundation;
 mod control_m20261129_000001_subprocessors;
 mod control_m20261129_000002_accountability;
@@ -27,6 +28,9 @@ mod control_m20261203_000001_audit_outbox;
 mod control_m20261203_000002_outbox_effects;
 mod control_m20261204_000001_json_columns;
 mod control_m20261205_000001_list_acceptance;
+mod control_m20261205_000002_final_certificates;
+mod control_m20261205_000003_breach_content;
+mod control_m20261205_000004_records_of_processing;
 mod jobs_table;
 mod json_columns;
 mod region_m20261128_000001_foundation;
@@ -40,6 +44,7 @@ mod region_m20261202_000001_retention_changes;
 mod region_m20261203_000001_sealed_identifiers;
 mod region_m20261203_000002_export_chunks;
 mod region_m20261204_000001_json_columns;
+mod region_m20261205_000001_subject_requests;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -62,6 +67,9 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261203_000002_outbox_effects::Migration),
             Box::new(control_m20261204_000001_json_columns::Migration),
             Box::new(control_m20261205_000001_list_acceptance::Migration),
+            Box::new(control_m20261205_000002_final_certificates::Migration),
+            Box::new(control_m20261205_000003_breach_content::Migration),
+            Box::new(control_m20261205_000004_records_of_processing::Migration),
         ]
     }
 
@@ -89,6 +97,7 @@ impl MigratorTrait for RegionMigrator {
             Box::new(region_m20261203_000001_sealed_identifiers::Migration),
             Box::new(region_m20261203_000002_export_chunks::Migration),
             Box::new(region_m20261204_000001_json_columns::Migration),
+            Box::new(region_m20261205_000001_subject_requests::Migration),
         ]
     }
 

@@ -183,6 +183,8 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         db_pool_size: 4,
         processor_name: "Steward Test Processor".into(),
         processor_contact: "privacy@test.example".into(),
+        processor_dpo: Some("Dana Protect, dpo@test.example".into()),
+        processor_eu_representative: None,
         job_interval_secs: 3600,
         job_poll_ms: 1000,
         policy_notice_days: 30,

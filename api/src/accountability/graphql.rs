@@ -4,7 +4,7 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use steward_entities::{breach, breach_notification, legal_disclosure};
 use steward_policy::Permission;
 
@@ -82,6 +82,12 @@ pub struct BreachNotification {
     /// Notified within 72 hours of detection.
     #[graphql(name = "notifiedWithin72h")]
     pub notified_within_72h: bool,
+    /// About how many of the tenant's data subjects and records were concerned when it was told (Art. 33(3)(a));
+    /// null for breaches recorded before this was counted.
+    pub subjects_concerned: Option<i64>,
+    pub records_concerned: Option<i64>,
+    /// When privacy officers were reminded that the tenant had not acknowledged within 24 hours.
+    pub reminded_at: Option<DateTime<Utc>>,
 }
 
 impl BreachNotification {
@@ -94,6 +100,9 @@ impl BreachNotification {
             acknowledged_by: n.acknowledged_by,
             hours_to_notify: (hours * 100.0).round() / 100.0,
             notified_within_72h: hours <= BREACH_HOURS as f64,
+            subjects_concerned: n.subjects_concerned,
+            records_concerned: n.records_concerned,
+            reminded_at: n.reminded_at,
         }
     }
 }
@@ -113,10 +122,38 @@ pub struct Breach {
     /// Hours elapsed since detection, now.
     pub hours_since_detection: f64,
     pub notifications: Vec<BreachNotification>,
+    /// Art. 33(3)(c), (d) and (b); null while not yet known (said so in the notices).
+    pub likely_consequences: Option<String>,
+    pub measures_taken: Option<String>,
+    pub contact_point: Option<String>,
+    /// The follow-ups sent to the same tenants, oldest first.
+    pub updates: Vec<BreachFollowUp>,
+}
+
+/// A follow-up to a breach, as every tenant told of it received it.
+#[derive(SimpleObject)]
+pub struct BreachFollowUp {
+    pub update: String,
+    pub recorded_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<steward_entities::breach_update::Model> for BreachFollowUp {
+    fn from(u: steward_entities::breach_update::Model) -> Self {
+        BreachFollowUp {
+            update: u.update,
+            recorded_by: u.recorded_by,
+            created_at: u.created_at,
+        }
+    }
 }
 
 impl Breach {
-    fn new(b: breach::Model, notes: Vec<breach_notification::Model>) -> Self {
+    fn new(
+        b: breach::Model,
+        notes: Vec<breach_notification::Model>,
+        updates: Vec<steward_entities::breach_update::Model>,
+    ) -> Self {
         let hours = (Utc::now() - b.detected_at).num_seconds() as f64 / 3600.0;
         Breach {
             id: ID(b.id.to_string()),
@@ -138,6 +175,10 @@ impl Breach {
             description: b.description,
             region: b.region,
             recorded_by: b.recorded_by,
+            likely_consequences: b.likely_consequences,
+            measures_taken: b.measures_taken,
+            contact_point: b.contact_point,
+            updates: updates.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -152,6 +193,15 @@ pub struct BreachNotice {
     pub notified_at: DateTime<Utc>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub seventy_two_hour_mark: DateTime<Utc>,
+    /// About how many of your data subjects and records are concerned (Art. 33(3)(a)).
+    pub subjects_concerned: Option<i64>,
+    pub records_concerned: Option<i64>,
+    /// Art. 33(3)(c), (d) and (b); null while not yet known.
+    pub likely_consequences: Option<String>,
+    pub measures_taken: Option<String>,
+    pub contact_point: Option<String>,
+    /// The follow-ups, oldest first.
+    pub updates: Vec<BreachFollowUp>,
 }
 
 #[derive(Default)]
@@ -172,6 +222,41 @@ impl AccountabilityQuery {
                 AppError::internal(anyhow::anyhow!("schema without processor identity"))
             })?;
         Ok(crate::accountability::records::record(tenancy(ctx)?, &scope, processor).await?)
+    }
+
+    /// The record of processing over every controller (Art. 30(2)): the processor, the security measures in force and
+    /// each live tenant's record, as JSON and CSV too (`legal`, `auditor`).
+    async fn platform_record_of_processing(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<crate::accountability::records::PlatformRecord> {
+        let processor = ctx
+            .data::<crate::accountability::records::Processor>()
+            .map_err(|_| {
+                AppError::internal(anyhow::anyhow!("schema without processor identity"))
+            })?;
+        Ok(crate::accountability::records::platform_record(
+            tenancy(ctx)?,
+            principal(ctx)?,
+            processor,
+        )
+        .await?)
+    }
+
+    /// Every published version of the general description of the security measures, newest first (anyone
+    /// authenticated: clients read what their records cite).
+    async fn security_measures(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::accountability::records::SecurityMeasures>> {
+        principal(ctx)?;
+        Ok(
+            crate::accountability::records::security_measures_history(tenancy(ctx)?)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        )
     }
 
     /// Demands from authorities, newest first (`legal`, `privacy_officer`).
@@ -207,8 +292,14 @@ impl AccountabilityQuery {
 
     /// Breaches with each tenant's notification and acknowledgement (`privacy_officer`).
     async fn breaches(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Breach>> {
-        let found = accountability::breaches(tenancy(ctx)?, principal(ctx)?).await?;
-        Ok(found.into_iter().map(|(b, n)| Breach::new(b, n)).collect())
+        let tenancy = tenancy(ctx)?;
+        let found = accountability::breaches(tenancy, principal(ctx)?).await?;
+        let mut out = Vec::with_capacity(found.len());
+        for (b, n) in found {
+            let updates = accountability::updates_of(tenancy.system().control(), b.id).await?;
+            out.push(Breach::new(b, n, updates));
+        }
+        Ok(out)
     }
 
     /// The breaches a tenant was told of, newest first.
@@ -226,21 +317,26 @@ impl AccountabilityQuery {
             .scope(principal(ctx)?, tenant, Permission::TenantRead)
             .await?;
         let found = accountability::breach_notices_of(&scope).await?;
-        found
-            .into_iter()
-            .map(|(b, n)| {
-                Ok(BreachNotice {
-                    breach_id: ID(b.id.to_string()),
-                    detected_at: b.detected_at,
-                    categories: b.categories.0.clone(),
-                    description: b.description,
-                    notified_at: n.notified_at,
-                    acknowledged_at: n.acknowledged_at,
-                    seventy_two_hour_mark: b.detected_at + Duration::hours(BREACH_HOURS),
-                })
-            })
-            .collect::<Result<_, AppError>>()
-            .map_err(Into::into)
+        let mut out = Vec::with_capacity(found.len());
+        for (b, n) in found {
+            let updates = accountability::updates_of(scope.control(), b.id).await?;
+            out.push(BreachNotice {
+                breach_id: ID(b.id.to_string()),
+                detected_at: b.detected_at,
+                categories: b.categories.0.clone(),
+                description: b.description,
+                notified_at: n.notified_at,
+                acknowledged_at: n.acknowledged_at,
+                seventy_two_hour_mark: b.detected_at + Duration::hours(BREACH_HOURS),
+                subjects_concerned: n.subjects_concerned,
+                records_concerned: n.records_concerned,
+                likely_consequences: b.likely_consequences,
+                measures_taken: b.measures_taken,
+                contact_point: b.contact_point,
+                updates: updates.into_iter().map(Into::into).collect(),
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -281,6 +377,31 @@ pub struct BreachInput {
     pub region: Option<String>,
     #[graphql(default)]
     pub sub_processor_ids: Vec<ID>,
+    /// The likely consequences (Art. 33(3)(c)); leave out while not yet known: the notice says so, and an
+    /// `updateBreach` completes it (Art. 33(4)).
+    pub likely_consequences: Option<String>,
+    /// The measures taken or proposed, including to mitigate the effects (Art. 33(3)(d)); as above.
+    pub measures_taken: Option<String>,
+    /// Where tenants obtain more information (Art. 33(3)(b)); the processor's contact (`STEWARD_PROCESSOR_CONTACT`)
+    /// when left out.
+    pub contact_point: Option<String>,
+}
+
+/// A follow-up to a breach: what is new, and any corrected consequences, measures or contact point.
+#[derive(InputObject)]
+pub struct BreachUpdateInput {
+    /// What is new (required): it is what the tenants read.
+    pub update: String,
+    pub likely_consequences: Option<String>,
+    pub measures_taken: Option<String>,
+    pub contact_point: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct BreachUpdated {
+    pub breach: Breach,
+    /// How many tenants the follow-up was sent to: every tenant told of the breach.
+    pub tenants_notified: i32,
 }
 
 #[derive(SimpleObject)]
@@ -370,10 +491,19 @@ impl AccountabilityMutation {
                 .iter()
                 .map(|s| SubProcessorId::parse("subProcessorIds", s))
                 .collect::<Result<_, _>>()?,
+            likely_consequences: input.likely_consequences,
+            measures_taken: input.measures_taken,
+            contact_point: input.contact_point,
         };
         let tenancy = tenancy(ctx)?;
         let principal = principal(ctx)?;
-        let (b, tenants) = accountability::record_breach(tenancy, principal, incident).await?;
+        let processor = ctx
+            .data::<crate::accountability::records::Processor>()
+            .map_err(|_| {
+                AppError::internal(anyhow::anyhow!("schema without processor identity"))
+            })?;
+        let (b, tenants) =
+            accountability::record_breach(tenancy, principal, &processor.contact, incident).await?;
         let notes = accountability::breaches(tenancy, principal)
             .await?
             .into_iter()
@@ -381,9 +511,79 @@ impl AccountabilityMutation {
             .map(|(_, n)| n)
             .unwrap_or_default();
         Ok(BreachRecorded {
-            breach: Breach::new(b, notes),
+            breach: Breach::new(b, notes, Vec::new()),
             tenants_notified: tenants.into_iter().map(|t| ID(t.to_string())).collect(),
         })
+    }
+
+    /// Sends a follow-up on a breach to every tenant told of it, recording it and any corrected consequences,
+    /// measures or contact point (`privacy_officer`; Art. 33(4): information in phases).
+    async fn update_breach(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: BreachUpdateInput,
+    ) -> async_graphql::Result<BreachUpdated> {
+        let id = BreachId::parse("id", &id)?;
+        let tenancy = tenancy(ctx)?;
+        let principal = principal(ctx)?;
+        let change = accountability::BreachUpdate {
+            update: input.update,
+            likely_consequences: input.likely_consequences,
+            measures_taken: input.measures_taken,
+            contact_point: input.contact_point,
+        };
+        let (b, told) = accountability::update_breach(tenancy, principal, id, change).await?;
+        let notes = steward_entities::breach_notification::Entity::find()
+            .filter(steward_entities::breach_notification::Column::BreachId.eq(b.id))
+            .order_by_asc(steward_entities::breach_notification::Column::TenantId)
+            .all(tenancy.system().control())
+            .await
+            .map_err(AppError::from)?;
+        let updates = accountability::updates_of(tenancy.system().control(), b.id).await?;
+        Ok(BreachUpdated {
+            breach: Breach::new(b, notes, updates),
+            tenants_notified: i32::try_from(told).unwrap_or(i32::MAX),
+        })
+    }
+
+    /// Publishes a new version of the general description of the security measures (`legal`); records generated from
+    /// then on carry it. Earlier versions are kept.
+    async fn publish_security_measures(
+        &self,
+        ctx: &Context<'_>,
+        text: String,
+    ) -> async_graphql::Result<crate::accountability::records::SecurityMeasures> {
+        Ok(crate::accountability::records::publish_security_measures(
+            tenancy(ctx)?,
+            principal(ctx)?,
+            &text,
+        )
+        .await?
+        .into())
+    }
+
+    /// Sets the tenant's contact, data protection officer and representative for its record of processing (its
+    /// `client_admin`); an empty or missing value clears one.
+    async fn set_controller_details(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+        contact: Option<String>,
+        dpo: Option<String>,
+        representative: Option<String>,
+    ) -> async_graphql::Result<crate::accountability::records::ControllerIdentity> {
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TenantSettings).await?;
+        Ok(crate::accountability::records::set_controller_details(
+            tenancy(ctx)?,
+            &scope,
+            crate::accountability::records::ControllerDetails {
+                contact,
+                dpo,
+                representative,
+            },
+        )
+        .await?)
     }
 
     /// Acknowledges a breach notice for the caller's tenant (its `client_admin`).

@@ -1,6 +1,9 @@
-//! The processor's record of processing activities for one tenant (GDPR Art. 30(2)), generated from live data:
-//! who we are, what we process for the controller, which sub-processors receive its data (with countries and
-//! safeguards), the transfers to third countries with their mechanism, and our security measures. Never hand-kept.
+//! The processor's record of processing activities (GDPR Art. 30(2)), generated from live data, per controller and
+//! over all of them: who we are (name, contact, DPO, EU representative: configuration), each controller (name, and
+//! the contact, DPO and representative its `client_admin` keeps), what we process for it, which sub-processors
+//! receive its data (with countries and safeguards), the transfers to third countries with their mechanism, and the
+//! general description of our security measures — a maintained document with versions, not a constant. Only what
+//! people know is typed in; the rest is never hand-kept.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,8 +14,13 @@ use serde::Serialize;
 use steward_entities::change_notice::ChangeNoticeStatus;
 use steward_entities::{change_notice, personal_data};
 
+use crate::audit::{self, AuditEntry};
+use crate::auth::Principal;
 use crate::error::AppError;
-use crate::ids::SubProcessorId;
+use crate::ids::{SubProcessorId, TenantId};
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set, TransactionTrait};
+use steward_entities::{security_measures, tenant};
+use steward_policy::Permission;
 
 use crate::registry::{self, mechanisms};
 use crate::tenancy::{Scope, Tenancy};
@@ -22,19 +30,29 @@ use crate::tenancy::{Scope, Tenancy};
 pub struct Processor {
     pub name: String,
     pub contact: String,
+    pub dpo: Option<String>,
+    pub eu_representative: Option<String>,
 }
-
-pub const SECURITY_MEASURES: &str = "Personal data is encrypted at rest per data subject (AES-256-GCM under a \
-    per-subject key wrapped by a per-tenant key derived from a master key held outside the database); lookups use \
-    keyed hashes, never plaintext. Each tenant's data is kept in its region's database and reached only through a \
-    tenant-scoped access path. Staff reach personal data only through time-boxed, justified access grants approved by \
-    the client, and every such read is logged for the client. All changes are recorded in a hash-chained, \
-    tamper-evident audit log per tenant. Access is authenticated with signed tokens and authorised by role.";
 
 #[derive(Clone, Debug, Serialize, SimpleObject)]
 pub struct ProcessorIdentity {
     pub name: String,
     pub contact: String,
+    /// The data protection officer (`STEWARD_PROCESSOR_DPO`).
+    pub dpo: Option<String>,
+    /// The representative in the Union, when established outside it (`STEWARD_PROCESSOR_EU_REPRESENTATIVE`).
+    pub eu_representative: Option<String>,
+}
+
+impl From<&Processor> for ProcessorIdentity {
+    fn from(p: &Processor) -> Self {
+        ProcessorIdentity {
+            name: p.name.clone(),
+            contact: p.contact.clone(),
+            dpo: p.dpo.clone(),
+            eu_representative: p.eu_representative.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, SimpleObject)]
@@ -42,6 +60,31 @@ pub struct ControllerIdentity {
     pub tenant_id: String,
     pub name: String,
     pub region: String,
+    /// The controller's contact, data protection officer and representative, as its `client_admin` keeps them
+    /// (`setControllerDetails`); null until given.
+    pub contact: Option<String>,
+    pub dpo: Option<String>,
+    pub representative: Option<String>,
+}
+
+/// One version of the general description of the security measures.
+#[derive(Clone, Debug, Serialize, SimpleObject)]
+pub struct SecurityMeasures {
+    pub version: i32,
+    pub text: String,
+    pub published_by: String,
+    pub published_at: DateTime<Utc>,
+}
+
+impl From<security_measures::Model> for SecurityMeasures {
+    fn from(m: security_measures::Model) -> Self {
+        SecurityMeasures {
+            version: m.version,
+            text: m.text,
+            published_by: m.published_by,
+            published_at: m.published_at,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, SimpleObject)]
@@ -78,7 +121,9 @@ pub struct RecordOfProcessing {
     pub categories: Vec<ProcessingCategory>,
     pub sub_processors: Vec<SubProcessorUse>,
     pub third_country_transfers: Vec<ThirdCountryTransfer>,
+    /// The general description of the security measures in force (its latest version).
     pub security_measures: String,
+    pub security_measures_version: i32,
     /// The whole record as JSON.
     #[serde(skip)]
     pub json: String,
@@ -175,22 +220,27 @@ pub async fn record(
         )
         .collect();
 
-    let tenant = scope.tenant();
+    let tenant = tenant::Entity::find_by_id(scope.tenant_id().0)
+        .one(scope.control())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no tenant {}", scope.tenant_id())))?;
+    let measures = security_measures(scope.control()).await?;
     let mut record = RecordOfProcessing {
         generated_at: Utc::now(),
-        processor: ProcessorIdentity {
-            name: processor.name.clone(),
-            contact: processor.contact.clone(),
-        },
+        processor: processor.into(),
         controller: ControllerIdentity {
             tenant_id: tenant.id.to_string(),
-            name: tenant.name.clone(),
-            region: tenant.region.clone(),
+            name: tenant.name,
+            region: tenant.region,
+            contact: tenant.controller_contact,
+            dpo: tenant.controller_dpo,
+            representative: tenant.controller_representative,
         },
         categories,
         sub_processors,
         third_country_transfers,
-        security_measures: SECURITY_MEASURES.to_owned(),
+        security_measures: measures.text,
+        security_measures_version: measures.version,
         json: String::new(),
         csv: String::new(),
     };
@@ -225,6 +275,16 @@ fn to_csv(r: &RecordOfProcessing) -> Result<String, AppError> {
             r.processor.contact.clone(),
         ],
         [
+            "processor".into(),
+            "dpo".into(),
+            r.processor.dpo.clone().unwrap_or_default(),
+        ],
+        [
+            "processor".into(),
+            "eu_representative".into(),
+            r.processor.eu_representative.clone().unwrap_or_default(),
+        ],
+        [
             "controller".into(),
             "tenant_id".into(),
             r.controller.tenant_id.clone(),
@@ -238,6 +298,21 @@ fn to_csv(r: &RecordOfProcessing) -> Result<String, AppError> {
             "controller".into(),
             "region".into(),
             r.controller.region.clone(),
+        ],
+        [
+            "controller".into(),
+            "contact".into(),
+            r.controller.contact.clone().unwrap_or_default(),
+        ],
+        [
+            "controller".into(),
+            "dpo".into(),
+            r.controller.dpo.clone().unwrap_or_default(),
+        ],
+        [
+            "controller".into(),
+            "representative".into(),
+            r.controller.representative.clone().unwrap_or_default(),
         ],
     ];
     for c in &r.categories {
@@ -275,9 +350,14 @@ fn to_csv(r: &RecordOfProcessing) -> Result<String, AppError> {
     }
     rows.push([
         "security".into(),
-        "measures".into(),
+        format!("measures (version {})", r.security_measures_version),
         r.security_measures.clone(),
     ]);
+    write_csv(rows)
+}
+
+/// Rows as CSV with a header, every cell neutralised (see [`neutralised`]).
+fn write_csv(rows: Vec<[String; 3]>) -> Result<String, AppError> {
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
@@ -290,4 +370,223 @@ fn to_csv(r: &RecordOfProcessing) -> Result<String, AppError> {
         .into_inner()
         .map_err(|e| AppError::internal(e.into_error()))?;
     String::from_utf8(bytes).map_err(AppError::internal)
+}
+
+/// The security measures in force: the latest published version.
+pub async fn security_measures<C: sea_orm::ConnectionTrait>(
+    control: &C,
+) -> Result<security_measures::Model, AppError> {
+    security_measures::Entity::find()
+        .order_by_desc(security_measures::Column::Version)
+        .one(control)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no security measures published")))
+}
+
+/// Every published version of the security measures, newest first.
+pub async fn security_measures_history(
+    tenancy: &Tenancy,
+) -> Result<Vec<security_measures::Model>, AppError> {
+    Ok(security_measures::Entity::find()
+        .order_by_desc(security_measures::Column::Version)
+        .all(tenancy.system().control())
+        .await?)
+}
+
+/// Publishes a new version of the security measures (`legal`, who maintains the platform's published documents);
+/// every record generated from then on carries it, with its version. Earlier versions are kept.
+pub async fn publish_security_measures(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    text: &str,
+) -> Result<security_measures::Model, AppError> {
+    let platform = tenancy
+        .require_platform(principal, Permission::PolicyPublish)
+        .await?;
+    let text = crate::validate::text("text", text, 20_000)?;
+    if text.chars().count() < 50 {
+        return Err(AppError::BadInput(
+            "`text` is the general description of the security measures: at least 50 characters"
+                .into(),
+        ));
+    }
+    let txn = platform.control().begin().await?;
+    let current = security_measures(&txn).await?;
+    if current.text == text {
+        return Err(AppError::Conflict(format!(
+            "version {} already says exactly this",
+            current.version
+        )));
+    }
+    // The version is the primary key: two publishing at once cannot both take the next one.
+    let published = security_measures::ActiveModel {
+        version: Set(current.version + 1),
+        text: Set(text),
+        published_by: Set(principal.label()),
+        published_at: Set(Utc::now()),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        AppError::on_unique(e, || {
+            "another version was published meanwhile; read it and try again".into()
+        })
+    })?;
+    audit::append_platform(
+        &txn,
+        AuditEntry::by(
+            principal,
+            "security_measures.published",
+            "security_measures",
+            published.version,
+        )
+        .with_detail(serde_json::json!({ "version": published.version })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(published)
+}
+
+/// The controller's own details for its record (Art. 30(2)(a)), as its `client_admin` gives them.
+#[derive(Clone, Debug, Default)]
+pub struct ControllerDetails {
+    pub contact: Option<String>,
+    pub dpo: Option<String>,
+    pub representative: Option<String>,
+}
+
+/// Sets the scope's tenant's contact, DPO and representative (its `client_admin`); an empty value clears one. The
+/// change and its event in the tenant's chain commit together.
+pub async fn set_controller_details(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    details: ControllerDetails,
+) -> Result<ControllerIdentity, AppError> {
+    let clean = |field: &str, v: Option<String>| -> Result<Option<String>, AppError> {
+        match v.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(t) => Ok(Some(crate::validate::text(field, t, 500)?)),
+        }
+    };
+    let contact = clean("contact", details.contact)?;
+    let dpo = clean("dpo", details.dpo)?;
+    let representative = clean("representative", details.representative)?;
+    let txn = scope.control().begin().await?;
+    let found = tenant::Entity::find_by_id(scope.tenant_id().0)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no tenant {}", scope.tenant_id())))?;
+    let mut model: tenant::ActiveModel = found.into();
+    model.controller_contact = Set(contact);
+    model.controller_dpo = Set(dpo);
+    model.controller_representative = Set(representative);
+    model.updated_at = Set(Utc::now());
+    let updated = model.update(&txn).await?;
+    let deferred = crate::owed::defer(
+        &txn,
+        scope.tenant_id(),
+        &AuditEntry::by(
+            scope.principal(),
+            "tenant.controller_details_set",
+            "tenant",
+            scope.tenant_id(),
+        )
+        .with_detail(serde_json::json!({
+            "contact": updated.controller_contact.is_some(),
+            "dpo": updated.controller_dpo.is_some(),
+            "representative": updated.controller_representative.is_some(),
+        })),
+        Vec::new(),
+    )
+    .await?;
+    txn.commit().await?;
+    crate::owed::apply_now(tenancy, deferred).await;
+    Ok(ControllerIdentity {
+        tenant_id: updated.id.to_string(),
+        name: updated.name,
+        region: updated.region,
+        contact: updated.controller_contact,
+        dpo: updated.controller_dpo,
+        representative: updated.controller_representative,
+    })
+}
+
+/// The platform-wide record: the processor, the security measures in force, and the record of every live controller.
+#[derive(Clone, Debug, Serialize, SimpleObject)]
+pub struct PlatformRecord {
+    pub generated_at: DateTime<Utc>,
+    pub processor: ProcessorIdentity,
+    pub security_measures: SecurityMeasures,
+    pub controllers: Vec<RecordOfProcessing>,
+    /// The whole record as JSON.
+    #[serde(skip)]
+    pub json: String,
+    /// The whole record as CSV (controller, section, field, value).
+    #[serde(skip)]
+    pub csv: String,
+}
+
+/// The record over every controller not terminated (`legal`, `auditor`: whoever reads transfers platform-wide).
+pub async fn platform_record(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    processor: &Processor,
+) -> Result<PlatformRecord, AppError> {
+    let platform = tenancy
+        .require_platform(principal, Permission::TransferRead)
+        .await?;
+    let tenants = tenant::Entity::find()
+        .filter(tenant::Column::Status.ne(crate::tenancy::TenantStatus::Terminated))
+        .order_by_asc(tenant::Column::Id)
+        .all(platform.control())
+        .await?;
+    let mut controllers = Vec::with_capacity(tenants.len());
+    for t in tenants {
+        let scope = tenancy.system_scope(TenantId(t.id)).await?;
+        controllers.push(record(tenancy, &scope, processor).await?);
+    }
+    let mut whole = PlatformRecord {
+        generated_at: Utc::now(),
+        processor: processor.into(),
+        security_measures: security_measures(platform.control()).await?.into(),
+        controllers,
+        json: String::new(),
+        csv: String::new(),
+    };
+    whole.json = serde_json::to_string_pretty(&whole).map_err(AppError::internal)?;
+    let mut rows = Vec::new();
+    for c in &whole.controllers {
+        let mut reader = csv::ReaderBuilder::new().from_reader(c.csv.as_bytes());
+        for row in reader.records() {
+            let row = row.map_err(AppError::internal)?;
+            rows.push([
+                format!("{} ({})", c.controller.name, c.controller.tenant_id),
+                row.get(0).unwrap_or_default().to_owned(),
+                row.get(1).unwrap_or_default().to_owned(),
+                row.get(2).unwrap_or_default().to_owned(),
+            ]);
+        }
+    }
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    writer
+        .write_record(["controller", "section", "field", "value"])
+        .map_err(AppError::internal)?;
+    for row in rows {
+        // Each cell was neutralised when its controller's CSV was written; the controller's name is neutralised here.
+        writer
+            .write_record([
+                neutralised(&row[0]).into_owned(),
+                row[1].clone(),
+                row[2].clone(),
+                row[3].clone(),
+            ])
+            .map_err(AppError::internal)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| AppError::internal(e.into_error()))?;
+    whole.csv = String::from_utf8(bytes).map_err(AppError::internal)?;
+    Ok(whole)
 }

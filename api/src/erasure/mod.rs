@@ -2,6 +2,7 @@
 //! [`delete_subjects`]; a table that comes to hold a subject's data is added here, once, and
 //! `tests/tests/api/requests.rs` (`erasure_leaves_no_residue`) fails until it is.
 
+pub mod graphql;
 pub mod propagation;
 pub mod recipients;
 
@@ -18,7 +19,16 @@ use steward_entities::{
 
 use crate::error::AppError;
 use crate::ids::SubjectId;
-use crate::tenancy::Work;
+use crate::tenancy::{Scope, Work};
+
+/// Whether the subject's data key is gone, read from the database: the key is wrapped in the subject's row, which
+/// the cascade deletes. Certificates state this, never assume it.
+pub(crate) async fn key_destroyed(scope: &Scope, subject: SubjectId) -> Result<bool, AppError> {
+    let left = scope
+        .find::<data_subject::Entity>()
+        .filter(data_subject::Column::Id.eq(subject));
+    Ok(crate::pagination::count(left, scope.db()).await? == 0)
+}
 
 /// What becomes of a departing tenant's export when subjects are erased.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

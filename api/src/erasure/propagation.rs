@@ -9,7 +9,7 @@ use steward_entities::job::JobState;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::{Value, json};
 use steward_entities::{dsr_request, erasure_propagation, job, subprocessor};
@@ -207,6 +207,30 @@ pub async fn propagations(
         .find::<erasure_propagation::Entity>()
         .filter(erasure_propagation::Column::RequestId.eq(request))
         .order_by_asc(erasure_propagation::Column::Id)
+        .all(scope.db())
+        .await?)
+}
+
+/// The most propagations [`of_tenant`] returns.
+pub const MAX_LISTED: u64 = 500;
+
+/// A tenant's propagations of every cause (requests, retention runs, its offboarding), newest first, at most
+/// [`MAX_LISTED`]; `outstanding_only` for those neither acknowledged nor confirmed — what a privacy officer still has
+/// to chase, including after the tenant was terminated.
+pub async fn of_tenant(
+    scope: &Scope,
+    outstanding_only: bool,
+) -> Result<Vec<erasure_propagation::Model>, AppError> {
+    let mut query = scope.find::<erasure_propagation::Entity>();
+    if outstanding_only {
+        query = query.filter(
+            erasure_propagation::Column::State
+                .is_in([PropagationState::Pending, PropagationState::Failed]),
+        );
+    }
+    Ok(query
+        .order_by_desc(erasure_propagation::Column::Id)
+        .limit(MAX_LISTED)
         .all(scope.db())
         .await?)
 }

@@ -130,6 +130,8 @@ impl AppState {
         let processor = crate::accountability::records::Processor {
             name: config.processor_name.clone(),
             contact: config.processor_contact.clone(),
+            dpo: config.processor_dpo.clone(),
+            eu_representative: config.processor_eu_representative.clone(),
         };
         let schema = build_schema(
             tenancy.clone(),

@@ -15,6 +15,10 @@ pub(crate) async fn finish(
     let Some(t) = details(tenancy, tenant).await? else {
         return Ok(Outcome::Done);
     };
+    // Terminated with an interim certificate: the final one waits for every propagation to be settled.
+    if t.status == TenantStatus::Terminated {
+        return finalize(tenancy, scope, now).await;
+    }
     if t.status != TenantStatus::Offboarding {
         return Ok(Outcome::Done);
     }
@@ -88,7 +92,104 @@ pub(crate) async fn finish(
         };
         return Ok(Outcome::Later(now + wait));
     }
-    terminate(tenancy, scope, &t).await?;
+    if terminate(tenancy, scope, &t).await? {
+        Ok(Outcome::Done)
+    } else {
+        Ok(Outcome::Later(now + FINALIZE_EVERY))
+    }
+}
+
+/// How often a terminated tenant's outstanding propagations are looked at again for its final certificate.
+const FINALIZE_EVERY: Duration = Duration::hours(1);
+
+/// The propagations of the offboarding's own erasures, per sub-processor and state, and whether every one is
+/// acknowledged or confirmed.
+async fn propagation_states(
+    scope: &Scope,
+) -> Result<(BTreeMap<String, BTreeMap<String, i64>>, bool), AppError> {
+    let propagations = scope
+        .find::<erasure_propagation::Entity>()
+        .filter(erasure_propagation::Column::RequestId.eq(scope.tenant_id().0))
+        .all(scope.db())
+        .await?;
+    let mut by_sp: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for p in &propagations {
+        *by_sp
+            .entry(p.sub_processor_name.clone())
+            .or_default()
+            .entry(p.state.as_str().to_owned())
+            .or_default() += 1;
+    }
+    Ok((by_sp, propagations.iter().all(|p| p.state.is_done())))
+}
+
+/// Whether no data key of the tenant's subjects is left: the wrapped keys live in the subject rows.
+async fn keys_destroyed(scope: &Scope) -> Result<bool, AppError> {
+    Ok(crate::pagination::count(scope.find::<data_subject::Entity>(), scope.db()).await? == 0)
+}
+
+/// The head of the tenant's audit chain, as the certificate names it.
+async fn chain_head(scope: &Scope) -> Result<serde_json::Value, AppError> {
+    let head = scope
+        .find::<audit_event::Entity>()
+        .order_by_desc(audit_event::Column::Seq)
+        .one(scope.db())
+        .await?;
+    Ok(json!(head.map(|h| json!({ "seq": h.seq, "hash": h.hash }))))
+}
+
+/// A terminated tenant's interim certificate becomes final once every propagation is acknowledged or confirmed: the
+/// same statement, with the propagations as they now stand, `final: true`, when, and the chain's head now. The interim
+/// one is kept beside it. Idempotent; until then, looked at again every hour.
+async fn finalize(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<Outcome, AppError> {
+    let tenant = scope.tenant_id();
+    let Some(interim) = scope
+        .find_control::<offboarding_certificate::Entity>()
+        .one(scope.control())
+        .await?
+    else {
+        return Ok(Outcome::Done);
+    };
+    if interim.is_final != Some(false) {
+        return Ok(Outcome::Done);
+    }
+    let (by_sp, settled) = propagation_states(scope).await?;
+    if !settled {
+        return Ok(Outcome::Later(now + FINALIZE_EVERY));
+    }
+    let mut document: serde_json::Value = serde_json::from_str(&interim.document)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("interim certificate of {tenant}: {e}")))?;
+    document["final"] = json!(true);
+    document["finalized_at"] = json!(audit::canonical_time(now));
+    document["outstanding"] = json!({});
+    document["propagations"] = json!(by_sp);
+    document["data_keys_destroyed"] = json!(keys_destroyed(scope).await?);
+    document["audit_chain_head"] = chain_head(scope).await?;
+    let document = document.to_string();
+    let key = tenancy.keyring().certificate_key();
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(key.sign(document.as_bytes()).to_bytes());
+    // Only this job writes the row (one worker holds it at a time), so the interim one read above is the one replaced.
+    let control = scope.control().begin().await?;
+    let mut model: offboarding_certificate::ActiveModel = interim.clone().into();
+    model.is_final = Set(Some(true));
+    model.interim_document = Set(Some(interim.document));
+    model.interim_signature = Set(Some(interim.signature));
+    model.interim_issued_at = Set(Some(interim.issued_at));
+    model.document = Set(document);
+    model.signature = Set(signature);
+    model.issued_at = Set(now);
+    sea_orm::ActiveModelTrait::update(model, &control).await?;
+    audit::append_platform(
+        &control,
+        AuditEntry::system("tenant.certificate_final", "tenant", tenant),
+    )
+    .await?;
+    control.commit().await?;
     Ok(Outcome::Done)
 }
 
@@ -180,11 +281,13 @@ pub(super) async fn erase_batch(
     Ok(())
 }
 
+/// Records the end, signs the certificate and marks the tenant `terminated`. The certificate is final when every
+/// propagation is already acknowledged or confirmed, interim otherwise (naming what is outstanding); returns which.
 pub(super) async fn terminate(
     tenancy: &Tenancy,
     scope: &Scope,
     t: &tenant::Model,
-) -> Result<(), AppError> {
+) -> Result<bool, AppError> {
     let tenant = scope.tenant_id();
     // Only the offboarding's own erasures: subjects erased earlier on request have their own certificates.
     let tombstones = scope
@@ -198,19 +301,19 @@ pub(super) async fn terminate(
             *counts.entry(k.clone()).or_default() += n;
         }
     }
-    let propagations = scope
-        .find::<erasure_propagation::Entity>()
-        .filter(erasure_propagation::Column::RequestId.eq(tenant.0))
-        .all(scope.db())
-        .await?;
-    let mut by_sp: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
-    for p in &propagations {
-        *by_sp
-            .entry(p.sub_processor_name.clone())
-            .or_default()
-            .entry(p.state.as_str().to_owned())
-            .or_default() += 1;
-    }
+    let (by_sp, settled) = propagation_states(scope).await?;
+    // What is still owed: per sub-processor, the propagations neither acknowledged nor confirmed.
+    let outstanding: BTreeMap<&String, BTreeMap<&String, &i64>> = by_sp
+        .iter()
+        .map(|(sp, states)| {
+            let open: BTreeMap<&String, &i64> = states
+                .iter()
+                .filter(|(state, _)| !matches!(state.as_str(), "acknowledged" | "confirmed"))
+                .collect();
+            (sp, open)
+        })
+        .filter(|(_, open)| !open.is_empty())
+        .collect();
     let export = scope
         .find::<tenant_export::Entity>()
         .one(scope.db())
@@ -239,13 +342,11 @@ pub(super) async fn terminate(
         .await?;
     }
     crate::erasure::checkpoint(scope.db()).await?;
-    let head = scope
-        .find::<audit_event::Entity>()
-        .order_by_desc(audit_event::Column::Seq)
-        .one(scope.db())
-        .await?;
+    let head = chain_head(scope).await?;
+    let keys_destroyed = keys_destroyed(scope).await?;
     let document = json!({
         "type": "steward.offboarding-certificate/v1",
+        "final": settled,
         "tenant_id": tenant.0,
         "tenant": t.name,
         "choice": t.offboarding_choice,
@@ -256,9 +357,10 @@ pub(super) async fn terminate(
         "subjects_erased": tombstones.len(),
         "values_erased": counts.values().sum::<i64>(),
         "counts_by_category": counts,
-        "data_keys_destroyed": true,
+        "data_keys_destroyed": keys_destroyed,
         "propagations": by_sp,
-        "audit_chain_head": head.map(|h| json!({ "seq": h.seq, "hash": h.hash })),
+        "outstanding": outstanding,
+        "audit_chain_head": head,
     })
     .to_string();
     let key = tenancy.keyring().certificate_key();
@@ -270,6 +372,10 @@ pub(super) async fn terminate(
         document: Set(document),
         signature: Set(signature),
         issued_at: Set(now),
+        is_final: Set(Some(settled)),
+        interim_document: Set(None),
+        interim_signature: Set(None),
+        interim_issued_at: Set(None),
     })
     .on_conflict(
         sea_orm::sea_query::OnConflict::column(offboarding_certificate::Column::TenantId)
@@ -294,5 +400,5 @@ pub(super) async fn terminate(
     crate::tenancy::assignments::bump_version(&control).await?;
     control.commit().await?;
     tenancy.forget_tenant(tenant);
-    Ok(())
+    Ok(settled)
 }

@@ -49,6 +49,38 @@ pub(super) fn announcement_notice(sp: &subprocessor::Model, effective_on: NaiveD
     )
 }
 
+/// What an announcement of `sp` is to a tenant: a new entry, or one replacing another.
+pub(super) fn announced_kind(sp: &subprocessor::Model) -> ChangeKind {
+    if sp.replaces.is_some() {
+        ChangeKind::Replacement
+    } else {
+        ChangeKind::New
+    }
+}
+
+/// One tenant's change notice about one entry, in the caller's control transaction.
+pub(super) async fn insert_notice<C: ConnectionTrait>(
+    control: &C,
+    (sub_processor, tenant): (Uuid, Uuid),
+    kind: ChangeKind,
+    (status, effective_on): (ChangeNoticeStatus, NaiveDate),
+    now: chrono::DateTime<Utc>,
+) -> Result<(), AppError> {
+    change_notice::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        sub_processor_id: Set(sub_processor),
+        tenant_id: Set(tenant),
+        kind: Set(kind),
+        effective_on: Set(effective_on),
+        status: Set(status),
+        created_at: Set(now),
+        activated_at: Set((status == ChangeNoticeStatus::Active).then_some(now)),
+    }
+    .insert(control)
+    .await?;
+    Ok(())
+}
+
 /// Binds a tenant being created to the list in force, in the caller's control transaction: returns the registry's
 /// version it accepted and the notices it is owed (one per announced entry, whose window is still open).
 pub(crate) async fn bind_new_tenant(
@@ -69,36 +101,15 @@ pub(crate) async fn bind_new_tenant(
     let today = now.date_naive();
     let mut owed = Vec::new();
     for sp in entries {
-        let (kind, status, effective_on, activated_at) = match (sp.status, sp.effective_on) {
+        let (kind, standing) = match (sp.status, sp.effective_on) {
             (SubProcessorStatus::Announced, Some(on)) if on > today => {
                 owed.push(announcement_notice(&sp, on));
-                let kind = if sp.replaces.is_some() {
-                    ChangeKind::Replacement
-                } else {
-                    ChangeKind::New
-                };
-                (kind, ChangeNoticeStatus::Pending, on, None)
+                (announced_kind(&sp), (ChangeNoticeStatus::Pending, on))
             }
             // Active, retiring, or announced with its date already come (the sweep activates it today).
-            _ => (
-                ChangeKind::Onboarding,
-                ChangeNoticeStatus::Active,
-                today,
-                Some(now),
-            ),
+            _ => (ChangeKind::Onboarding, (ChangeNoticeStatus::Active, today)),
         };
-        change_notice::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            sub_processor_id: Set(sp.id),
-            tenant_id: Set(tenant.0),
-            kind: Set(kind),
-            effective_on: Set(effective_on),
-            status: Set(status),
-            created_at: Set(now),
-            activated_at: Set(activated_at),
-        }
-        .insert(control)
-        .await?;
+        insert_notice(control, (sp.id, tenant.0), kind, standing, now).await?;
     }
     Ok((version, owed))
 }
@@ -142,21 +153,13 @@ pub async fn notify_unbound(tenancy: &Tenancy, today: NaiveDate) -> Result<usize
         let mut owing = Owing::default();
         for sp in missing {
             let effective_on = sp.effective_on.map_or(earliest, |on| on.max(earliest));
-            change_notice::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                sub_processor_id: Set(sp.id),
-                tenant_id: Set(t.id),
-                kind: Set(if sp.replaces.is_some() {
-                    ChangeKind::Replacement
-                } else {
-                    ChangeKind::New
-                }),
-                effective_on: Set(effective_on),
-                status: Set(ChangeNoticeStatus::Pending),
-                created_at: Set(now),
-                activated_at: Set(None),
-            }
-            .insert(&control)
+            insert_notice(
+                &control,
+                (sp.id, t.id),
+                announced_kind(sp),
+                (ChangeNoticeStatus::Pending, effective_on),
+                now,
+            )
             .await?;
             let entry = AuditEntry::system("subprocessor.announced", "subprocessor", sp.id)
                 .with_detail(json!({ "effective_on": effective_on, "late": true }));

@@ -308,11 +308,7 @@ pub async fn announce(
             "the effective date is in the past".into(),
         ));
     }
-    let kind = if before.replaces.is_some() {
-        ChangeKind::Replacement
-    } else {
-        ChangeKind::New
-    };
+    let kind = announced_kind(&before);
     let now = Utc::now();
     let control = platform.control().begin().await?;
     let mut model: subprocessor::ActiveModel = before.clone().into();
@@ -337,17 +333,13 @@ pub async fn announce(
         .with_detail(json!({ "effective_on": effective_on }));
     let mut owing = Owing::default();
     for t in &tenants {
-        change_notice::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            sub_processor_id: Set(id.0),
-            tenant_id: Set(t.id),
-            kind: Set(kind),
-            effective_on: Set(effective_on),
-            status: Set(ChangeNoticeStatus::Pending),
-            created_at: Set(now),
-            activated_at: Set(None),
-        }
-        .insert(&control)
+        insert_notice(
+            &control,
+            (id.0, t.id),
+            kind,
+            (ChangeNoticeStatus::Pending, effective_on),
+            now,
+        )
         .await?;
         owing.push(owed::defer(&control, TenantId(t.id), &entry, vec![notice.clone()]).await?);
     }

@@ -307,6 +307,11 @@ pub async fn record_transfer(
                     message: "some of `subjectIds` have their processing restricted: they cannot be transferred until the restriction is lifted".into(),
                 });
             }
+            // Nor for a purpose one of them objected to (being handled, or upheld).
+            for id in &ids {
+                crate::subjects::refuse_if_objected(scope.db(), scope.find(), id.0, &purpose)
+                    .await?;
+            }
             ids.into_iter().collect::<Vec<_>>()
         }
         (None, Some(n)) if n > 0 => Vec::new(),

@@ -1,7 +1,7 @@
 //! Erasure certificates: a signed statement of what an erasure deleted and whom it told.
 
 use super::*;
-use crate::ids::RequestId;
+use crate::ids::{RequestId, SubjectId};
 
 /// A signed erasure certificate: `document` is the exact JSON text that was signed.
 #[derive(Clone, Debug)]
@@ -69,6 +69,11 @@ pub async fn certificate(
         .map(|e| json!({ "seq": e.seq, "action": e.action, "hash": e.hash }))
         .collect();
     let counts = &tombstone.counts;
+    let key_destroyed = crate::erasure::key_destroyed(scope, SubjectId(request.subject_id)).await?;
+    // Final once every recipient acknowledged or confirmed; until then the certificate says which have not.
+    let settled = propagations
+        .iter()
+        .all(|p| matches!(p["state"].as_str(), Some("acknowledged" | "confirmed")));
     let document = json!({
         "type": "steward.erasure-certificate/v1",
         "issuer": issuer,
@@ -81,7 +86,8 @@ pub async fn certificate(
         "completed_at": request.completed_at.map(audit::canonical_time),
         "values_erased": tombstone.values_erased,
         "counts_by_category": counts,
-        "data_key_destroyed": true,
+        "data_key_destroyed": key_destroyed,
+        "final": settled,
         "propagations": propagations,
         "audit_events": events,
     })

@@ -45,6 +45,9 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
         note_sealed: Set(None),
         payload_sealed: Set(None),
         received_at: Set(now),
+        // Raised by Steward itself: the controller learns of it today.
+        controller_received_on: Set(Some(now.date_naive())),
+        objected_purpose: Set(None),
         clock_basis: Set(ClockBasis::Business),
         due_on: Set(due_on),
         paused_at: Set(None),
@@ -57,6 +60,7 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
         handled_by: Set(Some("system:steward".into())),
         reminded_for_due_on: Set(None),
         overdue_notified: Set(false),
+        paused_while_overdue: Set(false),
         version: Set(1),
         updated_at: Set(now),
     };

@@ -16,8 +16,38 @@ pub(super) async fn build_export(
         .await?
         .remove(&subject.id)
         .unwrap_or_default();
+    // How long each value is kept (Art. 15(1)(d)): the tenant's rule or the platform default that judges it, as the
+    // sweep applies them; a legal hold on the subject suspends it.
+    let selectors = crate::retention::selectors(
+        &crate::retention::rules(scope).await?,
+        &crate::retention::defaults(tenancy).await?,
+    );
+    let held = crate::retention::held(scope.db(), scope.find())
+        .await?
+        .covers(SubjectId(subject.id));
     let mut values = Vec::new();
     for record in &records {
+        let retention = match selectors
+            .iter()
+            .find(|s| s.judges(&record.category, &record.purpose))
+        {
+            Some(s) => json!({
+                "period_days": s.period_days,
+                "set_by": match s.source {
+                    crate::retention::Source::Tenant(_) => "controller",
+                    crate::retention::Source::PlatformDefault => "platform default",
+                },
+                "deleted_after": (record.collected_at + Duration::days(i64::from(s.period_days))).date_naive(),
+                "suspended_by_legal_hold": held,
+            }),
+            None => json!({
+                "period_days": null,
+                "set_by": null,
+                "deleted_after": null,
+                "note": "no retention period applies: kept until erased or deleted on the controller's instruction",
+                "suspended_by_legal_hold": held,
+            }),
+        };
         values.push(json!({
             "id": record.id,
             "category": record.category,
@@ -27,6 +57,8 @@ pub(super) async fn build_export(
             "collected_at": record.collected_at,
             "recorded_at": record.created_at,
             "updated_at": record.updated_at,
+            "retention": retention,
+            "restricted_by_objection": record.restricted_by_request,
         }));
     }
     let categories: BTreeSet<String> = records.iter().map(|r| r.category.clone()).collect();
@@ -47,6 +79,30 @@ pub(super) async fn build_export(
             }))
         })
         .collect::<Result<_, AppError>>()?;
+    // Recipients through legal demands (Art. 15(1)(c)): disclosures that named the subject, once the controller was
+    // told of them — a demand still under a non-disclosure order stays out, as it is kept from the controller itself.
+    let disclosures: Vec<Value> = scope
+        .find_control::<legal_disclosure::Entity>()
+        .filter(legal_disclosure::Column::NoticeSentAt.is_not_null())
+        .order_by_asc(legal_disclosure::Column::Id)
+        .all(scope.control())
+        .await?
+        .into_iter()
+        .filter(|d| {
+            d.disclosed_subject_ids
+                .as_ref()
+                .is_some_and(|ids| ids.0.contains(&subject.id))
+        })
+        .map(|d| {
+            json!({
+                "recipient": d.authority,
+                "kind": d.kind,
+                "reference": d.reference,
+                "categories": d.disclosed_categories,
+                "disclosed_on": d.disclosed_on,
+            })
+        })
+        .collect();
     let requests: Vec<Value> = scope
         .find::<dsr_request::Entity>()
         .filter(dsr_request::Column::SubjectId.eq(subject.id))
@@ -91,6 +147,7 @@ pub(super) async fn build_export(
         },
         "personal_data": values,
         "onward_transfers": transfers,
+        "legal_disclosures": disclosures,
         "requests": requests,
         "guardian_consents": consents,
     }))

@@ -1,5 +1,5 @@
 //! Data-subject requests: `submitDataSubjectRequest` (client admin), the privacy officers' transitions
-//! (`start…`, `pause…`, `resume…`, `extend…`, `reject…`, `complete…`), `confirmErasurePropagation`,
+//! (`start…`, `pause…`, `resume…`, `extend…`, `reject…`, `complete…`) with the controller's deadline beside ours,
 //! `liftRestriction`, the lists with their deadlines, `subjectExport`, `erasureCertificate`, and the job queue's
 //! `jobs` / `retryJob` / `staffNotices` for privacy officers.
 
@@ -7,14 +7,15 @@ use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
-use steward_entities::{dsr_request, erasure_propagation, staff_notice};
+use steward_entities::{dsr_request, staff_notice};
 use steward_policy::Permission;
 
 use crate::deadlines::ClockBasis;
+use crate::erasure::graphql::ErasurePropagation;
 use crate::error::AppError;
 use crate::graphql::types::{Conn, connection};
 use crate::graphql::{open_scope, principal, tenancy};
-use crate::ids::{JobId, PropagationId, RecordId, RequestId, SubjectId};
+use crate::ids::{JobId, RecordId, RequestId, SubjectId};
 use crate::pagination::Page;
 use crate::requests::{self, RequestFilter, RequestKind, RequestOrigin, RequestState, Submission};
 use steward_entities::job::JobState;
@@ -108,6 +109,29 @@ impl DataSubjectRequest {
     async fn due_on(&self) -> NaiveDate {
         self.model.due_on
     }
+    /// OBJECTION only: the purpose objected to.
+    async fn objected_purpose(&self) -> Option<&str> {
+        self.model.objected_purpose.as_deref()
+    }
+    /// The day the controller received the request from the person (for requests submitted before this was asked:
+    /// the day we received it).
+    async fn controller_received_on(&self) -> NaiveDate {
+        requests::controller_deadline(&self.model).received_on
+    }
+    /// The controller's own legal due date (Art. 12(3)): one month after it received the request, three once the
+    /// request was extended.
+    async fn controller_due_on(&self) -> NaiveDate {
+        requests::controller_deadline(&self.model).due_on
+    }
+    /// The latest the controller's deadline can be extended to: three months after it received the request.
+    async fn controller_latest_due_on(&self) -> NaiveDate {
+        requests::controller_deadline(&self.model).latest_due_on
+    }
+    /// Set while the request is open and our `dueOn` falls after `controllerDueOn`: the controller must answer
+    /// before we are due.
+    async fn deadline_warning(&self) -> Option<String> {
+        requests::controller_deadline(&self.model).warning
+    }
     /// The end of the due day (UTC).
     async fn due_at(&self) -> async_graphql::Result<DateTime<Utc>> {
         Ok(self.deadline()?.due_at)
@@ -186,10 +210,12 @@ impl DataSubjectRequest {
         let Some(t) = requests::tombstone(&scope, &self.model).await? else {
             return Ok(None);
         };
+        let data_key_destroyed =
+            crate::erasure::key_destroyed(&scope, SubjectId(self.model.subject_id)).await?;
         Ok(Some(ErasureRecord {
             erased_at: t.erased_at,
             values_erased: t.values_erased,
-            data_key_destroyed: true,
+            data_key_destroyed,
             counts: t
                 .counts
                 .0
@@ -262,7 +288,7 @@ pub struct ErasureRecord {
     pub erased_at: DateTime<Utc>,
     pub values_erased: i32,
     pub counts: Vec<CategoryCount>,
-    /// The subject's data key was deleted with the values.
+    /// Whether the subject's data key is gone, read from the database now (the key is wrapped in the subject's row).
     pub data_key_destroyed: bool,
 }
 
@@ -272,59 +298,6 @@ pub struct ExportInfo {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub downloads: i32,
-}
-
-/// An erasure passed on to one sub-processor.
-pub struct ErasurePropagation(erasure_propagation::Model);
-
-#[Object]
-impl ErasurePropagation {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn sub_processor_id(&self) -> ID {
-        ID(self.0.sub_processor_id.to_string())
-    }
-    async fn sub_processor(&self) -> &str {
-        &self.0.sub_processor_name
-    }
-    /// The categories it received.
-    async fn categories(&self) -> &[String] {
-        &self.0.categories.0
-    }
-    async fn method(&self) -> steward_entities::erasure_propagation::PropagationMethod {
-        self.0.method
-    }
-    async fn state(&self) -> steward_entities::erasure_propagation::PropagationState {
-        self.0.state
-    }
-    async fn attempts(&self) -> i32 {
-        self.0.attempts
-    }
-    async fn last_error(&self) -> Option<&str> {
-        self.0.last_error.as_deref()
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-    async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
-        self.0.acknowledged_at
-    }
-    /// The sub-processor's own reference, when its webhook answer gave one.
-    async fn reference(&self) -> Option<&str> {
-        self.0.ack_reference.as_deref()
-    }
-    /// Who confirmed a manual erasure, as they named themselves.
-    async fn confirmed_by(&self) -> Option<&str> {
-        self.0.confirmed_name.as_deref()
-    }
-    /// The Steward user who recorded the confirmation.
-    async fn recorded_by(&self) -> Option<&str> {
-        self.0.confirmed_by.as_deref()
-    }
-    async fn confirmation_note(&self) -> Option<&str> {
-        self.0.confirmation_note.as_deref()
-    }
 }
 
 #[derive(InputObject)]
@@ -347,6 +320,13 @@ pub struct SubmitDataSubjectRequestInput {
     /// RECTIFICATION only: the records to correct.
     #[graphql(default)]
     pub rectifications: Vec<RectificationInput>,
+    /// The day you received the request from the person (default: today), within the last year. Your own one-month
+    /// deadline (Art. 12(3)) runs from it: see `controllerDueOn` and `deadlineWarning`.
+    pub controller_received_on: Option<NaiveDate>,
+    /// OBJECTION only, and required there: the purpose the person objects to (a taxonomy purpose, e.g.
+    /// `marketing.communications.email`). Once the request is started, the subject's values held for it are
+    /// restricted until the objection is rejected; upheld, they stay restricted.
+    pub objected_purpose: Option<String>,
 }
 
 #[derive(InputObject, Default)]
@@ -631,6 +611,8 @@ impl RequestMutation {
                 idempotency_key: input.idempotency_key,
                 note: input.note,
                 rectifications,
+                controller_received_on: input.controller_received_on,
+                objected_purpose: input.objected_purpose,
             },
         )
         .await?;
@@ -718,28 +700,6 @@ impl RequestMutation {
         let (scope, id) = handle_scope(ctx, tenant_id.as_ref(), &id).await?;
         let model = requests::complete(tenancy(ctx)?, &scope, id, version).await?;
         Ok(answer(&scope, model))
-    }
-
-    /// Records that a named person confirmed a sub-processor erased the data (privacy officer).
-    async fn confirm_erasure_propagation(
-        &self,
-        ctx: &Context<'_>,
-        tenant_id: Option<ID>,
-        id: ID,
-        confirmed_by: String,
-        note: Option<String>,
-    ) -> async_graphql::Result<ErasurePropagation> {
-        let id = PropagationId::parse("id", &id)?;
-        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RequestHandle).await?;
-        Ok(ErasurePropagation(
-            crate::erasure::propagation::confirm_propagation(
-                &scope,
-                id,
-                &confirmed_by,
-                note.as_deref(),
-            )
-            .await?,
-        ))
     }
 
     /// Lifts a subject's restriction (the tenant's `client_admin`, the controller's decision).

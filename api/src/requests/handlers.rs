@@ -82,6 +82,13 @@ pub(crate) async fn erase(
         crate::erasure::TenantExport::Rebuild,
     )
     .await?;
+    // Read back in the transaction: the event states what the cascade did, not what it should have.
+    let key_destroyed = txn
+        .find::<data_subject::Entity>()
+        .filter(data_subject::Column::Id.eq(subject.id))
+        .one(&txn)
+        .await?
+        .is_none();
     let values = records.len() as i32;
     txn.insert(erasure_tombstone::ActiveModel {
         subject_id: Set(subject.id),
@@ -114,7 +121,7 @@ pub(crate) async fn erase(
             "subject": subject.id,
             "values_erased": values,
             "counts": counts,
-            "key_destroyed": true,
+            "key_destroyed": key_destroyed,
             "propagations": propagated,
         })),
     )
@@ -292,7 +299,7 @@ pub(crate) async fn expire_export(
 
 fn deadline_body(request: &dsr_request::Model) -> String {
     format!(
-        "Request {} ({}, received {}) is due on {} ({} days). RequestState: {}.",
+        "Request {} ({}, received {}) is due on {} ({} days). State: {}.",
         request.id,
         request.kind,
         request.received_at.date_naive(),

@@ -5,6 +5,11 @@
 use super::*;
 use crate::ids::{ExportId, RequestId, SubjectId};
 
+/// The notice kind a client's admins are told of a paused request with.
+pub const NOTICE_PAUSED: &str = "request.paused";
+/// The notice kind a client's admins are told of an extended deadline with.
+pub const NOTICE_EXTENDED: &str = "request.extended";
+
 /// Loads a request for a transition: the caller's version must be the current one.
 pub(super) async fn for_change(
     scope: &Scope,
@@ -108,6 +113,23 @@ pub async fn start(
                 s.update(&txn).await?;
             }
         }
+        // Pending the controller's verification of its grounds (Art. 18(1)(d)), the values held for the purpose
+        // objected to are restricted: not read, changed or transferred. Rejecting the objection lifts it; upholding
+        // it keeps it (Art. 21(1): no longer processed for that purpose).
+        RequestKind::Objection => {
+            if let Some(purpose) = &updated.objected_purpose {
+                txn.update_many::<personal_data::Entity>()
+                    .col_expr(
+                        personal_data::Column::RestrictedByRequest,
+                        Some(updated.id).into(),
+                    )
+                    .filter(personal_data::Column::SubjectId.eq(updated.subject_id))
+                    .filter(personal_data::Column::Purpose.eq(purpose.as_str()))
+                    .filter(personal_data::Column::RestrictedByRequest.is_null())
+                    .exec(&txn)
+                    .await?;
+            }
+        }
         _ => {}
     }
     txn.commit(
@@ -130,18 +152,45 @@ pub async fn pause(
         for_change(scope, id, version, &[RequestState::InProgress], "paused").await?;
     // Sealed before the transaction: on SQLite it holds the database's one connection.
     let sealed_reason = seal_reason(scope, &request, Reason::Pause, &why).await?;
+    let now = Utc::now();
+    // Paused after its due date: the clock stopped too late, and the request stays overdue while it waits.
+    let late = now > due_at(request.due_on);
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
     model.state = Set(RequestState::Paused);
-    model.paused_at = Set(Some(Utc::now()));
+    model.paused_at = Set(Some(now));
     model.pause_reason_sealed = Set(Some(sealed_reason));
+    model.paused_while_overdue = Set(late);
     let updated = save(&txn, &request, model).await?;
-    txn.commit(AuditEntry::by(
-        scope.principal(),
-        "request.paused",
-        "dsr_request",
-        id,
-    ))
+    // The controller is told: its own deadline towards the person does not stop with ours.
+    crate::notices::notify(
+        &txn,
+        scope.tenant_id(),
+        NOTICE_PAUSED,
+        &format!(
+            "Paused: {} request {} (due {})",
+            updated.kind.as_str(),
+            updated.id,
+            updated.due_on
+        ),
+        &format!(
+            "{} paused request {} on {}{}: its clock is stopped until it resumes. The reason is on the request \
+             (`pauseReason`).",
+            scope.principal().label(),
+            updated.id,
+            now.date_naive(),
+            if late {
+                ", after its due date: it stays overdue"
+            } else {
+                ""
+            }
+        ),
+    )
+    .await?;
+    txn.commit(
+        AuditEntry::by(scope.principal(), "request.paused", "dsr_request", id)
+            .with_detail(json!({ "overdue": late })),
+    )
     .await?;
     Ok(updated)
 }
@@ -166,8 +215,13 @@ pub async fn resume(
     let mut model: dsr_request::ActiveModel = request.clone().into();
     model.state = Set(RequestState::InProgress);
     model.paused_at = Set(None);
+    model.paused_while_overdue = Set(false);
     model.paused_days = Set(request.paused_days + (now.date_naive() - paused_on).num_days() as i32);
     model.due_on = Set(due_on);
+    if due_on != request.due_on {
+        // A new due date: overdue again later is overdue again, and told again.
+        model.overdue_notified = Set(false);
+    }
     let updated = save(&txn, &request, model).await?;
     schedule_deadline(&txn, scope.tenant_id(), &updated).await?;
     txn.commit(
@@ -242,8 +296,31 @@ pub async fn extend(
     model.extended_at = Set(Some(Utc::now()));
     model.extension_reason_sealed = Set(Some(sealed_reason));
     model.due_on = Set(due_on);
+    // A new due date: overdue again later is overdue again, and told again.
+    model.overdue_notified = Set(false);
     let updated = save(&txn, &request, model).await?;
     schedule_deadline(&txn, scope.tenant_id(), &updated).await?;
+    // The controller is told, with the new date: it informs the person of the extension and its reasons within the
+    // first month (Art. 12(3)).
+    crate::notices::notify(
+        &txn,
+        scope.tenant_id(),
+        NOTICE_EXTENDED,
+        &format!(
+            "Extended: {} request {} is now due on {due_on}",
+            updated.kind.as_str(),
+            updated.id
+        ),
+        &format!(
+            "{} extended request {} by {days} {} days, from {} to {due_on}. The reason is on the request \
+             (`extensionReason`); the person must be told of the extension and its reasons.",
+            scope.principal().label(),
+            updated.id,
+            basis.as_str(),
+            request.due_on
+        ),
+    )
+    .await?;
     txn.commit(
         AuditEntry::by(scope.principal(), "request.extended", "dsr_request", id).with_detail(
             json!({ "from": request.due_on, "to": due_on, "days": days, "basis": basis.as_str() }),
@@ -326,6 +403,17 @@ pub(super) async fn lift_restriction_of<C: ConnectionTrait>(
         )
         .filter(data_subject::Column::Id.eq(request.subject_id))
         .filter(data_subject::Column::RestrictedByRequest.eq(request.id))
+        .exec(txn)
+        .await?;
+    // A rejected objection (the controller's grounds override, Art. 21(1)): its purpose may be processed again.
+    scope
+        .update_many::<personal_data::Entity>()
+        .col_expr(
+            personal_data::Column::RestrictedByRequest,
+            Option::<Uuid>::None.into(),
+        )
+        .filter(personal_data::Column::SubjectId.eq(request.subject_id))
+        .filter(personal_data::Column::RestrictedByRequest.eq(request.id))
         .exec(txn)
         .await?;
     Ok(())

@@ -39,7 +39,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use steward_entities::{
     audit_event, data_subject, dsr_request, erasure_tombstone, guardian_consent, job,
-    personal_data, staff_notice, subject_export, subprocessor,
+    legal_disclosure, personal_data, staff_notice, subject_export, subprocessor,
 };
 use uuid::Uuid;
 
@@ -75,6 +75,63 @@ pub struct Submission {
     pub note: Option<String>,
     /// Rectification only: (personal data record, corrected value).
     pub rectifications: Vec<(RecordId, String)>,
+    /// The day the controller received the request from the person (default: today).
+    pub controller_received_on: Option<NaiveDate>,
+    /// `OBJECTION` only, and required there: the purpose the person objects to (a taxonomy purpose).
+    pub objected_purpose: Option<String>,
+}
+
+/// How far back a controller's receipt date may lie: further is a typo, not a late request.
+const MAX_CONTROLLER_DAYS_BACK: i64 = 366;
+
+/// The controller's own clock (Art. 12(3)): one month from the day it received the request, extendable by two further
+/// months.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerDeadline {
+    pub received_on: NaiveDate,
+    /// One month after receipt, or three once the request was extended (the controller extends with us).
+    pub due_on: NaiveDate,
+    /// Three months after receipt: the latest any extension reaches.
+    pub latest_due_on: NaiveDate,
+    /// Set when our deadline falls after the controller's: it has to answer before we do.
+    pub warning: Option<String>,
+}
+
+/// The controller's deadline for a request, beside ours. A month from the 31st ends on the last day of a shorter
+/// month (as chrono adds months).
+pub fn controller_deadline(request: &dsr_request::Model) -> ControllerDeadline {
+    let received_on = request
+        .controller_received_on
+        .unwrap_or_else(|| request.received_at.date_naive());
+    let months = |n| {
+        received_on
+            .checked_add_months(chrono::Months::new(n))
+            .unwrap_or(NaiveDate::MAX)
+    };
+    let latest_due_on = months(3);
+    let due_on = if request.extended_at.is_some() {
+        latest_due_on
+    } else {
+        months(1)
+    };
+    let warning = (request.due_on > due_on && !request.state.is_final()).then(|| {
+        format!(
+            "our deadline ({}) falls after yours ({due_on}, {} after you received the request on {received_on}, \
+             Art. 12(3)): plan to answer the person before we are due",
+            request.due_on,
+            if request.extended_at.is_some() {
+                "three months"
+            } else {
+                "one month"
+            }
+        )
+    });
+    ControllerDeadline {
+        received_on,
+        due_on,
+        latest_due_on,
+        warning,
+    }
 }
 
 /// Filters of the request lists.
@@ -122,7 +179,13 @@ pub fn deadline(
         due_on: request.due_on,
         due_at,
         days_left: calendar.days_left(basis, today, request.due_on),
-        overdue: !state.is_final() && state != RequestState::Paused && now > due_at,
+        // A paused request's clock is stopped: overdue only if it was paused after its due date.
+        overdue: !state.is_final()
+            && if state == RequestState::Paused {
+                request.paused_while_overdue
+            } else {
+                now > due_at
+            },
     })
 }
 
@@ -152,6 +215,28 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
     {
         return same_request(existing, &input);
     }
+    let today = Utc::now().date_naive();
+    if let Some(on) = input.controller_received_on
+        && (on > today || on < today - Duration::days(MAX_CONTROLLER_DAYS_BACK))
+    {
+        return Err(AppError::BadInput(format!(
+            "`controllerReceivedOn` must be a day from the last {MAX_CONTROLLER_DAYS_BACK} days, not in the future"
+        )));
+    }
+    let objected_purpose = match (input.kind, input.objected_purpose.as_deref()) {
+        (RequestKind::Objection, Some(p)) => Some(crate::taxonomy::purpose(p.trim())?.key.clone()),
+        (RequestKind::Objection, None) => {
+            return Err(AppError::BadInput(
+                "an objection names the purpose objected to: `objectedPurpose`".into(),
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(AppError::BadInput(
+                "`objectedPurpose` is given only with an OBJECTION request".into(),
+            ));
+        }
+        (_, None) => None,
+    };
     let subject = subjects::get(scope, input.subject_id).await?;
     let payload = match (input.kind, input.rectifications.is_empty()) {
         (RequestKind::Rectification, true) => {
@@ -195,6 +280,8 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
         note_sealed: Set(note),
         payload_sealed: Set(payload),
         received_at: Set(now),
+        controller_received_on: Set(Some(input.controller_received_on.unwrap_or(today))),
+        objected_purpose: Set(objected_purpose),
         clock_basis: Set(basis),
         due_on: Set(due_on),
         paused_at: Set(None),
@@ -207,6 +294,7 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
         handled_by: Set(None),
         reminded_for_due_on: Set(None),
         overdue_notified: Set(false),
+        paused_while_overdue: Set(false),
         version: Set(1),
         updated_at: Set(now),
     };
@@ -408,11 +496,6 @@ fn filtered(
     filter: &RequestFilter,
     today: NaiveDate,
 ) -> Result<sea_orm::Select<dsr_request::Entity>, AppError> {
-    let open = [
-        RequestState::Received.as_str(),
-        RequestState::InProgress.as_str(),
-        RequestState::Paused.as_str(),
-    ];
     if let Some(state) = filter.state {
         query = query.filter(dsr_request::Column::State.eq(state));
     }
@@ -422,18 +505,45 @@ fn filtered(
     if let Some(subject) = filter.subject_id {
         query = query.filter(dsr_request::Column::SubjectId.eq(subject));
     }
+    use sea_orm::Condition;
+    let running = [RequestState::Received, RequestState::InProgress];
+    let open = [
+        RequestState::Received,
+        RequestState::InProgress,
+        RequestState::Paused,
+    ];
     match filter.overdue {
-        // A paused request's clock is stopped: it is not overdue while it waits.
+        // Running and past its due date, or paused after it (a paused request's clock is stopped: paused in time,
+        // it is not overdue while it waits).
         Some(true) => {
-            query = query
-                .filter(dsr_request::Column::State.is_in([open[0], open[1]]))
-                .filter(dsr_request::Column::DueOn.lt(today));
+            query = query.filter(
+                Condition::any()
+                    .add(
+                        Condition::all()
+                            .add(dsr_request::Column::State.is_in(running))
+                            .add(dsr_request::Column::DueOn.lt(today)),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(dsr_request::Column::State.eq(RequestState::Paused))
+                            .add(dsr_request::Column::PausedWhileOverdue.eq(true)),
+                    ),
+            );
         }
         Some(false) => {
             query = query.filter(
-                sea_orm::Condition::any()
-                    .add(dsr_request::Column::State.is_not_in([open[0], open[1]]))
-                    .add(dsr_request::Column::DueOn.gte(today)),
+                Condition::any()
+                    .add(dsr_request::Column::State.is_not_in(open))
+                    .add(
+                        Condition::all()
+                            .add(dsr_request::Column::State.is_in(running))
+                            .add(dsr_request::Column::DueOn.gte(today)),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(dsr_request::Column::State.eq(RequestState::Paused))
+                            .add(dsr_request::Column::PausedWhileOverdue.eq(false)),
+                    ),
             );
         }
         None => {}
@@ -564,6 +674,60 @@ async fn schedule_deadline<C: ConnectionTrait>(
 mod tests {
     use super::handlers::sub_business_days;
     use super::*;
+
+    #[test]
+    fn the_controllers_month_runs_from_its_receipt() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let request = |received: &str, due: &str, extended: bool| dsr_request::Model {
+            tenant_id: Uuid::nil(),
+            id: Uuid::nil(),
+            subject_id: Uuid::nil(),
+            kind: RequestKind::Erasure,
+            origin: RequestOrigin::Client,
+            state: RequestState::InProgress,
+            idempotency_key: None,
+            submitted_by: "t".into(),
+            note_sealed: None,
+            payload_sealed: None,
+            received_at: d("2026-12-01").and_hms_opt(9, 0, 0).unwrap().and_utc(),
+            controller_received_on: Some(d(received)),
+            objected_purpose: None,
+            clock_basis: ClockBasis::Business,
+            due_on: d(due),
+            paused_at: None,
+            pause_reason_sealed: None,
+            paused_days: 0,
+            extended_at: extended.then(Utc::now),
+            extension_reason_sealed: None,
+            rejection_reason_sealed: None,
+            completed_at: None,
+            handled_by: None,
+            reminded_for_due_on: None,
+            overdue_notified: false,
+            paused_while_overdue: false,
+            version: 1,
+            updated_at: Utc::now(),
+        };
+        // A month from 31 January ends on the last day of February; three months on 30 April.
+        let c = controller_deadline(&request("2027-01-31", "2027-02-20", false));
+        assert_eq!(
+            (c.due_on, c.latest_due_on),
+            (d("2027-02-28"), d("2027-04-30"))
+        );
+        assert_eq!(c.warning, None);
+        // Our 30 business days end after the controller's month: warned.
+        let c = controller_deadline(&request("2026-11-20", "2027-01-15", false));
+        assert_eq!(c.due_on, d("2026-12-20"));
+        assert!(c.warning.unwrap().contains("2026-12-20"));
+        // Extended, the controller has three months.
+        let c = controller_deadline(&request("2026-11-20", "2027-01-15", true));
+        assert_eq!(c.due_on, d("2027-02-20"));
+        assert_eq!(c.warning, None);
+        // Unknown receipt (older requests): the day we received it.
+        let mut old = request("2026-11-20", "2026-12-20", false);
+        old.controller_received_on = None;
+        assert_eq!(controller_deadline(&old).received_on, d("2026-12-01"));
+    }
 
     #[test]
     fn reminders_fall_five_business_days_before() {

@@ -158,6 +158,15 @@ pub(super) fn projected(
 }
 
 impl Selector {
+    /// Whether this selector judges a value of `category` held for `purpose` (the selectors being disjoint, at most
+    /// one of a tenant's does).
+    pub fn judges(&self, category: &str, purpose: &str) -> bool {
+        self.category.as_deref().is_none_or(|c| c == category)
+            && self.purpose.as_deref().is_none_or(|p| p == purpose)
+            && !self.not_purposes.iter().any(|p| p == purpose)
+            && !self.not_categories.iter().any(|c| c == category)
+    }
+
     /// The tenant's values this selector judges that are past their period at `now`.
     fn due(&self, scope: &Scope, now: DateTime<Utc>) -> Select<personal_data::Entity> {
         let mut query = scope.find::<personal_data::Entity>().filter(

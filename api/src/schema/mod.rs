@@ -18,6 +18,7 @@ pub struct Query(
     crate::graphql::audit::AuditQuery,
     crate::accountability::graphql::AccountabilityQuery,
     crate::requests::graphql::RequestQuery,
+    crate::erasure::graphql::ErasureQuery,
     crate::retention::graphql::RetentionQuery,
     crate::privacy_policy::graphql::PolicyQuery,
 );
@@ -31,6 +32,7 @@ pub struct Mutation(
     crate::registry::graphql::RegistryMutation,
     crate::accountability::graphql::AccountabilityMutation,
     crate::requests::graphql::RequestMutation,
+    crate::erasure::graphql::ErasureMutation,
     crate::retention::graphql::RetentionMutation,
     crate::privacy_policy::graphql::PolicyMutation,
 );

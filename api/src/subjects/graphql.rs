@@ -205,9 +205,24 @@ impl PersonalData {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.record().updated_at
     }
+    /// The `OBJECTION` request that restricts this value (held for the purpose objected to): its value is read by
+    /// nobody, and it is not changed or transferred, until the objection is rejected; upheld, it stays restricted.
+    async fn restricted_by_request(&self) -> Option<ID> {
+        self.record()
+            .restricted_by_request
+            .map(|id| ID(id.to_string()))
+    }
     /// The value, decrypted (needs `pii:read`, or for staff an access grant covering the subject; every staff read
     /// is logged for the client).
     async fn value(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        // Restricted by the person's objection to its purpose: read by nobody until the controller rejects it.
+        if let Some(request) = self.record().restricted_by_request {
+            return Err(AppError::Forbidden(format!(
+                "restricted: the person objected to processing for `{}` (request {request})",
+                self.record().purpose
+            ))
+            .into());
+        }
         let pii = pii(ctx)?;
         pii.check_read(&self.scope, &self.subject, &self.record().category)
             .await?;

@@ -274,6 +274,7 @@ pub async fn add_personal_data(
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no data subject {subject_id}")))?;
     refuse_if_restricted(&subject)?;
+    refuse_if_objected(&txn, txn.find(), subject.id, &record.purpose).await?;
     check_may_add(&txn, &subject, &key).await?;
     let held = crate::pagination::count(
         txn.find::<personal_data::Entity>()
@@ -314,6 +315,7 @@ pub async fn update_personal_data(
         .ok_or_else(|| AppError::NotFound(format!("no personal data record {id}")))?;
     let subject = get(scope, SubjectId(record.subject_id)).await?;
     refuse_if_restricted(&subject)?;
+    refuse_if_value_restricted(&record)?;
     let key = subject_key(scope, &subject)?;
     let category = taxonomy::category(&record.category)?;
     let mut model: personal_data::ActiveModel = record.clone().into();
@@ -327,7 +329,9 @@ pub async fn update_personal_data(
         changed.push("value");
     }
     if let Some(purpose) = &change.purpose {
-        model.purpose = Set(taxonomy::purpose(purpose)?.key.clone());
+        let purpose = taxonomy::purpose(purpose)?.key.clone();
+        refuse_if_objected(scope.db(), scope.find(), subject.id, &purpose).await?;
+        model.purpose = Set(purpose);
         changed.push("purpose");
     }
     if let Some(source) = &change.source {
@@ -443,6 +447,54 @@ async fn check_may_add(
         }
         _ => Ok(()),
     }
+}
+
+/// The states in which an objection restricts its purpose: being handled, or upheld.
+const OBJECTION_STANDS: [steward_entities::dsr_request::RequestState; 3] = [
+    steward_entities::dsr_request::RequestState::InProgress,
+    steward_entities::dsr_request::RequestState::Paused,
+    steward_entities::dsr_request::RequestState::Completed,
+];
+
+/// Refuses processing a subject's data for `purpose` when the person objected to it (Art. 21) and the objection is
+/// being handled or was upheld. `requests` is the tenant's request table from its door (`scope.find()` or
+/// `work.find()`), read on `db`.
+pub async fn refuse_if_objected<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    requests: sea_orm::Select<steward_entities::dsr_request::Entity>,
+    subject: Uuid,
+    purpose: &str,
+) -> Result<(), AppError> {
+    use steward_entities::dsr_request;
+    let standing = requests
+        .filter(dsr_request::Column::SubjectId.eq(subject))
+        .filter(dsr_request::Column::Kind.eq(dsr_request::RequestKind::Objection))
+        .filter(dsr_request::Column::ObjectedPurpose.eq(purpose))
+        .filter(dsr_request::Column::State.is_in(OBJECTION_STANDS));
+    if crate::pagination::count(standing, db).await? > 0 {
+        return Err(AppError::Refused {
+            reason: crate::error::RefusalReason::PurposeObjected,
+            message: format!(
+                "the person objected to processing their data for `{purpose}` (Art. 21): not while the objection is \
+                 handled or once it was upheld"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A value an objection restricts is not changed except through the request.
+fn refuse_if_value_restricted(record: &personal_data::Model) -> Result<(), AppError> {
+    if let Some(request) = record.restricted_by_request {
+        return Err(AppError::Refused {
+            reason: crate::error::RefusalReason::PurposeObjected,
+            message: format!(
+                "this value is restricted by the person's objection (request {request}) to processing for `{}`",
+                record.purpose
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// A restricted subject's data is not changed except through its requests.

@@ -205,7 +205,7 @@ pub(super) const SUBJECT_NOT_READ: [&str; 2] = ["tenant_id", "external_id_index"
 
 /// `personal_data` columns in the order [`record_at`] reads them. Not read: `tenant_id` (as above) and `blind_index`
 /// (see [`PageWithRecords`]); each unread column is bytes PostgreSQL would encode and send 40 times per page.
-pub(super) const RECORD_COLUMNS: [&str; 9] = [
+pub(super) const RECORD_COLUMNS: [&str; 10] = [
     "id",
     "subject_id",
     "category",
@@ -215,6 +215,7 @@ pub(super) const RECORD_COLUMNS: [&str; 9] = [
     "sealed_value",
     "created_at",
     "updated_at",
+    "restricted_by_request",
 ];
 #[cfg(test)]
 pub(super) const RECORD_NOT_READ: [&str; 2] = ["tenant_id", "blind_index"];
@@ -288,6 +289,7 @@ pub(super) fn record_at(
         blind_index: None,
         created_at: row.try_get_unchecked(at + 7)?,
         updated_at: row.try_get_unchecked(at + 8)?,
+        restricted_by_request: row.try_get_unchecked(at + 9)?,
     })
 }
 

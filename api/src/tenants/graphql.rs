@@ -38,6 +38,20 @@ pub struct OffboardingCertificate {
     pub signature: String,
     pub public_key: String,
     pub issued_at: chrono::DateTime<chrono::Utc>,
+    /// Whether every erasure propagation was acknowledged or confirmed when it was signed. An interim certificate
+    /// (`false`) names what is outstanding; the final one replaces it once nothing is. Null for a certificate signed
+    /// before the two were told apart.
+    pub r#final: Option<bool>,
+    /// The interim certificate the final one replaced, kept as signed.
+    pub interim: Option<InterimCertificate>,
+}
+
+/// An interim offboarding certificate, signed at termination while propagations were outstanding.
+#[derive(async_graphql::SimpleObject)]
+pub struct InterimCertificate {
+    pub document: String,
+    pub signature: String,
+    pub issued_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[Object]
@@ -73,11 +87,25 @@ impl TenantQuery {
         let scope =
             crate::graphql::open_scope(ctx, tenant_id.as_ref(), Permission::TenantRead).await?;
         let cert = crate::offboarding::certificate(&scope).await?;
+        let interim = match (
+            cert.interim_document,
+            cert.interim_signature,
+            cert.interim_issued_at,
+        ) {
+            (Some(document), Some(signature), Some(issued_at)) => Some(InterimCertificate {
+                document,
+                signature,
+                issued_at,
+            }),
+            _ => None,
+        };
         Ok(OffboardingCertificate {
             document: cert.document,
             signature: cert.signature,
             public_key: crate::requests::certificate_public_key(tenancy(ctx)?),
             issued_at: cert.issued_at,
+            r#final: cert.is_final,
+            interim,
         })
     }
 

@@ -1,7 +1,7 @@
 //! Legal disclosures (with non-disclosure orders and the public transparency report) and breach fan-out.
 
 use chrono::{Duration, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 use steward_tests::{Backend, TestApp, both_backends};
 
 use crate::personal::{CREATE, record, subject};
@@ -410,7 +410,192 @@ async fn breaches_reach_exactly_the_affected_tenants(backend: Backend) {
     assert!(tracked["notifications"][0]["acknowledgedAt"].is_string());
 }
 
+/// What Art. 33(3) asks of each notice (with the tenant's own counts), follow-ups to the same tenants, and a
+/// reminder to privacy officers of a tenant that has not acknowledged within 24 hours (issue 19, item 5).
+async fn breach_notices_carry_what_art_33_asks(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let officer = app.staff_with("po", "PRIVACY_OFFICER").await;
+    let support = app.staff_with("sup", "SUPPORT").await;
+    let a = app.create_tenant("Breach A", "eu").await;
+    let b = app.create_tenant("Breach B", "eu").await;
+    let c = app.create_tenant("Breach C", "us").await;
+    let aa = app.invite(&a, "ba-admin", "CLIENT_ADMIN").await;
+    let ba = app.invite(&b, "bb-admin", "CLIENT_ADMIN").await;
+    let ca = app.invite(&c, "bc-admin", "CLIENT_ADMIN").await;
+    subject(&app, &aa, "a1", "a1@breach.example", "Ann").await;
+    subject(&app, &aa, "a2", "a2@breach.example", "Abe").await;
+    subject(&app, &ba, "b1", "b1@breach.example", "Bea").await;
+    subject(&app, &ca, "c1", "c1@breach.example", "Cy").await;
+
+    const RECORD: &str = "mutation($i: BreachInput!) { recordBreach(input: $i) { tenantsNotified breach { id contactPoint } } }";
+    let detected = (Utc::now() - Duration::hours(2)).to_rfc3339();
+    let recorded = app
+        .gql(
+            &officer,
+            RECORD,
+            json!({ "i": { "detectedAt": detected, "description": "mail relay exposed", "categories": ["user.contact.email"], "region": "eu", "likelyConsequences": "phishing aimed at the people concerned" } }),
+        )
+        .await;
+    let recorded = recorded.ok()["recordBreach"].clone();
+    let id = recorded["breach"]["id"].clone();
+    let mut told: Vec<String> = recorded["tenantsNotified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    told.sort();
+    let mut expected = vec![a.clone(), b.clone()];
+    expected.sort();
+    assert_eq!(told, expected);
+    // The contact point defaults to the processor's.
+    assert_eq!(recorded["breach"]["contactPoint"], "privacy@test.example");
+
+    // Each tenant reads its own counts and the rest of Art. 33(3); what is not known yet says so.
+    const NOTICES: &str = "{ breachNotices { subjectsConcerned recordsConcerned likelyConsequences measuresTaken contactPoint updates { update } } }";
+    let mine = app.gql(&aa, NOTICES, json!({})).await;
+    let n = &mine.ok()["breachNotices"][0];
+    assert_eq!(
+        (
+            n["subjectsConcerned"].as_i64(),
+            n["recordsConcerned"].as_i64()
+        ),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        n["likelyConsequences"],
+        "phishing aimed at the people concerned"
+    );
+    assert!(n["measuresTaken"].is_null());
+    let theirs = app.gql(&ba, NOTICES, json!({})).await;
+    assert_eq!(theirs.ok()["breachNotices"][0]["subjectsConcerned"], 1);
+    app.run_jobs().await;
+    const INBOX: &str = "{ notices { edges { node { kind body } } } }";
+    let inbox = |token: String| {
+        let app = &app;
+        async move {
+            app.gql(&token, INBOX, json!({})).await.ok()["notices"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"].clone())
+                .collect::<Vec<Value>>()
+        }
+    };
+    let body = inbox(aa.clone())
+        .await
+        .into_iter()
+        .find(|n| n["kind"] == "breach")
+        .unwrap()["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for part in [
+        "2 of your data subjects",
+        "2 of your records",
+        "phishing aimed",
+        "Measures taken or proposed: being assessed",
+        "privacy@test.example",
+    ] {
+        assert!(body.contains(part), "{part} missing from {body}");
+    }
+
+    // A follow-up reaches the same tenants, and only them; bad input and the wrong people change nothing.
+    const UPDATE: &str = "mutation($id: ID!, $i: BreachUpdateInput!) { updateBreach(id: $id, input: $i) { tenantsNotified breach { measuresTaken updates { update } } } }";
+    let follow = json!({ "update": "the relay is closed; no further access", "measuresTaken": "relay closed, credentials rotated" });
+    app.gql(
+        &officer,
+        UPDATE,
+        json!({ "id": id, "i": { "update": " " } }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+    app.gql(
+        &officer,
+        UPDATE,
+        json!({ "id": uuid::Uuid::now_v7().to_string(), "i": follow }),
+    )
+    .await
+    .expect_code("NOT_FOUND");
+    for token in [&aa, &support] {
+        app.gql(token, UPDATE, json!({ "id": id, "i": follow }))
+            .await
+            .expect_code("FORBIDDEN");
+    }
+    assert_eq!(app.count("control", "breach_updates", "1=1").await, 0);
+    let updated = app
+        .gql(&officer, UPDATE, json!({ "id": id, "i": follow }))
+        .await;
+    let updated = &updated.ok()["updateBreach"];
+    assert_eq!(updated["tenantsNotified"], 2);
+    assert_eq!(
+        updated["breach"]["measuresTaken"],
+        "relay closed, credentials rotated"
+    );
+    app.run_jobs().await;
+    for (token, expect) in [(aa.clone(), 1), (ba.clone(), 1), (ca.clone(), 0)] {
+        let got = inbox(token)
+            .await
+            .into_iter()
+            .filter(|n| n["kind"] == "breach.update")
+            .count();
+        assert_eq!(got, expect);
+    }
+    let mine = app.gql(&aa, NOTICES, json!({})).await;
+    assert_eq!(
+        mine.ok()["breachNotices"][0]["updates"],
+        json!([{ "update": "the relay is closed; no further access" }])
+    );
+
+    // B acknowledges; A does not. After 24 hours (not before) privacy officers are reminded of A, once.
+    app.gql(
+        &ba,
+        "mutation($id: ID!) { acknowledgeBreachNotice(breachId: $id) { acknowledgedAt } }",
+        json!({ "id": id }),
+    )
+    .await
+    .ok();
+    let tenancy = app.state.tenancy();
+    let now = Utc::now();
+    assert_eq!(
+        steward::accountability::remind_unacknowledged(tenancy, now + Duration::hours(23))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        steward::accountability::remind_unacknowledged(tenancy, now + Duration::hours(25))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        steward::accountability::remind_unacknowledged(tenancy, now + Duration::hours(26))
+            .await
+            .unwrap(),
+        0
+    );
+    let staff = app
+        .gql(
+            &officer,
+            "{ staffNotices { kind tenantId objectId } }",
+            json!({}),
+        )
+        .await;
+    let reminders: Vec<Value> = staff.ok()["staffNotices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "breach.unacknowledged")
+        .cloned()
+        .collect();
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    assert_eq!(reminders[0]["tenantId"], a.as_str());
+    assert_eq!(reminders[0]["objectId"], id);
+}
+
 both_backends!(
     disclosures_reach_the_tenant_when_allowed,
-    breaches_reach_exactly_the_affected_tenants
+    breaches_reach_exactly_the_affected_tenants,
+    breach_notices_carry_what_art_33_asks,
 );

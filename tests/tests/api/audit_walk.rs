@@ -356,6 +356,27 @@ async fn every_mutation_appends_one_event(backend: Backend) {
         .call("recordBreach", &po, "mutation($i: BreachInput!) { recordBreach(input: $i) { breach { id } } }", json!({ "i": { "detectedAt": detected, "description": "relay misconfigured", "categories": ["user.contact.email"], "region": "eu" } }))
         .await;
     w.call(
+        "publishSecurityMeasures",
+        &legal,
+        "mutation { publishSecurityMeasures(text: \"Encrypted per subject, keys outside the database, restores drilled quarterly.\") { version } }",
+        json!({}),
+    )
+    .await;
+    w.call(
+        "setControllerDetails",
+        &admin,
+        "mutation { setControllerDetails(contact: \"privacy@walk.example\", dpo: \"Walk DPO\") { name } }",
+        json!({}),
+    )
+    .await;
+    w.call(
+        "updateBreach",
+        &po,
+        "mutation($id: ID!) { updateBreach(id: $id, input: { update: \"relay fixed\", measuresTaken: \"relay closed\" }) { tenantsNotified } }",
+        json!({ "id": s(&breach, &["breach", "id"]) }),
+    )
+    .await;
+    w.call(
         "acknowledgeBreachNotice",
         &admin,
         "mutation($id: ID!) { acknowledgeBreachNotice(breachId: $id) { acknowledgedAt } }",
@@ -459,7 +480,7 @@ async fn every_mutation_appends_one_event(backend: Backend) {
             "submitDataSubjectRequest",
             &admin,
             SUBMIT,
-            submit("OBJECTION"),
+            json!({ "i": { "subjectId": s1, "kind": "OBJECTION", "objectedPurpose": "marketing.advertising" } }),
         )
         .await,
         &["id"],

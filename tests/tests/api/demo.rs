@@ -48,6 +48,29 @@ async fn the_demo_runs_again_after_an_offboarding(backend: Backend) {
         assert_eq!(e["standing"], "NOTIFIED", "{list:#}");
         assert_eq!(e["notice"]["status"], "PENDING", "{list:#}");
     }
+    // Its record of processing names its DPO and contact, and its request shows the controller's own deadline.
+    let record = app
+        .gql(
+            &acme_admin,
+            "{ recordOfProcessing { controller { contact dpo } } dataSubjectRequests { edges { node { controllerReceivedOn controllerDueOn deadlineWarning } } } }",
+            json!({}),
+        )
+        .await;
+    let controller = &record.ok()["recordOfProcessing"]["controller"];
+    assert!(
+        controller["dpo"].as_str().unwrap().contains("acme-health"),
+        "{controller}"
+    );
+    assert!(controller["contact"].is_string());
+    let requests = record.ok()["dataSubjectRequests"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(
+        requests[0]["node"]["deadlineWarning"].is_string(),
+        "{requests:?}"
+    );
     app.gql(
         &app.root(),
         "mutation($t: ID!) { beginOffboarding(tenantId: $t, choice: RETURN_THEN_DELETE) { status } }",

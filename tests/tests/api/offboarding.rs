@@ -11,8 +11,7 @@ use crate::personal::subject;
 use crate::registry::{activate, propose, sp};
 
 pub const BEGIN: &str = "mutation($t: ID!, $c: OffboardingChoice!, $g: Int) { beginOffboarding(tenantId: $t, choice: $c, graceDays: $g) { status offboarding { choice dataDeletedAt terminatedAt } } }";
-const CERT: &str =
-    "query($t: ID) { offboardingCertificate(tenantId: $t) { document signature publicKey } }";
+const CERT: &str = "query($t: ID) { offboardingCertificate(tenantId: $t) { document signature publicKey final interim { document signature issuedAt } } }";
 pub const EXPORT: &str =
     "query { tenantExport { ready subjects values downloads expiresAt downloadPath } }";
 
@@ -219,6 +218,13 @@ async fn delete_at_once(backend: Backend) {
     assert_eq!(doc["choice"], "delete");
     assert_eq!(doc["propagations"]["LeaveMail"]["pending"], 1);
     assert!(doc["audit_chain_head"]["hash"].is_string());
+    // Signed while LeaveMail has not confirmed: an interim certificate, which says so and names what is outstanding;
+    // the keys' destruction is read from the database (no subject row, where keys are wrapped, is left).
+    assert_eq!(doc["final"], false);
+    assert_eq!(doc["outstanding"], json!({ "LeaveMail": { "pending": 1 } }));
+    assert_eq!(doc["data_keys_destroyed"], true);
+    assert_eq!(cert.ok()["offboardingCertificate"]["final"], false);
+    assert!(cert.ok()["offboardingCertificate"]["interim"].is_null());
     app.gql(&admin, "{ dataSubjects { totalCount } }", json!({}))
         .await
         .expect_code("FORBIDDEN");
@@ -278,8 +284,66 @@ async fn delete_at_once(backend: Backend) {
     app.run_jobs_at(Utc::now() + Duration::days(9)).await;
     assert_eq!(status(&app, &t).await, "TERMINATED");
     assert_eq!(app.count("eu", "audit_events", terminated).await, 1);
+    let interim = app.gql(&admin, CERT, json!({})).await;
+    assert_eq!(
+        verify(&interim.ok()["offboardingCertificate"])["final"],
+        false
+    );
+
+    // The final certificate waits for LeaveMail: still interim an hour later.
+    app.run_jobs_at(Utc::now() + Duration::days(9) + Duration::hours(2))
+        .await;
+    assert_eq!(
+        app.gql(&admin, CERT, json!({})).await.ok()["offboardingCertificate"]["final"],
+        false
+    );
+    // A privacy officer finds what is outstanding for the terminated tenant and confirms it; the next look signs the
+    // final certificate, and keeps the interim one beside it as it was signed.
+    const OUTSTANDING: &str = "query($t: ID!) { erasurePropagations(tenantId: $t, outstandingOnly: true) { id subProcessor state } }";
+    let open = app.gql(&po, OUTSTANDING, json!({ "t": t })).await;
+    let open = open.ok()["erasurePropagations"].as_array().unwrap().clone();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["subProcessor"], "LeaveMail");
+    app.gql(&admin, OUTSTANDING, json!({ "t": t }))
+        .await
+        .expect_code("FORBIDDEN");
+    app.gql(
+        &po,
+        "mutation($t: ID, $id: ID!) { confirmErasurePropagation(tenantId: $t, id: $id, confirmedBy: \"Dana at LeaveMail\") { state } }",
+        json!({ "t": t, "id": open[0]["id"] }),
+    )
+    .await
+    .ok();
     assert!(
-        verify(&app.gql(&admin, CERT, json!({})).await.ok()["offboardingCertificate"]).is_object()
+        app.gql(&po, OUTSTANDING, json!({ "t": t })).await.ok()["erasurePropagations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    app.run_jobs_at(Utc::now() + Duration::days(9) + Duration::hours(4))
+        .await;
+    let done = app.gql(&admin, CERT, json!({})).await;
+    let done = &done.ok()["offboardingCertificate"];
+    assert_eq!(done["final"], true);
+    let doc = verify(done);
+    assert_eq!(doc["final"], true);
+    assert_eq!(doc["outstanding"], json!({}));
+    assert_eq!(doc["propagations"]["LeaveMail"], json!({ "confirmed": 1 }));
+    assert_eq!(doc["data_keys_destroyed"], true);
+    assert!(doc["finalized_at"].is_string());
+    let kept = &done["interim"];
+    let interim_doc = verify(&json!({
+        "document": kept["document"],
+        "signature": kept["signature"],
+        "publicKey": done["publicKey"],
+    }));
+    assert_eq!(interim_doc["final"], false);
+    assert_eq!(interim_doc["subjects_erased"], doc["subjects_erased"]);
+    // Once: more runs change nothing.
+    app.run_jobs_at(Utc::now() + Duration::days(10)).await;
+    assert_eq!(
+        app.gql(&admin, CERT, json!({})).await.ok()["offboardingCertificate"]["document"],
+        done["document"]
     );
 }
 

@@ -21,30 +21,30 @@ fn transition(name: &str, extra_args: &str, extra_params: &str) -> String {
     )
 }
 
-fn start() -> String {
+pub(crate) fn start() -> String {
     transition("startDataSubjectRequest", "", "")
 }
-fn complete() -> String {
+pub(crate) fn complete() -> String {
     transition("completeDataSubjectRequest", "", "")
 }
-fn pause() -> String {
+pub(crate) fn pause() -> String {
     transition("pauseDataSubjectRequest", ", reason: $r", ", $r: String!")
 }
-fn resume() -> String {
+pub(crate) fn resume() -> String {
     transition("resumeDataSubjectRequest", "", "")
 }
-fn extend() -> String {
+pub(crate) fn extend() -> String {
     transition(
         "extendDataSubjectRequest",
         ", days: $d, reason: $r",
         ", $d: Int!, $r: String!",
     )
 }
-fn reject() -> String {
+pub(crate) fn reject() -> String {
     transition("rejectDataSubjectRequest", ", reason: $r", ", $r: String!")
 }
 
-const GET: &str = "query($t: ID, $id: ID!) { dataSubjectRequest(tenantId: $t, id: $id) { id state version kind origin dueOn overdue erasure { valuesErased dataKeyDestroyed counts { category count } } propagations { id subProcessor method state attempts reference confirmedBy lastError } export { id expiresAt downloads } } }";
+pub(crate) const GET: &str = "query($t: ID, $id: ID!) { dataSubjectRequest(tenantId: $t, id: $id) { id state version kind origin dueOn overdue erasure { valuesErased dataKeyDestroyed counts { category count } } propagations { id subProcessor method state attempts reference confirmedBy lastError } export { id expiresAt downloads } } }";
 
 fn today() -> NaiveDate {
     Utc::now().date_naive()
@@ -55,12 +55,17 @@ fn id_of(reply: &Value, field: &str) -> String {
 }
 
 /// Submits and returns (id, version).
-async fn submit(app: &TestApp, token: &str, subject: &str, kind: &str) -> (String, i64) {
+pub(crate) async fn submit(app: &TestApp, token: &str, subject: &str, kind: &str) -> (String, i64) {
     let reply = app
         .gql(
             token,
             SUBMIT,
-            json!({ "i": { "subjectId": subject, "kind": kind } }),
+            // An objection names the purpose objected to.
+            if kind == "OBJECTION" {
+                json!({ "i": { "subjectId": subject, "kind": kind, "objectedPurpose": "marketing.advertising" } })
+            } else {
+                json!({ "i": { "subjectId": subject, "kind": kind } })
+            },
         )
         .await;
     let r = &reply.ok()["submitDataSubjectRequest"];
@@ -70,7 +75,7 @@ async fn submit(app: &TestApp, token: &str, subject: &str, kind: &str) -> (Strin
     )
 }
 
-async fn step(app: &TestApp, token: &str, query: &str, vars: Value) -> Value {
+pub(crate) async fn step(app: &TestApp, token: &str, query: &str, vars: Value) -> Value {
     let reply = app.gql(token, query, vars).await;
     reply
         .ok()
@@ -699,6 +704,10 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
         json!({ "user.contact.email": 1, "user.name": 1 })
     );
     assert_eq!(doc["propagations"].as_array().unwrap().len(), 2);
+    // Read from the database when asked: the subject's row (where its key was wrapped) is gone, and every recipient
+    // answered (completion waits for that).
+    assert_eq!(doc["data_key_destroyed"], true);
+    assert_eq!(doc["final"], true);
     assert!(
         doc["audit_events"]
             .as_array()
