@@ -42,6 +42,8 @@ pub struct Model {
     pub controller_contact: Option<String>,
     pub controller_dpo: Option<String>,
     pub controller_representative: Option<String>,
+    /// The controller's instruction for its subjects who are children (Art. 8 and the controller's own law).
+    pub children_rule: ChildrenRule,
 }
 
 crate::stored_enum! {
@@ -65,6 +67,19 @@ crate::stored_enum! {
         Delete = "delete",
         /// Produce a full export for the client first, then delete when the grace period ends.
         ReturnThenDelete = "return_then_delete",
+    }
+}
+
+crate::stored_enum! {
+    /// How a controller instructs us to treat its subjects who are children. The seed policy's clause is about the
+    /// users of the service; a client's own subjects follow the client's lawful instructions.
+    pub enum ChildrenRule {
+        /// The default: no personal data about a child under 13 (a subject learned to be one is erased), and a
+        /// parent's or guardian's consent for 13 to 17.
+        Seed = "seed",
+        /// A parent's or guardian's consent for every subject under 18, none refused or erased for age (e.g. a
+        /// paediatric clinic).
+        GuardianForAllMinors = "guardian_for_all_minors",
     }
 }
 

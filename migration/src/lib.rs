@@ -31,6 +31,7 @@ mod control_m20261205_000001_list_acceptance;
 mod control_m20261205_000002_final_certificates;
 mod control_m20261205_000003_breach_content;
 mod control_m20261205_000004_records_of_processing;
+mod control_m20261205_000005_children_rule;
 mod jobs_table;
 mod json_columns;
 mod region_m20261128_000001_foundation;
@@ -70,6 +71,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261205_000002_final_certificates::Migration),
             Box::new(control_m20261205_000003_breach_content::Migration),
             Box::new(control_m20261205_000004_records_of_processing::Migration),
+            Box::new(control_m20261205_000005_children_rule::Migration),
         ]
     }
 

@@ -65,6 +65,8 @@ pub struct ControllerIdentity {
     pub contact: Option<String>,
     pub dpo: Option<String>,
     pub representative: Option<String>,
+    /// The controller's instruction for its subjects who are children (`setChildrenRule`).
+    pub children_rule: tenant::ChildrenRule,
 }
 
 /// One version of the general description of the security measures.
@@ -235,6 +237,7 @@ pub async fn record(
             contact: tenant.controller_contact,
             dpo: tenant.controller_dpo,
             representative: tenant.controller_representative,
+            children_rule: tenant.children_rule,
         },
         categories,
         sub_processors,
@@ -313,6 +316,11 @@ fn to_csv(r: &RecordOfProcessing) -> Result<String, AppError> {
             "controller".into(),
             "representative".into(),
             r.controller.representative.clone().unwrap_or_default(),
+        ],
+        [
+            "controller".into(),
+            "children_rule".into(),
+            r.controller.children_rule.as_str().into(),
         ],
     ];
     for c in &r.categories {
@@ -508,6 +516,7 @@ pub async fn set_controller_details(
         contact: updated.controller_contact,
         dpo: updated.controller_dpo,
         representative: updated.controller_representative,
+        children_rule: updated.children_rule,
     })
 }
 

@@ -489,6 +489,23 @@ pub struct PersonalMutation;
 
 #[Object]
 impl PersonalMutation {
+    /// Sets how the tenant's subjects who are children are treated (its `client_admin`: the controller's
+    /// instruction; audited, shown in its record of processing). `SEED`, the default: nothing about a child under 13
+    /// (one learned of is erased), a guardian's consent for 13 to 17. `GUARDIAN_FOR_ALL_MINORS`: a guardian's consent
+    /// for every subject under 18, none refused or erased for age.
+    async fn set_children_rule(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+        rule: crate::subjects::ChildrenRule,
+    ) -> async_graphql::Result<crate::subjects::ChildrenRule> {
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TenantSettings).await?;
+        Ok(
+            crate::subjects::children::set_rule(crate::graphql::tenancy(ctx)?, &scope, rule)
+                .await?,
+        )
+    }
+
     /// Creates a data subject, with a fresh data key, and its first records (the tenant's `client_admin`).
     async fn create_data_subject(
         &self,

@@ -8,6 +8,7 @@ mod page;
 
 pub use page::*;
 
+pub mod children;
 pub mod graphql;
 pub mod values;
 
@@ -33,6 +34,7 @@ use crate::ids::{RecordId, RequestId, SubjectId};
 use crate::pagination::{Page, PageOf};
 use crate::taxonomy::{self, Format};
 use crate::tenancy::{Scope, Work};
+pub use children::{AgeBand, ChildrenRule, age_band};
 
 const MAX_EXTERNAL_ID_CHARS: usize = 200;
 const MAX_SOURCE_CHARS: usize = 200;
@@ -114,19 +116,12 @@ pub async fn create(
         .collect::<Result<Vec<_>, _>>()?;
     let birth_date = birth_date.map(taxonomy::check_past_date).transpose()?;
     let guardian = guardian.map(check_guardian).transpose()?;
-    match birth_date.map(age_band) {
-        Some(AgeBand::Under13) => return Err(child_under_13()),
-        Some(AgeBand::Minor) if !checked.is_empty() && guardian.is_none() => {
-            return Err(guardian_consent_required());
-        }
-        Some(AgeBand::Minor) => {}
-        _ if guardian.is_some() => {
-            return Err(AppError::BadInput(
-                "`guardianConsent` is recorded only for subjects aged 13 to 17 (give their `birthDate`)".into(),
-            ));
-        }
-        _ => {}
-    }
+    children::check_create(
+        children::rule_of(scope).await?,
+        birth_date.map(age_band),
+        !checked.is_empty(),
+        guardian.is_some(),
+    )?;
 
     let tenant = scope.tenant_id();
     let id = Uuid::now_v7();
@@ -205,15 +200,19 @@ pub async fn update(
         ));
     }
     refuse_if_restricted(&subject)?;
+    let rule = children::rule_of(scope).await?;
     if known_under_13 == Some(false) && subject.known_under_13 {
         return Err(AppError::Refused {
             reason: crate::error::RefusalReason::ChildUnder13,
-            message: "a subject known to be under 13 stays so: its erasure is under way".into(),
+            message: "a subject known to be under 13 stays so".into(),
         });
     }
     let becomes_child = !subject.known_under_13
         && (known_under_13 == Some(true)
             || matches!(birth_date, Some(Some(d)) if age_band(d) == AgeBand::Under13));
+    // Under the seed's rule a child under 13 learned of is erased; under the controller's own rule it is a minor
+    // whose data needs a guardian's consent.
+    let erase_child = becomes_child && rule == ChildrenRule::Seed;
     let key = subject_key(scope, &subject)?;
     let mut changed = Vec::new();
     let mut model: data_subject::ActiveModel = subject.clone().into();
@@ -237,7 +236,7 @@ pub async fn update(
             "this tenant already has a subject with that externalId".into()
         })
     })?;
-    let raised = if becomes_child {
+    let raised = if erase_child {
         children.raise(&txn, scope, id).await?
     } else {
         None
@@ -275,7 +274,7 @@ pub async fn add_personal_data(
         .ok_or_else(|| AppError::NotFound(format!("no data subject {subject_id}")))?;
     refuse_if_restricted(&subject)?;
     refuse_if_objected(&txn, txn.find(), subject.id, &record.purpose).await?;
-    check_may_add(&txn, &subject, &key).await?;
+    children::check_may_add(&txn, children::rule_of(scope).await?, &subject, &key).await?;
     let held = crate::pagination::count(
         txn.find::<personal_data::Entity>()
             .filter(personal_data::Column::SubjectId.eq(subject_id)),
@@ -347,7 +346,8 @@ pub async fn update_personal_data(
     Ok(updated)
 }
 
-/// Records a parent's or guardian's consent for a subject aged 13 to 17.
+/// Records a parent's or guardian's consent for a minor (13 to 17 under the seed's rule; any age under 18 under the
+/// controller's rule for all minors).
 pub async fn record_guardian_consent(
     scope: &Scope,
     subject_id: SubjectId,
@@ -356,19 +356,11 @@ pub async fn record_guardian_consent(
     let consent = check_guardian(consent)?;
     let subject = get(scope, subject_id).await?;
     let key = subject_key(scope, &subject)?;
-    match (
-        subject.known_under_13,
+    children::check_consent(
+        children::rule_of(scope).await?,
+        &subject,
         open_birth_date(&key, &subject)?.map(age_band),
-    ) {
-        (true, _) | (_, Some(AgeBand::Under13)) => return Err(child_under_13()),
-        (_, Some(AgeBand::Minor)) => {}
-        _ => {
-            return Err(AppError::Refused {
-                reason: crate::error::RefusalReason::NotAMinor,
-                message: "guardian consent is recorded for subjects aged 13 to 17; this subject's birth date does not say so".into(),
-            });
-        }
-    }
+    )?;
     let txn = scope.begin().await?;
     let model = insert_consent(
         scope,
@@ -390,63 +382,6 @@ pub async fn record_guardian_consent(
     )
     .await?;
     Ok(model)
-}
-
-/// The age bands the children's rules use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AgeBand {
-    Under13,
-    /// 13 to 17: personal data only with a recorded guardian consent.
-    Minor,
-    Adult,
-}
-
-pub fn age_band(birth: NaiveDate) -> AgeBand {
-    match crate::subjects::age_on(birth, Utc::now().date_naive()) {
-        ..13 => AgeBand::Under13,
-        13..=17 => AgeBand::Minor,
-        _ => AgeBand::Adult,
-    }
-}
-
-fn child_under_13() -> AppError {
-    AppError::Refused {
-        reason: crate::error::RefusalReason::ChildUnder13,
-        message: "this person is under 13: Steward takes no personal data about them (nothing was stored)".into(),
-    }
-}
-
-fn guardian_consent_required() -> AppError {
-    AppError::Refused {
-        reason: crate::error::RefusalReason::GuardianConsentRequired,
-        message: "this person is 13 to 17: record a parent's or guardian's consent first (guardianConsent / recordGuardianConsent)".into(),
-    }
-}
-
-/// New personal data is refused for a child under 13, and for a minor without a guardian's consent.
-async fn check_may_add(
-    txn: &Work,
-    subject: &data_subject::Model,
-    key: &SubjectKey,
-) -> Result<(), AppError> {
-    if subject.known_under_13 {
-        return Err(child_under_13());
-    }
-    match open_birth_date(key, subject)?.map(age_band) {
-        Some(AgeBand::Under13) => Err(child_under_13()),
-        Some(AgeBand::Minor) => {
-            let consent = txn
-                .find::<guardian_consent::Entity>()
-                .filter(guardian_consent::Column::SubjectId.eq(subject.id))
-                .one(txn)
-                .await?;
-            if consent.is_none() {
-                return Err(guardian_consent_required());
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
 }
 
 /// The states in which an objection restricts its purpose: being handled, or upheld.

@@ -65,6 +65,7 @@ pub async fn create(
         offboarding_due_at: Set(None),
         terminated_at: Set(None),
         subprocessors_accepted_version: Set(Some(list_version)),
+        children_rule: Set(tenant::ChildrenRule::Seed),
         subprocessors_accepted_at: Set(Some(now)),
         ..Default::default()
     }

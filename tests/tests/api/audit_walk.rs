@@ -363,6 +363,13 @@ async fn every_mutation_appends_one_event(backend: Backend) {
     )
     .await;
     w.call(
+        "setChildrenRule",
+        &admin,
+        "mutation { setChildrenRule(rule: GUARDIAN_FOR_ALL_MINORS) }",
+        json!({}),
+    )
+    .await;
+    w.call(
         "setControllerDetails",
         &admin,
         "mutation { setControllerDetails(contact: \"privacy@walk.example\", dpo: \"Walk DPO\") { name } }",

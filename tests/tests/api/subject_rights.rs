@@ -1,6 +1,7 @@
 //! A person's rights beyond the request itself (issue 19, items 9 and 10): the access export tells how long each value
 //! is kept (Art. 15(1)(d)) and who received their data through a legal demand (Art. 15(1)(c)) — never a demand the
-//! controller itself may not know of; an objection restricts the values held for its purpose until resolved.
+//! controller itself may not know of; an objection restricts the values held for its purpose until resolved; and the
+//! children's rules are the controller's instruction (item 11).
 
 use chrono::{Duration, NaiveDate, Utc};
 use serde_json::{Value, json};
@@ -304,7 +305,126 @@ async fn an_objection_restricts_its_purpose_until_resolved(backend: Backend) {
     assert_eq!(reason(&added), "PURPOSE_OBJECTED");
 }
 
+/// A paediatric clinic's lawful instruction: a guardian's consent for every minor, none refused or erased for age.
+async fn the_children_rule_is_the_controllers(backend: Backend) {
+    use chrono::Datelike;
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Clinic", "eu").await;
+    let other = app.create_tenant("Other Clinic", "eu").await;
+    let admin = app.invite(&t, "clinic-admin", "CLIENT_ADMIN").await;
+    let viewer = app.invite(&t, "clinic-viewer", "CLIENT_VIEWER").await;
+    let other_admin = app
+        .invite(&other, "other-clinic-admin", "CLIENT_ADMIN")
+        .await;
+    let support = app.staff_with("sup", "SUPPORT").await;
+    let d = today();
+    let eight = NaiveDate::from_ymd_opt(d.year() - 8, d.month(), 1)
+        .unwrap()
+        .to_string();
+    const CREATE: &str = crate::personal::CREATE;
+    const RULE: &str =
+        "mutation($t: ID, $r: ChildrenRule!) { setChildrenRule(tenantId: $t, rule: $r) }";
+    let child = |external: &str, consent: Option<Value>| json!({ "i": { "externalId": external, "birthDate": eight, "personalData": [crate::personal::record("user.name", "Pia Patient")], "guardianConsent": consent } });
+    let consent = json!({ "guardian": "Paula Parent", "method": "written", "givenAt": "2026-01-10T09:00:00Z" });
+
+    // The seed's rule by default: a child under 13 is refused.
+    let refused = app
+        .gql(&admin, CREATE, child("p-1", Some(consent.clone())))
+        .await;
+    assert_eq!(reason(&refused), "CHILD_UNDER_13");
+    let record = "{ recordOfProcessing { controller { childrenRule } } }";
+    assert_eq!(
+        app.gql(&admin, record, json!({})).await.ok()["recordOfProcessing"]["controller"]["childrenRule"],
+        "SEED"
+    );
+
+    // Only the controller's admin sets it.
+    app.gql(&viewer, RULE, json!({ "r": "GUARDIAN_FOR_ALL_MINORS" }))
+        .await
+        .expect_code("FORBIDDEN");
+    app.gql(
+        &support,
+        RULE,
+        json!({ "t": t, "r": "GUARDIAN_FOR_ALL_MINORS" }),
+    )
+    .await
+    .expect_code("FORBIDDEN");
+    app.gql(
+        &other_admin,
+        RULE,
+        json!({ "t": t, "r": "GUARDIAN_FOR_ALL_MINORS" }),
+    )
+    .await
+    .expect_code("NOT_FOUND");
+    let set = app
+        .gql(&admin, RULE, json!({ "r": "GUARDIAN_FOR_ALL_MINORS" }))
+        .await;
+    assert_eq!(set.ok()["setChildrenRule"], "GUARDIAN_FOR_ALL_MINORS");
+    assert_eq!(
+        app.gql(&admin, record, json!({})).await.ok()["recordOfProcessing"]["controller"]["childrenRule"],
+        "GUARDIAN_FOR_ALL_MINORS"
+    );
+    app.run_jobs().await;
+    assert_eq!(
+        app.count("eu", "audit_events", "action = 'tenant.children_rule_set'")
+            .await,
+        1
+    );
+    // The other clinic keeps the seed's rule.
+    let theirs = app
+        .gql(&other_admin, CREATE, child("o-1", Some(consent.clone())))
+        .await;
+    assert_eq!(reason(&theirs), "CHILD_UNDER_13");
+
+    // Now an eight-year-old is taken with a guardian's consent, and only with it.
+    let no_consent = app.gql(&admin, CREATE, child("p-1", None)).await;
+    assert_eq!(reason(&no_consent), "GUARDIAN_CONSENT_REQUIRED");
+    app.gql(&admin, CREATE, child("p-1", Some(consent.clone())))
+        .await
+        .ok();
+    // An adult learned to be under 13 is not erased: new data waits for a guardian's consent.
+    let learned = subject(&app, &admin, "p-2", "p2@clinic.example", "Paul").await;
+    app.gql(
+        &admin,
+        "mutation($i: UpdateDataSubjectInput!) { updateDataSubject(input: $i) { knownUnder13 } }",
+        json!({ "i": { "id": learned, "knownUnder13": true } }),
+    )
+    .await
+    .ok();
+    app.run_jobs().await;
+    assert_eq!(
+        app.count("eu", "dsr_requests", "origin = 'child_under_13'")
+            .await,
+        0
+    );
+    let add = json!({ "i": { "subjectId": learned, "category": "user.contact.phone_number", "value": "+49 30 555", "purpose": "essential.service", "source": "form" } });
+    assert_eq!(
+        reason(&app.gql(&admin, ADD, add.clone()).await),
+        "GUARDIAN_CONSENT_REQUIRED"
+    );
+    app.gql(
+        &admin,
+        "mutation($i: RecordGuardianConsentInput!) { recordGuardianConsent(input: $i) { id } }",
+        json!({ "i": { "subjectId": learned, "consent": consent } }),
+    )
+    .await
+    .ok();
+    app.gql(&admin, ADD, add.clone()).await.ok();
+
+    // Back to the seed's rule: nothing is erased by the switch, and new data about a child under 13 is refused.
+    app.gql(&admin, RULE, json!({ "r": "SEED" })).await.ok();
+    assert_eq!(reason(&app.gql(&admin, ADD, add).await), "CHILD_UNDER_13");
+    app.gql(
+        &admin,
+        "query($id: ID!) { dataSubject(id: $id) { id } }",
+        json!({ "id": learned }),
+    )
+    .await
+    .ok();
+}
+
 both_backends!(
     the_access_export_names_retention_and_disclosure_recipients,
     an_objection_restricts_its_purpose_until_resolved,
+    the_children_rule_is_the_controllers,
 );
