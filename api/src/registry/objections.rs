@@ -85,13 +85,9 @@ pub async fn withdraw(
         .one(db)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no objection {id}")))?;
-    if found.resolved_at.is_some() {
-        return Err(AppError::Conflict(
-            "the objection is already resolved".into(),
-        ));
-    }
     let now = Utc::now();
     let txn = db.begin().await?;
+    // `settle` refuses an objection already resolved (CONFLICT), as it stands when this transaction writes.
     let withdrawn = settle(
         &txn,
         &found,

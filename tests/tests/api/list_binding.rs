@@ -401,7 +401,51 @@ async fn a_withdrawal_before_the_date_lets_the_change_proceed_on_it(backend: Bac
     );
 }
 
+/// A client withdrawing its objection while legal resolves it: one wins, the other is CONFLICT, and the objection is
+/// resolved once.
+async fn a_withdrawal_and_a_resolution_racing_settle_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let legal = app.staff_with("lex", "LEGAL").await;
+    let t = app.create_tenant("Race Co", "eu").await;
+    let admin = app.invite(&t, "race-admin", "CLIENT_ADMIN").await;
+    let mailer = propose(
+        &app,
+        &legal,
+        sp("Mailer", &["IE"], &["user.contact.email"], &[]),
+    )
+    .await;
+    app.gql(&legal, ANNOUNCE, json!({ "id": mailer, "r": "rollout" }))
+        .await
+        .ok();
+    let notice = entry(&list(&app, &admin).await, "Mailer")["notice"]["id"].clone();
+    let objection =
+        app.gql(&admin, OBJECT, json!({ "n": notice })).await.ok()["objectToChange"]["id"].clone();
+    const RESOLVE: &str =
+        "mutation($id: ID!) { resolveObjection(id: $id, resolution: NOT_USED_FOR_TENANT) { id } }";
+    let (withdrawn, resolved) = tokio::join!(
+        app.gql(&admin, WITHDRAW, json!({ "id": objection })),
+        app.gql(&legal, RESOLVE, json!({ "id": objection })),
+    );
+    let codes = [withdrawn.code(), resolved.code()];
+    assert_eq!(
+        codes.iter().filter(|c| c.is_none()).count(),
+        1,
+        "exactly one wins: {:#} {:#}",
+        withdrawn.body,
+        resolved.body
+    );
+    assert!(codes.contains(&Some("CONFLICT")), "{codes:?}");
+    // The notice follows the winner: excluded if legal won, pending (the change proceeds) if the client did.
+    let standing = entry(&list(&app, &admin).await, "Mailer")["standing"].clone();
+    if withdrawn.code().is_none() {
+        assert_eq!(standing, "NOTIFIED");
+    } else {
+        assert_eq!(standing, "EXCLUDED");
+    }
+}
+
 both_backends!(
+    a_withdrawal_and_a_resolution_racing_settle_once,
     later_tenants_accept_the_list_in_force,
     a_tenant_never_told_is_told_by_the_sweep,
     a_client_withdraws_its_own_objection,
