@@ -128,7 +128,7 @@ pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<De
             Some(t) => t,
             None => {
                 let region = &regions[i % regions.len()];
-                tenants::create(tenancy, &admin, demo.name, region)
+                tenants::create(tenancy, &admin, demo.name, region, Default::default())
                     .await
                     .map_err(|e| fail(demo.name, e))?
             }

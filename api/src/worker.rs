@@ -45,6 +45,8 @@ impl jobs::Handler for Dispatcher {
         match job {
             Job::ActivateSubProcessors { .. } => {
                 crate::registry::activate_due(tenancy, now.date_naive()).await?;
+                // The daily sweep also warns, a year ahead, that the holiday calendars end.
+                crate::requests::warn_calendars_ending(tenancy, now).await?;
                 Ok(Outcome::Done)
             }
             Job::RetentionSweep { .. } => {

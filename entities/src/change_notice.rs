@@ -25,6 +25,9 @@ crate::stored_enum! {
         Replacement = "replacement",
         /// A sub-processor already on the list when the tenant was created: accepted with the list, in effect at once.
         Onboarding = "onboarding",
+        /// Wider terms for a sub-processor in use (more countries, categories or purposes, another legal entity):
+        /// its current terms stay in force until the effective date.
+        Change = "change",
     }
 }
 

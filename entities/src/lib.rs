@@ -9,6 +9,7 @@
 
 pub mod access_grant;
 pub mod access_log;
+pub mod adequacy_change;
 pub mod audit_event;
 pub mod audit_outbox;
 pub mod authz_state;
@@ -140,4 +141,19 @@ pub trait TenantOwned: EntityTrait {
 /// database by mistake, nor the reverse.
 pub trait ControlTenantOwned: EntityTrait {
     fn tenant_column() -> Self::Column;
+}
+
+/// Terms legal changed on a sub-processor in use (more countries, categories or purposes, another legal entity),
+/// announced to every tenant and not yet in effect: the entry's current terms apply until `pending_effective_on`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct PendingTerms {
+    pub name: String,
+    pub legal_entity: String,
+    pub website: String,
+    pub purpose: String,
+    pub countries: Vec<String>,
+    pub categories: Vec<String>,
+    pub mechanisms: Vec<String>,
+    pub dpf_certified: bool,
+    pub dpa_signed_on: Option<sea_orm::prelude::Date>,
 }

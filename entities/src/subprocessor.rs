@@ -31,6 +31,11 @@ pub struct Model {
     pub erasure_endpoint: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// A change to the terms of an entry in use, announced and not yet in effect (JSON).
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub pending_terms: Option<crate::PendingTerms>,
+    /// When `pending_terms` take effect (the daily activation applies them).
+    pub pending_effective_on: Option<Date>,
 }
 
 crate::stored_enum! {

@@ -44,6 +44,13 @@ pub struct Model {
     pub controller_representative: Option<String>,
     /// The controller's instruction for its subjects who are children (Art. 8 and the controller's own law).
     pub children_rule: ChildrenRule,
+    /// Where the controller is established (ISO 3166-1 alpha-2): its public holidays count in its deadlines, and its
+    /// law decides which transfer mechanisms it may rely on.
+    pub country: String,
+    /// The subdivision whose public holidays also apply (e.g. `BY` in Germany), where they differ from the country's.
+    pub subdivision: Option<String>,
+    /// The IANA time zone its days are counted in (deadlines, due dates).
+    pub time_zone: String,
 }
 
 crate::stored_enum! {

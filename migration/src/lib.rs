@@ -32,6 +32,7 @@ mod control_m20261205_000002_final_certificates;
 mod control_m20261205_000003_breach_content;
 mod control_m20261205_000004_records_of_processing;
 mod control_m20261205_000005_children_rule;
+mod control_m20261206_000001_jurisdiction_and_changes;
 mod jobs_table;
 mod json_columns;
 mod region_m20261128_000001_foundation;
@@ -72,6 +73,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261205_000003_breach_content::Migration),
             Box::new(control_m20261205_000004_records_of_processing::Migration),
             Box::new(control_m20261205_000005_children_rule::Migration),
+            Box::new(control_m20261206_000001_jurisdiction_and_changes::Migration),
         ]
     }
 

@@ -343,7 +343,8 @@ impl TestApp {
             .gql(
                 &self.root(),
                 "mutation($input: CreateTenantInput!) { createTenant(input: $input) { id } }",
-                json!({ "input": { "name": name, "region": region } }),
+                // Days in UTC, as the tests count them (`jurisdiction.rs` tests tenants' own time zones).
+                json!({ "input": { "name": name, "region": region, "timeZone": "UTC" } }),
             )
             .await;
         reply.ok()["createTenant"]["id"]

@@ -22,7 +22,7 @@ use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set, TransactionTrait};
 use steward_entities::{security_measures, tenant};
 use steward_policy::Permission;
 
-use crate::registry::{self, mechanisms};
+use crate::registry;
 use crate::tenancy::{Scope, Tenancy};
 
 /// The processor's identity, from configuration.
@@ -166,17 +166,24 @@ pub async fn record(
 
     let notices = scope
         .find_control::<change_notice::Entity>()
-        .filter(change_notice::Column::Status.is_in([
-            ChangeNoticeStatus::Active,
-            ChangeNoticeStatus::Pending,
-            ChangeNoticeStatus::Blocked,
-        ]))
         .all(scope.control())
         .await?;
     let mut sub_processors = Vec::new();
     let mut names = BTreeMap::new();
-    for notice in &notices {
-        let sp = registry::get(tenancy, SubProcessorId(notice.sub_processor_id)).await?;
+    // One line per sub-processor, standing as all the tenant's notices about it say (its own, and changes to it).
+    let mut by_entry: BTreeMap<uuid::Uuid, Vec<&change_notice::Model>> = BTreeMap::new();
+    for n in &notices {
+        by_entry.entry(n.sub_processor_id).or_default().push(n);
+    }
+    for (sp_id, mut mine) in by_entry {
+        mine.sort_by_key(|n| n.id);
+        let Some((status, _)) = registry::in_force(&mine) else {
+            continue;
+        };
+        if status == ChangeNoticeStatus::Excluded {
+            continue;
+        }
+        let sp = registry::get(tenancy, SubProcessorId(sp_id)).await?;
         names.insert(sp.id, sp.name.clone());
         sub_processors.push(SubProcessorUse {
             name: sp.name.clone(),
@@ -184,12 +191,13 @@ pub async fn record(
             purpose: sp.purpose.clone(),
             countries: sp.countries.0.clone(),
             safeguards: sp.mechanisms.0.clone(),
-            status: notice.status,
+            status,
         });
     }
     sub_processors.sort_by(|a, b| a.name.cmp(&b.name));
 
     let mut transfers: BTreeMap<(String, String, Option<String>), (u64, u64)> = BTreeMap::new();
+    let rules = registry::transfers::mechanisms_in_force(tenancy).await?;
     for t in registry::transfers::transfers_of(scope).await? {
         let name = match names.get(&t.sub_processor_id) {
             Some(n) => n.clone(),
@@ -200,7 +208,7 @@ pub async fn record(
             }
         };
         for country in t.countries.0.iter().cloned() {
-            if mechanisms::needs_mechanism(&country, t.transferred_on) || t.mechanism.is_some() {
+            if rules.needs_mechanism(&country, t.transferred_on) || t.mechanism.is_some() {
                 let entry = transfers
                     .entry((name.clone(), country, t.mechanism.clone()))
                     .or_default();

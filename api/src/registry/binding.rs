@@ -110,6 +110,31 @@ pub(crate) async fn bind_new_tenant(
             _ => (ChangeKind::Onboarding, (ChangeNoticeStatus::Active, today)),
         };
         insert_notice(control, (sp.id, tenant.0), kind, standing, now).await?;
+        // Wider terms announced for an entry in use: the new tenant is told of them like every other, and may object.
+        if let (Some(terms), Some(on)) = (&sp.pending_terms, sp.pending_effective_on)
+            && on > today
+        {
+            insert_notice(
+                control,
+                (sp.id, tenant.0),
+                ChangeKind::Change,
+                (ChangeNoticeStatus::Pending, on),
+                now,
+            )
+            .await?;
+            owed.push(Owed::notice(
+                NOTICE_SUBPROCESSOR_CHANGE,
+                &format!("Change to sub-processor {}", sp.name),
+                format!(
+                    "From {on} {} will process your data ({}) in {} for: {}. Until then its current terms apply. You \
+                     may object until then.",
+                    sp.name,
+                    terms.categories.join(", "),
+                    terms.countries.join(", "),
+                    terms.purpose
+                ),
+            ));
+        }
     }
     Ok((version, owed))
 }
@@ -187,7 +212,10 @@ pub enum Standing {
     AcceptedAtOnboarding,
     /// Announced to the tenant; its objection window is open.
     Notified,
-    /// Announced; the tenant objected and legal has not resolved it yet.
+    /// In effect for the tenant, with wider terms announced (a change notice): the objection window on the change
+    /// is open and the current terms apply until it takes effect.
+    ChangeNotified,
+    /// Announced (the entry, or a change to it); the tenant objected and legal has not resolved it yet.
     Objected,
     /// In effect for the tenant after its notice period.
     Active,
@@ -224,30 +252,49 @@ pub async fn standings(tenancy: &Tenancy, scope: &Scope) -> Result<TenantList, A
     let objections = scope.find_control::<objection::Entity>().all(db).await?;
     let mut entries = Vec::with_capacity(public.len());
     for sp in public {
-        // The newest notice about the entry is the one that stands.
-        let notice = notices
+        let mine: Vec<&change_notice::Model> = notices
+            .iter()
+            .filter(|n| n.sub_processor_id == sp.id)
+            .collect();
+        let base = mine.iter().rev().find(|n| n.kind != ChangeKind::Change);
+        let pending_change = mine
             .iter()
             .rev()
-            .find(|n| n.sub_processor_id == sp.id)
-            .cloned();
+            .find(|n| n.kind == ChangeKind::Change && n.status == ChangeNoticeStatus::Pending);
+        let refused_change = mine.iter().rev().find(|n| {
+            n.kind == ChangeKind::Change
+                && matches!(
+                    n.status,
+                    ChangeNoticeStatus::Blocked | ChangeNoticeStatus::Excluded
+                )
+        });
+        // The notice that decides: the entry's own, a change refused for the tenant, or a change in its window.
+        let notice = match (base, in_force(&mine)) {
+            (Some(b), Some((ChangeNoticeStatus::Active, _))) => pending_change.or(Some(b)),
+            (Some(b), Some((ChangeNoticeStatus::Blocked | ChangeNoticeStatus::Excluded, _)))
+                if b.status == ChangeNoticeStatus::Active =>
+            {
+                refused_change.or(Some(b))
+            }
+            (b, _) => b,
+        }
+        .map(|n| (*n).clone());
         let objection = notice
             .as_ref()
             .and_then(|n| objections.iter().find(|o| o.notice_id == n.id).cloned());
+        let open_objection = objection.as_ref().is_some_and(|o| o.resolved_at.is_none());
         let standing = match &notice {
             None => Standing::NotNotified,
-            Some(n) => match n.status {
-                ChangeNoticeStatus::Active if n.kind == ChangeKind::Onboarding => {
+            Some(n) => match (n.kind, n.status) {
+                (_, ChangeNoticeStatus::Pending) if open_objection => Standing::Objected,
+                (ChangeKind::Change, ChangeNoticeStatus::Pending) => Standing::ChangeNotified,
+                (_, ChangeNoticeStatus::Pending) => Standing::Notified,
+                (ChangeKind::Onboarding, ChangeNoticeStatus::Active) => {
                     Standing::AcceptedAtOnboarding
                 }
-                ChangeNoticeStatus::Active => Standing::Active,
-                ChangeNoticeStatus::Pending
-                    if objection.as_ref().is_some_and(|o| o.resolved_at.is_none()) =>
-                {
-                    Standing::Objected
-                }
-                ChangeNoticeStatus::Pending => Standing::Notified,
-                ChangeNoticeStatus::Blocked => Standing::Blocked,
-                ChangeNoticeStatus::Excluded => Standing::Excluded,
+                (_, ChangeNoticeStatus::Active) => Standing::Active,
+                (_, ChangeNoticeStatus::Blocked) => Standing::Blocked,
+                (_, ChangeNoticeStatus::Excluded) => Standing::Excluded,
             },
         };
         entries.push((sp, standing, notice, objection));

@@ -62,6 +62,21 @@ impl SubProcessor {
     async fn replaces(&self) -> Option<ID> {
         self.0.replaces.map(|r| ID(r.to_string()))
     }
+    /// Wider terms announced for this entry and not yet in effect: its current terms apply until `effectiveOn`.
+    async fn pending_change(&self) -> Option<PendingChange> {
+        let t = self.0.pending_terms.clone()?;
+        Some(PendingChange {
+            effective_on: self.0.pending_effective_on?,
+            name: t.name,
+            legal_entity: t.legal_entity,
+            website: t.website,
+            purpose: t.purpose,
+            countries: t.countries,
+            categories: t.categories,
+            mechanisms: t.mechanisms,
+            dpf_certified: t.dpf_certified,
+        })
+    }
     async fn effective_on(&self) -> Option<NaiveDate> {
         self.0.effective_on
     }
@@ -92,6 +107,20 @@ impl SubProcessor {
 }
 
 /// Where a sub-processor takes erasure requests.
+/// The terms a sub-processor in use will have from `effectiveOn`, announced to its tenants.
+#[derive(SimpleObject)]
+pub struct PendingChange {
+    pub effective_on: NaiveDate,
+    pub name: String,
+    pub legal_entity: String,
+    pub website: String,
+    pub purpose: String,
+    pub countries: Vec<String>,
+    pub categories: Vec<String>,
+    pub mechanisms: Vec<String>,
+    pub dpf_certified: bool,
+}
+
 #[derive(SimpleObject)]
 pub struct ErasureEndpoint {
     pub sub_processor: SubProcessor,
@@ -226,25 +255,6 @@ pub struct SubProcessorEntry {
 }
 
 #[derive(SimpleObject)]
-pub struct TransferMechanism {
-    pub key: String,
-    pub name: String,
-    pub valid_from: Option<NaiveDate>,
-    /// From this date on, the mechanism no longer covers transfers.
-    pub invalid_from: Option<NaiveDate>,
-    /// Destination countries it applies to; null for any.
-    pub countries: Option<Vec<String>>,
-    pub requires_certification: bool,
-}
-
-#[derive(SimpleObject)]
-pub struct MechanismImpact {
-    pub mechanism: String,
-    pub sub_processors: Vec<SubProcessor>,
-    pub tenant_ids: Vec<ID>,
-}
-
-#[derive(SimpleObject)]
 pub struct OnwardTransfer {
     pub id: ID,
     pub tenant_id: ID,
@@ -372,47 +382,6 @@ impl RegistryQuery {
             .collect())
     }
 
-    /// Transfer mechanisms with their validity, including invalidations recorded by legal.
-    async fn transfer_mechanisms(
-        &self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<Vec<TransferMechanism>> {
-        principal(ctx)?;
-        Ok(registry::transfers::mechanisms_in_force(tenancy(ctx)?)
-            .await?
-            .into_iter()
-            .map(|m| TransferMechanism {
-                key: m.key,
-                name: m.name,
-                valid_from: m.valid_from,
-                invalid_from: m.invalid_from,
-                countries: m.countries,
-                requires_certification: m.requires_certification,
-            })
-            .collect())
-    }
-
-    /// The public sub-processors relying on a mechanism for a third country, and the tenants whose data goes there.
-    async fn affected_by_mechanism_change(
-        &self,
-        ctx: &Context<'_>,
-        mechanism: String,
-    ) -> async_graphql::Result<MechanismImpact> {
-        let tenancy = tenancy(ctx)?;
-        tenancy
-            .require_platform(principal(ctx)?, Permission::TransferManage)
-            .await?;
-        let key = crate::registry::mechanisms::known(mechanism.trim())?
-            .key
-            .clone();
-        let (sps, tenants) = registry::transfers::affected_by_mechanism(tenancy, &key).await?;
-        Ok(MechanismImpact {
-            mechanism: key,
-            sub_processors: sps.into_iter().map(SubProcessor).collect(),
-            tenant_ids: tenants.into_iter().map(|t| ID(t.to_string())).collect(),
-        })
-    }
-
     /// Where a tenant's data went: its onward transfers, newest first.
     async fn onward_transfers(
         &self,
@@ -520,18 +489,30 @@ impl RegistryMutation {
         ))
     }
 
-    /// Changes a sub-processor's details, keeping a revision (legal).
+    /// Changes a sub-processor's details, keeping a revision (legal). On an entry in use, terms that reach further
+    /// (more countries or categories, another purpose or legal entity) are announced to its tenants as a change
+    /// (`pendingChange`), with their notice period and objections, effective `effectiveOn` (default: the longest
+    /// notice period); its current terms stay in force until then. Other changes apply at once.
     async fn update_sub_processor(
         &self,
         ctx: &Context<'_>,
         id: ID,
         input: SubProcessorInputGql,
         reason: String,
+        effective_on: Option<NaiveDate>,
     ) -> async_graphql::Result<SubProcessor> {
         let id = SubProcessorId::parse("id", &id)?;
         let input = input.into_input()?;
         Ok(SubProcessor(
-            registry::update(tenancy(ctx)?, principal(ctx)?, id, input, &reason).await?,
+            registry::update(
+                tenancy(ctx)?,
+                principal(ctx)?,
+                id,
+                input,
+                &reason,
+                effective_on,
+            )
+            .await?,
         ))
     }
 
@@ -631,30 +612,6 @@ impl RegistryMutation {
         )
         .await?;
         Ok(resolved.into())
-    }
-
-    /// Records that a transfer mechanism is invalid from a date (e.g. struck down by a court) and returns who is
-    /// affected (legal).
-    async fn record_mechanism_invalidation(
-        &self,
-        ctx: &Context<'_>,
-        mechanism: String,
-        invalid_from: NaiveDate,
-        reason: String,
-    ) -> async_graphql::Result<MechanismImpact> {
-        let (sps, tenants) = registry::transfers::invalidate_mechanism(
-            tenancy(ctx)?,
-            principal(ctx)?,
-            &mechanism,
-            invalid_from,
-            &reason,
-        )
-        .await?;
-        Ok(MechanismImpact {
-            mechanism: mechanism.trim().to_owned(),
-            sub_processors: sps.into_iter().map(SubProcessor).collect(),
-            tenant_ids: tenants.into_iter().map(|t| ID(t.to_string())).collect(),
-        })
     }
 
     /// Records an onward transfer of a tenant's personal data, or refuses it with a reason code in

@@ -5,7 +5,7 @@
 //! the transfer date; otherwise it needs a mechanism that the sub-processor signed, that applies to that country, that
 //! is valid on that date, and — for certification schemes such as the Data Privacy Framework — a certified recipient.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 use chrono::NaiveDate;
@@ -21,10 +21,22 @@ pub struct MechanismData {
     pub mechanisms: Vec<Mechanism>,
 }
 
-#[derive(Debug, Deserialize)]
+/// An adequacy decision of the European Commission (GDPR Art. 45): transfers to the country need no mechanism
+/// from `decided_on`, until `withdrawn_on` (not included) if it was withdrawn.
+#[derive(Clone, Debug, Deserialize)]
 pub struct Adequacy {
     pub country: String,
     pub decided_on: NaiveDate,
+    #[serde(default)]
+    pub withdrawn_on: Option<NaiveDate>,
+    /// Where the dates come from (the decision, the judgment, or legal's recorded change).
+    pub source: String,
+}
+
+impl Adequacy {
+    pub fn in_force_on(&self, date: NaiveDate) -> bool {
+        self.decided_on <= date && self.withdrawn_on.is_none_or(|w| date < w)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -35,7 +47,14 @@ pub struct Mechanism {
     pub invalid_from: Option<NaiveDate>,
     /// Destination countries it applies to; `None` for any.
     pub countries: Option<Vec<String>>,
+    /// The laws whose exporters may rely on it (`EEA`: the GDPR, `CH`: the Swiss FADP, `GB`: the UK GDPR); `None`
+    /// for any.
+    #[serde(default)]
+    pub exporters: Option<Vec<String>>,
     pub requires_certification: bool,
+    /// The source of each date, by the date's field name (`valid_from`, `invalid_from`).
+    #[serde(default)]
+    pub sources: BTreeMap<String, String>,
 }
 
 static DATA: LazyLock<MechanismData> = LazyLock::new(|| {
@@ -48,19 +67,104 @@ pub fn data() -> &'static MechanismData {
     &DATA
 }
 
-/// The mechanisms with legal's recorded invalidations applied (the earlier date wins).
-pub fn with_invalidations(invalidations: &HashMap<String, NaiveDate>) -> Vec<Mechanism> {
-    data()
-        .mechanisms
-        .iter()
-        .map(|m| {
-            let mut m = m.clone();
-            if let Some(&date) = invalidations.get(&m.key) {
-                m.invalid_from = Some(m.invalid_from.map_or(date, |d| d.min(date)));
+/// A change to an adequacy decision legal recorded: a new or re-dated decision (`decided_on`) and/or its withdrawal.
+#[derive(Clone, Debug)]
+pub struct AdequacyChange {
+    pub country: String,
+    pub decided_on: Option<NaiveDate>,
+    pub withdrawn_on: Option<NaiveDate>,
+    pub reason: String,
+}
+
+/// The transfer rules in force: the shipped baseline with what legal recorded since (mechanism invalidations and
+/// adequacy changes).
+#[derive(Clone, Debug)]
+pub struct Rules {
+    pub mechanisms: Vec<Mechanism>,
+    pub adequacy: Vec<Adequacy>,
+}
+
+impl Rules {
+    /// The shipped baseline and legal's changes: an invalidation applies from its date (the earlier date wins); a
+    /// recorded adequacy change replaces the shipped dates it names.
+    pub fn with_changes(
+        invalidations: &HashMap<String, NaiveDate>,
+        adequacy_changes: &[AdequacyChange],
+    ) -> Rules {
+        let mechanisms = data()
+            .mechanisms
+            .iter()
+            .map(|m| {
+                let mut m = m.clone();
+                if let Some(&date) = invalidations.get(&m.key) {
+                    m.invalid_from = Some(m.invalid_from.map_or(date, |d| d.min(date)));
+                    m.sources
+                        .insert("invalid_from".into(), "recorded by legal in Steward".into());
+                }
+                m
+            })
+            .collect();
+        let mut adequacy = data().adequacy.clone();
+        for change in adequacy_changes {
+            let recorded = format!("recorded by legal in Steward: {}", change.reason);
+            match adequacy.iter_mut().find(|a| a.country == change.country) {
+                Some(a) => {
+                    if let Some(on) = change.decided_on {
+                        a.decided_on = on;
+                    }
+                    a.withdrawn_on = change.withdrawn_on;
+                    a.source = format!("{}; {recorded}", a.source);
+                }
+                None => {
+                    if let Some(decided_on) = change.decided_on {
+                        adequacy.push(Adequacy {
+                            country: change.country.clone(),
+                            decided_on,
+                            withdrawn_on: change.withdrawn_on,
+                            source: recorded,
+                        });
+                    }
+                }
             }
-            m
-        })
-        .collect()
+        }
+        adequacy.sort_by(|a, b| a.country.cmp(&b.country));
+        Rules {
+            mechanisms,
+            adequacy,
+        }
+    }
+
+    /// The shipped baseline alone.
+    pub fn baseline() -> Rules {
+        Rules::with_changes(&HashMap::new(), &[])
+    }
+
+    /// Does a transfer to `country` on `date` need a mechanism at all?
+    pub fn needs_mechanism(&self, country: &str, date: NaiveDate) -> bool {
+        !(data().eea.iter().any(|c| c == country)
+            || self
+                .adequacy
+                .iter()
+                .any(|a| a.country == country && a.in_force_on(date)))
+    }
+}
+
+/// The law a tenant exports under, from its country: Switzerland's and the UK's own; the GDPR's for every other
+/// tenant (the standard Steward applies to all of them).
+pub fn exporter_law(country: Option<&str>) -> &'static str {
+    match country {
+        Some("CH") => "CH",
+        Some("GB") => "GB",
+        _ => "EEA",
+    }
+}
+
+fn law_name(law: &str) -> &'static str {
+    match law {
+        "CH" => "Switzerland",
+        "GB" => "the United Kingdom",
+        _ => "the EEA",
+    }
 }
 
 pub fn known(key: &str) -> Result<&'static Mechanism, AppError> {
@@ -75,15 +179,6 @@ pub fn known(key: &str) -> Result<&'static Mechanism, AppError> {
                 keys.join(", ")
             ))
         })
-}
-
-/// Does a transfer to `country` on `date` need a mechanism at all?
-pub fn needs_mechanism(country: &str, date: NaiveDate) -> bool {
-    let d = data();
-    !(d.eea.iter().any(|c| c == country)
-        || d.adequacy
-            .iter()
-            .any(|a| a.country == country && a.decided_on <= date))
 }
 
 /// Why a mechanism does not cover a transfer; the string is the stable reason code clients see.
@@ -111,14 +206,15 @@ impl Refusal {
 
 /// Checks one destination country of a transfer.
 pub fn check_country(
-    mechanisms: &[Mechanism],
+    rules: &Rules,
+    exporter: &str,
     country: &str,
     date: NaiveDate,
     given: Option<&str>,
     agreed: &[String],
     certified: bool,
 ) -> Result<(), (Refusal, String)> {
-    if !needs_mechanism(country, date) {
+    if !rules.needs_mechanism(country, date) {
         return Ok(());
     }
     let Some(key) = given else {
@@ -133,7 +229,7 @@ pub fn check_country(
             format!("the sub-processor has not signed `{key}`"),
         ));
     }
-    let Some(m) = mechanisms.iter().find(|m| m.key == key) else {
+    let Some(m) = rules.mechanisms.iter().find(|m| m.key == key) else {
         return Err((
             Refusal::MechanismNotAgreed,
             format!("unknown mechanism `{key}`"),
@@ -146,6 +242,20 @@ pub fn check_country(
         return Err((
             Refusal::MechanismNotApplicable,
             format!("`{key}` does not cover transfers to {country}"),
+        ));
+    }
+    if m.exporters
+        .as_ref()
+        .is_some_and(|laws| !laws.iter().any(|l| l == exporter))
+    {
+        let from: Vec<&str> = m.exporters.iter().flatten().map(|l| law_name(l)).collect();
+        return Err((
+            Refusal::MechanismNotApplicable,
+            format!(
+                "`{key}` covers transfers from {} only; this tenant exports from {}",
+                from.join(" or "),
+                law_name(exporter)
+            ),
         ));
     }
     let started = m.valid_from.is_none_or(|from| from <= date);
@@ -214,6 +324,9 @@ mod tests {
             "swiss_us_dpf",
             "safe_harbor",
             "privacy_shield",
+            "swiss_us_safe_harbor",
+            "swiss_us_privacy_shield",
+            "uk_us_data_bridge",
         ] {
             assert!(known(key).is_ok(), "{key}");
         }
@@ -224,11 +337,12 @@ mod tests {
 
     #[test]
     fn safe_harbor_ends_on_6_october_2015() {
-        let all = with_invalidations(&HashMap::new());
+        let all = Rules::baseline();
         let agreed = vec!["safe_harbor".to_owned()];
         assert!(
             check_country(
                 &all,
+                "EEA",
                 "US",
                 d("2015-10-05"),
                 Some("safe_harbor"),
@@ -239,6 +353,7 @@ mod tests {
         );
         let refused = check_country(
             &all,
+            "EEA",
             "US",
             d("2015-10-06"),
             Some("safe_harbor"),
@@ -251,24 +366,38 @@ mod tests {
 
     #[test]
     fn the_transfer_rules() {
-        let all = with_invalidations(&HashMap::new());
+        let all = Rules::baseline();
         let agreed: Vec<String> = ["eu_scc_2021", "eu_us_dpf", "privacy_shield"]
             .map(String::from)
             .to_vec();
         let today = d("2026-11-28");
         // EEA and adequate countries need nothing.
-        assert!(check_country(&all, "DE", today, None, &agreed, false).is_ok());
-        assert!(check_country(&all, "JP", today, None, &agreed, false).is_ok());
+        assert!(check_country(&all, "EEA", "DE", today, None, &agreed, false).is_ok());
+        assert!(check_country(&all, "EEA", "JP", today, None, &agreed, false).is_ok());
         // A third country needs one.
         let err = |r: Result<(), (Refusal, String)>| r.unwrap_err().0;
         assert_eq!(
-            err(check_country(&all, "US", today, None, &agreed, false)),
+            err(check_country(
+                &all, "EEA", "US", today, None, &agreed, false
+            )),
             Refusal::MechanismRequired
         );
-        assert!(check_country(&all, "US", today, Some("eu_scc_2021"), &agreed, false).is_ok());
+        assert!(
+            check_country(
+                &all,
+                "EEA",
+                "US",
+                today,
+                Some("eu_scc_2021"),
+                &agreed,
+                false
+            )
+            .is_ok()
+        );
         assert_eq!(
             err(check_country(
                 &all,
+                "EEA",
                 "US",
                 today,
                 Some("bcr"),
@@ -281,6 +410,7 @@ mod tests {
         assert_eq!(
             err(check_country(
                 &all,
+                "EEA",
                 "US",
                 today,
                 Some("eu_us_dpf"),
@@ -289,10 +419,11 @@ mod tests {
             )),
             Refusal::EntityNotCertified
         );
-        assert!(check_country(&all, "US", today, Some("eu_us_dpf"), &agreed, true).is_ok());
+        assert!(check_country(&all, "EEA", "US", today, Some("eu_us_dpf"), &agreed, true).is_ok());
         assert_eq!(
             err(check_country(
                 &all,
+                "EEA",
                 "US",
                 d("2023-07-09"),
                 Some("eu_us_dpf"),
@@ -304,6 +435,7 @@ mod tests {
         assert_eq!(
             err(check_country(
                 &all,
+                "EEA",
                 "IN",
                 today,
                 Some("eu_us_dpf"),
@@ -316,6 +448,7 @@ mod tests {
         assert!(
             check_country(
                 &all,
+                "EEA",
                 "US",
                 d("2020-07-15"),
                 Some("privacy_shield"),
@@ -327,6 +460,7 @@ mod tests {
         assert_eq!(
             err(check_country(
                 &all,
+                "EEA",
                 "US",
                 d("2020-07-16"),
                 Some("privacy_shield"),
@@ -336,13 +470,14 @@ mod tests {
             Refusal::MechanismInvalidOnDate
         );
         // A recorded invalidation applies from its date.
-        let invalidated = with_invalidations(&HashMap::from([(
-            "eu_scc_2021".to_owned(),
-            d("2026-01-01"),
-        )]));
+        let invalidated = Rules::with_changes(
+            &HashMap::from([("eu_scc_2021".to_owned(), d("2026-01-01"))]),
+            &[],
+        );
         assert_eq!(
             err(check_country(
                 &invalidated,
+                "EEA",
                 "US",
                 today,
                 Some("eu_scc_2021"),
@@ -354,6 +489,7 @@ mod tests {
         assert!(
             check_country(
                 &invalidated,
+                "EEA",
                 "US",
                 d("2025-12-31"),
                 Some("eu_scc_2021"),
@@ -362,6 +498,125 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    /// Every date in the shipped file has its source beside it.
+    #[test]
+    fn every_date_has_a_source() {
+        for a in &data().adequacy {
+            assert!(a.source.len() > 20, "adequacy {}: no source", a.country);
+            assert!(country(&a.country).is_ok(), "{}", a.country);
+        }
+        for m in &data().mechanisms {
+            for (field, date) in [
+                ("valid_from", m.valid_from),
+                ("invalid_from", m.invalid_from),
+            ] {
+                if date.is_some() {
+                    assert!(
+                        m.sources.get(field).is_some_and(|s| s.len() > 20),
+                        "{}: {field} has no source",
+                        m.key
+                    );
+                }
+            }
+            for law in m.exporters.iter().flatten() {
+                assert!(
+                    ["EEA", "CH", "GB"].contains(&law.as_str()),
+                    "{}: {law}",
+                    m.key
+                );
+            }
+        }
+    }
+
+    /// The Swiss and UK frameworks, each with its dates, only for exporters under its law.
+    #[test]
+    fn swiss_and_uk_frameworks() {
+        let all = Rules::baseline();
+        let agreed: Vec<String> = [
+            "swiss_us_safe_harbor",
+            "swiss_us_privacy_shield",
+            "swiss_us_dpf",
+            "uk_us_data_bridge",
+            "eu_us_dpf",
+        ]
+        .map(String::from)
+        .to_vec();
+        let check = |law: &str, on: &str, key: &str| {
+            check_country(&all, law, "US", d(on), Some(key), &agreed, true).map_err(|e| e.0)
+        };
+        assert_eq!(
+            check("CH", "2009-02-15", "swiss_us_safe_harbor"),
+            Err(Refusal::MechanismInvalidOnDate)
+        );
+        assert_eq!(check("CH", "2009-02-16", "swiss_us_safe_harbor"), Ok(()));
+        assert_eq!(check("CH", "2015-10-21", "swiss_us_safe_harbor"), Ok(()));
+        assert_eq!(
+            check("CH", "2015-10-22", "swiss_us_safe_harbor"),
+            Err(Refusal::MechanismInvalidOnDate)
+        );
+        assert_eq!(check("CH", "2020-09-07", "swiss_us_privacy_shield"), Ok(()));
+        assert_eq!(
+            check("CH", "2020-09-08", "swiss_us_privacy_shield"),
+            Err(Refusal::MechanismInvalidOnDate)
+        );
+        assert_eq!(
+            check("CH", "2024-09-14", "swiss_us_dpf"),
+            Err(Refusal::MechanismInvalidOnDate)
+        );
+        assert_eq!(check("CH", "2024-09-15", "swiss_us_dpf"), Ok(()));
+        assert_eq!(
+            check("GB", "2023-10-11", "uk_us_data_bridge"),
+            Err(Refusal::MechanismInvalidOnDate)
+        );
+        assert_eq!(check("GB", "2023-10-12", "uk_us_data_bridge"), Ok(()));
+        // Each covers exporters under its own law only.
+        assert_eq!(
+            check("EEA", "2026-01-05", "swiss_us_dpf"),
+            Err(Refusal::MechanismNotApplicable)
+        );
+        assert_eq!(
+            check("CH", "2026-01-05", "eu_us_dpf"),
+            Err(Refusal::MechanismNotApplicable)
+        );
+        assert_eq!(
+            check("EEA", "2026-01-05", "uk_us_data_bridge"),
+            Err(Refusal::MechanismNotApplicable)
+        );
+        assert_eq!(exporter_law(Some("CH")), "CH");
+        assert_eq!(exporter_law(Some("DE")), "EEA");
+        assert_eq!(exporter_law(None), "EEA");
+    }
+
+    /// An adequacy decision withdrawn from a date needs a mechanism from then; a new one needs none from its date.
+    #[test]
+    fn adequacy_changes_apply_from_their_dates() {
+        let changed = Rules::with_changes(
+            &HashMap::new(),
+            &[
+                AdequacyChange {
+                    country: "JP".into(),
+                    decided_on: None,
+                    withdrawn_on: Some(d("2027-01-01")),
+                    reason: "annulled".into(),
+                },
+                AdequacyChange {
+                    country: "IN".into(),
+                    decided_on: Some(d("2027-03-01")),
+                    withdrawn_on: None,
+                    reason: "new decision".into(),
+                },
+            ],
+        );
+        assert!(!changed.needs_mechanism("JP", d("2026-12-31")));
+        assert!(changed.needs_mechanism("JP", d("2027-01-01")));
+        assert!(changed.needs_mechanism("IN", d("2027-02-28")));
+        assert!(!changed.needs_mechanism("IN", d("2027-03-01")));
+        let jp = changed.adequacy.iter().find(|a| a.country == "JP").unwrap();
+        assert!(jp.source.contains("annulled"), "{}", jp.source);
+        // The baseline is untouched.
+        assert!(!Rules::baseline().needs_mechanism("JP", d("2027-06-01")));
     }
 
     #[test]

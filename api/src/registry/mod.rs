@@ -7,13 +7,16 @@
 //! Every change is kept as a revision (who, when, why, before/after).
 
 mod binding;
+mod changes;
 mod objections;
 
 pub use binding::*;
+pub use changes::in_force;
 pub use objections::*;
 
 pub mod graphql;
 pub mod mechanisms;
+pub mod rules_graphql;
 pub mod transfers;
 
 use std::collections::{BTreeSet, HashMap};
@@ -194,6 +197,8 @@ pub async fn propose(
         replaces: Set(input.replaces.map(Uuid::from)),
         effective_on: Set(None),
         erasure_endpoint: Set(None),
+        pending_terms: Set(None),
+        pending_effective_on: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -218,13 +223,18 @@ pub async fn propose(
     Ok(model)
 }
 
-/// Changes a sub-processor's details (legal). A retired one is history and cannot change.
+/// Changes a sub-processor's details (legal). A retired one is history and cannot change. On an entry in use
+/// (active or retiring), terms that reach further — more countries, categories, another purpose or legal entity —
+/// are announced as a change with its own notice period and objections ([`changes`]), effective `effective_on`
+/// (default: the longest notice period); the current terms stay in force until then. An announced entry keeps the
+/// terms its tenants were told: it cannot widen before it is active.
 pub async fn update(
     tenancy: &Tenancy,
     principal: &Principal,
     id: SubProcessorId,
     input: SubProcessorInput,
     why: &str,
+    effective_on: Option<NaiveDate>,
 ) -> Result<subprocessor::Model, AppError> {
     let platform = tenancy
         .require_platform(principal, Permission::SubprocessorManage)
@@ -236,6 +246,65 @@ pub async fn update(
         return Err(AppError::Conflict(
             "a retired sub-processor cannot change".into(),
         ));
+    }
+    let widens = changes::widening(&before, &c);
+    match before.status {
+        SubProcessorStatus::Active | SubProcessorStatus::Retiring if !widens.is_empty() => {
+            if c.name.to_lowercase() != before.name_key {
+                let clash = subprocessor::Entity::find()
+                    .filter(subprocessor::Column::NameKey.eq(c.name.to_lowercase()))
+                    .filter(subprocessor::Column::Id.ne(before.id))
+                    .one(platform.control())
+                    .await?;
+                if clash.is_some() {
+                    return Err(AppError::Conflict(format!(
+                        "a sub-processor named `{}` already exists",
+                        c.name
+                    )));
+                }
+            }
+            let terms = steward_entities::PendingTerms {
+                name: c.name,
+                legal_entity: c.legal_entity,
+                website: c.website,
+                purpose: c.purpose,
+                countries: c.countries,
+                categories: c.categories,
+                mechanisms: c.mechanisms,
+                dpf_certified: input.dpf_certified,
+                dpa_signed_on: input.dpa_signed_on,
+            };
+            return changes::announce(
+                tenancy,
+                (platform, principal),
+                before,
+                terms,
+                widens,
+                (effective_on, why),
+            )
+            .await;
+        }
+        SubProcessorStatus::Announced if !widens.is_empty() => {
+            return Err(AppError::Conflict(format!(
+                "{} is announced with the terms its tenants were told ({}): wider terms wait until it is active, \
+                 when they are announced as a change",
+                before.name,
+                widens.join("; ")
+            )));
+        }
+        _ => {}
+    }
+    if effective_on.is_some() {
+        return Err(AppError::BadInput(
+            "`effectiveOn` is for a change that widens an entry in use; this one applies at once"
+                .into(),
+        ));
+    }
+    if before.pending_terms.is_some() {
+        return Err(AppError::Conflict(format!(
+            "a change to {} is announced and not yet in effect: it takes effect before the entry changes again",
+            before.name
+        )));
     }
     let mut model: subprocessor::ActiveModel = before.clone().into();
     model.name_key = Set(c.name.to_lowercase());
@@ -393,6 +462,10 @@ pub async fn retire(
 /// its tenant notices without a standing objection (those are marked `blocked`). First, a tenant that was never told
 /// of a public entry is told now ([`notify_unbound`]). Idempotent. Returns how many notices became active.
 pub async fn activate_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, AppError> {
+    let changed = changes::apply_due(tenancy, today).await?;
+    if changed > 0 {
+        tracing::info!(changed, "changed sub-processor terms took effect");
+    }
     let told = notify_unbound(tenancy, today).await?;
     if told > 0 {
         tracing::info!(

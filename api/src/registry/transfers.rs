@@ -11,7 +11,8 @@ use sea_orm::{
 use serde_json::json;
 use steward_entities::change_notice::ChangeNoticeStatus;
 use steward_entities::{
-    change_notice, mechanism_invalidation, onward_transfer, onward_transfer_subject, subprocessor,
+    adequacy_change, change_notice, mechanism_invalidation, onward_transfer,
+    onward_transfer_subject, subprocessor,
 };
 use steward_policy::Permission;
 use uuid::Uuid;
@@ -21,42 +22,47 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::error::RefusalReason;
+use crate::ids::TenantId;
 use crate::ids::{SubProcessorId, SubjectId};
-use crate::registry::mechanisms::{self, Mechanism};
+use crate::owed::{self, Owed, Owing};
+use crate::registry::mechanisms::{self, AdequacyChange, Rules};
 use crate::taxonomy;
 use crate::tenancy::{Scope, Tenancy};
 
-/// Mechanisms as in force now: the shipped baseline with legal's invalidations.
-pub async fn mechanisms_in_force(tenancy: &Tenancy) -> Result<Vec<Mechanism>, AppError> {
-    let recorded = mechanism_invalidation::Entity::find()
-        .all(tenancy.system().control())
-        .await?;
-    let map: HashMap<String, NaiveDate> = recorded
+/// The transfer rules as in force now: the shipped baseline with legal's invalidations and adequacy changes.
+pub async fn mechanisms_in_force(tenancy: &Tenancy) -> Result<Rules, AppError> {
+    let db = tenancy.system().control();
+    let invalidations: HashMap<String, NaiveDate> = mechanism_invalidation::Entity::find()
+        .all(db)
+        .await?
         .into_iter()
         .map(|r| (r.mechanism, r.invalid_from))
         .collect();
-    Ok(mechanisms::with_invalidations(&map))
+    let adequacy: Vec<AdequacyChange> = adequacy_change::Entity::find()
+        .order_by_asc(adequacy_change::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| AdequacyChange {
+            country: r.country,
+            decided_on: r.decided_on,
+            withdrawn_on: r.withdrawn_on,
+            reason: r.reason,
+        })
+        .collect();
+    Ok(Rules::with_changes(&invalidations, &adequacy))
 }
 
-/// Who is hit when a mechanism stops being valid: the public sub-processors relying on it for a country that needs
-/// one, and the tenants whose data goes to them.
-pub async fn affected_by_mechanism(
+/// The public sub-processors `hit` selects, and the live tenants bound to any of them (a notice not excluded).
+async fn tenants_of(
     tenancy: &Tenancy,
-    mechanism: &str,
+    hit: impl Fn(&subprocessor::Model) -> bool,
 ) -> Result<(Vec<subprocessor::Model>, Vec<Uuid>), AppError> {
-    let today = Utc::now().date_naive();
-    let mut hit = Vec::new();
-    for sp in list(tenancy, true).await? {
-        let relies = sp.mechanisms.0.iter().any(|m| m == mechanism)
-            && sp
-                .countries
-                .0
-                .iter()
-                .any(|c| mechanisms::needs_mechanism(c, today));
-        if relies {
-            hit.push(sp);
-        }
-    }
+    let hit: Vec<subprocessor::Model> = list(tenancy, true)
+        .await?
+        .into_iter()
+        .filter(|sp| hit(sp))
+        .collect();
     let ids: Vec<Uuid> = hit.iter().map(|s| s.id).collect();
     let mut tenants: Vec<Uuid> = if ids.is_empty() {
         Vec::new()
@@ -79,7 +85,59 @@ pub async fn affected_by_mechanism(
     Ok((hit, tenants))
 }
 
-/// Records that a mechanism is invalid from a date (legal), and returns who is affected.
+/// Who is hit when a mechanism stops being valid: the public sub-processors relying on it for a country that needs
+/// one, and the tenants whose data goes to them.
+pub async fn affected_by_mechanism(
+    tenancy: &Tenancy,
+    mechanism: &str,
+) -> Result<(Vec<subprocessor::Model>, Vec<Uuid>), AppError> {
+    let today = Utc::now().date_naive();
+    let rules = mechanisms_in_force(tenancy).await?;
+    tenants_of(tenancy, |sp| {
+        sp.mechanisms.0.iter().any(|m| m == mechanism)
+            && sp
+                .countries
+                .0
+                .iter()
+                .any(|c| rules.needs_mechanism(c, today))
+    })
+    .await
+}
+
+/// The notice kind tenants are told of a change to a transfer mechanism or an adequacy decision with.
+pub const NOTICE_TRANSFER_RULES: &str = "transfer.rules_changed";
+
+/// Files, in the caller's control transaction, one notice per affected tenant (with its event, through the outbox).
+async fn tell_affected<C: sea_orm::ConnectionTrait>(
+    control: &C,
+    entry: &AuditEntry,
+    tenants: &[Uuid],
+    title: &str,
+    body: &str,
+) -> Result<Owing, AppError> {
+    let mut owing = Owing::default();
+    for t in tenants {
+        owing.push(
+            owed::defer(
+                control,
+                TenantId(*t),
+                entry,
+                vec![Owed::notice(NOTICE_TRANSFER_RULES, title, body)],
+            )
+            .await?,
+        );
+    }
+    Ok(owing)
+}
+
+fn names_of(sps: &[subprocessor::Model]) -> String {
+    sps.iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Records that a mechanism is invalid from a date (legal), tells every affected tenant, and returns who that is.
 pub async fn invalidate_mechanism(
     tenancy: &Tenancy,
     principal: &Principal,
@@ -90,8 +148,11 @@ pub async fn invalidate_mechanism(
     let platform = tenancy
         .require_platform(principal, Permission::TransferManage)
         .await?;
-    let key = mechanisms::known(mechanism.trim())?.key.clone();
+    let m = mechanisms::known(mechanism.trim())?;
+    let key = m.key.clone();
     let why = reason(why)?;
+    // Who it hits is read before the change's transaction opens (the embedded database has one connection).
+    let (sps, tenants) = affected_by_mechanism(tenancy, &key).await?;
     let db = platform.control();
     let txn = db.begin().await?;
     let existing = mechanism_invalidation::Entity::find()
@@ -102,7 +163,7 @@ pub async fn invalidate_mechanism(
         Some(found) => {
             let mut model: mechanism_invalidation::ActiveModel = found.into();
             model.invalid_from = Set(invalid_from);
-            model.reason = Set(why);
+            model.reason = Set(why.clone());
             model.recorded_by = Set(principal.label());
             model.recorded_at = Set(Utc::now());
             model.update(&txn).await?;
@@ -112,7 +173,7 @@ pub async fn invalidate_mechanism(
                 id: Set(Uuid::now_v7()),
                 mechanism: Set(key.clone()),
                 invalid_from: Set(invalid_from),
-                reason: Set(why),
+                reason: Set(why.clone()),
                 recorded_by: Set(principal.label()),
                 recorded_at: Set(Utc::now()),
             }
@@ -120,19 +181,124 @@ pub async fn invalidate_mechanism(
             .await?;
         }
     }
-    audit::append_platform(
+    let entry = AuditEntry::by(
+        principal,
+        "mechanism.invalidated",
+        "transfer_mechanism",
+        &key,
+    )
+    .with_detail(json!({ "invalid_from": invalid_from }));
+    audit::append_platform(&txn, entry.clone()).await?;
+    let owing = tell_affected(
         &txn,
-        AuditEntry::by(
-            principal,
-            "mechanism.invalidated",
-            "transfer_mechanism",
-            &key,
-        )
-        .with_detail(json!({ "invalid_from": invalid_from })),
+        &entry,
+        &tenants,
+        &format!("{} is invalid from {invalid_from}", m.name),
+        &format!(
+            "Legal recorded that {} ({key}) is no longer a valid transfer mechanism from {invalid_from}: {why}. \
+             Sub-processors relying on it for your data: {}. Transfers under it on or after that date are refused; \
+             we will move them to another mechanism and tell you.",
+            m.name,
+            names_of(&sps)
+        ),
     )
     .await?;
     txn.commit().await?;
-    affected_by_mechanism(tenancy, &key).await
+    owing.apply(tenancy).await;
+    Ok((sps, tenants))
+}
+
+/// Records a change to an adequacy decision (legal): a new or re-dated decision (`decided_on`) and/or its
+/// withdrawal (`withdrawn_on`). Every tenant whose sub-processors process data in that country is told. Returns
+/// the sub-processors and tenants concerned.
+pub async fn record_adequacy_change(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    change: AdequacyChange,
+) -> Result<(Vec<subprocessor::Model>, Vec<Uuid>), AppError> {
+    let platform = tenancy
+        .require_platform(principal, Permission::TransferManage)
+        .await?;
+    let country = mechanisms::country(&change.country)?;
+    let why = reason(&change.reason)?;
+    if mechanisms::data().eea.contains(&country) {
+        return Err(AppError::BadInput(format!(
+            "{country} is in the EEA: transfers there need no adequacy decision"
+        )));
+    }
+    let shipped = mechanisms::data()
+        .adequacy
+        .iter()
+        .find(|a| a.country == country);
+    let decided_on = change.decided_on.or(shipped.map(|a| a.decided_on));
+    let Some(decided) = decided_on else {
+        return Err(AppError::BadInput(format!(
+            "{country} has no adequacy decision on record: give `decidedOn` for a new one"
+        )));
+    };
+    if change.withdrawn_on.is_some_and(|w| w <= decided) {
+        return Err(AppError::BadInput(
+            "`withdrawnOn` must be after the decision's date".into(),
+        ));
+    }
+    let (sps, tenants) = tenants_of(tenancy, |sp| sp.countries.0.contains(&country)).await?;
+    let txn = platform.control().begin().await?;
+    let existing = adequacy_change::Entity::find()
+        .filter(adequacy_change::Column::Country.eq(country.as_str()))
+        .one(&txn)
+        .await?;
+    let found = existing.is_some();
+    let mut row: adequacy_change::ActiveModel = match existing {
+        Some(found) => found.into(),
+        None => adequacy_change::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            country: Set(country.clone()),
+            ..Default::default()
+        },
+    };
+    row.decided_on = Set(change.decided_on);
+    row.withdrawn_on = Set(change.withdrawn_on);
+    row.reason = Set(why.clone());
+    row.recorded_by = Set(principal.label());
+    row.recorded_at = Set(Utc::now());
+    if found {
+        row.update(&txn).await?;
+    } else {
+        row.insert(&txn).await?;
+    }
+    let entry = AuditEntry::by(principal, "adequacy.changed", "adequacy_decision", &country)
+        .with_detail(json!({ "decided_on": decided, "withdrawn_on": change.withdrawn_on }));
+    audit::append_platform(&txn, entry.clone()).await?;
+    let (title, what) = match change.withdrawn_on {
+        Some(w) => (
+            format!("The adequacy decision for {country} ends on {w}"),
+            format!(
+                "From {w} transfers of your data to {country} need a transfer mechanism (e.g. standard contractual \
+                 clauses); transfers without one are refused."
+            ),
+        ),
+        None => (
+            format!("{country} has an adequacy decision from {decided}"),
+            format!(
+                "From {decided} transfers of your data to {country} need no transfer mechanism."
+            ),
+        ),
+    };
+    let owing = tell_affected(
+        &txn,
+        &entry,
+        &tenants,
+        &title,
+        &format!(
+            "Legal recorded a change to the adequacy decision for {country}: {why}. {what} Sub-processors \
+             processing your data there: {}.",
+            names_of(&sps)
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    owing.apply(tenancy).await;
+    Ok((sps, tenants))
 }
 
 /// A transfer to record.
@@ -170,7 +336,8 @@ pub fn check_transfer(
     categories: &BTreeSet<String>,
     mechanism: Option<&str>,
     date: NaiveDate,
-    in_force: &[Mechanism],
+    in_force: &Rules,
+    exporter: &str,
 ) -> Result<(), (RefusalReason, String)> {
     let name = recipient.name;
     if recipient.status == SubProcessorStatus::Retired {
@@ -215,6 +382,7 @@ pub fn check_transfer(
     for country in recipient.countries {
         mechanisms::check_country(
             in_force,
+            exporter,
             country,
             date,
             mechanism,
@@ -252,11 +420,13 @@ pub async fn record_transfer(
     }
     let sp = get(tenancy, input.sub_processor_id).await?;
     let status = sp.status;
-    let notice = scope
+    let notices = scope
         .find_control::<change_notice::Entity>()
         .filter(change_notice::Column::SubProcessorId.eq(sp.id))
-        .one(scope.control())
+        .order_by_asc(change_notice::Column::Id)
+        .all(scope.control())
         .await?;
+    let standing = super::in_force(&notices.iter().collect::<Vec<_>>());
     let mechanism = input
         .mechanism
         .as_deref()
@@ -266,7 +436,7 @@ pub async fn record_transfer(
     let recipient = Recipient {
         name: &sp.name,
         status,
-        notice: notice.as_ref().map(|n| (n.status, n.effective_on)),
+        notice: standing,
         declared: &sp.categories.0,
         countries: &sp.countries.0,
         agreed: &sp.mechanisms.0,
@@ -278,6 +448,7 @@ pub async fn record_transfer(
         mechanism.as_deref(),
         date,
         &in_force,
+        mechanisms::exporter_law(Some(scope.tenant().country.as_str())),
     )
     .map_err(|(reason, message)| AppError::Refused { reason, message })?;
     let subject_ids = match (&input.subject_ids, input.subject_count) {
@@ -397,8 +568,6 @@ pub async fn transfers_to(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn d(s: &str) -> NaiveDate {
@@ -412,7 +581,7 @@ mod tests {
     /// Every refusal of the rule, each on its own, and the transfers it allows.
     #[test]
     fn transfers_are_refused_for_each_reason() {
-        let in_force = mechanisms::with_invalidations(&HashMap::new());
+        let in_force = Rules::baseline();
         let declared = strings(&["contact.email", "contact.name"]);
         let us = strings(&["US"]);
         let eea = strings(&["DE"]);
@@ -431,7 +600,8 @@ mod tests {
         let email: BTreeSet<String> = ["contact.email".to_owned()].into();
         let on = d("2026-06-01");
         let check = |r: &Recipient<'_>, categories: &BTreeSet<String>, mechanism: Option<&str>| {
-            check_transfer(r, categories, mechanism, on, &in_force).map_err(|(reason, _)| reason)
+            check_transfer(r, categories, mechanism, on, &in_force, "EEA")
+                .map_err(|(reason, _)| reason)
         };
 
         assert_eq!(check(&base, &email, Some("eu_scc_2021")), Ok(()));

@@ -26,11 +26,11 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
     subject: SubjectId,
 ) -> Result<Option<RequestId>, AppError> {
     let now = Utc::now();
-    let due_on = deadlines::calendar(&scope.tenant().region)?.add(
-        ClockBasis::Business,
-        now.date_naive(),
-        DEADLINE_DAYS,
-    )?;
+    let clock = scope.tenant().clock()?;
+    let today = clock.day(now);
+    let due_on = clock
+        .calendar
+        .add(ClockBasis::Business, today, DEADLINE_DAYS)?;
     let request = dsr_request::ActiveModel {
         tenant_id: Set(scope.tenant_id().0),
         id: Set(Uuid::now_v7()),
@@ -46,7 +46,7 @@ pub(crate) async fn raise_child_erasure<C: ConnectionTrait>(
         payload_sealed: Set(None),
         received_at: Set(now),
         // Raised by Steward itself: the controller learns of it today.
-        controller_received_on: Set(Some(now.date_naive())),
+        controller_received_on: Set(Some(today)),
         objected_purpose: Set(None),
         clock_basis: Set(ClockBasis::Business),
         due_on: Set(due_on),

@@ -10,7 +10,7 @@ use serde_json::Value;
 use steward_entities::{dsr_request, staff_notice};
 use steward_policy::Permission;
 
-use crate::deadlines::ClockBasis;
+use crate::deadlines::{Clock, ClockBasis};
 use crate::erasure::graphql::ErasurePropagation;
 use crate::error::AppError;
 use crate::graphql::types::{Conn, connection};
@@ -23,7 +23,8 @@ use steward_entities::job::JobState;
 /// A request from an individual, handled for the controller (the tenant).
 pub struct DataSubjectRequest {
     model: dsr_request::Model,
-    region: String,
+    /// The tenant's clock: its holidays and time zone.
+    clock: Clock,
 }
 
 impl DataSubjectRequest {
@@ -32,7 +33,7 @@ impl DataSubjectRequest {
     }
 
     fn deadline(&self) -> Result<requests::Deadline, AppError> {
-        requests::deadline(&self.region, &self.model, Utc::now())
+        Ok(requests::deadline(&self.clock, &self.model, Utc::now()))
     }
 
     /// A sealed text of the request (note, reasons), opened for a reader allowed to read the subject's values;
@@ -105,7 +106,7 @@ impl DataSubjectRequest {
     async fn clock_basis(&self) -> ClockBasis {
         self.model.clock_basis
     }
-    /// The last day to answer (in the region's calendar).
+    /// The last day to answer (counted in the tenant's calendar and time zone).
     async fn due_on(&self) -> NaiveDate {
         self.model.due_on
     }
@@ -132,7 +133,7 @@ impl DataSubjectRequest {
     async fn deadline_warning(&self) -> Option<String> {
         requests::controller_deadline(&self.model).warning
     }
-    /// The end of the due day (UTC).
+    /// The end of the due day in the tenant's time zone (as an instant).
     async fn due_at(&self) -> async_graphql::Result<DateTime<Utc>> {
         Ok(self.deadline()?.due_at)
     }
@@ -450,22 +451,33 @@ impl RequestQuery {
                 .require_platform(principal, Permission::RequestRead)
                 .await?;
             let found = requests::list_all(platform, page, &filter).await?;
+            let mut clocks = std::collections::HashMap::new();
+            for (_, r) in &found.rows {
+                if let std::collections::hash_map::Entry::Vacant(slot) = clocks.entry(r.tenant_id) {
+                    let tenant = crate::ids::TenantId(r.tenant_id);
+                    let record = tenancy
+                        .find(tenant)
+                        .await?
+                        .ok_or_else(|| AppError::NotFound(format!("no tenant {tenant}")))?;
+                    slot.insert(record.clock()?);
+                }
+            }
             return Ok(connection(
                 found,
                 |(_, r)| r.id.to_string(),
-                |(region, model)| DataSubjectRequest { model, region },
+                |(_, model)| DataSubjectRequest {
+                    clock: clocks[&model.tenant_id],
+                    model,
+                },
             ));
         }
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RequestRead).await?;
-        let region = scope.tenant().region.clone();
+        let clock = scope.tenant().clock()?;
         let found = requests::list(&scope, page, &filter).await?;
         Ok(connection(
             found,
             |r| r.id.to_string(),
-            |model| DataSubjectRequest {
-                model,
-                region: region.clone(),
-            },
+            |model| DataSubjectRequest { model, clock },
         ))
     }
 
@@ -479,7 +491,7 @@ impl RequestQuery {
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::RequestRead).await?;
         Ok(DataSubjectRequest {
             model: requests::get(&scope, id).await?,
-            region: scope.tenant().region.clone(),
+            clock: scope.tenant().clock()?,
         })
     }
 
@@ -581,11 +593,14 @@ async fn handle_scope(
     ))
 }
 
-fn answer(scope: &crate::tenancy::Scope, model: dsr_request::Model) -> DataSubjectRequest {
-    DataSubjectRequest {
+fn answer(
+    scope: &crate::tenancy::Scope,
+    model: dsr_request::Model,
+) -> Result<DataSubjectRequest, AppError> {
+    Ok(DataSubjectRequest {
         model,
-        region: scope.tenant().region.clone(),
-    }
+        clock: scope.tenant().clock()?,
+    })
 }
 
 #[Object]
@@ -616,7 +631,7 @@ impl RequestMutation {
             },
         )
         .await?;
-        Ok(answer(&scope, model))
+        Ok(answer(&scope, model)?)
     }
 
     /// `RECEIVED → IN_PROGRESS` (privacy officer). An erasure is queued at once; a restriction takes effect.
@@ -629,7 +644,7 @@ impl RequestMutation {
     ) -> async_graphql::Result<DataSubjectRequest> {
         let (scope, id) = handle_scope(ctx, tenant_id.as_ref(), &id).await?;
         let model = requests::start(&scope, id, version).await?;
-        Ok(answer(&scope, model))
+        Ok(answer(&scope, model)?)
     }
 
     /// `IN_PROGRESS → PAUSED`, awaiting information from the controller: the deadline's clock stops.
@@ -643,7 +658,7 @@ impl RequestMutation {
     ) -> async_graphql::Result<DataSubjectRequest> {
         let (scope, id) = handle_scope(ctx, tenant_id.as_ref(), &id).await?;
         let model = requests::pause(&scope, id, version, &reason).await?;
-        Ok(answer(&scope, model))
+        Ok(answer(&scope, model)?)
     }
 
     /// `PAUSED → IN_PROGRESS`: the days left when paused count again from today.
@@ -656,7 +671,7 @@ impl RequestMutation {
     ) -> async_graphql::Result<DataSubjectRequest> {
         let (scope, id) = handle_scope(ctx, tenant_id.as_ref(), &id).await?;
         let model = requests::resume(&scope, id, version).await?;
-        Ok(answer(&scope, model))
+        Ok(answer(&scope, model)?)
     }
 
     /// Extends the deadline once by `days` (1-60) of the request's basis, with a reason.
@@ -671,7 +686,7 @@ impl RequestMutation {
     ) -> async_graphql::Result<DataSubjectRequest> {
         let (scope, id) = handle_scope(ctx, tenant_id.as_ref(), &id).await?;
         let model = requests::extend(&scope, id, version, days, &reason).await?;
-        Ok(answer(&scope, model))
+        Ok(answer(&scope, model)?)
     }
 
     /// Rejects a request, with the reason the controller will see.
@@ -685,7 +700,7 @@ impl RequestMutation {
     ) -> async_graphql::Result<DataSubjectRequest> {
         let (scope, id) = handle_scope(ctx, tenant_id.as_ref(), &id).await?;
         let model = requests::reject(&scope, id, version, &reason).await?;
-        Ok(answer(&scope, model))
+        Ok(answer(&scope, model)?)
     }
 
     /// `IN_PROGRESS → COMPLETED`. Access/portability: the export is produced. Rectification: the changes are
@@ -699,7 +714,7 @@ impl RequestMutation {
     ) -> async_graphql::Result<DataSubjectRequest> {
         let (scope, id) = handle_scope(ctx, tenant_id.as_ref(), &id).await?;
         let model = requests::complete(tenancy(ctx)?, &scope, id, version).await?;
-        Ok(answer(&scope, model))
+        Ok(answer(&scope, model)?)
     }
 
     /// Lifts a subject's restriction (the tenant's `client_admin`, the controller's decision).

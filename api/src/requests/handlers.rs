@@ -160,10 +160,11 @@ pub(crate) async fn remind_deadline(
     if state == RequestState::Paused {
         return Ok(Outcome::Later(now + Duration::hours(1)));
     }
-    let calendar = deadlines::calendar(&scope.tenant().region)?;
-    let overdue_at = due_at(request.due_on) + Duration::seconds(1);
+    let clock = scope.tenant().clock()?;
+    let calendar = clock.calendar;
+    let overdue_at = due_at(&clock, request.due_on) + Duration::seconds(1);
     let remind_on = sub_business_days(calendar, request.due_on, REMINDER_BUSINESS_DAYS);
-    let remind_at = Utc.from_utc_datetime(&remind_on.and_time(NaiveTime::MIN));
+    let remind_at = clock.start_of(remind_on);
     let kind = request.kind;
     if now >= overdue_at {
         if !request.overdue_notified {
@@ -200,7 +201,7 @@ pub(crate) async fn remind_deadline(
     }
     if now >= remind_at {
         if request.reminded_for_due_on != Some(request.due_on) {
-            let left = calendar.days_left(request.clock_basis, now.date_naive(), request.due_on);
+            let left = calendar.days_left(request.clock_basis, clock.day(now), request.due_on);
             let title = format!(
                 "Due in {left} {} day(s): {} request {} (due {})",
                 request.clock_basis,
@@ -235,6 +236,50 @@ pub(crate) async fn remind_deadline(
         return Ok(Outcome::Later(overdue_at));
     }
     Ok(Outcome::Later(remind_at))
+}
+
+/// The staff notice kind that warns the holiday calendars end within a year.
+pub const NOTICE_CALENDARS_ENDING: &str = "calendar.ending";
+
+/// Warns privacy officers (a staff notice, once per end date) when the shipped holiday calendars end within
+/// [`deadlines::WARN_DAYS_BEFORE_END`] days of `now`: from their end, deadlines cannot be computed and requests are
+/// refused. Returns whether the calendars end that soon.
+pub async fn warn_calendars_ending(
+    tenancy: &Tenancy,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let Some(end) = deadlines::running_out(now.date_naive()) else {
+        return Ok(false);
+    };
+    tracing::warn!(%end, "the shipped public-holiday calendars end within a year");
+    let id = Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("{NOTICE_CALENDARS_ENDING}:{end}").as_bytes(),
+    );
+    staff_notice::Entity::insert(staff_notice::ActiveModel {
+        id: Set(id),
+        role: Set("privacy_officer".into()),
+        kind: Set(NOTICE_CALENDARS_ENDING.into()),
+        tenant_id: Set(None),
+        object_id: Set(Some(end.to_string())),
+        title: Set(format!("The public-holiday calendars end on {end}")),
+        body: Set(format!(
+            "Request deadlines are counted with the calendars shipped in this release, which cover days until {end}. \
+             A deadline after that cannot be computed, and requests whose deadline would fall there are refused. \
+             Regenerate the calendars (api/data/holidays/generate.py) and upgrade before then."
+        )),
+        created_at: Set(now),
+        acknowledged_by: Set(None),
+        acknowledged_at: Set(None),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(staff_notice::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(tenancy.system().control())
+    .await?;
+    Ok(true)
 }
 
 /// The privacy officers' copy of a reminder. Its id is derived from what it is about, so a retried job never

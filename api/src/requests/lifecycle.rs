@@ -153,8 +153,9 @@ pub async fn pause(
     // Sealed before the transaction: on SQLite it holds the database's one connection.
     let sealed_reason = seal_reason(scope, &request, Reason::Pause, &why).await?;
     let now = Utc::now();
+    let clock = scope.tenant().clock()?;
     // Paused after its due date: the clock stopped too late, and the request stays overdue while it waits.
-    let late = now > due_at(request.due_on);
+    let late = now > due_at(&clock, request.due_on);
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
     model.state = Set(RequestState::Paused);
@@ -178,7 +179,7 @@ pub async fn pause(
              (`pauseReason`).",
             scope.principal().label(),
             updated.id,
-            now.date_naive(),
+            clock.day(now),
             if late {
                 ", after its due date: it stays overdue"
             } else {
@@ -203,20 +204,19 @@ pub async fn resume(
 ) -> Result<dsr_request::Model, AppError> {
     let (request, _) = for_change(scope, id, version, &[RequestState::Paused], "resumed").await?;
     let now = Utc::now();
-    let paused_on = request.paused_at.unwrap_or(now).date_naive();
+    let clock = scope.tenant().clock()?;
+    let paused_on = clock.day(request.paused_at.unwrap_or(now));
+    let today = clock.day(now);
     let basis = request.clock_basis;
-    let due_on = deadlines::calendar(&scope.tenant().region)?.resume(
-        basis,
-        request.due_on,
-        paused_on,
-        now.date_naive(),
-    )?;
+    let due_on = clock
+        .calendar
+        .resume(basis, request.due_on, paused_on, today)?;
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
     model.state = Set(RequestState::InProgress);
     model.paused_at = Set(None);
     model.paused_while_overdue = Set(false);
-    model.paused_days = Set(request.paused_days + (now.date_naive() - paused_on).num_days() as i32);
+    model.paused_days = Set(request.paused_days + (today - paused_on).num_days() as i32);
     model.due_on = Set(due_on);
     if due_on != request.due_on {
         // A new due date: overdue again later is overdue again, and told again.
@@ -264,7 +264,8 @@ pub async fn extend(
             message: "a request's deadline can be extended only once".into(),
         });
     }
-    if request.due_on < Utc::now().date_naive() {
+    let clock = scope.tenant().clock()?;
+    if request.due_on < clock.day(Utc::now()) {
         return Err(AppError::Refused {
             reason: crate::error::RefusalReason::DeadlinePassed,
             message: format!(
@@ -275,8 +276,7 @@ pub async fn extend(
         });
     }
     let basis = request.clock_basis;
-    let due_on =
-        deadlines::calendar(&scope.tenant().region)?.add(basis, request.due_on, days as u32)?;
+    let due_on = clock.calendar.add(basis, request.due_on, days as u32)?;
     let latest = latest_extended_due(&request);
     if due_on > latest {
         return Err(AppError::Refused {

@@ -25,12 +25,12 @@ pub use certificate::{Certificate, certificate, certificate_public_key};
 pub use children::ChildErasures;
 use export::{EXPORT_CONTEXT, build_export};
 pub use export::{download_export, export_of};
-pub(crate) use handlers::{erase, expire_export, remind_deadline};
+pub(crate) use handlers::{erase, expire_export, remind_deadline, warn_calendars_ending};
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use ed25519_dalek::Signer;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -44,7 +44,7 @@ use steward_entities::{
 use uuid::Uuid;
 
 use crate::audit::{self, AuditEntry};
-use crate::deadlines::{self, ClockBasis};
+use crate::deadlines::{self, Clock, ClockBasis};
 use crate::error::AppError;
 use crate::ids::{RecordId, RequestId, SubjectId, TenantId};
 use crate::jobs::{self, Job, NewJob, Outcome};
@@ -155,27 +155,22 @@ pub struct Deadline {
     pub overdue: bool,
 }
 
-/// End of the due day, UTC: a request is overdue from the next midnight.
-pub fn due_at(due_on: NaiveDate) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&(due_on + Duration::days(1)).and_time(NaiveTime::MIN))
-        - Duration::seconds(1)
+/// End of the due day in the tenant's time zone: a request is overdue from its next midnight.
+pub fn due_at(clock: &Clock, due_on: NaiveDate) -> DateTime<Utc> {
+    clock.end_of(due_on)
 }
 
 /// The deadline of a request at `now` (for a paused request, days left as of the pause).
-pub fn deadline(
-    region: &str,
-    request: &dsr_request::Model,
-    now: DateTime<Utc>,
-) -> Result<Deadline, AppError> {
-    let calendar = deadlines::calendar(region)?;
+pub fn deadline(clock: &Clock, request: &dsr_request::Model, now: DateTime<Utc>) -> Deadline {
+    let calendar = clock.calendar;
     let basis = request.clock_basis;
     let state = request.state;
     let today = match (state, request.paused_at) {
-        (RequestState::Paused, Some(paused)) => paused.date_naive(),
-        _ => now.date_naive(),
+        (RequestState::Paused, Some(paused)) => clock.day(paused),
+        _ => clock.day(now),
     };
-    let due_at = due_at(request.due_on);
-    Ok(Deadline {
+    let due_at = due_at(clock, request.due_on);
+    Deadline {
         due_on: request.due_on,
         due_at,
         days_left: calendar.days_left(basis, today, request.due_on),
@@ -186,7 +181,7 @@ pub fn deadline(
             } else {
                 now > due_at
             },
-    })
+    }
 }
 
 /// Submits a request for one of the scope's tenant's subjects. With an idempotency key, a retried submit returns the
@@ -215,7 +210,9 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
     {
         return same_request(existing, &input);
     }
-    let today = Utc::now().date_naive();
+    let clock = scope.tenant().clock()?;
+    let now = Utc::now();
+    let today = clock.day(now);
     if let Some(on) = input.controller_received_on
         && (on > today || on < today - Duration::days(MAX_CONTROLLER_DAYS_BACK))
     {
@@ -254,10 +251,8 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
         }
         (_, true) => None,
     };
-    let now = Utc::now();
     let basis = input.kind.basis();
-    let due_on =
-        deadlines::calendar(&scope.tenant().region)?.add(basis, now.date_naive(), DEADLINE_DAYS)?;
+    let due_on = clock.calendar.add(basis, today, DEADLINE_DAYS)?;
     let id = Uuid::now_v7();
     let note = note
         .map(|note| {
@@ -571,7 +566,7 @@ pub async fn list(
     let query = filtered(
         scope.find::<dsr_request::Entity>(),
         filter,
-        Utc::now().date_naive(),
+        scope.tenant().clock()?.day(Utc::now()),
     )?;
     let total = crate::pagination::count(query.clone(), scope.db()).await?;
     let mut query = query;
@@ -732,7 +727,7 @@ mod tests {
     #[test]
     fn reminders_fall_five_business_days_before() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let eu = deadlines::calendar("eu").unwrap();
+        let eu = deadlines::calendar("DE", None).unwrap();
         // Due Thu 14 Jan 2027: back over 13, 12, 11, 8, 7 January.
         assert_eq!(sub_business_days(eu, d("2027-01-14"), 5), d("2027-01-07"));
         // Due Fri 10 Apr 2026: back over 9, 8, 7, then Easter Monday and Good Friday skipped, 2 April, 1 April.

@@ -42,6 +42,18 @@ pub struct TenantRecord {
     pub status_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where the controller is established (ISO 3166-1 alpha-2), its subdivision with its own holidays, and the
+    /// time zone its days are counted in.
+    pub country: String,
+    pub subdivision: Option<String>,
+    pub time_zone: String,
+}
+
+impl TenantRecord {
+    /// The tenant's clock: its public holidays and the time zone its deadlines' days are counted in.
+    pub fn clock(&self) -> Result<crate::deadlines::Clock, AppError> {
+        crate::deadlines::Clock::new(&self.country, self.subdivision.as_deref(), &self.time_zone)
+    }
 }
 
 impl TryFrom<tenant::Model> for TenantRecord {
@@ -55,6 +67,9 @@ impl TryFrom<tenant::Model> for TenantRecord {
             status_reason: m.status_reason,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            country: m.country,
+            subdivision: m.subdivision,
+            time_zone: m.time_zone,
         })
     }
 }

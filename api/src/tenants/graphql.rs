@@ -109,6 +109,38 @@ impl TenantQuery {
         })
     }
 
+    /// The public-holiday calendars deadlines are counted with: one per country a tenant can be established in, each
+    /// with the subdivisions that have their own, the years it covers and its source.
+    async fn holiday_calendars(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<HolidayCalendars> {
+        principal(ctx)?;
+        let today = Utc::now().date_naive();
+        let ends_on = crate::deadlines::running_out(today);
+        Ok(HolidayCalendars {
+            calendars: crate::deadlines::countries()
+                .map(|c| HolidayCalendar {
+                    country: c.country.clone(),
+                    name: c.name.clone(),
+                    default_time_zone: c.default_time_zone.clone(),
+                    subdivisions: crate::deadlines::subdivisions(&c.country)
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
+                    from: c.from,
+                    until: c.until,
+                    source: c.source.clone(),
+                })
+                .collect(),
+            warning: ends_on.map(|end| {
+                format!(
+                    "the calendars end on {end}: deadlines after it are refused until a release ships new ones"
+                )
+            }),
+        })
+    }
+
     /// Every tenant, oldest first (staff with `tenant:read`).
     #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn tenants(
@@ -142,6 +174,37 @@ pub struct CreateTenantInput {
     pub name: String,
     /// One of `regions`; the tenant's personal data will live only there.
     pub region: String,
+    /// Where the controller is established (ISO 3166-1 alpha-2: an EU/EEA member state, GB, CH or US; see
+    /// `holidayCalendars`). Default: the region's (`DE` for `eu`, `US` for `us`).
+    pub country: Option<String>,
+    /// A subdivision whose public holidays also apply (e.g. `BY`, `ZH`, `CA`).
+    pub subdivision: Option<String>,
+    /// The IANA time zone deadlines' days are counted in. Default: the country's (e.g. `Europe/Berlin`).
+    pub time_zone: Option<String>,
+}
+
+/// A country's public-holiday calendar.
+#[derive(SimpleObject)]
+pub struct HolidayCalendar {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub name: String,
+    /// The time zone a tenant established there gets unless it names another.
+    pub default_time_zone: String,
+    /// Subdivisions with their own public holidays (a tenant's `subdivision`).
+    pub subdivisions: Vec<String>,
+    pub from: chrono::NaiveDate,
+    /// The last day covered: a deadline after it is refused.
+    pub until: chrono::NaiveDate,
+    /// Where the dates come from.
+    pub source: String,
+}
+
+/// The shipped calendars, and a warning once they end within a year.
+#[derive(SimpleObject)]
+pub struct HolidayCalendars {
+    pub calendars: Vec<HolidayCalendar>,
+    pub warning: Option<String>,
 }
 
 #[derive(Default)]
@@ -155,9 +218,42 @@ impl TenantMutation {
         ctx: &Context<'_>,
         input: CreateTenantInput,
     ) -> async_graphql::Result<Tenant> {
-        let created =
-            tenants::create(tenancy(ctx)?, principal(ctx)?, &input.name, &input.region).await?;
+        let jurisdiction = tenants::Jurisdiction {
+            country: input.country,
+            subdivision: input.subdivision,
+            time_zone: input.time_zone,
+        };
+        let created = tenants::create(
+            tenancy(ctx)?,
+            principal(ctx)?,
+            &input.name,
+            &input.region,
+            jurisdiction,
+        )
+        .await?;
         Ok(Tenant(created))
+    }
+
+    /// Sets where the tenant is established (its public holidays) and the time zone its days are counted in (its
+    /// `client_admin`, or a platform admin). Due dates already set stay; dates computed from now on use these.
+    async fn set_tenant_jurisdiction(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+        country: String,
+        subdivision: Option<String>,
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Tenant> {
+        let scope =
+            crate::graphql::open_scope(ctx, tenant_id.as_ref(), Permission::TenantSettings).await?;
+        let jurisdiction = tenants::Jurisdiction {
+            country: Some(country),
+            subdivision,
+            time_zone,
+        };
+        Ok(Tenant(
+            tenants::set_jurisdiction(tenancy(ctx)?, &scope, jurisdiction).await?,
+        ))
     }
 
     /// Suspends an active tenant: its users lose access at their next request; its data is kept (platform admins).
@@ -275,6 +371,19 @@ impl Tenant {
     /// Where the tenant's personal data lives; it never leaves this region's database.
     async fn region(&self) -> &str {
         &self.0.region
+    }
+    /// Where the controller is established (ISO 3166-1 alpha-2): its public holidays count in deadlines, and its law
+    /// decides which transfer mechanisms it may rely on.
+    async fn country(&self) -> &str {
+        &self.0.country
+    }
+    /// The subdivision whose public holidays also apply, if any.
+    async fn subdivision(&self) -> Option<&str> {
+        self.0.subdivision.as_deref()
+    }
+    /// The IANA time zone deadlines' days are counted in.
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
     }
     async fn status(&self) -> TenantStatus {
         self.0.status

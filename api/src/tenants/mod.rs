@@ -24,12 +24,63 @@ use crate::tenancy::{Scope, Tenancy, TenantRecord, TenantStatus};
 const MAX_NAME_CHARS: usize = 200;
 const MAX_REASON_CHARS: usize = 1000;
 
-/// Creates a tenant in `region`. Platform admins only.
+/// Where a tenant is established and keeps its days: each part optional where a default applies.
+#[derive(Clone, Debug, Default)]
+pub struct Jurisdiction {
+    /// ISO 3166-1 alpha-2; default: the region's (`DE` for `eu`, `US` for `us`).
+    pub country: Option<String>,
+    /// A subdivision with its own public holidays (a German Land, a Swiss canton, a US state…).
+    pub subdivision: Option<String>,
+    /// An IANA time zone; default: the country's.
+    pub time_zone: Option<String>,
+}
+
+/// The country a tenant in `region` is taken to be established in when none is given.
+fn region_country(region: &str) -> Option<&'static str> {
+    match region {
+        "eu" => Some("DE"),
+        "us" => Some("US"),
+        _ => None,
+    }
+}
+
+/// Checks a jurisdiction against the shipped calendars: `(country, subdivision, time zone)`, canonical.
+fn checked(region: &str, j: Jurisdiction) -> Result<(String, Option<String>, String), AppError> {
+    let country = match j.country.as_deref().map(str::trim) {
+        Some(c) if !c.is_empty() => crate::registry::mechanisms::country(c)?,
+        _ => region_country(region)
+            .ok_or_else(|| AppError::BadInput("give the tenant's `country`".into()))?
+            .to_owned(),
+    };
+    let subdivision = j
+        .subdivision
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let known = crate::deadlines::subdivisions(&country);
+            known
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(s))
+                .map(|k| (*k).to_owned())
+                .ok_or_else(|| crate::deadlines::calendar(&country, Some(s)).unwrap_err())
+        })
+        .transpose()?;
+    let calendar = crate::deadlines::calendar(&country, subdivision.as_deref())?;
+    let zone = match j.time_zone.as_deref().map(str::trim) {
+        Some(z) if !z.is_empty() => crate::deadlines::zone(z)?,
+        _ => crate::deadlines::zone(&calendar.default_time_zone)?,
+    };
+    Ok((country, subdivision, zone.name().to_owned()))
+}
+
+/// Creates a tenant in `region`, established in `jurisdiction`. Platform admins only.
 pub async fn create(
     tenancy: &Tenancy,
     principal: &Principal,
     name: &str,
     region: &str,
+    jurisdiction: Jurisdiction,
 ) -> Result<TenantRecord, AppError> {
     let platform = tenancy
         .require_platform(principal, Permission::TenantCreate)
@@ -43,6 +94,7 @@ pub async fn create(
             known.join(", ")
         )));
     }
+    let (country, subdivision, time_zone) = checked(region, jurisdiction)?;
 
     let id = TenantId::new();
     let now = Utc::now();
@@ -67,6 +119,9 @@ pub async fn create(
         subprocessors_accepted_version: Set(Some(list_version)),
         children_rule: Set(tenant::ChildrenRule::Seed),
         subprocessors_accepted_at: Set(Some(now)),
+        country: Set(country.clone()),
+        subdivision: Set(subdivision.clone()),
+        time_zone: Set(time_zone.clone()),
         ..Default::default()
     }
     .insert(&control)
@@ -86,8 +141,13 @@ pub async fn create(
     let deferred = crate::owed::defer(
         &control,
         id,
-        &AuditEntry::by(principal, "tenant.created", "tenant", id)
-            .with_detail(json!({ "region": region, "subprocessor_list_version": list_version })),
+        &AuditEntry::by(principal, "tenant.created", "tenant", id).with_detail(json!({
+            "region": region,
+            "country": country,
+            "subdivision": subdivision,
+            "time_zone": time_zone,
+            "subprocessor_list_version": list_version,
+        })),
         owed,
     )
     .await?;
@@ -254,6 +314,55 @@ fn clean_name(raw: &str) -> Result<String, AppError> {
 /// Two names that differ only in case or spacing name the same client.
 fn name_key(name: &str) -> String {
     name.to_lowercase()
+}
+
+/// Sets where the scope's tenant is established and the time zone its days are counted in (its `client_admin`, or
+/// a platform admin). Due dates already set stay; every date computed from now on (new requests, pauses,
+/// extensions, reminders) uses the new calendar and time zone.
+pub async fn set_jurisdiction(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    jurisdiction: Jurisdiction,
+) -> Result<TenantRecord, AppError> {
+    let (country, subdivision, time_zone) = checked(&scope.tenant().region, jurisdiction)?;
+    let txn = scope.control().begin().await?;
+    let found = tenant::Entity::find_by_id(scope.tenant_id().0)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no tenant {}", scope.tenant_id())))?;
+    let before = json!({
+        "country": found.country,
+        "subdivision": found.subdivision,
+        "time_zone": found.time_zone,
+    });
+    let mut model: tenant::ActiveModel = found.into();
+    model.country = Set(country.clone());
+    model.subdivision = Set(subdivision.clone());
+    model.time_zone = Set(time_zone.clone());
+    model.updated_at = Set(Utc::now());
+    let updated = model.update(&txn).await?;
+    let deferred = crate::owed::defer(
+        &txn,
+        scope.tenant_id(),
+        &AuditEntry::by(
+            scope.principal(),
+            "tenant.jurisdiction_set",
+            "tenant",
+            scope.tenant_id(),
+        )
+        .with_detail(json!({
+            "before": before,
+            "country": country,
+            "subdivision": subdivision,
+            "time_zone": time_zone,
+        })),
+        Vec::new(),
+    )
+    .await?;
+    txn.commit().await?;
+    tenancy.forget_tenant(scope.tenant_id());
+    crate::owed::apply_now(tenancy, deferred).await;
+    TenantRecord::try_from(updated)
 }
 
 #[cfg(test)]

@@ -332,6 +332,7 @@ async fn every_mutation_appends_one_event(backend: Backend) {
     )
     .await;
     w.call("recordMechanismInvalidation", &legal, "mutation { recordMechanismInvalidation(mechanism: \"uk_idta\", invalidFrom: \"2026-06-01\", reason: \"hypothetical ruling\") { mechanism } }", json!({})).await;
+    w.call("recordAdequacyChange", &legal, "mutation { recordAdequacyChange(country: \"KR\", withdrawnOn: \"2030-01-01\", reason: \"hypothetical annulment\") { mechanism } }", json!({})).await;
 
     // Legal disclosures and breaches.
     const DEMAND: &str =
@@ -366,6 +367,13 @@ async fn every_mutation_appends_one_event(backend: Backend) {
         "setChildrenRule",
         &admin,
         "mutation { setChildrenRule(rule: GUARDIAN_FOR_ALL_MINORS) }",
+        json!({}),
+    )
+    .await;
+    w.call(
+        "setTenantJurisdiction",
+        &admin,
+        "mutation { setTenantJurisdiction(country: \"AT\", timeZone: \"Europe/Vienna\") { country } }",
         json!({}),
     )
     .await;

@@ -135,7 +135,7 @@ async fn lifecycle_deadlines_and_idempotency(backend: Backend) {
         .await;
     let erasure = &erasure.ok()["submitDataSubjectRequest"];
     assert_eq!(erasure["clockBasis"], "BUSINESS");
-    let eu = steward::deadlines::calendar("eu").unwrap();
+    let eu = steward::deadlines::calendar("DE", None).unwrap();
     let due = eu.add_business_days(today(), 30).unwrap();
     assert_eq!(erasure["dueOn"], due.to_string().as_str());
     assert_eq!(erasure["daysLeft"], 30);
@@ -1098,7 +1098,7 @@ async fn reminders_overdue_and_export_expiry(backend: Backend) {
     app.run_jobs().await;
     step(&app, &po, &resume(), json!({ "t": t, "id": id, "v": 3 })).await;
     let due = today() + Duration::days(30);
-    let us = steward::deadlines::calendar("us").unwrap();
+    let us = steward::deadlines::calendar("US", None).unwrap();
     // The reminder day: 5 business days before the due date.
     let mut remind_on = due;
     let mut left = 5;
