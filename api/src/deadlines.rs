@@ -243,7 +243,7 @@ pub fn zone(name: &str) -> Result<chrono_tz::Tz, AppError> {
     name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
         AppError::BadInput(format!(
             "`{}` is not an IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)",
-            name.trim()
+            name.trim().chars().take(60).collect::<String>()
         ))
     })
 }

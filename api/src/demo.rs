@@ -158,8 +158,9 @@ pub async fn prepare(state: &AppState, config: &Config) -> anyhow::Result<Vec<De
     Ok(tokens)
 }
 
-/// Two sub-processors announced by the demo legal user (once), so the public list, its feed and the clients' change
-/// notices have something to show.
+/// Two sub-processors set up by the demo legal user (once), before any tenant exists: Hetzner in effect from today
+/// (tenants accept it at onboarding, and legal can try a change to an entry in use), Postmark announced with the
+/// usual notice (the clients' change notices and objections have something to show).
 async fn seed_subprocessors(tenancy: &crate::tenancy::Tenancy) -> Result<(), AppError> {
     let legal = Principal {
         subject: "demo-legal".into(),
@@ -189,7 +190,10 @@ async fn seed_subprocessors(tenancy: &crate::tenancy::Tenancy) -> Result<(), App
             vec!["eu_scc_2021"],
         ),
     ];
-    for (name, entity, website, purpose, countries, categories, mechanisms) in entries {
+    let today = chrono::Utc::now().date_naive();
+    for (i, (name, entity, website, purpose, countries, categories, mechanisms)) in
+        entries.into_iter().enumerate()
+    {
         let input = crate::registry::SubProcessorInput {
             name: name.into(),
             legal_entity: entity.into(),
@@ -203,15 +207,17 @@ async fn seed_subprocessors(tenancy: &crate::tenancy::Tenancy) -> Result<(), App
             replaces: None,
         };
         let proposed = crate::registry::propose(tenancy, &legal, input, "demo data set").await?;
+        // No tenant exists yet, so no notice period stands in the way of the first taking effect today.
         crate::registry::announce(
             tenancy,
             &legal,
             SubProcessorId(proposed.id),
-            None,
+            (i == 0).then_some(today),
             "demo data set",
         )
         .await?;
     }
+    crate::registry::activate_due(tenancy, today).await?;
     Ok(())
 }
 

@@ -2,6 +2,26 @@
 
 use crate::error::AppError;
 
+/// The days a date given to Steward may fall on. Date columns are compared in SQL, and SQLite compares them as text:
+/// a date outside years 1900–2199 (`+10000-01-01` sorts before `2026-…`) would be due at once.
+pub const EARLIEST_DATE: (i32, u32, u32) = (1900, 1, 1);
+pub const LATEST_DATE: (i32, u32, u32) = (2199, 12, 31);
+
+/// A date within [`EARLIEST_DATE`]..=[`LATEST_DATE`]; the error names the field.
+pub fn date(field: &str, day: chrono::NaiveDate) -> Result<chrono::NaiveDate, AppError> {
+    let (y0, m0, d0) = EARLIEST_DATE;
+    let (y1, m1, d1) = LATEST_DATE;
+    let earliest = chrono::NaiveDate::from_ymd_opt(y0, m0, d0);
+    let latest = chrono::NaiveDate::from_ymd_opt(y1, m1, d1);
+    if earliest.is_some_and(|e| day >= e) && latest.is_some_and(|l| day <= l) {
+        Ok(day)
+    } else {
+        Err(AppError::BadInput(format!(
+            "`{field}` must be a date from {y0} to {y1}"
+        )))
+    }
+}
+
 /// Trimmed text of 1 to `max` characters without control characters (newlines allowed) and without the characters
 /// that reorder what follows (bidirectional embeddings, overrides and isolates: with them, text shown to a person can
 /// read differently from what was stored); the error names the field.

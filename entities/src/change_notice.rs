@@ -42,6 +42,8 @@ crate::stored_enum! {
         Blocked = "blocked",
         /// Not used for this tenant (an objection resolved that way).
         Excluded = "excluded",
+        /// A change legal withdrew before it took effect: the entry's terms stay as they were.
+        Withdrawn = "withdrawn",
     }
 }
 

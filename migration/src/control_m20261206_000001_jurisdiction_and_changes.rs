@@ -7,7 +7,9 @@
 //!   JSON, and `pending_effective_on`);
 //!   A tenant now has several notices about one entry (the entry's, then one per change to its terms), so the
 //!   unique index on `(tenant_id, sub_processor_id)` becomes one on `(tenant_id, sub_processor_id, kind,
-//!   effective_on)`: still one notice per announcement, however often it is retried;
+//!   effective_on)` among notices not withdrawn: still one notice per announcement, however often it is retried;
+//! - one standing objection per notice (a client that withdrew its own may object again within the window): the
+//!   unique index on `objections.notice_id` holds only for objections not yet resolved;
 //! - adequacy decisions recorded as changed by legal (`adequacy_changes`), as mechanism invalidations are.
 
 use sea_orm_migration::{prelude::*, schema::*};
@@ -57,17 +59,28 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // A withdrawn change does not count: the same change may be announced again for the same day.
         manager
-            .create_index(
-                Index::create()
-                    .name("change_notices_one_per_announcement")
-                    .table(ChangeNotices::Table)
-                    .col(ChangeNotices::TenantId)
-                    .col(ChangeNotices::SubProcessorId)
-                    .col(ChangeNotices::Kind)
-                    .col(ChangeNotices::EffectiveOn)
-                    .unique()
+            .get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX change_notices_one_per_announcement ON change_notices \
+                 (tenant_id, sub_processor_id, kind, effective_on) WHERE status <> 'withdrawn'",
+            )
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("objections_one_per_notice")
+                    .table(Objections::Table)
                     .to_owned(),
+            )
+            .await?;
+        // A partial index: the same statement on both databases.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX objections_one_open_per_notice ON objections (notice_id) \
+                 WHERE resolved_at IS NULL",
             )
             .await?;
         manager
@@ -89,6 +102,24 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(AdequacyChanges::Table).to_owned())
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("objections_one_open_per_notice")
+                    .table(Objections::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("objections_one_per_notice")
+                    .table(Objections::Table)
+                    .col(Objections::NoticeId)
+                    .unique()
+                    .to_owned(),
+            )
             .await?;
         manager
             .drop_index(
@@ -148,8 +179,12 @@ enum ChangeNotices {
     Table,
     TenantId,
     SubProcessorId,
-    Kind,
-    EffectiveOn,
+}
+
+#[derive(DeriveIden)]
+enum Objections {
+    Table,
+    NoticeId,
 }
 
 #[derive(DeriveIden)]

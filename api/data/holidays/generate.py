@@ -66,13 +66,13 @@ Per-country choices (where the package's no-subdivision list is not simply "the"
   - DE: the nine nationwide public holidays; Epiphany, Corpus Christi, Reformation Day, etc. are per Land.
   - FR, IT, PT, FI: national list; Alsace-Moselle and overseas departments (FR), patron saints (IT), municipal and
     autonomous-region days (PT), Åland (FI) are subdivisions. AT, BE, NL, NO, PL list subdivisions in the package
-    but none differs in the public category, so their `subdivisions` is empty.
+    but none differs in the public category: they are listed with empty `add` and `remove`.
 - US: `holidays` is the federal list (5 U.S.C. 6103) with the observed dates the package gives ("... (observed)":
   Saturday -> Friday before, Sunday -> Monday after; a 1 January on a Saturday is observed on 31 December of the
   year before). This is not the set common to all states (several states do not keep Columbus Day or Washington's
   Birthday, or observe differently), so US subdivisions (states, DC and territories) both add and remove dates.
   Inauguration Day is not federal-wide in the package: it is in DC, MD and VA. AZ, ID, OH and SD equal the federal
-  list by date and are omitted.
+  list by date: they are listed with empty `add` and `remove`.
 """
 import datetime as dt
 import json

@@ -69,6 +69,10 @@ pub async fn record_disclosure(
         .await?;
     let kind = demand.kind;
     let today = Utc::now().date_naive();
+    crate::validate::date("receivedOn", demand.received_on)?;
+    if let Some(until) = demand.nondisclosure_until {
+        crate::validate::date("nondisclosureUntil", until)?;
+    }
     if demand.received_on > today {
         return Err(AppError::BadInput("`receivedOn` is in the future".into()));
     }
@@ -167,6 +171,9 @@ pub async fn decide_disclosure(
         )));
     }
     let today = Utc::now().date_naive();
+    if let Some(on) = decision.disclosed_on {
+        crate::validate::date("disclosedOn", on)?;
+    }
     let disclosed_on = discloses.then(|| decision.disclosed_on.unwrap_or(today));
     if disclosed_on.is_some_and(|d| d > today) {
         return Err(AppError::BadInput("`disclosedOn` is in the future".into()));
@@ -331,6 +338,12 @@ pub async fn review_nondisclosure(
     let platform = tenancy
         .require_platform(principal, Permission::DisclosureManage)
         .await?;
+    if let Some(until) = until {
+        crate::validate::date("until", until)?;
+    }
+    if let Some(until) = until {
+        crate::validate::date("until", until)?;
+    }
     let found = legal_disclosure::Entity::find_by_id(id)
         .one(platform.control())
         .await?

@@ -170,6 +170,10 @@ pub async fn record(
         .await?;
     let mut sub_processors = Vec::new();
     let mut names = BTreeMap::new();
+    let rules = registry::transfers::mechanisms_in_force(tenancy).await?;
+    let home = scope.tenant().country.clone();
+    let law = registry::mechanisms::exporter_law(Some(home.as_str()));
+    let today = Utc::now().date_naive();
     // One line per sub-processor, standing as all the tenant's notices about it say (its own, and changes to it).
     let mut by_entry: BTreeMap<uuid::Uuid, Vec<&change_notice::Model>> = BTreeMap::new();
     for n in &notices {
@@ -190,14 +194,20 @@ pub async fn record(
             legal_entity: sp.legal_entity.clone(),
             purpose: sp.purpose.clone(),
             countries: sp.countries.0.clone(),
-            safeguards: sp.mechanisms.0.clone(),
+            // Only what the tenant can rely on today: valid, and open to exporters under its law.
+            safeguards: sp
+                .mechanisms
+                .0
+                .iter()
+                .filter(|m| rules.usable(m, law, today))
+                .cloned()
+                .collect(),
             status,
         });
     }
     sub_processors.sort_by(|a, b| a.name.cmp(&b.name));
 
     let mut transfers: BTreeMap<(String, String, Option<String>), (u64, u64)> = BTreeMap::new();
-    let rules = registry::transfers::mechanisms_in_force(tenancy).await?;
     for t in registry::transfers::transfers_of(scope).await? {
         let name = match names.get(&t.sub_processor_id) {
             Some(n) => n.clone(),
@@ -207,7 +217,8 @@ pub async fn record(
                     .name
             }
         };
-        for country in t.countries.0.iter().cloned() {
+        // Data kept in the controller's own country is not transferred to a third country.
+        for country in t.countries.0.iter().filter(|c| **c != home).cloned() {
             if rules.needs_mechanism(&country, t.transferred_on) || t.mechanism.is_some() {
                 let entry = transfers
                     .entry((name.clone(), country, t.mechanism.clone()))

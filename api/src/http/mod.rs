@@ -452,12 +452,12 @@ async fn policies_view(State(state): State<AppState>) -> axum::response::Respons
     }
 }
 
-/// The public key that verifies erasure certificates.
+/// The public key that verifies erasure and offboarding certificates.
 async fn signing_key(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({
         "algorithm": "Ed25519",
         "public_key": crate::requests::certificate_public_key(state.tenancy()),
         "encoding": "base64",
-        "use": "erasure certificates: verify the signature over the UTF-8 bytes of the certificate document",
+        "use": "erasure and offboarding certificates: verify the signature over the UTF-8 bytes of the certificate document",
     }))
 }

@@ -42,7 +42,30 @@ fn entry(sp: &subprocessor::Model) -> serde_json::Value {
         "status": sp.status,
         "effective_on": sp.effective_on,
         "updated_at": sp.updated_at,
+        // Wider terms announced and not yet in effect.
+        "pending_change": sp.pending_terms.as_ref().map(|t| json!({
+            "effective_on": sp.pending_effective_on,
+            "legal_entity": t.legal_entity,
+            "purpose": t.purpose,
+            "countries": t.countries,
+            "categories": t.categories,
+            "mechanisms": t.mechanisms,
+        })),
     })
+}
+
+/// What a person reads of an announced change: the new terms and when.
+fn pending_line(sp: &subprocessor::Model) -> String {
+    match (&sp.pending_terms, sp.pending_effective_on) {
+        (Some(t), Some(on)) => format!(
+            "<br><small>Change announced, effective {on}: {} ({}), in {}, data {}</small>",
+            escape(&t.legal_entity),
+            escape(&t.purpose),
+            escape(&t.countries.join(", ")),
+            escape(&t.categories.join(", "))
+        ),
+        _ => String::new(),
+    }
 }
 
 pub async fn json_list(State(state): State<AppState>) -> Response {
@@ -61,7 +84,7 @@ pub async fn html_list(State(state): State<AppState>) -> Response {
     let mut rows = String::new();
     for sp in &list {
         rows.push_str(&format!(
-            "<tr><td><a href=\"{}\">{}</a><br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td><a href=\"{}\">{}</a><br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>\n",
             escape(&sp.website),
             escape(&sp.name),
             escape(&sp.legal_entity),
@@ -73,7 +96,10 @@ pub async fn html_list(State(state): State<AppState>) -> Response {
                 &sp.mechanisms
                     .0
                     .iter()
-                    .map(|key| crate::registry::mechanisms::known(key).map_or(key.as_str(), |m| m.name.as_str()))
+                    .filter_map(|key| crate::registry::mechanisms::known(key).ok())
+                    // Only what is valid today: a mechanism struck down stays on the entry for the transfers made under it.
+                    .filter(|m| m.invalid_from.is_none_or(|until| until > chrono::Utc::now().date_naive()))
+                    .map(|m| m.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -82,6 +108,7 @@ pub async fn html_list(State(state): State<AppState>) -> Response {
                 sp.status,
                 sp.effective_on.map(|d| format!(" (effective {d})")).unwrap_or_default()
             )),
+            pending_line(sp),
         ));
     }
     Html(format!(

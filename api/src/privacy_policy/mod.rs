@@ -69,6 +69,7 @@ pub async fn publish(
     let platform = tenancy
         .require_platform(principal, Permission::PolicyPublish)
         .await?;
+    validate::date("effectiveOn", input.effective_on)?;
     let version = validate::text("version", &input.version, 50)?;
     let summary = validate::text("summary", &input.summary, 4000)?;
     let url = input
@@ -171,6 +172,7 @@ pub async fn record_business_transfer(
     let platform = tenancy
         .require_platform(principal, Permission::PolicyPublish)
         .await?;
+    validate::date("effectiveOn", effective_on)?;
     let acquirer = validate::text("acquirer", acquirer, 200)?;
     let changes = validate::text("changes", changes, 4000)?;
     if effective_on < Utc::now().date_naive() {

@@ -279,9 +279,13 @@ pub async fn standings(tenancy: &Tenancy, scope: &Scope) -> Result<TenantList, A
             (b, _) => b,
         }
         .map(|n| (*n).clone());
-        let objection = notice
-            .as_ref()
-            .and_then(|n| objections.iter().find(|o| o.notice_id == n.id).cloned());
+        let objection = notice.as_ref().and_then(|n| {
+            objections
+                .iter()
+                .filter(|o| o.notice_id == n.id)
+                .max_by_key(|o| o.id)
+                .cloned()
+        });
         let open_objection = objection.as_ref().is_some_and(|o| o.resolved_at.is_none());
         let standing = match &notice {
             None => Standing::NotNotified,
@@ -295,6 +299,7 @@ pub async fn standings(tenancy: &Tenancy, scope: &Scope) -> Result<TenantList, A
                 (_, ChangeNoticeStatus::Active) => Standing::Active,
                 (_, ChangeNoticeStatus::Blocked) => Standing::Blocked,
                 (_, ChangeNoticeStatus::Excluded) => Standing::Excluded,
+                (_, ChangeNoticeStatus::Withdrawn) => Standing::Active,
             },
         };
         entries.push((sp, standing, notice, objection));

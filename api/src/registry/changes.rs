@@ -111,6 +111,11 @@ pub(super) async fn announce(
             short.notice_period_days, short.id
         )));
     }
+    if effective_on > today + chrono::Duration::days(MAX_EFFECTIVE_DAYS) {
+        return Err(AppError::BadInput(format!(
+            "the effective date is more than {MAX_EFFECTIVE_DAYS} days away: announce nearer the change"
+        )));
+    }
     let now = Utc::now();
     let control = platform.control().begin().await?;
     // Conditional on no change pending, so of two announced at once one is CONFLICT.
@@ -189,11 +194,112 @@ pub(super) async fn announce(
     Ok(after)
 }
 
+/// Withdraws a change announced and not yet in effect (legal): the entry keeps its terms, each tenant's change notice
+/// is `withdrawn`, and every tenant told of the change is told it is withdrawn.
+pub async fn withdraw_change(
+    tenancy: &Tenancy,
+    principal: &Principal,
+    id: SubProcessorId,
+    why: &str,
+) -> Result<subprocessor::Model, AppError> {
+    let platform = tenancy
+        .require_platform(principal, Permission::SubprocessorManage)
+        .await?;
+    let why = reason(why)?;
+    let before = get(tenancy, id).await?;
+    let Some(on) = before.pending_effective_on else {
+        return Err(AppError::Conflict(format!(
+            "{} has no change announced",
+            before.name
+        )));
+    };
+    let now = Utc::now();
+    let control = platform.control().begin().await?;
+    let written = subprocessor::Entity::update_many()
+        .col_expr(
+            subprocessor::Column::PendingTerms,
+            Option::<PendingTerms>::None.into(),
+        )
+        .col_expr(
+            subprocessor::Column::PendingEffectiveOn,
+            Option::<NaiveDate>::None.into(),
+        )
+        .col_expr(subprocessor::Column::UpdatedAt, now.into())
+        .filter(subprocessor::Column::Id.eq(id))
+        .filter(subprocessor::Column::PendingEffectiveOn.eq(on))
+        .exec(&control)
+        .await?;
+    if written.rows_affected == 0 {
+        return Err(AppError::Conflict(format!(
+            "the change to {} took effect or was withdrawn meanwhile",
+            before.name
+        )));
+    }
+    let after = subprocessor::Model {
+        pending_terms: None,
+        pending_effective_on: None,
+        updated_at: now,
+        ..before.clone()
+    };
+    revise(
+        &control,
+        principal,
+        id,
+        "change_withdrawn",
+        &why,
+        Some(&before),
+        &after,
+    )
+    .await?;
+    let told: Vec<Uuid> = change_notice::Entity::find()
+        .select_only()
+        .column(change_notice::Column::TenantId)
+        .filter(change_notice::Column::SubProcessorId.eq(id))
+        .filter(change_notice::Column::Kind.eq(ChangeKind::Change))
+        .filter(change_notice::Column::Status.eq(ChangeNoticeStatus::Pending))
+        .into_tuple()
+        .all(&control)
+        .await?;
+    change_notice::Entity::update_many()
+        .col_expr(
+            change_notice::Column::Status,
+            ChangeNoticeStatus::Withdrawn.into(),
+        )
+        .filter(change_notice::Column::SubProcessorId.eq(id))
+        .filter(change_notice::Column::Kind.eq(ChangeKind::Change))
+        .filter(change_notice::Column::Status.eq(ChangeNoticeStatus::Pending))
+        .exec(&control)
+        .await?;
+    let entry = AuditEntry::by(
+        principal,
+        "subprocessor.change_withdrawn",
+        "subprocessor",
+        id,
+    )
+    .with_detail(json!({ "effective_on": on }));
+    let notice = Owed::notice(
+        NOTICE_SUBPROCESSOR_CHANGE,
+        &format!("Change to sub-processor {} withdrawn", before.name),
+        format!(
+            "The change to {} announced for {on} is withdrawn: its terms stay as they are. Reason: {why}",
+            before.name
+        ),
+    );
+    let mut owing = Owing::default();
+    for t in told {
+        owing.push(owed::defer(&control, TenantId(t), &entry, vec![notice.clone()]).await?);
+    }
+    control.commit().await?;
+    owing.apply(tenancy).await;
+    Ok(after)
+}
+
 /// Puts the pending terms whose date has come into effect (the daily activation). Idempotent; returns how many.
 pub(super) async fn apply_due(tenancy: &Tenancy, today: NaiveDate) -> Result<usize, AppError> {
     let db = tenancy.system().control();
     let due = subprocessor::Entity::find()
         .filter(subprocessor::Column::PendingEffectiveOn.lte(today))
+        .filter(subprocessor::Column::Status.ne(SubProcessorStatus::Retired))
         .all(db)
         .await?;
     let system = Principal {

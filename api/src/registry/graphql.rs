@@ -223,9 +223,11 @@ impl ChangeNotice {
             false,
         )
         .await?;
+        // The newest: a client that withdrew its objection may have objected again.
         Ok(all
             .into_iter()
-            .find(|o| o.notice_id == self.0.id)
+            .filter(|o| o.notice_id == self.0.id)
+            .max_by_key(|o| o.id)
             .map(Into::into))
     }
 }
@@ -513,6 +515,20 @@ impl RegistryMutation {
                 effective_on,
             )
             .await?,
+        ))
+    }
+
+    /// Withdraws a change announced for a sub-processor in use and not yet in effect (legal): its terms stay as they
+    /// are, and every tenant told of the change is told it is withdrawn.
+    async fn withdraw_sub_processor_change(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+    ) -> async_graphql::Result<SubProcessor> {
+        let id = SubProcessorId::parse("id", &id)?;
+        Ok(SubProcessor(
+            registry::withdraw_change(tenancy(ctx)?, principal(ctx)?, id, &reason).await?,
         ))
     }
 

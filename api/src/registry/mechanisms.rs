@@ -88,7 +88,7 @@ impl Rules {
     /// The shipped baseline and legal's changes: an invalidation applies from its date (the earlier date wins); a
     /// recorded adequacy change replaces the shipped dates it names.
     pub fn with_changes(
-        invalidations: &HashMap<String, NaiveDate>,
+        invalidations: &HashMap<String, (NaiveDate, String)>,
         adequacy_changes: &[AdequacyChange],
     ) -> Rules {
         let mechanisms = data()
@@ -96,10 +96,15 @@ impl Rules {
             .iter()
             .map(|m| {
                 let mut m = m.clone();
-                if let Some(&date) = invalidations.get(&m.key) {
-                    m.invalid_from = Some(m.invalid_from.map_or(date, |d| d.min(date)));
-                    m.sources
-                        .insert("invalid_from".into(), "recorded by legal in Steward".into());
+                if let Some((date, why)) = invalidations.get(&m.key) {
+                    let date = *date;
+                    if m.invalid_from.is_none_or(|d| date < d) {
+                        m.invalid_from = Some(date);
+                        m.sources.insert(
+                            "invalid_from".into(),
+                            format!("recorded by legal in Steward: {why}"),
+                        );
+                    }
                 }
                 m
             })
@@ -137,6 +142,18 @@ impl Rules {
     /// The shipped baseline alone.
     pub fn baseline() -> Rules {
         Rules::with_changes(&HashMap::new(), &[])
+    }
+
+    /// Can an exporter under `law` rely on mechanism `key` on `date` (valid then, and open to that law)?
+    pub fn usable(&self, key: &str, law: &str, date: NaiveDate) -> bool {
+        self.mechanisms.iter().any(|m| {
+            m.key == key
+                && m.exporters
+                    .as_ref()
+                    .is_none_or(|laws| laws.iter().any(|l| l == law))
+                && m.valid_from.is_none_or(|f| f <= date)
+                && m.invalid_from.is_none_or(|u| date < u)
+        })
     }
 
     /// Does a transfer to `country` on `date` need a mechanism at all?
@@ -297,10 +314,14 @@ pub fn country(code: &str) -> Result<String, AppError> {
     let upper = code.trim().to_ascii_uppercase();
     if upper.len() == 2 && ISO_3166_ALPHA2.split_whitespace().any(|c| c == upper) {
         Ok(upper)
+    } else if upper == "UK" {
+        Err(AppError::BadInput(
+            "`UK` is not an ISO 3166-1 alpha-2 code: the United Kingdom is `GB`".into(),
+        ))
     } else {
         Err(AppError::BadInput(format!(
             "`{}` is not an ISO 3166-1 alpha-2 country code (e.g. DE, US, IE)",
-            code.trim()
+            code.trim().chars().take(40).collect::<String>()
         )))
     }
 }
@@ -471,7 +492,10 @@ mod tests {
         );
         // A recorded invalidation applies from its date.
         let invalidated = Rules::with_changes(
-            &HashMap::from([("eu_scc_2021".to_owned(), d("2026-01-01"))]),
+            &HashMap::from([(
+                "eu_scc_2021".to_owned(),
+                (d("2026-01-01"), "struck down".to_owned()),
+            )]),
             &[],
         );
         assert_eq!(

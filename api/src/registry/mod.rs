@@ -11,7 +11,7 @@ mod changes;
 mod objections;
 
 pub use binding::*;
-pub use changes::in_force;
+pub use changes::{in_force, withdraw_change};
 pub use objections::*;
 
 pub mod graphql;
@@ -43,6 +43,9 @@ use crate::taxonomy;
 use crate::tenancy::{Platform, Scope, Tenancy};
 
 pub use steward_entities::subprocessor::SubProcessorStatus;
+
+/// How far ahead an announcement or a change may take effect.
+pub const MAX_EFFECTIVE_DAYS: i64 = 365;
 
 /// What legal enters about a sub-processor.
 #[derive(Clone, Debug)]
@@ -89,6 +92,7 @@ struct Checked {
     countries: Vec<String>,
     categories: Vec<String>,
     mechanisms: Vec<String>,
+    dpa_signed_on: Option<NaiveDate>,
 }
 
 fn check(input: &SubProcessorInput) -> Result<Checked, AppError> {
@@ -112,6 +116,10 @@ fn check(input: &SubProcessorInput) -> Result<Checked, AppError> {
     };
     Ok(Checked {
         name: crate::validate::text("name", &input.name, 200)?,
+        dpa_signed_on: input
+            .dpa_signed_on
+            .map(|d| crate::validate::date("dpaSignedOn", d))
+            .transpose()?,
         legal_entity: crate::validate::text("legalEntity", &input.legal_entity, 300)?,
         website,
         purpose: crate::validate::text("purpose", &input.purpose, 2000)?,
@@ -125,7 +133,24 @@ fn check(input: &SubProcessorInput) -> Result<Checked, AppError> {
             let out: BTreeSet<String> = input
                 .mechanisms
                 .iter()
-                .map(|m| Ok(mechanisms::known(m.trim())?.key.clone()))
+                .map(|m| {
+                    let m = mechanisms::known(m.trim())?;
+                    // A mechanism must cover one of the entry's countries. One no longer valid may stay (transfers
+                    // made under it before are checked against it); lists and records show only what is valid.
+                    if let Some(cs) = &m.countries
+                        && !input
+                            .countries
+                            .iter()
+                            .any(|c| cs.contains(&c.trim().to_ascii_uppercase()))
+                    {
+                        return Err(AppError::BadInput(format!(
+                            "`{}` covers transfers to {} only, none of this entry's countries",
+                            m.key,
+                            cs.join(", ")
+                        )));
+                    }
+                    Ok(m.key.clone())
+                })
                 .collect::<Result<_, AppError>>()?;
             out.into_iter().collect()
         },
@@ -192,7 +217,7 @@ pub async fn propose(
         categories: Set(Names(c.categories)),
         mechanisms: Set(Names(c.mechanisms)),
         dpf_certified: Set(input.dpf_certified),
-        dpa_signed_on: Set(input.dpa_signed_on),
+        dpa_signed_on: Set(c.dpa_signed_on),
         status: Set(SubProcessorStatus::Proposed),
         replaces: Set(input.replaces.map(Uuid::from)),
         effective_on: Set(None),
@@ -272,7 +297,7 @@ pub async fn update(
                 categories: c.categories,
                 mechanisms: c.mechanisms,
                 dpf_certified: input.dpf_certified,
-                dpa_signed_on: input.dpa_signed_on,
+                dpa_signed_on: c.dpa_signed_on,
             };
             return changes::announce(
                 tenancy,
@@ -300,12 +325,7 @@ pub async fn update(
                 .into(),
         ));
     }
-    if before.pending_terms.is_some() {
-        return Err(AppError::Conflict(format!(
-            "a change to {} is announced and not yet in effect: it takes effect before the entry changes again",
-            before.name
-        )));
-    }
+
     let mut model: subprocessor::ActiveModel = before.clone().into();
     model.name_key = Set(c.name.to_lowercase());
     model.name = Set(c.name.clone());
@@ -316,8 +336,20 @@ pub async fn update(
     model.categories = Set(Names(c.categories));
     model.mechanisms = Set(Names(c.mechanisms));
     model.dpf_certified = Set(input.dpf_certified);
-    model.dpa_signed_on = Set(input.dpa_signed_on);
+    model.dpa_signed_on = Set(c.dpa_signed_on);
     model.updated_at = Set(Utc::now());
+    // With a change announced, what applies at once (a safeguard, a certification lapsing, a website) applies to the
+    // announced terms too; what the change widens stays as announced.
+    if let Some(pending) = before.pending_terms.clone() {
+        model.pending_terms = Set(Some(steward_entities::PendingTerms {
+            name: c.name.clone(),
+            website: model.website.clone().unwrap(),
+            mechanisms: model.mechanisms.clone().unwrap().0,
+            dpf_certified: input.dpf_certified,
+            dpa_signed_on: c.dpa_signed_on,
+            ..pending
+        }));
+    }
     let txn = platform.control().begin().await?;
     let after = model.update(&txn).await.map_err(|e| {
         AppError::on_unique(e, || {
@@ -377,6 +409,11 @@ pub async fn announce(
             "the effective date is in the past".into(),
         ));
     }
+    if effective_on > today + chrono::Duration::days(MAX_EFFECTIVE_DAYS) {
+        return Err(AppError::BadInput(format!(
+            "the effective date is more than {MAX_EFFECTIVE_DAYS} days away: announce nearer the change"
+        )));
+    }
     let kind = announced_kind(&before);
     let now = Utc::now();
     let control = platform.control().begin().await?;
@@ -429,6 +466,12 @@ pub async fn retire(
         .await?;
     let why = reason(why)?;
     let before = get(tenancy, id).await?;
+    if let Some(on) = before.pending_effective_on {
+        return Err(AppError::Conflict(format!(
+            "a change to {} is announced for {on}: withdraw it first (withdrawSubProcessorChange)",
+            before.name
+        )));
+    }
     let next = match before.status {
         SubProcessorStatus::Announced | SubProcessorStatus::Active => SubProcessorStatus::Retiring,
         SubProcessorStatus::Retiring => SubProcessorStatus::Retired,

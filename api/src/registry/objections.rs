@@ -20,11 +20,34 @@ pub async fn object(
         .one(db)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no change notice {notice_id}")))?;
-    let today = Utc::now().date_naive();
+    // The window closes at the start of the effective day, the tenant's own.
+    let today = scope.tenant().clock()?.day(Utc::now());
     if today >= notice.effective_on {
         return Err(AppError::Conflict(format!(
             "the change took effect on {}; objections close on the effective date",
             notice.effective_on
+        )));
+    }
+    // One standing objection per notice; a client that withdrew its own may object again in the window, an
+    // objection legal resolved stays resolved.
+    let earlier = scope
+        .find_control::<objection::Entity>()
+        .filter(objection::Column::NoticeId.eq(notice.id))
+        .all(db)
+        .await?;
+    if let Some(o) = earlier.iter().find(|o| o.resolved_at.is_none()) {
+        return Err(AppError::Conflict(format!(
+            "this tenant has already objected to this change (objection {})",
+            o.id
+        )));
+    }
+    if let Some(o) = earlier.iter().find(|o| {
+        o.resolution
+            .is_some_and(|r| r != Resolution::WithdrawnByClient)
+    }) {
+        return Err(AppError::Conflict(format!(
+            "legal resolved this tenant's objection to this change ({})",
+            o.resolution.map_or("", |r| r.as_str())
         )));
     }
     let txn = db.begin().await?;
@@ -145,28 +168,62 @@ pub async fn resolve(
             "the objection is already resolved".into(),
         ));
     }
+    if resolution == Resolution::WithdrawnByClient {
+        return Err(AppError::BadInput(
+            "only the client withdraws its objection (withdrawObjection, by its client_admin); legal resolves it \
+             NOT_USED_FOR_TENANT or CONTRACT_TERMINATED"
+                .into(),
+        ));
+    }
     let note = note
         .map(|n| crate::validate::text("note", n, 2000))
         .transpose()?;
+    let sp = get(tenancy, SubProcessorId(found.sub_processor_id)).await?;
     let txn = db.begin().await?;
-    let resolved = settle(&txn, &found, resolution, note, &principal.label()).await?;
-    if resolution != Resolution::WithdrawnByClient {
-        change_notice::Entity::update_many()
-            .col_expr(
-                change_notice::Column::Status,
-                ChangeNoticeStatus::Excluded.into(),
-            )
-            .filter(change_notice::Column::Id.eq(found.notice_id))
-            .exec(&txn)
-            .await?;
-    }
+    let resolved = settle(&txn, &found, resolution, note.clone(), &principal.label()).await?;
+    change_notice::Entity::update_many()
+        .col_expr(
+            change_notice::Column::Status,
+            ChangeNoticeStatus::Excluded.into(),
+        )
+        .filter(change_notice::Column::Id.eq(found.notice_id))
+        .exec(&txn)
+        .await?;
     audit::append_platform(
         &txn,
         AuditEntry::by(principal, "objection.resolved", "objection", id)
             .with_detail(json!({ "resolution": resolution.as_str(), "tenant": found.tenant_id })),
     )
     .await?;
+    // The client is told, and the resolution is in its own chain: both owed to its region with this transaction.
+    let outcome = match resolution {
+        Resolution::ContractTerminated => "your contract ends",
+        _ => "it will not be used for your data",
+    };
+    let deferred = crate::owed::defer(
+        &txn,
+        TenantId(found.tenant_id),
+        &AuditEntry::by(
+            principal,
+            "subprocessor.objection_resolved",
+            "objection",
+            id,
+        )
+        .with_detail(json!({ "resolution": resolution.as_str(), "subprocessor": sp.id })),
+        vec![Owed::notice(
+            NOTICE_SUBPROCESSOR_CHANGE,
+            &format!("Your objection to {} was resolved", sp.name),
+            format!(
+                "{} resolved your objection to {}: {outcome}.{}",
+                principal.label(),
+                sp.name,
+                note.map(|n| format!(" Note: {n}")).unwrap_or_default()
+            ),
+        )],
+    )
+    .await?;
     txn.commit().await?;
+    crate::owed::apply_now(tenancy, deferred).await;
     Ok(resolved)
 }
 

@@ -1,7 +1,7 @@
 //! The transfer rules in GraphQL: mechanisms and adequacy decisions with their dates and sources, and legal's
 //! record of changes to them (each told to the tenants it affects).
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, ID, MaybeUndefined, Object, SimpleObject};
 use chrono::NaiveDate;
 use steward_entities::subprocessor;
 use steward_policy::Permission;
@@ -149,23 +149,31 @@ impl TransferRulesMutation {
     }
 
     /// Records a change to an adequacy decision: a new or re-dated decision (`decidedOn`) and/or its withdrawal
-    /// (`withdrawnOn`, null for in force). Tells every tenant whose sub-processors process data in that country
-    /// (notice `transfer.rules_changed`) and returns who that is (legal).
+    /// (`withdrawnOn`; `null` puts a withdrawn decision back in force; left out, a recorded withdrawal stays). Tells
+    /// every tenant whose sub-processors process data in that country (notice `transfer.rules_changed`) and returns
+    /// who that is (legal).
     async fn record_adequacy_change(
         &self,
         ctx: &Context<'_>,
         country: String,
         decided_on: Option<NaiveDate>,
-        withdrawn_on: Option<NaiveDate>,
+        withdrawn_on: MaybeUndefined<NaiveDate>,
         reason: String,
     ) -> async_graphql::Result<MechanismImpact> {
+        let withdrawal_given = !withdrawn_on.is_undefined();
         let change = AdequacyChange {
             country: country.clone(),
             decided_on,
-            withdrawn_on,
+            withdrawn_on: withdrawn_on.take(),
             reason,
         };
-        let hit = transfers::record_adequacy_change(tenancy(ctx)?, principal(ctx)?, change).await?;
+        let hit = transfers::record_adequacy_change(
+            tenancy(ctx)?,
+            principal(ctx)?,
+            change,
+            withdrawal_given,
+        )
+        .await?;
         Ok(impact(country.trim().to_ascii_uppercase(), hit))
     }
 }

@@ -32,12 +32,13 @@ use crate::tenancy::{Scope, Tenancy};
 /// The transfer rules as in force now: the shipped baseline with legal's invalidations and adequacy changes.
 pub async fn mechanisms_in_force(tenancy: &Tenancy) -> Result<Rules, AppError> {
     let db = tenancy.system().control();
-    let invalidations: HashMap<String, NaiveDate> = mechanism_invalidation::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| (r.mechanism, r.invalid_from))
-        .collect();
+    let invalidations: HashMap<String, (NaiveDate, String)> =
+        mechanism_invalidation::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|r| (r.mechanism, (r.invalid_from, r.reason)))
+            .collect();
     let adequacy: Vec<AdequacyChange> = adequacy_change::Entity::find()
         .order_by_asc(adequacy_change::Column::Id)
         .all(db)
@@ -93,7 +94,7 @@ pub async fn affected_by_mechanism(
 ) -> Result<(Vec<subprocessor::Model>, Vec<Uuid>), AppError> {
     let today = Utc::now().date_naive();
     let rules = mechanisms_in_force(tenancy).await?;
-    tenants_of(tenancy, |sp| {
+    let (sps, mut tenants) = tenants_of(tenancy, |sp| {
         sp.mechanisms.0.iter().any(|m| m == mechanism)
             && sp
                 .countries
@@ -101,7 +102,25 @@ pub async fn affected_by_mechanism(
                 .iter()
                 .any(|c| rules.needs_mechanism(c, today))
     })
-    .await
+    .await?;
+    // Only tenants that could rely on it: a framework of one law does not affect exporters under another.
+    if let Some(laws) = mechanisms::known(mechanism)?.exporters.as_ref()
+        && !tenants.is_empty()
+    {
+        let under: BTreeSet<Uuid> = tenant::Entity::find()
+            .filter(tenant::Column::Id.is_in(tenants.iter().copied()))
+            .all(tenancy.system().control())
+            .await?
+            .into_iter()
+            .filter(|t| {
+                laws.iter()
+                    .any(|l| l == mechanisms::exporter_law(Some(&t.country)))
+            })
+            .map(|t| t.id)
+            .collect();
+        tenants.retain(|t| under.contains(t));
+    }
+    Ok((sps, tenants))
 }
 
 /// The notice kind tenants are told of a change to a transfer mechanism or an adequacy decision with.
@@ -151,6 +170,14 @@ pub async fn invalidate_mechanism(
     let m = mechanisms::known(mechanism.trim())?;
     let key = m.key.clone();
     let why = reason(why)?;
+    crate::validate::date("invalidFrom", invalid_from)?;
+    if m.valid_from.is_some_and(|from| invalid_from < from) {
+        return Err(AppError::BadInput(format!(
+            "`invalidFrom` is before {} became valid ({})",
+            m.name,
+            m.valid_from.map(|d| d.to_string()).unwrap_or_default()
+        )));
+    }
     // Who it hits is read before the change's transaction opens (the embedded database has one connection).
     let (sps, tenants) = affected_by_mechanism(tenancy, &key).await?;
     let db = platform.control();
@@ -211,20 +238,49 @@ pub async fn invalidate_mechanism(
 /// Records a change to an adequacy decision (legal): a new or re-dated decision (`decided_on`) and/or its
 /// withdrawal (`withdrawn_on`). Every tenant whose sub-processors process data in that country is told. Returns
 /// the sub-processors and tenants concerned.
+/// `withdrawal_given`: whether `change.withdrawn_on` was given (`None` then puts the decision back in force); when not,
+/// a withdrawal recorded before stays.
 pub async fn record_adequacy_change(
     tenancy: &Tenancy,
     principal: &Principal,
-    change: AdequacyChange,
+    mut change: AdequacyChange,
+    withdrawal_given: bool,
 ) -> Result<(Vec<subprocessor::Model>, Vec<Uuid>), AppError> {
     let platform = tenancy
         .require_platform(principal, Permission::TransferManage)
         .await?;
     let country = mechanisms::country(&change.country)?;
+    if change.decided_on.is_none() && !withdrawal_given {
+        return Err(AppError::BadInput(
+            "give `decidedOn` (a new or corrected decision date), `withdrawnOn` (`null` to put it back in force), or \
+             both"
+                .into(),
+        ));
+    }
     let why = reason(&change.reason)?;
+    for (field, day) in [
+        ("decidedOn", change.decided_on),
+        ("withdrawnOn", change.withdrawn_on),
+    ] {
+        if let Some(day) = day {
+            crate::validate::date(field, day)?;
+        }
+    }
     if mechanisms::data().eea.contains(&country) {
         return Err(AppError::BadInput(format!(
             "{country} is in the EEA: transfers there need no adequacy decision"
         )));
+    }
+    // What legal recorded before stands where this change says nothing.
+    let recorded = adequacy_change::Entity::find()
+        .filter(adequacy_change::Column::Country.eq(country.as_str()))
+        .one(platform.control())
+        .await?;
+    if !withdrawal_given {
+        change.withdrawn_on = recorded.as_ref().and_then(|r| r.withdrawn_on);
+    }
+    if change.decided_on.is_none() {
+        change.decided_on = recorded.as_ref().and_then(|r| r.decided_on);
     }
     let shipped = mechanisms::data()
         .adequacy
@@ -337,7 +393,7 @@ pub fn check_transfer(
     mechanism: Option<&str>,
     date: NaiveDate,
     in_force: &Rules,
-    exporter: &str,
+    (exporter, home): (&str, Option<&str>),
 ) -> Result<(), (RefusalReason, String)> {
     let name = recipient.name;
     if recipient.status == SubProcessorStatus::Retired {
@@ -371,7 +427,8 @@ pub fn check_transfer(
                 format!("{name} is not used for this tenant"),
             ));
         }
-        Some((ChangeNoticeStatus::Active, _)) => {}
+        // A withdrawn change never decides where an entry stands (`in_force`); as the entry's own notice, it never is.
+        Some((ChangeNoticeStatus::Active | ChangeNoticeStatus::Withdrawn, _)) => {}
     }
     if let Some(extra) = categories.iter().find(|c| !recipient.declared.contains(c)) {
         return Err((
@@ -379,7 +436,12 @@ pub fn check_transfer(
             format!("{name} is not declared to receive `{extra}`"),
         ));
     }
-    for country in recipient.countries {
+    // Data that stays in the exporter's own country is not transferred anywhere.
+    for country in recipient
+        .countries
+        .iter()
+        .filter(|c| Some(c.as_str()) != home)
+    {
         mechanisms::check_country(
             in_force,
             exporter,
@@ -401,7 +463,7 @@ pub async fn record_transfer(
     input: TransferInput,
 ) -> Result<onward_transfer::Model, AppError> {
     let today = Utc::now().date_naive();
-    let date = input.transferred_on.unwrap_or(today);
+    let date = crate::validate::date("transferredOn", input.transferred_on.unwrap_or(today))?;
     if date > today {
         return Err(AppError::BadInput(
             "`transferredOn` is in the future".into(),
@@ -448,7 +510,10 @@ pub async fn record_transfer(
         mechanism.as_deref(),
         date,
         &in_force,
-        mechanisms::exporter_law(Some(scope.tenant().country.as_str())),
+        (
+            mechanisms::exporter_law(Some(scope.tenant().country.as_str())),
+            Some(scope.tenant().country.as_str()),
+        ),
     )
     .map_err(|(reason, message)| AppError::Refused { reason, message })?;
     let subject_ids = match (&input.subject_ids, input.subject_count) {
@@ -600,7 +665,7 @@ mod tests {
         let email: BTreeSet<String> = ["contact.email".to_owned()].into();
         let on = d("2026-06-01");
         let check = |r: &Recipient<'_>, categories: &BTreeSet<String>, mechanism: Option<&str>| {
-            check_transfer(r, categories, mechanism, on, &in_force, "EEA")
+            check_transfer(r, categories, mechanism, on, &in_force, ("EEA", None))
                 .map_err(|(reason, _)| reason)
         };
 

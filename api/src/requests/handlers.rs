@@ -251,12 +251,11 @@ pub async fn warn_calendars_ending(
     let Some(end) = deadlines::running_out(now.date_naive()) else {
         return Ok(false);
     };
-    tracing::warn!(%end, "the shipped public-holiday calendars end within a year");
     let id = Uuid::new_v5(
         &Uuid::NAMESPACE_OID,
         format!("{NOTICE_CALENDARS_ENDING}:{end}").as_bytes(),
     );
-    staff_notice::Entity::insert(staff_notice::ActiveModel {
+    let filed = staff_notice::Entity::insert(staff_notice::ActiveModel {
         id: Set(id),
         role: Set("privacy_officer".into()),
         kind: Set(NOTICE_CALENDARS_ENDING.into()),
@@ -279,6 +278,10 @@ pub async fn warn_calendars_ending(
     )
     .exec_without_returning(tenancy.system().control())
     .await?;
+    // Logged once, with the notice; the server also logs it at start.
+    if filed > 0 {
+        tracing::warn!(%end, "the shipped public-holiday calendars end within a year");
+    }
     Ok(true)
 }
 

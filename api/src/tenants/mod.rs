@@ -356,7 +356,20 @@ pub async fn set_jurisdiction(
             "subdivision": subdivision,
             "time_zone": time_zone,
         })),
-        Vec::new(),
+        // The client's admins are told: the country decides its holidays, its days and the law it exports under.
+        vec![crate::owed::Owed::notice(
+            "tenant.jurisdiction",
+            "Your jurisdiction was changed",
+            format!(
+                "{} set where you are established to {country}{} with days counted in {time_zone}. Deadlines \
+                 computed from now on use its public holidays; transfers are checked under its law.",
+                scope.principal().label(),
+                subdivision
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default(),
+            ),
+        )],
     )
     .await?;
     txn.commit().await?;

@@ -299,7 +299,7 @@ async fn every_mutation_appends_one_event(backend: Backend) {
     let objection = w
         .call("objectToChange", &admin, "mutation($n: ID!) { objectToChange(noticeId: $n, reason: \"we need to review its DPA\") { id } }", json!({ "n": notice }))
         .await;
-    w.call("resolveObjection", &legal, "mutation($id: ID!) { resolveObjection(id: $id, resolution: WITHDRAWN_BY_CLIENT, note: \"DPA reviewed\") { id } }", json!({ "id": s(&objection, &["id"]) })).await;
+    w.call("resolveObjection", &legal, "mutation($id: ID!) { resolveObjection(id: $id, resolution: NOT_USED_FOR_TENANT, note: \"DPA reviewed\") { id } }", json!({ "id": s(&objection, &["id"]) })).await;
     let other = s(notices.ok(), &["changeNotices", "1", "id"]);
     let second = w
         .call(
@@ -324,6 +324,9 @@ async fn every_mutation_appends_one_event(backend: Backend) {
     .unwrap();
     w.call("setSubProcessorErasureEndpoint", &legal, "mutation($id: ID!) { setSubProcessorErasureEndpoint(id: $id, endpoint: null) { endpoint } }", json!({ "id": mailer })).await;
     w.call("recordOnwardTransfer", &legal, "mutation($i: OnwardTransferInput!) { recordOnwardTransfer(input: $i) { id } }", json!({ "i": { "tenantId": t, "subProcessorId": mailer, "categories": ["user.contact.email"], "purpose": "essential.service", "subjectIds": [s1] } })).await;
+    // A wider change to an entry in use, announced to every tenant, then withdrawn.
+    w.call("updateSubProcessor", &legal, "mutation($id: ID!, $i: SubProcessorInput!) { updateSubProcessor(id: $id, input: $i, reason: \"an Irish site\") { id } }", json!({ "id": mailer, "i": sp("WalkMail", &["DE", "FR", "IE"], &["user.contact.email", "user.name"], &[]) })).await;
+    w.call("withdrawSubProcessorChange", &legal, "mutation($id: ID!) { withdrawSubProcessorChange(id: $id, reason: \"plan dropped\") { id } }", json!({ "id": mailer })).await;
     w.call(
         "retireSubProcessor",
         &legal,

@@ -473,6 +473,10 @@ async fn stalled_readers_are_cut_off(backend: Backend) {
     assert!(whole.len() > 9_000_000, "{} bytes", whole.len());
     // One that stops reading is cut off: what it finds later is a short, closed stream.
     let mut stalled = open().await;
+    // The stall starts once the answer does: on a loaded machine the page can take seconds to build, and a reader
+    // that stopped before the first byte was not yet keeping the server waiting.
+    let mut first = [0u8; 1];
+    stalled.read_exact(&mut first).await.unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     let mut got = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut got)).await;

@@ -177,6 +177,23 @@ async fn tenants_count_days_in_their_own_calendar_and_time_zone(backend: Backend
         r.ok()["submitDataSubjectRequest"]["dueOn"],
         expected.to_string()
     );
+    // A platform admin may set it too; the client's admins are told either way.
+    let root = app.root();
+    app.gql(
+        &root,
+        SET,
+        json!({ "t": munich, "c": "CH", "s": "ZH", "z": "Europe/Zurich" }),
+    )
+    .await
+    .ok();
+    let told = titles(&app, &admin).await;
+    assert_eq!(
+        told.iter()
+            .filter(|t| *t == "Your jurisdiction was changed")
+            .count(),
+        2,
+        "{told:?}"
+    );
     // In the tenant's own audit trail.
     let trail = app
         .gql(
@@ -459,6 +476,11 @@ async fn transfer_rules_carry_their_sources_and_their_changes_reach_the_tenants(
         hit.ok()["recordMechanismInvalidation"]["subProcessors"],
         json!([{ "name": "Cloud" }])
     );
+    // Only the German controller could rely on the EU-US DPF: the Swiss one is not told of it.
+    assert_eq!(
+        hit.ok()["recordMechanismInvalidation"]["tenantIds"],
+        json!([berlin])
+    );
     assert_eq!(
         transfer(berlin.clone(), cloud.clone(), bs.clone(), Some("eu_us_dpf"))
             .await
@@ -516,6 +538,90 @@ async fn transfer_rules_carry_their_sources_and_their_changes_reach_the_tenants(
         t.iter()
             .any(|t| t == &format!("IN has an adequacy decision from {}", today())),
         "{t:?}"
+    );
+
+    // A change that names neither date is refused; one that leaves `withdrawnOn` out keeps a recorded withdrawal.
+    // (No `withdrawnOn` in the document: a variable given as null is a value, `null`.)
+    const DATED: &str = "mutation($c: String!, $d: NaiveDate) { recordAdequacyChange(country: $c, decidedOn: $d, reason: \"corrected date\") { mechanism } }";
+    app.gql(&legal, DATED, json!({ "c": "JP" }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    app.gql(&legal, DATED, json!({ "c": "JP", "d": "2019-01-23" }))
+        .await
+        .ok();
+    let jp = app
+        .gql(
+            &ba,
+            "{ adequacyDecisions { country withdrawnOn } }",
+            json!({}),
+        )
+        .await;
+    let jp = jp.ok()["adequacyDecisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["country"] == "JP")
+        .cloned()
+        .unwrap();
+    assert_eq!(jp["withdrawnOn"], today().to_string());
+
+    // The record of processing lists only the safeguards the tenant can rely on: the Swiss controller's shows the
+    // Swiss-US DPF for Cloud, not the EU-US DPF (another law's, and invalidated).
+    let record = app
+        .gql(
+            &za,
+            "{ recordOfProcessing { subProcessors { name safeguards } } }",
+            json!({}),
+        )
+        .await;
+    let cloud_use = record.ok()["recordOfProcessing"]["subProcessors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "Cloud")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        cloud_use["safeguards"],
+        json!(["swiss_us_dpf"]),
+        "{cloud_use:#}"
+    );
+
+    // Data kept in the controller's own country is not a transfer: a UK controller's UK host needs no mechanism.
+    let london = create(
+        &app,
+        json!({ "name": "London Ltd", "region": "eu", "country": "GB" }),
+    )
+    .await;
+    let london = london.ok()["createTenant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let la = app.invite(&london, "l-admin", "CLIENT_ADMIN").await;
+    let host = propose(&app, &legal, sp("UKHost", &["GB"], &[email], &[])).await;
+    app.gql(&legal, ANNOUNCE, json!({ "id": host, "r": "rollout" }))
+        .await
+        .ok();
+    steward::registry::activate_due(app.state.tenancy(), today() + Duration::days(31))
+        .await
+        .unwrap();
+    app.gql(
+        &legal,
+        ADEQUACY,
+        json!({ "c": "GB", "w": today().to_string() }),
+    )
+    .await
+    .ok();
+    let ls = subject(&app, &la, "l1", "l1@l.example", "Lee L").await;
+    assert_eq!(
+        transfer(london.clone(), host.clone(), ls.clone(), None).await,
+        None
+    );
+    assert_eq!(
+        transfer(berlin.clone(), host.clone(), bs.clone(), None)
+            .await
+            .as_deref(),
+        Some("MECHANISM_REQUIRED")
     );
 }
 

@@ -430,27 +430,35 @@ async fn objections_protect_only_their_tenant(backend: Backend) {
     );
     let _ = b_notice;
 
-    // Support cannot resolve; legal can. Withdrawn: the change proceeds for A at the next run.
+    // Support cannot resolve; legal cannot withdraw for the client; the client withdraws: the change proceeds for A at
+    // the next run.
     let resolve = "mutation($id: ID!, $r: ObjectionResolution!) { resolveObjection(id: $id, resolution: $r, note: \"talked\") { resolution resolvedBy } }";
     let objection_id = objection.ok()["objectToChange"]["id"].clone();
     let support = app.staff_with("sup", "SUPPORT").await;
     app.gql(
         &support,
         resolve,
-        json!({ "id": objection_id, "r": "WITHDRAWN_BY_CLIENT" }),
+        json!({ "id": objection_id, "r": "NOT_USED_FOR_TENANT" }),
     )
     .await
     .expect_code("FORBIDDEN");
+    app.gql(
+        &legal,
+        resolve,
+        json!({ "id": objection_id, "r": "WITHDRAWN_BY_CLIENT" }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
     let resolved = app
         .gql(
-            &legal,
-            resolve,
-            json!({ "id": objection_id, "r": "WITHDRAWN_BY_CLIENT" }),
+            &a_admin,
+            "mutation($id: ID!) { withdrawObjection(id: $id) { resolution resolvedBy } }",
+            json!({ "id": objection_id }),
         )
         .await;
     assert_eq!(
-        resolved.ok()["resolveObjection"],
-        json!({ "resolution": "WITHDRAWN_BY_CLIENT", "resolvedBy": "staff:lex" })
+        resolved.ok()["withdrawObjection"],
+        json!({ "resolution": "WITHDRAWN_BY_CLIENT", "resolvedBy": "client:obj-a" })
     );
     app.gql(
         &legal,
@@ -459,11 +467,12 @@ async fn objections_protect_only_their_tenant(backend: Backend) {
     )
     .await
     .expect_code("CONFLICT");
+    // The client's withdrawal made the blocked notice active at once: the next run has nothing left to activate.
     assert_eq!(
         steward::registry::activate_due(tenancy, date)
             .await
             .unwrap(),
-        1
+        0
     );
     app.gql(&legal, TRANSFER, transfer(&a, &a_subject))
         .await
@@ -521,7 +530,13 @@ async fn transfer_validation_matrix(backend: Backend) {
         sp("Euro", &["DE", "FR"], &["user.contact.email"], &[]),
     )
     .await;
-    let mut indian = sp("Indie", &["IN"], &["user.contact.email"], &["eu_us_dpf"]);
+    // The DPF covers its US site, not its Indian one (a mechanism that covers none of an entry's countries is refused).
+    let mut indian = sp(
+        "Indie",
+        &["IN", "US"],
+        &["user.contact.email"],
+        &["eu_us_dpf"],
+    );
     indian["dpfCertified"] = json!(true);
     let india = propose(&app, &legal, indian).await;
     activate(&app, &legal, &india).await;

@@ -149,6 +149,21 @@ async fn a_wider_change_is_announced_and_the_current_terms_stay_until_it_takes_e
     );
     assert!(transfer(&app, &legal, &b, &mailer, &sb, email).await["errors"].is_null());
 
+    // The public list shows the change announced, with its date.
+    let public = app.get("/subprocessors.json").await;
+    let listed = public.body["subprocessors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "Mailer")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        listed["pending_change"]["effective_on"],
+        on.to_string(),
+        "{listed:#}"
+    );
+    assert_eq!(listed["pending_change"]["countries"], json!(["IE", "US"]));
     // One change at a time, and an announced entry keeps the terms its tenants were told.
     app.gql(&legal, UPDATE, json!({ "id": mailer, "i": sp("Mailer", &["IE", "US", "IN"], &[email, name], &["eu_scc_2021"]) }))
         .await
@@ -325,4 +340,246 @@ both_backends!(
     a_wider_change_is_announced_and_the_current_terms_stay_until_it_takes_effect,
     another_legal_entity_is_announced,
     two_changes_announced_at_once_settle_once,
+);
+
+const LEGAL_DEMAND: &str =
+    "mutation($i: LegalDemandInput!) { recordLegalDisclosure(input: $i) { id } }";
+
+/// Dates past year 9999 sort before today as SQLite text: every date given to Steward is kept within 1900–2199, so a
+/// notice period, a change or a gag order cannot end at once.
+async fn dates_out_of_range_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let legal = app.staff_with("lex", "LEGAL").await;
+    let t = app.create_tenant("Client", "eu").await;
+    app.invite(&t, "admin", "CLIENT_ADMIN").await;
+    let email = "user.contact.email";
+    let mailer = propose(&app, &legal, sp("Mailer", &["IE"], &[email], &[])).await;
+    for far in ["+10000-01-01", "9999-12-31"] {
+        app.gql(
+            &legal,
+            ANNOUNCE,
+            json!({ "id": mailer, "d": far, "r": "far" }),
+        )
+        .await
+        .expect_code("BAD_USER_INPUT");
+    }
+    app.gql(&legal, ANNOUNCE, json!({ "id": mailer, "r": "rollout" }))
+        .await
+        .ok();
+    steward::registry::activate_due(app.state.tenancy(), today() + Duration::days(31))
+        .await
+        .unwrap();
+    let wider = sp("Mailer", &["IE", "FR"], &[email], &[]);
+    for far in ["+10000-01-01", "2199-12-31"] {
+        app.gql(
+            &legal,
+            UPDATE,
+            json!({ "id": mailer, "i": wider, "d": far }),
+        )
+        .await
+        .expect_code("BAD_USER_INPUT");
+    }
+    let mut signed = sp("Other", &["IE"], &[email], &[]);
+    signed["dpaSignedOn"] = json!("+10000-01-01");
+    let reply = app
+        .gql(&legal, "mutation($i: SubProcessorInput!) { proposeSubProcessor(input: $i, reason: \"x\") { id } }", json!({ "i": signed }))
+        .await;
+    reply.expect_code("BAD_USER_INPUT");
+    assert!(reply.message().contains("1900"), "{}", reply.message());
+    let gag = json!({ "i": { "tenantId": t, "kind": "SUBPOENA", "authority": "Court X", "reference": "R-1", "receivedOn": today().to_string(), "scope": "emails", "nondisclosureOrder": true, "nondisclosureUntil": "+10000-01-01" } });
+    app.gql(&legal, LEGAL_DEMAND, gag)
+        .await
+        .expect_code("BAD_USER_INPUT");
+    for vars in [
+        json!({ "c": "KR", "d": "0001-01-01" }),
+        json!({ "c": "AR", "d": "-0001-01-01" }),
+        json!({ "c": "JP", "w": "+10000-01-01" }),
+    ] {
+        app.gql(&legal, "mutation($c: String!, $d: NaiveDate, $w: NaiveDate) { recordAdequacyChange(country: $c, decidedOn: $d, withdrawnOn: $w, reason: \"x\") { mechanism } }", vars)
+            .await
+            .expect_code("BAD_USER_INPUT");
+    }
+    // Nothing of it was written.
+    assert_eq!(app.count("control", "legal_disclosures", "1 = 1").await, 0);
+    assert_eq!(app.count("control", "adequacy_changes", "1 = 1").await, 0);
+    assert_eq!(
+        app.count("control", "change_notices", "kind = 'change'")
+            .await,
+        0
+    );
+}
+
+/// Legal withdraws an announced change; what applies at once (a certification lapsing) still applies while one is
+/// announced, to both sets of terms; an entry with a change announced cannot be retired before it is withdrawn.
+async fn an_announced_change_can_be_withdrawn(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let legal = app.staff_with("lex", "LEGAL").await;
+    let t = app.create_tenant("Client", "eu").await;
+    let admin = app.invite(&t, "admin", "CLIENT_ADMIN").await;
+    let email = "user.contact.email";
+    let mut input = sp("Cloud", &["US"], &[email], &["eu_us_dpf", "eu_scc_2021"]);
+    input["dpfCertified"] = json!(true);
+    let cloud = propose(&app, &legal, input.clone()).await;
+    app.gql(&legal, ANNOUNCE, json!({ "id": cloud, "r": "rollout" }))
+        .await
+        .ok();
+    steward::registry::activate_due(app.state.tenancy(), today() + Duration::days(31))
+        .await
+        .unwrap();
+    let mut wider = input.clone();
+    wider["countries"] = json!(["US", "IE"]);
+    app.gql(
+        &legal,
+        UPDATE,
+        json!({ "id": cloud, "i": wider, "d": (today() + Duration::days(400)).to_string() }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+    app.gql(&legal, UPDATE, json!({ "id": cloud, "i": wider }))
+        .await
+        .ok();
+
+    // The certification lapses: it applies at once, to the current and the announced terms.
+    let mut lapsed = input.clone();
+    lapsed["dpfCertified"] = json!(false);
+    lapsed["mechanisms"] = json!(["eu_scc_2021"]);
+    let u = app
+        .gql(&legal, "mutation($id: ID!, $i: SubProcessorInput!) { updateSubProcessor(id: $id, input: $i, reason: \"DPF lapsed\") { dpfCertified mechanisms countries pendingChange { dpfCertified mechanisms countries } } }", json!({ "id": cloud, "i": lapsed }))
+        .await;
+    let u = &u.ok()["updateSubProcessor"];
+    assert_eq!(u["dpfCertified"], false, "{u:#}");
+    assert_eq!(u["countries"], json!(["US"]));
+    assert_eq!(u["pendingChange"]["dpfCertified"], false);
+    assert_eq!(u["pendingChange"]["mechanisms"], json!(["eu_scc_2021"]));
+    assert_eq!(u["pendingChange"]["countries"], json!(["IE", "US"]));
+
+    app.gql(
+        &legal,
+        "mutation($id: ID!) { retireSubProcessor(id: $id, reason: \"gone\") { id } }",
+        json!({ "id": cloud }),
+    )
+    .await
+    .expect_code("CONFLICT");
+    let support = app.staff_with("sue", "SUPPORT").await;
+    const WITHDRAW: &str = "mutation($id: ID!) { withdrawSubProcessorChange(id: $id, reason: \"plan dropped\") { countries pendingChange { effectiveOn } } }";
+    app.gql(&support, WITHDRAW, json!({ "id": cloud }))
+        .await
+        .expect_code("FORBIDDEN");
+    let w = app.gql(&legal, WITHDRAW, json!({ "id": cloud })).await;
+    assert!(w.ok()["withdrawSubProcessorChange"]["pendingChange"].is_null());
+    assert_eq!(
+        w.ok()["withdrawSubProcessorChange"]["countries"],
+        json!(["US"])
+    );
+    app.gql(&legal, WITHDRAW, json!({ "id": cloud }))
+        .await
+        .expect_code("CONFLICT");
+    let e = standing(&app, &admin, "Cloud").await;
+    assert_eq!(e["standing"], "ACTIVE", "{e:#}");
+    assert!(
+        inbox_titles(&app, &admin)
+            .await
+            .iter()
+            .any(|t| t == "Change to sub-processor Cloud withdrawn")
+    );
+    // Nothing takes effect on the date once withdrawn; a new change can be announced.
+    steward::registry::activate_due(app.state.tenancy(), today() + Duration::days(60))
+        .await
+        .unwrap();
+    let now = app.gql(&legal, SP, json!({ "id": cloud })).await;
+    assert_eq!(now.ok()["subProcessor"]["countries"], json!(["US"]));
+    let mut again = lapsed.clone();
+    again["countries"] = json!(["US", "CA"]);
+    app.gql(&legal, UPDATE, json!({ "id": cloud, "i": again }))
+        .await
+        .ok();
+    // A mechanism that covers none of the entry's countries is refused.
+    let mut elsewhere = sp("Eire", &["IE"], &[email], &["eu_us_dpf"]);
+    elsewhere["dpfCertified"] = json!(true);
+    app.gql(
+        &legal,
+        "mutation($i: SubProcessorInput!) { proposeSubProcessor(input: $i, reason: \"x\") { id } }",
+        json!({ "i": elsewhere }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+}
+
+/// Only the client withdraws its objection; legal's resolution reaches the client's inbox and audit trail; a client
+/// that withdrew may object again in the window, one whose objection legal resolved may not.
+async fn objections_are_the_clients_and_resolutions_reach_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let legal = app.staff_with("lex", "LEGAL").await;
+    let t = app.create_tenant("Client", "eu").await;
+    let admin = app.invite(&t, "admin", "CLIENT_ADMIN").await;
+    let email = "user.contact.email";
+    let a = propose(&app, &legal, sp("Alpha", &["IE"], &[email], &[])).await;
+    let b = propose(&app, &legal, sp("Beta", &["IE"], &[email], &[])).await;
+    for id in [&a, &b] {
+        app.gql(&legal, ANNOUNCE, json!({ "id": id, "r": "rollout" }))
+            .await
+            .ok();
+    }
+    const OBJECT: &str =
+        "mutation($n: ID!) { objectToChange(noticeId: $n, reason: \"review\") { id } }";
+    const RESOLVE: &str = "mutation($id: ID!, $r: ObjectionResolution!) { resolveObjection(id: $id, resolution: $r, note: \"agreed\") { id } }";
+    let notice = |name: &'static str| {
+        let app = &app;
+        let admin = admin.clone();
+        async move { standing(app, &admin, name).await["notice"]["id"].clone() }
+    };
+    let na = notice("Alpha").await;
+    let oa = app.gql(&admin, OBJECT, json!({ "n": na })).await.ok()["objectToChange"]["id"].clone();
+    app.gql(
+        &legal,
+        RESOLVE,
+        json!({ "id": oa, "r": "WITHDRAWN_BY_CLIENT" }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+    app.gql(
+        &legal,
+        RESOLVE,
+        json!({ "id": oa, "r": "NOT_USED_FOR_TENANT" }),
+    )
+    .await
+    .ok();
+    assert!(
+        inbox_titles(&app, &admin)
+            .await
+            .iter()
+            .any(|t| t == "Your objection to Alpha was resolved")
+    );
+    let trail = app
+        .gql(&admin, "{ auditEvents(action: \"subprocessor.objection_resolved\", first: 5) { edges { node { action } } } }", json!({}))
+        .await;
+    assert_eq!(
+        trail.ok()["auditEvents"]["edges"].as_array().unwrap().len(),
+        1
+    );
+    app.gql(&admin, OBJECT, json!({ "n": na }))
+        .await
+        .expect_code("CONFLICT");
+
+    let nb = notice("Beta").await;
+    let ob = app.gql(&admin, OBJECT, json!({ "n": nb })).await.ok()["objectToChange"]["id"].clone();
+    app.gql(&admin, OBJECT, json!({ "n": nb }))
+        .await
+        .expect_code("CONFLICT");
+    app.gql(
+        &admin,
+        "mutation($id: ID!) { withdrawObjection(id: $id) { id } }",
+        json!({ "id": ob }),
+    )
+    .await
+    .ok();
+    let again = app.gql(&admin, OBJECT, json!({ "n": nb })).await;
+    assert_ne!(again.ok()["objectToChange"]["id"], ob);
+    assert_eq!(standing(&app, &admin, "Beta").await["standing"], "OBJECTED");
+}
+
+both_backends!(
+    dates_out_of_range_are_refused,
+    an_announced_change_can_be_withdrawn,
+    objections_are_the_clients_and_resolutions_reach_it,
 );
