@@ -376,6 +376,8 @@ pub struct Recipient<'a> {
     pub name: &'a str,
     pub status: SubProcessorStatus,
     pub notice: Option<(ChangeNoticeStatus, NaiveDate)>,
+    /// The day the entry came into effect for the tenant (its notice's activation), when recorded.
+    pub in_effect_since: Option<NaiveDate>,
     pub declared: &'a [String],
     pub countries: &'a [String],
     pub agreed: &'a [String],
@@ -430,6 +432,17 @@ pub fn check_transfer(
         // A withdrawn change never decides where an entry stands (`in_force`); as the entry's own notice, it never is.
         Some((ChangeNoticeStatus::Active | ChangeNoticeStatus::Withdrawn, _)) => {}
     }
+    // Data cannot have gone to an entry before it was in effect for the tenant (onboarding: the day it was created).
+    if let Some(since) = recipient.in_effect_since
+        && date < since
+    {
+        return Err((
+            RefusalReason::NotYetEffective,
+            format!(
+                "{name} is in effect for this tenant from {since}: a transfer on {date} cannot have gone to it"
+            ),
+        ));
+    }
     if let Some(extra) = categories.iter().find(|c| !recipient.declared.contains(c)) {
         return Err((
             RefusalReason::CategoryNotDeclared,
@@ -454,6 +467,42 @@ pub fn check_transfer(
         .map_err(|(refusal, message)| (refusal.reason(), message))?;
     }
     Ok(())
+}
+
+/// An entry's terms on `date` when a change to them took effect after it: `(categories, countries, mechanisms, DPF
+/// certified)` as the earliest such change's revision recorded them before; `None` when today's terms applied then.
+async fn terms_on(
+    tenancy: &Tenancy,
+    sp: &subprocessor::Model,
+    date: NaiveDate,
+) -> Result<Option<(Vec<String>, Vec<String>, Vec<String>, bool)>, AppError> {
+    let later = steward_entities::subprocessor_revision::Entity::find()
+        .filter(steward_entities::subprocessor_revision::Column::SubProcessorId.eq(sp.id))
+        .filter(steward_entities::subprocessor_revision::Column::Change.eq("change_effective"))
+        .order_by_asc(steward_entities::subprocessor_revision::Column::Id)
+        .all(tenancy.system().control())
+        .await?
+        .into_iter()
+        .find(|r| r.at.date_naive() > date);
+    let Some(before) = later.and_then(|r| r.before) else {
+        return Ok(None);
+    };
+    let names = |key: &str| -> Vec<String> {
+        before[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(Some((
+        names("categories"),
+        names("countries"),
+        names("mechanisms"),
+        before["dpf_certified"].as_bool().unwrap_or(false),
+    )))
 }
 
 /// Records an onward transfer of the scope's tenant's data, or refuses it with a reason code.
@@ -495,14 +544,33 @@ pub async fn record_transfer(
         .map(|m| mechanisms::known(m.trim()).map(|m| m.key.clone()))
         .transpose()?;
     let in_force = mechanisms_in_force(tenancy).await?;
+    // A transfer on an earlier day is checked against the terms in force that day: those before each change that
+    // took effect since (its revision keeps them).
+    let then = terms_on(tenancy, &sp, date).await?;
+    let (declared, countries, agreed, certified) = match &then {
+        Some(t) => (&t.0, &t.1, &t.2, t.3),
+        None => (
+            &sp.categories.0,
+            &sp.countries.0,
+            &sp.mechanisms.0,
+            sp.dpf_certified,
+        ),
+    };
+    let in_effect_since = notices
+        .iter()
+        .rev()
+        .find(|n| n.kind != steward_entities::change_notice::ChangeKind::Change)
+        .and_then(|n| n.activated_at)
+        .map(|at| at.date_naive());
     let recipient = Recipient {
         name: &sp.name,
         status,
         notice: standing,
-        declared: &sp.categories.0,
-        countries: &sp.countries.0,
-        agreed: &sp.mechanisms.0,
-        certified: sp.dpf_certified,
+        in_effect_since,
+        declared,
+        countries,
+        agreed,
+        certified,
     };
     check_transfer(
         &recipient,
@@ -657,6 +725,7 @@ mod tests {
             name: "Mailer Inc",
             status: SubProcessorStatus::Active,
             notice: Some((ChangeNoticeStatus::Active, d("2026-01-01"))),
+            in_effect_since: Some(d("2026-01-01")),
             declared: &declared,
             countries: &us,
             agreed: &scc,
@@ -670,6 +739,19 @@ mod tests {
         };
 
         assert_eq!(check(&base, &email, Some("eu_scc_2021")), Ok(()));
+        // Not before the entry was in effect for the tenant.
+        assert_eq!(
+            check_transfer(
+                &base,
+                &email,
+                Some("eu_scc_2021"),
+                d("2025-12-31"),
+                &in_force,
+                ("EEA", None)
+            )
+            .map_err(|(reason, _)| reason),
+            Err(RefusalReason::NotYetEffective)
+        );
         let within_eea = Recipient {
             countries: &eea,
             ..base

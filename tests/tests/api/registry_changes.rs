@@ -211,6 +211,45 @@ async fn a_wider_change_is_announced_and_the_current_terms_stay_until_it_takes_e
         "ACTIVE"
     );
     assert!(transfer(&app, &legal, &a, &mailer, &sa, name).await["errors"].is_null());
+    // A transfer dated before the entry was in effect for the tenant cannot have happened.
+    let dated = |on: NaiveDate, category: &str| json!({ "i": { "tenantId": a, "subProcessorId": mailer, "categories": [category], "purpose": "analytics", "subjectIds": [sa], "transferredOn": on.to_string(), "mechanism": "eu_scc_2021" } });
+    let early = app
+        .gql(
+            &legal,
+            TRANSFER,
+            dated(today() - Duration::days(400), email),
+        )
+        .await;
+    assert_eq!(
+        reason(&early.body),
+        Some("NOT_YET_EFFECTIVE"),
+        "{:#}",
+        early.body
+    );
+    // As for a tenant bound before activation times were recorded: a transfer before the change took effect is
+    // checked against the terms in force then, without the category the change added.
+    let id = steward_tests::stored_uuid(&app, &a);
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &app.raw_db("control").await,
+        &format!("UPDATE change_notices SET activated_at = NULL WHERE tenant_id = {id}"),
+    )
+    .await
+    .unwrap();
+    let before = app
+        .gql(&legal, TRANSFER, dated(today() - Duration::days(1), name))
+        .await;
+    assert_eq!(
+        reason(&before.body),
+        Some("CATEGORY_NOT_DECLARED"),
+        "{:#}",
+        before.body
+    );
+    assert!(
+        app.gql(&legal, TRANSFER, dated(today() - Duration::days(1), email))
+            .await
+            .body["errors"]
+            .is_null()
+    );
     let b_view = standing(&app, &b_admin, "Mailer").await;
     assert_eq!(b_view["standing"], "BLOCKED", "{b_view:#}");
     let blocked = transfer(&app, &legal, &b, &mailer, &sb, email).await;
