@@ -130,20 +130,34 @@ impl Keyring {
         self.derive_for(purpose, b"v1")
     }
 
-    /// The HMAC secret of the erasure webhooks sent to one sub-processor (hex), shared with it out of band.
-    pub fn webhook_secret(&self, sub_processor: crate::ids::SubProcessorId) -> String {
-        self.webhook_secret_for(sub_processor.0)
+    /// The signing secret an endpoint set before secrets were stored was given: derived from the master key and
+    /// shown as 64 hex characters, whose ASCII bytes are the HMAC key (as `whsec_` + base64 of those characters).
+    /// Kept until the endpoint's secret is rotated, so receivers configured then keep verifying.
+    pub fn legacy_webhook_secret(&self, owner: uuid::Uuid) -> WebhookSecret {
+        let hex_secret = hex::encode(
+            self.derive_for("erasure-webhook", owner.as_bytes())
+                .as_ref(),
+        );
+        WebhookSecret(Zeroizing::new(hex_secret.into_bytes()))
     }
 
-    /// The HMAC secret of the notice webhooks sent to one tenant (hex). It is derived the way the erasure secrets are
-    /// (so receivers already configured keep verifying); the two never collide, as no tenant shares an id with a
-    /// sub-processor.
-    pub fn notice_webhook_secret(&self, tenant: crate::ids::TenantId) -> String {
-        self.webhook_secret_for(tenant.0)
+    /// Wraps an endpoint's signing secret for storage, bound to its owner (the tenant or sub-processor).
+    pub fn wrap_webhook_secret(
+        &self,
+        owner: uuid::Uuid,
+        secret: &WebhookSecret,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let key = Sealer::new(self.derive_for("webhook-secret-wrap", b"v1"));
+        seal_with(&key, &secret.0, &webhook_aad(owner))
     }
 
-    fn webhook_secret_for(&self, id: uuid::Uuid) -> String {
-        hex::encode(self.derive_for("erasure-webhook", id.as_bytes()).as_ref())
+    pub fn unwrap_webhook_secret(
+        &self,
+        owner: uuid::Uuid,
+        sealed: &[u8],
+    ) -> Result<WebhookSecret, CryptoError> {
+        let key = Sealer::new(self.derive_for("webhook-secret-wrap", b"v1"));
+        open_with(&key, sealed, &webhook_aad(owner)).map(|b| WebhookSecret(Zeroizing::new(b)))
     }
 
     /// The key that wraps a tenant's subject keys.
@@ -175,6 +189,51 @@ impl Keyring {
     /// A key of its own, so an external id never shares an index with an email.
     pub fn external_id_index(&self, tenant: TenantId, external_id: &str) -> String {
         hmac_hex(&self.derive("external-id-index", tenant), external_id)
+    }
+}
+
+fn webhook_aad(owner: uuid::Uuid) -> Vec<u8> {
+    [b"webhook-secret:".as_slice(), owner.as_bytes()].concat()
+}
+
+/// A webhook endpoint's signing secret (Standard Webhooks): 32 random bytes, handed out once as `whsec_<base64>` and
+/// stored only wrapped. Cleared on drop.
+pub struct WebhookSecret(Zeroizing<Vec<u8>>);
+
+impl fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
+}
+
+impl WebhookSecret {
+    pub fn generate() -> Result<WebhookSecret, CryptoError> {
+        let mut bytes = Zeroizing::new(vec![0u8; 32]);
+        getrandom::fill(&mut bytes).map_err(|_| CryptoError::Randomness)?;
+        Ok(WebhookSecret(bytes))
+    }
+
+    /// The HMAC key.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A secret given as `whsec_<base64>`.
+    pub fn from_whsec(text: &str) -> Option<WebhookSecret> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.strip_prefix("whsec_")?)
+            .ok()?;
+        (!bytes.is_empty()).then(|| WebhookSecret(Zeroizing::new(bytes)))
+    }
+
+    /// As a receiver configures it: `whsec_` and the key in standard base64.
+    pub fn to_whsec(&self) -> String {
+        use base64::Engine as _;
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(&*self.0)
+        )
     }
 }
 
@@ -319,13 +378,44 @@ mod tests {
     /// Webhook receivers hold these secrets: they must not change with a refactor. Pinned for one master key and id;
     /// a tenant's notice secret and a sub-processor's erasure secret are derived alike, each from its own id.
     #[test]
-    fn webhook_secrets_are_stable() {
+    fn legacy_webhook_secrets_are_stable() {
         let ring = keyring();
         let id = uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
         let pinned = "0c2cc4fb35a7359d4d3596051caa00a128bdd36a3a748268d6e221195bc0c23e";
-        assert_eq!(ring.notice_webhook_secret(TenantId(id)), pinned);
-        assert_eq!(ring.webhook_secret(crate::ids::SubProcessorId(id)), pinned);
-        assert_ne!(ring.notice_webhook_secret(TenantId::new()), pinned);
+        // The secret endpoints set before secrets were stored were shown: receivers hold it.
+        assert_eq!(ring.legacy_webhook_secret(id).bytes(), pinned.as_bytes());
+        assert_ne!(
+            ring.legacy_webhook_secret(uuid::Uuid::now_v7()).bytes(),
+            pinned.as_bytes()
+        );
+    }
+
+    #[test]
+    fn webhook_secrets_are_random_and_wrapped_for_their_owner() {
+        let ring = keyring();
+        let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let secret = WebhookSecret::generate().unwrap();
+        assert_ne!(secret.bytes(), WebhookSecret::generate().unwrap().bytes());
+        assert!(secret.to_whsec().starts_with("whsec_") && secret.to_whsec().len() == 6 + 44);
+        let wrapped = ring.wrap_webhook_secret(a, &secret).unwrap();
+        assert!(
+            !wrapped
+                .windows(8)
+                .any(|w| secret.bytes().windows(8).any(|s| s == w))
+        );
+        assert_eq!(
+            ring.unwrap_webhook_secret(a, &wrapped).unwrap().bytes(),
+            secret.bytes()
+        );
+        assert!(
+            ring.unwrap_webhook_secret(b, &wrapped).is_err(),
+            "bound to its owner"
+        );
+        let other = Keyring::new(MasterKey::generate().unwrap());
+        assert!(
+            other.unwrap_webhook_secret(a, &wrapped).is_err(),
+            "and to the master key"
+        );
     }
 
     #[test]

@@ -26,6 +26,9 @@ const SLOW_STATEMENT: Duration = Duration::from_millis(500);
 pub struct Databases {
     control: DatabaseConnection,
     regions: BTreeMap<String, DatabaseConnection>,
+    /// Each database's URL, for the connection that holds the migration lock.
+    control_url: crate::config::Secret,
+    region_urls: BTreeMap<String, crate::config::Secret>,
     statements: Arc<AtomicU64>,
 }
 
@@ -44,6 +47,98 @@ fn private(path: &std::path::Path, mode: u32) {
     }
     #[cfg(not(unix))]
     let _ = (path, mode);
+}
+
+/// Held while one database is migrated: on PostgreSQL a session advisory lock on a connection of its own (released
+/// when that connection closes, so a process that dies mid-migration frees it); on SQLite an exclusive lock on a file
+/// beside the database (`<file>.migrate-lock`, released when the process lets go of it or dies).
+pub struct MigrationLock {
+    _held: Held,
+}
+
+enum Held {
+    Postgres(DatabaseConnection),
+    File(std::fs::File),
+    Nothing,
+}
+
+/// The advisory lock's key: one value for Steward's migrations, per database (locks are per database).
+const MIGRATION_LOCK_KEY: i64 = 0x5374_6577_6172_6401;
+
+impl MigrationLock {
+    pub async fn take(url: &crate::config::Secret, name: &str) -> anyhow::Result<MigrationLock> {
+        let url = url.expose();
+        if url.starts_with("postgres") {
+            let options = ConnectOptions::new(url.to_owned())
+                .max_connections(1)
+                .min_connections(1)
+                .sqlx_logging(false)
+                .to_owned();
+            let conn = Database::connect(options).await.map_err(|e| {
+                anyhow::anyhow!("cannot connect to the {name} database to lock its migrations: {e}")
+            })?;
+            let waited = std::time::Instant::now();
+            conn.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .await
+                .map_err(|e| anyhow::anyhow!("locking the migrations of {name}: {e}"))?;
+            log_wait(name, waited);
+            return Ok(MigrationLock {
+                _held: Held::Postgres(conn),
+            });
+        }
+        let Some(file) = sqlite_file(url) else {
+            return Ok(MigrationLock {
+                _held: Held::Nothing,
+            });
+        };
+        let mut path = file.into_os_string();
+        path.push(".migrate-lock");
+        let name = name.to_owned();
+        let held = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+            let waited = std::time::Instant::now();
+            lock.lock()
+                .map_err(|e| anyhow::anyhow!("cannot lock {}: {e}", path.display()))?;
+            log_wait(&name, waited);
+            Ok(lock)
+        })
+        .await??;
+        Ok(MigrationLock {
+            _held: Held::File(held),
+        })
+    }
+
+    /// Lets go now (dropping the lock lets go too, a PostgreSQL one once its connection closes).
+    pub async fn release(self) {
+        match self._held {
+            Held::Postgres(conn) => {
+                let _ = conn
+                    .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                    .await;
+                let _ = conn.close().await;
+            }
+            Held::File(file) => {
+                let _ = file.unlock();
+            }
+            Held::Nothing => {}
+        }
+    }
+}
+
+fn log_wait(name: &str, since: std::time::Instant) {
+    let waited = since.elapsed();
+    if waited > Duration::from_millis(100) {
+        tracing::info!(
+            database = name,
+            waited_ms = waited.as_millis() as u64,
+            "waited for another instance's migrations"
+        );
+    }
 }
 
 /// The file of an SQLite URL (`sqlite://path?…`), or `None` for another database or an in-memory one.
@@ -102,24 +197,37 @@ impl Databases {
         Ok(Databases {
             control,
             regions,
+            control_url: config.control_url.clone(),
+            region_urls: config
+                .regions
+                .iter()
+                .map(|r| (r.name.clone(), r.url.clone()))
+                .collect(),
             statements,
         })
     }
 
     /// Applies pending migrations to every database. `keys` lets a migration seal values stored in clear by an older
     /// version (without them such a migration fails, changing nothing).
+    ///
+    /// Several instances starting at once (a rolling deploy, a scaled-out set) migrate one at a time: each database is
+    /// migrated under a lock ([`MigrationLock`]), and an instance that waited finds the work done.
     pub async fn migrate(&self, keys: Option<&Keyring>) -> anyhow::Result<()> {
+        let lock = MigrationLock::take(&self.control_url, "control").await?;
         ControlMigrator::up(&self.control, None)
             .await
             .map_err(|e| anyhow::anyhow!("migrating the control database: {e}"))?;
+        lock.release().await;
         for (name, conn) in &self.regions {
             let sealer = Arc::new(MigrationSealer {
                 keys: keys.cloned(),
                 converted: AtomicU64::new(0),
             });
+            let lock = MigrationLock::take(&self.region_urls[name], name).await?;
             steward_migration::with_sealer(sealer.clone(), RegionMigrator::up(conn, None))
                 .await
                 .map_err(|e| anyhow::anyhow!("migrating region {name}: {e}"))?;
+            lock.release().await;
             let converted = sealer.converted.load(Ordering::Relaxed);
             if converted == 0 {
                 continue;

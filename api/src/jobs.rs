@@ -291,6 +291,8 @@ pub struct Worker {
     pub id: String,
     /// How long a claimed job is ours before another worker may take it over.
     pub lease: Duration,
+    /// Set when the process stops: no new job is claimed; the running ones finish.
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Worker {
@@ -299,7 +301,18 @@ impl Worker {
         Worker {
             id: format!("{}-{}", std::process::id(), &suffix[..8]),
             lease: Duration::from_std(lease).unwrap_or(Duration::seconds(60)),
+            stopping: Default::default(),
         }
+    }
+
+    /// Claims nothing more (every clone of this worker).
+    pub fn stop(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -492,7 +505,7 @@ pub async fn run_due<H: Handler>(
                 } else {
                     other_running
                 };
-                if full || claimed[i] >= MAX_PER_PASS {
+                if full || claimed[i] >= MAX_PER_PASS || worker.is_stopping() {
                     continue;
                 }
                 let busy: Vec<TenantId> = per_tenant

@@ -272,19 +272,112 @@ fn is_refused(e: &reqwest::Error) -> bool {
     false
 }
 
-/// `hex(HMAC-SHA256(secret, "<timestamp>.<body>"))`, as sent in `Steward-Signature: t=<timestamp>,v1=<hex>`.
-pub fn sign_webhook(secret: &str, timestamp: i64, body: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+/// The Standard Webhooks headers (standardwebhooks.com) of one delivery: `webhook-id` (the same on every retry, for
+/// the receiver's idempotency), `webhook-timestamp` (Unix seconds) and `webhook-signature`, one `v1,<base64 of
+/// HMAC-SHA256(secret, "<id>.<timestamp>.<body>")>` per secret, space-separated (two during a rotation's overlap).
+pub fn standard_webhook_headers(
+    id: &str,
+    timestamp: i64,
+    body: &str,
+    secrets: &[crate::crypto::WebhookSecret],
+) -> [(&'static str, String); 3] {
+    use base64::Engine as _;
+    let signatures: Vec<String> = secrets
+        .iter()
+        .map(|secret| {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.bytes())
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+            mac.update(format!("{id}.{timestamp}.").as_bytes());
+            mac.update(body.as_bytes());
+            let signature =
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+            format!("v1,{signature}")
+        })
+        .collect();
+    [
+        ("webhook-id", id.to_owned()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signatures.join(" ")),
+    ]
+}
+
+/// The secrets an endpoint's deliveries are signed with now: its current one (the derived secret of an endpoint set
+/// before secrets were stored) and, within the overlap window of its last rotation, the previous one.
+pub fn endpoint_secrets(
+    keyring: &crate::crypto::Keyring,
+    owner: uuid::Uuid,
+    current: Option<&[u8]>,
+    previous: Option<(&[u8], chrono::DateTime<chrono::Utc>)>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<crate::crypto::WebhookSecret>, crate::crypto::CryptoError> {
+    let mut secrets = vec![match current {
+        Some(sealed) => keyring.unwrap_webhook_secret(owner, sealed)?,
+        None => keyring.legacy_webhook_secret(owner),
+    }];
+    if let Some((sealed, until)) = previous
+        && until > now
+    {
+        secrets.push(keyring.unwrap_webhook_secret(owner, sealed)?);
+    }
+    Ok(secrets)
+}
+
+/// How long the previous secret keeps being signed with after a rotation: at most a week.
+pub const MAX_ROTATION_OVERLAP_HOURS: i32 = 168;
+
+/// The overlap of a rotation, checked: `None` for none at all.
+pub fn rotation_overlap(hours: i32) -> Result<Option<chrono::Duration>, AppError> {
+    let max = MAX_ROTATION_OVERLAP_HOURS;
+    if !(0..=max).contains(&hours) {
+        return Err(AppError::BadInput(format!(
+            "overlapHours must be between 0 and {max} (a week)"
+        )));
+    }
+    Ok((hours > 0).then(|| chrono::Duration::hours(i64::from(hours))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhooks_are_signed_as_the_standard_webhooks_spec_example() {
+        // The example of standardwebhooks.com's specification, and what its Python library signs.
+        let secret =
+            crate::crypto::WebhookSecret::from_whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .unwrap();
+        let [id, timestamp, signature] = standard_webhook_headers(
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1_614_265_330,
+            r#"{"test": 2432232314}"#,
+            std::slice::from_ref(&secret),
+        );
+        assert_eq!(id, ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".into()));
+        assert_eq!(timestamp, ("webhook-timestamp", "1614265330".into()));
+        assert_eq!(
+            signature,
+            (
+                "webhook-signature",
+                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".into()
+            )
+        );
+        // During a rotation's overlap: both signatures, space-separated.
+        let next = crate::crypto::WebhookSecret::generate().unwrap();
+        let [_, _, both] = standard_webhook_headers("msg_1", 1, "{}", &[next, secret]);
+        assert_eq!(both.1.split(' ').count(), 2);
+        assert!(both.1.split(' ').all(|s| s.starts_with("v1,")));
+    }
+
+    #[test]
+    fn a_rotation_overlaps_at_most_a_week() {
+        assert_eq!(rotation_overlap(0).unwrap(), None);
+        assert_eq!(
+            rotation_overlap(24).unwrap(),
+            Some(chrono::Duration::hours(24))
+        );
+        assert!(rotation_overlap(169).is_err());
+        assert!(rotation_overlap(-1).is_err());
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

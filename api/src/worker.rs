@@ -161,3 +161,28 @@ pub fn carry_out<'a>(
         }
     })
 }
+
+/// Hands back the jobs `worker` still holds (a stop that could not wait for them): their lease ends now, so another
+/// instance claims them at once instead of after the lease. Returns how many.
+pub async fn release(
+    tenancy: &crate::tenancy::Tenancy,
+    worker: &crate::jobs::Worker,
+) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let now = chrono::Utc::now();
+    let mut released = 0;
+    let queues = std::iter::once(tenancy.system().control())
+        .chain(tenancy.system().regions().map(|(_, db)| db));
+    for db in queues {
+        released += steward_entities::job::Entity::update_many()
+            .col_expr(steward_entities::job::Column::LockedUntil, Some(now).into())
+            .filter(
+                steward_entities::job::Column::State.eq(steward_entities::job::JobState::Running),
+            )
+            .filter(steward_entities::job::Column::LockedBy.eq(worker.id.clone()))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+    Ok(released)
+}

@@ -309,15 +309,16 @@ fn token_mints_exactly_what_was_asked() {
     );
     let token = String::from_utf8(output.stdout).unwrap();
     assert_eq!(token.lines().count(), 1, "only the token on stdout");
-    let config = steward::config::JwtConfig {
-        issuer: "steward".into(),
-        audience: "steward".into(),
-        key: steward::config::JwtKey::Hs256(SECRET.as_bytes().to_vec()),
-        max_lifetime: std::time::Duration::from_secs(86_400),
-    };
-    let principal = steward::auth::JwtVerifier::new(&config, 8192)
+    let config = steward::config::JwtConfig::hs256(
+        "steward",
+        "steward",
+        SECRET.as_bytes(),
+        std::time::Duration::from_secs(86_400),
+    );
+    let verifier = steward::auth::JwtVerifier::new(&config, 8192).unwrap();
+    let principal = tokio::runtime::Runtime::new()
         .unwrap()
-        .verify(token.trim())
+        .block_on(verifier.verify(token.trim()))
         .unwrap();
     assert_eq!(principal.subject, "ann");
     assert_eq!(principal.tenant_id.unwrap().to_string(), tenant);

@@ -29,6 +29,12 @@ pub struct Model {
     pub effective_on: Option<Date>,
     /// Where erasure requests are sent (HTTPS webhook); `None`: by hand, confirmed by a named person.
     pub erasure_endpoint: Option<String>,
+    /// The erasure webhooks' Standard Webhooks signing secret, wrapped (`None` with an endpoint: set before secrets
+    /// were stored; the derived one).
+    pub webhook_secret_sealed: Option<Vec<u8>>,
+    /// The secret before the last rotation, still signed with until `webhook_previous_until`.
+    pub webhook_previous_secret_sealed: Option<Vec<u8>>,
+    pub webhook_previous_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     /// A change to the terms of an entry in use, announced and not yet in effect (JSON).

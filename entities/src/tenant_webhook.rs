@@ -10,6 +10,11 @@ pub struct Model {
     pub url: String,
     pub set_by: String,
     pub updated_at: DateTimeUtc,
+    /// The Standard Webhooks signing secret, wrapped (`None`: set before secrets were stored; the derived one).
+    pub secret_sealed: Option<Vec<u8>>,
+    /// The secret before the last rotation, still signed with until `previous_until`.
+    pub previous_secret_sealed: Option<Vec<u8>>,
+    pub previous_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

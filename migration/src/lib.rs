@@ -33,6 +33,7 @@ mod control_m20261205_000003_breach_content;
 mod control_m20261205_000004_records_of_processing;
 mod control_m20261205_000005_children_rule;
 mod control_m20261206_000001_jurisdiction_and_changes;
+mod control_m20261207_000001_webhook_secrets;
 mod jobs_table;
 mod json_columns;
 mod region_m20261128_000001_foundation;
@@ -47,6 +48,7 @@ mod region_m20261203_000001_sealed_identifiers;
 mod region_m20261203_000002_export_chunks;
 mod region_m20261204_000001_json_columns;
 mod region_m20261205_000001_subject_requests;
+mod region_m20261207_000001_webhook_secrets;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -74,6 +76,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261205_000004_records_of_processing::Migration),
             Box::new(control_m20261205_000005_children_rule::Migration),
             Box::new(control_m20261206_000001_jurisdiction_and_changes::Migration),
+            Box::new(control_m20261207_000001_webhook_secrets::Migration),
         ]
     }
 
@@ -102,6 +105,7 @@ impl MigratorTrait for RegionMigrator {
             Box::new(region_m20261203_000002_export_chunks::Migration),
             Box::new(region_m20261204_000001_json_columns::Migration),
             Box::new(region_m20261205_000001_subject_requests::Migration),
+            Box::new(region_m20261207_000001_webhook_secrets::Migration),
         ]
     }
 

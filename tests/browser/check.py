@@ -11,6 +11,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
+from selenium.common.exceptions import StaleElementReferenceException
 
 BASE, TOKEN, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
 QUERY = "{ dataSubjects(first: 3) { totalCount edges { node { externalId personalData { category value } } } } }"
@@ -48,14 +49,46 @@ def console(driver):
     wait.until(lambda d: "totalCount" in d.find_element(By.CSS_SELECTOR, ".result-window").text)
     result = driver.find_element(By.CSS_SELECTOR, ".result-window").text
     assert "externalId" in result and "user.contact.email" in result, result
+    # A decrypted value of the demo dataset, not only field names.
+    assert "ada.lovelace@example.com" in result, result
     assert "errors" not in result, result
     driver.save_screenshot(f"{OUT}/console.png")
+    docs_explorer(driver, wait)
     hosts = requested_hosts(driver)
     foreign = {h for h in hosts if h != urllib.parse.urlsplit(BASE).netloc}
     assert not foreign, f"the console contacted other hosts: {foreign}"
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, f"console errors: {errors}"
     print(f"[browser] console ok: query ran with the demo token, data on screen, only {hosts} contacted")
+
+
+def docs_explorer(driver, wait):
+    """The Docs explorer loaded the schema (introspection passed the limits): search it and open DataSubject."""
+    button = wait.until(ec.element_to_be_clickable(
+        (By.CSS_SELECTOR, '.graphiql-sidebar button[aria-label="Show Documentation Explorer"]')))
+    button.click()
+    explorer = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".graphiql-doc-explorer")))
+    wait.until(lambda d: "Query" in explorer.text and "Mutation" in explorer.text)
+    search = explorer.find_element(By.CSS_SELECTOR, ".graphiql-doc-explorer-search-input input")
+    search.click()
+    search.send_keys("DataSubject")
+    def data_subject_option(d):
+        # The list re-renders while the search runs: an element may go stale under us; the wait tries again.
+        for o in d.find_elements(By.CSS_SELECTOR, ".graphiql-doc-explorer-search [role=option], "
+                                                  ".graphiql-doc-explorer-search li"):
+            text = o.text.strip()
+            if text.split()[0:1] == ["DataSubject"]:
+                return o
+        return None
+
+    settled = WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException])
+    settled.until(data_subject_option).click()
+    settled.until(lambda d: d.find_element(By.CSS_SELECTOR, ".graphiql-doc-explorer-title").text.strip() == "DataSubject")
+    fields = driver.find_element(By.CSS_SELECTOR, ".graphiql-doc-explorer").text
+    for field in ("externalId", "birthDate", "personalData"):
+        assert field in fields, fields
+    driver.save_screenshot(f"{OUT}/docs-explorer.png")
+    print("[browser] Docs explorer ok: the schema loaded, DataSubject found by search, its fields listed")
 
 
 def subprocessors(driver):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser check of what people look at, in headless Chromium (Debian's chromium, chromium-driver and python3-selenium,
-# installed here if missing): the console at /graphql loads from this server alone and shows data for a query run with
-# a demo token; the public sub-processor page renders its table. Screenshots go to $ARTEFACTS (default
+# installed here if missing): the console at /graphql loads from this server alone, shows a decrypted value for a query
+# run with a demo token, and its Docs explorer loads the schema and finds DataSubject by search; the public
+# sub-processor page renders its table. Screenshots go to $ARTEFACTS (default
 # target/browser-artefacts). Bounded: the server is stopped on exit, each page has a 30 s budget.
 #
 #   bash tests/browser/check.sh

@@ -175,6 +175,11 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         jwt_audience: "steward".into(),
         jwt_hs256_secret: Some(SECRET.into()),
         jwt_public_key_file: None,
+        oidc_issuer: None,
+        oidc_refresh_secs: 3600,
+        kind_claim: "kind".into(),
+        tenant_claim: "tid".into(),
+        secret_files: Default::default(),
         master_key: Some(MASTER_KEY.into()),
         bootstrap_admin: Some(ROOT.into()),
         max_query_depth: 10,
@@ -201,6 +206,8 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         write_timeout_secs: 30,
         jwt_max_lifetime_secs: 86_400,
         max_connections: 4096,
+        shutdown_drain_secs: 5,
+        shutdown_timeout_secs: 30,
         public_rate_limit_per_sec: 0,
         public_rate_limit_burst: 0,
         metrics_token: None,
@@ -233,11 +240,10 @@ impl TestApp {
         tweak(&mut args);
         let config = Config::from_args(&args, KeySource::Configured).expect("valid test config");
         let app = Application::build(&config).await.expect("server starts");
+        // Tokens as the server expects them (its claim names), signed with the test secret.
         let minter = TokenMinter::new(&steward::config::JwtConfig {
-            issuer: "steward".into(),
-            audience: "steward".into(),
             key: steward::config::JwtKey::Hs256(SECRET.as_bytes().to_vec()),
-            max_lifetime: config.jwt.max_lifetime,
+            ..config.jwt.clone()
         })
         .unwrap()
         .unwrap();
@@ -571,6 +577,37 @@ pub fn stored_uuid(app: &TestApp, id: &str) -> String {
     }
 }
 
+/// Empty databases, never migrated, for tests that start server processes on them: SQLite files in `dir`, or
+/// throwaway PostgreSQL databases dropped with this value.
+pub struct FreshDatabases {
+    pub control: String,
+    /// `STEWARD_REGIONS`: `eu=…,us=…`.
+    pub regions: String,
+    _pg: Option<PgDatabases>,
+}
+
+pub async fn fresh_databases(backend: &Backend, dir: &std::path::Path) -> FreshDatabases {
+    match backend {
+        Backend::Sqlite => {
+            let url = |file: &str| format!("sqlite://{}?mode=rwc", dir.join(file).display());
+            FreshDatabases {
+                control: url("control.db"),
+                regions: format!("eu={},us={}", url("region-eu.db"), url("region-us.db")),
+                _pg: None,
+            }
+        }
+        Backend::Postgres(admin) => {
+            let pg = create_pg_databases(admin).await;
+            let url = |i: usize| database_url(admin, &pg.names[i]);
+            FreshDatabases {
+                control: url(0),
+                regions: format!("eu={},us={}", url(1), url(2)),
+                _pg: Some(pg),
+            }
+        }
+    }
+}
+
 async fn create_pg_databases(admin_url: &str) -> PgDatabases {
     let admin = Database::connect(admin_url)
         .await
@@ -612,6 +649,78 @@ fn database_url(base: &str, name: &str) -> String {
 pub struct Delivery {
     pub headers: HeaderMap,
     pub body: String,
+}
+
+/// The Standard Webhooks reference library this suite verifies deliveries with, as a receiver would.
+pub const STANDARD_WEBHOOKS: &str = "standardwebhooks==1.3.0";
+
+/// Verifies `delivery` with the Standard Webhooks reference library (PyPI, [`STANDARD_WEBHOOKS`]; installed once per
+/// machine into the temp folder, and the test fails if it cannot be): the parsed body, or the library's refusal.
+pub fn standard_webhooks_verify(secret: &str, delivery: &Delivery) -> Result<Value, String> {
+    use std::io::Write;
+    let library = standard_webhooks_library();
+    let headers: serde_json::Map<String, Value> =
+        ["webhook-id", "webhook-timestamp", "webhook-signature"]
+            .into_iter()
+            .filter_map(|name| {
+                let value = delivery.headers.get(name)?.to_str().ok()?;
+                Some((name.to_owned(), Value::String(value.to_owned())))
+            })
+            .collect();
+    let input = json!({ "secret": secret, "headers": headers, "body": delivery.body });
+    let script = "import json, sys\n\
+                  from standardwebhooks import Webhook, WebhookVerificationError\n\
+                  d = json.load(sys.stdin)\n\
+                  try:\n    print(json.dumps({'ok': Webhook(d['secret']).verify(d['body'].encode(), d['headers'])}))\n\
+                  except WebhookVerificationError as e:\n    print(json.dumps({'error': str(e)}))\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("PYTHONPATH", library)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "the verifier script failed");
+    let verdict: Value = serde_json::from_slice(&output.stdout).expect("the verifier answers JSON");
+    match verdict.get("ok") {
+        Some(body) => Ok(body.clone()),
+        None => Err(verdict["error"].as_str().unwrap_or("refused").to_owned()),
+    }
+}
+
+fn standard_webhooks_library() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir()
+            .join("steward-test-python")
+            .join(STANDARD_WEBHOOKS.replace("==", "-"));
+        if !dir.join("standardwebhooks").join("webhooks.py").exists() {
+            // Installed beside, then moved in place: test processes running at once never see half a package.
+            let staging = dir.with_extension(format!("staging-{}", std::process::id()));
+            let installed = std::process::Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--root-user-action=ignore", "--no-deps", "--target"])
+                .arg(&staging)
+                .arg(STANDARD_WEBHOOKS)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                installed,
+                "cannot install {STANDARD_WEBHOOKS} from PyPI with python3 -m pip: the webhook tests verify deliveries \
+                 with it, as a receiver would"
+            );
+            std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+            let _ = std::fs::rename(&staging, &dir);
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        dir
+    })
 }
 
 /// A local HTTP server standing in for a sub-processor's erasure endpoint: answers with the scripted statuses in

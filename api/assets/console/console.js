@@ -6,7 +6,8 @@
   var token = params.get("token");
   var headers = JSON.stringify({ Authorization: "Bearer " + (token || "<token>") }, null, 2);
   var query = params.get("query") ||
-    "# Put your token in the Headers tab below, then run:\n{\n  viewer { subject kind roles }\n}\n";
+    "# Put your token in the Headers tab below, then press \"Re-fetch GraphQL schema\" (the circular arrow in the\n" +
+    "# left bar) so the Docs explorer and autocompletion load, and run:\n{\n  viewer { subject kind roles }\n}\n";
   if (token) {
     // Keep the token out of the address bar and the history once read.
     history.replaceState(null, "", window.location.pathname);

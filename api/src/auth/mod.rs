@@ -4,11 +4,14 @@
 //! at most 30 s leeway, issuer, audience, and the required claims `sub`, `iss`, `aud`, `exp`. Oversized tokens are
 //! refused before any decoding. Roles are never read from the token: they live in the policy store.
 
+pub mod jwks;
+
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
 use steward_policy::{Actor, ActorKind};
 
 use crate::config::{JwtConfig, JwtKey};
@@ -57,51 +60,28 @@ impl AuthError {
     }
 }
 
-/// The claims of tokens Steward mints itself (`steward token`, the demo).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub iss: String,
-    pub aud: String,
-    pub exp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tid: Option<String>,
-}
-
-/// The claims that say who the caller is; the standard ones were checked by jsonwebtoken already (their times are
-/// kept to check them again when the token comes back, see [`JwtVerifier`]).
-#[derive(Deserialize)]
-struct IdentityClaims {
-    sub: String,
-    exp: u64,
-    #[serde(default)]
-    iat: Option<u64>,
-    #[serde(default)]
-    nbf: Option<u64>,
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    tid: Option<String>,
-}
-
-/// Verifies bearer tokens with the one configured key.
+/// Verifies bearer tokens: with the one configured key (HS256 secret, PEM public key), or with the keys an OpenID
+/// Connect provider publishes ([`jwks`]), chosen by the token's `kid`.
 ///
 /// A client sends the same token with every request until it expires, so a token that verified is kept (by its
 /// exact text, signature included) with the caller it names and its validity window: a later request with it skips
 /// the signature and JSON work but not the clock — `exp` and `nbf` are checked again, with the same leeway, every
-/// time. Tokens that failed are not kept. Bounded by the total length of the kept tokens.
+/// time. Tokens that failed are not kept. Bounded by the total length of the kept tokens; emptied when the provider
+/// withdraws a key, so tokens signed with it stop working at the next refresh.
 pub struct JwtVerifier {
-    key: DecodingKey,
-    validation: Validation,
+    keys: Keys,
+    /// The checks of one algorithm (each key is used with exactly one).
+    validations: HashMap<Algorithm, Validation>,
+    kind_claim: String,
+    tenant_claim: String,
     max_lifetime: u64,
     max_token_bytes: usize,
-    verified: quick_cache::sync::Cache<String, Verified, TokenLength>,
+    verified: Arc<quick_cache::sync::Cache<String, Verified, TokenLength>>,
+}
+
+enum Keys {
+    Fixed(DecodingKey, Algorithm),
+    Provider(Arc<jwks::Jwks>),
 }
 
 #[derive(Clone)]
@@ -124,41 +104,84 @@ impl quick_cache::Weighter<String, Verified> for TokenLength {
 const VERIFIED_TOKEN_BYTES: u64 = 4 * 1024 * 1024;
 
 impl JwtVerifier {
+    /// A verifier for the configured key; with an OpenID Connect issuer, reads its discovery document and keys first
+    /// and keeps them fresh while the verifier lives.
+    pub async fn build(config: &JwtConfig, max_token_bytes: usize) -> anyhow::Result<Self> {
+        let keys = match &config.key {
+            JwtKey::Oidc { issuer, .. } => Keys::Provider(jwks::Jwks::discover(issuer).await?),
+            _ => return Self::new(config, max_token_bytes),
+        };
+        let verifier = Self::with_keys(config, keys, max_token_bytes);
+        if let (Keys::Provider(provider), JwtKey::Oidc { refresh, .. }) =
+            (&verifier.keys, &config.key)
+        {
+            let kept = Arc::downgrade(&verifier.verified);
+            jwks::Jwks::refresh_every(provider, *refresh, move || {
+                if let Some(kept) = kept.upgrade() {
+                    kept.clear();
+                }
+            });
+        }
+        Ok(verifier)
+    }
+
+    /// A verifier for a key known now (HS256 secret, PEM public key); an OpenID Connect issuer needs [`Self::build`].
     pub fn new(config: &JwtConfig, max_token_bytes: usize) -> anyhow::Result<Self> {
-        let (key, algorithm) = match &config.key {
-            JwtKey::Hs256(secret) => (DecodingKey::from_secret(secret)?, Algorithm::HS256),
+        let keys = match &config.key {
+            JwtKey::Hs256(secret) => {
+                Keys::Fixed(DecodingKey::from_secret(secret)?, Algorithm::HS256)
+            }
             JwtKey::PublicPem { algorithm, pem } => {
                 let key = match algorithm {
                     Algorithm::RS256 => DecodingKey::from_rsa_pem(pem)?,
                     _ => DecodingKey::from_ec_pem(pem)?,
                 };
-                (key, *algorithm)
+                Keys::Fixed(key, *algorithm)
+            }
+            JwtKey::Oidc { .. } => {
+                anyhow::bail!("an OpenID Connect issuer is read by JwtVerifier::build")
             }
         };
-        let mut validation = Validation::new(algorithm);
-        validation.algorithms = vec![algorithm];
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.validate_aud = true;
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        Ok(JwtVerifier {
-            key,
-            validation,
+        Ok(Self::with_keys(config, keys, max_token_bytes))
+    }
+
+    fn with_keys(config: &JwtConfig, keys: Keys, max_token_bytes: usize) -> Self {
+        let algorithms = match &keys {
+            Keys::Fixed(_, algorithm) => vec![*algorithm],
+            Keys::Provider(_) => vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
+        };
+        let validations = algorithms
+            .into_iter()
+            .map(|algorithm| {
+                let mut validation = Validation::new(algorithm);
+                validation.algorithms = vec![algorithm];
+                validation.leeway = LEEWAY_SECS;
+                validation.validate_exp = true;
+                validation.validate_nbf = true;
+                validation.validate_aud = true;
+                validation.set_issuer(&[&config.issuer]);
+                validation.set_audience(&[&config.audience]);
+                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                (algorithm, validation)
+            })
+            .collect();
+        JwtVerifier {
+            keys,
+            validations,
+            kind_claim: config.kind_claim.clone(),
+            tenant_claim: config.tenant_claim.clone(),
             max_lifetime: config.max_lifetime.as_secs(),
             max_token_bytes,
-            verified: quick_cache::sync::Cache::with_weighter(
+            verified: Arc::new(quick_cache::sync::Cache::with_weighter(
                 (VERIFIED_TOKEN_BYTES / 512) as usize,
                 VERIFIED_TOKEN_BYTES,
                 TokenLength,
-            ),
-        })
+            )),
+        }
     }
 
     /// Reads `Authorization: Bearer <token>` and returns the caller.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
         let header = authorization.ok_or_else(|| {
             AuthError::new("missing bearer token: send `Authorization: Bearer <token>`")
         })?;
@@ -168,42 +191,69 @@ impl JwtVerifier {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| AuthError::new("the Authorization header must be `Bearer <token>`"))?;
-        self.verify(token)
+        self.verify(token).await
     }
 
-    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        self.verify_at(token, jsonwebtoken::get_current_timestamp())
+    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(known) = self.kept(token, jsonwebtoken::get_current_timestamp())? {
+            return Ok(known);
+        }
+        let (key, algorithm) = match &self.keys {
+            Keys::Fixed(key, algorithm) => (key.clone(), *algorithm),
+            Keys::Provider(provider) => {
+                let header = jsonwebtoken::decode_header(token)
+                    .map_err(|e| AuthError::new(describe(e.kind())))?;
+                // Only the provider's kinds of key, before any look-up (or fetch) by `kid`.
+                if !self.validations.contains_key(&header.alg) {
+                    return Err(AuthError::new(describe(&ErrorKind::InvalidAlgorithm)));
+                }
+                let found = provider.key(header.kid.as_deref()).await?;
+                if header.alg != found.algorithm {
+                    return Err(AuthError::new(describe(&ErrorKind::InvalidAlgorithm)));
+                }
+                (found.key, found.algorithm)
+            }
+        };
+        let verified = self.verify_signed(token, &key, algorithm)?;
+        self.verified.insert(token.to_owned(), verified.clone());
+        Ok(verified.principal)
     }
 
-    /// [`JwtVerifier::verify`] at time `now` (seconds since the epoch) for a token verified before; a token seen for
-    /// the first time is verified against the real clock by jsonwebtoken.
-    fn verify_at(&self, token: &str, now: u64) -> Result<Principal, AuthError> {
+    /// A token verified before, held to its validity window at time `now` (seconds since the epoch): the checks
+    /// jsonwebtoken made, with the same leeway. `None` for a token not kept.
+    fn kept(&self, token: &str, now: u64) -> Result<Option<Principal>, AuthError> {
         if token.len() > self.max_token_bytes {
             return Err(AuthError::new(format!(
                 "token is larger than {} bytes",
                 self.max_token_bytes
             )));
         }
-        if let Some(known) = self.verified.get(token) {
-            // The checks jsonwebtoken made, with the same leeway.
-            if known.exp.saturating_add(LEEWAY_SECS) < now {
-                return Err(AuthError::new(describe(&ErrorKind::ExpiredSignature)));
-            }
-            if known
-                .nbf
-                .is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS))
-            {
-                return Err(AuthError::new(describe(&ErrorKind::ImmatureSignature)));
-            }
-            return Ok(known.principal);
+        let Some(known) = self.verified.get(token) else {
+            return Ok(None);
+        };
+        if known.exp.saturating_add(LEEWAY_SECS) < now {
+            return Err(AuthError::new(describe(&ErrorKind::ExpiredSignature)));
         }
-        let verified = self.verify_signed(token)?;
-        self.verified.insert(token.to_owned(), verified.clone());
-        Ok(verified.principal)
+        if known
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS))
+        {
+            return Err(AuthError::new(describe(&ErrorKind::ImmatureSignature)));
+        }
+        Ok(Some(known.principal))
     }
 
-    fn verify_signed(&self, token: &str) -> Result<Verified, AuthError> {
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
+    fn verify_signed(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        algorithm: Algorithm,
+    ) -> Result<Verified, AuthError> {
+        let validation = self
+            .validations
+            .get(&algorithm)
+            .ok_or_else(|| AuthError::new(describe(&ErrorKind::InvalidAlgorithm)))?;
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, key, validation)
             .map_err(|e| AuthError::new(describe(e.kind())))?;
         // An access token, not some other signed JSON (an ID token meant for another audience says so in `typ`
         // too; RFC 8725 section 3.11): `typ` is `JWT` or `at+jwt` when present.
@@ -218,66 +268,93 @@ impl JwtVerifier {
                 ));
             }
         }
-        let claims: IdentityClaims = serde_json::from_value(data.claims).map_err(|_| {
-            AuthError::new("token claims are malformed: `sub`, `kind` and `tid` must be strings")
-        })?;
+        let claims = data
+            .claims
+            .as_object()
+            .ok_or_else(|| AuthError::new("token claims are not a JSON object"))?;
+        let text = |name: &str| -> Result<Option<&str>, AuthError> {
+            match claims.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(AuthError::new(format!(
+                    "token claim `{name}` must be a string"
+                ))),
+            }
+        };
+        let time = |name: &str| -> Result<Option<u64>, AuthError> {
+            match claims.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::Number(n)) => n
+                    .as_u64()
+                    .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+                    .map(Some)
+                    .ok_or_else(|| AuthError::new(format!("token claim `{name}` is malformed"))),
+                Some(_) => Err(AuthError::new(format!("token claim `{name}` is malformed"))),
+            }
+        };
+        let sub = text("sub")?.unwrap_or_default();
+        let exp =
+            time("exp")?.ok_or_else(|| AuthError::new("token lacks the required `exp` claim"))?;
+        let (iat, nbf) = (time("iat")?, time("nbf")?);
         // No token lives for ever: its lifetime from issue (or from now, without `iat`) is capped. A token "issued" in
         // the future is refused: its `exp - iat` would say nothing about how long it works from now.
         let now = jsonwebtoken::get_current_timestamp();
-        if claims
-            .iat
-            .is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECS))
-        {
+        if iat.is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECS)) {
             return Err(AuthError::new(
                 "token `iat` is in the future: check the issuer's clock",
             ));
         }
-        let born = claims.iat.map_or(now, |iat| iat.min(now));
-        if claims.exp.saturating_sub(born) > self.max_lifetime {
+        let born = iat.map_or(now, |iat| iat.min(now));
+        if exp.saturating_sub(born) > self.max_lifetime {
             return Err(AuthError::new(format!(
                 "token lives longer than {} seconds (`exp` - `iat`); ask for a shorter-lived token",
                 self.max_lifetime
             )));
         }
-        if claims.sub.trim().is_empty() || claims.sub.len() > 255 {
+        if sub.trim().is_empty() || sub.len() > 255 {
             return Err(AuthError::new("token `sub` must be 1-255 characters"));
         }
-        let kind = match claims.kind.as_deref() {
+        let (kind_claim, tenant_claim) = (&self.kind_claim, &self.tenant_claim);
+        let kind = match text(kind_claim)? {
             Some("staff") => ActorKind::Staff,
             Some("client") => ActorKind::Client,
-            Some(_) => return Err(AuthError::new("token `kind` must be `staff` or `client`")),
+            Some(_) => {
+                return Err(AuthError::new(format!(
+                    "token `{kind_claim}` must be `staff` or `client`"
+                )));
+            }
             None => {
-                return Err(AuthError::new(
-                    "token lacks the `kind` claim (`staff` or `client`)",
-                ));
+                return Err(AuthError::new(format!(
+                    "token lacks the `{kind_claim}` claim (`staff` or `client`)"
+                )));
             }
         };
-        let tenant_id = match (kind, claims.tid.as_deref()) {
+        let tenant_id = match (kind, text(tenant_claim)?) {
             (ActorKind::Client, Some(tid)) => {
                 Some(TenantId(uuid::Uuid::parse_str(tid).map_err(|_| {
-                    AuthError::new("token `tid` is not a tenant id (UUID)")
+                    AuthError::new(format!("token `{tenant_claim}` is not a tenant id (UUID)"))
                 })?))
             }
             (ActorKind::Client, None) => {
-                return Err(AuthError::new(
-                    "client tokens must carry the tenant id in `tid`",
-                ));
+                return Err(AuthError::new(format!(
+                    "client tokens must carry the tenant id in `{tenant_claim}`"
+                )));
             }
             (ActorKind::Staff, Some(_)) => {
-                return Err(AuthError::new(
-                    "staff tokens must not carry `tid`: staff name the tenant they act on in the query",
-                ));
+                return Err(AuthError::new(format!(
+                    "staff tokens must not carry `{tenant_claim}`: staff name the tenant they act on in the query"
+                )));
             }
             (ActorKind::Staff, None) => None,
         };
         Ok(Verified {
             principal: Principal {
-                subject: claims.sub,
+                subject: sub.to_owned(),
                 kind,
                 tenant_id,
             },
-            exp: claims.exp,
-            nbf: claims.nbf,
+            exp,
+            nbf,
         })
     }
 }
@@ -306,6 +383,8 @@ pub struct TokenMinter {
     issuer: String,
     audience: String,
     max_lifetime: Duration,
+    kind_claim: String,
+    tenant_claim: String,
 }
 
 impl TokenMinter {
@@ -317,8 +396,10 @@ impl TokenMinter {
                 issuer: config.issuer.clone(),
                 audience: config.audience.clone(),
                 max_lifetime: config.max_lifetime,
+                kind_claim: config.kind_claim.clone(),
+                tenant_claim: config.tenant_claim.clone(),
             })),
-            JwtKey::PublicPem { .. } => Ok(None),
+            JwtKey::PublicPem { .. } | JwtKey::Oidc { .. } => Ok(None),
         }
     }
 
@@ -336,16 +417,18 @@ impl TokenMinter {
             );
         }
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims {
-            sub: subject.to_owned(),
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            exp: now + ttl.as_secs(),
-            iat: Some(now),
-            nbf: Some(now),
-            kind: Some(kind.as_str().to_owned()),
-            tid: tenant.map(|t| t.to_string()),
-        };
+        let mut claims = serde_json::json!({
+            "sub": subject,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "exp": now + ttl.as_secs(),
+            "iat": now,
+            "nbf": now,
+        });
+        claims[&self.kind_claim] = kind.as_str().into();
+        if let Some(tenant) = tenant {
+            claims[&self.tenant_claim] = tenant.to_string().into();
+        }
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
@@ -356,13 +439,8 @@ impl TokenMinter {
 
 /// Fails at start (not at the first request) if no crypto backend is usable: a feature mix-up in the dependency graph
 /// would otherwise surface as a panic while verifying the first token.
-pub fn ensure_crypto_backend() -> anyhow::Result<()> {
-    let probe = JwtConfig {
-        issuer: "probe".into(),
-        audience: "probe".into(),
-        key: JwtKey::Hs256(vec![7; 32]),
-        max_lifetime: Duration::from_secs(3600),
-    };
+pub async fn ensure_crypto_backend() -> anyhow::Result<()> {
+    let probe = JwtConfig::hs256("probe", "probe", &[7; 32], Duration::from_secs(3600));
     let minter = TokenMinter::new(&probe)?.ok_or_else(|| anyhow::anyhow!("probe key is HS256"))?;
     let token = std::panic::catch_unwind(|| {
         minter.mint("probe", ActorKind::Staff, None, Duration::from_secs(60))
@@ -374,6 +452,7 @@ pub fn ensure_crypto_backend() -> anyhow::Result<()> {
     })??;
     JwtVerifier::new(&probe, 8192)?
         .verify(&token)
+        .await
         .map_err(|e| anyhow::anyhow!("token self-check failed: {e}"))?;
     Ok(())
 }
@@ -408,20 +487,20 @@ mod tests {
     use super::*;
 
     fn pair() -> (JwtVerifier, TokenMinter) {
-        let config = JwtConfig {
-            issuer: "steward".into(),
-            audience: "steward".into(),
-            key: JwtKey::Hs256(b"unit-test-secret-unit-test-secret-0123".to_vec()),
-            max_lifetime: Duration::from_secs(86_400),
-        };
+        let config = JwtConfig::hs256(
+            "steward",
+            "steward",
+            b"unit-test-secret-unit-test-secret-0123",
+            Duration::from_secs(86_400),
+        );
         (
             JwtVerifier::new(&config, 8192).unwrap(),
             TokenMinter::new(&config).unwrap().unwrap(),
         )
     }
 
-    #[test]
-    fn a_kept_token_is_still_held_to_its_validity_window() {
+    #[tokio::test]
+    async fn a_kept_token_is_still_held_to_its_validity_window() {
         let (verifier, minter) = pair();
         let tenant = TenantId::new();
         let token = minter
@@ -433,32 +512,28 @@ mod tests {
             )
             .unwrap();
         let now = jsonwebtoken::get_current_timestamp();
-        let first = verifier.verify(&token).unwrap();
+        let first = verifier.verify(&token).await.unwrap();
         assert_eq!(first.tenant_id, Some(tenant));
         assert_eq!(verifier.verified.len(), 1, "kept after verifying");
         // Served from what was kept: same caller, while the clock is inside the window (leeway included) ...
         assert_eq!(
-            verifier
-                .verify_at(&token, now + 600 + LEEWAY_SECS - 5)
-                .unwrap(),
-            first
+            verifier.kept(&token, now + 600 + LEEWAY_SECS - 5).unwrap(),
+            Some(first)
         );
         // ... and refused outside it, as jsonwebtoken would.
         let late = verifier
-            .verify_at(&token, now + 600 + LEEWAY_SECS + 5)
+            .kept(&token, now + 600 + LEEWAY_SECS + 5)
             .unwrap_err();
         assert!(late.0.contains("expired"), "{}", late.0);
-        let early = verifier
-            .verify_at(&token, now - LEEWAY_SECS - 5)
-            .unwrap_err();
+        let early = verifier.kept(&token, now - LEEWAY_SECS - 5).unwrap_err();
         assert!(early.0.contains("not valid yet"), "{}", early.0);
         // A token that fails is never kept, and one altered by a byte is a different token.
         // (A signature character well inside the segment: the last one carries padding bits.)
         let at = token.len() - 10;
         let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
         let forged = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
-        assert!(verifier.verify(&forged).is_err());
-        assert!(verifier.verify(&forged).is_err());
+        assert!(verifier.verify(&forged).await.is_err());
+        assert!(verifier.verify(&forged).await.is_err());
         assert_eq!(verifier.verified.len(), 1);
     }
 

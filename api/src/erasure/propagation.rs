@@ -121,15 +121,32 @@ pub(crate) async fn deliver(
         "requested_at": propagation.created_at,
     })
     .to_string();
-    let timestamp = now.timestamp();
-    let secret = tenancy
-        .keyring()
-        .webhook_secret(SubProcessorId(propagation.sub_processor_id));
-    let signature = crate::outbound::sign_webhook(&secret, timestamp, &body);
-    let headers = [
-        ("Steward-Signature", format!("t={timestamp},v1={signature}")),
-        ("Idempotency-Key", propagation.id.to_string()),
-    ];
+    // The secrets of the entry as it is now (a rotation since the request was queued signs with the new one).
+    let sub_processor = subprocessor::Entity::find_by_id(propagation.sub_processor_id)
+        .one(tenancy.system().control())
+        .await?
+        .ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "propagation {id} names no sub-processor of the registry"
+            ))
+        })?;
+    let secrets = crate::outbound::endpoint_secrets(
+        tenancy.keyring(),
+        sub_processor.id,
+        sub_processor.webhook_secret_sealed.as_deref(),
+        sub_processor
+            .webhook_previous_secret_sealed
+            .as_deref()
+            .zip(sub_processor.webhook_previous_until),
+        now,
+    )
+    .map_err(AppError::internal)?;
+    let headers = crate::outbound::standard_webhook_headers(
+        &format!("msg_{}", propagation.id.simple()),
+        now.timestamp(),
+        &body,
+        &secrets,
+    );
     let sent = tenancy
         .outbound()
         .post_json(&endpoint, &headers, body)

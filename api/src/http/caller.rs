@@ -54,6 +54,7 @@ impl FromRequestParts<AppState> for Caller {
             .inner
             .verifier
             .authenticate(authorization)
+            .await
             .map_err(|e| error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.0))?;
         if let Some(limited) = over_rate(state, &principal) {
             return Err(limited);

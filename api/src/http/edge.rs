@@ -75,6 +75,8 @@ struct Checked {
 pub struct Prepared {
     pub label: String,
     checked: Option<Arc<Checked>>,
+    /// The document when it was too long to keep in the cache.
+    uncached: Option<ExecutableDocument>,
     standalone: bool,
     introspection: bool,
 }
@@ -84,6 +86,14 @@ impl Prepared {
     /// runs, so it is held to the introspection limits rather than the data queries' depth.
     pub fn introspection_only(&self) -> bool {
         self.introspection
+    }
+
+    /// The parsed document the request runs.
+    pub fn document(&self) -> Option<&ExecutableDocument> {
+        self.checked
+            .as_ref()
+            .map(|c| &c.document)
+            .or(self.uncached.as_ref())
     }
 
     /// The document passed full validation before, on its own, and this request is on its own too.
@@ -143,6 +153,7 @@ impl DocumentCache {
                 label: hit.label.clone(),
                 introspection: hit.introspection,
                 checked: Some(hit),
+                uncached: None,
                 standalone,
             });
         }
@@ -152,6 +163,7 @@ impl DocumentCache {
         check_document(document, max_aliases)?;
         let label = operation_label(document);
         let introspection = introspection_only(document);
+        let uncached = text.is_none().then(|| document.clone());
         let checked = text.map(|text| {
             let checked = Arc::new(Checked {
                 document: document.clone(),
@@ -165,6 +177,7 @@ impl DocumentCache {
         Ok(Prepared {
             label,
             checked,
+            uncached,
             standalone,
             introspection,
         })
@@ -289,15 +302,32 @@ impl RateLimiter {
 /// `header_timeout` of starting them (or of its previous response), or it is closed — so silent sockets cost nothing
 /// for long. At most `max_connections` are open at once: beyond that, new ones wait in the listen backlog until one
 /// closes. Each request carries the peer's address ([`axum::extract::ConnectInfo`]).
+/// How [`serve`] treats connections.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// A connection silent (or slow) for this long before its request's headers are in is closed.
+    pub header_timeout: Duration,
+    /// A response the client stops reading for this long is dropped with its connection.
+    pub write_timeout: Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Once shutdown began, how long the requests in flight get to finish.
+    pub finish_within: Duration,
+}
+
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    header_timeout: Duration,
-    write_timeout: Duration,
-    max_connections: usize,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
+    let ConnectionLimits {
+        header_timeout,
+        write_timeout,
+        max_connections,
+        finish_within,
+    } = limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -364,11 +394,14 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+    if tokio::time::timeout(finish_within, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("requests still running 30 s after shutdown began were cut off");
+        tracing::warn!(
+            seconds = finish_within.as_secs(),
+            "requests still running when the shutdown timeout passed were cut off"
+        );
     }
     Ok(())
 }

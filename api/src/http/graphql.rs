@@ -15,6 +15,20 @@ pub(super) async fn graphql(
     if state.inner.introspection == Introspection::Off {
         request = request.disable_introspection();
     }
+    match state.inner.persisted.resolve(&mut request) {
+        persisted::Persisted::None | persisted::Persisted::Document => {}
+        persisted::Persisted::NotFound => {
+            // Apollo's clients look for this message and code, then send the document with its hash.
+            return error_response(
+                StatusCode::OK,
+                "PERSISTED_QUERY_NOT_FOUND",
+                "PersistedQueryNotFound",
+            );
+        }
+        persisted::Persisted::Refused(why) => {
+            return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &why);
+        }
+    }
     if request.query.trim().is_empty() {
         return error_response(
             StatusCode::BAD_REQUEST,
@@ -40,6 +54,7 @@ pub(super) async fn graphql(
             return GraphQLResponse::from(response).into_response();
         }
     };
+    let operation_name = request.operation_name.clone();
     let pii = Arc::new(PiiContext::new(state.inner.tenancy.clone()));
     let schema = if prepared.introspection_only() {
         &state.inner.schema_introspection
@@ -49,7 +64,7 @@ pub(super) async fn graphql(
     } else {
         &state.inner.schema
     };
-    let response = schema
+    let mut response = schema
         .execute(
             request
                 .data(principal)
@@ -59,6 +74,8 @@ pub(super) async fn graphql(
         .await;
     if response.errors.is_empty() {
         prepared.passed_validation();
+    } else if let Some(document) = prepared.document() {
+        crate::schema::nulls::complete(&mut response, document, operation_name.as_deref());
     }
     let operation = prepared.label;
     // Staff reads of personal values are logged for the client before the response leaves; if the log cannot be

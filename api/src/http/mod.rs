@@ -10,6 +10,7 @@ mod console;
 mod errors;
 mod graphql;
 mod ops;
+mod persisted;
 mod server;
 mod unsubscribe;
 
@@ -62,6 +63,10 @@ pub struct AppState {
 }
 
 struct Inner {
+    /// Documents clients refer to by hash (automatic persisted queries).
+    persisted: persisted::PersistedQueries,
+    /// Set when the process begins to stop: `/readyz` answers 503 so load balancers stop sending.
+    draining: std::sync::atomic::AtomicBool,
     schema: StewardSchema,
     /// The same schema without the spec's validation rules, for documents known to pass them (`edge::Prepared`).
     schema_prevalidated: StewardSchema,
@@ -82,8 +87,8 @@ struct Inner {
 impl AppState {
     /// Connects to and migrates every database, loads role assignments, bootstraps the configured admin.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        ensure_crypto_backend()?;
-        let verifier = JwtVerifier::new(&config.jwt, config.limits.max_token_bytes)?;
+        ensure_crypto_backend().await?;
+        let verifier = JwtVerifier::build(&config.jwt, config.limits.max_token_bytes).await?;
         let master_key = config
             .master_key
             .clone()
@@ -170,6 +175,8 @@ impl AppState {
         let tenancy_metrics = tenancy.metrics().clone();
         Ok(AppState {
             inner: Arc::new(Inner {
+                draining: Default::default(),
+                persisted: persisted::PersistedQueries::new(DOCUMENT_CACHE_BYTES),
                 schema,
                 schema_prevalidated,
                 schema_introspection,
@@ -203,6 +210,11 @@ impl AppState {
     /// handling never uses this: it reaches a region only through a tenant's `Scope` or the platform capability.
     pub fn databases(&self) -> &Databases {
         self.inner.tenancy.databases()
+    }
+
+    /// Closes the database pools (the last step of a stop).
+    pub(crate) async fn close(&self) {
+        self.inner.tenancy.databases().close().await;
     }
 
     /// What runs the job queue, with this server's mailer.

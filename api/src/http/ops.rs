@@ -58,6 +58,18 @@ pub(super) async fn healthz() -> &'static str {
 }
 
 pub(super) async fn readyz(State(state): State<AppState>) -> axum::response::Response {
+    // Stopping: not ready, whatever the databases say, so no new traffic is sent here.
+    if state
+        .inner
+        .draining
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+            .into_response();
+    }
     let checks = state.inner.tenancy.readiness().await;
     let ready = checks.iter().all(|(_, r)| *r == Readiness::Ready);
     let databases: serde_json::Map<String, serde_json::Value> = checks

@@ -14,6 +14,8 @@ pub struct Application {
     write_timeout: std::time::Duration,
     max_connections: usize,
     role_changes: crate::config::RoleChanges,
+    shutdown_drain: std::time::Duration,
+    shutdown_timeout: std::time::Duration,
 }
 
 impl Application {
@@ -37,6 +39,8 @@ impl Application {
             write_timeout: config.limits.write_timeout,
             max_connections: config.limits.max_connections,
             role_changes: config.role_changes,
+            shutdown_drain: config.shutdown_drain,
+            shutdown_timeout: config.shutdown_timeout,
         })
     }
 
@@ -58,12 +62,20 @@ impl Application {
         &self.state
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
+    /// Serves until Ctrl-C or SIGTERM, then stops in order: `/readyz` fails at once and the job worker claims
+    /// nothing more; requests keep being served for the drain time (load balancers see the readiness change); then
+    /// the listener closes, and the requests in flight and the running jobs get the shutdown timeout to finish. A job
+    /// still running then is handed back to the queue (its lease ends now), for another instance to run.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let runner = self.state.job_runner();
         let worker = crate::jobs::Worker::new(self.job_lease);
         tracing::info!(worker = %worker.id, "job worker started");
-        let jobs = tokio::spawn(run_jobs(runner, worker, self.job_interval, self.job_poll));
+        let mut jobs = tokio::spawn(run_jobs(
+            runner,
+            worker.clone(),
+            self.job_interval,
+            self.job_poll,
+        ));
         let tenancy = self.state.inner.tenancy.clone();
         let notified = self.role_changes == crate::config::RoleChanges::Notify;
         let listener = tokio::spawn(async move {
@@ -87,19 +99,62 @@ impl Application {
                 }
             }
         });
+        let (state, drain, stopping) = (self.state.clone(), self.shutdown_drain, worker.clone());
+        let closed_at = Arc::new(std::sync::OnceLock::new());
+        let closing = closed_at.clone();
+        let drained = async move {
+            shutdown_signal().await;
+            state
+                .inner
+                .draining
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            stopping.stop();
+            tracing::info!(
+                drain_secs = drain.as_secs(),
+                "stopping: /readyz fails, no new job is claimed; still serving while load balancers notice"
+            );
+            tokio::time::sleep(drain).await;
+            let _ = closing.set(std::time::Instant::now());
+            tracing::info!(
+                "stopping: the listener closes; requests in flight and running jobs finish"
+            );
+        };
+        let limits = crate::http::edge::ConnectionLimits {
+            header_timeout: self.header_timeout,
+            write_timeout: self.write_timeout,
+            max_connections: self.max_connections,
+            finish_within: self.shutdown_timeout,
+        };
         let served = crate::http::edge::serve(
             self.listener,
             self.router,
-            self.header_timeout,
-            self.write_timeout,
-            self.max_connections,
-            shutdown_signal(),
+            limits,
+            drained,
             self.state.tenancy().metrics().clone(),
         )
         .await;
-        jobs.abort();
         sweeper.abort();
         listener.abort();
+        // The worker stopped claiming when the signal came; what it runs gets what is left of the timeout.
+        let since_closed = closed_at.get().map(|at| at.elapsed()).unwrap_or_default();
+        let left = self.shutdown_timeout.saturating_sub(since_closed);
+        worker.stop();
+        match tokio::time::timeout(left, &mut jobs).await {
+            Ok(_) => tracing::info!("the job worker finished its jobs"),
+            Err(_) => {
+                jobs.abort();
+                match crate::worker::release(self.state.tenancy(), &worker).await {
+                    Ok(n) => tracing::warn!(
+                        released = n,
+                        "jobs still running at the shutdown timeout were handed back"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "jobs could not be handed back; their leases lapse instead")
+                    }
+                }
+            }
+        }
+        self.state.close().await;
         served?;
         Ok(())
     }
@@ -124,6 +179,9 @@ pub(super) async fn run_jobs(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        if worker.is_stopping() {
+            return;
+        }
         let now = chrono::Utc::now();
         if let Err(e) =
             crate::jobs::schedule_sweeps(crate::jobs::Handler::tenancy(&runner), now, interval)

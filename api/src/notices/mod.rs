@@ -323,7 +323,7 @@ pub async fn opted_out(scope: &Scope, user: UserId) -> Result<bool, AppError> {
         .is_some_and(|p| p.marketing_opt_out))
 }
 
-/// Sets (or clears) the tenant's notice webhook; returns the HMAC secret its deliveries are signed with.
+/// Sets (or clears) the tenant's notice webhook with a new random signing secret, returned this once as `whsec_…`.
 pub async fn set_webhook(
     tenancy: &Tenancy,
     scope: &Scope,
@@ -332,16 +332,28 @@ pub async fn set_webhook(
     let url = url
         .map(|u| tenancy.outbound().check_url("url", u))
         .transpose()?;
+    let secret = url
+        .as_ref()
+        .map(|_| crate::crypto::WebhookSecret::generate())
+        .transpose()
+        .map_err(AppError::internal)?;
     let txn = scope.begin().await?;
     scope
         .delete_many::<tenant_webhook::Entity>()
         .exec(&txn)
         .await?;
-    if let Some(url) = &url {
+    if let (Some(url), Some(secret)) = (&url, &secret) {
+        let sealed = tenancy
+            .keyring()
+            .wrap_webhook_secret(scope.tenant_id().0, secret)
+            .map_err(AppError::internal)?;
         txn.insert(tenant_webhook::ActiveModel {
             url: Set(url.clone()),
             set_by: Set(scope.principal().label()),
             updated_at: Set(Utc::now()),
+            secret_sealed: Set(Some(sealed)),
+            previous_secret_sealed: Set(None),
+            previous_until: Set(None),
             ..Default::default()
         })
         .await?;
@@ -356,7 +368,72 @@ pub async fn set_webhook(
         .with_detail(json!({ "configured": url.is_some() })),
     )
     .await?;
-    Ok(url.map(|_| tenancy.keyring().notice_webhook_secret(scope.tenant_id())))
+    Ok(secret.map(|s| s.to_whsec()))
+}
+
+/// A rotated signing secret: the new one (shown once) and until when the previous one is signed with too.
+#[derive(Debug)]
+pub struct Rotated {
+    pub url: String,
+    pub secret: String,
+    pub previous_until: Option<DateTime<Utc>>,
+}
+
+/// Gives the tenant's notice webhook a new random secret; deliveries carry a signature with the previous one too for
+/// `overlap_hours` (0–168), so the receiver can switch without losing a delivery.
+pub async fn rotate_webhook_secret(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    overlap_hours: i32,
+) -> Result<Rotated, AppError> {
+    let overlap = crate::outbound::rotation_overlap(overlap_hours)?;
+    let keyring = tenancy.keyring();
+    let owner = scope.tenant_id().0;
+    let secret = crate::crypto::WebhookSecret::generate().map_err(AppError::internal)?;
+    let sealed = keyring
+        .wrap_webhook_secret(owner, &secret)
+        .map_err(AppError::internal)?;
+    let txn = scope.begin().await?;
+    let hook = scope
+        .find::<tenant_webhook::Entity>()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| {
+            AppError::BadInput(
+                "the tenant has no notice webhook: set one with `setNoticeWebhook`".into(),
+            )
+        })?;
+    let now = Utc::now();
+    let previous = match &hook.secret_sealed {
+        Some(current) => current.clone(),
+        None => keyring
+            .wrap_webhook_secret(owner, &keyring.legacy_webhook_secret(owner))
+            .map_err(AppError::internal)?,
+    };
+    let previous_until = overlap.map(|o| now + o);
+    let url = hook.url.clone();
+    let mut model: tenant_webhook::ActiveModel = hook.into();
+    model.secret_sealed = Set(Some(sealed));
+    model.previous_secret_sealed = Set(previous_until.map(|_| previous));
+    model.previous_until = Set(previous_until);
+    model.updated_at = Set(now);
+    model.set_by = Set(scope.principal().label());
+    model.update(&txn).await?;
+    txn.commit(
+        AuditEntry::by(
+            scope.principal(),
+            "notice.webhook_secret_rotated",
+            "tenant",
+            scope.tenant_id(),
+        )
+        .with_detail(json!({ "overlap_hours": overlap_hours })),
+    )
+    .await?;
+    Ok(Rotated {
+        url,
+        secret: secret.to_whsec(),
+        previous_until,
+    })
 }
 
 /// The deliveries of one notice.
@@ -533,16 +610,23 @@ pub(crate) async fn deliver(
                 "created_at": n.created_at,
             })
             .to_string();
-            let timestamp = Utc::now().timestamp();
-            let signature = crate::outbound::sign_webhook(
-                &tenancy.keyring().notice_webhook_secret(tenant),
-                timestamp,
+            let now = Utc::now();
+            let secrets = crate::outbound::endpoint_secrets(
+                tenancy.keyring(),
+                tenant.0,
+                hook.secret_sealed.as_deref(),
+                hook.previous_secret_sealed
+                    .as_deref()
+                    .zip(hook.previous_until),
+                now,
+            )
+            .map_err(AppError::internal)?;
+            let headers = crate::outbound::standard_webhook_headers(
+                &format!("msg_{}", n.id.simple()),
+                now.timestamp(),
                 &body,
+                &secrets,
             );
-            let headers = [
-                ("Steward-Signature", format!("t={timestamp},v1={signature}")),
-                ("Idempotency-Key", n.id.to_string()),
-            ];
             let result = match tenancy
                 .outbound()
                 .post_json(&hook.url, &headers, body)

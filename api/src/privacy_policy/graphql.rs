@@ -111,11 +111,16 @@ pub struct CommunicationPreferences {
     pub marketing_opt_out: bool,
 }
 
+/// A notice webhook as just set or rotated. Deliveries follow Standard Webhooks (standardwebhooks.com): headers
+/// `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`).
 #[derive(SimpleObject)]
 pub struct NoticeWebhook {
     pub url: Option<String>,
-    /// HMAC-SHA256 secret (hex) of the `Steward-Signature` header; null when cleared.
+    /// The signing secret (`whsec_…`), shown this once: keep it where the receiver verifies deliveries (any
+    /// Standard Webhooks library takes it as it is). Null when the webhook was cleared.
     pub signing_secret: Option<String>,
+    /// After a rotation: until when deliveries also carry a signature made with the previous secret.
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
 }
 
 #[derive(InputObject)]
@@ -274,7 +279,7 @@ impl PolicyMutation {
     }
 
     /// Sets (or, with `null`, clears) where the tenant receives its notices by webhook (its `client_admin`):
-    /// `https://` only. The answer carries the HMAC secret of the `Steward-Signature` header.
+    /// `https://` only. Each call gives the webhook a new random signing secret, in the answer only.
     async fn set_notice_webhook(
         &self,
         ctx: &Context<'_>,
@@ -286,6 +291,26 @@ impl PolicyMutation {
         Ok(NoticeWebhook {
             url: url.filter(|_| secret.is_some()),
             signing_secret: secret,
+            previous_secret_valid_until: None,
+        })
+    }
+
+    /// Gives the notice webhook a new random signing secret (its `client_admin`), in the answer only. For
+    /// `overlapHours` (default 24, at most 168; 0 for none) deliveries carry signatures with both the new and the
+    /// previous secret, so the receiver can switch without losing one.
+    async fn rotate_notice_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+        #[graphql(default = 24)] overlap_hours: i32,
+    ) -> async_graphql::Result<NoticeWebhook> {
+        let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TenantSettings).await?;
+        let rotated =
+            crate::notices::rotate_webhook_secret(tenancy(ctx)?, &scope, overlap_hours).await?;
+        Ok(NoticeWebhook {
+            url: Some(rotated.url),
+            signing_secret: Some(rotated.secret),
+            previous_secret_valid_until: rotated.previous_until,
         })
     }
 

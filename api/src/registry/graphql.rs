@@ -125,8 +125,10 @@ pub struct PendingChange {
 pub struct ErasureEndpoint {
     pub sub_processor: SubProcessor,
     pub endpoint: Option<String>,
-    /// The HMAC-SHA256 secret (hex) of its webhooks; `null` for manual.
+    /// The signing secret of its webhooks (`whsec_…`), shown this once; `null` for manual.
     pub signing_secret: Option<String>,
+    /// After a rotation: until when requests also carry a signature made with the previous secret.
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
 }
 
 #[derive(SimpleObject)]
@@ -550,8 +552,9 @@ impl RegistryMutation {
     }
 
     /// Sets where the sub-processor takes erasure requests (legal): an `https://` webhook, or `null` for manual
-    /// requests confirmed by a named person. The answer carries the HMAC secret the webhooks are signed with
-    /// (`Steward-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`), to hand to the sub-processor.
+    /// requests confirmed by a named person. A webhook gets a new random signing secret (`whsec_…`), in the answer
+    /// only, to hand to the sub-processor; requests follow Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`).
     async fn set_sub_processor_erasure_endpoint(
         &self,
         ctx: &Context<'_>,
@@ -565,6 +568,28 @@ impl RegistryMutation {
         Ok(ErasureEndpoint {
             endpoint: sp.erasure_endpoint.clone(),
             signing_secret: secret,
+            previous_secret_valid_until: None,
+            sub_processor: SubProcessor(sp),
+        })
+    }
+
+    /// Gives the sub-processor's erasure webhook a new random signing secret (legal), in the answer only. For
+    /// `overlapHours` (default 24, at most 168; 0 for none) requests carry signatures with both the new and the
+    /// previous secret, so the sub-processor can switch without refusing one.
+    async fn rotate_sub_processor_erasure_secret(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default = 24)] overlap_hours: i32,
+    ) -> async_graphql::Result<ErasureEndpoint> {
+        let id = SubProcessorId::parse("id", &id)?;
+        let (sp, secret, until) =
+            registry::rotate_erasure_secret(tenancy(ctx)?, principal(ctx)?, id, overlap_hours)
+                .await?;
+        Ok(ErasureEndpoint {
+            endpoint: sp.erasure_endpoint.clone(),
+            signing_secret: Some(secret),
+            previous_secret_valid_until: until,
             sub_processor: SubProcessor(sp),
         })
     }

@@ -8,10 +8,12 @@
 
 mod binding;
 mod changes;
+mod endpoint;
 mod objections;
 
 pub use binding::*;
 pub use changes::{in_force, withdraw_change};
+pub use endpoint::{rotate_erasure_secret, set_erasure_endpoint};
 pub use objections::*;
 
 pub mod graphql;
@@ -222,6 +224,9 @@ pub async fn propose(
         replaces: Set(input.replaces.map(Uuid::from)),
         effective_on: Set(None),
         erasure_endpoint: Set(None),
+        webhook_secret_sealed: Set(None),
+        webhook_previous_secret_sealed: Set(None),
+        webhook_previous_until: Set(None),
         pending_terms: Set(None),
         pending_effective_on: Set(None),
         created_at: Set(now),
@@ -696,42 +701,4 @@ pub async fn set_notice_period(
     control.commit().await?;
     crate::owed::apply_now(tenancy, deferred).await;
     Ok(())
-}
-
-/// Sets where a sub-processor takes erasure requests: an `https://` webhook to a public address (see [`crate::outbound`]), or `None` for requests sent by hand and confirmed by a named person. Returns the HMAC secret its webhooks
-/// are signed with, to hand to the sub-processor.
-pub async fn set_erasure_endpoint(
-    tenancy: &Tenancy,
-    principal: &Principal,
-    id: SubProcessorId,
-    endpoint: Option<&str>,
-) -> Result<(subprocessor::Model, Option<String>), AppError> {
-    let platform = tenancy
-        .require_platform(principal, Permission::SubprocessorManage)
-        .await?;
-    let endpoint = endpoint
-        .map(|e| tenancy.outbound().check_url("endpoint", e))
-        .transpose()?;
-    let sp = get(tenancy, id).await?;
-    let txn = platform.control().begin().await?;
-    let mut model: subprocessor::ActiveModel = sp.into();
-    model.erasure_endpoint = Set(endpoint.clone());
-    model.updated_at = Set(Utc::now());
-    let updated = model.update(&txn).await?;
-    audit::append_platform(
-        &txn,
-        AuditEntry::by(
-            principal,
-            "subprocessor.erasure_endpoint_set",
-            "subprocessor",
-            id,
-        )
-        .with_detail(json!({ "method": if endpoint.is_some() { "webhook" } else { "manual" } })),
-    )
-    .await?;
-    txn.commit().await?;
-    let secret = endpoint
-        .is_some()
-        .then(|| tenancy.keyring().webhook_secret(id));
-    Ok((updated, secret))
 }

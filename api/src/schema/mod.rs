@@ -1,5 +1,6 @@
 //! The GraphQL schema: every domain's resolvers merged into the root types, with the server's limits.
 
+pub mod nulls;
 mod viewer;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};

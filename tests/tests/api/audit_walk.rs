@@ -542,6 +542,7 @@ async fn every_mutation_appends_one_event(backend: Backend) {
         .unwrap()
         .port();
     w.call("setSubProcessorErasureEndpoint", &legal, "mutation($id: ID!, $e: String) { setSubProcessorErasureEndpoint(id: $id, endpoint: $e) { endpoint } }", json!({ "id": mailer, "e": format!("http://127.0.0.1:{closed}/erase") })).await;
+    w.call("rotateSubProcessorErasureSecret", &legal, "mutation($id: ID!) { rotateSubProcessorErasureSecret(id: $id, overlapHours: 1) { previousSecretValidUntil } }", json!({ "id": mailer })).await;
     let erasure = s(
         &w.call(
             "submitDataSubjectRequest",
@@ -614,6 +615,13 @@ async fn every_mutation_appends_one_event(backend: Backend) {
         "setNoticeWebhook",
         &admin,
         "mutation { setNoticeWebhook(url: \"https://hooks.example.com/steward\") { url } }",
+        json!({}),
+    )
+    .await;
+    w.call(
+        "rotateNoticeWebhookSecret",
+        &admin,
+        "mutation { rotateNoticeWebhookSecret { previousSecretValidUntil } }",
         json!({}),
     )
     .await;

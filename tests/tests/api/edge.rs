@@ -625,7 +625,44 @@ async fn the_console_can_load_the_schema(backend: Backend) {
     );
 }
 
+/// Automatic persisted queries (Apollo's protocol): a hash stands for a document once the document was sent with it.
+async fn persisted_queries(backend: Backend) {
+    use sha2::Digest as _;
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let text = "query Who { viewer { subject kind } }";
+    let hash = hex::encode(sha2::Sha256::digest(text));
+    let by_hash =
+        json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+    let with_text = json!({ "query": text, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+    // Unknown here: the client is told to send the document.
+    let first = app.post_raw(Some(&root), by_hash.to_string()).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.body["errors"][0]["message"], "PersistedQueryNotFound");
+    assert_eq!(first.code(), Some("PERSISTED_QUERY_NOT_FOUND"));
+    // Sent with its hash: run, and kept.
+    let sent = app.post_raw(Some(&root), with_text.to_string()).await;
+    assert_eq!(sent.ok()["viewer"]["subject"], steward_tests::ROOT);
+    // From now on the hash is enough.
+    let again = app.post_raw(Some(&root), by_hash.to_string()).await;
+    assert_eq!(again.ok()["viewer"]["kind"], "STAFF");
+    // A document that does not hash to the hash given, another version, a malformed hash: refused, nothing kept.
+    for bad in [
+        json!({ "query": "{ viewer { roles } }", "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } }),
+        json!({ "extensions": { "persistedQuery": { "version": 2, "sha256Hash": hash } } }),
+        json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": "abc" } } }),
+    ] {
+        let refused = app.post_raw(Some(&root), bad.to_string()).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(refused.code(), Some("BAD_USER_INPUT"));
+    }
+    // The hash is no token: without one, nothing runs.
+    let anonymous = app.post_raw(None, by_hash.to_string()).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
 both_backends!(
+    persisted_queries,
     the_console_can_load_the_schema,
     alias_limit,
     validation_is_skipped_only_for_documents_known_valid,

@@ -2,7 +2,6 @@
 //! administrative notices delivered regardless, the unsubscribe link without login, and retries after a failure.
 
 use chrono::{Duration, Utc};
-use hmac::{Hmac, Mac};
 use serde_json::json;
 use steward_tests::{Backend, SmtpSink, TestApp, WebhookSink, both_backends};
 
@@ -136,23 +135,27 @@ async fn class_opt_out_webhook_and_unsubscribe(backend: Backend) {
     assert_eq!(state_of("n-admin-a@example.org"), "SUPPRESSED");
     assert_eq!(state_of("n-admin-b@example.org"), "SENT");
     assert_eq!(state_of(&hook.url), "SENT");
-    // The webhook's signature verifies with the tenant's secret.
+    // The delivery verifies with the Standard Webhooks reference library and the secret the admin was shown.
     let delivery = hook
         .received()
         .into_iter()
         .find(|d| d.body.contains("retention reports"))
         .unwrap();
-    let header = delivery.headers["steward-signature"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let (ts, sig) = header
-        .strip_prefix("t=")
-        .and_then(|h| h.split_once(",v1="))
-        .unwrap();
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{ts}.{}", delivery.body).as_bytes());
-    assert_eq!(hex::encode(mac.finalize().into_bytes()), sig);
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let verified = steward_tests::standard_webhooks_verify(&secret, &delivery).expect("verifies");
+    assert_eq!(verified["title"], "New: retention reports");
+    assert!(
+        delivery.headers["webhook-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("msg_")
+    );
+    // Another secret, or a body altered by a byte, is refused by the library.
+    let foreign = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    assert!(steward_tests::standard_webhooks_verify(foreign, &delivery).is_err());
+    let mut altered = delivery.clone();
+    altered.body = altered.body.replacen("retention", "Retention", 1);
+    assert!(steward_tests::standard_webhooks_verify(&secret, &altered).is_err());
 
     // Administrative notices reach everyone in the audience, opted out or not.
     let on = Utc::now().date_naive().to_string();
@@ -340,3 +343,134 @@ both_backends!(
     class_opt_out_webhook_and_unsubscribe,
     failed_delivery_is_retried
 );
+
+const SET_HOOK: &str = "mutation($u: String) { setNoticeWebhook(url: $u) { url signingSecret } }";
+const ROTATE_HOOK: &str = "mutation($t: ID, $h: Int! = 24) { rotateNoticeWebhookSecret(tenantId: $t, overlapHours: $h) { url signingSecret previousSecretValidUntil } }";
+
+/// Sends a marketing notice to `tenant` and returns the webhook delivery it made.
+async fn deliver(
+    app: &TestApp,
+    hook: &WebhookSink,
+    tenant: &str,
+    title: &str,
+) -> steward_tests::Delivery {
+    app.gql(
+        &app.root(),
+        SEND,
+        json!({ "i": { "tenantIds": [tenant], "class": "MARKETING", "title": title, "body": "b" } }),
+    )
+    .await
+    .ok();
+    app.run_jobs().await;
+    hook.received()
+        .into_iter()
+        .find(|d| d.body.contains(title))
+        .unwrap_or_else(|| panic!("no delivery of {title}"))
+}
+
+/// Standard Webhooks secrets: random per endpoint, stored only wrapped, shown once, rotated with an overlap in which
+/// deliveries carry both signatures (verified with the reference library), and refused rotations change nothing.
+async fn webhook_secrets_rotate_with_an_overlap(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Hooked Co", "eu").await;
+    let u = app.create_tenant("Other Hooks", "eu").await;
+    let admin = app.invite(&t, "hook-admin", "CLIENT_ADMIN").await;
+    let other = app.invite(&u, "other-hook-admin", "CLIENT_ADMIN").await;
+    let viewer = app.invite(&t, "hook-viewer", "CLIENT_VIEWER").await;
+    let hook = WebhookSink::start(vec![]).await;
+
+    // No webhook yet: nothing to rotate.
+    app.gql(&admin, ROTATE_HOOK, json!({}))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    let secret_of = |reply: &steward_tests::Reply, field: &str| {
+        reply.ok()[field]["signingSecret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = secret_of(
+        &app.gql(&admin, SET_HOOK, json!({ "u": hook.url })).await,
+        "setNoticeWebhook",
+    );
+    let elsewhere = secret_of(
+        &app.gql(&other, SET_HOOK, json!({ "u": hook.url })).await,
+        "setNoticeWebhook",
+    );
+    assert_ne!(first, elsewhere, "one random secret per endpoint");
+    // Stored only wrapped: its bytes are nowhere in the region database.
+    let raw = steward::crypto::WebhookSecret::from_whsec(&first).unwrap();
+    assert!(!app.database_contains_bytes("eu", raw.bytes()).await);
+    assert!(!app.database_contains("eu", &first).await);
+    let delivery = deliver(&app, &hook, &t, "before rotation").await;
+    steward_tests::standard_webhooks_verify(&first, &delivery).expect("the first secret verifies");
+
+    // Refused, changing nothing: a viewer, another tenant's admin, an overlap over a week.
+    app.gql(&viewer, ROTATE_HOOK, json!({}))
+        .await
+        .expect_code("FORBIDDEN");
+    app.gql(&other, ROTATE_HOOK, json!({ "t": t }))
+        .await
+        .expect_code("NOT_FOUND");
+    app.gql(&admin, ROTATE_HOOK, json!({ "h": 169 }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    let delivery = deliver(&app, &hook, &t, "after refusals").await;
+    steward_tests::standard_webhooks_verify(&first, &delivery).expect("still the first secret");
+
+    // Rotated with a day's overlap: both secrets verify every delivery of that day.
+    let rotated = app.gql(&admin, ROTATE_HOOK, json!({})).await;
+    let second = secret_of(&rotated, "rotateNoticeWebhookSecret");
+    assert_ne!(second, first);
+    let until = rotated.ok()["rotateNoticeWebhookSecret"]["previousSecretValidUntil"]
+        .as_str()
+        .unwrap()
+        .parse::<chrono::DateTime<Utc>>()
+        .unwrap();
+    assert!(
+        (until - Utc::now() - Duration::hours(24))
+            .num_minutes()
+            .abs()
+            <= 1
+    );
+    let delivery = deliver(&app, &hook, &t, "during the overlap").await;
+    assert_eq!(
+        delivery.headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        2
+    );
+    steward_tests::standard_webhooks_verify(&first, &delivery)
+        .expect("the old secret, during the overlap");
+    steward_tests::standard_webhooks_verify(&second, &delivery).expect("the new secret");
+    // The other tenant's deliveries are untouched.
+    let theirs = deliver(&app, &hook, &u, "elsewhere").await;
+    steward_tests::standard_webhooks_verify(&elsewhere, &theirs).expect("their own secret");
+    assert!(steward_tests::standard_webhooks_verify(&second, &theirs).is_err());
+
+    // Rotated again with no overlap: only the newest verifies.
+    let third = secret_of(
+        &app.gql(&admin, ROTATE_HOOK, json!({ "h": 0 })).await,
+        "rotateNoticeWebhookSecret",
+    );
+    let delivery = deliver(&app, &hook, &t, "after the overlap").await;
+    steward_tests::standard_webhooks_verify(&third, &delivery).expect("the newest secret");
+    for old in [&first, &second] {
+        assert!(steward_tests::standard_webhooks_verify(old, &delivery).is_err());
+    }
+    // Each rotation is on the tenant's audit chain, without the secret.
+    let tid = steward_tests::stored_uuid(&app, &t);
+    assert_eq!(
+        app.count(
+            "eu",
+            "audit_events",
+            &format!("tenant_id = {tid} AND action = 'notice.webhook_secret_rotated'")
+        )
+        .await,
+        2
+    );
+}
+
+both_backends!(webhook_secrets_rotate_with_an_overlap);

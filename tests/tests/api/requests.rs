@@ -5,7 +5,6 @@
 use base64::Engine as _;
 use chrono::{Duration, NaiveDate, Utc};
 use ed25519_dalek::Verifier;
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use steward_tests::{Backend, TestApp, WebhookSink, both_backends};
 
@@ -495,7 +494,7 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
     )
     .await;
     let keep = subject(&app, &admin, "keeper", "keeper@example.com", "Kept Person").await;
-    let (hook, _manual) = two_recipients(&app, &legal, &t, &s).await;
+    let (hook, manual) = two_recipients(&app, &legal, &t, &s).await;
 
     // The webhook must be https (http only on loopback); legal only.
     let sink = WebhookSink::start(vec![500]).await;
@@ -598,21 +597,42 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
         "PROPAGATION_OPEN"
     );
 
+    // Legal rotates the endpoint's secret before the retry (manual endpoints have none to rotate).
+    let rotated = app
+        .gql(
+            &legal,
+            "mutation($id: ID!) { rotateSubProcessorErasureSecret(id: $id) { signingSecret previousSecretValidUntil } }",
+            json!({ "id": hook }),
+        )
+        .await;
+    let rotated = rotated.ok()["rotateSubProcessorErasureSecret"]["signingSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(rotated, secret);
+    app.gql(
+        &legal,
+        "mutation($id: ID!) { rotateSubProcessorErasureSecret(id: $id) { signingSecret } }",
+        json!({ "id": manual }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
     // The retry after the backoff succeeds; the delivery was signed with the shared secret.
     assert_eq!(app.run_jobs().await, 0, "backing off");
     app.run_jobs_at(Utc::now() + Duration::minutes(5)).await;
     let received = sink.received();
     assert_eq!(received.len(), 2);
     let delivery = &received[1];
-    let header = delivery.headers["steward-signature"].to_str().unwrap();
-    let (ts, sig) = header
-        .strip_prefix("t=")
-        .and_then(|h| h.split_once(",v1="))
-        .unwrap();
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{ts}.{}", delivery.body).as_bytes());
-    assert_eq!(hex::encode(mac.finalize().into_bytes()), sig);
-    let body: Value = serde_json::from_str(&delivery.body).unwrap();
+    // As the sub-processor verifies it: the Standard Webhooks reference library, the secret legal handed over (and,
+    // within the day's overlap after legal rotated it, the new one too). The retry carries the same `webhook-id` as
+    // the first attempt, so the receiver can tell it is the same request.
+    let body = steward_tests::standard_webhooks_verify(&secret, delivery).expect("verifies");
+    steward_tests::standard_webhooks_verify(&rotated, delivery)
+        .expect("the rotated secret verifies");
+    assert_eq!(
+        delivery.headers["webhook-id"],
+        received[0].headers["webhook-id"]
+    );
     assert_eq!(body["subject_id"], s.as_str());
     assert!(!delivery.body.contains(planted_email));
 

@@ -3,59 +3,16 @@
 //! Defaults are the embedded ones (SQLite under `./data/`, regions `eu` and `us`, listening on loopback). Secrets are
 //! never printed: [`JwtKey`]'s `Debug` redacts them and database URLs are shown without credentials.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
-
 use crate::crypto::MasterKey;
 
-/// Shortest HS256 secret accepted: anything shorter can be brute-forced offline from a single token.
-pub const MIN_HS256_SECRET_BYTES: usize = 32;
-const DEMO_SECRET_FILE: &str = "demo-jwt-secret";
-const DEMO_MASTER_KEY_FILE: &str = "demo-master-key";
+mod keys;
 
-/// A configuration value that is never printed (keys, tokens, URLs that may carry a password): its `Debug` is
-/// `<redacted>`, so no `{:?}` of the configuration, in a log or a panic, shows it. Read it with [`Secret::expose`].
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Secret(value)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Secret(value.to_owned())
-    }
-}
+use keys::*;
+pub use keys::{JwtConfig, JwtKey, MIN_HS256_SECRET_BYTES, Secret, SecretFiles};
 
 /// The flags (and their environment variables) shared by every command that touches the databases or tokens.
 #[derive(Clone, Debug, clap::Args)]
@@ -87,6 +44,24 @@ pub struct ConfigArgs {
     /// PEM public key (RSA → RS256, EC P-256 → ES256) of the identity provider (production).
     #[arg(long, env = "STEWARD_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
+    /// OpenID Connect issuer (`https://…`; `http://` on loopback only). Its discovery document names the JWKS whose
+    /// keys verify tokens (RS256, ES256, EdDSA, chosen by `kid`): a key the provider rotates in is fetched when a token
+    /// first names it, and the set is refreshed every STEWARD_OIDC_REFRESH_SECS, so rotations need no restart.
+    #[arg(long, env = "STEWARD_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// Seconds between refreshes of the identity provider's key set (STEWARD_OIDC_ISSUER).
+    #[arg(long, env = "STEWARD_OIDC_REFRESH_SECS", default_value_t = 3600)]
+    pub oidc_refresh_secs: u64,
+    /// The token claim saying whether the caller is `staff` or `client`.
+    #[arg(long, env = "STEWARD_KIND_CLAIM", default_value = "kind")]
+    pub kind_claim: String,
+    /// The token claim carrying a client's tenant id (Entra ID puts its own directory in `tid`: name another claim
+    /// there, such as `steward_tenant`).
+    #[arg(long, env = "STEWARD_TENANT_CLAIM", default_value = "tid")]
+    pub tenant_claim: String,
+    /// Secrets read from files (container and orchestrator secrets), instead of their variables.
+    #[command(flatten)]
+    pub secret_files: SecretFiles,
     /// Root key of personal-data encryption: 64 hex characters (`openssl rand -hex 32`). Keep it out of the database.
     #[arg(long, env = "STEWARD_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<Secret>,
@@ -181,6 +156,14 @@ pub struct ConfigArgs {
     /// reading would otherwise hold the response in memory and its connection slot for ever).
     #[arg(long, env = "STEWARD_WRITE_TIMEOUT_SECS", default_value_t = 30)]
     pub write_timeout_secs: u64,
+    /// Seconds between SIGTERM and the listener closing: `/readyz` fails at once so load balancers stop sending, and
+    /// requests arriving meanwhile are still served.
+    #[arg(long, env = "STEWARD_SHUTDOWN_DRAIN_SECS", default_value_t = 5)]
+    pub shutdown_drain_secs: u64,
+    /// Seconds the requests in flight and the running jobs get to finish once the listener closed; jobs still running
+    /// then are handed back to the queue for another instance.
+    #[arg(long, env = "STEWARD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
     /// Connections open at once; beyond it new ones wait in the listen backlog until one closes.
     #[arg(long, env = "STEWARD_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
@@ -238,12 +221,14 @@ pub enum Introspection {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "no token verification key is configured: set STEWARD_JWT_HS256_SECRET (development, at least 32 bytes) or \
-         STEWARD_JWT_PUBLIC_KEY_FILE (a PEM public key of your identity provider), or run `steward serve --demo` to \
-         try Steward with a generated key"
+        "no token verification key is configured: set STEWARD_OIDC_ISSUER (your identity provider, keys fetched and \
+         rotated from its JWKS), STEWARD_JWT_PUBLIC_KEY_FILE (one PEM public key) or STEWARD_JWT_HS256_SECRET \
+         (development, at least 32 bytes), or run `steward serve --demo` to try Steward with a generated key"
     )]
     NoKey,
-    #[error("set only one of STEWARD_JWT_HS256_SECRET and STEWARD_JWT_PUBLIC_KEY_FILE")]
+    #[error(
+        "set only one of STEWARD_JWT_HS256_SECRET, STEWARD_JWT_PUBLIC_KEY_FILE and STEWARD_OIDC_ISSUER"
+    )]
     TwoKeys,
     #[error(
         "STEWARD_MASTER_KEY is not set: personal data is encrypted under it. Generate one with `openssl rand -hex 32` \
@@ -274,31 +259,6 @@ pub enum ConfigError {
     Limit(String),
     #[error("data dir {path}: {why}")]
     DataDir { path: String, why: String },
-}
-
-/// The key tokens are verified with.
-#[derive(Clone)]
-pub enum JwtKey {
-    Hs256(Vec<u8>),
-    PublicPem { algorithm: Algorithm, pem: Vec<u8> },
-}
-
-impl fmt::Debug for JwtKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JwtKey::Hs256(_) => f.write_str("Hs256(<redacted>)"),
-            JwtKey::PublicPem { algorithm, .. } => write!(f, "PublicPem({algorithm:?})"),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct JwtConfig {
-    pub issuer: String,
-    pub audience: String,
-    pub key: JwtKey,
-    /// The longest a token may live (`exp - iat`, or `exp - now` without `iat`); longer ones are refused.
-    pub max_lifetime: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -378,6 +338,8 @@ pub struct Config {
     pub public_url: String,
     pub job_poll: Duration,
     pub job_lease: Duration,
+    pub shutdown_drain: Duration,
+    pub shutdown_timeout: Duration,
 }
 
 /// How keys may be found: only `serve --demo` and `token` fall back to the generated demo secret.
@@ -396,11 +358,34 @@ pub enum KeySource {
 impl Config {
     pub fn from_args(args: &ConfigArgs, keys: KeySource) -> Result<Config, ConfigError> {
         let data_dir = args.data_dir.clone();
-        let control_url = match &args.database_url {
+        let files = &args.secret_files;
+        let database_url = secret(
+            &args.database_url,
+            &files.database_url_file,
+            "STEWARD_DATABASE_URL",
+        )?;
+        let regions_spec = secret(&args.regions, &files.regions_file, "STEWARD_REGIONS")?;
+        let hs256_secret = secret(
+            &args.jwt_hs256_secret,
+            &files.jwt_hs256_secret_file,
+            "STEWARD_JWT_HS256_SECRET",
+        )?;
+        let master_key = secret(
+            &args.master_key,
+            &files.master_key_file,
+            "STEWARD_MASTER_KEY",
+        )?;
+        let metrics_token = secret(
+            &args.metrics_token,
+            &files.metrics_token_file,
+            "STEWARD_METRICS_TOKEN",
+        )?;
+        let smtp_url = secret(&args.smtp_url, &files.smtp_url_file, "STEWARD_SMTP_URL")?;
+        let control_url = match &database_url {
             Some(url) => check_url("STEWARD_DATABASE_URL", url.expose())?,
             None => sqlite_file_url(&data_dir, "control.db"),
         };
-        let regions = match &args.regions {
+        let regions = match &regions_spec {
             Some(spec) => parse_regions(spec.expose())?,
             None => ["eu", "us"]
                 .into_iter()
@@ -411,11 +396,22 @@ impl Config {
                 .collect(),
         };
 
-        let key = match (&args.jwt_hs256_secret, &args.jwt_public_key_file) {
-            (Some(_), Some(_)) => return Err(ConfigError::TwoKeys),
-            (Some(secret), None) => hs256_key(secret.expose().as_bytes().to_vec())?,
-            (None, Some(path)) => public_key(path)?,
-            (None, None) => match keys {
+        let sources = [
+            hs256_secret.is_some(),
+            args.jwt_public_key_file.is_some(),
+            args.oidc_issuer.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() > 1 {
+            return Err(ConfigError::TwoKeys);
+        }
+        let key = match (&hs256_secret, &args.jwt_public_key_file, &args.oidc_issuer) {
+            (Some(secret), _, _) => hs256_key(secret.expose().as_bytes().to_vec())?,
+            (_, Some(path), _) => public_key(path)?,
+            (_, _, Some(issuer)) => JwtKey::Oidc {
+                issuer: oidc_issuer(issuer)?,
+                refresh: Duration::from_secs(args.oidc_refresh_secs.clamp(1, 86_400)),
+            },
+            (None, None, None) => match keys {
                 KeySource::Configured => return Err(ConfigError::NoKey),
                 KeySource::DemoCreate => JwtKey::Hs256(demo_secret(&data_dir, true)?),
                 KeySource::DemoExisting => JwtKey::Hs256(demo_secret(&data_dir, false)?),
@@ -423,7 +419,7 @@ impl Config {
                 KeySource::NotNeeded => JwtKey::Hs256(random_bytes()?),
             },
         };
-        let master_key = match &args.master_key {
+        let master_key = match &master_key {
             Some(hex_key) => {
                 Some(MasterKey::from_hex(hex_key.expose()).ok_or(ConfigError::BadMasterKey)?)
             }
@@ -442,7 +438,22 @@ impl Config {
             (Some(iss), _) => iss.clone(),
             (None, JwtKey::Hs256(_)) => "steward".to_owned(),
             (None, JwtKey::PublicPem { .. }) => return Err(ConfigError::IssuerRequired),
+            // The discovery document's `issuer` must be this very string (OpenID Connect Discovery 1.0, 4.3).
+            (None, JwtKey::Oidc { .. }) => args.oidc_issuer.clone().unwrap_or_default(),
         };
+        for (name, claim) in [
+            ("STEWARD_KIND_CLAIM", &args.kind_claim),
+            ("STEWARD_TENANT_CLAIM", &args.tenant_claim),
+        ] {
+            if claim.trim().is_empty() {
+                return Err(ConfigError::Empty(name));
+            }
+        }
+        if args.kind_claim == args.tenant_claim {
+            return Err(ConfigError::Limit(
+                "STEWARD_KIND_CLAIM and STEWARD_TENANT_CLAIM must name different claims".into(),
+            ));
+        }
         if args.jwt_audience.trim().is_empty() {
             return Err(ConfigError::Empty("STEWARD_JWT_AUDIENCE"));
         }
@@ -480,6 +491,8 @@ impl Config {
                 audience: args.jwt_audience.clone(),
                 key,
                 max_lifetime: Duration::from_secs(args.jwt_max_lifetime_secs.max(60)),
+                kind_claim: args.kind_claim.clone(),
+                tenant_claim: args.tenant_claim.clone(),
             },
             master_key,
             bootstrap_admin: args.bootstrap_admin.clone(),
@@ -503,10 +516,7 @@ impl Config {
                 ..Limits::default()
             },
             db_pool_size: args.db_pool_size,
-            metrics_token: args
-                .metrics_token
-                .clone()
-                .filter(|t| !t.expose().trim().is_empty()),
+            metrics_token: metrics_token.filter(|t| !t.expose().trim().is_empty()),
             role_changes: args.role_changes,
             allow_loopback_webhooks: args.allow_loopback_webhooks,
             processor_name: args.processor_name.trim().to_owned(),
@@ -524,10 +534,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned),
             job_interval: Duration::from_secs(args.job_interval_secs.max(1)),
-            smtp_url: args
-                .smtp_url
-                .clone()
-                .filter(|u| !u.expose().trim().is_empty()),
+            smtp_url: smtp_url.filter(|u| !u.expose().trim().is_empty()),
             smtp_from: args.smtp_from.clone(),
             public_url: args
                 .public_url
@@ -536,6 +543,8 @@ impl Config {
                 .unwrap_or_else(|| format!("http://{}", args.listen)),
             job_poll: Duration::from_millis(args.job_poll_ms.clamp(50, 60_000)),
             job_lease: Duration::from_secs(args.job_lease_secs.clamp(5, 3600)),
+            shutdown_drain: Duration::from_secs(args.shutdown_drain_secs.min(600)),
+            shutdown_timeout: Duration::from_secs(args.shutdown_timeout_secs.clamp(1, 3600)),
         })
     }
 
@@ -618,98 +627,11 @@ pub(crate) fn is_region_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-fn hs256_key(secret: Vec<u8>) -> Result<JwtKey, ConfigError> {
-    if secret.len() < MIN_HS256_SECRET_BYTES {
-        return Err(ConfigError::ShortSecret(secret.len()));
-    }
-    Ok(JwtKey::Hs256(secret))
-}
-
-fn public_key(path: &Path) -> Result<JwtKey, ConfigError> {
-    let err = |why: String| ConfigError::PublicKey {
-        path: path.display().to_string(),
-        why,
-    };
-    let pem = std::fs::read(path).map_err(|e| err(format!("cannot be read ({e})")))?;
-    let algorithm = if jsonwebtoken::DecodingKey::from_rsa_pem(&pem).is_ok() {
-        Algorithm::RS256
-    } else if jsonwebtoken::DecodingKey::from_ec_pem(&pem).is_ok() {
-        Algorithm::ES256
-    } else {
-        return Err(err("is not a PEM RSA or EC public key".into()));
-    };
-    Ok(JwtKey::PublicPem { algorithm, pem })
-}
-
-/// The demo secret: 32 random bytes, hex-encoded in the data dir, readable only by its owner.
-fn demo_secret(dir: &Path, create: bool) -> Result<Vec<u8>, ConfigError> {
-    let hex_secret = demo_file(dir, DEMO_SECRET_FILE, create)?;
-    hex::decode(hex_secret.trim()).map_err(|_| damaged(dir, DEMO_SECRET_FILE))
-}
-
-/// The demo master key, kept like the demo secret.
-fn demo_master_key(dir: &Path, create: bool) -> Result<MasterKey, ConfigError> {
-    let hex_key = demo_file(dir, DEMO_MASTER_KEY_FILE, create)?;
-    MasterKey::from_hex(&hex_key).ok_or_else(|| damaged(dir, DEMO_MASTER_KEY_FILE))
-}
-
-fn damaged(dir: &Path, file: &str) -> ConfigError {
-    ConfigError::DataDir {
-        path: dir.display().to_string(),
-        why: format!(
-            "{file} is damaged; delete it to make a new one (data sealed under it is then lost)"
-        ),
-    }
-}
-
-/// Reads a demo key file, or (when `create`) writes 32 fresh random bytes to it first.
-fn demo_file(dir: &Path, file: &str, create: bool) -> Result<String, ConfigError> {
-    let path = dir.join(file);
-    let dir_err = |why: String| ConfigError::DataDir {
-        path: dir.display().to_string(),
-        why,
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(contents) => return Ok(contents),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::NoKey),
-        Err(e) => return Err(dir_err(format!("cannot read {file} ({e})"))),
-    }
-    std::fs::create_dir_all(dir).map_err(|e| dir_err(format!("cannot be created ({e})")))?;
-    let mut secret = zeroize::Zeroizing::new(vec![0u8; 32]);
-    getrandom::fill(&mut secret)
-        .map_err(|e| dir_err(format!("no randomness for a demo key ({e})")))?;
-    let encoded = hex::encode(&secret);
-    write_private(&path, encoded.as_bytes())
-        .map_err(|e| dir_err(format!("cannot write {file} ({e})")))?;
-    Ok(encoded)
-}
-
-fn random_bytes() -> Result<Vec<u8>, ConfigError> {
-    let mut bytes = vec![0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| ConfigError::DataDir {
-        path: "-".into(),
-        why: format!("no randomness ({e})"),
-    })?;
-    Ok(bytes)
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(contents)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+    use jsonwebtoken::Algorithm;
 
     #[derive(Parser)]
     struct Cli {
@@ -754,6 +676,94 @@ mod tests {
             !format!("{config:?}").contains(MASTER),
             "the master key never appears in Debug"
         );
+    }
+
+    #[test]
+    fn an_oidc_issuer_is_https_or_loopback_and_the_only_key_source() {
+        let ok = |issuer: &str| {
+            Config::from_args(&args(&["--oidc-issuer", issuer]), KeySource::Configured)
+                .map(|c| c.jwt.issuer)
+        };
+        assert_eq!(
+            ok("https://login.example/tenant-1/v2.0").unwrap(),
+            "https://login.example/tenant-1/v2.0"
+        );
+        assert!(ok("http://127.0.0.1:8081/realms/x").is_ok());
+        assert!(ok("http://localhost:8081").is_ok());
+        for bad in [
+            "http://idp.example",
+            "ftp://idp.example",
+            "https://idp.example/?a=b",
+            "not a url",
+        ] {
+            assert!(ok(bad).is_err(), "{bad}");
+        }
+        let secret = "x".repeat(32);
+        let both = args(&[
+            "--oidc-issuer",
+            "https://idp.example",
+            "--jwt-hs256-secret",
+            &secret,
+        ]);
+        assert!(matches!(
+            Config::from_args(&both, KeySource::Configured),
+            Err(ConfigError::TwoKeys)
+        ));
+        let same = args(&[
+            "--oidc-issuer",
+            "https://idp.example",
+            "--kind-claim",
+            "x",
+            "--tenant-claim",
+            "x",
+        ]);
+        assert!(Config::from_args(&same, KeySource::Configured).is_err());
+    }
+
+    #[test]
+    fn secrets_are_read_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let master = write("master", &format!("{MASTER}\n"));
+        let secret = write("hs256", &format!("{}\n", "s".repeat(40)));
+        let token = write("metrics", "scrape\r\n");
+        let mut parsed = args(&[
+            "--master-key-file",
+            &master,
+            "--jwt-hs256-secret-file",
+            &secret,
+            "--metrics-token-file",
+            &token,
+        ]);
+        parsed.master_key = None;
+        let config = Config::from_args(&parsed, KeySource::Configured).unwrap();
+        assert!(matches!(&config.jwt.key, JwtKey::Hs256(s) if s == &b"s".repeat(40)));
+        assert_eq!(config.metrics_token.unwrap().expose(), "scrape");
+        assert!(config.master_key.is_some());
+        // Both a secret and its file: refused, naming both.
+        let both = args(&[
+            "--master-key-file",
+            &master,
+            "--jwt-hs256-secret-file",
+            &secret,
+        ]);
+        let err = Config::from_args(&both, KeySource::Configured)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("STEWARD_MASTER_KEY and STEWARD_MASTER_KEY_FILE"),
+            "{err}"
+        );
+        let mut missing = args(&["--jwt-hs256-secret-file", "/nonexistent/steward-secret"]);
+        missing.master_key = None;
+        let err = Config::from_args(&missing, KeySource::Configured)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("STEWARD_JWT_HS256_SECRET_FILE"), "{err}");
     }
 
     #[test]
