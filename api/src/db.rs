@@ -393,14 +393,40 @@ async fn connect_one(
         )
     })?;
     let counter = statements.clone();
+    let database: Arc<str> = Arc::from(name);
     conn.set_metric_callback(move |info| {
         counter.fetch_add(1, Ordering::Relaxed);
+        // For trace export: one span per statement, under the request's (or job's) span, recorded as the statement
+        // completes (its length in `elapsed_ms`). Only the SQL verb: never the text, never a parameter.
+        let span = tracing::debug_span!(
+            target: "steward::statement",
+            "statement",
+            database = &*database,
+            db.operation = verb(&info.statement.sql),
+            elapsed_ms = info.elapsed.as_secs_f64() * 1000.0,
+            failed = info.failed,
+        );
+        drop(span);
         if info.elapsed > SLOW_STATEMENT {
             // The SQL text only: parameter values may be personal data.
-            tracing::warn!(elapsed_ms = info.elapsed.as_millis() as u64, sql = %info.statement.sql, "slow statement");
+            // Its own target, which trace export leaves out (`telemetry`): the SQL text stays in the local log.
+            tracing::warn!(target: "steward::sql", elapsed_ms = info.elapsed.as_millis() as u64, sql = %info.statement.sql, "slow statement");
         }
     });
     Ok(conn)
+}
+
+/// The statement's verb (`SELECT`, `INSERT`, …), for trace spans.
+fn verb(sql: &str) -> &'static str {
+    let first = sql.split_whitespace().next().unwrap_or("");
+    const VERBS: [&str; 10] = [
+        "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "BEGIN", "COMMIT", "ROLLBACK", "PRAGMA",
+        "CREATE",
+    ];
+    VERBS
+        .into_iter()
+        .find(|v| first.eq_ignore_ascii_case(v))
+        .unwrap_or("OTHER")
 }
 
 /// Serialises appends to one chain (or any other per-key critical section) inside a transaction. PostgreSQL takes a

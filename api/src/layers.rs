@@ -25,6 +25,7 @@ const FOUNDATION: &[&str] = &[
     "owed",
     "pagination",
     "taxonomy",
+    "telemetry",
     "tenancy",
     "validate",
 ];

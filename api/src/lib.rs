@@ -23,6 +23,7 @@ pub mod outbound;
 pub mod owed;
 pub mod pagination;
 pub mod taxonomy;
+pub mod telemetry;
 pub mod tenancy;
 pub mod validate;
 

@@ -8,7 +8,7 @@ use async_graphql::extensions::{
 };
 use tracing::Instrument as _;
 
-/// A `tracing` span per resolver (`resolve`, with the field's path and parent type), child of the request's span
+/// A `tracing` span per resolver (`resolve`, with the field's schema coordinate `Type.field`), child of the request's span
 /// and so carrying its request id. Registered only when debug logging of `steward::resolver` is on at start, so a
 /// production server at `info` pays nothing for it. Unlike async-graphql's own tracing extension it never records
 /// the query text, variables or error messages, which can hold personal values.
@@ -37,11 +37,12 @@ impl Extension for ResolverSpans {
         if info.is_for_introspection {
             return next.run(ctx, info).await;
         }
+        // The field's schema coordinate, never its path in the response: a path carries the client's aliases, which
+        // are its own text.
         let span = tracing::debug_span!(
             target: "steward::resolver",
             "resolve",
-            path = %info.path_node,
-            parent_type = %info.parent_type,
+            field = %format_args!("{}.{}", info.parent_type, info.name),
         );
         let resolved = next.run(ctx, info).instrument(span.clone()).await;
         if let Err(e) = &resolved {

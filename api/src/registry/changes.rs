@@ -70,7 +70,6 @@ pub(super) async fn announce(
             before.name
         )));
     }
-    let today = Utc::now().date_naive();
     let notices = change_notice::Entity::find()
         .filter(change_notice::Column::SubProcessorId.eq(before.id))
         .order_by_asc(change_notice::Column::Id)
@@ -93,29 +92,11 @@ pub(super) async fn announce(
         .map(|t| (t.id, t))
         .collect();
     bound.retain(|t| live.contains_key(t));
-    let longest = bound
-        .iter()
-        .map(|t| live[t].notice_period_days)
-        .max()
-        .unwrap_or(30)
-        .max(1);
-    let earliest = today + chrono::Duration::days(longest.into());
-    let effective_on = effective_on.unwrap_or(earliest);
-    if let Some(short) = bound
-        .iter()
-        .map(|t| &live[t])
-        .find(|t| effective_on < today + chrono::Duration::days(t.notice_period_days.max(1).into()))
-    {
-        return Err(AppError::BadInput(format!(
-            "{effective_on} is inside the {}-day notice period of tenant {}: the earliest effective date is {earliest}",
-            short.notice_period_days, short.id
-        )));
-    }
-    if effective_on > today + chrono::Duration::days(MAX_EFFECTIVE_DAYS) {
-        return Err(AppError::BadInput(format!(
-            "the effective date is more than {MAX_EFFECTIVE_DAYS} days away: announce nearer the change"
-        )));
-    }
+    let effective_on = super::effective_date(
+        effective_on,
+        &bound.iter().map(|t| &live[t]).collect::<Vec<_>>(),
+        1,
+    )?;
     let now = Utc::now();
     let control = platform.control().begin().await?;
     // Conditional on no change pending, so of two announced at once one is CONFLICT.

@@ -390,35 +390,8 @@ pub async fn announce(
             )));
         }
     }
-    let today = Utc::now().date_naive();
     let tenants = live_tenants(platform).await?;
-    let longest = tenants
-        .iter()
-        .map(|t| t.notice_period_days)
-        .max()
-        .unwrap_or(30)
-        .max(1);
-    let earliest = today + chrono::Duration::days(longest.into());
-    let effective_on = effective_on.unwrap_or(earliest);
-    if let Some(short) = tenants
-        .iter()
-        .find(|t| effective_on < today + chrono::Duration::days(t.notice_period_days.into()))
-    {
-        return Err(AppError::BadInput(format!(
-            "{effective_on} is inside the {}-day notice period of tenant {}: the earliest effective date is {earliest}",
-            short.notice_period_days, short.id
-        )));
-    }
-    if effective_on < today {
-        return Err(AppError::BadInput(
-            "the effective date is in the past".into(),
-        ));
-    }
-    if effective_on > today + chrono::Duration::days(MAX_EFFECTIVE_DAYS) {
-        return Err(AppError::BadInput(format!(
-            "the effective date is more than {MAX_EFFECTIVE_DAYS} days away: announce nearer the change"
-        )));
-    }
+    let effective_on = effective_date(effective_on, &tenants.iter().collect::<Vec<_>>(), 0)?;
     let kind = announced_kind(&before);
     let now = Utc::now();
     let control = platform.control().begin().await?;
@@ -649,6 +622,41 @@ pub async fn public_revisions(
         .into_iter()
         .filter_map(|r| by_id.get(&r.sub_processor_id).cloned().map(|s| (r, s)))
         .collect())
+}
+
+/// The effective date of an announcement to `tenants`: the one given, or by default the longest notice period among
+/// them. Refused when inside any one's notice period (at least `at_least` days), in the past, or more than
+/// [`MAX_EFFECTIVE_DAYS`] away.
+fn effective_date(
+    given: Option<NaiveDate>,
+    tenants: &[&tenant::Model],
+    at_least: i32,
+) -> Result<NaiveDate, AppError> {
+    let today = Utc::now().date_naive();
+    let notice = |t: &tenant::Model| t.notice_period_days.max(at_least);
+    let longest = tenants.iter().map(|t| notice(t)).max().unwrap_or(30).max(1);
+    let earliest = today + chrono::Duration::days(longest.into());
+    let effective_on = given.unwrap_or(earliest);
+    if let Some(short) = tenants
+        .iter()
+        .find(|t| effective_on < today + chrono::Duration::days(notice(t).into()))
+    {
+        return Err(AppError::BadInput(format!(
+            "{effective_on} is inside the {}-day notice period of tenant {}: the earliest effective date is {earliest}",
+            short.notice_period_days, short.id
+        )));
+    }
+    if effective_on < today {
+        return Err(AppError::BadInput(
+            "the effective date is in the past".into(),
+        ));
+    }
+    if effective_on > today + chrono::Duration::days(MAX_EFFECTIVE_DAYS) {
+        return Err(AppError::BadInput(format!(
+            "the effective date is more than {MAX_EFFECTIVE_DAYS} days away: announce nearer the change"
+        )));
+    }
+    Ok(effective_on)
 }
 
 /// Sets a tenant's contractual notice period for sub-processor changes (platform admin).

@@ -125,11 +125,7 @@ async fn viewer_over_tcp(port: u16, token: &str) -> Result<Result<(), String>, b
     let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
         return Err(true);
     };
-    let request = format!(
-        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Authorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let request = crate::processes::graphql_post(token, &body);
     if stream.write_all(request.as_bytes()).await.is_err() {
         return Err(false);
     }

@@ -36,5 +36,6 @@ mod schema;
 mod sealed;
 mod spec_nulls;
 mod subject_rights;
+mod telemetry;
 mod tenant_export;
 mod tenants;

@@ -100,6 +100,15 @@ pub(crate) async fn http_status(port: u16, path: &str) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The bytes of a `POST /graphql` with `body` (JSON) as `token`, closing the connection after the answer.
+pub(crate) fn graphql_post(token: &str, body: &str) -> String {
+    format!(
+        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// POSTs a GraphQL operation to a server process and returns the JSON answer.
 pub(crate) async fn gql_over_tcp(
     port: u16,
@@ -111,12 +120,10 @@ pub(crate) async fn gql_over_tcp(
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
-    let request = format!(
-        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Authorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+        .write_all(graphql_post(token, &body).as_bytes())
+        .await
+        .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let (head, rest) = response.split_once("\r\n\r\n").unwrap();
