@@ -51,6 +51,16 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// After restoring region databases from a backup: erase again every subject and value the erasure journal (in
+    /// the control database) names that the restored databases still hold, then exit. Run it before starting the
+    /// server on the restored databases; running it again finds nothing more.
+    Restore {
+        /// Only this region (default: every region).
+        #[arg(long)]
+        region: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Verify or export audit chains, from the server's machine.
@@ -150,6 +160,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 print_demo(&addr.to_string(), &tokens);
             }
             app.run_until_stopped().await
+        }
+        Command::Restore { region, config } => {
+            let config = Config::from_args(&config, KeySource::NotNeeded)?;
+            let state = crate::AppState::build(&config).await?;
+            let done = crate::erasure::journal::replay(state.tenancy(), region.as_deref()).await?;
+            println!(
+                "erasure journal: {} entries read; erased again: {} subjects and {} values, in {} tenants",
+                done.entries, done.subjects, done.values, done.tenants
+            );
+            Ok(())
         }
         Command::Migrate { config } => {
             let config = Config::from_args(&config, KeySource::NotNeeded)?;

@@ -21,6 +21,7 @@ pub mod change_notice;
 pub mod communication_preference;
 pub mod data_subject;
 pub mod dsr_request;
+pub mod erasure_journal;
 pub mod erasure_propagation;
 pub mod erasure_tombstone;
 pub mod guardian_consent;

@@ -34,6 +34,7 @@ mod control_m20261205_000004_records_of_processing;
 mod control_m20261205_000005_children_rule;
 mod control_m20261206_000001_jurisdiction_and_changes;
 mod control_m20261207_000001_webhook_secrets;
+mod control_m20261207_000002_erasure_journal;
 mod jobs_table;
 mod json_columns;
 mod region_m20261128_000001_foundation;
@@ -77,6 +78,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261205_000005_children_rule::Migration),
             Box::new(control_m20261206_000001_jurisdiction_and_changes::Migration),
             Box::new(control_m20261207_000001_webhook_secrets::Migration),
+            Box::new(control_m20261207_000002_erasure_journal::Migration),
         ]
     }
 

@@ -91,6 +91,35 @@ def docs_explorer(driver, wait):
     print("[browser] Docs explorer ok: the schema loaded, DataSubject found by search, its fields listed")
 
 
+def pasted_token(driver):
+    """Without a token in the link, pasting one into the Headers tab loads the schema: no re-fetch click needed."""
+    driver.get(f"{BASE}/graphql")
+    wait = WebDriverWait(driver, 30)
+    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".graphiql-execute-button")))
+    headers = json.dumps({"Authorization": f"Bearer {TOKEN}"})
+    pasted = driver.execute_script(
+        """
+        for (const el of document.querySelectorAll('.CodeMirror')) {
+          if (el.CodeMirror && el.CodeMirror.getValue().includes('"Authorization": "Bearer <token>"')) {
+            el.CodeMirror.setValue(arguments[0]);
+            return true;
+          }
+        }
+        return false;
+        """,
+        headers,
+    )
+    assert pasted, "the Headers editor with the <token> placeholder was not found"
+    driver.find_element(
+        By.CSS_SELECTOR, '.graphiql-sidebar button[aria-label="Show Documentation Explorer"]').click()
+    explorer = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".graphiql-doc-explorer")))
+    try:
+        wait.until(lambda d: "Query" in explorer.text and "Mutation" in explorer.text)
+    finally:
+        driver.save_screenshot(f"{OUT}/pasted-token.png")
+    print("[browser] pasted token ok: the schema loaded after the token was pasted into the Headers tab")
+
+
 def subprocessors(driver):
     driver.get(f"{BASE}/subprocessors")
     wait = WebDriverWait(driver, 30)
@@ -108,6 +137,7 @@ def main():
     driver = browser()
     try:
         console(driver)
+        pasted_token(driver)
         subprocessors(driver)
     finally:
         driver.quit()

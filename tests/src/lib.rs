@@ -423,6 +423,12 @@ impl TestApp {
     /// Stops this server and starts a new one on the same databases and configuration, as an upgrade or a restart
     /// would (migrations pending by then run at start).
     pub async fn restart(self) -> TestApp {
+        self.restart_with(async {}).await
+    }
+
+    /// [`TestApp::restart`], running `between` while the server is down (every pool closed): the moment an operator
+    /// backs up or restores database files.
+    pub async fn restart_with(self, between: impl std::future::Future<Output = ()>) -> TestApp {
         let TestApp {
             router,
             state,
@@ -436,6 +442,7 @@ impl TestApp {
         drop(router);
         state.databases().close().await;
         drop(state);
+        between.await;
         let app = Application::build(&config).await.expect("server restarts");
         TestApp {
             router: app.router(),

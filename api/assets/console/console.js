@@ -6,27 +6,65 @@
   var token = params.get("token");
   var headers = JSON.stringify({ Authorization: "Bearer " + (token || "<token>") }, null, 2);
   var query = params.get("query") ||
-    "# Put your token in the Headers tab below, then press \"Re-fetch GraphQL schema\" (the circular arrow in the\n" +
-    "# left bar) so the Docs explorer and autocompletion load, and run:\n{\n  viewer { subject kind roles }\n}\n";
+    "# Put your token in the Headers tab below (replace <token>): the Docs explorer and autocompletion load as soon\n" +
+    "# as it is there. Then run:\n{\n  viewer { subject kind roles }\n}\n";
   if (token) {
     // Keep the token out of the address bar and the history once read.
     history.replaceState(null, "", window.location.pathname);
   }
-  // With a token from the link, every request carries it, the schema introspection at start included; headers typed
-  // in the Headers tab are added on top.
-  var fetcher = GraphiQL.createFetcher(
-    token ? { url: "/graphql", headers: { Authorization: "Bearer " + token } } : { url: "/graphql" }
-  );
   var root = ReactDOM.createRoot(document.getElementById("graphiql"));
-  root.render(
-    React.createElement(GraphiQL, {
-      fetcher: fetcher,
-      defaultQuery: query,
-      query: query,
-      headers: headers,
-      defaultHeaders: headers,
-      shouldPersistHeaders: false,
-      defaultEditorToolsVisibility: "headers",
-    })
-  );
+  var authorization = token ? "Bearer " + token : null;
+  var pending = null;
+
+  // The schema is introspected with the fetcher's own headers. When the Authorization header typed in the Headers tab
+  // changes, the console gets a new fetcher carrying it, and GraphiQL loads the schema again with it: no "Re-fetch
+  // schema" click needed after pasting a token.
+  function fetcherFor(value) {
+    return GraphiQL.createFetcher(
+      value ? { url: "/graphql", headers: { Authorization: value } } : { url: "/graphql" }
+    );
+  }
+
+  function onEditHeaders(text) {
+    clearTimeout(pending);
+    pending = setTimeout(function () {
+      var value = null;
+      try {
+        var parsed = JSON.parse(text || "{}");
+        value = parsed.Authorization || parsed.authorization || null;
+      } catch (e) {
+        return; // Still being typed.
+      }
+      if (value && /<token>/.test(value)) {
+        value = null;
+      }
+      if (value !== authorization) {
+        authorization = value;
+        render();
+      }
+    }, 400);
+  }
+
+  function render() {
+    root.render(
+      React.createElement(GraphiQL, {
+        fetcher: fetcherFor(authorization),
+        defaultQuery: query,
+        query: query,
+        headers: headers,
+        defaultHeaders: headers,
+        shouldPersistHeaders: false,
+        defaultEditorToolsVisibility: "headers",
+        onEditQuery: function (text) {
+          query = text;
+        },
+        onEditHeaders: function (text) {
+          headers = text;
+          onEditHeaders(text);
+        },
+      })
+    );
+  }
+
+  render();
 })();

@@ -3,6 +3,7 @@
 //! `tests/tests/api/requests.rs` (`erasure_leaves_no_residue`) fails until it is.
 
 pub mod graphql;
+pub mod journal;
 pub mod propagation;
 pub mod recipients;
 

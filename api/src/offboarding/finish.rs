@@ -228,6 +228,14 @@ pub(super) async fn erase_batch(
         crate::erasure::recipients(scope, &erased, crate::erasure::Extent::Subject).await?;
     let registry = crate::erasure::registry_of(tenancy, &recipients).await?;
 
+    // Journalled first, so a restored backup of the region can have it applied again (`erasure::journal`).
+    let journalled = crate::erasure::journal::record(
+        scope,
+        crate::erasure::journal::Erased::Subjects,
+        &ids.iter().map(|s| s.0).collect::<Vec<_>>(),
+        None,
+    )
+    .await?;
     let now = Utc::now();
     let txn = scope.begin().await?;
     txn.delete_many::<personal_data::Entity>()
@@ -238,6 +246,8 @@ pub(super) async fn erase_batch(
     // batch back; the next run skips held subjects. (The cascade below deletes the values again, finding none.)
     let held_now = crate::retention::held(&txn, txn.find()).await?;
     if held_now.tenant_wide || ids.iter().any(|s| held_now.covers(*s)) {
+        drop(txn);
+        crate::erasure::journal::forget(scope, journalled).await;
         return Ok(());
     }
     crate::erasure::delete_subjects(&txn, &ids, crate::erasure::TenantExport::Keep).await?;

@@ -44,6 +44,22 @@ pub(crate) async fn erase(
         crate::erasure::recipients(scope, &erased, crate::erasure::Extent::Subject).await?;
     let registry = crate::erasure::registry_of(tenancy, &recipients).await?;
 
+    // Journalled before the region deletes (so a restored backup can have it applied again), unless a hold is known
+    // to stop it; one found only inside the transaction, or a request rejected meanwhile, takes the entry back.
+    let held_before = crate::retention::held(scope.db(), scope.find())
+        .await?
+        .covers(SubjectId(subject.id));
+    let journalled = if held_before {
+        None
+    } else {
+        crate::erasure::journal::record(
+            scope,
+            crate::erasure::journal::Erased::Subjects,
+            &[subject.id],
+            Some(request.id),
+        )
+        .await?
+    };
     let now = Utc::now();
     let mut txn = scope.begin().await?;
     jobs::begin_writing(&txn, job).await?;
@@ -61,6 +77,7 @@ pub(crate) async fn erase(
         jobs::complete_in(&txn, job).await?;
         txn.commit_unaudited(crate::tenancy::Unaudited::NothingChanged)
             .await?;
+        crate::erasure::journal::forget(scope, journalled).await;
         return Ok(Outcome::Done);
     }
     if crate::retention::held(&txn, txn.find())
@@ -74,6 +91,7 @@ pub(crate) async fn erase(
         .await?;
         jobs::complete_in(&txn, job).await?;
         txn.commit_recorded().await?;
+        crate::erasure::journal::forget(scope, journalled).await;
         return Ok(Outcome::Done);
     }
     crate::erasure::delete_subjects(

@@ -351,6 +351,14 @@ pub(super) async fn delete_batch(
         crate::erasure::recipients(scope, &by_subject, crate::erasure::Extent::Values).await?;
     let registry = crate::erasure::registry_of(tenancy, &recipients).await?;
 
+    // Journalled first, so a restored backup of the region can have it applied again (`erasure::journal`).
+    let journalled = crate::erasure::journal::record(
+        scope,
+        crate::erasure::journal::Erased::Values,
+        &batch.iter().map(|v| v.id).collect::<Vec<_>>(),
+        None,
+    )
+    .await?;
     let run_id = Uuid::now_v7();
     let now = Utc::now();
     let txn = scope.begin().await?;
@@ -369,6 +377,8 @@ pub(super) async fn delete_batch(
             .iter()
             .any(|v| held_now.covers(SubjectId(v.subject_id)))
     {
+        drop(txn);
+        crate::erasure::journal::forget(scope, journalled).await;
         return Ok(0);
     }
     // A departing tenant's export must not keep what retention deleted.

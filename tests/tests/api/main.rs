@@ -5,6 +5,7 @@ mod accountability;
 mod audit;
 mod audit_walk;
 mod auth;
+mod backups;
 mod bad_input;
 mod demo;
 mod edge;

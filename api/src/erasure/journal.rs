@@ -1,0 +1,181 @@
+//! The erasure journal: restores that keep erasures.
+//!
+//! A region's database restored from a backup taken before an erasure would bring the erased person back: their row,
+//! their wrapped key and their values are all in the backup. So every erasure of subjects (a request, a child's data,
+//! a departing tenant) and every retention deletion is first written to the control database ([`record`]), by id
+//! only, and then carried out in the region. After restoring a region's backup, `steward restore` ([`replay`]) deletes
+//! again whatever the journal names that the restored database still holds, through the same cascade, and appends
+//! `erasure.reapplied` to each tenant's audit chain.
+//!
+//! Written before the region's transaction: if that transaction then fails, the journal names an erasure that did not
+//! happen yet, which its job retries anyway; a replay would only do it sooner. Never the reverse.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde_json::json;
+use steward_entities::{data_subject, erasure_journal, personal_data};
+use uuid::Uuid;
+
+use crate::audit::AuditEntry;
+use crate::error::AppError;
+use crate::ids::{SubjectId, TenantId};
+use crate::tenancy::{Scope, Tenancy};
+
+/// What one journal entry names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Erased {
+    /// Whole subjects (their ids).
+    Subjects,
+    /// Records of personal data (their ids), deleted by retention.
+    Values,
+}
+
+impl Erased {
+    fn as_str(self) -> &'static str {
+        match self {
+            Erased::Subjects => "subjects",
+            Erased::Values => "values",
+        }
+    }
+}
+
+/// Records an erasure about to be carried out in the scope's region; the entry's id, to [`forget`] it if the erasure
+/// turns out not to happen (a hold placed meanwhile, a request rejected meanwhile).
+pub(crate) async fn record(
+    scope: &Scope,
+    erased: Erased,
+    ids: &[Uuid],
+    request: Option<Uuid>,
+) -> Result<Option<Uuid>, AppError> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let id = Uuid::now_v7();
+    erasure_journal::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(scope.tenant_id().0),
+        region: Set(scope.tenant().region.clone()),
+        kind: Set(erased.as_str().into()),
+        ids: Set(ids
+            .iter()
+            .map(Uuid::to_string)
+            .collect::<Vec<_>>()
+            .join(",")),
+        request_id: Set(request),
+        recorded_at: Set(Utc::now()),
+    }
+    .insert(scope.control())
+    .await?;
+    Ok(Some(id))
+}
+
+/// Takes back an entry whose erasure did not happen after all. Best effort: an entry left behind only makes a replay
+/// erase what was asked to be erased.
+pub(crate) async fn forget(scope: &Scope, entry: Option<Uuid>) {
+    if let Some(entry) = entry
+        && let Err(e) = erasure_journal::Entity::delete_by_id(entry)
+            .exec(scope.control())
+            .await
+    {
+        tracing::warn!(error = %e, "an erasure journal entry whose erasure did not happen stays");
+    }
+}
+
+/// What a replay deleted again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Journal entries read.
+    pub entries: usize,
+    /// Subjects the restored database still held, erased again.
+    pub subjects: u64,
+    /// Records the restored database still held, deleted again.
+    pub values: u64,
+    /// Tenants an `erasure.reapplied` event was appended for.
+    pub tenants: usize,
+}
+
+/// Deletes again, in `region` (every region when `None`), whatever the journal names that the database still holds.
+/// Idempotent: a second run finds nothing left.
+pub async fn replay(tenancy: &Tenancy, region: Option<&str>) -> Result<Replayed, AppError> {
+    let mut query = erasure_journal::Entity::find().order_by_asc(erasure_journal::Column::Id);
+    if let Some(region) = region {
+        if !tenancy.has_region(region) {
+            return Err(AppError::BadInput(format!(
+                "no region `{region}` is configured"
+            )));
+        }
+        query = query.filter(erasure_journal::Column::Region.eq(region));
+    }
+    let entries = query.all(tenancy.system().control()).await?;
+    let mut by_tenant: std::collections::BTreeMap<Uuid, Vec<&erasure_journal::Model>> =
+        Default::default();
+    for entry in &entries {
+        by_tenant.entry(entry.tenant_id).or_default().push(entry);
+    }
+    let mut replayed = Replayed {
+        entries: entries.len(),
+        ..Replayed::default()
+    };
+    for (tenant, entries) in by_tenant {
+        let scope = match tenancy.system_scope(TenantId(tenant)).await {
+            Ok(scope) => scope,
+            // A tenant no longer in the directory has nothing left to erase from.
+            Err(AppError::NotFound(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let ids_of = |kind: Erased| -> Vec<Uuid> {
+            entries
+                .iter()
+                .filter(|e| e.kind == kind.as_str())
+                .flat_map(|e| e.ids.split(',').filter_map(|id| Uuid::parse_str(id).ok()))
+                .collect()
+        };
+        let (subjects, values) = (ids_of(Erased::Subjects), ids_of(Erased::Values));
+        let mut txn = scope.begin().await?;
+        let present: Vec<SubjectId> = txn
+            .find::<data_subject::Entity>()
+            .filter(data_subject::Column::Id.is_in(subjects))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|s| SubjectId(s.id))
+            .collect();
+        let deleted_values = txn
+            .delete_many::<personal_data::Entity>()
+            .filter(personal_data::Column::Id.is_in(values))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if present.is_empty() && deleted_values == 0 {
+            txn.commit_unaudited(crate::tenancy::Unaudited::NothingChanged)
+                .await?;
+            continue;
+        }
+        crate::erasure::delete_subjects(&txn, &present, crate::erasure::TenantExport::Rebuild)
+            .await?;
+        if present.is_empty() {
+            crate::erasure::invalidate(&txn).await?;
+        }
+        txn.record(
+            AuditEntry::system("erasure.reapplied", "tenant", tenant).with_detail(json!({
+                "subjects": present.iter().map(|s| s.0).collect::<Vec<_>>(),
+                "values": deleted_values,
+            })),
+        )
+        .await?;
+        txn.commit_recorded().await?;
+        // As after any erasure on SQLite: the deleted pages were zeroed (secure_delete); the WAL is emptied too.
+        crate::erasure::checkpoint(scope.db()).await?;
+        replayed.subjects += present.len() as u64;
+        replayed.values += deleted_values;
+        replayed.tenants += 1;
+    }
+    if replayed.subjects + replayed.values > 0 {
+        tracing::warn!(
+            subjects = replayed.subjects,
+            values = replayed.values,
+            "erasures recorded since the backup were applied again"
+        );
+    }
+    Ok(replayed)
+}
