@@ -6,8 +6,11 @@
   var token = params.get("token");
   var headers = JSON.stringify({ Authorization: "Bearer " + (token || "<token>") }, null, 2);
   var query = params.get("query") ||
-    "# Put your token in the Headers tab below (replace <token>): the Docs explorer and autocompletion load as soon\n" +
-    "# as it is there. Then run:\n{\n  viewer { subject kind roles }\n}\n";
+    (token
+      ? "# Signed in with the token from your link (in the Headers tab below). Open the Docs explorer (the book icon)\n" +
+        "# to browse the schema, then run:\n{\n  viewer { subject kind roles }\n}\n"
+      : "# Put your token in the Headers tab below (replace <token>; `steward serve --demo` prints some): the Docs\n" +
+        "# explorer and autocompletion load as soon as it is there. Then run:\n{\n  viewer { subject kind roles }\n}\n");
   if (token) {
     // Keep the token out of the address bar and the history once read.
     history.replaceState(null, "", window.location.pathname);

@@ -35,6 +35,9 @@ pub struct Jwks {
     keys: RwLock<Arc<HashMap<String, ProviderKey>>>,
     /// When the set was last fetched for an unknown `kid` (single flight: one fetch at a time).
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Called whenever a fetch (periodic or for an unknown `kid`) finds a held key withdrawn: tokens verified with it
+    /// must not be served from memory any more.
+    on_removed: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 #[derive(Deserialize)]
@@ -63,7 +66,7 @@ impl Jwks {
                 .map_err(|e| anyhow::anyhow!("{discovery_url}: not a discovery document ({e})"))?;
         if discovery.issuer.trim_end_matches('/') != configured {
             anyhow::bail!(
-                "{discovery_url} names the issuer `{}`, not STEWARD_OIDC_ISSUER `{issuer}`",
+                "{discovery_url} names the issuer `{}`, not STEWARD_OIDC_ISSUER `{configured}`",
                 discovery.issuer
             );
         }
@@ -81,41 +84,33 @@ impl Jwks {
             client,
             keys: RwLock::new(Arc::default()),
             last_fetch: tokio::sync::Mutex::new(None),
+            on_removed: std::sync::OnceLock::new(),
         });
-        let held = jwks.refresh().await?;
-        if held == 0 {
-            anyhow::bail!(
-                "{}: no usable signing key (RS256, ES256 or EdDSA)",
-                jwks.jwks_uri
-            );
-        }
+        let held = jwks.refresh().await.map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (Steward takes RS256, ES256 on P-256 and EdDSA on Ed25519 signing keys)"
+            )
+        })?;
         tracing::info!(issuer = %jwks.issuer, keys = held, "identity provider keys loaded");
         Ok(jwks)
     }
 
-    /// Refreshes the key set every `every` for as long as `jwks` is in use.
+    /// Refreshes the key set every `every` for as long as `jwks` is in use; `on_removed` runs whenever any fetch
+    /// (this one, or one for an unknown `kid`) finds a held key withdrawn.
     pub fn refresh_every(
         jwks: &Arc<Jwks>,
         every: Duration,
-        on_removed: impl Fn() + Send + 'static,
+        on_removed: impl Fn() + Send + Sync + 'static,
     ) {
+        let _ = jwks.on_removed.set(Box::new(on_removed));
         let weak: Weak<Jwks> = Arc::downgrade(jwks);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             loop {
                 ticks.tick().await;
                 let Some(jwks) = weak.upgrade() else { return };
-                let before: Vec<String> = jwks.held().keys().cloned().collect();
-                match jwks.refresh().await {
-                    Ok(_) => {
-                        let now = jwks.held();
-                        if before.iter().any(|kid| !now.contains_key(kid)) {
-                            on_removed();
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "identity provider keys not refreshed; the held keys stay")
-                    }
+                if let Err(e) = jwks.refresh().await {
+                    tracing::warn!(error = %e, "identity provider keys not refreshed; the held keys stay");
                 }
             }
         });
@@ -163,7 +158,8 @@ impl Jwks {
         }
     }
 
-    /// Fetches the key set and replaces the held keys with it; returns how many are held.
+    /// Fetches the key set and replaces the held keys with it; returns how many are held. A set with no usable key is
+    /// a failed fetch (a provider's glitch must not log everyone out): the held keys stay.
     async fn refresh(&self) -> anyhow::Result<usize> {
         let body = fetch(&self.client, self.jwks_uri.as_str()).await?;
         let set: KeySet = serde_json::from_slice(&body)
@@ -175,7 +171,18 @@ impl Jwks {
             .filter_map(|raw| usable(raw, only))
             .collect();
         let held = keys.len();
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        if held == 0 {
+            anyhow::bail!("{}: no usable signing key in the set", self.jwks_uri);
+        }
+        let withdrawn = {
+            let mut slot = self.keys.write().unwrap_or_else(|e| e.into_inner());
+            let withdrawn = slot.keys().any(|kid| !keys.contains_key(kid));
+            *slot = Arc::new(keys);
+            withdrawn
+        };
+        if withdrawn && let Some(on_removed) = self.on_removed.get() {
+            on_removed();
+        }
         Ok(held)
     }
 }

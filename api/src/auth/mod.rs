@@ -191,6 +191,12 @@ impl JwtVerifier {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| AuthError::new("the Authorization header must be `Bearer <token>`"))?;
+        if token == "<token>" {
+            return Err(AuthError::new(
+                "replace the `<token>` placeholder with a token (in the console: the Headers tab; `steward serve --demo` \
+                 prints some)",
+            ));
+        }
         self.verify(token).await
     }
 
@@ -272,6 +278,10 @@ impl JwtVerifier {
             .claims
             .as_object()
             .ok_or_else(|| AuthError::new("token claims are not a JSON object"))?;
+        // One issuer (RFC 7519 4.1.1), matched exactly: jsonwebtoken also takes an array containing it.
+        if !claims.get("iss").is_some_and(serde_json::Value::is_string) {
+            return Err(AuthError::new("token `iss` must be one string"));
+        }
         let text = |name: &str| -> Result<Option<&str>, AuthError> {
             match claims.get(name) {
                 None | Some(serde_json::Value::Null) => Ok(None),

@@ -5,9 +5,10 @@ use super::*;
 /// The GraphiQL console. Its "Headers" tab takes `{"Authorization": "Bearer <token>"}`. Operations are never run over
 /// GET: a GET can be sent cross-site by any page (and must not change anything), so one carrying a `query` is refused.
 pub(super) async fn console(uri: axum::http::Uri) -> axum::response::Response {
+    // A document, or a persisted query's hash (Apollo's clients send hashed queries by GET when told to).
     let carries_operation = uri.query().is_some_and(|q| {
         q.split('&')
-            .any(|pair| pair.split('=').next() == Some("query"))
+            .any(|pair| matches!(pair.split('=').next(), Some("query" | "extensions")))
     });
     if carries_operation {
         let mut response = error_response(

@@ -15,7 +15,11 @@ pub(super) async fn graphql(
     if state.inner.introspection == Introspection::Off {
         request = request.disable_introspection();
     }
-    match state.inner.persisted.resolve(&mut request) {
+    let partition = match principal.tenant_id {
+        Some(tenant) => tenant.to_string(),
+        None => format!("staff:{}", principal.subject),
+    };
+    match state.inner.persisted.resolve(&mut request, &partition) {
         persisted::Persisted::None | persisted::Persisted::Document => {}
         persisted::Persisted::NotFound => {
             // Apollo's clients look for this message and code, then send the document with its hash.

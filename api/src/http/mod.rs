@@ -269,22 +269,26 @@ pub fn with_edge_layers(
         .layer(axum::middleware::from_fn(client_request_id))
         .set_x_request_id(MakeRequestUuid)
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-                let header = |name: &str| {
-                    req.headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-")
-                        .to_owned()
-                };
-                tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                    request_id = %header("x-request-id"),
-                    client_request_id = %header(CLIENT_REQUEST_ID),
-                )
-            }),
+            TraceLayer::new_for_http()
+                // Error statuses are Steward's own answers (a 503 while draining, a 401), each logged where it is
+                // decided when it matters: not again, at ERROR, for every readiness probe of a rolling deploy.
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG))
+                .make_span_with(|req: &Request<Body>| {
+                    let header = |name: &str| {
+                        req.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-")
+                            .to_owned()
+                    };
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %header("x-request-id"),
+                        client_request_id = %header(CLIENT_REQUEST_ID),
+                    )
+                }),
         )
         .propagate_x_request_id()
         .layer(CatchPanicLayer::custom(panic_response))

@@ -3,6 +3,9 @@
 //! the first time (or after this instance forgot it) Steward answers `PersistedQueryNotFound` and the client sends the
 //! hash with the document, which Steward checks against the hash and keeps.
 //!
+//! Documents are kept per tenant (per staff member for staff): a hash never runs a document another tenant sent, so a
+//! tenant cannot confirm a guess of what another's documents say (an email written into one, say) by sending its hash.
+//!
 //! Done here rather than with async-graphql's `ApolloPersistedQueries` extension: any extension on the schema makes
 //! async-graphql resolve every field through its extension chain, a cost the hot read would pay on every field for
 //! something decided once per request.
@@ -11,7 +14,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-/// Documents by the hex SHA-256 of their text; bounded by the total length of the texts.
+/// Documents by caller and hex SHA-256 of their text; bounded by the total length of the texts.
 pub struct PersistedQueries {
     documents: quick_cache::sync::Cache<String, Arc<str>, TextLength>,
 }
@@ -50,8 +53,8 @@ impl PersistedQueries {
     }
 
     /// Resolves the request's persisted query: fills in `query` from the hash, or checks and keeps the document sent
-    /// with its hash.
-    pub fn resolve(&self, request: &mut async_graphql::Request) -> Persisted {
+    /// with its hash, among the documents of `partition` (the caller's tenant, or the staff member).
+    pub fn resolve(&self, request: &mut async_graphql::Request, partition: &str) -> Persisted {
         use async_graphql::Value;
         let Some(extension) = request.extensions.get("persistedQuery") else {
             return Persisted::None;
@@ -77,8 +80,9 @@ impl PersistedQueries {
                 );
             }
         };
+        let key = format!("{partition}/{hash}");
         if request.query.is_empty() {
-            return match self.documents.get(&hash) {
+            return match self.documents.get(&key) {
                 Some(text) => {
                     request.query = text.to_string();
                     Persisted::Document
@@ -90,7 +94,7 @@ impl PersistedQueries {
             return Persisted::Refused("the document does not hash to `sha256Hash`".into());
         }
         self.documents
-            .insert(hash, Arc::from(request.query.as_str()));
+            .insert(key, Arc::from(request.query.as_str()));
         Persisted::Document
     }
 }
@@ -116,24 +120,32 @@ mod tests {
         let store = PersistedQueries::new(1 << 20);
         let text = "{ viewer { subject } }";
         let hash = hex::encode(Sha256::digest(text));
-        assert_eq!(store.resolve(&mut request("", &hash)), Persisted::NotFound);
+        assert_eq!(
+            store.resolve(&mut request("", &hash), "t1"),
+            Persisted::NotFound
+        );
         assert!(matches!(
-            store.resolve(&mut request("{ other }", &hash)),
+            store.resolve(&mut request("{ other }", &hash), "t1"),
             Persisted::Refused(_)
         ));
         assert_eq!(
-            store.resolve(&mut request(text, &hash)),
+            store.resolve(&mut request(text, &hash), "t1"),
             Persisted::Document
         );
         let mut again = request("", &hash.to_uppercase());
-        assert_eq!(store.resolve(&mut again), Persisted::Document);
+        assert_eq!(store.resolve(&mut again, "t1"), Persisted::Document);
         assert_eq!(again.query, text);
+        // Another caller's documents are not found by their hash.
         assert_eq!(
-            store.resolve(&mut async_graphql::Request::new(text)),
+            store.resolve(&mut request("", &hash), "t2"),
+            Persisted::NotFound
+        );
+        assert_eq!(
+            store.resolve(&mut async_graphql::Request::new(text), "t1"),
             Persisted::None
         );
         assert!(matches!(
-            store.resolve(&mut request("", "abc")),
+            store.resolve(&mut request("", "abc"), "t1"),
             Persisted::Refused(_)
         ));
     }

@@ -279,39 +279,40 @@ impl PolicyMutation {
     }
 
     /// Sets (or, with `null`, clears) where the tenant receives its notices by webhook (its `client_admin`):
-    /// `https://` only. Each call gives the webhook a new random signing secret, in the answer only.
+    /// `https://` only. Each call gives the webhook a new random signing secret, in the answer only. Nullable, so an
+    /// error in another field of the same document cannot take the answer, and the secret, with it.
     async fn set_notice_webhook(
         &self,
         ctx: &Context<'_>,
         tenant_id: Option<ID>,
         url: Option<String>,
-    ) -> async_graphql::Result<NoticeWebhook> {
+    ) -> async_graphql::Result<Option<NoticeWebhook>> {
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TenantSettings).await?;
         let secret = crate::notices::set_webhook(tenancy(ctx)?, &scope, url.as_deref()).await?;
-        Ok(NoticeWebhook {
+        Ok(Some(NoticeWebhook {
             url: url.filter(|_| secret.is_some()),
             signing_secret: secret,
             previous_secret_valid_until: None,
-        })
+        }))
     }
 
     /// Gives the notice webhook a new random signing secret (its `client_admin`), in the answer only. For
     /// `overlapHours` (default 24, at most 168; 0 for none) deliveries carry signatures with both the new and the
-    /// previous secret, so the receiver can switch without losing one.
+    /// previous secret, so the receiver can switch without losing one. Nullable, like `setNoticeWebhook`.
     async fn rotate_notice_webhook_secret(
         &self,
         ctx: &Context<'_>,
         tenant_id: Option<ID>,
         #[graphql(default = 24)] overlap_hours: i32,
-    ) -> async_graphql::Result<NoticeWebhook> {
+    ) -> async_graphql::Result<Option<NoticeWebhook>> {
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TenantSettings).await?;
         let rotated =
             crate::notices::rotate_webhook_secret(tenancy(ctx)?, &scope, overlap_hours).await?;
-        Ok(NoticeWebhook {
+        Ok(Some(NoticeWebhook {
             url: Some(rotated.url),
             signing_secret: Some(rotated.secret),
             previous_secret_valid_until: rotated.previous_until,
-        })
+        }))
     }
 
     /// Sends an announcement to some or every live tenant (`platform_admin`): `ADMINISTRATIVE` reaches everyone,

@@ -554,44 +554,46 @@ impl RegistryMutation {
     /// Sets where the sub-processor takes erasure requests (legal): an `https://` webhook, or `null` for manual
     /// requests confirmed by a named person. A webhook gets a new random signing secret (`whsec_…`), in the answer
     /// only, to hand to the sub-processor; requests follow Standard Webhooks (`webhook-id`, `webhook-timestamp`,
-    /// `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`).
+    /// `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`). Nullable, so an error in another
+    /// field of the same document cannot take the answer, and the secret, with it.
     async fn set_sub_processor_erasure_endpoint(
         &self,
         ctx: &Context<'_>,
         id: ID,
         endpoint: Option<String>,
-    ) -> async_graphql::Result<ErasureEndpoint> {
+    ) -> async_graphql::Result<Option<ErasureEndpoint>> {
         let id = SubProcessorId::parse("id", &id)?;
         let (sp, secret) =
             registry::set_erasure_endpoint(tenancy(ctx)?, principal(ctx)?, id, endpoint.as_deref())
                 .await?;
-        Ok(ErasureEndpoint {
+        Ok(Some(ErasureEndpoint {
             endpoint: sp.erasure_endpoint.clone(),
             signing_secret: secret,
             previous_secret_valid_until: None,
             sub_processor: SubProcessor(sp),
-        })
+        }))
     }
 
     /// Gives the sub-processor's erasure webhook a new random signing secret (legal), in the answer only. For
     /// `overlapHours` (default 24, at most 168; 0 for none) requests carry signatures with both the new and the
-    /// previous secret, so the sub-processor can switch without refusing one.
+    /// previous secret, so the sub-processor can switch without refusing one. Nullable, like
+    /// `setSubProcessorErasureEndpoint`.
     async fn rotate_sub_processor_erasure_secret(
         &self,
         ctx: &Context<'_>,
         id: ID,
         #[graphql(default = 24)] overlap_hours: i32,
-    ) -> async_graphql::Result<ErasureEndpoint> {
+    ) -> async_graphql::Result<Option<ErasureEndpoint>> {
         let id = SubProcessorId::parse("id", &id)?;
         let (sp, secret, until) =
             registry::rotate_erasure_secret(tenancy(ctx)?, principal(ctx)?, id, overlap_hours)
                 .await?;
-        Ok(ErasureEndpoint {
+        Ok(Some(ErasureEndpoint {
             endpoint: sp.erasure_endpoint.clone(),
             signing_secret: Some(secret),
             previous_secret_valid_until: until,
             sub_processor: SubProcessor(sp),
-        })
+        }))
     }
 
     /// Moves a sub-processor to `RETIRING`, then to `RETIRED` (legal).

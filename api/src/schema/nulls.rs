@@ -80,9 +80,9 @@ impl FieldTypes {
             OperationType::Mutation => "Mutation",
             OperationType::Subscription => return,
         };
-        let mut nulls: Vec<&[PathSegment]> = Vec::new();
+        let mut nulls: Vec<(&[PathSegment], Vec<String>)> = Vec::new();
         for error in &response.errors {
-            let Some(nullable) = self.positions(
+            let Some((nullable, order)) = self.positions(
                 document,
                 root,
                 &operation.node.selection_set.node,
@@ -91,7 +91,9 @@ impl FieldTypes {
                 continue;
             };
             match nullable.iter().rposition(|n| *n) {
-                Some(at) => nulls.push(&error.path[..=at]),
+                // The errored field itself: put back where the document selected it.
+                Some(at) if at + 1 == nullable.len() => nulls.push((&error.path[..=at], order)),
+                Some(at) => nulls.push((&error.path[..=at], Vec::new())),
                 // Nothing on the way up may be null: the whole answer is.
                 None => {
                     response.data = Value::Null;
@@ -100,21 +102,22 @@ impl FieldTypes {
             }
         }
         // Deepest first: a parent nulled by a non-null child's error stays null whatever was filled in below it.
-        nulls.sort_by_key(|path| std::cmp::Reverse(path.len()));
-        for path in nulls {
-            set_null(&mut response.data, path);
+        nulls.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+        for (path, order) in nulls {
+            set_null(&mut response.data, path, &order);
         }
     }
 
-    /// For each step of a field error's path, whether that position may be `null`; `None` for a path this cannot
-    /// follow (an introspection field, an unknown type), which is then left as it is.
+    /// For each step of a field error's path, whether that position may be `null`, and the response keys the document
+    /// selects beside the errored field, in order; `None` for a path this cannot follow (an introspection field, an
+    /// unknown type), which is then left as it is.
     fn positions(
         &self,
         document: &ExecutableDocument,
         root: &str,
         selection: &SelectionSet,
         path: &[PathSegment],
-    ) -> Option<Vec<bool>> {
+    ) -> Option<(Vec<bool>, Vec<String>)> {
         if path.is_empty() {
             return None;
         }
@@ -122,9 +125,14 @@ impl FieldTypes {
         let mut parent = root.to_owned();
         let mut current: Option<&Type> = None;
         let mut nullable = Vec::with_capacity(path.len());
+        let mut order = Vec::new();
         for segment in path {
             match segment {
                 PathSegment::Field(key) => {
+                    order.clear();
+                    for set in &sets {
+                        keys_in_order(document, set, 0, &mut order);
+                    }
                     let mut found = Vec::new();
                     for set in &sets {
                         collect(document, set, key, None, 0, &mut found);
@@ -151,7 +159,7 @@ impl FieldTypes {
                 }
             }
         }
-        Some(nullable)
+        Some((nullable, order))
     }
 }
 
@@ -214,9 +222,39 @@ fn collect<'a>(
     }
 }
 
+/// The response keys `set` selects, in document order, through fragments, each once.
+fn keys_in_order(
+    document: &ExecutableDocument,
+    set: &SelectionSet,
+    depth: usize,
+    out: &mut Vec<String>,
+) {
+    if depth > 32 {
+        return;
+    }
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let key = field.node.response_key().node.as_str();
+                if !out.iter().any(|k| k == key) {
+                    out.push(key.to_owned());
+                }
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
+                    keys_in_order(document, &fragment.node.selection_set.node, depth + 1, out);
+                }
+            }
+            Selection::InlineFragment(inline) => {
+                keys_in_order(document, &inline.node.selection_set.node, depth + 1, out);
+            }
+        }
+    }
+}
+
 /// Makes the value at `path` `null`, turning the objects on the way that async-graphql answered as `null` (all their
-/// selected fields errored) back into objects.
-fn set_null(data: &mut Value, path: &[PathSegment]) {
+/// selected fields errored) back into objects. A key put back goes where `order` (the selection's keys) has it.
+fn set_null(data: &mut Value, path: &[PathSegment], order: &[String]) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
@@ -250,6 +288,13 @@ fn set_null(data: &mut Value, path: &[PathSegment]) {
             }
             if let Value::Object(map) = at {
                 map.insert(Name::new(key), Value::Null);
+                let rank = |k: &Name| {
+                    order
+                        .iter()
+                        .position(|o| o == k.as_str())
+                        .unwrap_or(usize::MAX)
+                };
+                map.sort_by(|a, _, b, _| rank(a).cmp(&rank(b)));
             }
         }
         PathSegment::Index(index) => {
@@ -340,6 +385,32 @@ mod tests {
             &[&[f("first"), f("z"), f("y")]],
         );
         assert_eq!(out, serde_json::json!({"first": {"z": null}}));
+    }
+
+    #[test]
+    fn a_null_put_back_keeps_the_selection_order() {
+        let types = FieldTypes::from_sdl(SDL).unwrap();
+        let document =
+            async_graphql::parser::parse_query("{ a { y x ...F } } fragment F on A { z { y } }")
+                .unwrap();
+        let mut response =
+            Response::new(Value::from_json(serde_json::json!({"a": {"y": 1, "z": null}})).unwrap());
+        let mut error = ServerError::new("no", None);
+        error.path = vec![f("a"), f("x")];
+        response.errors = vec![error];
+        types.complete(&mut response, &document, None);
+        let Value::Object(root) = &response.data else {
+            panic!()
+        };
+        let Value::Object(a) = &root["a"] else {
+            panic!()
+        };
+        let keys: Vec<&str> = a.keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["y", "x", "z"],
+            "in the document's order, not appended"
+        );
     }
 
     #[test]

@@ -210,6 +210,19 @@ async fn operations_over_get_are_refused(backend: Backend) {
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(reply.message().contains("POST"), "{:?}", reply.body);
     assert_eq!(app.count("control", "tenants", "1=1").await, before);
+    // A persisted query's hash by GET (what Apollo's `useGETForHashedQueries` sends) is refused the same way, not
+    // answered with the console's page.
+    let hashed = app
+        .send(
+            Request::get(
+                "/graphql?extensions=%7B%22persistedQuery%22%3A%7B%22version%22%3A1%7D%7D",
+            )
+            .header(header::AUTHORIZATION, format!("Bearer {}", app.root()))
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(hashed.status, StatusCode::METHOD_NOT_ALLOWED);
     // The console itself is still served on GET.
     let console = app.get("/graphql").await;
     assert_eq!(console.status, StatusCode::OK);
@@ -656,6 +669,23 @@ async fn persisted_queries(backend: Backend) {
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(refused.code(), Some("BAD_USER_INPUT"));
     }
+    // Documents are kept per tenant (per staff member): another caller's hash alone is not found, so nobody can
+    // confirm a guess of what someone else's documents say.
+    let t = app.create_tenant("Guessing Co", "eu").await;
+    let other = app.invite(&t, "guesser", "CLIENT_ADMIN").await;
+    let guessed = app.post_raw(Some(&other), by_hash.to_string()).await;
+    assert_eq!(guessed.code(), Some("PERSISTED_QUERY_NOT_FOUND"));
+    let colleague = app.staff_with("other-staff", "SUPPORT").await;
+    let guessed = app.post_raw(Some(&colleague), by_hash.to_string()).await;
+    assert_eq!(guessed.code(), Some("PERSISTED_QUERY_NOT_FOUND"));
+    // The console's placeholder, sent as it is, is answered with what to do.
+    let placeholder = app.post_raw(Some("<token>"), by_hash.to_string()).await;
+    assert_eq!(placeholder.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        placeholder.message().contains("placeholder"),
+        "{}",
+        placeholder.message()
+    );
     // The hash is no token: without one, nothing runs.
     let anonymous = app.post_raw(None, by_hash.to_string()).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);

@@ -450,6 +450,25 @@ async fn webhook_secrets_rotate_with_an_overlap(backend: Backend) {
     steward_tests::standard_webhooks_verify(&elsewhere, &theirs).expect("their own secret");
     assert!(steward_tests::standard_webhooks_verify(&second, &theirs).is_err());
 
+    // A document whose other field fails still hands over the secret it set (the field is nullable): the secret the
+    // next delivery is signed with is never one nobody has.
+    let mixed = app
+        .gql(
+            &admin,
+            "mutation($u: String) { good: setNoticeWebhook(url: $u) { signingSecret } bad: rotateNoticeWebhookSecret(overlapHours: 999) { signingSecret } }",
+            json!({ "u": hook.url }),
+        )
+        .await;
+    assert_eq!(mixed.code(), Some("BAD_USER_INPUT"));
+    assert!(mixed.body["data"]["bad"].is_null());
+    let handed_over = mixed.body["data"]["good"]["signingSecret"]
+        .as_str()
+        .expect("the secret survives the other field's error")
+        .to_owned();
+    let delivery = deliver(&app, &hook, &t, "after a mixed document").await;
+    steward_tests::standard_webhooks_verify(&handed_over, &delivery)
+        .expect("the secret handed over");
+
     // Rotated again with no overlap: only the newest verifies.
     let third = secret_of(
         &app.gql(&admin, ROTATE_HOOK, json!({ "h": 0 })).await,
@@ -457,7 +476,7 @@ async fn webhook_secrets_rotate_with_an_overlap(backend: Backend) {
     );
     let delivery = deliver(&app, &hook, &t, "after the overlap").await;
     steward_tests::standard_webhooks_verify(&third, &delivery).expect("the newest secret");
-    for old in [&first, &second] {
+    for old in [&first, &second, &handed_over] {
         assert!(steward_tests::standard_webhooks_verify(old, &delivery).is_err());
     }
     // Each rotation is on the tenant's audit chain, without the secret.

@@ -249,6 +249,9 @@ async fn tokens_verify_with_the_providers_rotating_keys(backend: Backend) {
     let rotated = ed.sign(&claims(&iss, ROOT, json!({ "steward_kind": "staff" })));
     assert_eq!(viewer(&app, &rotated).await.unwrap()["subject"], ROOT);
     assert_eq!(provider.fetches(), 2);
+    // That fetch found the RSA key withdrawn: the RSA token verified (and kept) before stops working at once.
+    let gone = viewer(&app, &root).await.unwrap_err();
+    assert!(gone.contains("`kid`"), "{gone}");
     // A new token from the withdrawn key is refused.
     let stale = rsa.sign(&claims(&iss, "late", json!({ "steward_kind": "staff" })));
     let refused = viewer(&app, &stale).await.unwrap_err();
@@ -267,6 +270,13 @@ async fn tokens_verify_with_the_providers_rotating_keys(backend: Backend) {
         2,
         "no fetch within ten seconds of the last"
     );
+    // An issuer given as an array is not the issuer (RFC 7519: one string), even when it holds the right one.
+    let listed = ed.sign(&claims(
+        &iss,
+        ROOT,
+        json!({ "steward_kind": "staff", "iss": [iss.clone(), "https://x.example"] }),
+    ));
+    assert!(viewer(&app, &listed).await.unwrap_err().contains("iss"));
 
     // Refreshed every second: a token verified (and kept) before its key is withdrawn stops working after the next
     // refresh, without any new `kid` arriving.
@@ -289,6 +299,18 @@ async fn tokens_verify_with_the_providers_rotating_keys(backend: Backend) {
         "a withdrawn key's tokens stop working after a refresh"
     );
     assert!(provider.fetches() >= 2);
+    // A set with no usable key (a provider's glitch) does not replace the held keys.
+    provider.publish(vec![]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let fresh = ed.sign(&claims(
+        &iss,
+        "after-glitch",
+        json!({ "steward_kind": "staff" }),
+    ));
+    assert_eq!(
+        viewer(&refreshing, &fresh).await.unwrap()["subject"],
+        "after-glitch"
+    );
 
     // A discovery document naming another issuer stops the server at start, saying why.
     let impostor = Provider::start(
