@@ -301,25 +301,80 @@ pub fn standard_webhook_headers(
     ]
 }
 
-/// The secrets an endpoint's deliveries are signed with now: its current one (the derived secret of an endpoint set
-/// before secrets were stored) and, within the overlap window of its last rotation, the previous one.
-pub fn endpoint_secrets(
-    keyring: &crate::crypto::Keyring,
-    owner: uuid::Uuid,
-    current: Option<&[u8]>,
-    previous: Option<(&[u8], chrono::DateTime<chrono::Utc>)>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<crate::crypto::WebhookSecret>, crate::crypto::CryptoError> {
-    let mut secrets = vec![match current {
-        Some(sealed) => keyring.unwrap_webhook_secret(owner, sealed)?,
-        None => keyring.legacy_webhook_secret(owner),
-    }];
-    if let Some((sealed, until)) = previous
-        && until > now
-    {
-        secrets.push(keyring.unwrap_webhook_secret(owner, sealed)?);
+/// What an endpoint stores of its signing secrets: the current one sealed (`None` for an endpoint set before secrets
+/// were stored, which signs with its derived secret) and, after a rotation, the previous one with the end of its
+/// overlap.
+#[derive(Clone, Copy)]
+pub struct StoredSecrets<'a> {
+    pub owner: uuid::Uuid,
+    pub current: Option<&'a [u8]>,
+    pub previous: Option<(&'a [u8], chrono::DateTime<chrono::Utc>)>,
+}
+
+impl StoredSecrets<'_> {
+    /// The secrets deliveries are signed with now: the current one and, within the overlap window of the last
+    /// rotation, the previous one.
+    pub fn signing(
+        &self,
+        keyring: &crate::crypto::Keyring,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::crypto::WebhookSecret>, crate::crypto::CryptoError> {
+        let mut secrets = vec![match self.current {
+            Some(sealed) => keyring.unwrap_webhook_secret(self.owner, sealed)?,
+            None => keyring.legacy_webhook_secret(self.owner),
+        }];
+        if let Some((sealed, until)) = self.previous
+            && until > now
+        {
+            secrets.push(keyring.unwrap_webhook_secret(self.owner, sealed)?);
+        }
+        Ok(secrets)
     }
-    Ok(secrets)
+
+    /// The current secret sealed for storage, which a rotation keeps as the previous one: the stored one, or the
+    /// derived secret of an endpoint set before secrets were stored, sealed now.
+    pub fn sealed_current(
+        &self,
+        keyring: &crate::crypto::Keyring,
+    ) -> Result<Vec<u8>, crate::crypto::CryptoError> {
+        match self.current {
+            Some(sealed) => Ok(sealed.to_vec()),
+            None => {
+                keyring.wrap_webhook_secret(self.owner, &keyring.legacy_webhook_secret(self.owner))
+            }
+        }
+    }
+
+    /// Every header of one delivery of `message` (stable across its retries): the Standard Webhooks headers and, for
+    /// an endpoint still on its derived secret (set before 2026-12-04), also the headers its receiver was built for —
+    /// `Steward-Signature: t=<timestamp>,v1=<hex HMAC-SHA256 of "<t>.<body>">` and `Idempotency-Key: <message>` — so
+    /// an upgrade breaks no receiver; a rotation ends them.
+    pub fn delivery_headers(
+        &self,
+        keyring: &crate::crypto::Keyring,
+        message: uuid::Uuid,
+        body: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(&'static str, String)>, crate::crypto::CryptoError> {
+        let secrets = self.signing(keyring, now)?;
+        let timestamp = now.timestamp();
+        let mut headers = Vec::from(standard_webhook_headers(
+            &format!("msg_{}", message.simple()),
+            timestamp,
+            body,
+            &secrets,
+        ));
+        if self.current.is_none() {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secrets[0].bytes())
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+            mac.update(format!("{timestamp}.").as_bytes());
+            mac.update(body.as_bytes());
+            let signature = hex::encode(mac.finalize().into_bytes());
+            headers.push(("Steward-Signature", format!("t={timestamp},v1={signature}")));
+            headers.push(("Idempotency-Key", message.to_string()));
+        }
+        Ok(headers)
+    }
 }
 
 /// How long the previous secret keeps being signed with after a rotation: at most a week.

@@ -38,6 +38,9 @@ pub struct Jwks {
     /// Called whenever a fetch (periodic or for an unknown `kid`) finds a held key withdrawn: tokens verified with it
     /// must not be served from memory any more.
     on_removed: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// How many fetches found a held key withdrawn: raised after the held keys are replaced and before `on_removed`
+    /// runs, so a verification that read it before looking its key up can tell whether a withdrawal overtook it.
+    withdrawals: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +88,7 @@ impl Jwks {
             keys: RwLock::new(Arc::default()),
             last_fetch: tokio::sync::Mutex::new(None),
             on_removed: std::sync::OnceLock::new(),
+            withdrawals: std::sync::atomic::AtomicU64::new(0),
         });
         let held = jwks.refresh().await.map_err(|e| {
             anyhow::anyhow!(
@@ -114,6 +118,12 @@ impl Jwks {
                 }
             }
         });
+    }
+
+    /// The withdrawal count: read it before looking a key up, and keep what was verified with that key only if it
+    /// has not changed once it is kept.
+    pub fn withdrawals(&self) -> u64 {
+        self.withdrawals.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn held(&self) -> Arc<HashMap<String, ProviderKey>> {
@@ -180,8 +190,12 @@ impl Jwks {
             *slot = Arc::new(keys);
             withdrawn
         };
-        if withdrawn && let Some(on_removed) = self.on_removed.get() {
-            on_removed();
+        if withdrawn {
+            self.withdrawals
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Some(on_removed) = self.on_removed.get() {
+                on_removed();
+            }
         }
         Ok(held)
     }

@@ -204,6 +204,13 @@ impl JwtVerifier {
         if let Some(known) = self.kept(token, jsonwebtoken::get_current_timestamp())? {
             return Ok(known);
         }
+        // A key withdrawn between its look-up and keeping the token must not leave the token kept: the count of
+        // withdrawals is read before the look-up and checked once the token is kept (the fetch that withdraws a key
+        // replaces the keys, raises the count, then empties the kept tokens).
+        let withdrawals = match &self.keys {
+            Keys::Provider(provider) => provider.withdrawals(),
+            Keys::Fixed(..) => 0,
+        };
         let (key, algorithm) = match &self.keys {
             Keys::Fixed(key, algorithm) => (key.clone(), *algorithm),
             Keys::Provider(provider) => {
@@ -222,6 +229,11 @@ impl JwtVerifier {
         };
         let verified = self.verify_signed(token, &key, algorithm)?;
         self.verified.insert(token.to_owned(), verified.clone());
+        if let Keys::Provider(provider) = &self.keys
+            && provider.withdrawals() != withdrawals
+        {
+            self.verified.remove(token);
+        }
         Ok(verified.principal)
     }
 

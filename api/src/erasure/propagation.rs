@@ -107,9 +107,19 @@ pub(crate) async fn deliver(
     if propagation.state.is_done() {
         return Ok(Outcome::Done);
     }
-    let endpoint = propagation.endpoint.clone().ok_or_else(|| {
-        AppError::internal(anyhow::anyhow!("webhook propagation {id} without endpoint"))
-    })?;
+    // The entry as it is now: legal may have moved its endpoint, rotated its secret or turned it to manual since the
+    // request was queued; a retry goes where the sub-processor takes requests today, signed with today's secrets.
+    let sub_processor = subprocessor::Entity::find_by_id(propagation.sub_processor_id)
+        .one(tenancy.system().control())
+        .await?
+        .ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "propagation {id} names no sub-processor of the registry"
+            ))
+        })?;
+    let Some(endpoint) = sub_processor.erasure_endpoint.clone() else {
+        return to_manual(scope, job, &propagation).await;
+    };
     let categories = &propagation.categories;
     let body = json!({
         "type": "steward.erasure-request",
@@ -121,32 +131,16 @@ pub(crate) async fn deliver(
         "requested_at": propagation.created_at,
     })
     .to_string();
-    // The secrets of the entry as it is now (a rotation since the request was queued signs with the new one).
-    let sub_processor = subprocessor::Entity::find_by_id(propagation.sub_processor_id)
-        .one(tenancy.system().control())
-        .await?
-        .ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!(
-                "propagation {id} names no sub-processor of the registry"
-            ))
-        })?;
-    let secrets = crate::outbound::endpoint_secrets(
-        tenancy.keyring(),
-        sub_processor.id,
-        sub_processor.webhook_secret_sealed.as_deref(),
-        sub_processor
+    let headers = crate::outbound::StoredSecrets {
+        owner: sub_processor.id,
+        current: sub_processor.webhook_secret_sealed.as_deref(),
+        previous: sub_processor
             .webhook_previous_secret_sealed
             .as_deref()
             .zip(sub_processor.webhook_previous_until),
-        now,
-    )
+    }
+    .delivery_headers(tenancy.keyring(), propagation.id, &body, now)
     .map_err(AppError::internal)?;
-    let headers = crate::outbound::standard_webhook_headers(
-        &format!("msg_{}", propagation.id.simple()),
-        now.timestamp(),
-        &body,
-        &secrets,
-    );
     let sent = tenancy
         .outbound()
         .post_json(&endpoint, &headers, body)
@@ -178,6 +172,10 @@ pub(crate) async fn deliver(
                 )
                 .col_expr(erasure_propagation::Column::AckReference, reference.into())
                 .col_expr(
+                    erasure_propagation::Column::Endpoint,
+                    Some(endpoint.clone()).into(),
+                )
+                .col_expr(
                     erasure_propagation::Column::LastError,
                     Option::<String>::None.into(),
                 )
@@ -205,6 +203,7 @@ pub(crate) async fn deliver(
     let mut model: erasure_propagation::ActiveModel = propagation.clone().into();
     model.attempts = Set(propagation.attempts + 1);
     model.last_error = Set(Some(failure.clone()));
+    model.endpoint = Set(Some(endpoint));
     if last {
         model.state = Set(PropagationState::Failed);
     }
@@ -213,6 +212,59 @@ pub(crate) async fn deliver(
         "erasure webhook of {}: {failure}",
         propagation.sub_processor_name
     )))
+}
+
+/// A webhook propagation whose sub-processor takes requests by hand now: it becomes a manual one, still outstanding,
+/// for a person to send and confirm; its delivery job ends.
+async fn to_manual(
+    scope: &Scope,
+    job: &job::Model,
+    propagation: &erasure_propagation::Model,
+) -> Result<Outcome, AppError> {
+    let mut txn = scope.begin().await?;
+    let switched = scope
+        .update_many::<erasure_propagation::Entity>()
+        .col_expr(
+            erasure_propagation::Column::Method,
+            PropagationMethod::Manual.into(),
+        )
+        .col_expr(
+            erasure_propagation::Column::Endpoint,
+            Option::<String>::None.into(),
+        )
+        .col_expr(
+            erasure_propagation::Column::LastError,
+            Some(
+                "the sub-processor no longer has an erasure webhook: send the request by hand and confirm it"
+                    .to_owned(),
+            )
+            .into(),
+        )
+        .filter(erasure_propagation::Column::Id.eq(propagation.id))
+        .filter(
+            erasure_propagation::Column::State
+                .is_in([PropagationState::Pending, PropagationState::Failed]),
+        )
+        .exec(&txn)
+        .await?;
+    jobs::complete_in(&txn, job).await?;
+    if switched.rows_affected == 0 {
+        txn.commit_unaudited(Unaudited::NothingChanged).await?;
+        return Ok(Outcome::Done);
+    }
+    txn.record(
+        AuditEntry::system(
+            "erasure.propagation_manual",
+            "dsr_request",
+            propagation.request_id,
+        )
+        .with_detail(
+            json!({ "propagation": propagation.id, "sub_processor": propagation.sub_processor_id }),
+        ),
+    )
+    .await?;
+    txn.commit_recorded().await?;
+    Ok(Outcome::Done)
 }
 
 /// The propagations of an erasure request, oldest first.

@@ -143,6 +143,9 @@ impl Application {
             Ok(_) => tracing::info!("the job worker finished its jobs"),
             Err(_) => {
                 jobs.abort();
+                // Wait until the aborted task is gone (its transactions dropped, so rolled back) before handing its
+                // jobs back: another instance must not claim a job this one is still finishing.
+                let _ = (&mut jobs).await;
                 match crate::worker::release(self.state.tenancy(), &worker).await {
                     Ok(n) => tracing::warn!(
                         released = n,

@@ -404,12 +404,13 @@ pub async fn rotate_webhook_secret(
             )
         })?;
     let now = Utc::now();
-    let previous = match &hook.secret_sealed {
-        Some(current) => current.clone(),
-        None => keyring
-            .wrap_webhook_secret(owner, &keyring.legacy_webhook_secret(owner))
-            .map_err(AppError::internal)?,
-    };
+    let previous = crate::outbound::StoredSecrets {
+        owner,
+        current: hook.secret_sealed.as_deref(),
+        previous: None,
+    }
+    .sealed_current(keyring)
+    .map_err(AppError::internal)?;
     let previous_until = overlap.map(|o| now + o);
     let url = hook.url.clone();
     let mut model: tenant_webhook::ActiveModel = hook.into();
@@ -611,22 +612,16 @@ pub(crate) async fn deliver(
             })
             .to_string();
             let now = Utc::now();
-            let secrets = crate::outbound::endpoint_secrets(
-                tenancy.keyring(),
-                tenant.0,
-                hook.secret_sealed.as_deref(),
-                hook.previous_secret_sealed
+            let headers = crate::outbound::StoredSecrets {
+                owner: tenant.0,
+                current: hook.secret_sealed.as_deref(),
+                previous: hook
+                    .previous_secret_sealed
                     .as_deref()
                     .zip(hook.previous_until),
-                now,
-            )
+            }
+            .delivery_headers(tenancy.keyring(), n.id, &body, now)
             .map_err(AppError::internal)?;
-            let headers = crate::outbound::standard_webhook_headers(
-                &format!("msg_{}", n.id.simple()),
-                now.timestamp(),
-                &body,
-                &secrets,
-            );
             let result = match tenancy
                 .outbound()
                 .post_json(&hook.url, &headers, body)

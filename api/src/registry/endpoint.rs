@@ -41,6 +41,7 @@ pub async fn set_erasure_endpoint(
         .transpose()
         .map_err(AppError::internal)?;
     let sp = get(tenancy, id).await?;
+    let previous_endpoint = sp.erasure_endpoint.clone();
     let txn = platform.control().begin().await?;
     let mut model: subprocessor::ActiveModel = sp.into();
     model.erasure_endpoint = Set(endpoint.clone());
@@ -57,7 +58,11 @@ pub async fn set_erasure_endpoint(
             "subprocessor",
             id,
         )
-        .with_detail(json!({ "method": if endpoint.is_some() { "webhook" } else { "manual" } })),
+        .with_detail(json!({
+            "method": if endpoint.is_some() { "webhook" } else { "manual" },
+            "endpoint": endpoint,
+            "previous_endpoint": previous_endpoint,
+        })),
     )
     .await?;
     txn.commit().await?;
@@ -88,12 +93,13 @@ pub async fn rotate_erasure_secret(
                 .into(),
         ));
     }
-    let previous = match &sp.webhook_secret_sealed {
-        Some(current) => current.clone(),
-        None => keyring
-            .wrap_webhook_secret(id.0, &keyring.legacy_webhook_secret(id.0))
-            .map_err(AppError::internal)?,
-    };
+    let previous = crate::outbound::StoredSecrets {
+        owner: id.0,
+        current: sp.webhook_secret_sealed.as_deref(),
+        previous: None,
+    }
+    .sealed_current(keyring)
+    .map_err(AppError::internal)?;
     let now = Utc::now();
     let previous_until = overlap.map(|o| now + o);
     let txn = platform.control().begin().await?;

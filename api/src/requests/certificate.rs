@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::ids::{RequestId, SubjectId};
+use steward_entities::erasure_propagation::PropagationMethod;
 
 /// A signed erasure certificate: `document` is the exact JSON text that was signed.
 #[derive(Clone, Debug)]
@@ -42,23 +43,34 @@ pub async fn certificate(
             "completed erasure {request_id} without tombstone"
         ))
     })?;
-    let propagations: Vec<Value> =
-        crate::erasure::propagation::propagations(scope, RequestId(request.id))
-            .await?
-            .into_iter()
-            .map(|p| {
-                Ok(json!({
-                    "sub_processor_id": p.sub_processor_id,
-                    "sub_processor": p.sub_processor_name,
-                    "categories": p.categories,
-                    "method": p.method,
-                    "state": p.state.as_str(),
-                    "acknowledged_at": p.acknowledged_at.map(audit::canonical_time),
-                    "reference": p.ack_reference,
-                    "confirmed_by": p.confirmed_name,
-                }))
-            })
-            .collect::<Result<_, AppError>>()?;
+    let propagations: Vec<Value> = crate::erasure::propagation::propagations(
+        scope,
+        RequestId(request.id),
+    )
+    .await?
+    .into_iter()
+    .map(|p| {
+        Ok(json!({
+            "sub_processor_id": p.sub_processor_id,
+            "sub_processor": p.sub_processor_name,
+            "categories": p.categories,
+            "method": p.method,
+            // Where a webhook request went, and the `webhook-id` the sub-processor received it under.
+            "endpoint": p.endpoint,
+            "webhook_id": (p.method == PropagationMethod::Webhook)
+                .then(|| format!("msg_{}", p.id.simple())),
+            // A webhook's acknowledgement is its 2xx answer: receipt of the request, not proof of erasure.
+            "acknowledgement": match p.method {
+                PropagationMethod::Webhook => "receipt: the endpoint answered 2xx to the request",
+                PropagationMethod::Manual => "confirmed by a named person",
+            },
+            "state": p.state.as_str(),
+            "acknowledged_at": p.acknowledged_at.map(audit::canonical_time),
+            "reference": p.ack_reference,
+            "confirmed_by": p.confirmed_name,
+        }))
+    })
+    .collect::<Result<_, AppError>>()?;
     let events: Vec<Value> = scope
         .find::<audit_event::Entity>()
         .filter(audit_event::Column::ObjectId.eq(request.id.to_string()))
@@ -75,7 +87,7 @@ pub async fn certificate(
         .iter()
         .all(|p| matches!(p["state"].as_str(), Some("acknowledged" | "confirmed")));
     let document = json!({
-        "type": "steward.erasure-certificate/v1",
+        "type": "steward.erasure-certificate/v2",
         "issuer": issuer,
         "tenant_id": scope.tenant_id().0,
         "request_id": request.id,

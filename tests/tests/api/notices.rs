@@ -493,3 +493,79 @@ async fn webhook_secrets_rotate_with_an_overlap(backend: Backend) {
 }
 
 both_backends!(webhook_secrets_rotate_with_an_overlap);
+
+/// An endpoint set before secrets were stored (its row holds none) signs with the secret it was shown then and, until
+/// rotated, also sends the headers its receiver was built for (`Steward-Signature`, `Idempotency-Key`): an upgrade
+/// breaks no receiver. A rotation ends them.
+async fn an_endpoint_from_before_the_upgrade_keeps_its_headers_until_rotated(backend: Backend) {
+    use hmac::{Hmac, Mac};
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Early Hooks", "eu").await;
+    let admin = app.invite(&t, "early-hook-admin", "CLIENT_ADMIN").await;
+    let hook = WebhookSink::start(vec![]).await;
+    app.gql(&admin, SET_HOOK, json!({ "u": hook.url }))
+        .await
+        .ok();
+    // The row as the version before wrote it: no stored secret.
+    let db = app.raw_db("eu").await;
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &db,
+        &format!(
+            "UPDATE tenant_webhooks SET secret_sealed = NULL WHERE tenant_id = {}",
+            steward_tests::stored_uuid(&app, &t)
+        ),
+    )
+    .await
+    .unwrap();
+    // The secret that version showed: derived from the master key and the tenant's id, 64 hex characters.
+    let shown = steward::crypto::Keyring::new(
+        steward::crypto::MasterKey::from_hex(steward_tests::MASTER_KEY).unwrap(),
+    )
+    .legacy_webhook_secret(uuid::Uuid::parse_str(&t).unwrap());
+    let shown_hex = String::from_utf8(shown.bytes().to_vec()).unwrap();
+    assert_eq!(shown_hex.len(), 64);
+
+    let delivery = deliver(&app, &hook, &t, "to an early receiver").await;
+    let header = |name: &str| {
+        delivery
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    // The earlier scheme, checked as its receivers check it.
+    let signed = header("steward-signature").expect("the earlier signature header");
+    let (t_part, v1) = signed.split_once(',').unwrap();
+    let timestamp = t_part.strip_prefix("t=").unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(shown_hex.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.{}", delivery.body).as_bytes());
+    assert_eq!(
+        v1.strip_prefix("v1=").unwrap(),
+        hex::encode(mac.finalize().into_bytes())
+    );
+    let notice_id = serde_json::from_str::<serde_json::Value>(&delivery.body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        header("idempotency-key").as_deref(),
+        Some(notice_id.as_str())
+    );
+    // And the standard headers, with the same secret as `whsec_`.
+    steward_tests::standard_webhooks_verify(&shown.to_whsec(), &delivery)
+        .expect("the shown secret verifies the standard headers");
+
+    // Rotated: standard headers only; the shown secret still signs during the overlap.
+    let rotated = app.gql(&admin, ROTATE_HOOK, json!({})).await;
+    let new = rotated.ok()["rotateNoticeWebhookSecret"]["signingSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let delivery = deliver(&app, &hook, &t, "after the rotation").await;
+    assert!(delivery.headers.get("steward-signature").is_none());
+    assert!(delivery.headers.get("idempotency-key").is_none());
+    steward_tests::standard_webhooks_verify(&new, &delivery).expect("the new secret");
+    steward_tests::standard_webhooks_verify(&shown.to_whsec(), &delivery)
+        .expect("the shown secret, during the overlap");
+}
+
+both_backends!(an_endpoint_from_before_the_upgrade_keeps_its_headers_until_rotated);

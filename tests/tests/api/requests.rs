@@ -723,7 +723,33 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
         doc["counts_by_category"],
         json!({ "user.contact.email": 1, "user.name": 1 })
     );
-    assert_eq!(doc["propagations"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["type"], "steward.erasure-certificate/v2");
+    let certified = |name: &str| {
+        doc["propagations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["sub_processor"] == name)
+            .unwrap()
+            .clone()
+    };
+    // Where the webhook went, the id the sub-processor received it under, and that its 2xx is a receipt.
+    let hooked = certified("Mailhook");
+    assert_eq!(hooked["endpoint"], sink.url.as_str());
+    assert_eq!(
+        hooked["webhook_id"],
+        received[0].headers["webhook-id"].to_str().unwrap()
+    );
+    assert!(
+        hooked["acknowledgement"]
+            .as_str()
+            .unwrap()
+            .starts_with("receipt")
+    );
+    let by_hand = certified("Papertrail");
+    assert_eq!(by_hand["endpoint"], Value::Null);
+    assert_eq!(by_hand["webhook_id"], Value::Null);
+    assert_eq!(by_hand["confirmed_by"], "Jane Roe, Papertrail DPO");
     // Read from the database when asked: the subject's row (where its key was wrapped) is gone, and every recipient
     // answered (completion waits for that).
     assert_eq!(doc["data_key_destroyed"], true);
@@ -809,6 +835,122 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
     )
     .await
     .expect_code("BAD_USER_INPUT");
+}
+
+/// Each delivery attempt goes where the sub-processor takes requests *then*: an endpoint moved between attempts gets
+/// the retry, signed with its new secret; an entry turned to manual turns its open propagation manual, for a person to
+/// send and confirm.
+async fn a_retry_follows_the_sub_processors_endpoint(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Moving Co", "eu").await;
+    let admin = app.invite(&t, "mv-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("mv-po", "PRIVACY_OFFICER").await;
+    let legal = app.staff_with("mv-lex", "LEGAL").await;
+    let s = subject(&app, &admin, "mv-1", "mover.one@example.com", "Mover One").await;
+    let s2 = subject(&app, &admin, "mv-2", "mover.two@example.com", "Mover Two").await;
+    let (hook, _manual) = two_recipients(&app, &legal, &t, &s).await;
+    app.gql(&legal, "mutation($i: OnwardTransferInput!) { recordOnwardTransfer(input: $i) { id } }",
+        json!({ "i": { "tenantId": t, "subProcessorId": hook, "categories": ["user.name"], "purpose": "essential.service", "subjectIds": [s2] } }))
+        .await
+        .ok();
+    let old = WebhookSink::start(vec![500, 500, 500]).await;
+    let new = WebhookSink::start(vec![]).await;
+    app.gql(&legal, SET_ENDPOINT, json!({ "id": hook, "e": old.url }))
+        .await
+        .ok();
+    let mailhook = |r: &Value| {
+        r["propagations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["subProcessor"] == "Mailhook")
+            .unwrap()
+            .clone()
+    };
+
+    // The first attempt fails at the old endpoint; legal moves it; the retry goes to the new one.
+    let (id, v) = submit(&app, &admin, &s, "ERASURE").await;
+    step(&app, &po, &start(), json!({ "t": t, "id": id, "v": v })).await;
+    app.run_jobs().await;
+    assert_eq!(old.received().len(), 1);
+    let moved = app
+        .gql(&legal, SET_ENDPOINT, json!({ "id": hook, "e": new.url }))
+        .await;
+    let new_secret = moved.ok()["setSubProcessorErasureEndpoint"]["signingSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.run_jobs_at(Utc::now() + Duration::minutes(5)).await;
+    assert_eq!(old.received().len(), 1, "nothing more to the old endpoint");
+    let retried = new.received();
+    assert_eq!(retried.len(), 1);
+    let body = steward_tests::standard_webhooks_verify(&new_secret, &retried[0])
+        .expect("signed with the new endpoint's secret");
+    assert_eq!(body["subject_id"], s.as_str());
+    assert_eq!(
+        retried[0].headers["webhook-id"],
+        old.received()[0].headers["webhook-id"],
+        "the same message"
+    );
+    let r = app.gql(&admin, GET, json!({ "id": id })).await;
+    assert_eq!(
+        mailhook(&r.ok()["dataSubjectRequest"])["state"],
+        "ACKNOWLEDGED"
+    );
+    // The audit records where legal pointed it, each time.
+    let moved_to = app
+        .count(
+            "control",
+            "platform_audit_events",
+            &format!(
+                "action = 'subprocessor.erasure_endpoint_set' AND detail LIKE '%{}%'",
+                new.url
+            ),
+        )
+        .await;
+    assert_eq!(moved_to, 1);
+
+    // The next erasure fails at the new endpoint; legal turns the entry to manual; the retry turns it manual.
+    let failing = WebhookSink::start(vec![500]).await;
+    app.gql(
+        &legal,
+        SET_ENDPOINT,
+        json!({ "id": hook, "e": failing.url }),
+    )
+    .await
+    .ok();
+    let (id2, v2) = submit(&app, &admin, &s2, "ERASURE").await;
+    step(&app, &po, &start(), json!({ "t": t, "id": id2, "v": v2 })).await;
+    app.run_jobs().await;
+    assert_eq!(failing.received().len(), 1);
+    app.gql(&legal, SET_ENDPOINT, json!({ "id": hook, "e": null }))
+        .await
+        .ok();
+    app.run_jobs_at(Utc::now() + Duration::minutes(5)).await;
+    assert_eq!(failing.received().len(), 1, "no webhook any more");
+    let r = app.gql(&admin, GET, json!({ "id": id2 })).await;
+    let p = mailhook(&r.ok()["dataSubjectRequest"]);
+    assert_eq!(p["method"], "MANUAL");
+    assert_eq!(p["state"], "PENDING");
+    assert!(p["lastError"].as_str().unwrap().contains("by hand"), "{p}");
+    assert_eq!(
+        app.count(
+            "eu",
+            "audit_events",
+            "action = 'erasure.propagation_manual'"
+        )
+        .await,
+        1
+    );
+    // No job left to run for it, and a person can confirm it.
+    assert_eq!(app.run_jobs_at(Utc::now() + Duration::hours(2)).await, 0);
+    app.gql(
+        &po,
+        "mutation($t: ID, $id: ID!) { confirmErasurePropagation(tenantId: $t, id: $id, confirmedBy: \"Mo Ver, Mailhook DPO\") { state } }",
+        json!({ "t": t, "id": p["id"] }),
+    )
+    .await
+    .ok();
 }
 
 async fn restriction_and_rectification(backend: Backend) {
@@ -1645,6 +1787,7 @@ both_backends!(
     lifecycle_deadlines_and_idempotency,
     concurrent_transitions_conflict,
     erasure_is_provable_and_propagated,
+    a_retry_follows_the_sub_processors_endpoint,
     restriction_and_rectification,
     childrens_data,
     reminders_overdue_and_export_expiry,
