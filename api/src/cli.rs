@@ -61,6 +61,11 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Master keys: re-seal what is stored under an older version with the current one.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Verify or export audit chains, from the server's machine.
@@ -103,6 +108,20 @@ enum AuditAction {
         /// File to write; stdout when absent.
         #[arg(long)]
         output: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Re-seal the key root and every tenant's keys under the current (highest) version of STEWARD_MASTER_KEYS, one
+    /// row at a time, while the servers run; stopped anywhere, a second run resumes. Prints what is still sealed under
+    /// an older version: when nothing is, that version can leave the configuration.
+    Rotate {
+        /// Re-seal at most this many tenants' keys in this run.
+        #[arg(long)]
+        limit: Option<u64>,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -174,8 +193,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Migrate { config } => {
             let config = Config::from_args(&config, KeySource::NotNeeded)?;
             let dbs = crate::db::Databases::connect(&config).await?;
-            let keys = config.master_key.clone().map(crate::crypto::Keyring::new);
-            dbs.migrate(keys.as_ref()).await?;
+            crate::keys::migrate(&dbs, config.master_keys.clone()).await?;
             println!(
                 "migrated: control and regions {}",
                 config.region_names().join(", ")
@@ -222,6 +240,52 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     eprintln!("exported {written} events");
                 }
             }
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::Rotate { limit, config },
+        } => {
+            let config = Config::from_args(&config, KeySource::NotNeeded)?;
+            let masters = config
+                .master_keys
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("{}", crate::config::ConfigError::NoMasterKey))?;
+            let dbs = crate::db::Databases::connect(&config).await?;
+            let keyring = crate::keys::migrate(&dbs, Some(masters))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("master keys were given"))?;
+            let done = crate::keys::rotate(dbs.control(), &keyring, limit).await?;
+            let older = done.left.older_than(done.to_version);
+            let waiting = done.left.tenants_to_reseal(done.to_version);
+            println!(
+                "keys rotated to master key version {}: key root {}, {} tenants' keys re-sealed; {} left",
+                done.to_version,
+                if done.root_resealed {
+                    "re-sealed"
+                } else {
+                    "already current"
+                },
+                done.tenants_resealed,
+                waiting,
+            );
+            if waiting == 0 && older.is_empty() {
+                let others: Vec<i32> = keyring
+                    .masters()
+                    .versions()
+                    .into_iter()
+                    .filter(|v| *v != done.to_version)
+                    .collect();
+                if others.is_empty() {
+                    println!("nothing is sealed under another version");
+                } else {
+                    println!(
+                        "nothing is sealed under versions {others:?} any more: they can leave STEWARD_MASTER_KEYS"
+                    );
+                }
+            } else {
+                println!("still sealed under an older version: run `steward keys rotate` again");
+            }
+            dbs.close().await;
             Ok(())
         }
         Command::Schema => {

@@ -3,7 +3,7 @@
 //! The region map is private to this module and [`tenancy`](crate::tenancy): nothing else can pick a region's
 //! connection, so tenant data is reached only through a `Scope`, which routes to the tenant's own region.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use sea_orm_migration::MigratorTrait;
 use steward_migration::{ControlMigrator, RegionMigrator};
 
 use crate::config::{Config, redact_url};
-use crate::crypto::Keyring;
+use crate::crypto::{Keyring, TenantKeys};
 use crate::ids::TenantId;
 
 const SLOW_STATEMENT: Duration = Duration::from_millis(500);
@@ -207,23 +207,49 @@ impl Databases {
         })
     }
 
-    /// Applies pending migrations to every database. `keys` lets a migration seal values stored in clear by an older
-    /// version (without them such a migration fails, changing nothing).
+    /// Applies pending migrations to the control database (first: the keys the regions' migrations may need are
+    /// read from it, see [`crate::keys::migrate`]).
     ///
     /// Several instances starting at once (a rolling deploy, a scaled-out set) migrate one at a time: each database is
     /// migrated under a lock ([`MigrationLock`]), and an instance that waited finds the work done.
-    pub async fn migrate(&self, keys: Option<&Keyring>) -> anyhow::Result<()> {
+    pub async fn migrate_control(&self) -> anyhow::Result<()> {
         let lock = MigrationLock::take(&self.control_url, "control").await?;
         ControlMigrator::up(&self.control, None)
             .await
             .map_err(|e| anyhow::anyhow!("migrating the control database: {e}"))?;
         lock.release().await;
+        Ok(())
+    }
+
+    /// Applies pending migrations to every region database, each under its lock. `keys` lets a migration seal values
+    /// stored in clear by an older version, with each tenant's keys as the control database stores them (without
+    /// `keys` such a migration fails, changing nothing).
+    pub async fn migrate_regions(&self, keys: Option<&Keyring>) -> anyhow::Result<()> {
+        let mut stored: Option<Arc<StoredTenantKeys>> = None;
         for (name, conn) in &self.regions {
+            // Under the lock: reading the pending migrations creates the migrations table, which must not race.
+            let lock = MigrationLock::take(&self.region_urls[name], name).await?;
+            let pending = RegionMigrator::get_pending_migrations(conn)
+                .await
+                .map_err(|e| anyhow::anyhow!("reading region {name}'s migrations: {e}"))?;
+            if pending.is_empty() {
+                lock.release().await;
+                continue;
+            }
+            let tenant_keys = match (&stored, keys) {
+                (Some(known), _) => known.clone(),
+                (None, Some(_)) => {
+                    let loaded = Arc::new(stored_tenant_keys(&self.control).await?);
+                    stored = Some(loaded.clone());
+                    loaded
+                }
+                (None, None) => Arc::default(),
+            };
             let sealer = Arc::new(MigrationSealer {
                 keys: keys.cloned(),
+                tenant_keys,
                 converted: AtomicU64::new(0),
             });
-            let lock = MigrationLock::take(&self.region_urls[name], name).await?;
             steward_migration::with_sealer(sealer.clone(), RegionMigrator::up(conn, None))
                 .await
                 .map_err(|e| anyhow::anyhow!("migrating region {name}: {e}"))?;
@@ -443,10 +469,47 @@ pub async fn lock_for_transaction<C: ConnectionTrait>(conn: &C, key: i64) -> Res
     Ok(())
 }
 
+/// Tenants' keys as the control database stores them: master key version and sealed bytes, by tenant.
+type StoredTenantKeys = HashMap<uuid::Uuid, (i32, Vec<u8>)>;
+
+/// Every tenant's keys as stored (`None` rows left out: derived), for [`MigrationSealer`].
+async fn stored_tenant_keys(control: &DatabaseConnection) -> anyhow::Result<StoredTenantKeys> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    use steward_entities::tenant;
+    let rows = tenant::Entity::find()
+        .select_only()
+        .column(tenant::Column::Id)
+        .column(tenant::Column::KeysVersion)
+        .column(tenant::Column::KeysSealed)
+        .filter(tenant::Column::KeysVersion.is_not_null())
+        .into_tuple::<(uuid::Uuid, Option<i32>, Option<Vec<u8>>)>()
+        .all(control)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the tenants' keys: {e}"))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, version, sealed)| Some((id, (version?, sealed?))))
+        .collect())
+}
+
 /// The server's keys, lent to the migrations that seal values an older version stored in clear.
 struct MigrationSealer {
     keys: Option<Keyring>,
+    /// The tenants whose keys are stored (the others' are derived from the key root).
+    tenant_keys: Arc<StoredTenantKeys>,
     converted: AtomicU64,
+}
+
+impl MigrationSealer {
+    fn keys_of(&self, keys: &Keyring, tenant: uuid::Uuid) -> Result<Arc<TenantKeys>, String> {
+        keys.tenant_keys(
+            TenantId(tenant),
+            self.tenant_keys
+                .get(&tenant)
+                .map(|(version, sealed)| (*version, sealed.as_slice())),
+        )
+        .map_err(|e| e.to_string())
+    }
 }
 
 impl steward_migration::Sealer for MigrationSealer {
@@ -459,10 +522,12 @@ impl steward_migration::Sealer for MigrationSealer {
         value: &str,
     ) -> Result<Vec<u8>, String> {
         let keys = self.keys.as_ref().ok_or(
-            "no master key: give STEWARD_MASTER_KEY to the migration (values stored in clear are sealed with it)",
+            "no master key: give STEWARD_MASTER_KEY (or STEWARD_MASTER_KEYS) to the migration (values stored in clear \
+             are sealed with it)",
         )?;
-        let key = keys
-            .tenant_key(TenantId(tenant))
+        let key = self
+            .keys_of(keys, tenant)?
+            .tenant_key()
             .unwrap(subject, wrapped_key)
             .map_err(|e| e.to_string())?;
         key.seal(context, value).map_err(|e| e.to_string())
@@ -472,7 +537,8 @@ impl steward_migration::Sealer for MigrationSealer {
         // Without keys `seal` fails first, before any index is used.
         self.keys
             .as_ref()
-            .map(|keys| keys.external_id_index(TenantId(tenant), external_id))
+            .and_then(|keys| self.keys_of(keys, tenant).ok())
+            .map(|keys| keys.external_id_index(external_id))
             .unwrap_or_default()
     }
 

@@ -20,6 +20,7 @@ const FOUNDATION: &[&str] = &[
     "graphql",
     "ids",
     "jobs",
+    "keys",
     "metrics",
     "outbound",
     "owed",

@@ -18,6 +18,7 @@ pub mod error;
 pub mod graphql;
 pub mod ids;
 pub mod jobs;
+pub mod keys;
 pub mod metrics;
 pub mod outbound;
 pub mod owed;

@@ -26,6 +26,7 @@ pub mod erasure_propagation;
 pub mod erasure_tombstone;
 pub mod guardian_consent;
 pub mod job;
+pub mod key_root;
 pub mod legal_disclosure;
 pub mod legal_hold;
 pub mod mechanism_invalidation;

@@ -51,6 +51,10 @@ pub struct Model {
     pub subdivision: Option<String>,
     /// The IANA time zone its days are counted in (deadlines, due dates).
     pub time_zone: String,
+    /// The tenant's keys (subject-key wrapping, blind indexes), sealed under the master key of `keys_version`; `None`
+    /// while they are derived from the key root (tenants created before keys were stored, until a rotation).
+    pub keys_sealed: Option<Vec<u8>>,
+    pub keys_version: Option<i32>,
 }
 
 crate::stored_enum! {

@@ -35,6 +35,7 @@ mod control_m20261205_000005_children_rule;
 mod control_m20261206_000001_jurisdiction_and_changes;
 mod control_m20261207_000001_webhook_secrets;
 mod control_m20261207_000002_erasure_journal;
+mod control_m20261208_000001_master_key_versions;
 mod jobs_table;
 mod json_columns;
 mod region_m20261128_000001_foundation;
@@ -79,6 +80,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261206_000001_jurisdiction_and_changes::Migration),
             Box::new(control_m20261207_000001_webhook_secrets::Migration),
             Box::new(control_m20261207_000002_erasure_journal::Migration),
+            Box::new(control_m20261208_000001_master_key_versions::Migration),
         ]
     }
 

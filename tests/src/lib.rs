@@ -181,6 +181,7 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         tenant_claim: "tid".into(),
         secret_files: Default::default(),
         master_key: Some(MASTER_KEY.into()),
+        master_keys: None,
         bootstrap_admin: Some(ROOT.into()),
         max_query_depth: 10,
         max_query_complexity: 1000,

@@ -61,6 +61,8 @@ impl From<&str> for Secret {
 pub struct SecretFiles {
     #[arg(long, env = "STEWARD_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    #[arg(long, env = "STEWARD_MASTER_KEYS_FILE")]
+    pub master_keys_file: Option<PathBuf>,
     #[arg(long, env = "STEWARD_JWT_HS256_SECRET_FILE")]
     pub jwt_hs256_secret_file: Option<PathBuf>,
     #[arg(long, env = "STEWARD_DATABASE_URL_FILE")]

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::crypto::MasterKey;
+use crate::crypto::{MasterKey, MasterKeys};
 
 mod keys;
 
@@ -65,6 +65,11 @@ pub struct ConfigArgs {
     /// Root key of personal-data encryption: 64 hex characters (`openssl rand -hex 32`). Keep it out of the database.
     #[arg(long, env = "STEWARD_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<Secret>,
+    /// Master keys with versions, for rotating the master key: `2:<new>,1:<old>` (the highest version is current;
+    /// older ones only open what is still sealed under them until `steward keys rotate`). Instead of
+    /// `STEWARD_MASTER_KEY`, which is version 1.
+    #[arg(long, env = "STEWARD_MASTER_KEYS", hide_env_values = true)]
+    pub master_keys: Option<Secret>,
     /// Token `sub` made `platform_admin` at start, to bootstrap a deployment.
     #[arg(long, env = "STEWARD_BOOTSTRAP_ADMIN")]
     pub bootstrap_admin: Option<String>,
@@ -231,7 +236,7 @@ pub enum ConfigError {
     )]
     TwoKeys,
     #[error(
-        "STEWARD_MASTER_KEY is not set: personal data is encrypted under it. Generate one with `openssl rand -hex 32` \
+        "STEWARD_MASTER_KEY (or STEWARD_MASTER_KEYS) is not set: personal data is encrypted under it. Generate one with `openssl rand -hex 32` \
          and keep it outside the database (or run `steward serve --demo`)"
     )]
     NoMasterKey,
@@ -320,8 +325,8 @@ pub struct Config {
     pub control_url: Secret,
     pub regions: Vec<RegionConfig>,
     pub jwt: JwtConfig,
-    /// The root of personal-data encryption; `None` only for commands that touch no personal data.
-    pub master_key: Option<MasterKey>,
+    /// The master keys by version; `None` only for commands that touch no personal data.
+    pub master_keys: Option<MasterKeys>,
     pub bootstrap_admin: Option<String>,
     pub limits: Limits,
     pub db_pool_size: u32,
@@ -375,6 +380,11 @@ impl Config {
             &files.master_key_file,
             "STEWARD_MASTER_KEY",
         )?;
+        let master_keys = secret(
+            &args.master_keys,
+            &files.master_keys_file,
+            "STEWARD_MASTER_KEYS",
+        )?;
         let metrics_token = secret(
             &args.metrics_token,
             &files.metrics_token_file,
@@ -419,16 +429,27 @@ impl Config {
                 KeySource::NotNeeded => JwtKey::Hs256(random_bytes()?),
             },
         };
-        let master_key = match &master_key {
-            Some(hex_key) => {
-                Some(MasterKey::from_hex(hex_key.expose()).ok_or(ConfigError::BadMasterKey)?)
+        let master_keys = match (&master_key, &master_keys) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Limit(
+                    "set only one of STEWARD_MASTER_KEY (version 1) and STEWARD_MASTER_KEYS (with versions)".into(),
+                ));
             }
-            None => match keys {
+            (Some(hex_key), None) => Some(MasterKeys::single(
+                MasterKey::from_hex(hex_key.expose()).ok_or(ConfigError::BadMasterKey)?,
+            )),
+            (None, Some(versions)) => Some(
+                MasterKeys::parse(versions.expose())
+                    .map_err(|e| ConfigError::Limit(format!("STEWARD_MASTER_KEYS: {e}")))?,
+            ),
+            (None, None) => match keys {
                 KeySource::Configured => return Err(ConfigError::NoMasterKey),
-                KeySource::DemoCreate => Some(demo_master_key(&data_dir, true)?),
-                KeySource::DemoExisting | KeySource::NotNeeded => {
-                    demo_master_key(&data_dir, false).ok()
+                KeySource::DemoCreate => {
+                    Some(MasterKeys::single(demo_master_key(&data_dir, true)?))
                 }
+                KeySource::DemoExisting | KeySource::NotNeeded => demo_master_key(&data_dir, false)
+                    .ok()
+                    .map(MasterKeys::single),
             },
         };
         let issuer = match (&args.jwt_issuer, &key) {
@@ -494,7 +515,7 @@ impl Config {
                 kind_claim: args.kind_claim.clone(),
                 tenant_claim: args.tenant_claim.clone(),
             },
-            master_key,
+            master_keys,
             bootstrap_admin: args.bootstrap_admin.clone(),
             limits: Limits {
                 max_query_depth: args.max_query_depth,
@@ -667,6 +688,28 @@ mod tests {
             Config::from_args(&short, KeySource::Configured),
             Err(ConfigError::BadMasterKey)
         ));
+        // Versions: the highest is current; never both variables; errors name the version, not the key.
+        let mut versioned = no_master.clone();
+        versioned.master_keys = Some(format!("2:{},1:{MASTER}", "02".repeat(32)).as_str().into());
+        let config = Config::from_args(&versioned, KeySource::Configured).unwrap();
+        let keys = config.master_keys.as_ref().unwrap();
+        assert_eq!((keys.versions(), keys.current()), (vec![1, 2], 2));
+        assert!(!format!("{config:?}").contains(MASTER));
+        let mut both = versioned.clone();
+        both.master_key = Some(MASTER.into());
+        let err = Config::from_args(&both, KeySource::Configured).unwrap_err();
+        assert!(
+            err.to_string().contains("only one of STEWARD_MASTER_KEY"),
+            "{err}"
+        );
+        let mut bad = no_master.clone();
+        bad.master_keys = Some(format!("1:{MASTER},1:{MASTER}").as_str().into());
+        let err = Config::from_args(&bad, KeySource::Configured).unwrap_err();
+        assert!(
+            err.to_string().contains("version 1 is given twice"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(MASTER));
         let config = Config::from_args(
             &args(&["--jwt-hs256-secret", &secret]),
             KeySource::Configured,
@@ -743,7 +786,7 @@ mod tests {
         let config = Config::from_args(&parsed, KeySource::Configured).unwrap();
         assert!(matches!(&config.jwt.key, JwtKey::Hs256(s) if s == &b"s".repeat(40)));
         assert_eq!(config.metrics_token.unwrap().expose(), "scrape");
-        assert!(config.master_key.is_some());
+        assert!(config.master_keys.is_some());
         // Both a secret and its file: refused, naming both.
         let both = args(&[
             "--master-key-file",

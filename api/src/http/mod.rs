@@ -47,7 +47,6 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{JwtVerifier, ensure_crypto_backend};
 use crate::config::{Config, Introspection, Limits};
-use crate::crypto::Keyring;
 use crate::db::{Databases, Readiness};
 use crate::graphql::{finish_response, internal_message};
 use crate::http::edge::RateLimiter;
@@ -89,15 +88,17 @@ impl AppState {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         ensure_crypto_backend().await?;
         let verifier = JwtVerifier::build(&config.jwt, config.limits.max_token_bytes).await?;
-        let master_key = config
-            .master_key
+        let masters = config
+            .master_keys
             .clone()
             .ok_or_else(|| anyhow::anyhow!("{}", crate::config::ConfigError::NoMasterKey))?;
-        let keyring = Keyring::new(master_key);
         // What control-database changes owe a tenant's region is carried out by the worker's table.
         crate::owed::register(crate::worker::carry_out);
         let dbs = Databases::connect(config).await?;
-        dbs.migrate(Some(&keyring)).await?;
+        let keyring = crate::keys::migrate(&dbs, Some(masters))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("master keys were given"))?;
+        crate::keys::warn_if_older_versions(dbs.control(), &keyring).await;
         let assignments = crate::tenancy::assignments::load_assignments(dbs.control())
             .await
             .map_err(|e| anyhow::anyhow!("loading role assignments: {e:?}"))?;

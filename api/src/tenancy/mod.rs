@@ -25,7 +25,7 @@ use steward_entities::{ControlTenantOwned, TenantOwned, tenant};
 use steward_policy::{ActorKind, Authorizer, Domain, Permission};
 
 use crate::auth::Principal;
-use crate::crypto::{Keyring, TenantKey};
+use crate::crypto::{Keyring, TenantKey, TenantKeys};
 use crate::db::{Databases, Readiness};
 use crate::error::AppError;
 use crate::ids::TenantId;
@@ -47,9 +47,34 @@ pub struct TenantRecord {
     pub country: String,
     pub subdivision: Option<String>,
     pub time_zone: String,
+    /// The tenant's keys as stored: sealed under a master key version; `None` while derived from the key root.
+    pub keys: Option<StoredKeys>,
+}
+
+/// A tenant's keys as the directory stores them: the master key version they are sealed under, and the sealed bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKeys {
+    pub version: i32,
+    pub sealed: Arc<[u8]>,
+}
+
+impl fmt::Debug for StoredKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoredKeys(version {}, <sealed>)", self.version)
+    }
 }
 
 impl TenantRecord {
+    /// The tenant's keys, opened (or derived, for a tenant whose keys are not stored) with the keyring.
+    fn open_keys(&self, keyring: &Keyring) -> Result<Arc<TenantKeys>, AppError> {
+        keyring
+            .tenant_keys(
+                self.id,
+                self.keys.as_ref().map(|k| (k.version, k.sealed.as_ref())),
+            )
+            .map_err(|e| AppError::internal(anyhow::anyhow!("the keys of tenant {}: {e}", self.id)))
+    }
+
     /// The tenant's clock: its public holidays and the time zone its deadlines' days are counted in.
     pub fn clock(&self) -> Result<crate::deadlines::Clock, AppError> {
         crate::deadlines::Clock::new(&self.country, self.subdivision.as_deref(), &self.time_zone)
@@ -70,6 +95,13 @@ impl TryFrom<tenant::Model> for TenantRecord {
             country: m.country,
             subdivision: m.subdivision,
             time_zone: m.time_zone,
+            keys: m
+                .keys_version
+                .zip(m.keys_sealed)
+                .map(|(version, sealed)| StoredKeys {
+                    version,
+                    sealed: sealed.into(),
+                }),
         })
     }
 }
@@ -280,11 +312,11 @@ impl Tenancy {
             })?
             .clone();
         Ok(Scope {
+            keys: tenant.open_keys(&self.keyring)?,
             tenant,
             db,
             control: self.dbs.control().clone(),
             principal: principal.clone(),
-            keyring: self.keyring.clone(),
         })
     }
 
@@ -470,11 +502,11 @@ impl Tenancy {
             })?
             .clone();
         Ok(Scope {
+            keys: tenant.open_keys(&self.keyring)?,
             tenant,
             db,
             control: self.dbs.control().clone(),
             principal: principal.clone(),
-            keyring: self.keyring.clone(),
         })
     }
 }
@@ -505,7 +537,8 @@ pub struct Scope {
     db: DatabaseConnection,
     control: DatabaseConnection,
     principal: Principal,
-    keyring: Arc<Keyring>,
+    /// The tenant's keys, opened once for the scope.
+    keys: Arc<TenantKeys>,
 }
 
 impl fmt::Debug for Scope {
@@ -565,17 +598,17 @@ impl Scope {
 
     /// The key that wraps this tenant's subject keys.
     pub fn tenant_key(&self) -> TenantKey {
-        self.keyring.tenant_key(self.tenant.id)
+        self.keys.tenant_key()
     }
 
     /// The keyed hash of a lookup value within this tenant.
     pub fn blind_index(&self, normalised: &str) -> String {
-        self.keyring.blind_index(self.tenant.id, normalised)
+        self.keys.blind_index(normalised)
     }
 
     /// The keyed hash that stands for an external id within this tenant.
     pub fn external_id_index(&self, external_id: &str) -> String {
-        self.keyring.external_id_index(self.tenant.id, external_id)
+        self.keys.external_id_index(external_id)
     }
 
     /// A handle that can start [`Work`] for this tenant after the scope is gone.

@@ -98,6 +98,11 @@ pub async fn create(
 
     let id = TenantId::new();
     let now = Utc::now();
+    // The tenant's own random keys, sealed under the current master key version.
+    let (keys_version, keys_sealed) = tenancy
+        .keyring()
+        .new_tenant_keys(id)
+        .map_err(AppError::internal)?;
     let control = platform.control().begin().await?;
     // The tenant accepts the sub-processor list in force (and is told of the entries still in their window), in the
     // transaction that creates it.
@@ -122,6 +127,8 @@ pub async fn create(
         country: Set(country.clone()),
         subdivision: Set(subdivision.clone()),
         time_zone: Set(time_zone.clone()),
+        keys_sealed: Set(Some(keys_sealed)),
+        keys_version: Set(Some(keys_version)),
         ..Default::default()
     }
     .insert(&control)

@@ -14,6 +14,7 @@ mod hardening;
 mod isolation;
 mod isolation_fuzz;
 mod jurisdiction;
+mod keys;
 mod lifecycle;
 mod list_binding;
 mod notices;

@@ -454,7 +454,10 @@ async fn an_upgrade_without_keys_changes_nothing(backend: Backend) {
     .await
     .unwrap();
     let dbs = steward::db::Databases::connect(&app.config).await.unwrap();
-    let err = dbs.migrate(None).await.unwrap_err().to_string();
+    let err = steward::keys::migrate(&dbs, None)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("STEWARD_MASTER_KEY"), "{err}");
     dbs.close().await;
     assert_eq!(

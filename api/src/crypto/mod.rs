@@ -1,7 +1,12 @@
 //! Envelope encryption of personal data, and blind indexes for lookups.
 //!
-//! - Each tenant has a key-encryption key derived from `STEWARD_MASTER_KEY` with HKDF-SHA256 (info names the tenant),
-//!   so no tenant key is ever stored.
+//! - Master keys have versions ([`MasterKeys`]): the newest wraps what is stored now, older ones only unwrap until
+//!   `steward keys rotate` has re-wrapped everything under the newest ([`master`]).
+//! - The key root (32 bytes, stored sealed under a master key version) derives the platform's own keys with
+//!   HKDF-SHA256; a deployment's root is its first master key, so nothing derived changed when versions came.
+//! - Each tenant has a key-encryption key and two index keys ([`TenantKeys`]): random and stored sealed under a master
+//!   key version for tenants created since, derived from the key root (info names the tenant) for those created
+//!   before, until a rotation stores them.
 //! - Each data subject has a random 256-bit data key, stored only wrapped (AES-256-GCM) by its tenant's key.
 //!   Deleting that wrapped key makes every copy of the subject's values — backups included — unreadable.
 //! - Each value is sealed with AES-256-GCM under its subject's key, with the tenant, subject and category as
@@ -30,6 +35,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+mod master;
+pub use master::MasterKeys;
+
 /// XChaCha20-Poly1305 with a 24-byte nonce: opened, no longer written.
 const V1_XCHACHA: u8 = 1;
 const V1_NONCE_LEN: usize = 24;
@@ -47,6 +55,10 @@ const HKDF_SALT: &[u8] = b"steward/keys/v1";
 pub enum CryptoError {
     #[error("sealed data is malformed or was altered")]
     Opaque,
+    #[error(
+        "a key is sealed under master key version {0}, which is not configured (STEWARD_MASTER_KEYS)"
+    )]
+    NoMasterVersion(i32),
     #[error("no randomness available")]
     Randomness,
 }
@@ -79,13 +91,19 @@ impl MasterKey {
     }
 }
 
-/// Derives every tenant's keys from the master key.
+/// A tenant, and the master key version its keys were stored under (`None`: derived).
+type TenantSlot = (TenantId, Option<i32>);
+
+/// The master keys by version, the key root, and the tenants' keys opened so far.
 #[derive(Clone)]
 pub struct Keyring {
-    master: MasterKey,
-    /// Tenant key-encryption keys derived so far: HKDF once per tenant, not once per subject read. Holding them adds
-    /// nothing an attacker of this process lacks: the master key they derive from is here too.
-    tenant_keys: Arc<RwLock<HashMap<TenantId, SharedKey>>>,
+    masters: Arc<MasterKeys>,
+    /// What the platform's keys (and the keys of tenants whose keys are not stored) derive from.
+    root: MasterKey,
+    /// Tenant keys opened or derived so far, by tenant and the master version they were stored under (`None`:
+    /// derived): once per tenant, not once per subject read. Holding them adds nothing an attacker of this process
+    /// lacks: the master keys they open with are here too.
+    tenant_keys: Arc<RwLock<HashMap<TenantSlot, Arc<TenantKeys>>>>,
 }
 
 impl fmt::Debug for Keyring {
@@ -95,15 +113,108 @@ impl fmt::Debug for Keyring {
 }
 
 impl Keyring {
+    /// One master key (version 1), which is also the key root: a deployment before it stored its root.
     pub fn new(master: MasterKey) -> Self {
+        Keyring::with_root(MasterKeys::single(master.clone()), master)
+    }
+
+    /// The configured master keys and the key root opened with one of them ([`crate::keys::open_root`]).
+    pub fn with_root(masters: MasterKeys, root: MasterKey) -> Self {
         Keyring {
-            master,
+            masters: Arc::new(masters),
+            root,
             tenant_keys: Arc::default(),
         }
     }
 
+    /// The keyring whose key root is stored sealed under master key `version`.
+    pub fn open_root(
+        masters: MasterKeys,
+        version: i32,
+        sealed: &[u8],
+    ) -> Result<Keyring, CryptoError> {
+        let root = MasterKey::from_bytes(&masters.open(version, ROOT_CONTEXT, sealed)?)?;
+        Ok(Keyring::with_root(masters, root))
+    }
+
+    pub fn masters(&self) -> &MasterKeys {
+        &self.masters
+    }
+
+    /// The key root, sealed under the newest master key (for storing it, or re-wrapping it in a rotation).
+    pub fn seal_root(&self) -> Result<(i32, Vec<u8>), CryptoError> {
+        self.masters.seal(ROOT_CONTEXT, self.root.0.as_ref())
+    }
+
+    /// A tenant's keys: opened from what is stored (`Some((version, sealed))`), or derived from the key root for a
+    /// tenant whose keys are not stored. Kept once opened.
+    pub fn tenant_keys(
+        &self,
+        tenant: TenantId,
+        stored: Option<(i32, &[u8])>,
+    ) -> Result<Arc<TenantKeys>, CryptoError> {
+        let slot = (tenant, stored.map(|(version, _)| version));
+        if let Some(keys) = self
+            .tenant_keys
+            .read()
+            .ok()
+            .and_then(|keys| keys.get(&slot).cloned())
+        {
+            return Ok(keys);
+        }
+        let keys = Arc::new(match stored {
+            Some((version, sealed)) => {
+                let plain = self
+                    .masters
+                    .open(version, &tenant_context(tenant), sealed)?;
+                TenantKeys::from_bytes(tenant, &plain)?
+            }
+            None => self.derived_tenant_keys(tenant),
+        });
+        if let Ok(mut cache) = self.tenant_keys.write() {
+            if cache.len() >= TENANT_KEY_CACHE {
+                cache.clear();
+            }
+            cache.insert(slot, keys.clone());
+        }
+        Ok(keys)
+    }
+
+    /// Random keys for a new tenant, sealed under the newest master key: `(version, sealed)` to store with it.
+    pub fn new_tenant_keys(&self, tenant: TenantId) -> Result<(i32, Vec<u8>), CryptoError> {
+        let mut bytes = Zeroizing::new([0u8; TENANT_KEYS_LEN]);
+        getrandom::fill(bytes.as_mut()).map_err(|_| CryptoError::Randomness)?;
+        self.masters.seal(&tenant_context(tenant), bytes.as_ref())
+    }
+
+    /// A tenant's keys sealed under the newest master key, from what is stored now (opened with its version) or, for a
+    /// tenant whose keys are derived, from the key root: the same keys, wrapped anew.
+    pub fn reseal_tenant_keys(
+        &self,
+        tenant: TenantId,
+        stored: Option<(i32, &[u8])>,
+    ) -> Result<(i32, Vec<u8>), CryptoError> {
+        let plain = match stored {
+            Some((version, sealed)) => {
+                self.masters
+                    .open(version, &tenant_context(tenant), sealed)?
+            }
+            None => Zeroizing::new(self.derived_tenant_keys(tenant).to_bytes().to_vec()),
+        };
+        self.masters.seal(&tenant_context(tenant), &plain)
+    }
+
+    fn derived_tenant_keys(&self, tenant: TenantId) -> TenantKeys {
+        TenantKeys {
+            tenant,
+            kek: Arc::new(Sealer::new(self.derive("tenant-kek", tenant))),
+            blind: self.derive("blind-index", tenant),
+            external: self.derive("external-id-index", tenant),
+        }
+    }
+
     fn derive(&self, purpose: &str, tenant: TenantId) -> Zeroizing<[u8; 32]> {
-        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), self.master.0.as_ref());
+        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), self.root.0.as_ref());
         let mut out = Zeroizing::new([0u8; 32]);
         let info = [purpose.as_bytes(), b":", tenant.0.as_bytes()].concat();
         // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
@@ -112,7 +223,7 @@ impl Keyring {
     }
 
     fn derive_for(&self, purpose: &str, context: &[u8]) -> Zeroizing<[u8; 32]> {
-        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), self.master.0.as_ref());
+        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), self.root.0.as_ref());
         let mut out = Zeroizing::new([0u8; 32]);
         let info = [purpose.as_bytes(), b":", context].concat();
         let _ = hk.expand(&info, out.as_mut());
@@ -160,35 +271,93 @@ impl Keyring {
         open_with(&key, sealed, &webhook_aad(owner)).map(|b| WebhookSecret(Zeroizing::new(b)))
     }
 
-    /// The key that wraps a tenant's subject keys.
+    /// The key that wraps the subject keys of a tenant whose keys are derived (not stored).
     pub fn tenant_key(&self, tenant: TenantId) -> TenantKey {
-        if let Some(key) = self
-            .tenant_keys
-            .read()
-            .ok()
-            .and_then(|keys| keys.get(&tenant).cloned())
-        {
-            return TenantKey { tenant, key };
-        }
-        let key = Arc::new(Sealer::new(self.derive("tenant-kek", tenant)));
-        if let Ok(mut keys) = self.tenant_keys.write() {
-            if keys.len() >= TENANT_KEY_CACHE {
-                keys.clear();
-            }
-            keys.insert(tenant, key.clone());
-        }
-        TenantKey { tenant, key }
+        self.derived(tenant).tenant_key()
     }
 
-    /// The keyed hash of a lookup value (e.g. a normalised email) within a tenant.
+    /// The email blind index of a tenant whose keys are derived (not stored).
     pub fn blind_index(&self, tenant: TenantId, normalised: &str) -> String {
-        hmac_hex(&self.derive("blind-index", tenant), normalised)
+        self.derived(tenant).blind_index(normalised)
     }
 
-    /// The keyed hash that keeps a subject's external id unique and searchable within a tenant without storing it.
-    /// A key of its own, so an external id never shares an index with an email.
+    /// The external-id index of a tenant whose keys are derived (not stored).
     pub fn external_id_index(&self, tenant: TenantId, external_id: &str) -> String {
-        hmac_hex(&self.derive("external-id-index", tenant), external_id)
+        self.derived(tenant).external_id_index(external_id)
+    }
+
+    fn derived(&self, tenant: TenantId) -> Arc<TenantKeys> {
+        self.tenant_keys(tenant, None)
+            .unwrap_or_else(|_| Arc::new(self.derived_tenant_keys(tenant)))
+    }
+}
+
+/// What a sealed key root is bound to.
+const ROOT_CONTEXT: &[u8] = b"key-root";
+/// The bytes of a tenant's keys: key-encryption key, email index key, external-id index key.
+const TENANT_KEYS_LEN: usize = 96;
+
+fn tenant_context(tenant: TenantId) -> Vec<u8> {
+    [b"tenant-keys:".as_slice(), tenant.0.as_bytes()].concat()
+}
+
+/// A tenant's keys: the key that wraps its subjects' keys, and the keys of its blind indexes (email, external id).
+pub struct TenantKeys {
+    tenant: TenantId,
+    kek: SharedKey,
+    blind: Zeroizing<[u8; 32]>,
+    external: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for TenantKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TenantKeys({}, <redacted>)", self.tenant)
+    }
+}
+
+impl TenantKeys {
+    fn from_bytes(tenant: TenantId, bytes: &[u8]) -> Result<TenantKeys, CryptoError> {
+        if bytes.len() != TENANT_KEYS_LEN {
+            return Err(CryptoError::Opaque);
+        }
+        let part = |i: usize| {
+            let mut key = Zeroizing::new([0u8; 32]);
+            key.copy_from_slice(&bytes[i * 32..(i + 1) * 32]);
+            key
+        };
+        Ok(TenantKeys {
+            tenant,
+            kek: Arc::new(Sealer::new(part(0))),
+            blind: part(1),
+            external: part(2),
+        })
+    }
+
+    fn to_bytes(&self) -> Zeroizing<[u8; TENANT_KEYS_LEN]> {
+        let mut out = Zeroizing::new([0u8; TENANT_KEYS_LEN]);
+        out[..32].copy_from_slice(self.kek.key.as_ref());
+        out[32..64].copy_from_slice(self.blind.as_ref());
+        out[64..].copy_from_slice(self.external.as_ref());
+        out
+    }
+
+    /// The key that wraps this tenant's subject keys.
+    pub fn tenant_key(&self) -> TenantKey {
+        TenantKey {
+            tenant: self.tenant,
+            key: self.kek.clone(),
+        }
+    }
+
+    /// The keyed hash of a lookup value (e.g. a normalised email) within the tenant.
+    pub fn blind_index(&self, normalised: &str) -> String {
+        hmac_hex(&self.blind, normalised)
+    }
+
+    /// The keyed hash that keeps a subject's external id unique and searchable within the tenant without storing it.
+    /// A key of its own, so an external id never shares an index with an email.
+    pub fn external_id_index(&self, external_id: &str) -> String {
+        hmac_hex(&self.external, external_id)
     }
 }
 
@@ -506,6 +675,69 @@ mod tests {
         assert_eq!(ring.tenant_keys.read().unwrap().len(), 2);
         // A clone shares the cache; a fresh keyring derives the same key.
         assert!(keyring().tenant_key(t1).unwrap(subject, &wrapped).is_ok());
+    }
+
+    #[test]
+    fn stored_tenant_keys_are_random_and_reseal_to_the_same_keys() {
+        let ring = keyring();
+        let (t1, t2) = (TenantId::new(), TenantId::new());
+        let subject = uuid::Uuid::now_v7();
+        let (version, sealed) = ring.new_tenant_keys(t1).unwrap();
+        assert_eq!(version, 1);
+        let keys = ring.tenant_keys(t1, Some((1, &sealed))).unwrap();
+        // Random, not the derived keys; bound to their tenant.
+        let derived = ring.tenant_keys(t1, None).unwrap();
+        assert_ne!(keys.blind_index("a@b.c"), derived.blind_index("a@b.c"));
+        assert_ne!(keys.blind_index("a@b.c"), keys.external_id_index("a@b.c"));
+        assert!(ring.tenant_keys(t2, Some((1, &sealed))).is_err());
+        let (_, other) = ring.new_tenant_keys(t1).unwrap();
+        let other = ring.tenant_keys(TenantId(t1.0), Some((1, &other)));
+        assert!(other.is_ok());
+        let wrapped = keys
+            .tenant_key()
+            .wrap(subject, &SubjectKey::generate(t1, subject).unwrap())
+            .unwrap();
+
+        // Under a second master key version: re-sealed, the same keys open the same data.
+        let both = Keyring::with_root(
+            MasterKeys::parse(&format!("2:{},1:{}", "cd".repeat(32), "ab".repeat(32))).unwrap(),
+            MasterKey::from_hex(&"ab".repeat(32)).unwrap(),
+        );
+        let (v2, resealed) = both.reseal_tenant_keys(t1, Some((1, &sealed))).unwrap();
+        assert_eq!(v2, 2);
+        assert_ne!(resealed, sealed);
+        let only_new = Keyring::with_root(
+            MasterKeys::parse(&format!("2:{}", "cd".repeat(32))).unwrap(),
+            MasterKey::from_hex(&"ab".repeat(32)).unwrap(),
+        );
+        let reopened = only_new.tenant_keys(t1, Some((2, &resealed))).unwrap();
+        assert_eq!(reopened.blind_index("a@b.c"), keys.blind_index("a@b.c"));
+        assert!(reopened.tenant_key().unwrap(subject, &wrapped).is_ok());
+        assert!(matches!(
+            only_new.tenant_keys(t2, Some((1, &sealed))),
+            Err(CryptoError::NoMasterVersion(1))
+        ));
+        // A derived tenant's keys, stored: the derived keys exactly.
+        let (_, stored) = both.reseal_tenant_keys(t2, None).unwrap();
+        assert_eq!(
+            only_new
+                .tenant_keys(t2, Some((2, &stored)))
+                .unwrap()
+                .blind_index("x"),
+            ring.blind_index(t2, "x")
+        );
+        // The root, sealed and opened: the same platform keys.
+        let (rv, root) = both.seal_root().unwrap();
+        let opened = Keyring::open_root(
+            MasterKeys::parse(&format!("2:{}", "cd".repeat(32))).unwrap(),
+            rv,
+            &root,
+        )
+        .unwrap();
+        assert_eq!(
+            opened.certificate_key().verifying_key(),
+            ring.certificate_key().verifying_key()
+        );
     }
 
     #[test]

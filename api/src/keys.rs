@@ -1,0 +1,275 @@
+//! Where the keys under the master keys are stored (control database), and `steward keys rotate`.
+//!
+//! - The key root: one row (`key_root`), sealed under a master key version. On a deployment's first start with this
+//!   version of Steward it is stored: its master key of version 1 (from which everything was derived until then), or
+//!   a new random root on a deployment that has no data yet.
+//! - Tenants' keys: on their rows (`tenants.keys_sealed`, `keys_version`), random for tenants created since; tenants
+//!   created before keep keys derived from the root until a rotation stores them.
+//!
+//! A rotation re-seals the root and every tenant's keys under the current (highest) master key version, one row at a
+//! time with a compare-and-set on the version it read, so it runs while the servers serve, stops anywhere, and resumes
+//! where it stopped. The keys themselves do not change: nothing encrypted with them is touched. Once no row is sealed
+//! under an older version, that version can leave the configuration.
+
+use chrono::Utc;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde_json::json;
+use steward_entities::{key_root, subprocessor, tenant};
+
+use crate::audit::{self, AuditEntry};
+use crate::crypto::{Keyring, MasterKey, MasterKeys};
+use crate::ids::TenantId;
+
+/// Migrates every database: the control database, then (with master keys) opens the key root from it, then the
+/// regions, whose migrations may seal with the tenants' keys. Returns the keyring when master keys were given.
+pub async fn migrate(
+    dbs: &crate::db::Databases,
+    masters: Option<MasterKeys>,
+) -> anyhow::Result<Option<Keyring>> {
+    dbs.migrate_control().await?;
+    let keyring = match masters {
+        Some(masters) => Some(open_root(dbs.control(), masters).await?),
+        None => None,
+    };
+    dbs.migrate_regions(keyring.as_ref()).await?;
+    Ok(keyring)
+}
+
+/// Opens the key root with the configured master keys, storing it first if this deployment has none stored yet.
+pub async fn open_root(
+    control: &DatabaseConnection,
+    masters: MasterKeys,
+) -> anyhow::Result<Keyring> {
+    if let Some(row) = key_root::Entity::find_by_id(1).one(control).await? {
+        return open(masters, &row);
+    }
+    let root = match masters.first() {
+        // Everything so far was derived from the master key of version 1: it stays the root.
+        Some(first) => first.clone(),
+        None => {
+            let tenants = tenant::Entity::find().count(control).await?;
+            let entries = subprocessor::Entity::find().count(control).await?;
+            if tenants + entries > 0 {
+                anyhow::bail!(
+                    "this deployment has data but no stored key root: its root is its master key of version 1, so \
+                     give version 1 beside the new one for this start (STEWARD_MASTER_KEYS=<n>:<new>,1:<old>), then \
+                     run `steward keys rotate`"
+                );
+            }
+            MasterKey::generate()?
+        }
+    };
+    let (version, sealed) = Keyring::with_root(masters.clone(), root).seal_root()?;
+    // Several instances may start at once: the first row stored is the root, whoever stored it.
+    key_root::Entity::insert(key_root::ActiveModel {
+        id: Set(1),
+        version: Set(version),
+        sealed: Set(sealed),
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(key_root::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(control)
+    .await?;
+    let row = key_root::Entity::find_by_id(1)
+        .one(control)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the key root was stored but cannot be read back"))?;
+    open(masters, &row)
+}
+
+fn open(masters: MasterKeys, row: &key_root::Model) -> anyhow::Result<Keyring> {
+    let configured = masters.versions();
+    Keyring::open_root(masters, row.version, &row.sealed).map_err(|e| match e {
+        crate::crypto::CryptoError::Opaque => anyhow::anyhow!(
+            "the key root does not open with master key version {} (of versions {configured:?}): is it the key that \
+             version had?",
+            row.version
+        ),
+        other => anyhow::anyhow!("the key root cannot be opened: {other}"),
+    })
+}
+
+/// How many rows are sealed under each master key version (`None`: tenants' keys derived from the root, which depend
+/// on whatever seals the root).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub root: Option<i32>,
+    pub tenants: Vec<(Option<i32>, u64)>,
+}
+
+impl Usage {
+    /// Versions something is still sealed under, other than `current`.
+    pub fn older_than(&self, current: i32) -> Vec<i32> {
+        let mut older: Vec<i32> = self
+            .root
+            .into_iter()
+            .chain(self.tenants.iter().filter_map(|(v, _)| *v))
+            .filter(|v| *v != current)
+            .collect();
+        older.sort_unstable();
+        older.dedup();
+        older
+    }
+
+    /// Tenants whose keys are not sealed under `current` (derived ones included).
+    pub fn tenants_to_reseal(&self, current: i32) -> u64 {
+        self.tenants
+            .iter()
+            .filter(|(v, _)| *v != Some(current))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+pub async fn usage<C: ConnectionTrait>(control: &C) -> Result<Usage, sea_orm::DbErr> {
+    let root = key_root::Entity::find_by_id(1)
+        .one(control)
+        .await?
+        .map(|r| r.version);
+    let tenants = tenant::Entity::find()
+        .select_only()
+        .column(tenant::Column::KeysVersion)
+        .column_as(tenant::Column::Id.count(), "n")
+        .group_by(tenant::Column::KeysVersion)
+        .order_by_asc(tenant::Column::KeysVersion)
+        .into_tuple::<(Option<i32>, i64)>()
+        .all(control)
+        .await?
+        .into_iter()
+        .map(|(v, n)| (v, u64::try_from(n).unwrap_or_default()))
+        .collect();
+    Ok(Usage { root, tenants })
+}
+
+/// What one `steward keys rotate` run did.
+#[derive(Debug)]
+pub struct Rotated {
+    pub to_version: i32,
+    pub root_resealed: bool,
+    pub tenants_resealed: u64,
+    /// What is still sealed under an older version (a run stopped by `limit`, or rows another instance sealed
+    /// under an older version meanwhile): run again.
+    pub left: Usage,
+}
+
+/// Re-seals the key root and every tenant's keys under the current master key version, at most `limit` tenants.
+pub async fn rotate(
+    control: &DatabaseConnection,
+    keyring: &Keyring,
+    limit: Option<u64>,
+) -> anyhow::Result<Rotated> {
+    const BATCH: u64 = 100;
+    let current = keyring.masters().current();
+    let before = usage(control).await?;
+    let mut root_resealed = false;
+    if before.root.is_some_and(|v| v != current) {
+        let (version, sealed) = keyring.seal_root()?;
+        let done = key_root::Entity::update_many()
+            .col_expr(key_root::Column::Version, version.into())
+            .col_expr(key_root::Column::Sealed, sealed.into())
+            .col_expr(key_root::Column::UpdatedAt, Utc::now().into())
+            .filter(key_root::Column::Id.eq(1))
+            .filter(key_root::Column::Version.eq(before.root))
+            .exec(control)
+            .await?;
+        root_resealed = done.rows_affected == 1;
+    }
+    let mut tenants_resealed = 0u64;
+    let mut after: Option<uuid::Uuid> = None;
+    loop {
+        let room = limit.map_or(BATCH, |l| l.saturating_sub(tenants_resealed).min(BATCH));
+        if room == 0 {
+            break;
+        }
+        let mut query = tenant::Entity::find()
+            .select_only()
+            .column(tenant::Column::Id)
+            .column(tenant::Column::KeysVersion)
+            .column(tenant::Column::KeysSealed)
+            .filter(
+                Condition::any()
+                    .add(tenant::Column::KeysVersion.is_null())
+                    .add(tenant::Column::KeysVersion.ne(current)),
+            );
+        if let Some(after) = after {
+            query = query.filter(tenant::Column::Id.gt(after));
+        }
+        let batch = query
+            .order_by_asc(tenant::Column::Id)
+            .limit(room)
+            .into_tuple::<(uuid::Uuid, Option<i32>, Option<Vec<u8>>)>()
+            .all(control)
+            .await?;
+        let Some(last) = batch.last() else { break };
+        after = Some(last.0);
+        for (id, version, sealed) in batch {
+            let stored = version.zip(sealed.as_deref());
+            let (new_version, resealed) = keyring
+                .reseal_tenant_keys(TenantId(id), stored)
+                .map_err(|e| anyhow::anyhow!("tenant {id}: {e}"))?;
+            // Compare-and-set on what was read: a row changed meanwhile is left for the next run.
+            let read = match version {
+                Some(v) => tenant::Column::KeysVersion.eq(v),
+                None => tenant::Column::KeysVersion.is_null(),
+            };
+            let done = tenant::Entity::update_many()
+                .col_expr(tenant::Column::KeysSealed, Some(resealed).into())
+                .col_expr(tenant::Column::KeysVersion, Some(new_version).into())
+                .filter(tenant::Column::Id.eq(id))
+                .filter(read)
+                .exec(control)
+                .await?;
+            tenants_resealed += done.rows_affected;
+        }
+    }
+    let left = usage(control).await?;
+    if root_resealed || tenants_resealed > 0 {
+        let txn = sea_orm::TransactionTrait::begin(control).await?;
+        audit::append_platform(
+            &txn,
+            AuditEntry::system("keys.rotated", "platform", uuid::Uuid::nil()).with_detail(json!({
+                "to_version": current,
+                "root_resealed": root_resealed,
+                "tenants_resealed": tenants_resealed,
+                "still_sealed_under": left.older_than(current),
+            })),
+        )
+        .await?;
+        txn.commit().await?;
+    }
+    Ok(Rotated {
+        to_version: current,
+        root_resealed,
+        tenants_resealed,
+        left,
+    })
+}
+
+/// Logs, at start, what is still sealed under an older master key version than the current one.
+pub async fn warn_if_older_versions(control: &DatabaseConnection, keyring: &Keyring) {
+    let current = keyring.masters().current();
+    match usage(control).await {
+        Ok(found) => {
+            let older = found.older_than(current);
+            let waiting = found.tenants_to_reseal(current);
+            if !older.is_empty() || waiting > 0 {
+                tracing::warn!(
+                    current,
+                    older_versions = ?older,
+                    tenants = waiting,
+                    "keys are still sealed under an older master key version (or derived): run `steward keys rotate`"
+                );
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not count the keys under each master key version")
+        }
+    }
+}
