@@ -252,24 +252,33 @@ pub async fn rotate(
     })
 }
 
-/// Logs, at start, what is still sealed under an older master key version than the current one.
-pub async fn warn_if_older_versions(control: &DatabaseConnection, keyring: &Keyring) {
+/// At start: refuses when some tenant's keys are sealed under a master key version that is not configured (every
+/// request to it would fail), and logs what is still sealed under an older version than the current one.
+pub async fn check_versions(control: &DatabaseConnection, keyring: &Keyring) -> anyhow::Result<()> {
     let current = keyring.masters().current();
-    match usage(control).await {
-        Ok(found) => {
-            let older = found.older_than(current);
-            let waiting = found.tenants_to_reseal(current);
-            if !older.is_empty() || waiting > 0 {
-                tracing::warn!(
-                    current,
-                    older_versions = ?older,
-                    tenants = waiting,
-                    "keys are still sealed under an older master key version (or derived): run `steward keys rotate`"
-                );
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not count the keys under each master key version")
-        }
+    let configured = keyring.masters().versions();
+    let found = usage(control).await?;
+    let missing: Vec<(i32, u64)> = found
+        .tenants
+        .iter()
+        .filter_map(|(v, n)| v.filter(|v| !configured.contains(v)).map(|v| (v, *n)))
+        .collect();
+    if let Some((version, count)) = missing.first() {
+        anyhow::bail!(
+            "{count} tenants' keys are sealed under master key version {version}, which is not configured \
+             (configured: {configured:?}): give it back in STEWARD_MASTER_KEYS and run `steward keys rotate` before \
+             withdrawing it"
+        );
     }
+    let older = found.older_than(current);
+    let waiting = found.tenants_to_reseal(current);
+    if !older.is_empty() || waiting > 0 {
+        tracing::warn!(
+            current,
+            older_versions = ?older,
+            tenants = waiting,
+            "keys are still sealed under an older master key version (or derived): run `steward keys rotate`"
+        );
+    }
+    Ok(())
 }

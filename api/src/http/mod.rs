@@ -98,7 +98,7 @@ impl AppState {
         let keyring = crate::keys::migrate(&dbs, Some(masters))
             .await?
             .ok_or_else(|| anyhow::anyhow!("master keys were given"))?;
-        crate::keys::warn_if_older_versions(dbs.control(), &keyring).await;
+        crate::keys::check_versions(dbs.control(), &keyring).await?;
         let assignments = crate::tenancy::assignments::load_assignments(dbs.control())
             .await
             .map_err(|e| anyhow::anyhow!("loading role assignments: {e:?}"))?;

@@ -83,6 +83,36 @@ async fn root_version(app: &TestApp) -> i64 {
     i64::from(row.try_get::<i32>("", "v").unwrap())
 }
 
+async fn sealed_keys(app: &TestApp, tenant: &str) -> Vec<u8> {
+    let db = app.raw_db("control").await;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT keys_sealed AS k FROM tenants WHERE id = {}",
+                steward_tests::stored_uuid(app, tenant)
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<Vec<u8>>("", "k").unwrap()
+}
+
+async fn set_sealed_keys(app: &TestApp, tenant: &str, sealed: &[u8], version: i32) {
+    let db = app.raw_db("control").await;
+    let literal = match app.backend {
+        Backend::Sqlite => format!("X'{}'", hex::encode(sealed)),
+        Backend::Postgres(_) => format!("'\\x{}'::bytea", hex::encode(sealed)),
+    };
+    db.execute_unprepared(&format!(
+        "UPDATE tenants SET keys_sealed = {literal}, keys_version = {version} WHERE id = {}",
+        steward_tests::stored_uuid(app, tenant)
+    ))
+    .await
+    .unwrap();
+}
+
 async fn restart_with_keys(mut app: TestApp, keys: &str) -> TestApp {
     app.config.master_keys = Some(MasterKeys::parse(keys).unwrap());
     app.restart().await
@@ -144,6 +174,20 @@ async fn master_keys_rotate_while_serving(backend: Backend) {
     .await;
     assert_eq!(versions(&app).await, vec![None, Some(1), Some(2)]);
     assert_eq!(root_version(&app).await, 1);
+
+    let fresh_v1 = sealed_keys(&app, &fresh).await;
+    // Withdrawing version 1 now (the root and a tenant are still sealed under it) refuses to start, naming it.
+    let mut early = app.config.clone();
+    early.master_keys = Some(MasterKeys::parse(&format!("2:{NEW_KEY}")).unwrap());
+    let refused = steward::Application::build(&early)
+        .await
+        .err()
+        .expect("version 1 still needed")
+        .to_string();
+    assert!(
+        refused.contains("version 1, which is not configured"),
+        "{refused}"
+    );
 
     // Rotated while the server serves: one tenant, then the rest on a second run, which finds where the first stopped.
     let first = rotate(&app, dir.path(), &both, Some(1));
@@ -208,6 +252,23 @@ async fn master_keys_rotate_while_serving(backend: Backend) {
         "{refused}"
     );
     assert!(!refused.contains(NEW_KEY) && !refused.contains(&"11".repeat(32)));
+
+    // A tenant left under version 1 (created by an instance still on the old configuration): a start without version
+    // 1 refuses, naming it, rather than failing every request of that tenant.
+    let fresh_v2 = sealed_keys(&app, &fresh).await;
+    set_sealed_keys(&app, &fresh, &fresh_v1, 1).await;
+    let mut config = app.config.clone();
+    config.master_keys = Some(MasterKeys::parse(&format!("2:{NEW_KEY}")).unwrap());
+    let refused = steward::Application::build(&config)
+        .await
+        .err()
+        .expect("a tenant under version 1")
+        .to_string();
+    assert!(
+        refused.contains("1 tenants' keys are sealed under master key version 1"),
+        "{refused}"
+    );
+    set_sealed_keys(&app, &fresh, &fresh_v2, 2).await;
 
     let app = restart_with_keys(app, &format!("2:{NEW_KEY}")).await;
     for (token, email, external, name) in [
