@@ -251,12 +251,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .clone()
                 .ok_or_else(|| anyhow::anyhow!("{}", crate::config::ConfigError::NoMasterKey))?;
             let dbs = crate::db::Databases::connect(&config).await?;
-            let keyring = crate::keys::migrate(&dbs, Some(masters))
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("master keys were given"))?;
+            let keyring = crate::keys::open_migrated(&dbs, masters).await?;
             let done = crate::keys::rotate(dbs.control(), &keyring, limit).await?;
             let older = done.left.older_than(done.to_version);
             let waiting = done.left.tenants_to_reseal(done.to_version);
+            if !done.root_resealed && done.tenants_resealed == 0 && waiting == 0 && older.is_empty()
+            {
+                println!(
+                    "nothing to re-seal: the key root and every tenant's keys are sealed under master key version {}",
+                    done.to_version
+                );
+                dbs.close().await;
+                return Ok(());
+            }
             println!(
                 "keys rotated to master key version {}: key root {}, {} tenants' keys re-sealed; {} left",
                 done.to_version,

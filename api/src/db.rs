@@ -309,6 +309,42 @@ impl Databases {
         self.regions.get(name)
     }
 
+    /// A stored subject key of a tenant whose keys are derived from the key root — `(tenant, subject, wrapped key)` —
+    /// to check a key root against the data before storing it ([`crate::keys::open_root`]).
+    pub(crate) async fn sample_derived_subject_key(
+        &self,
+    ) -> anyhow::Result<Option<(uuid::Uuid, uuid::Uuid, Vec<u8>)>> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+        use steward_entities::{data_subject, tenant};
+        let tenants = tenant::Entity::find()
+            .select_only()
+            .column(tenant::Column::Id)
+            .column(tenant::Column::Region)
+            .filter(tenant::Column::KeysVersion.is_null())
+            .limit(50)
+            .into_tuple::<(uuid::Uuid, String)>()
+            .all(&self.control)
+            .await?;
+        for (tenant, region) in tenants {
+            let Some(db) = self.regions.get(&region) else {
+                continue;
+            };
+            let found = data_subject::Entity::find()
+                .select_only()
+                .column(data_subject::Column::Id)
+                .column(data_subject::Column::WrappedKey)
+                .filter(data_subject::Column::TenantId.eq(tenant))
+                .limit(1)
+                .into_tuple::<(uuid::Uuid, Vec<u8>)>()
+                .one(db)
+                .await?;
+            if let Some((subject, wrapped)) = found {
+                return Ok(Some((tenant, subject, wrapped)));
+            }
+        }
+        Ok(None)
+    }
+
     pub(crate) fn regions(&self) -> impl Iterator<Item = (&str, &DatabaseConnection)> {
         self.regions
             .iter()

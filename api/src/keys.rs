@@ -31,18 +31,33 @@ pub async fn migrate(
 ) -> anyhow::Result<Option<Keyring>> {
     dbs.migrate_control().await?;
     let keyring = match masters {
-        Some(masters) => Some(open_root(dbs.control(), masters).await?),
+        Some(masters) => Some(open_root(dbs, masters).await?),
         None => None,
     };
     dbs.migrate_regions(keyring.as_ref()).await?;
     Ok(keyring)
 }
 
-/// Opens the key root with the configured master keys, storing it first if this deployment has none stored yet.
-pub async fn open_root(
-    control: &DatabaseConnection,
+/// For `steward keys rotate`: the keyring of databases that are already at this version's schema. A rotation never
+/// migrates (a newer command-line binary must not change the schema under running servers).
+pub async fn open_migrated(
+    dbs: &crate::db::Databases,
     masters: MasterKeys,
 ) -> anyhow::Result<Keyring> {
+    for (database, state) in dbs.readiness().await {
+        if state != crate::db::Readiness::Ready {
+            anyhow::bail!(
+                "database {database} is {}: run `steward migrate` with this version first (or start its servers)",
+                state.as_str()
+            );
+        }
+    }
+    open_root(dbs, masters).await
+}
+
+/// Opens the key root with the configured master keys, storing it first if this deployment has none stored yet.
+pub async fn open_root(dbs: &crate::db::Databases, masters: MasterKeys) -> anyhow::Result<Keyring> {
+    let control = dbs.control();
     if let Some(row) = key_root::Entity::find_by_id(1).one(control).await? {
         return open(masters, &row);
     }
@@ -62,7 +77,38 @@ pub async fn open_root(
             MasterKey::generate()?
         }
     };
-    let (version, sealed) = Keyring::with_root(masters.clone(), root).seal_root()?;
+    let candidate = Keyring::with_root(masters.clone(), root);
+    // Stored once, kept for good: a mistyped key would be the root from then on. So it must open what is already
+    // there — a subject key of a tenant whose keys are derived, a sub-processor's webhook secret.
+    if let Some((tenant, subject, wrapped)) = dbs.sample_derived_subject_key().await? {
+        let opens = candidate
+            .tenant_keys(TenantId(tenant), None)
+            .is_ok_and(|keys| keys.tenant_key().unwrap(subject, &wrapped).is_ok());
+        if !opens {
+            anyhow::bail!(
+                "master key version 1 does not open this deployment's data (a subject key of tenant {tenant}): it is \
+                 not the key this deployment ran with. Nothing was stored; start again with the right key"
+            );
+        }
+    }
+    let secrets = subprocessor::Entity::find()
+        .filter(subprocessor::Column::WebhookSecretSealed.is_not_null())
+        .limit(1)
+        .all(control)
+        .await?;
+    for entry in secrets {
+        if let Some(sealed) = &entry.webhook_secret_sealed
+            && candidate.unwrap_webhook_secret(entry.id, sealed).is_err()
+        {
+            anyhow::bail!(
+                "master key version 1 does not open this deployment's data (the erasure webhook secret of \
+                 sub-processor {}): it is not the key this deployment ran with. Nothing was stored; start again with \
+                 the right key",
+                entry.id
+            );
+        }
+    }
+    let (version, sealed) = candidate.seal_root()?;
     // Several instances may start at once: the first row stored is the root, whoever stored it.
     key_root::Entity::insert(key_root::ActiveModel {
         id: Set(1),
@@ -183,52 +229,57 @@ pub async fn rotate(
     }
     let mut tenants_resealed = 0u64;
     let mut after: Option<uuid::Uuid> = None;
-    loop {
-        let room = limit.map_or(BATCH, |l| l.saturating_sub(tenants_resealed).min(BATCH));
-        if room == 0 {
-            break;
-        }
-        let mut query = tenant::Entity::find()
-            .select_only()
-            .column(tenant::Column::Id)
-            .column(tenant::Column::KeysVersion)
-            .column(tenant::Column::KeysSealed)
-            .filter(
-                Condition::any()
-                    .add(tenant::Column::KeysVersion.is_null())
-                    .add(tenant::Column::KeysVersion.ne(current)),
-            );
-        if let Some(after) = after {
-            query = query.filter(tenant::Column::Id.gt(after));
-        }
-        let batch = query
-            .order_by_asc(tenant::Column::Id)
-            .limit(room)
-            .into_tuple::<(uuid::Uuid, Option<i32>, Option<Vec<u8>>)>()
-            .all(control)
-            .await?;
-        let Some(last) = batch.last() else { break };
-        after = Some(last.0);
-        for (id, version, sealed) in batch {
-            let stored = version.zip(sealed.as_deref());
-            let (new_version, resealed) = keyring
-                .reseal_tenant_keys(TenantId(id), stored)
-                .map_err(|e| anyhow::anyhow!("tenant {id}: {e}"))?;
-            // Compare-and-set on what was read: a row changed meanwhile is left for the next run.
-            let read = match version {
-                Some(v) => tenant::Column::KeysVersion.eq(v),
-                None => tenant::Column::KeysVersion.is_null(),
-            };
-            let done = tenant::Entity::update_many()
-                .col_expr(tenant::Column::KeysSealed, Some(resealed).into())
-                .col_expr(tenant::Column::KeysVersion, Some(new_version).into())
-                .filter(tenant::Column::Id.eq(id))
-                .filter(read)
-                .exec(control)
+    let outcome: anyhow::Result<()> = async {
+        loop {
+            let room = limit.map_or(BATCH, |l| l.saturating_sub(tenants_resealed).min(BATCH));
+            if room == 0 {
+                break;
+            }
+            let mut query = tenant::Entity::find()
+                .select_only()
+                .column(tenant::Column::Id)
+                .column(tenant::Column::KeysVersion)
+                .column(tenant::Column::KeysSealed)
+                .filter(
+                    Condition::any()
+                        .add(tenant::Column::KeysVersion.is_null())
+                        .add(tenant::Column::KeysVersion.ne(current)),
+                );
+            if let Some(after) = after {
+                query = query.filter(tenant::Column::Id.gt(after));
+            }
+            let batch = query
+                .order_by_asc(tenant::Column::Id)
+                .limit(room)
+                .into_tuple::<(uuid::Uuid, Option<i32>, Option<Vec<u8>>)>()
+                .all(control)
                 .await?;
-            tenants_resealed += done.rows_affected;
+            let Some(last) = batch.last() else { break };
+            after = Some(last.0);
+            for (id, version, sealed) in batch {
+                let stored = version.zip(sealed.as_deref());
+                let (new_version, resealed) = keyring
+                    .reseal_tenant_keys(TenantId(id), stored)
+                    .map_err(|e| anyhow::anyhow!("tenant {id}: {e}"))?;
+                // Compare-and-set on what was read: a row changed meanwhile is left for the next run.
+                let read = match version {
+                    Some(v) => tenant::Column::KeysVersion.eq(v),
+                    None => tenant::Column::KeysVersion.is_null(),
+                };
+                let done = tenant::Entity::update_many()
+                    .col_expr(tenant::Column::KeysSealed, Some(resealed).into())
+                    .col_expr(tenant::Column::KeysVersion, Some(new_version).into())
+                    .filter(tenant::Column::Id.eq(id))
+                    .filter(read)
+                    .exec(control)
+                    .await?;
+                tenants_resealed += done.rows_affected;
+            }
         }
+        Ok(())
     }
+    .await;
+    // Recorded whether the run completed or stopped on an error: what it re-sealed is on the chain either way.
     let left = usage(control).await?;
     if root_resealed || tenants_resealed > 0 {
         let txn = sea_orm::TransactionTrait::begin(control).await?;
@@ -239,11 +290,19 @@ pub async fn rotate(
                 "root_resealed": root_resealed,
                 "tenants_resealed": tenants_resealed,
                 "still_sealed_under": left.older_than(current),
+                "from": {
+                    "root_version": before.root,
+                    "tenants_by_version": before.tenants.iter().map(|(v, n)| json!({ "version": v, "tenants": n })).collect::<Vec<_>>(),
+                },
+                "completed": outcome.is_ok(),
+                "error": outcome.as_ref().err().map(|e| e.to_string()),
+                "run_by": std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok(),
             })),
         )
         .await?;
         txn.commit().await?;
     }
+    outcome?;
     Ok(Rotated {
         to_version: current,
         root_resealed,

@@ -301,6 +301,15 @@ pub fn standard_webhook_headers(
     ]
 }
 
+/// An endpoint as records show it (audit events, certificates): without its query string, which may carry a
+/// credential (`?token=…` becomes `?…`).
+pub fn shown_endpoint(url: &str) -> String {
+    match url.split_once(['?', '#']) {
+        Some((base, _)) => format!("{base}?…"),
+        None => url.to_owned(),
+    }
+}
+
 /// What an endpoint stores of its signing secrets: the current one sealed (`None` for an endpoint set before secrets
 /// were stored, which signs with its derived secret) and, after a rotation, the previous one with the end of its
 /// overlap.
@@ -394,6 +403,22 @@ pub fn rotation_overlap(hours: i32) -> Result<Option<chrono::Duration>, AppError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_show_endpoints_without_their_query() {
+        assert_eq!(
+            shown_endpoint("https://sp.example/erase?token=s3cr3t"),
+            "https://sp.example/erase?…"
+        );
+        assert_eq!(
+            shown_endpoint("https://sp.example/x#frag"),
+            "https://sp.example/x?…"
+        );
+        assert_eq!(
+            shown_endpoint("https://sp.example/erase"),
+            "https://sp.example/erase"
+        );
+    }
 
     #[test]
     fn webhooks_are_signed_as_the_standard_webhooks_spec_example() {

@@ -94,6 +94,9 @@ pub struct Replayed {
     pub tenants: usize,
 }
 
+/// The most ids one statement of [`replay`] names.
+const REPLAY_CHUNK: usize = 500;
+
 /// Deletes again, in `region` (every region when `None`), whatever the journal names that the database still holds.
 /// Idempotent: a second run finds nothing left.
 pub async fn replay(tenancy: &Tenancy, region: Option<&str>) -> Result<Replayed, AppError> {
@@ -132,27 +135,37 @@ pub async fn replay(tenancy: &Tenancy, region: Option<&str>) -> Result<Replayed,
         };
         let (subjects, values) = (ids_of(Erased::Subjects), ids_of(Erased::Values));
         let mut txn = scope.begin().await?;
-        let present: Vec<SubjectId> = txn
-            .find::<data_subject::Entity>()
-            .filter(data_subject::Column::Id.is_in(subjects))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|s| SubjectId(s.id))
-            .collect();
-        let deleted_values = txn
-            .delete_many::<personal_data::Entity>()
-            .filter(personal_data::Column::Id.is_in(values))
-            .exec(&txn)
-            .await?
-            .rows_affected;
+        // In chunks: a departed tenant's journal can name more ids than one statement may bind (SQLite 32,766,
+        // PostgreSQL 65,535).
+        let mut present: Vec<SubjectId> = Vec::new();
+        for chunk in subjects.chunks(REPLAY_CHUNK) {
+            present.extend(
+                txn.find::<data_subject::Entity>()
+                    .filter(data_subject::Column::Id.is_in(chunk.iter().copied()))
+                    .all(&txn)
+                    .await?
+                    .into_iter()
+                    .map(|s| SubjectId(s.id)),
+            );
+        }
+        let mut deleted_values = 0;
+        for chunk in values.chunks(REPLAY_CHUNK) {
+            deleted_values += txn
+                .delete_many::<personal_data::Entity>()
+                .filter(personal_data::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+        }
         if present.is_empty() && deleted_values == 0 {
             txn.commit_unaudited(crate::tenancy::Unaudited::NothingChanged)
                 .await?;
             continue;
         }
-        crate::erasure::delete_subjects(&txn, &present, crate::erasure::TenantExport::Rebuild)
-            .await?;
+        for chunk in present.chunks(REPLAY_CHUNK) {
+            crate::erasure::delete_subjects(&txn, chunk, crate::erasure::TenantExport::Rebuild)
+                .await?;
+        }
         if present.is_empty() {
             crate::erasure::invalidate(&txn).await?;
         }

@@ -200,14 +200,32 @@ pub(crate) async fn deliver(
         Err(failure) => failure.to_string(),
     };
     let last = job.attempts >= job.max_attempts;
-    let mut model: erasure_propagation::ActiveModel = propagation.clone().into();
-    model.attempts = Set(propagation.attempts + 1);
-    model.last_error = Set(Some(failure.clone()));
-    model.endpoint = Set(Some(endpoint));
+    // Conditional, as the acknowledgement: a person who confirmed it during this attempt is not overwritten.
+    let mut failed = scope
+        .update_many::<erasure_propagation::Entity>()
+        .col_expr(
+            erasure_propagation::Column::Attempts,
+            (propagation.attempts + 1).into(),
+        )
+        .col_expr(
+            erasure_propagation::Column::LastError,
+            Some(failure.clone()).into(),
+        )
+        .col_expr(erasure_propagation::Column::Endpoint, Some(endpoint).into());
     if last {
-        model.state = Set(PropagationState::Failed);
+        failed = failed.col_expr(
+            erasure_propagation::Column::State,
+            PropagationState::Failed.into(),
+        );
     }
-    model.update(scope.db()).await?;
+    failed
+        .filter(erasure_propagation::Column::Id.eq(id))
+        .filter(
+            erasure_propagation::Column::State
+                .is_in([PropagationState::Pending, PropagationState::Failed]),
+        )
+        .exec(scope.db())
+        .await?;
     Err(AppError::BadInput(format!(
         "erasure webhook of {}: {failure}",
         propagation.sub_processor_name

@@ -60,8 +60,8 @@ pub async fn set_erasure_endpoint(
         )
         .with_detail(json!({
             "method": if endpoint.is_some() { "webhook" } else { "manual" },
-            "endpoint": endpoint,
-            "previous_endpoint": previous_endpoint,
+            "endpoint": endpoint.as_deref().map(crate::outbound::shown_endpoint),
+            "previous_endpoint": previous_endpoint.as_deref().map(crate::outbound::shown_endpoint),
         })),
     )
     .await?;

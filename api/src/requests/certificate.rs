@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::ids::{RequestId, SubjectId};
-use steward_entities::erasure_propagation::PropagationMethod;
+use steward_entities::erasure_propagation::{PropagationMethod, PropagationState};
 
 /// A signed erasure certificate: `document` is the exact JSON text that was signed.
 #[derive(Clone, Debug)]
@@ -56,14 +56,18 @@ pub async fn certificate(
             "categories": p.categories,
             "method": p.method,
             // Where a webhook request went, and the `webhook-id` the sub-processor received it under.
-            "endpoint": p.endpoint,
+            "endpoint": p.endpoint.as_deref().map(crate::outbound::shown_endpoint),
             "webhook_id": (p.method == PropagationMethod::Webhook)
                 .then(|| format!("msg_{}", p.id.simple())),
-            // A webhook's acknowledgement is its 2xx answer: receipt of the request, not proof of erasure.
-            "acknowledgement": match p.method {
-                PropagationMethod::Webhook => "receipt: the endpoint answered 2xx to the request",
-                PropagationMethod::Manual => "confirmed by a named person",
+            // What settled it, from its state: a webhook's 2xx answer is receipt of the request, not proof of erasure;
+            // a confirmation is a named person's word, whatever the method.
+            "acknowledgement": match (p.state, p.method) {
+                (PropagationState::Acknowledged, _) => "receipt: the endpoint answered 2xx to the request",
+                (PropagationState::Confirmed, _) => "confirmed by a named person",
+                (_, PropagationMethod::Webhook) => "none yet: the webhook has not answered 2xx",
+                (_, PropagationMethod::Manual) => "none yet: no one has confirmed it",
             },
+            "attempts": p.attempts,
             "state": p.state.as_str(),
             "acknowledged_at": p.acknowledged_at.map(audit::canonical_time),
             "reference": p.ack_reference,

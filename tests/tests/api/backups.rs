@@ -200,6 +200,29 @@ async fn a_restored_backup_keeps_erasures(backend: Backend) {
 
     // `steward restore`: the journal's erasures again. The person is gone, their key and values are in no byte of
     // the database; the retention deletion holds again; the other subject is untouched.
+    // Beside them, journal entries naming 40,000 more ids (long gone, as a departed tenant's would be): more than one
+    // statement may bind, so the restore works through them in chunks.
+    {
+        use sea_orm::ActiveModelTrait;
+        let control = app.raw_db("control").await;
+        for _ in 0..2 {
+            let ids: Vec<String> = (0..20_000)
+                .map(|_| uuid::Uuid::now_v7().to_string())
+                .collect();
+            steward_entities::erasure_journal::ActiveModel {
+                id: sea_orm::Set(uuid::Uuid::now_v7()),
+                tenant_id: sea_orm::Set(uuid::Uuid::parse_str(&t).unwrap()),
+                region: sea_orm::Set("eu".into()),
+                kind: sea_orm::Set("subjects".into()),
+                ids: sea_orm::Set(ids.join(",")),
+                request_id: sea_orm::Set(None),
+                recorded_at: sea_orm::Set(Utc::now()),
+            }
+            .insert(&control)
+            .await
+            .unwrap();
+        }
+    }
     let dir = tempfile::tempdir().unwrap();
     let said = restore_command(&app, dir.path());
     assert!(

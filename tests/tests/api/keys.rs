@@ -144,6 +144,25 @@ async fn master_keys_rotate_while_serving(backend: Backend) {
         "Lena Legacy",
     )
     .await;
+    // The first start of a version that stores the key root, with a mistyped version 1 (the root row gone, as before
+    // the upgrade): refused, since that key would be stored as the root for good; nothing is stored. The right key
+    // stores it again.
+    db.execute_unprepared("DELETE FROM key_root").await.unwrap();
+    let mut mistyped = app.config.clone();
+    mistyped.master_keys =
+        Some(MasterKeys::parse(&format!("2:{NEW_KEY},1:{}", "22".repeat(32))).unwrap());
+    let refused = steward::Application::build(&mistyped)
+        .await
+        .err()
+        .expect("a mistyped version 1")
+        .to_string();
+    assert!(
+        refused.contains("does not open this deployment's data"),
+        "{refused}"
+    );
+    assert_eq!(app.count("control", "key_root", "1=1").await, 0);
+    let app = app.restart().await;
+    assert_eq!(root_version(&app).await, 1);
     // "B Fresh Co": random keys of its own, sealed under version 1.
     let fresh = app.create_tenant("B Fresh Co", "eu").await;
     let fresh_admin = app.invite(&fresh, "fresh-keys-admin", "CLIENT_ADMIN").await;
@@ -215,7 +234,9 @@ async fn master_keys_rotate_while_serving(backend: Backend) {
     assert_eq!(root_version(&app).await, 2);
     let third = rotate(&app, dir.path(), &both, None);
     assert!(
-        third.contains("already current, 0 tenants' keys re-sealed; 0 left"),
+        third.contains(
+            "nothing to re-seal: the key root and every tenant's keys are sealed under master key version 2"
+        ),
         "{third}"
     );
     // Each run that changed something is on the platform chain; the one that did not, is not.

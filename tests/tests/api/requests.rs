@@ -951,6 +951,35 @@ async fn a_retry_follows_the_sub_processors_endpoint(backend: Backend) {
     )
     .await
     .ok();
+    // The certificate says what settled it — a person's confirmation, not a webhook's receipt — and how many
+    // attempts the webhook had.
+    let r = app.gql(&admin, GET, json!({ "id": id2 })).await;
+    let version = r.ok()["dataSubjectRequest"]["version"].clone();
+    step(
+        &app,
+        &po,
+        &complete(),
+        json!({ "t": t, "id": id2, "v": version }),
+    )
+    .await;
+    let cert = app
+        .gql(
+            &admin,
+            "query($r: ID!) { erasureCertificate(requestId: $r) { document } }",
+            json!({ "r": id2 }),
+        )
+        .await;
+    let doc: Value = serde_json::from_str(
+        cert.ok()["erasureCertificate"]["document"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let certified = &doc["propagations"][0];
+    assert_eq!(certified["state"], "confirmed", "{certified}");
+    assert_eq!(certified["acknowledgement"], "confirmed by a named person");
+    assert_eq!(certified["attempts"], 1);
+    assert_eq!(certified["confirmed_by"], "Mo Ver, Mailhook DPO");
 }
 
 async fn restriction_and_rectification(backend: Backend) {
