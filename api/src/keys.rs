@@ -17,7 +17,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
-use steward_entities::{key_root, subprocessor, tenant};
+use steward_entities::{key_root, master_key_check, subprocessor, tenant};
 
 use crate::audit::{self, AuditEntry};
 use crate::crypto::{Keyring, MasterKey, MasterKeys};
@@ -59,7 +59,23 @@ pub async fn open_migrated(
 pub async fn open_root(dbs: &crate::db::Databases, masters: MasterKeys) -> anyhow::Result<Keyring> {
     let control = dbs.control();
     if let Some(row) = key_root::Entity::find_by_id(1).one(control).await? {
-        return open(masters, &row);
+        let keyring = open(masters, &row)?;
+        check_fingerprints(control, keyring.masters()).await?;
+        return Ok(keyring);
+    }
+    // No root row. A deployment that stored one before (it has fingerprints, or tenants with stored keys) lost it:
+    // a new one would silently replace every key derived from it.
+    let recorded = master_key_check::Entity::find().count(control).await?;
+    let stored_tenants = tenant::Entity::find()
+        .filter(tenant::Column::KeysVersion.is_not_null())
+        .count(control)
+        .await?;
+    if recorded + stored_tenants > 0 {
+        anyhow::bail!(
+            "the key root is missing from the control database (table key_root), though this deployment stored one: \
+             restore that row from a backup of the control database; a new root would replace the certificate key, \
+             every webhook secret's wrapping and older tenants' keys"
+        );
     }
     let root = match masters.first() {
         // Everything so far was derived from the master key of version 1: it stays the root.
@@ -108,6 +124,7 @@ pub async fn open_root(dbs: &crate::db::Databases, masters: MasterKeys) -> anyho
             );
         }
     }
+    check_fingerprints(control, candidate.masters()).await?;
     let (version, sealed) = candidate.seal_root()?;
     // Several instances may start at once: the first row stored is the root, whoever stored it.
     key_root::Entity::insert(key_root::ActiveModel {
@@ -128,6 +145,43 @@ pub async fn open_root(dbs: &crate::db::Databases, masters: MasterKeys) -> anyho
         .await?
         .ok_or_else(|| anyhow::anyhow!("the key root was stored but cannot be read back"))?;
     open(masters, &row)
+}
+
+/// Each configured version's key must be the key first used as that version: its fingerprint is recorded at first
+/// use and compared at every start after (two instances given different keys as "version 2" would each seal with
+/// their own, and one tenant's keys would be lost with the other key).
+async fn check_fingerprints(
+    control: &DatabaseConnection,
+    masters: &MasterKeys,
+) -> anyhow::Result<()> {
+    for (version, fingerprint) in masters.fingerprints() {
+        master_key_check::Entity::insert(master_key_check::ActiveModel {
+            version: Set(version),
+            fingerprint: Set(fingerprint.to_vec()),
+            recorded_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(master_key_check::Column::Version)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(control)
+        .await?;
+        let recorded = master_key_check::Entity::find_by_id(version)
+            .one(control)
+            .await?
+            .ok_or_else(|| {
+                anyhow::anyhow!("the fingerprint of master key version {version} was not recorded")
+            })?;
+        if recorded.fingerprint != fingerprint {
+            anyhow::bail!(
+                "master key version {version} is not the key this deployment has used as version {version} (since \
+                 {}): give every instance the same key for a version; a new key takes a new version number",
+                recorded.recorded_at.format("%Y-%m-%d %H:%M UTC")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn open(masters: MasterKeys, row: &key_root::Model) -> anyhow::Result<Keyring> {
@@ -215,7 +269,8 @@ pub async fn rotate(
     let current = keyring.masters().current();
     let before = usage(control).await?;
     let mut root_resealed = false;
-    if before.root.is_some_and(|v| v != current) {
+    // Only forward: a run with an older configuration never moves the root back.
+    if before.root.is_some_and(|v| v < current) {
         let (version, sealed) = keyring.seal_root()?;
         let done = key_root::Entity::update_many()
             .col_expr(key_root::Column::Version, version.into())

@@ -29,6 +29,7 @@ pub mod job;
 pub mod key_root;
 pub mod legal_disclosure;
 pub mod legal_hold;
+pub mod master_key_check;
 pub mod mechanism_invalidation;
 pub mod notice;
 pub mod notice_delivery;

@@ -5,6 +5,8 @@
 //!   (certificate signing, webhook-secret wrapping, link signing) and the keys of tenants created before tenant keys
 //!   were stored are derived from it. An existing deployment's root is its master key of version 1, stored on first
 //!   start, so nothing derived from it changes.
+//! - `master_key_checks`: per version, a one-way fingerprint of the key first used as that version, so two
+//!   instances (or a restart) with different keys under one version number are refused instead of sealing with both.
 //! - `tenants.keys_sealed` / `keys_version`: a tenant's keys (subject-key wrapping, email and external-id indexes),
 //!   random for a tenant created from now on, sealed under a master key version; `NULL` for a tenant whose keys are
 //!   still derived from the root, until a rotation stores them.
@@ -28,6 +30,17 @@ impl MigrationTrait for Migration {
                     .col(integer(KeyRoot::Version))
                     .col(binary(KeyRoot::Sealed))
                     .col(timestamp_with_time_zone(KeyRoot::UpdatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(MasterKeyChecks::Table)
+                    .if_not_exists()
+                    .col(integer(MasterKeyChecks::Version).primary_key())
+                    .col(binary(MasterKeyChecks::Fingerprint))
+                    .col(timestamp_with_time_zone(MasterKeyChecks::RecordedAt))
                     .to_owned(),
             )
             .await?;
@@ -67,6 +80,9 @@ impl MigrationTrait for Migration {
         )
         .await?;
         manager
+            .drop_table(Table::drop().table(MasterKeyChecks::Table).to_owned())
+            .await?;
+        manager
             .drop_table(Table::drop().table(KeyRoot::Table).to_owned())
             .await
     }
@@ -79,6 +95,14 @@ enum KeyRoot {
     Version,
     Sealed,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum MasterKeyChecks {
+    Table,
+    Version,
+    Fingerprint,
+    RecordedAt,
 }
 
 #[derive(DeriveIden, Clone)]

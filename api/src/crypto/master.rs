@@ -15,6 +15,9 @@ use zeroize::Zeroizing;
 
 use super::{CryptoError, MasterKey, Sealer, open_with, seal_with};
 
+/// The highest master key version: room for a rotation a day for decades, and never a version that leaves no next.
+const MAX_VERSION: i32 = 9999;
+
 /// The configured master keys by version (1, 2, …); the highest is the current one.
 pub struct MasterKeys {
     by_version: BTreeMap<i32, Sealer>,
@@ -77,8 +80,8 @@ impl MasterKeys {
                 .trim()
                 .parse()
                 .ok()
-                .filter(|v| *v >= 1)
-                .ok_or("a master key version is a whole number from 1")?;
+                .filter(|v| (1..=MAX_VERSION).contains(v))
+                .ok_or("a master key version is a whole number from 1 to 9999")?;
             let key = MasterKey::from_hex(hex_key)
                 .ok_or_else(|| format!("master key version {version} is not 64 hex characters"))?;
             if keys.insert(version, key).is_some() {
@@ -89,6 +92,21 @@ impl MasterKeys {
             return Err("no master key given".into());
         }
         Ok(MasterKeys::from_versions(keys))
+    }
+
+    /// A one-way fingerprint of each configured version's key (HKDF, another output than the sealing key), to tell
+    /// whether a key given as a version is the one first used as it.
+    pub fn fingerprints(&self) -> Vec<(i32, [u8; 32])> {
+        self.by_version
+            .iter()
+            .map(|(version, sealer)| {
+                let hk = Hkdf::<Sha256>::from_prk(sealer.key.as_ref())
+                    .unwrap_or_else(|_| unreachable!("a 32-byte key is a valid HKDF-SHA256 PRK"));
+                let mut out = [0u8; 32];
+                let _ = hk.expand(b"steward/master-key-fingerprint", &mut out);
+                (*version, out)
+            })
+            .collect()
     }
 
     /// The version that seals from now on.
@@ -173,6 +191,8 @@ mod tests {
             (key(1), "<version>:"),
             (format!("0:{}", key(1)), "from 1"),
             (format!("x:{}", key(1)), "from 1"),
+            (format!("10000:{}", key(1)), "to 9999"),
+            (format!("2147483647:{}", key(1)), "to 9999"),
             (format!("1:{}", &key(1)[..10]), "version 1 is not 64 hex"),
             (
                 format!("2:{},2:{}", key(1), key(2)),

@@ -148,6 +148,9 @@ async fn master_keys_rotate_while_serving(backend: Backend) {
     // the upgrade): refused, since that key would be stored as the root for good; nothing is stored. The right key
     // stores it again.
     db.execute_unprepared("DELETE FROM key_root").await.unwrap();
+    db.execute_unprepared("DELETE FROM master_key_checks")
+        .await
+        .unwrap();
     let mut mistyped = app.config.clone();
     mistyped.master_keys =
         Some(MasterKeys::parse(&format!("2:{NEW_KEY},1:{}", "22".repeat(32))).unwrap());
@@ -161,6 +164,7 @@ async fn master_keys_rotate_while_serving(backend: Backend) {
         "{refused}"
     );
     assert_eq!(app.count("control", "key_root", "1=1").await, 0);
+    assert_eq!(app.count("control", "master_key_checks", "1=1").await, 0);
     let app = app.restart().await;
     assert_eq!(root_version(&app).await, 1);
     // "B Fresh Co": random keys of its own, sealed under version 1.
@@ -181,6 +185,21 @@ async fn master_keys_rotate_while_serving(backend: Backend) {
     // Version 2 added: everything still reads; a tenant created now is sealed under version 2.
     let both = format!("2:{NEW_KEY},1:{MASTER_KEY}");
     let app = restart_with_keys(app, &both).await;
+    // Another instance given a different key as "version 2" is refused: it would seal with a key the others lack.
+    let mut other = app.config.clone();
+    other.master_keys =
+        Some(MasterKeys::parse(&format!("2:{},1:{MASTER_KEY}", "33".repeat(32))).unwrap());
+    let refused = steward::Application::build(&other)
+        .await
+        .err()
+        .expect("another key as version 2")
+        .to_string();
+    assert!(
+        refused
+            .contains("master key version 2 is not the key this deployment has used as version 2"),
+        "{refused}"
+    );
+    assert!(!refused.contains(&"33".repeat(32)) && !refused.contains(NEW_KEY));
     let newer = app.create_tenant("C Newer Co", "us").await;
     let newer_admin = app.invite(&newer, "newer-keys-admin", "CLIENT_ADMIN").await;
     subject(
@@ -290,6 +309,40 @@ async fn master_keys_rotate_while_serving(backend: Backend) {
         "{refused}"
     );
     set_sealed_keys(&app, &fresh, &fresh_v2, 2).await;
+
+    // The key root row lost after the rotation: a start refuses to make a new one (it would replace every key derived
+    // from it), even given a version 1; the row put back, it starts.
+    let root_row = {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT sealed AS s FROM key_root WHERE id = 1",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<Vec<u8>>("", "s").unwrap()
+    };
+    db.execute_unprepared("DELETE FROM key_root").await.unwrap();
+    let mut lost = app.config.clone();
+    lost.master_keys =
+        Some(MasterKeys::parse(&format!("2:{NEW_KEY},1:{}", "44".repeat(32))).unwrap());
+    let refused = steward::Application::build(&lost)
+        .await
+        .err()
+        .expect("a lost root")
+        .to_string();
+    assert!(refused.contains("the key root is missing"), "{refused}");
+    assert_eq!(app.count("control", "key_root", "1=1").await, 0);
+    let literal = match app.backend {
+        Backend::Sqlite => format!("X'{}'", hex::encode(&root_row)),
+        Backend::Postgres(_) => format!("'\\x{}'::bytea", hex::encode(&root_row)),
+    };
+    db.execute_unprepared(&format!(
+        "INSERT INTO key_root (id, version, sealed, updated_at) VALUES (1, 2, {literal}, CURRENT_TIMESTAMP)"
+    ))
+    .await
+    .unwrap();
 
     let app = restart_with_keys(app, &format!("2:{NEW_KEY}")).await;
     for (token, email, external, name) in [
