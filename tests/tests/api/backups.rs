@@ -2,8 +2,6 @@
 //! copy put back (the person is back), then `steward restore`: the person is gone again and their values unreadable,
 //! the retention deletion too, and the tenant's audit chain says so.
 
-use std::process::{Command, Stdio};
-
 use chrono::{Duration, Utc};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
@@ -75,28 +73,12 @@ const GET: &str =
 
 /// `steward restore` as an operator runs it, on the app's databases.
 fn restore_command(app: &TestApp, dir: &std::path::Path) -> String {
-    let regions = ["eu", "us"]
-        .iter()
-        .map(|r| format!("{r}={}", app.db_url(r)))
-        .collect::<Vec<_>>()
-        .join(",");
-    let output = Command::new(env!("CARGO_BIN_EXE_steward-test-server"))
-        .args(["restore", "--region", "eu"])
-        .env_clear()
-        .env("STEWARD_DATA_DIR", dir)
-        .env("STEWARD_DATABASE_URL", app.db_url("control"))
-        .env("STEWARD_REGIONS", regions)
-        .env("STEWARD_MASTER_KEY", MASTER_KEY)
-        .env("STEWARD_LOG", "warn")
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    crate::processes::operator_command(
+        app,
+        dir,
+        &["restore", "--region", "eu"],
+        ("STEWARD_MASTER_KEY", MASTER_KEY),
+    )
 }
 
 /// The wrapped key and sealed values of a subject, as stored.

@@ -4,8 +4,6 @@
 //! value still reads, every lookup still finds, the certificate key is the same — and a configuration without the
 //! version the keys are sealed under, or with a wrong key for it, refuses to start.
 
-use std::process::{Command, Stdio};
-
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use steward::crypto::MasterKeys;
@@ -27,32 +25,12 @@ async fn find_by_email(app: &TestApp, token: &str, email: &str) -> Value {
 
 /// `steward keys rotate` as an operator runs it, beside the running server.
 fn rotate(app: &TestApp, dir: &std::path::Path, keys: &str, limit: Option<u64>) -> String {
-    let regions = ["eu", "us"]
-        .iter()
-        .map(|r| format!("{r}={}", app.db_url(r)))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_steward-test-server"));
-    command.args(["keys", "rotate"]);
-    if let Some(limit) = limit {
-        command.args(["--limit", &limit.to_string()]);
+    let limit = limit.map(|l| l.to_string());
+    let mut args = vec!["keys", "rotate"];
+    if let Some(limit) = &limit {
+        args.extend(["--limit", limit]);
     }
-    let output = command
-        .env_clear()
-        .env("STEWARD_DATA_DIR", dir)
-        .env("STEWARD_DATABASE_URL", app.db_url("control"))
-        .env("STEWARD_REGIONS", regions)
-        .env("STEWARD_MASTER_KEYS", keys)
-        .env("STEWARD_LOG", "warn")
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    crate::processes::operator_command(app, dir, &args, ("STEWARD_MASTER_KEYS", keys))
 }
 
 /// The master key version each tenant's keys are sealed under (`None`: derived).

@@ -84,6 +84,38 @@ pub(crate) async fn start_server_with(
     );
 }
 
+/// A `steward` command as an operator runs it on the app's databases (`args`, with the master key given as `keys`:
+/// a variable and its value), its standard output; fails the test with its standard error if it fails.
+pub(crate) fn operator_command(
+    app: &TestApp,
+    dir: &Path,
+    args: &[&str],
+    keys: (&str, &str),
+) -> String {
+    let regions = ["eu", "us"]
+        .iter()
+        .map(|r| format!("{r}={}", app.db_url(r)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let output = Command::new(env!("CARGO_BIN_EXE_steward-test-server"))
+        .args(args)
+        .env_clear()
+        .env("STEWARD_DATA_DIR", dir)
+        .env("STEWARD_DATABASE_URL", app.db_url("control"))
+        .env("STEWARD_REGIONS", regions)
+        .env(keys.0, keys.1)
+        .env("STEWARD_LOG", "warn")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 pub(crate) async fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
