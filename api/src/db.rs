@@ -212,6 +212,12 @@ impl Databases {
     ///
     /// Several instances starting at once (a rolling deploy, a scaled-out set) migrate one at a time: each database is
     /// migrated under a lock ([`MigrationLock`]), and an instance that waited finds the work done.
+    /// The control database's migration lock, for other one-time set-up that must not race between instances (the
+    /// key root's first storing).
+    pub async fn lock_control(&self) -> anyhow::Result<MigrationLock> {
+        MigrationLock::take(&self.control_url, "control").await
+    }
+
     pub async fn migrate_control(&self) -> anyhow::Result<()> {
         let lock = MigrationLock::take(&self.control_url, "control").await?;
         ControlMigrator::up(&self.control, None)

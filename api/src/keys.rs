@@ -63,8 +63,24 @@ pub async fn open_root(dbs: &crate::db::Databases, masters: MasterKeys) -> anyho
         check_fingerprints(control, keyring.masters()).await?;
         return Ok(keyring);
     }
-    // No root row. A deployment that stored one before (it has fingerprints, or tenants with stored keys) lost it:
-    // a new one would silently replace every key derived from it.
+    // No root row: store one, one instance at a time (another starting at once may be between recording its
+    // fingerprints and storing the root, which would look like a lost root).
+    let lock = dbs.lock_control().await?;
+    let stored = store_root(dbs, masters).await;
+    lock.release().await;
+    stored
+}
+
+/// [`open_root`] under the control database's lock, when no root row was found.
+async fn store_root(dbs: &crate::db::Databases, masters: MasterKeys) -> anyhow::Result<Keyring> {
+    let control = dbs.control();
+    if let Some(row) = key_root::Entity::find_by_id(1).one(control).await? {
+        let keyring = open(masters, &row)?;
+        check_fingerprints(control, keyring.masters()).await?;
+        return Ok(keyring);
+    }
+    // A deployment that stored one before (it has fingerprints, or tenants with stored keys) lost it: a new one would
+    // silently replace every key derived from it.
     let recorded = master_key_check::Entity::find().count(control).await?;
     let stored_tenants = tenant::Entity::find()
         .filter(tenant::Column::KeysVersion.is_not_null())
@@ -126,7 +142,6 @@ pub async fn open_root(dbs: &crate::db::Databases, masters: MasterKeys) -> anyho
     }
     check_fingerprints(control, candidate.masters()).await?;
     let (version, sealed) = candidate.seal_root()?;
-    // Several instances may start at once: the first row stored is the root, whoever stored it.
     key_root::Entity::insert(key_root::ActiveModel {
         id: Set(1),
         version: Set(version),
