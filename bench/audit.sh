@@ -28,7 +28,7 @@ cp target/release/examples/audit_fill "$WORK/audit_fill"
 SERVER_PID=
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-  for db in control eu us; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_abench_$db WITH (FORCE)" 2>/dev/null || true; done
+  for db in control eu us eu_keys us_keys; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_abench_$db WITH (FORCE)" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -41,15 +41,16 @@ for backend in $BACKENDS; do
   for variant in audit; do
     BIN=$WORK/steward-$variant
     export STEWARD_DATA_DIR=$WORK/$backend-$variant
-    unset STEWARD_DATABASE_URL STEWARD_REGIONS
+    unset STEWARD_DATABASE_URL STEWARD_REGIONS STEWARD_KEY_DATABASES
     if [ "$backend" = postgres ]; then
       base=${PG_URL%/*}
-      for db in control eu us; do
+      for db in control eu us eu_keys us_keys; do
         psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_abench_$db WITH (FORCE)"
         psql "$PG_URL" -qc "CREATE DATABASE steward_abench_$db"
       done
       export STEWARD_DATABASE_URL=$base/steward_abench_control
       export STEWARD_REGIONS="eu=$base/steward_abench_eu,us=$base/steward_abench_us"
+      export STEWARD_KEY_DATABASES="eu=$base/steward_abench_eu_keys,us=$base/steward_abench_us_keys"
     fi
     "$BIN" serve > "$WORK/server-$backend-$variant.log" 2>&1 &
     SERVER_PID=$!

@@ -19,7 +19,7 @@ WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-  for db in control eu us; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_export_$db WITH (FORCE)" 2>/dev/null || true; done
+  for db in control eu us eu_keys us_keys; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_export_$db WITH (FORCE)" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -38,15 +38,16 @@ export STEWARD_LISTEN=127.0.0.1:$PORT STEWARD_LOG=warn STEWARD_RATE_LIMIT_PER_SE
 ROWS=()
 for backend in $BACKENDS; do
   export STEWARD_DATA_DIR=$WORK/$backend
-  unset STEWARD_DATABASE_URL STEWARD_REGIONS
+  unset STEWARD_DATABASE_URL STEWARD_REGIONS STEWARD_KEY_DATABASES
   if [ "$backend" = postgres ]; then
     base=${PG_URL%/*}
-    for db in control eu us; do
+    for db in control eu us eu_keys us_keys; do
       psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_export_$db WITH (FORCE)"
       psql "$PG_URL" -qc "CREATE DATABASE steward_export_$db"
     done
     export STEWARD_DATABASE_URL="$base/steward_export_control?sslmode=disable"
     export STEWARD_REGIONS="eu=$base/steward_export_eu?sslmode=disable,us=$base/steward_export_us?sslmode=disable"
+    export STEWARD_KEY_DATABASES="eu=$base/steward_export_eu_keys?sslmode=disable,us=$base/steward_export_us_keys?sslmode=disable"
   fi
   "$BIN" serve > "$WORK/server-$backend.log" 2>&1 &
   SERVER_PID=$!
@@ -59,7 +60,7 @@ for backend in $BACKENDS; do
   python3 bench/seed.py subjects "http://127.0.0.1:$PORT/graphql" "$admin" "$SUBJECTS"
   echo "[$backend] seeded in $(( $(date +%s) - seeded_at )) s; peak RSS while seeding $(peak_mib) MiB"
   if [ "$backend" = postgres ]; then
-    for db in control eu us; do psql "${PG_URL%/*}/steward_export_$db" -qc ANALYZE; done
+    for db in control eu us eu_keys us_keys; do psql "${PG_URL%/*}/steward_export_$db" -qc ANALYZE; done
   fi
 
   reset_peak

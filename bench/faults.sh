@@ -34,12 +34,13 @@ printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s
   | as_pg tee -a "$PGDATA/postgresql.conf" >/dev/null
 as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/log" -w start >/dev/null
 PG="postgres://postgres@127.0.0.1:$PG_PORT"
-for db in control eu us; do psql "$PG/postgres" -qc "CREATE DATABASE steward_$db"; done
+for db in control eu us eu_keys us_keys; do psql "$PG/postgres" -qc "CREATE DATABASE steward_$db"; done
 export STEWARD_JWT_HS256_SECRET=bench-secret-bench-secret-bench-secret-01 STEWARD_MASTER_KEY=$(printf 'e%.0s' $(seq 64))
 export STEWARD_BOOTSTRAP_ADMIN=bench-root STEWARD_LISTEN=127.0.0.1:$PORT STEWARD_LOG=warn STEWARD_DATA_DIR=$WORK/data
 export STEWARD_RATE_LIMIT_PER_SEC=0 STEWARD_DB_ACQUIRE_TIMEOUT_MS=1000
 export STEWARD_DATABASE_URL="$PG/steward_control?sslmode=disable"
 export STEWARD_REGIONS="eu=$PG/steward_eu?sslmode=disable,us=$PG/steward_us?sslmode=disable"
+export STEWARD_KEY_DATABASES="eu=$PG/steward_eu_keys?sslmode=disable,us=$PG/steward_us_keys?sslmode=disable"
 target/release/steward serve > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done

@@ -24,7 +24,7 @@ WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-  for db in control eu us; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_bench_$db WITH (FORCE)" 2>/dev/null || true; done
+  for db in control eu us eu_keys us_keys; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_bench_$db WITH (FORCE)" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -35,16 +35,17 @@ export STEWARD_LISTEN=127.0.0.1:$PORT STEWARD_LOG=warn STEWARD_RATE_LIMIT_PER_SE
 ROWS=()
 for backend in $BACKENDS; do
   export STEWARD_DATA_DIR=$WORK/$backend
-  unset STEWARD_DATABASE_URL STEWARD_REGIONS
+  unset STEWARD_DATABASE_URL STEWARD_REGIONS STEWARD_KEY_DATABASES
   if [ "$backend" = postgres ]; then
     base=${PG_URL%/*}
-    for db in control eu us; do
+    for db in control eu us eu_keys us_keys; do
       psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_bench_$db WITH (FORCE)"
       psql "$PG_URL" -qc "CREATE DATABASE steward_bench_$db"
     done
     # Loopback: no TLS (PostgreSQL's default `sslmode=prefer` would encrypt every round trip to a local server).
     export STEWARD_DATABASE_URL="$base/steward_bench_control?sslmode=disable"
     export STEWARD_REGIONS="eu=$base/steward_bench_eu?sslmode=disable,us=$base/steward_bench_us?sslmode=disable"
+    export STEWARD_KEY_DATABASES="eu=$base/steward_bench_eu_keys?sslmode=disable,us=$base/steward_bench_us_keys?sslmode=disable"
   fi
   "$BIN" serve > "$WORK/server-$backend.log" 2>&1 &
   SERVER_PID=$!
@@ -57,7 +58,7 @@ for backend in $BACKENDS; do
   if [ "$backend" = postgres ]; then
     # What autovacuum does within a minute of the inserts: without statistics the planner walks the tenant's whole
     # key for the page's records, which halves throughput and measures nothing a running server would see.
-    for db in control eu us; do psql "${PG_URL%/*}/steward_bench_$db" -qc ANALYZE; done
+    for db in control eu us eu_keys us_keys; do psql "${PG_URL%/*}/steward_bench_$db" -qc ANALYZE; done
   fi
   for c in $CONCURRENCY; do
     wrk -t2 -c"$c" -d"$WARMUP" -s bench/query.lua "http://127.0.0.1:$PORT/graphql" >/dev/null

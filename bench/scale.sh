@@ -23,12 +23,12 @@ WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-  for db in control eu us; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_scale_$db WITH (FORCE)" 2>/dev/null || true; done
+  for db in control eu us eu_keys us_keys; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_scale_$db WITH (FORCE)" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 base=${PG_URL%/*}
-for db in control eu us; do
+for db in control eu us eu_keys us_keys; do
   psql "$PG_URL" -qc "DROP DATABASE IF EXISTS steward_scale_$db WITH (FORCE)"
   psql "$PG_URL" -qc "CREATE DATABASE steward_scale_$db"
 done
@@ -36,6 +36,7 @@ export STEWARD_JWT_HS256_SECRET=$SECRET STEWARD_MASTER_KEY=$(printf 'd%.0s' $(se
 export STEWARD_LISTEN=127.0.0.1:$PORT STEWARD_LOG=warn STEWARD_DATA_DIR=$WORK STEWARD_RATE_LIMIT_PER_SEC=0
 export STEWARD_DATABASE_URL="$base/steward_scale_control?sslmode=disable"
 export STEWARD_REGIONS="eu=$base/steward_scale_eu?sslmode=disable,us=$base/steward_scale_us?sslmode=disable"
+export STEWARD_KEY_DATABASES="eu=$base/steward_scale_eu_keys?sslmode=disable,us=$base/steward_scale_us_keys?sslmode=disable"
 "$BIN" serve > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
@@ -63,7 +64,7 @@ for step in $STEPS; do
     tenants=$want_tenants
     subjects=$((subjects + new * each))
   fi
-  for db in control eu us; do psql "$base/steward_scale_$db" -qc ANALYZE; done
+  for db in control eu us eu_keys us_keys; do psql "$base/steward_scale_$db" -qc ANALYZE; done
   BENCH_TOKENS="$WORK/probe-tokens.txt" wrk -t2 -c"$CONNECTIONS" -d5s -s bench/rotate.lua "$URL" > /dev/null
   result=$(BENCH_TOKENS="$WORK/probe-tokens.txt" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/rotate.lua "$URL" | grep '^RESULT')
   echo "[scale] $tenants tenants, $subjects subjects: $result"

@@ -173,10 +173,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = Config::from_args(&config, keys)?;
             let app = Application::build(&config).await?;
             let addr = app.local_addr()?;
+            // The demo data first: "running" is printed once the console has something to show.
+            let tokens = match demo {
+                true => Some(demo::prepare(app.state(), &config).await?),
+                false => None,
+            };
             println!("Steward is running. Console: http://{addr}/graphql");
-            if demo {
-                let tokens = demo::prepare(app.state(), &config).await?;
-                print_demo(&addr.to_string(), &tokens);
+            if let Some(tokens) = &tokens {
+                print_demo(&addr.to_string(), tokens);
             }
             app.run_until_stopped().await
         }
@@ -184,9 +188,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = Config::from_args(&config, KeySource::NotNeeded)?;
             let state = crate::AppState::build(&config).await?;
             let done = crate::erasure::journal::replay(state.tenancy(), region.as_deref()).await?;
+            let n = |count: u64, one: &str, many: &str| match count {
+                1 => format!("1 {one}"),
+                n => format!("{n} {many}"),
+            };
             println!(
-                "erasure journal: {} entries read; erased again: {} subjects and {} values, in {} tenants",
-                done.entries, done.subjects, done.values, done.tenants
+                "erasure journal: {} read; erased again: {}, {} and {}, in {}",
+                n(done.entries as u64, "entry", "entries"),
+                n(done.subjects, "subject", "subjects"),
+                n(done.values, "value", "values"),
+                n(done.keys, "subject key", "subject keys"),
+                n(done.tenants as u64, "tenant", "tenants"),
             );
             Ok(())
         }

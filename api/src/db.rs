@@ -1,6 +1,7 @@
-//! Database connections: one control database and one database per region, each migrated at start.
+//! Database connections: one control database, and per region a database and a subject-key database, each migrated
+//! at start.
 //!
-//! The region map is private to this module and [`tenancy`](crate::tenancy): nothing else can pick a region's
+//! The region maps are private to this module and [`tenancy`](crate::tenancy): nothing else can pick a region's
 //! connection, so tenant data is reached only through a `Scope`, which routes to the tenant's own region.
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +14,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
 };
 use sea_orm_migration::MigratorTrait;
-use steward_migration::{ControlMigrator, RegionMigrator};
+use steward_migration::{ControlMigrator, KeysMigrator, RegionMigrator};
 
 use crate::config::{Config, redact_url};
 use crate::crypto::{Keyring, TenantKeys};
@@ -26,9 +27,12 @@ const SLOW_STATEMENT: Duration = Duration::from_millis(500);
 pub struct Databases {
     control: DatabaseConnection,
     regions: BTreeMap<String, DatabaseConnection>,
+    /// Each region's subject-key database (see [`steward_entities::subject_key`]).
+    keys: BTreeMap<String, DatabaseConnection>,
     /// Each database's URL, for the connection that holds the migration lock.
     control_url: crate::config::Secret,
     region_urls: BTreeMap<String, crate::config::Secret>,
+    keys_urls: BTreeMap<String, crate::config::Secret>,
     statements: Arc<AtomicU64>,
 }
 
@@ -171,22 +175,31 @@ impl Databases {
         )
         .await?;
         let mut regions = BTreeMap::new();
+        let mut keys = BTreeMap::new();
         for region in &config.regions {
-            let name = format!("region {}", region.name);
-            let conn = connect_one(
-                &name,
-                region.url.expose(),
-                config.db_pool_size,
-                acquire,
-                config.limits.request_timeout,
-                &statements,
-            )
-            .await?;
-            regions.insert(region.name.clone(), conn);
+            for (name, url, into) in [
+                (format!("region {}", region.name), &region.url, &mut regions),
+                (
+                    format!("subject keys of region {}", region.name),
+                    &region.keys_url,
+                    &mut keys,
+                ),
+            ] {
+                let conn = connect_one(
+                    &name,
+                    url.expose(),
+                    config.db_pool_size,
+                    acquire,
+                    config.limits.request_timeout,
+                    &statements,
+                )
+                .await?;
+                into.insert(region.name.clone(), conn);
+            }
         }
         // The files exist now (and SQLite gives its WAL and shared-memory files the database file's mode).
-        let urls =
-            std::iter::once(&config.control_url).chain(config.regions.iter().map(|r| &r.url));
+        let urls = std::iter::once(&config.control_url)
+            .chain(config.regions.iter().flat_map(|r| [&r.url, &r.keys_url]));
         for file in urls.filter_map(|url| sqlite_file(url.expose())) {
             for suffix in ["", "-wal", "-shm"] {
                 let mut name = file.clone().into_os_string();
@@ -197,11 +210,17 @@ impl Databases {
         Ok(Databases {
             control,
             regions,
+            keys,
             control_url: config.control_url.clone(),
             region_urls: config
                 .regions
                 .iter()
                 .map(|r| (r.name.clone(), r.url.clone()))
+                .collect(),
+            keys_urls: config
+                .regions
+                .iter()
+                .map(|r| (r.name.clone(), r.keys_url.clone()))
                 .collect(),
             statements,
         })
@@ -231,6 +250,13 @@ impl Databases {
     /// stored in clear by an older version, with each tenant's keys as the control database stores them (without
     /// `keys` such a migration fails, changing nothing).
     pub async fn migrate_regions(&self, keys: Option<&Keyring>) -> anyhow::Result<()> {
+        for (name, conn) in &self.keys {
+            let lock = MigrationLock::take(&self.keys_urls[name], &format!("keys:{name}")).await?;
+            KeysMigrator::up(conn, None).await.map_err(|e| {
+                anyhow::anyhow!("migrating region {name}'s subject-key database: {e}")
+            })?;
+            lock.release().await;
+        }
         let mut stored: Option<Arc<StoredTenantKeys>> = None;
         for (name, conn) in &self.regions {
             // Under the lock: reading the pending migrations creates the migrations table, which must not race.
@@ -283,9 +309,100 @@ impl Databases {
         Ok(())
     }
 
+    /// Moves the subject keys an older version kept in the region databases (`data_subjects.wrapped_key`) to the
+    /// regions' subject-key databases, 500 at a time: copied (an existing key is kept), then emptied in the region.
+    /// Resumable and idempotent; several instances may run it at once. The key of a subject the erasure journal names
+    /// is not copied, only emptied: a region restored from a backup older than the move must not bring it back.
+    pub async fn move_subject_keys(&self) -> anyhow::Result<u64> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+        use steward_entities::{data_subject, erasure_journal, subject_key};
+        let mut moved = 0;
+        for (name, region) in &self.regions {
+            let keys = &self.keys[name];
+            let mut erased: Option<std::collections::HashSet<uuid::Uuid>> = None;
+            loop {
+                let batch: Vec<(uuid::Uuid, uuid::Uuid, Vec<u8>)> = data_subject::Entity::find()
+                    .select_only()
+                    .columns([
+                        data_subject::Column::TenantId,
+                        data_subject::Column::Id,
+                        data_subject::Column::WrappedKey,
+                    ])
+                    .filter(data_subject::Column::WrappedKey.ne(Vec::<u8>::new()))
+                    .order_by_asc(data_subject::Column::Id)
+                    .limit(500)
+                    .into_tuple()
+                    .all(region)
+                    .await?;
+                if batch.is_empty() {
+                    break;
+                }
+                if erased.is_none() {
+                    let entries: Vec<String> = erasure_journal::Entity::find()
+                        .select_only()
+                        .column(erasure_journal::Column::Ids)
+                        .filter(erasure_journal::Column::Region.eq(name.as_str()))
+                        .filter(erasure_journal::Column::Kind.eq("subjects"))
+                        .into_tuple()
+                        .all(&self.control)
+                        .await?;
+                    erased = Some(
+                        entries
+                            .iter()
+                            .flat_map(|ids| ids.split(','))
+                            .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+                            .collect(),
+                    );
+                }
+                let erased = erased.as_ref().map(|e| e as &std::collections::HashSet<_>);
+                let now = chrono::Utc::now();
+                let copied: Vec<subject_key::ActiveModel> = batch
+                    .iter()
+                    .filter(|(_, id, _)| !erased.is_some_and(|e| e.contains(id)))
+                    .map(|(tenant, id, wrapped)| subject_key::ActiveModel {
+                        subject_id: Set(*id),
+                        tenant_id: Set(*tenant),
+                        wrapped_key: Set(wrapped.clone()),
+                        created_at: Set(now),
+                    })
+                    .collect();
+                if !copied.is_empty() {
+                    subject_key::Entity::insert_many(copied)
+                        .on_conflict(
+                            sea_orm::sea_query::OnConflict::column(subject_key::Column::SubjectId)
+                                .do_nothing()
+                                .to_owned(),
+                        )
+                        .exec_without_returning(keys)
+                        .await?;
+                }
+                let ids: Vec<uuid::Uuid> = batch.iter().map(|(_, id, _)| *id).collect();
+                let emptied = data_subject::Entity::update_many()
+                    .col_expr(
+                        data_subject::Column::WrappedKey,
+                        sea_orm::sea_query::Expr::value(Vec::<u8>::new()),
+                    )
+                    .filter(data_subject::Column::Id.is_in(ids))
+                    .exec(region)
+                    .await?;
+                moved += emptied.rows_affected;
+            }
+        }
+        if moved > 0 {
+            tracing::info!(
+                moved,
+                "moved subject keys from the region databases to their subject-key databases"
+            );
+        }
+        Ok(moved)
+    }
+
     /// Closes every pool: their connections end now rather than whenever the last handle is dropped.
     pub async fn close(&self) {
-        for conn in std::iter::once(&self.control).chain(self.regions.values()) {
+        for conn in std::iter::once(&self.control)
+            .chain(self.regions.values())
+            .chain(self.keys.values())
+        {
             if let Err(e) = conn.close_by_ref().await {
                 tracing::warn!(error = %e, "closing a database pool");
             }
@@ -315,13 +432,18 @@ impl Databases {
         self.regions.get(name)
     }
 
+    /// A region's subject-key database; only the tenancy module routes to it.
+    pub(crate) fn region_keys(&self, name: &str) -> Option<&DatabaseConnection> {
+        self.keys.get(name)
+    }
+
     /// A stored subject key of a tenant whose keys are derived from the key root — `(tenant, subject, wrapped key)` —
     /// to check a key root against the data before storing it ([`crate::keys::open_root`]).
     pub(crate) async fn sample_derived_subject_key(
         &self,
     ) -> anyhow::Result<Option<(uuid::Uuid, uuid::Uuid, Vec<u8>)>> {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-        use steward_entities::{data_subject, tenant};
+        use steward_entities::{data_subject, subject_key, tenant};
         let tenants = tenant::Entity::find()
             .select_only()
             .column(tenant::Column::Id)
@@ -335,16 +457,36 @@ impl Databases {
             let Some(db) = self.regions.get(&region) else {
                 continue;
             };
+            // An older version's region database holds the keys until they are moved; after, the key database.
             let found = data_subject::Entity::find()
                 .select_only()
                 .column(data_subject::Column::Id)
                 .column(data_subject::Column::WrappedKey)
                 .filter(data_subject::Column::TenantId.eq(tenant))
+                .filter(data_subject::Column::WrappedKey.ne(Vec::<u8>::new()))
                 .limit(1)
                 .into_tuple::<(uuid::Uuid, Vec<u8>)>()
                 .one(db)
                 .await?;
             if let Some((subject, wrapped)) = found {
+                return Ok(Some((tenant, subject, wrapped)));
+            }
+            let Some(keys) = self.keys.get(&region) else {
+                continue;
+            };
+            // Before its first migration a key database has no table yet: nothing to sample there.
+            let moved = subject_key::Entity::find()
+                .select_only()
+                .column(subject_key::Column::SubjectId)
+                .column(subject_key::Column::WrappedKey)
+                .filter(subject_key::Column::TenantId.eq(tenant))
+                .limit(1)
+                .into_tuple::<(uuid::Uuid, Vec<u8>)>()
+                .one(keys)
+                .await
+                .ok()
+                .flatten();
+            if let Some((subject, wrapped)) = moved {
                 return Ok(Some((tenant, subject, wrapped)));
             }
         }
@@ -367,6 +509,10 @@ impl Databases {
             out.push((
                 format!("region:{name}"),
                 readiness::<RegionMigrator>(conn).await,
+            ));
+            out.push((
+                format!("keys:{name}"),
+                readiness::<KeysMigrator>(&self.keys[name]).await,
             ));
         }
         out

@@ -35,6 +35,7 @@ pub async fn migrate(
         None => None,
     };
     dbs.migrate_regions(keyring.as_ref()).await?;
+    dbs.move_subject_keys().await?;
     Ok(keyring)
 }
 

@@ -360,8 +360,8 @@ fn tenant_filters_come_from_the_doors() {
         ),
         (
             "db.rs",
-            1,
-            "at start, before any scope exists: one stored subject key of a tenant whose keys are derived, to check a key root against the data before storing it",
+            2,
+            "at start, before any scope exists: one stored subject key of a tenant whose keys are derived (in the region database of an older version, or the subject-key database), to check a key root against the data before storing it",
         ),
         (
             "subjects/page.rs",

@@ -19,6 +19,7 @@ steward_env() {
   local base="postgres://steward_bench:steward_bench_pw@127.0.0.1:$PG_PORT"
   export STEWARD_DATABASE_URL="$base/steward_control?sslmode=disable"
   export STEWARD_REGIONS="eu=$base/steward_eu?sslmode=disable,us=$base/steward_us?sslmode=disable"
+  export STEWARD_KEY_DATABASES="eu=$base/steward_eu_keys?sslmode=disable,us=$base/steward_us_keys?sslmode=disable"
   export STEWARD_JWT_HS256_SECRET="$PEER_JWT_SECRET-steward-bench"
   export STEWARD_MASTER_KEY="$(printf 'c%.0s' $(seq 64))"
   export STEWARD_BOOTSTRAP_ADMIN=bench-root
@@ -44,9 +45,13 @@ END \$\$;
 DROP DATABASE IF EXISTS steward_control WITH (FORCE);
 DROP DATABASE IF EXISTS steward_eu WITH (FORCE);
 DROP DATABASE IF EXISTS steward_us WITH (FORCE);
+DROP DATABASE IF EXISTS steward_eu_keys WITH (FORCE);
+DROP DATABASE IF EXISTS steward_us_keys WITH (FORCE);
 CREATE DATABASE steward_control OWNER steward_bench;
 CREATE DATABASE steward_eu OWNER steward_bench;
 CREATE DATABASE steward_us OWNER steward_bench;
+CREATE DATABASE steward_eu_keys OWNER steward_bench;
+CREATE DATABASE steward_us_keys OWNER steward_bench;
 SQL
   fi
   setsid "$STEWARD_BIN" serve > "$STEWARD_STATE/steward.log" 2>&1 < /dev/null &
@@ -71,7 +76,7 @@ SQL
     done < "$STEWARD_STATE/tenants.tmp"
     # What autovacuum would do a minute later, done before measuring: 100,000 fresh rows per table leave PostgreSQL
     # vacuuming and analysing them under the first measured row (the peer's own data is loaded at setup, long before).
-    for db in steward_control steward_eu steward_us; do psql_super -d "$db" -qc "VACUUM ANALYZE"; done
+    for db in steward_control steward_eu steward_us steward_eu_keys steward_us_keys; do psql_super -d "$db" -qc "VACUUM ANALYZE"; done
     mv "$STEWARD_STATE/tenants.tmp" "$STEWARD_STATE/tenants.txt"
   fi
 }

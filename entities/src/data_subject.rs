@@ -13,7 +13,9 @@ pub struct Model {
     pub external_id_sealed: Vec<u8>,
     /// HMAC of the external id under a per-tenant key: unique within the tenant, and how the subject is found by it.
     pub external_id_index: String,
-    /// The subject's data key, wrapped by the tenant's key.
+    /// Empty: the subject's key lives in the region's subject-key database ([`crate::subject_key`]). The column
+    /// held it (wrapped) until those databases came, and is emptied at start; it stays only because a landed
+    /// migration made it `NOT NULL`.
     pub wrapped_key: Vec<u8>,
     pub birth_date_sealed: Option<Vec<u8>>,
     /// Set while the subject's processing is restricted (Art. 18): values are readable only for its requests.

@@ -6,6 +6,7 @@
 //! Tables of the control database: [`tenant`], [`role_assignment`], [`platform_audit_event`].
 //! Tables of each region database (tenant-owned, all implementing [`TenantOwned`]): [`tenant_user`], [`audit_event`],
 //! [`data_subject`], [`personal_data`], [`access_grant`], [`access_log`], [`notice`].
+//! The table of each region's subject-key database: [`subject_key`].
 
 pub mod access_grant;
 pub mod access_log;
@@ -47,6 +48,7 @@ pub mod role_assignment;
 pub mod security_measures;
 pub mod staff_notice;
 pub mod subject_export;
+pub mod subject_key;
 pub mod subprocessor;
 pub mod subprocessor_revision;
 pub mod tenant;

@@ -6,6 +6,9 @@
 //! - Each **region** database holds what is a tenant's: its users, and its audit chain (and, later, subjects and their
 //!   personal data). A tenant's rows live only in its region's database.
 //!
+//! - Each region's **subject-key** database holds each data subject's key (wrapped), apart from the values it opens,
+//!   so that a restored backup of the region database cannot bring an erased person back.
+//!
 //! Each kind keeps its own migrations table, so the two sets never mix even if someone points both at one database.
 //! A landed migration is never edited, only followed by a new one; migrations never import the entities crate.
 
@@ -38,6 +41,7 @@ mod control_m20261207_000002_erasure_journal;
 mod control_m20261208_000001_master_key_versions;
 mod jobs_table;
 mod json_columns;
+mod keys_m20261210_000001_subject_keys;
 mod region_m20261128_000001_foundation;
 mod region_m20261129_000001_personal_data;
 mod region_m20261129_000002_onward_transfers;
@@ -115,6 +119,21 @@ impl MigratorTrait for RegionMigrator {
 
     fn migration_table_name() -> DynIden {
         "steward_region_migrations".into_iden()
+    }
+}
+
+/// Migrations of every region's subject-key database.
+#[derive(Debug)]
+pub struct KeysMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for KeysMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(keys_m20261210_000001_subject_keys::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "steward_keys_migrations".into_iden()
     }
 }
 

@@ -24,7 +24,7 @@ cleanup() {
   rm -rf "$DATA"
 }
 trap cleanup EXIT
-env -u STEWARD_DATABASE_URL -u STEWARD_REGIONS STEWARD_DATA_DIR="$DATA" STEWARD_LISTEN="127.0.0.1:$PORT" STEWARD_LOG=warn \
+env -u STEWARD_DATABASE_URL -u STEWARD_REGIONS -u STEWARD_KEY_DATABASES STEWARD_DATA_DIR="$DATA" STEWARD_LISTEN="127.0.0.1:$PORT" STEWARD_LOG=warn \
   ./target/debug/steward serve --demo > "$ARTEFACTS/server.out" 2> "$ARTEFACTS/server.err" &
 SERVER=$!
 for _ in $(seq 1 300); do

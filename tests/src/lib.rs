@@ -171,6 +171,7 @@ pub fn default_args(data_dir: PathBuf) -> ConfigArgs {
         data_dir,
         database_url: None,
         regions: None,
+        key_databases: None,
         jwt_issuer: None,
         jwt_audience: "steward".into(),
         jwt_hs256_secret: Some(SECRET.into()),
@@ -235,6 +236,8 @@ impl TestApp {
                 args.database_url = Some(url_of(&pg.names[0]).into());
                 args.regions =
                     Some(format!("eu={},us={}", url_of(&pg.names[1]), url_of(&pg.names[2])).into());
+                args.key_databases =
+                    Some(format!("eu={},us={}", url_of(&pg.names[3]), url_of(&pg.names[4])).into());
                 Some(pg)
             }
         };
@@ -473,7 +476,17 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The URL of database `which`: `control`, a region's name, or `keys-<region>` for its subject-key database.
     pub fn db_url(&self, which: &str) -> String {
+        if let Some(region) = which.strip_prefix("keys-") {
+            return self
+                .config
+                .regions
+                .iter()
+                .find(|r| r.name == region)
+                .map(|r| r.keys_url.expose().to_owned())
+                .expect("known region");
+        }
         match which {
             "control" => self.config.control_url.expose().to_owned(),
             region => self
@@ -484,6 +497,40 @@ impl TestApp {
                 .map(|r| r.url.expose().to_owned())
                 .expect("known region"),
         }
+    }
+
+    /// As a version before the subject-key databases left region `region`: each subject's wrapped key back in its
+    /// `data_subjects` row, none in the subject-key database. Run while the server is down or between requests.
+    pub async fn keys_back_in_region(&self, region: &str) {
+        let rdb = self.raw_db(region).await;
+        let kdb = self.raw_db(&format!("keys-{region}")).await;
+        let rows = kdb
+            .query_all_raw(Statement::from_string(
+                kdb.get_database_backend(),
+                "SELECT subject_id, wrapped_key FROM subject_keys",
+            ))
+            .await
+            .unwrap();
+        let update = match self.backend {
+            Backend::Postgres(_) => "UPDATE data_subjects SET wrapped_key = $1 WHERE id = $2",
+            Backend::Sqlite => "UPDATE data_subjects SET wrapped_key = ? WHERE id = ?",
+        };
+        for row in rows {
+            let id: uuid::Uuid = row.try_get("", "subject_id").unwrap();
+            let wrapped: Vec<u8> = row.try_get("", "wrapped_key").unwrap();
+            rdb.execute_raw(Statement::from_sql_and_values(
+                rdb.get_database_backend(),
+                update,
+                [wrapped.into(), id.into()],
+            ))
+            .await
+            .unwrap();
+        }
+        kdb.execute_unprepared("DELETE FROM subject_keys")
+            .await
+            .unwrap();
+        let _ = rdb.close().await;
+        let _ = kdb.close().await;
     }
 
     /// Does `needle` appear anywhere in database `which`? SQLite: in the raw bytes of the file and its WAL (what a
@@ -591,6 +638,8 @@ pub struct FreshDatabases {
     pub control: String,
     /// `STEWARD_REGIONS`: `eu=…,us=…`.
     pub regions: String,
+    /// `STEWARD_KEY_DATABASES`: `eu=…,us=…`.
+    pub key_databases: String,
     _pg: Option<PgDatabases>,
 }
 
@@ -601,6 +650,11 @@ pub async fn fresh_databases(backend: &Backend, dir: &std::path::Path) -> FreshD
             FreshDatabases {
                 control: url("control.db"),
                 regions: format!("eu={},us={}", url("region-eu.db"), url("region-us.db")),
+                key_databases: format!(
+                    "eu={},us={}",
+                    url("region-eu-keys.db"),
+                    url("region-us-keys.db")
+                ),
                 _pg: None,
             }
         }
@@ -610,6 +664,7 @@ pub async fn fresh_databases(backend: &Backend, dir: &std::path::Path) -> FreshD
             FreshDatabases {
                 control: url(0),
                 regions: format!("eu={},us={}", url(1), url(2)),
+                key_databases: format!("eu={},us={}", url(3), url(4)),
                 _pg: Some(pg),
             }
         }
@@ -621,7 +676,7 @@ async fn create_pg_databases(admin_url: &str) -> PgDatabases {
         .await
         .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at STEWARD_TEST_POSTGRES_URL: {e}"));
     let stem = format!("steward_t_{}", uuid::Uuid::new_v4().simple());
-    let names: Vec<String> = ["control", "eu", "us"]
+    let names: Vec<String> = ["control", "eu", "us", "eu_keys", "us_keys"]
         .iter()
         .map(|k| format!("{stem}_{k}"))
         .collect();

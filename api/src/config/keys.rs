@@ -69,6 +69,8 @@ pub struct SecretFiles {
     pub database_url_file: Option<PathBuf>,
     #[arg(long, env = "STEWARD_REGIONS_FILE")]
     pub regions_file: Option<PathBuf>,
+    #[arg(long, env = "STEWARD_KEY_DATABASES_FILE")]
+    pub key_databases_file: Option<PathBuf>,
     #[arg(long, env = "STEWARD_SMTP_URL_FILE")]
     pub smtp_url_file: Option<PathBuf>,
     #[arg(long, env = "STEWARD_METRICS_TOKEN_FILE")]

@@ -29,6 +29,11 @@ pub struct ConfigArgs {
     /// Region databases, `name=url,name=url`. Default: `eu` and `us` as SQLite files in the data dir.
     #[arg(long, env = "STEWARD_REGIONS")]
     pub regions: Option<Secret>,
+    /// Each region's subject-key database, `name=url,name=url`: the subjects' keys, kept apart from the values so a
+    /// restored backup of a region cannot bring an erased person back. Default for an SQLite region: a file beside it
+    /// (`region-eu-keys.db`); a PostgreSQL region needs one given.
+    #[arg(long, env = "STEWARD_KEY_DATABASES")]
+    pub key_databases: Option<Secret>,
     /// Required `iss` of tokens. Default `steward` with an HS256 secret; must be set with a public key.
     #[arg(long, env = "STEWARD_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -258,6 +263,8 @@ pub enum ConfigError {
     Empty(&'static str),
     #[error("STEWARD_REGIONS: {0}")]
     Regions(String),
+    #[error("STEWARD_KEY_DATABASES: {0}")]
+    KeyDatabases(String),
     #[error("{name}: `{url}` is neither a sqlite: nor a postgres:// URL")]
     DatabaseUrl { name: String, url: String },
     #[error("{0}")]
@@ -270,6 +277,8 @@ pub enum ConfigError {
 pub struct RegionConfig {
     pub name: String,
     pub url: Secret,
+    /// The region's subject-key database.
+    pub keys_url: Secret,
 }
 
 #[derive(Clone, Debug)]
@@ -399,12 +408,20 @@ impl Config {
             Some(spec) => parse_regions(spec.expose())?,
             None => ["eu", "us"]
                 .into_iter()
-                .map(|name| RegionConfig {
-                    name: name.to_owned(),
-                    url: sqlite_file_url(&data_dir, &format!("region-{name}.db")),
+                .map(|name| {
+                    (
+                        name.to_owned(),
+                        sqlite_file_url(&data_dir, &format!("region-{name}.db")),
+                    )
                 })
                 .collect(),
         };
+        let key_databases = secret(
+            &args.key_databases,
+            &files.key_databases_file,
+            "STEWARD_KEY_DATABASES",
+        )?;
+        let regions = with_key_databases(regions, key_databases.as_ref(), &control_url)?;
 
         let sources = [
             hs256_secret.is_some(),
@@ -572,7 +589,7 @@ impl Config {
     /// Whether any database lives in SQLite files under the data dir (which then must exist).
     pub fn uses_sqlite(&self) -> bool {
         std::iter::once(&self.control_url)
-            .chain(self.regions.iter().map(|r| &r.url))
+            .chain(self.regions.iter().flat_map(|r| [&r.url, &r.keys_url]))
             .any(|u| u.expose().starts_with("sqlite:"))
     }
 
@@ -612,31 +629,126 @@ fn check_url(name: &str, url: &str) -> Result<Secret, ConfigError> {
     }
 }
 
-fn parse_regions(spec: &str) -> Result<Vec<RegionConfig>, ConfigError> {
-    let mut regions: Vec<RegionConfig> = Vec::new();
+/// Each region with its subject-key database: the one given in `spec` (`name=url,…`), else for an SQLite region a
+/// file beside it. A PostgreSQL region needs one given; no two databases may be the same.
+fn with_key_databases(
+    regions: Vec<(String, Secret)>,
+    spec: Option<&Secret>,
+    control: &Secret,
+) -> Result<Vec<RegionConfig>, ConfigError> {
+    let mut given: Vec<(String, Secret)> = match spec {
+        Some(spec) => parse_named_urls(
+            spec.expose(),
+            "STEWARD_KEY_DATABASES",
+            ConfigError::KeyDatabases,
+        )?,
+        None => Vec::new(),
+    };
+    if let Some((name, _)) = given
+        .iter()
+        .find(|(name, _)| !regions.iter().any(|(r, _)| r == name))
+    {
+        return Err(ConfigError::KeyDatabases(format!(
+            "`{name}` is not a region in STEWARD_REGIONS"
+        )));
+    }
+    let region_urls: Vec<Secret> = regions.iter().map(|(_, url)| url.clone()).collect();
+    let mut out: Vec<RegionConfig> = Vec::with_capacity(regions.len());
+    for (name, url) in regions {
+        let keys_url = match given.iter().position(|(n, _)| *n == name) {
+            Some(at) => given.swap_remove(at).1,
+            None => beside(url.expose()).ok_or_else(|| {
+                ConfigError::KeyDatabases(format!(
+                    "region `{name}` is on PostgreSQL: give its subject-key database too \
+                     (STEWARD_KEY_DATABASES={name}=postgres://…/{name}_keys, a database of its own, backed up apart \
+                     from the region's), so that a restored backup of the region cannot bring an erased person back"
+                ))
+            })?,
+        };
+        let same = |other: &Secret| same_database(other.expose(), keys_url.expose());
+        if same(control)
+            || region_urls.iter().any(same)
+            || out.iter().any(|r: &RegionConfig| same(&r.keys_url))
+        {
+            return Err(ConfigError::KeyDatabases(format!(
+                "region `{name}`'s subject-key database must be a database of its own, not the control database \
+                 nor a region's"
+            )));
+        }
+        out.push(RegionConfig {
+            name,
+            url,
+            keys_url,
+        });
+    }
+    Ok(out)
+}
+
+/// The subject-key database beside an SQLite region's file: `region-eu.db` → `region-eu-keys.db`; `None` for a
+/// PostgreSQL region. An in-memory region (tests) gets an in-memory key database.
+fn beside(region_url: &str) -> Option<Secret> {
+    if !region_url.starts_with("sqlite:") {
+        return None;
+    }
+    let (path, query) = match region_url.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (region_url, None),
+    };
+    if path.ends_with(":memory:") || path == "sqlite:" || path == "sqlite://" {
+        return Some(Secret::new(region_url));
+    }
+    let keys = match path.strip_suffix(".db") {
+        Some(stem) => format!("{stem}-keys.db"),
+        None => format!("{path}-keys"),
+    };
+    Some(Secret::new(match query {
+        Some(query) => format!("{keys}?{query}"),
+        None => keys,
+    }))
+}
+
+/// Whether two database URLs name the same database (ignoring an SQLite URL's options; in-memory ones never are).
+fn same_database(a: &str, b: &str) -> bool {
+    let base = |u: &str| {
+        u.split('?')
+            .next()
+            .unwrap_or(u)
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    !a.contains(":memory:") && base(a) == base(b)
+}
+
+fn parse_regions(spec: &str) -> Result<Vec<(String, Secret)>, ConfigError> {
+    let regions = parse_named_urls(spec, "STEWARD_REGIONS", ConfigError::Regions)?;
+    if regions.is_empty() {
+        return Err(ConfigError::Regions("no region given".into()));
+    }
+    Ok(regions)
+}
+
+/// `name=url,name=url` of regions' databases; `refused` makes the error of `variable`.
+fn parse_named_urls(
+    spec: &str,
+    variable: &str,
+    refused: fn(String) -> ConfigError,
+) -> Result<Vec<(String, Secret)>, ConfigError> {
+    let mut regions: Vec<(String, Secret)> = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, url) = part.split_once('=').ok_or_else(|| {
-            ConfigError::Regions(format!("`{}` is not `name=url`", redact_url(part)))
-        })?;
+        let (name, url) = part
+            .split_once('=')
+            .ok_or_else(|| refused(format!("`{}` is not `name=url`", redact_url(part))))?;
         let name = name.trim();
         if !is_region_name(name) {
-            return Err(ConfigError::Regions(format!(
+            return Err(refused(format!(
                 "region name `{name}` must be 1-32 lower-case letters, digits or '-'"
             )));
         }
-        if regions.iter().any(|r| r.name == name) {
-            return Err(ConfigError::Regions(format!(
-                "region `{name}` is listed twice"
-            )));
+        if regions.iter().any(|(r, _)| r == name) {
+            return Err(refused(format!("region `{name}` is listed twice")));
         }
-        let url = check_url(&format!("STEWARD_REGIONS region `{name}`"), url)?;
-        regions.push(RegionConfig {
-            name: name.to_owned(),
-            url,
-        });
-    }
-    if regions.is_empty() {
-        return Err(ConfigError::Regions("no region given".into()));
+        let url = check_url(&format!("{variable} region `{name}`"), url)?;
+        regions.push((name.to_owned(), url));
     }
     Ok(regions)
 }
@@ -823,6 +935,8 @@ mod tests {
             "postgres://steward:db-pass-55@db.example/control",
             "--regions",
             "eu=postgres://steward:region-pass-66@db.example/eu",
+            "--key-databases",
+            "eu=postgres://steward:keys-pass-88@db.example/eu_keys",
         ]);
         let config = Config::from_args(&parsed, KeySource::Configured).unwrap();
         for shown in [format!("{parsed:?}"), format!("{config:?}")] {
@@ -833,6 +947,7 @@ mod tests {
                 "smtp-pass-77",
                 "db-pass-55",
                 "region-pass-66",
+                "keys-pass-88",
             ] {
                 assert!(!shown.contains(needle), "{needle} in {shown}");
             }
@@ -918,7 +1033,7 @@ mod tests {
                 KeySource::Configured,
             )
         };
-        assert!(with("eu=postgres://u:p@h/eu,us=postgres://h/us").is_ok());
+        assert!(with("eu=sqlite://a/eu.db,us=sqlite://a/us.db").is_ok());
         assert!(matches!(
             with("eu=postgres://h/a,eu=postgres://h/b"),
             Err(ConfigError::Regions(_))
@@ -934,6 +1049,68 @@ mod tests {
         assert!(matches!(with("eu"), Err(ConfigError::Regions(_))));
         let err = with("eu=mysql://user:hunter2@h/a").unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn each_region_has_a_subject_key_database_of_its_own() {
+        let secret = "x".repeat(32);
+        let with = |regions: &str, keys: Option<&str>| {
+            let mut flags = vec!["--jwt-hs256-secret", &secret, "--regions", regions];
+            if let Some(keys) = keys {
+                flags.extend(["--key-databases", keys]);
+            }
+            Config::from_args(&args(&flags), KeySource::Configured)
+        };
+        // SQLite: a file beside the region's, options kept.
+        let config = with(
+            "eu=sqlite:///d/region-eu.db?mode=rwc,us=sqlite:///d/us",
+            None,
+        )
+        .unwrap();
+        let keys: Vec<&str> = config.regions.iter().map(|r| r.keys_url.expose()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sqlite:///d/region-eu-keys.db?mode=rwc",
+                "sqlite:///d/us-keys"
+            ]
+        );
+        // The default embedded set-up.
+        let config = Config::from_args(
+            &args(&["--jwt-hs256-secret", &secret]),
+            KeySource::Configured,
+        )
+        .unwrap();
+        assert!(
+            config.regions[0]
+                .keys_url
+                .expose()
+                .ends_with("region-eu-keys.db?mode=rwc")
+        );
+        // PostgreSQL: given, or refused with what to set (and no password in the message).
+        let pg = "eu=postgres://u:hunter2@h/eu,us=postgres://h/us";
+        let err = with(pg, None).unwrap_err();
+        assert!(matches!(err, ConfigError::KeyDatabases(_)), "{err}");
+        assert!(
+            err.to_string().contains("STEWARD_KEY_DATABASES=eu="),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let config = with(pg, Some("eu=postgres://h/eu_keys,us=postgres://h/us_keys")).unwrap();
+        assert_eq!(config.regions[1].keys_url.expose(), "postgres://h/us_keys");
+        // One given, the other missing; an unknown region; the same database as a region or the control one.
+        for keys in [
+            "eu=postgres://h/eu_keys",
+            "eu=postgres://h/eu_keys,us=postgres://h/us_keys,ap=postgres://h/ap_keys",
+            "eu=postgres://h/us,us=postgres://h/us_keys",
+            "eu=postgres://h/eu_keys,us=postgres://h/eu_keys",
+            "eu=postgres://h/eu_keys,us=sqlite:///nonexistent-steward/control.db",
+        ] {
+            assert!(
+                matches!(with(pg, Some(keys)), Err(ConfigError::KeyDatabases(_))),
+                "{keys}"
+            );
+        }
     }
 
     #[test]

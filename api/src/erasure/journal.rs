@@ -90,6 +90,8 @@ pub struct Replayed {
     pub subjects: u64,
     /// Records the restored database still held, deleted again.
     pub values: u64,
+    /// Subject keys a restored subject-key database still held, deleted again.
+    pub keys: u64,
     /// Tenants an `erasure.reapplied` event was appended for.
     pub tenants: usize,
 }
@@ -134,6 +136,9 @@ pub async fn replay(tenancy: &Tenancy, region: Option<&str>) -> Result<Replayed,
                 .collect()
         };
         let (subjects, values) = (ids_of(Erased::Subjects), ids_of(Erased::Values));
+        // Every erased subject's key, whether or not the region still holds the subject: a subject-key database
+        // restored on its own brings keys back too.
+        let keys = scope.subject_keys().delete(&subjects).await?;
         let mut txn = scope.begin().await?;
         // In chunks: a departed tenant's journal can name more ids than one statement may bind (SQLite 32,766,
         // PostgreSQL 65,535).
@@ -157,22 +162,28 @@ pub async fn replay(tenancy: &Tenancy, region: Option<&str>) -> Result<Replayed,
                 .await?
                 .rows_affected;
         }
-        if present.is_empty() && deleted_values == 0 {
+        if present.is_empty() && deleted_values == 0 && keys == 0 {
             txn.commit_unaudited(crate::tenancy::Unaudited::NothingChanged)
                 .await?;
             continue;
         }
         for chunk in present.chunks(REPLAY_CHUNK) {
-            crate::erasure::delete_subjects(&txn, chunk, crate::erasure::TenantExport::Rebuild)
-                .await?;
+            crate::erasure::delete_subjects(
+                &scope,
+                &txn,
+                chunk,
+                crate::erasure::TenantExport::Rebuild,
+            )
+            .await?;
         }
-        if present.is_empty() {
+        if present.is_empty() && deleted_values > 0 {
             crate::erasure::invalidate(&txn).await?;
         }
         txn.record(
             AuditEntry::system("erasure.reapplied", "tenant", tenant).with_detail(json!({
                 "subjects": present.iter().map(|s| s.0).collect::<Vec<_>>(),
                 "values": deleted_values,
+                "keys": keys,
             })),
         )
         .await?;
@@ -181,12 +192,14 @@ pub async fn replay(tenancy: &Tenancy, region: Option<&str>) -> Result<Replayed,
         crate::erasure::checkpoint(scope.db()).await?;
         replayed.subjects += present.len() as u64;
         replayed.values += deleted_values;
+        replayed.keys += keys;
         replayed.tenants += 1;
     }
-    if replayed.subjects + replayed.values > 0 {
+    if replayed.subjects + replayed.values + replayed.keys > 0 {
         tracing::warn!(
             subjects = replayed.subjects,
             values = replayed.values,
+            keys = replayed.keys,
             "erasures recorded since the backup were applied again"
         );
     }

@@ -22,9 +22,12 @@ use crate::error::AppError;
 use crate::ids::SubjectId;
 use crate::tenancy::{Scope, Work};
 
-/// Whether the subject's data key is gone, read from the database: the key is wrapped in the subject's row, which
-/// the cascade deletes. Certificates state this, never assume it.
+/// Whether the subject's data key is gone, read from the databases: no key in the subject-key database and no
+/// subject row. Certificates state this, never assume it.
 pub(crate) async fn key_destroyed(scope: &Scope, subject: SubjectId) -> Result<bool, AppError> {
+    if scope.subject_keys().get(subject.0).await?.is_some() {
+        return Ok(false);
+    }
     let left = scope
         .find::<data_subject::Entity>()
         .filter(data_subject::Column::Id.eq(subject));
@@ -41,9 +44,15 @@ pub(crate) enum TenantExport {
 }
 
 /// Deletes the subjects' values, guardian consents, exports, the sealed parts of their requests (rectification
-/// payloads, notes and reasons, sealed with the keys about to go) and the subject rows with their wrapped keys. Run inside the
-/// caller's transaction, with its tombstones and propagations.
+/// payloads, notes and reasons, sealed with the keys about to go), the subject rows, and their keys. Run inside the
+/// caller's transaction, with its tombstones and propagations, once every check that could stop the erasure passed.
+///
+/// The keys are in the subject-key database, outside that transaction: they are deleted last, before the caller
+/// commits. Should the commit fail, the subjects are left with values nothing opens, and the erasure's retry (its
+/// job, or `steward restore` from the journal) deletes them; the reverse order could leave a key that opens a
+/// restored backup's copy of values already erased.
 pub(crate) async fn delete_subjects(
+    scope: &Scope,
     txn: &Work,
     subjects: &[SubjectId],
     tenant_export: TenantExport,
@@ -92,6 +101,8 @@ pub(crate) async fn delete_subjects(
     if tenant_export == TenantExport::Rebuild {
         crate::erasure::invalidate(txn).await?;
     }
+    let ids: Vec<uuid::Uuid> = subjects.iter().map(|s| s.0).collect();
+    scope.subject_keys().delete(&ids).await?;
     Ok(())
 }
 

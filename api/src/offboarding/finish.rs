@@ -123,9 +123,10 @@ async fn propagation_states(
     Ok((by_sp, propagations.iter().all(|p| p.state.is_done())))
 }
 
-/// Whether no data key of the tenant's subjects is left: the wrapped keys live in the subject rows.
+/// Whether no data key of the tenant's subjects is left, read from the subject-key database (and no subject row).
 async fn keys_destroyed(scope: &Scope) -> Result<bool, AppError> {
-    Ok(crate::pagination::count(scope.find::<data_subject::Entity>(), scope.db()).await? == 0)
+    Ok(scope.subject_keys().count().await? == 0
+        && crate::pagination::count(scope.find::<data_subject::Entity>(), scope.db()).await? == 0)
 }
 
 /// The head of the tenant's audit chain, as the certificate names it.
@@ -250,7 +251,7 @@ pub(super) async fn erase_batch(
         crate::erasure::journal::forget(scope, journalled).await;
         return Ok(());
     }
-    crate::erasure::delete_subjects(&txn, &ids, crate::erasure::TenantExport::Keep).await?;
+    crate::erasure::delete_subjects(scope, &txn, &ids, crate::erasure::TenantExport::Keep).await?;
     let mut total = BTreeMap::<String, i64>::new();
     for subject in &ids {
         let c = counts.get(subject).cloned().unwrap_or_default();
@@ -352,6 +353,8 @@ pub(super) async fn terminate(
         .await?;
     }
     crate::erasure::checkpoint(scope.db()).await?;
+    // Every subject was erased with its key; a key left by a subject whose creation failed goes too.
+    scope.subject_keys().delete_all().await?;
     let head = chain_head(scope).await?;
     let keys_destroyed = keys_destroyed(scope).await?;
     let document = json!({

@@ -195,7 +195,7 @@ pub async fn download_export(
         ))
     })?;
     let subject = subjects::get(scope, SubjectId(export.subject_id)).await?;
-    let key = subjects::subject_key(scope, &subject)?;
+    let key = subjects::subject_key(scope, &subject).await?;
     let text = key
         .open(EXPORT_CONTEXT, &export.sealed)
         .map_err(AppError::internal)?;

@@ -56,7 +56,7 @@ impl DataSubjectRequest {
         };
         let pii = crate::subjects::graphql::pii(ctx)?;
         pii.check_read(&scope, &subject, category).await?;
-        let key = pii.subject_key(&scope, &subject)?;
+        let key = pii.subject_key(&scope, &subject).await?;
         Ok(Some(open(&key, sealed)?))
     }
 }

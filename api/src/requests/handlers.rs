@@ -95,6 +95,7 @@ pub(crate) async fn erase(
         return Ok(Outcome::Done);
     }
     crate::erasure::delete_subjects(
+        scope,
         &txn,
         &[SubjectId(subject.id)],
         crate::erasure::TenantExport::Rebuild,
@@ -106,7 +107,8 @@ pub(crate) async fn erase(
         .filter(data_subject::Column::Id.eq(subject.id))
         .one(&txn)
         .await?
-        .is_none();
+        .is_none()
+        && scope.subject_keys().get(subject.id).await?.is_none();
     let values = records.len() as i32;
     txn.insert(erasure_tombstone::ActiveModel {
         subject_id: Set(subject.id),

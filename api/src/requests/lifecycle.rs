@@ -474,7 +474,7 @@ pub async fn complete(
                     reason: crate::error::RefusalReason::SubjectErased,
                     message: "the subject no longer exists; there is nothing to export".into(),
                 })?;
-            let key = subjects::subject_key(scope, &subject)?;
+            let key = subjects::subject_key(scope, &subject).await?;
             let document = build_export(tenancy, scope, &subject, &key).await?;
             let sealed = key
                 .seal(EXPORT_CONTEXT, &document.to_string())
@@ -546,7 +546,7 @@ pub(super) async fn prepare_rectification(
     request: &dsr_request::Model,
 ) -> Result<Vec<Rectification>, AppError> {
     let subject = subjects::get(scope, SubjectId(request.subject_id)).await?;
-    let key = subjects::subject_key(scope, &subject)?;
+    let key = subjects::subject_key(scope, &subject).await?;
     let sealed = request
         .payload_sealed
         .as_ref()
@@ -604,7 +604,7 @@ pub async fn rectification_log(
     let Ok(subject) = subjects::get(scope, SubjectId(request.subject_id)).await else {
         return Ok(None);
     };
-    let key = subjects::subject_key(scope, &subject)?;
+    let key = subjects::subject_key(scope, &subject).await?;
     let text = key
         .open(PAYLOAD_CONTEXT, sealed)
         .map_err(AppError::internal)?;

@@ -254,15 +254,14 @@ pub async fn submit(scope: &Scope, input: Submission) -> Result<dsr_request::Mod
     let basis = input.kind.basis();
     let due_on = clock.calendar.add(basis, today, DEADLINE_DAYS)?;
     let id = Uuid::now_v7();
-    let note = note
-        .map(|note| {
-            seal_note(
-                &subjects::subject_key(scope, &subject)?,
-                RequestId(id),
-                &note,
-            )
-        })
-        .transpose()?;
+    let note = match note {
+        Some(note) => Some(seal_note(
+            &subjects::subject_key(scope, &subject).await?,
+            RequestId(id),
+            &note,
+        )?),
+        None => None,
+    };
     let model = dsr_request::ActiveModel {
         tenant_id: Set(scope.tenant_id().0),
         id: Set(id),
@@ -392,7 +391,8 @@ async fn seal_reason(
         }
         Err(e) => return Err(e),
     };
-    subjects::subject_key(scope, &subject)?
+    subjects::subject_key(scope, &subject)
+        .await?
         .seal(
             &steward_migration::reason_context(field.column(), request.id),
             why,
@@ -471,7 +471,7 @@ async fn seal_rectifications(
         let value = crate::taxonomy::check_value(category, value)?;
         entries.push(json!({ "record": id, "category": record.category, "after": value }));
     }
-    let key = subjects::subject_key(scope, subject)?;
+    let key = subjects::subject_key(scope, subject).await?;
     key.seal(PAYLOAD_CONTEXT, &Value::Array(entries).to_string())
         .map_err(AppError::internal)
 }

@@ -84,7 +84,7 @@ impl DataSubject {
         let pii = pii(ctx)?;
         pii.check_read(&self.scope, &self.model, "subject.external_id")
             .await?;
-        let key = pii.subject_key(&self.scope, &self.model)?;
+        let key = pii.subject_key(&self.scope, &self.model).await?;
         Ok(Some(subjects::open_external_id(&key, &self.model)?))
     }
     /// Date of birth (personal: needs the right to read values).
@@ -92,7 +92,7 @@ impl DataSubject {
         let pii = pii(ctx)?;
         pii.check_read(&self.scope, &self.model, "subject.birth_date")
             .await?;
-        let key = pii.subject_key(&self.scope, &self.model)?;
+        let key = pii.subject_key(&self.scope, &self.model).await?;
         Ok(subjects::open_birth_date(&key, &self.model)?)
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -193,7 +193,7 @@ impl PersonalData {
         let pii = pii(ctx)?;
         pii.check_read(&self.scope, &self.subject, "personal_data.source")
             .await?;
-        let key = pii.subject_key(&self.scope, &self.subject)?;
+        let key = pii.subject_key(&self.scope, &self.subject).await?;
         Ok(Some(subjects::open_source(&key, self.record())?))
     }
     async fn collected_at(&self) -> DateTime<Utc> {
@@ -226,7 +226,7 @@ impl PersonalData {
         let pii = pii(ctx)?;
         pii.check_read(&self.scope, &self.subject, &self.record().category)
             .await?;
-        let key = pii.subject_key(&self.scope, &self.subject)?;
+        let key = pii.subject_key(&self.scope, &self.subject).await?;
         Ok(Some(subjects::open_value(&key, self.record())?))
     }
 }
@@ -343,6 +343,16 @@ impl PersonalQuery {
         if !looked_up.is_empty() {
             let ids: Vec<Uuid> = found.rows.iter().map(|s| s.id).collect();
             pii(ctx)?.record_lookup(&scope, &looked_up, &ids).await?;
+        }
+        // The page's subject keys in one statement (they live in the subject-key database), when values are asked.
+        let fields = node.field("personalData");
+        let wants_values = fields.field("value").exists()
+            || fields.field("source").exists()
+            || node.field("externalId").exists()
+            || node.field("birthDate").exists();
+        if wants_values && !found.rows.is_empty() {
+            let ids: Vec<Uuid> = found.rows.iter().map(|s| s.id).collect();
+            pii(ctx)?.prefetch_keys(&scope, &ids).await?;
         }
         let rows = found
             .rows

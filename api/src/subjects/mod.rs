@@ -127,17 +127,53 @@ pub async fn create(
     let id = Uuid::now_v7();
     let key = SubjectKey::generate(tenant, id).map_err(AppError::internal)?;
     let now = Utc::now();
+    // The key first, in the subject-key database: if the subject's transaction then fails, the key is taken back (a
+    // key left behind opens nothing, its subject never existed).
+    let wrapped = scope
+        .tenant_key()
+        .wrap(id, &key)
+        .map_err(AppError::internal)?;
+    scope.subject_keys().put(id, wrapped).await?;
+    let created = insert_subject(
+        scope,
+        id,
+        &key,
+        &external_id,
+        birth_date,
+        checked,
+        guardian,
+        now,
+    )
+    .await;
+    if created.is_err()
+        && let Err(e) = scope.subject_keys().delete(&[id]).await
+    {
+        tracing::warn!(error = %e, subject = %id, "the key of a subject not created stays in the subject-key database");
+    }
+    created
+}
+
+/// The region's part of [`create`]: the subject, its records and its guardian's consent, in one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn insert_subject(
+    scope: &Scope,
+    id: Uuid,
+    key: &SubjectKey,
+    external_id: &str,
+    birth_date: Option<NaiveDate>,
+    checked: Vec<CheckedRecord>,
+    guardian: Option<GuardianConsent>,
+    now: chrono::DateTime<Utc>,
+) -> Result<(data_subject::Model, Vec<personal_data::Model>), AppError> {
     let txn = scope.begin().await?;
     let subject = txn
         .insert(data_subject::ActiveModel {
             id: Set(id),
-            external_id_sealed: Set(seal_external_id(&key, &external_id)?),
-            external_id_index: Set(scope.external_id_index(&external_id)),
-            wrapped_key: Set(scope
-                .tenant_key()
-                .wrap(id, &key)
-                .map_err(AppError::internal)?),
-            birth_date_sealed: Set(birth_date.map(|d| seal_birth_date(&key, d)).transpose()?),
+            external_id_sealed: Set(seal_external_id(key, external_id)?),
+            external_id_index: Set(scope.external_id_index(external_id)),
+            // Kept apart: the key is in the subject-key database.
+            wrapped_key: Set(Vec::new()),
+            birth_date_sealed: Set(birth_date.map(|d| seal_birth_date(key, d)).transpose()?),
             restricted_at: Set(None),
             restricted_by_request: Set(None),
             known_under_13: Set(false),
@@ -153,10 +189,10 @@ pub async fn create(
         })?;
     let mut inserted = Vec::with_capacity(checked.len());
     for record in checked {
-        inserted.push(insert_record(scope, &txn, &subject, &key, record, now).await?);
+        inserted.push(insert_record(scope, &txn, &subject, key, record, now).await?);
     }
     if let Some(guardian) = guardian {
-        insert_consent(scope, &txn, SubjectId(id), &key, guardian, now).await?;
+        insert_consent(scope, &txn, SubjectId(id), key, guardian, now).await?;
     }
     let categories: Vec<&str> = inserted.iter().map(|r| r.category.as_str()).collect();
     txn.commit(
@@ -213,7 +249,7 @@ pub async fn update(
     // Under the seed's rule a child under 13 learned of is erased; under the controller's own rule it is a minor
     // whose data needs a guardian's consent.
     let erase_child = becomes_child && rule == ChildrenRule::Seed;
-    let key = subject_key(scope, &subject)?;
+    let key = subject_key(scope, &subject).await?;
     let mut changed = Vec::new();
     let mut model: data_subject::ActiveModel = subject.clone().into();
     if let Some(external_id) = external_id {
@@ -257,7 +293,7 @@ pub async fn add_personal_data(
 ) -> Result<personal_data::Model, AppError> {
     let record = check_record(record)?;
     let subject = get(scope, subject_id).await?;
-    let key = subject_key(scope, &subject)?;
+    let key = subject_key(scope, &subject).await?;
     let txn = scope.begin().await?;
     // The subject's row, read again and locked (PostgreSQL; SQLite has one writer) in the transaction that adds the
     // value: the limit, a restriction and an age set meanwhile are checked on what the insert commits against, so
@@ -315,7 +351,7 @@ pub async fn update_personal_data(
     let subject = get(scope, SubjectId(record.subject_id)).await?;
     refuse_if_restricted(&subject)?;
     refuse_if_value_restricted(&record)?;
-    let key = subject_key(scope, &subject)?;
+    let key = subject_key(scope, &subject).await?;
     let category = taxonomy::category(&record.category)?;
     let mut model: personal_data::ActiveModel = record.clone().into();
     let mut changed = Vec::new();
@@ -355,7 +391,7 @@ pub async fn record_guardian_consent(
 ) -> Result<guardian_consent::Model, AppError> {
     let consent = check_guardian(consent)?;
     let subject = get(scope, subject_id).await?;
-    let key = subject_key(scope, &subject)?;
+    let key = subject_key(scope, &subject).await?;
     children::check_consent(
         children::rule_of(scope).await?,
         &subject,
@@ -505,12 +541,37 @@ pub fn age_on(birth: NaiveDate, today: NaiveDate) -> i32 {
     age
 }
 
-/// The subject's data key, unwrapped with the tenant key.
-pub fn subject_key(scope: &Scope, subject: &data_subject::Model) -> Result<SubjectKey, AppError> {
+/// The subject's data key: read from the region's subject-key database, unwrapped with the tenant key.
+pub async fn subject_key(
+    scope: &Scope,
+    subject: &data_subject::Model,
+) -> Result<SubjectKey, AppError> {
+    let wrapped = scope
+        .subject_keys()
+        .get(subject.id)
+        .await?
+        .ok_or_else(|| key_erased(subject.id))?;
+    unwrap_subject_key(scope, subject.id, &wrapped)
+}
+
+/// A subject's wrapped key (as [`crate::tenancy::SubjectKeys`] returns it), unwrapped with the tenant key.
+pub fn unwrap_subject_key(
+    scope: &Scope,
+    subject: Uuid,
+    wrapped: &[u8],
+) -> Result<SubjectKey, AppError> {
     scope
         .tenant_key()
-        .unwrap(subject.id, &subject.wrapped_key)
-        .map_err(|e| AppError::internal(anyhow::anyhow!("subject {}: {e}", subject.id)))
+        .unwrap(subject, wrapped)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("subject {subject}: {e}")))
+}
+
+/// A subject whose key is gone: it was erased, and this row is from a region database restored from a backup taken
+/// before (`steward restore` deletes it). Its values open no more.
+pub fn key_erased(subject: Uuid) -> AppError {
+    AppError::NotFound(format!(
+        "data subject {subject} was erased: its key is gone, and its values with it"
+    ))
 }
 
 /// Opens one record's value. Callers decide first whether the reader may see it ([`crate::subjects::values`]).

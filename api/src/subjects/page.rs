@@ -187,11 +187,11 @@ pub(super) fn group_by_subject(
 }
 
 /// `data_subjects` columns in the order [`subject_at`] reads them. Not read: `tenant_id` (the scope's, which the
-/// statement filters on) and `external_id_index` (it serves lookups, never a page).
-pub(super) const SUBJECT_COLUMNS: [&str; 9] = [
+/// statement filters on), `external_id_index` (it serves lookups, never a page) and `wrapped_key` (emptied: keys live
+/// in the subject-key database).
+pub(super) const SUBJECT_COLUMNS: [&str; 8] = [
     "id",
     "external_id_sealed",
-    "wrapped_key",
     "birth_date_sealed",
     "restricted_at",
     "restricted_by_request",
@@ -201,7 +201,7 @@ pub(super) const SUBJECT_COLUMNS: [&str; 9] = [
 ];
 
 #[cfg(test)]
-pub(super) const SUBJECT_NOT_READ: [&str; 2] = ["tenant_id", "external_id_index"];
+pub(super) const SUBJECT_NOT_READ: [&str; 3] = ["tenant_id", "external_id_index", "wrapped_key"];
 
 /// `personal_data` columns in the order [`record_at`] reads them. Not read: `tenant_id` (as above) and `blind_index`
 /// (see [`PageWithRecords`]); each unread column is bytes PostgreSQL would encode and send 40 times per page.
@@ -261,13 +261,13 @@ pub(super) fn subject_at(
         id: row.try_get_unchecked(at)?,
         external_id_sealed: row.try_get_unchecked(at + 1)?,
         external_id_index: String::new(),
-        wrapped_key: row.try_get_unchecked(at + 2)?,
-        birth_date_sealed: row.try_get_unchecked(at + 3)?,
-        restricted_at: row.try_get_unchecked(at + 4)?,
-        restricted_by_request: row.try_get_unchecked(at + 5)?,
-        known_under_13: row.try_get_unchecked(at + 6)?,
-        created_at: row.try_get_unchecked(at + 7)?,
-        updated_at: row.try_get_unchecked(at + 8)?,
+        wrapped_key: Vec::new(),
+        birth_date_sealed: row.try_get_unchecked(at + 2)?,
+        restricted_at: row.try_get_unchecked(at + 3)?,
+        restricted_by_request: row.try_get_unchecked(at + 4)?,
+        known_under_13: row.try_get_unchecked(at + 5)?,
+        created_at: row.try_get_unchecked(at + 6)?,
+        updated_at: row.try_get_unchecked(at + 7)?,
     })
 }
 

@@ -77,6 +77,9 @@ pub struct PiiContext {
     denials: Mutex<Vec<Denial>>,
     /// Subject keys unwrapped during this request, so a subject's values share one unwrap.
     keys: Mutex<HashMap<(TenantId, Uuid), Arc<SubjectKey>>>,
+    /// Wrapped subject keys read for a page at once ([`PiiContext::prefetch_keys`]), unwrapped only when a read of
+    /// that subject's values is allowed.
+    wrapped: Mutex<HashMap<(TenantId, Uuid), Vec<u8>>>,
 }
 
 /// A refused attempt to read a personal value, waiting to be audited.
@@ -102,6 +105,7 @@ impl PiiContext {
             reads: Mutex::new(Vec::new()),
             denials: Mutex::new(Vec::new()),
             keys: Mutex::new(HashMap::new()),
+            wrapped: Mutex::new(HashMap::new()),
         }
     }
 
@@ -209,8 +213,21 @@ impl PiiContext {
         Ok(())
     }
 
+    /// Reads the wrapped keys of a page's subjects in one statement, for [`PiiContext::subject_key`] (which unwraps
+    /// one only once a read of its subject's values is allowed).
+    pub async fn prefetch_keys(&self, scope: &Scope, subjects: &[Uuid]) -> Result<(), AppError> {
+        let found = scope.subject_keys().get_many(subjects).await?;
+        let tenant = scope.tenant_id();
+        self.wrapped.lock().map_err(|_| poisoned())?.extend(
+            found
+                .into_iter()
+                .map(|(id, wrapped)| ((tenant, id), wrapped)),
+        );
+        Ok(())
+    }
+
     /// The subject's data key, unwrapped once per request. Call only after [`PiiContext::check_read`] allowed a read.
-    pub fn subject_key(
+    pub async fn subject_key(
         &self,
         scope: &Scope,
         subject: &data_subject::Model,
@@ -219,7 +236,11 @@ impl PiiContext {
         if let Some(key) = self.keys.lock().map_err(|_| poisoned())?.get(&id) {
             return Ok(key.clone());
         }
-        let key = Arc::new(crate::subjects::subject_key(scope, subject)?);
+        let prefetched = self.wrapped.lock().map_err(|_| poisoned())?.remove(&id);
+        let key = Arc::new(match prefetched {
+            Some(wrapped) => crate::subjects::unwrap_subject_key(scope, subject.id, &wrapped)?,
+            None => crate::subjects::subject_key(scope, subject).await?,
+        });
         self.keys
             .lock()
             .map_err(|_| poisoned())?

@@ -10,8 +10,10 @@
 //! the tenant looked up, so a refusal says nothing about existence either.
 
 pub mod assignments;
+mod subject_keys;
 mod work;
 
+pub use subject_keys::SubjectKeys;
 pub use work::{Unaudited, Work};
 
 use std::fmt;
@@ -300,24 +302,7 @@ impl Tenancy {
                 return Err(forbidden(permission));
             }
         }
-        let db = self
-            .dbs
-            .region(&tenant.region)
-            .ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!(
-                    "tenant {} lives in region `{}`, which is not configured",
-                    tenant.id,
-                    tenant.region
-                ))
-            })?
-            .clone();
-        Ok(Scope {
-            keys: tenant.open_keys(&self.keyring)?,
-            tenant,
-            db,
-            control: self.dbs.control().clone(),
-            principal: principal.clone(),
-        })
+        self.scope_for_new_tenant(principal, tenant)
     }
 
     /// Brings this instance's role assignments up to date when another instance changed them, before a request
@@ -491,20 +476,28 @@ impl Tenancy {
         principal: &Principal,
         tenant: TenantRecord,
     ) -> Result<Scope, AppError> {
+        let unconfigured = || {
+            AppError::internal(anyhow::anyhow!(
+                "tenant {} lives in region `{}`, which is not configured",
+                tenant.id,
+                tenant.region
+            ))
+        };
         let db = self
             .dbs
             .region(&tenant.region)
-            .ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!(
-                    "region `{}` is not configured",
-                    tenant.region
-                ))
-            })?
+            .ok_or_else(unconfigured)?
+            .clone();
+        let keys_db = self
+            .dbs
+            .region_keys(&tenant.region)
+            .ok_or_else(unconfigured)?
             .clone();
         Ok(Scope {
             keys: tenant.open_keys(&self.keyring)?,
             tenant,
             db,
+            keys_db,
             control: self.dbs.control().clone(),
             principal: principal.clone(),
         })
@@ -535,6 +528,8 @@ impl<'a> Platform<'a> {
 pub struct Scope {
     tenant: TenantRecord,
     db: DatabaseConnection,
+    /// The region's subject-key database.
+    keys_db: DatabaseConnection,
     control: DatabaseConnection,
     principal: Principal,
     /// The tenant's keys, opened once for the scope.
@@ -594,6 +589,11 @@ impl Scope {
     /// platform's shared tables it reads (the sub-processor registry).
     pub fn control(&self) -> &DatabaseConnection {
         &self.control
+    }
+
+    /// This tenant's subject keys, in its region's subject-key database.
+    pub fn subject_keys(&self) -> SubjectKeys<'_> {
+        SubjectKeys::new(self.tenant.id, &self.keys_db)
     }
 
     /// The key that wraps this tenant's subject keys.

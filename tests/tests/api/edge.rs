@@ -330,8 +330,8 @@ async fn database_outage_and_recovery(backend: Backend) {
             .database_url
             .as_ref()
             .map(|u| through(u.expose()).into());
-        args.regions = args.regions.as_ref().map(|r| {
-            r.expose()
+        let each = |spec: &steward::config::Secret| {
+            spec.expose()
                 .split(',')
                 .map(|pair| {
                     let (name, url) = pair.split_once('=').unwrap();
@@ -340,7 +340,9 @@ async fn database_outage_and_recovery(backend: Backend) {
                 .collect::<Vec<_>>()
                 .join(",")
                 .into()
-        });
+        };
+        args.regions = args.regions.as_ref().map(each);
+        args.key_databases = args.key_databases.as_ref().map(each);
         args.db_acquire_timeout_ms = Some(500);
     })
     .await;
@@ -354,7 +356,8 @@ async fn database_outage_and_recovery(backend: Backend) {
         "Before Outage",
     )
     .await;
-    let page = "{ dataSubjects(first: 5) { totalCount edges { node { id } } } }";
+    // Values read: the page touches the region's database and its subject-key database.
+    let page = "{ dataSubjects(first: 5) { totalCount edges { node { id externalId } } } }";
     app.gql(&admin, page, json!({})).await.ok();
 
     relay.cut();

@@ -28,7 +28,13 @@ async fn health_and_readiness(backend: Backend) {
         ready.body,
         json!({
             "status": "ready",
-            "databases": { "control": "ready", "region:eu": "ready", "region:us": "ready" },
+            "databases": {
+                "control": "ready",
+                "region:eu": "ready",
+                "keys:eu": "ready",
+                "region:us": "ready",
+                "keys:us": "ready",
+            },
             "roleChanges": role_changes,
         })
     );
@@ -47,6 +53,14 @@ async fn health_and_readiness(backend: Backend) {
     assert_eq!(ready.body["databases"]["region:us"], "migrations pending");
     assert_eq!(ready.body["databases"]["region:eu"], "ready");
     assert!(!ready.body.to_string().contains("steward_region_migrations"));
+    // So does a subject-key database.
+    let keys = app.raw_db("keys-eu").await;
+    sea_orm::ConnectionTrait::execute_unprepared(&keys, "DROP TABLE steward_keys_migrations")
+        .await
+        .unwrap();
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["databases"]["keys:eu"], "migrations pending");
 }
 
 async fn console_is_served(backend: Backend) {

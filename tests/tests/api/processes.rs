@@ -45,11 +45,7 @@ pub(crate) async fn start_server_with(
     env: &[(&str, &str)],
 ) -> ServerProcess {
     let port = free_port();
-    let regions = ["eu", "us"]
-        .iter()
-        .map(|r| format!("{r}={}", app.db_url(r)))
-        .collect::<Vec<_>>()
-        .join(",");
+    let (regions, key_databases) = region_env(app);
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_steward-test-server"))
         .arg("serve")
@@ -58,6 +54,7 @@ pub(crate) async fn start_server_with(
         .env("STEWARD_DATA_DIR", dir)
         .env("STEWARD_DATABASE_URL", app.db_url("control"))
         .env("STEWARD_REGIONS", regions)
+        .env("STEWARD_KEY_DATABASES", key_databases)
         .env("STEWARD_JWT_HS256_SECRET", SECRET)
         .env("STEWARD_MASTER_KEY", MASTER_KEY)
         .env("STEWARD_BOOTSTRAP_ADMIN", ROOT)
@@ -92,17 +89,14 @@ pub(crate) fn operator_command(
     args: &[&str],
     keys: (&str, &str),
 ) -> String {
-    let regions = ["eu", "us"]
-        .iter()
-        .map(|r| format!("{r}={}", app.db_url(r)))
-        .collect::<Vec<_>>()
-        .join(",");
+    let (regions, key_databases) = region_env(app);
     let output = Command::new(env!("CARGO_BIN_EXE_steward-test-server"))
         .args(args)
         .env_clear()
         .env("STEWARD_DATA_DIR", dir)
         .env("STEWARD_DATABASE_URL", app.db_url("control"))
         .env("STEWARD_REGIONS", regions)
+        .env("STEWARD_KEY_DATABASES", key_databases)
         .env(keys.0, keys.1)
         .env("STEWARD_LOG", "warn")
         .stderr(Stdio::piped())
@@ -114,6 +108,18 @@ pub(crate) fn operator_command(
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// `STEWARD_REGIONS` and `STEWARD_KEY_DATABASES` of the app's databases.
+pub(crate) fn region_env(app: &TestApp) -> (String, String) {
+    let list = |prefix: &str| {
+        ["eu", "us"]
+            .iter()
+            .map(|r| format!("{r}={}", app.db_url(&format!("{prefix}{r}"))))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    (list(""), list("keys-"))
 }
 
 pub(crate) async fn http_status(port: u16, path: &str) -> Option<u16> {

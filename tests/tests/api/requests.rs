@@ -518,14 +518,16 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
     assert_eq!(set["subProcessor"]["erasureMethod"], "webhook");
     let secret = set["signingSecret"].as_str().unwrap().to_owned();
 
-    // What must be gone afterwards: the wrapped data key and sealed values, as stored.
+    // What must be gone afterwards: the wrapped data key (in the region's subject-key database) and sealed values,
+    // as stored.
     let db = app.raw_db(region).await;
+    let keys_db = app.raw_db(&format!("keys-{region}")).await;
     let stored = steward_tests::stored_uuid(&app, &s);
     use sea_orm::{ConnectionTrait, Statement};
-    let key_row = db
+    let key_row = keys_db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
-            format!("SELECT wrapped_key FROM data_subjects WHERE id = {stored}"),
+            format!("SELECT wrapped_key FROM subject_keys WHERE subject_id = {stored}"),
         ))
         .await
         .unwrap()
@@ -544,7 +546,8 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
         .collect();
     assert_eq!(sealed.len(), 2);
     assert!(
-        app.database_contains_bytes(region, &wrapped).await,
+        app.database_contains_bytes(&format!("keys-{region}"), &wrapped)
+            .await,
         "the scan finds what is there"
     );
 
@@ -779,7 +782,8 @@ async fn erasure_is_provable_and_propagated(backend: Backend) {
     assert!(!app.database_contains(region, planted_email).await);
     assert!(!app.database_contains(region, planted_external).await);
     assert!(
-        !app.database_contains_bytes(region, &wrapped).await,
+        !app.database_contains_bytes(&format!("keys-{region}"), &wrapped)
+            .await,
         "the data key is gone"
     );
     for bytes in &sealed {
