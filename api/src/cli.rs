@@ -46,14 +46,15 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// Apply pending migrations to the control and region databases, then exit.
+    /// Apply pending migrations to the control, region and subject-key databases, then exit.
     Migrate {
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// After restoring region databases from a backup: erase again every subject and value the erasure journal (in
-    /// the control database) names that the restored databases still hold, then exit. Run it before starting the
-    /// server on the restored databases; running it again finds nothing more.
+    /// After restoring region databases (or their subject-key databases) from a backup: erase again every subject,
+    /// value and subject key the erasure journal (in the control database) names that the restored databases still
+    /// hold, then exit. Run it before starting the server on the restored databases; running it again finds nothing
+    /// more.
     Restore {
         /// Only this region (default: every region).
         #[arg(long)]
@@ -207,7 +208,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let dbs = crate::db::Databases::connect(&config).await?;
             crate::keys::migrate(&dbs, config.master_keys.clone()).await?;
             println!(
-                "migrated: control and regions {}",
+                "migrated: control, and regions {} with their subject-key databases",
                 config.region_names().join(", ")
             );
             Ok(())

@@ -81,6 +81,49 @@ pub(crate) async fn forget(scope: &Scope, entry: Option<Uuid>) {
     }
 }
 
+/// How many of the newest journal entries [`held_again`] checks per region.
+const CHECKED_AT_START: u64 = 200;
+
+/// Subjects a region still holds though the journal says they were erased, by region: a sign that the region was
+/// restored from a backup and `steward restore` has not run. Checks the newest journal entries only (a backup older
+/// than some erasures is older than the newest ones), and only those recorded more than ten minutes ago (an erasure
+/// in flight is journalled before its transaction).
+pub async fn held_again(tenancy: &Tenancy) -> Result<Vec<(String, usize)>, AppError> {
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    let platform = tenancy.system();
+    let before = Utc::now() - chrono::Duration::minutes(10);
+    let mut found = Vec::new();
+    for (region, db) in platform.regions() {
+        let entries: Vec<String> = erasure_journal::Entity::find()
+            .select_only()
+            .column(erasure_journal::Column::Ids)
+            .filter(erasure_journal::Column::Region.eq(region))
+            .filter(erasure_journal::Column::Kind.eq(Erased::Subjects.as_str()))
+            .filter(erasure_journal::Column::RecordedAt.lt(before))
+            .order_by_desc(erasure_journal::Column::Id)
+            .limit(CHECKED_AT_START)
+            .into_tuple()
+            .all(platform.control())
+            .await?;
+        let ids: Vec<Uuid> = entries
+            .iter()
+            .flat_map(|ids| ids.split(','))
+            .filter_map(|id| Uuid::parse_str(id).ok())
+            .collect();
+        let mut held = 0;
+        for chunk in ids.chunks(REPLAY_CHUNK) {
+            held += data_subject::Entity::find()
+                .filter(data_subject::Column::Id.is_in(chunk.iter().copied()))
+                .count(db)
+                .await? as usize;
+        }
+        if held > 0 {
+            found.push((region.to_owned(), held));
+        }
+    }
+    Ok(found)
+}
+
 /// What a replay deleted again.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Replayed {

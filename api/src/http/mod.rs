@@ -124,6 +124,17 @@ impl AppState {
             outbound,
             Arc::new(crate::metrics::Metrics::new()),
         );
+        for (region, held) in crate::erasure::journal::held_again(&tenancy)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the erasure journal: {e:?}"))?
+        {
+            tracing::warn!(
+                region = %region,
+                subjects = held,
+                "region {region} holds {held} subject(s) the erasure journal says were erased: was it restored from a \
+                 backup? Stop the servers and run `steward restore --region {region}`"
+            );
+        }
         if let Some(admin) = &config.bootstrap_admin {
             let added = users::bootstrap_platform_admin(&tenancy, admin)
                 .await
