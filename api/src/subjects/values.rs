@@ -217,6 +217,16 @@ impl PiiContext {
     /// one only once a read of its subject's values is allowed).
     pub async fn prefetch_keys(&self, scope: &Scope, subjects: &[Uuid]) -> Result<(), AppError> {
         let found = scope.subject_keys().get_many(subjects).await?;
+        self.remember_keys(scope, found)
+    }
+
+    /// Keeps wrapped subject keys read for this request (by [`PiiContext::prefetch_keys`] or beside a page), for
+    /// [`PiiContext::subject_key`].
+    pub fn remember_keys(
+        &self,
+        scope: &Scope,
+        found: HashMap<Uuid, Vec<u8>>,
+    ) -> Result<(), AppError> {
         let tenant = scope.tenant_id();
         self.wrapped.lock().map_err(|_| poisoned())?.extend(
             found

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use steward_entities::subject_key;
 use uuid::Uuid;
@@ -70,6 +70,27 @@ impl<'a> SubjectKeys<'a> {
             found.extend(rows);
         }
         Ok(found)
+    }
+
+    /// The tenant's wrapped keys after subject `after`, in id order, at most `limit`: the keys of a page of subjects
+    /// read beside the page itself (subject ids and key ids are the same, in the same order).
+    pub async fn range(
+        &self,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<HashMap<Uuid, Vec<u8>>, DbErr> {
+        let mut query = subject_key::Entity::find()
+            .select_only()
+            .column(subject_key::Column::SubjectId)
+            .column(subject_key::Column::WrappedKey)
+            .filter(subject_key::Column::TenantId.eq(self.tenant.0))
+            .order_by_asc(subject_key::Column::SubjectId)
+            .limit(limit);
+        if let Some(after) = after {
+            query = query.filter(subject_key::Column::SubjectId.gt(after));
+        }
+        let rows: Vec<(Uuid, Vec<u8>)> = query.into_tuple().all(self.db).await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Deletes the keys of these subjects (crypto-shredding what any copy of their values holds); how many were there.

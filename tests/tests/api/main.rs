@@ -37,6 +37,7 @@ mod roles;
 mod schema;
 mod sealed;
 mod spec_nulls;
+mod subject_keys;
 mod subject_rights;
 mod telemetry;
 mod tenant_export;

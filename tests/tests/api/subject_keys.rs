@@ -1,0 +1,86 @@
+//! The subject-key database from a page's side: a page's keys are read beside the page, by the same cursor; a key the
+//! range missed (keys of subjects that never came to be, between two of the page's) is read on its own; a subject
+//! whose key is gone reads `null` with its error, and the rest of the page reads on; another tenant's keys are never
+//! in the range.
+
+use sea_orm::{ActiveModelTrait, Set};
+use serde_json::{Value, json};
+use steward_tests::{Backend, TestApp, both_backends};
+
+use crate::personal::subject;
+
+const PAGE: &str = "query($f: Int) { dataSubjects(first: $f) { edges { node { id externalId \
+                    personalData { category value } } } } }";
+
+async fn a_page_reads_its_keys_beside_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Keyed Co", "eu").await;
+    let other = app.create_tenant("Other Keyed Co", "eu").await;
+    let admin = app.invite(&t, "keyed-admin", "CLIENT_ADMIN").await;
+    let other_admin = app
+        .invite(&other, "other-keyed-admin", "CLIENT_ADMIN")
+        .await;
+    let keys = app.raw_db("keys-eu").await;
+    let orphan = |tenant: &str| steward_entities::subject_key::ActiveModel {
+        subject_id: Set(uuid::Uuid::now_v7()),
+        tenant_id: Set(uuid::Uuid::parse_str(tenant).unwrap()),
+        wrapped_key: Set(vec![7; 60]),
+        created_at: Set(chrono::Utc::now()),
+    };
+    let first = subject(&app, &admin, "k-1", "k1@example.com", "First Person").await;
+    // Between the first and the second subject: two keys of subjects that never came to be, and another tenant's
+    // subject (its key sorts here too, in another tenant).
+    orphan(&t).insert(&keys).await.unwrap();
+    orphan(&t).insert(&keys).await.unwrap();
+    subject(&app, &other_admin, "o-1", "o1@example.com", "Other Person").await;
+    let second = subject(&app, &admin, "k-2", "k2@example.com", "Second Person").await;
+    let third = subject(&app, &admin, "k-3", "k3@example.com", "Third Person").await;
+
+    for first_n in [1, 2, 3, 10] {
+        let reply = app.gql(&admin, PAGE, json!({ "f": first_n })).await;
+        let edges = reply.ok()["dataSubjects"]["edges"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(edges.len(), first_n.min(3));
+        for (edge, (id, ext, name)) in edges.iter().zip([
+            (&first, "k-1", "First Person"),
+            (&second, "k-2", "Second Person"),
+            (&third, "k-3", "Third Person"),
+        ]) {
+            assert_eq!(edge["node"]["id"], id.as_str());
+            assert_eq!(edge["node"]["externalId"], ext);
+            assert!(
+                edge["node"]["personalData"].to_string().contains(name),
+                "{edge}"
+            );
+        }
+    }
+
+    // The second subject's key is gone (as after an erasure whose region was restored): its fields are null with
+    // their error; the others read.
+    let sid = steward_tests::stored_uuid(&app, &second);
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &keys,
+        &format!("DELETE FROM subject_keys WHERE subject_id = {sid}"),
+    )
+    .await
+    .unwrap();
+    let reply = app.gql(&admin, PAGE, json!({ "f": 3 })).await;
+    let edges = &reply.body["data"]["dataSubjects"]["edges"];
+    assert_eq!(edges[0]["node"]["externalId"], "k-1");
+    assert_eq!(edges[1]["node"]["externalId"], Value::Null);
+    assert_eq!(edges[1]["node"]["personalData"][0]["value"], Value::Null);
+    assert_eq!(edges[2]["node"]["externalId"], "k-3");
+    let errors = reply.body["errors"].as_array().unwrap();
+    assert!(!errors.is_empty());
+    assert!(
+        errors.iter().all(|e| e["extensions"]["code"] == "NOT_FOUND"
+            && e["message"].as_str().unwrap().contains("was erased")
+            && e["path"][2] == 1),
+        "{errors:?}"
+    );
+    assert!(!reply.body.to_string().contains("Second Person"));
+}
+
+both_backends!(a_page_reads_its_keys_beside_it);
