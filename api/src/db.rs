@@ -17,6 +17,8 @@ use sea_orm_migration::MigratorTrait;
 use steward_migration::{ControlMigrator, KeysMigrator, RegionMigrator};
 
 use crate::config::{Config, redact_url};
+
+mod key_databases;
 use crate::crypto::{Keyring, TenantKeys};
 use crate::ids::TenantId;
 
@@ -309,94 +311,6 @@ impl Databases {
         Ok(())
     }
 
-    /// Moves the subject keys an older version kept in the region databases (`data_subjects.wrapped_key`) to the
-    /// regions' subject-key databases, 500 at a time: copied (an existing key is kept), then emptied in the region.
-    /// Resumable and idempotent; several instances may run it at once. The key of a subject the erasure journal names
-    /// is not copied, only emptied: a region restored from a backup older than the move must not bring it back.
-    pub async fn move_subject_keys(&self) -> anyhow::Result<u64> {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
-        use steward_entities::{data_subject, erasure_journal, subject_key};
-        let mut moved = 0;
-        for (name, region) in &self.regions {
-            let keys = &self.keys[name];
-            let mut erased: Option<std::collections::HashSet<uuid::Uuid>> = None;
-            loop {
-                let batch: Vec<(uuid::Uuid, uuid::Uuid, Vec<u8>)> = data_subject::Entity::find()
-                    .select_only()
-                    .columns([
-                        data_subject::Column::TenantId,
-                        data_subject::Column::Id,
-                        data_subject::Column::WrappedKey,
-                    ])
-                    .filter(data_subject::Column::WrappedKey.ne(Vec::<u8>::new()))
-                    .order_by_asc(data_subject::Column::Id)
-                    .limit(500)
-                    .into_tuple()
-                    .all(region)
-                    .await?;
-                if batch.is_empty() {
-                    break;
-                }
-                if erased.is_none() {
-                    let entries: Vec<String> = erasure_journal::Entity::find()
-                        .select_only()
-                        .column(erasure_journal::Column::Ids)
-                        .filter(erasure_journal::Column::Region.eq(name.as_str()))
-                        .filter(erasure_journal::Column::Kind.eq("subjects"))
-                        .into_tuple()
-                        .all(&self.control)
-                        .await?;
-                    erased = Some(
-                        entries
-                            .iter()
-                            .flat_map(|ids| ids.split(','))
-                            .filter_map(|id| uuid::Uuid::parse_str(id).ok())
-                            .collect(),
-                    );
-                }
-                let erased = erased.as_ref().map(|e| e as &std::collections::HashSet<_>);
-                let now = chrono::Utc::now();
-                let copied: Vec<subject_key::ActiveModel> = batch
-                    .iter()
-                    .filter(|(_, id, _)| !erased.is_some_and(|e| e.contains(id)))
-                    .map(|(tenant, id, wrapped)| subject_key::ActiveModel {
-                        subject_id: Set(*id),
-                        tenant_id: Set(*tenant),
-                        wrapped_key: Set(wrapped.clone()),
-                        created_at: Set(now),
-                    })
-                    .collect();
-                if !copied.is_empty() {
-                    subject_key::Entity::insert_many(copied)
-                        .on_conflict(
-                            sea_orm::sea_query::OnConflict::column(subject_key::Column::SubjectId)
-                                .do_nothing()
-                                .to_owned(),
-                        )
-                        .exec_without_returning(keys)
-                        .await?;
-                }
-                let ids: Vec<uuid::Uuid> = batch.iter().map(|(_, id, _)| *id).collect();
-                let emptied = data_subject::Entity::update_many()
-                    .col_expr(
-                        data_subject::Column::WrappedKey,
-                        sea_orm::sea_query::Expr::value(Vec::<u8>::new()),
-                    )
-                    .filter(data_subject::Column::Id.is_in(ids))
-                    .exec(region)
-                    .await?;
-                moved += emptied.rows_affected;
-            }
-        }
-        if moved > 0 {
-            tracing::info!(
-                moved,
-                "moved subject keys from the region databases to their subject-key databases"
-            );
-        }
-        Ok(moved)
-    }
-
     /// Closes every pool: their connections end now rather than whenever the last handle is dropped.
     pub async fn close(&self) {
         for conn in std::iter::once(&self.control)
@@ -510,10 +424,18 @@ impl Databases {
                 format!("region:{name}"),
                 readiness::<RegionMigrator>(conn).await,
             ));
-            out.push((
-                format!("keys:{name}"),
-                readiness::<KeysMigrator>(&self.keys[name]).await,
-            ));
+            let keys = &self.keys[name];
+            let mut state = readiness::<KeysMigrator>(keys).await;
+            // Every value read goes through this table: a server that cannot read it serves no value.
+            if state == Readiness::Ready
+                && keys
+                    .execute_unprepared("SELECT 1 FROM subject_keys LIMIT 1")
+                    .await
+                    .is_err()
+            {
+                state = Readiness::Unusable;
+            }
+            out.push((format!("keys:{name}"), state));
         }
         out
     }
@@ -524,6 +446,8 @@ pub enum Readiness {
     Ready,
     Unreachable,
     MigrationsPending,
+    /// Reachable and migrated, but a table every request needs cannot be read.
+    Unusable,
 }
 
 impl Readiness {
@@ -532,6 +456,7 @@ impl Readiness {
             Readiness::Ready => "ready",
             Readiness::Unreachable => "unreachable",
             Readiness::MigrationsPending => "migrations pending",
+            Readiness::Unusable => "unusable",
         }
     }
 }
@@ -602,8 +527,9 @@ async fn connect_one(
     }
     let mut conn = Database::connect(options).await.map_err(|e| {
         anyhow::anyhow!(
-            "cannot connect to the {name} database at {}: {e}",
-            redact_url(url)
+            "cannot connect to the {name} database at {}: {}",
+            redact_url(url),
+            crate::config::redact_in(&e.to_string(), url)
         )
     })?;
     let counter = statements.clone();

@@ -29,6 +29,7 @@ pub async fn migrate(
     dbs: &crate::db::Databases,
     masters: Option<MasterKeys>,
 ) -> anyhow::Result<Option<Keyring>> {
+    dbs.claim_roles().await?;
     dbs.migrate_control().await?;
     let keyring = match masters {
         Some(masters) => Some(open_root(dbs, masters).await?),

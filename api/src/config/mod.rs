@@ -600,14 +600,36 @@ impl Config {
 
 /// A database URL with any password replaced, for logs and messages.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let shown = match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             let user = userinfo.split(':').next().unwrap_or("");
             format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
         }
         _ => url.to_owned(),
+    };
+    // A password may be an option too (`?password=…`, as libpq and sqlx accept).
+    match shown.split_once('?') {
+        Some((base, query)) => {
+            let options: Vec<String> = query
+                .split('&')
+                .map(|option| match option.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => option.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", options.join("&"))
+        }
+        None => shown,
     }
+}
+
+/// An error text with every occurrence of `url` shown redacted (drivers repeat the URL they could not use).
+pub fn redact_in(text: &str, url: &str) -> String {
+    if url.is_empty() {
+        return text.to_owned();
+    }
+    text.replace(url, &redact_url(url))
 }
 
 fn sqlite_file_url(dir: &Path, file: &str) -> Secret {
@@ -1189,5 +1211,16 @@ mod tests {
             redact_url("sqlite://data/control.db"),
             "sqlite://data/control.db"
         );
+        assert_eq!(
+            redact_url("postgres://u@db/eu?sslmode=disable&Password=q5ecret&x=1"),
+            "postgres://u:***@db/eu?sslmode=disable&Password=***&x=1"
+        );
+        // A driver's error that repeats a URL it could not parse.
+        let url = "postgres://u:pw-s3cret@[::1/x";
+        let said = redact_in(
+            &format!("the connection string '{url}' cannot be parsed"),
+            url,
+        );
+        assert!(!said.contains("pw-s3cret"), "{said}");
     }
 }

@@ -289,7 +289,8 @@ pub struct ErasureRecord {
     pub erased_at: DateTime<Utc>,
     pub values_erased: i32,
     pub counts: Vec<CategoryCount>,
-    /// Whether the subject's data key is gone, read from the database now (the key is wrapped in the subject's row).
+    /// Whether the subject's data key is gone, read from the databases now (no key in the region's subject-key
+    /// database, no subject row).
     pub data_key_destroyed: bool,
 }
 

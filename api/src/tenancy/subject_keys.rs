@@ -1,7 +1,7 @@
 //! One tenant's subject keys in its region's subject-key database: each data subject's key, wrapped under the tenant's
-//! key, kept apart from the values it opens. An erasure deletes the subject's key here once the region's transaction
-//! has committed, so a region database restored from an earlier backup holds values nothing opens any more (and
-//! `steward restore` deletes the rest).
+//! key, kept apart from the values it opens. An erasure deletes the subject's key here just before the region's
+//! transaction commits (see `erasure::delete_subjects`), so a region database restored from an earlier backup holds
+//! values nothing opens any more (and `steward restore` deletes the rest).
 
 use std::collections::HashMap;
 

@@ -53,8 +53,14 @@ async fn health_and_readiness(backend: Backend) {
     assert_eq!(ready.body["databases"]["region:us"], "migrations pending");
     assert_eq!(ready.body["databases"]["region:eu"], "ready");
     assert!(!ready.body.to_string().contains("steward_region_migrations"));
-    // So does a subject-key database.
+    // So does a subject-key database whose table cannot be read, and one not migrated.
     let keys = app.raw_db("keys-eu").await;
+    sea_orm::ConnectionTrait::execute_unprepared(&keys, "ALTER TABLE subject_keys RENAME TO gone")
+        .await
+        .unwrap();
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["databases"]["keys:eu"], "unusable");
     sea_orm::ConnectionTrait::execute_unprepared(&keys, "DROP TABLE steward_keys_migrations")
         .await
         .unwrap();

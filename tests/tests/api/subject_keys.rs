@@ -3,7 +3,7 @@
 //! whose key is gone reads `null` with its error, and the rest of the page reads on; another tenant's keys are never
 //! in the range.
 
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use serde_json::{Value, json};
 use steward_tests::{Backend, TestApp, both_backends};
 
@@ -84,3 +84,66 @@ async fn a_page_reads_its_keys_beside_it(backend: Backend) {
 }
 
 both_backends!(a_page_reads_its_keys_beside_it);
+
+/// A subject-key database given as another spelling of its region's URL (`postgresql://` for `postgres://`; a path
+/// through `.` on SQLite) passes every check of the text, but the database knows what it is: the start refuses, and
+/// nothing of the keys' tables is created in the region's database. Refused before any migration runs.
+async fn a_key_database_must_be_a_database_of_its_own(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let dbs = steward_tests::fresh_databases(&backend, dir.path()).await;
+    let url_of = |spec: &str, region: &str| {
+        spec.split(',')
+            .find_map(|pair| pair.strip_prefix(&format!("{region}=")))
+            .unwrap()
+            .to_owned()
+    };
+    let eu = url_of(&dbs.regions, "eu");
+    let aliased = match backend {
+        Backend::Sqlite => eu.replace("/region-eu.db", "/./region-eu.db"),
+        Backend::Postgres(_) => eu.replacen("postgres://", "postgresql://", 1),
+    };
+    assert_ne!(aliased, eu);
+    let mut args = steward_tests::default_args(dir.path().to_path_buf());
+    args.database_url = Some(dbs.control.clone().into());
+    args.regions = Some(dbs.regions.clone().into());
+    args.key_databases =
+        Some(format!("eu={aliased},us={}", url_of(&dbs.key_databases, "us")).into());
+    let config = steward::config::Config::from_args(&args, steward::config::KeySource::Configured)
+        .expect("the text of the URLs differs");
+    let refused = match steward::Application::build(&config).await {
+        Ok(_) => panic!("a key database that is its region's database was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        refused.contains("configured as keys:eu is already Steward's region:eu database"),
+        "{refused}"
+    );
+    let region = sea_orm::Database::connect(&eu).await.unwrap();
+    let tables = region
+        .query_all_raw(sea_orm::Statement::from_string(
+            region.get_database_backend(),
+            match backend {
+                Backend::Sqlite => "SELECT name AS t FROM sqlite_master WHERE type = 'table'",
+                Backend::Postgres(_) => {
+                    "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public'"
+                }
+            },
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String>("", "t").unwrap())
+        .collect::<Vec<_>>();
+    // Refused before any migration ran.
+    assert!(
+        tables.contains(&"steward_database_role".to_owned()),
+        "{tables:?}"
+    );
+    assert!(!tables.contains(&"subject_keys".to_owned()), "{tables:?}");
+    assert!(
+        !tables.contains(&"steward_keys_migrations".to_owned()),
+        "{tables:?}"
+    );
+}
+
+both_backends!(a_key_database_must_be_a_database_of_its_own);
