@@ -37,6 +37,7 @@ pub async fn migrate(
     };
     dbs.migrate_regions(keyring.as_ref()).await?;
     dbs.move_subject_keys().await?;
+    dbs.check_subject_keys().await?;
     Ok(keyring)
 }
 

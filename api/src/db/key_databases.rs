@@ -125,12 +125,74 @@ impl Databases {
             }
         }
         if moved > 0 {
+            // The emptied keys' old pages are zeroed in the file (secure_delete); the WAL is emptied into it too.
+            for (name, region) in &self.regions {
+                if region.get_database_backend() == DbBackend::Sqlite {
+                    region
+                        .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .await?;
+                } else {
+                    tracing::warn!(
+                        region = %name,
+                        "the subject keys' old row versions stay in region {name}'s table files until `VACUUM FULL \
+                         data_subjects` is run, and in its backups, snapshots and WAL archives taken before: expire them"
+                    );
+                }
+            }
             tracing::info!(
                 moved,
-                "moved subject keys from the region databases to their subject-key databases"
+                "took the subject keys out of the region databases: moved to the subject-key databases, except those of journalled erasures, dropped"
             );
         }
         Ok(moved)
+    }
+
+    /// Refuses to go on when a region's newest subjects have no key in its subject-key database and the erasure
+    /// journal does not name them: the key database is missing (a new, empty one was made), is another one, or was
+    /// restored from a backup older than the region's. Serving on would show those people as erased, for good.
+    pub async fn check_subject_keys(&self) -> anyhow::Result<()> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+        use steward_entities::{data_subject, subject_key};
+        for (name, region) in &self.regions {
+            let newest: Vec<uuid::Uuid> = data_subject::Entity::find()
+                .select_only()
+                .column(data_subject::Column::Id)
+                .order_by_desc(data_subject::Column::Id)
+                .limit(200)
+                .into_tuple()
+                .all(region)
+                .await?;
+            if newest.is_empty() {
+                continue;
+            }
+            let keyed: std::collections::HashSet<uuid::Uuid> = subject_key::Entity::find()
+                .select_only()
+                .column(subject_key::Column::SubjectId)
+                .filter(subject_key::Column::SubjectId.is_in(newest.iter().copied()))
+                .into_tuple()
+                .all(&self.keys[name])
+                .await?
+                .into_iter()
+                .collect();
+            let unkeyed: Vec<uuid::Uuid> = newest
+                .into_iter()
+                .filter(|id| !keyed.contains(id))
+                .collect();
+            if unkeyed.is_empty() {
+                continue;
+            }
+            let erased = self.journalled_subjects(name).await?;
+            let lost = unkeyed.iter().filter(|id| !erased.contains(id)).count();
+            if lost > 0 {
+                anyhow::bail!(
+                    "region {name}: {lost} of its newest subjects have no key in its subject-key database, and no \
+                     erasure names them. The key database is missing (an empty one was made), is not this region's, \
+                     or was restored from a backup older than the region's: put back the right one (a key database \
+                     backup taken after the region's backup). Serving on would make those people unreadable for good"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The subjects the erasure journal names in `region`.

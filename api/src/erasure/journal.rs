@@ -224,6 +224,8 @@ pub async fn replay(tenancy: &Tenancy, region: Option<&str>) -> Result<Replayed,
         }
         txn.record(
             AuditEntry::system("erasure.reapplied", "tenant", tenant).with_detail(json!({
+                // The requests whose erasures these were (the restored chain may have lost their events).
+                "requests": entries.iter().filter_map(|e| e.request_id).collect::<std::collections::BTreeSet<_>>(),
                 "subjects": present.iter().map(|s| s.0).collect::<Vec<_>>(),
                 "values": deleted_values,
                 "keys": keys,

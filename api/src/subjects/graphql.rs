@@ -325,18 +325,12 @@ impl PersonalQuery {
         let node = ctx.look_ahead().field("edges").field("node");
         let wants_records =
             node.field("personalData").exists() || node.field("categories").exists();
-        let fields = node.field("personalData");
-        let wants_values = fields.field("value").exists()
-            || fields.field("source").exists()
-            || node.field("externalId").exists()
-            || node.field("birthDate").exists();
         // Records fetched with the page, so a page costs the same number of queries whatever its size: an unfiltered
         // page and its records in one statement, a filtered one in two.
-        let rows = async {
-            if wants_records && filter.is_empty() {
-                let both = subjects::page_with_records(&scope, page, with_total).await?;
-                return Ok::<_, AppError>((both.page, Some(both.records)));
-            }
+        let (found, mut records) = if wants_records && filter.is_empty() {
+            let both = subjects::page_with_records(&scope, page, with_total).await?;
+            (both.page, Some(both.records))
+        } else {
             let found = subjects::list(&scope, page, &filter, with_total).await?;
             let records = if wants_records {
                 let ids: Vec<Uuid> = found.rows.iter().map(|s| s.id).collect();
@@ -344,34 +338,22 @@ impl PersonalQuery {
             } else {
                 None
             };
-            Ok((found, records))
+            (found, records)
         };
-        // The page's subject keys, from the subject-key database, when values are asked: for an unfiltered page read
-        // at the same time as the page (the keys after the same cursor, in the same id order); for a filtered one,
-        // by the ids found. A key the range missed is read on its own when needed.
-        let keys = async {
-            match wants_values && filter.is_empty() {
-                true => Ok::<_, AppError>(Some(
-                    scope
-                        .subject_keys()
-                        .range(page.after, page.fetch_limit())
-                        .await?,
-                )),
-                false => Ok(None),
-            }
-        };
-        let ((found, mut records), keys) = tokio::try_join!(rows, keys)?;
-        match keys {
-            Some(keys) => pii(ctx)?.remember_keys(&scope, keys)?,
-            None if wants_values && !found.rows.is_empty() => {
-                let ids: Vec<Uuid> = found.rows.iter().map(|s| s.id).collect();
-                pii(ctx)?.prefetch_keys(&scope, &ids).await?;
-            }
-            None => {}
-        }
         if !looked_up.is_empty() {
             let ids: Vec<Uuid> = found.rows.iter().map(|s| s.id).collect();
             pii(ctx)?.record_lookup(&scope, &looked_up, &ids).await?;
+        }
+        // The page's subject keys (they live in the subject-key database), when values are asked: in one statement
+        // for those this instance has not read lately (see `tenancy::SubjectKeys`).
+        let fields = node.field("personalData");
+        let wants_values = fields.field("value").exists()
+            || fields.field("source").exists()
+            || node.field("externalId").exists()
+            || node.field("birthDate").exists();
+        if wants_values && !found.rows.is_empty() {
+            let ids: Vec<Uuid> = found.rows.iter().map(|s| s.id).collect();
+            pii(ctx)?.prefetch_keys(&scope, &ids).await?;
         }
         let rows = found
             .rows

@@ -13,7 +13,7 @@ pub mod assignments;
 mod subject_keys;
 mod work;
 
-pub use subject_keys::SubjectKeys;
+pub use subject_keys::{KeyCache, SubjectKeys};
 pub use work::{Unaudited, Work};
 
 use std::fmt;
@@ -146,6 +146,8 @@ pub struct Tenancy {
     directory: Arc<std::sync::RwLock<std::collections::HashMap<TenantId, TenantRecord>>>,
     /// The client for webhooks and the address policy their URLs are checked against.
     outbound: crate::outbound::Outbound,
+    /// Wrapped subject keys read lately (see [`SubjectKeys`]).
+    key_cache: Arc<KeyCache>,
     /// This server's metrics.
     metrics: Arc<crate::metrics::Metrics>,
 }
@@ -169,6 +171,7 @@ impl Tenancy {
             directory: Arc::new(std::sync::RwLock::new(std::collections::HashMap::new())),
             outbound,
             metrics,
+            key_cache: Arc::new(KeyCache::new(subject_keys::CACHED_KEYS)),
         }
     }
 
@@ -498,6 +501,7 @@ impl Tenancy {
             tenant,
             db,
             keys_db,
+            key_cache: self.key_cache.clone(),
             control: self.dbs.control().clone(),
             principal: principal.clone(),
         })
@@ -530,6 +534,7 @@ pub struct Scope {
     db: DatabaseConnection,
     /// The region's subject-key database.
     keys_db: DatabaseConnection,
+    key_cache: Arc<KeyCache>,
     control: DatabaseConnection,
     principal: Principal,
     /// The tenant's keys, opened once for the scope.
@@ -593,7 +598,7 @@ impl Scope {
 
     /// This tenant's subject keys, in its region's subject-key database.
     pub fn subject_keys(&self) -> SubjectKeys<'_> {
-        SubjectKeys::new(self.tenant.id, &self.keys_db)
+        SubjectKeys::new(self.tenant.id, &self.keys_db, &self.key_cache)
     }
 
     /// The key that wraps this tenant's subject keys.

@@ -2,13 +2,20 @@
 //! key, kept apart from the values it opens. An erasure deletes the subject's key here just before the region's
 //! transaction commits (see `erasure::delete_subjects`), so a region database restored from an earlier backup holds
 //! values nothing opens any more (and `steward restore` deletes the rest).
+//!
+//! Each instance keeps the wrapped keys it read lately in memory ([`KeyCache`], bounded), so a page read again costs
+//! no statement here. An erasure on this instance drops the subject's entry; one on another instance leaves it until
+//! it is evicted or the instance restarts, which opens nothing: the erasure deleted the values in the same
+//! transaction, and the cache is never in a backup. After restoring databases, start the servers afresh (as
+//! `steward restore` requires anyway).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::Utc;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QuerySelect, Set,
 };
 use steward_entities::subject_key;
 use uuid::Uuid;
@@ -18,15 +25,27 @@ use crate::ids::TenantId;
 /// The most ids one statement names (SQLite binds at most 32,766 values, PostgreSQL 65,535).
 const CHUNK: usize = 500;
 
-/// A tenant's subject keys: every statement is restricted to the tenant.
+/// Wrapped keys read lately, by (tenant, subject): at most [`CACHED_KEYS`] (about 150 bytes each).
+pub type KeyCache = quick_cache::sync::Cache<(Uuid, Uuid), Arc<[u8]>>;
+
+/// How many wrapped keys an instance keeps in memory.
+pub const CACHED_KEYS: usize = 50_000;
+
+/// A tenant's subject keys: every statement is restricted to the tenant, and so is every cache entry.
 pub struct SubjectKeys<'a> {
     tenant: TenantId,
     db: &'a DatabaseConnection,
+    cache: &'a KeyCache,
 }
 
 impl<'a> SubjectKeys<'a> {
-    pub(super) fn new(tenant: TenantId, db: &'a DatabaseConnection) -> Self {
-        SubjectKeys { tenant, db }
+    pub(super) fn new(tenant: TenantId, db: &'a DatabaseConnection, cache: &'a KeyCache) -> Self {
+        SubjectKeys { tenant, db, cache }
+    }
+
+    fn remember(&self, subject: Uuid, wrapped: &[u8]) {
+        self.cache
+            .insert((self.tenant.0, subject), Arc::from(wrapped));
     }
 
     /// Stores a new subject's wrapped key.
@@ -44,20 +63,36 @@ impl<'a> SubjectKeys<'a> {
 
     /// One subject's wrapped key; `None` once erased.
     pub async fn get(&self, subject: Uuid) -> Result<Option<Vec<u8>>, DbErr> {
-        subject_key::Entity::find()
+        if let Some(known) = self.cache.get(&(self.tenant.0, subject)) {
+            return Ok(Some(known.to_vec()));
+        }
+        let found: Option<Vec<u8>> = subject_key::Entity::find()
             .select_only()
             .column(subject_key::Column::WrappedKey)
             .filter(subject_key::Column::TenantId.eq(self.tenant.0))
             .filter(subject_key::Column::SubjectId.eq(subject))
             .into_tuple()
             .one(self.db)
-            .await
+            .await?;
+        if let Some(wrapped) = &found {
+            self.remember(subject, wrapped);
+        }
+        Ok(found)
     }
 
     /// The wrapped keys of many subjects, in one statement per 500; erased ones are absent.
     pub async fn get_many(&self, subjects: &[Uuid]) -> Result<HashMap<Uuid, Vec<u8>>, DbErr> {
         let mut found = HashMap::with_capacity(subjects.len());
-        for chunk in subjects.chunks(CHUNK) {
+        let mut unknown = Vec::new();
+        for subject in subjects {
+            match self.cache.get(&(self.tenant.0, *subject)) {
+                Some(known) => {
+                    found.insert(*subject, known.to_vec());
+                }
+                None => unknown.push(*subject),
+            }
+        }
+        for chunk in unknown.chunks(CHUNK) {
             let rows: Vec<(Uuid, Vec<u8>)> = subject_key::Entity::find()
                 .select_only()
                 .column(subject_key::Column::SubjectId)
@@ -67,35 +102,20 @@ impl<'a> SubjectKeys<'a> {
                 .into_tuple()
                 .all(self.db)
                 .await?;
-            found.extend(rows);
+            for (subject, wrapped) in rows {
+                self.remember(subject, &wrapped);
+                found.insert(subject, wrapped);
+            }
         }
         Ok(found)
-    }
-
-    /// The tenant's wrapped keys after subject `after`, in id order, at most `limit`: the keys of a page of subjects
-    /// read beside the page itself (subject ids and key ids are the same, in the same order).
-    pub async fn range(
-        &self,
-        after: Option<Uuid>,
-        limit: u64,
-    ) -> Result<HashMap<Uuid, Vec<u8>>, DbErr> {
-        let mut query = subject_key::Entity::find()
-            .select_only()
-            .column(subject_key::Column::SubjectId)
-            .column(subject_key::Column::WrappedKey)
-            .filter(subject_key::Column::TenantId.eq(self.tenant.0))
-            .order_by_asc(subject_key::Column::SubjectId)
-            .limit(limit);
-        if let Some(after) = after {
-            query = query.filter(subject_key::Column::SubjectId.gt(after));
-        }
-        let rows: Vec<(Uuid, Vec<u8>)> = query.into_tuple().all(self.db).await?;
-        Ok(rows.into_iter().collect())
     }
 
     /// Deletes the keys of these subjects (crypto-shredding what any copy of their values holds); how many were there.
     /// On SQLite the deleted pages are zeroed (`secure_delete`) and the WAL is emptied into the file.
     pub async fn delete(&self, subjects: &[Uuid]) -> Result<u64, DbErr> {
+        for subject in subjects {
+            self.cache.remove(&(self.tenant.0, *subject));
+        }
         let mut deleted = 0;
         for chunk in subjects.chunks(CHUNK) {
             deleted += subject_key::Entity::delete_many()

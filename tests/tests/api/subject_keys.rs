@@ -1,7 +1,6 @@
-//! The subject-key database from a page's side: a page's keys are read beside the page, by the same cursor; a key the
-//! range missed (keys of subjects that never came to be, between two of the page's) is read on its own; a subject
-//! whose key is gone reads `null` with its error, and the rest of the page reads on; another tenant's keys are never
-//! in the range.
+//! The subject-key database from a page's side: a page's keys are read in one statement (none once this instance has
+//! them in memory), keys of subjects that never came to be and another tenant's keys change nothing; a subject whose
+//! key is gone reads `null` with its error, and the rest of the page reads on.
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use serde_json::{Value, json};
@@ -12,7 +11,7 @@ use crate::personal::subject;
 const PAGE: &str = "query($f: Int) { dataSubjects(first: $f) { edges { node { id externalId \
                     personalData { category value } } } } }";
 
-async fn a_page_reads_its_keys_beside_it(backend: Backend) {
+async fn a_page_reads_its_keys_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let t = app.create_tenant("Keyed Co", "eu").await;
     let other = app.create_tenant("Other Keyed Co", "eu").await;
@@ -57,8 +56,29 @@ async fn a_page_reads_its_keys_beside_it(backend: Backend) {
         }
     }
 
-    // The second subject's key is gone (as after an erasure whose region was restored): its fields are null with
-    // their error; the others read.
+    // A page read again costs nothing in the subject-key database: its keys are in this instance's memory.
+    let before = app.statements();
+    app.gql(&admin, PAGE, json!({ "f": 3 })).await.ok();
+    let warm = app.statements() - before;
+    let app = app.restart().await;
+    // Everything else this instance caches (the tenant, the roles) read first, by a page without values.
+    app.gql(
+        &admin,
+        "{ dataSubjects(first: 3) { edges { node { id } } } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    let before = app.statements();
+    app.gql(&admin, PAGE, json!({ "f": 3 })).await.ok();
+    assert_eq!(
+        app.statements() - before,
+        warm + 1,
+        "one statement for the keys, once"
+    );
+
+    // The second subject's key is gone (as after an erasure whose region was restored, servers started afresh): its
+    // fields are null with their error; the others read.
     let sid = steward_tests::stored_uuid(&app, &second);
     sea_orm::ConnectionTrait::execute_unprepared(
         &keys,
@@ -66,6 +86,20 @@ async fn a_page_reads_its_keys_beside_it(backend: Backend) {
     )
     .await
     .unwrap();
+    // As after such an erasure, the journal names the subject (else the start refuses: see below).
+    steward_entities::erasure_journal::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        tenant_id: Set(uuid::Uuid::parse_str(&t).unwrap()),
+        region: Set("eu".into()),
+        kind: Set("subjects".into()),
+        ids: Set(second.clone()),
+        request_id: Set(None),
+        recorded_at: Set(chrono::Utc::now()),
+    }
+    .insert(&app.raw_db("control").await)
+    .await
+    .unwrap();
+    let app = app.restart().await;
     let reply = app.gql(&admin, PAGE, json!({ "f": 3 })).await;
     let edges = &reply.body["data"]["dataSubjects"]["edges"];
     assert_eq!(edges[0]["node"]["externalId"], "k-1");
@@ -83,7 +117,7 @@ async fn a_page_reads_its_keys_beside_it(backend: Backend) {
     assert!(!reply.body.to_string().contains("Second Person"));
 }
 
-both_backends!(a_page_reads_its_keys_beside_it);
+both_backends!(a_page_reads_its_keys_once);
 
 /// A subject-key database given as another spelling of its region's URL (`postgresql://` for `postgres://`; a path
 /// through `.` on SQLite) passes every check of the text, but the database knows what it is: the start refuses, and
@@ -147,3 +181,32 @@ async fn a_key_database_must_be_a_database_of_its_own(backend: Backend) {
 }
 
 both_backends!(a_key_database_must_be_a_database_of_its_own);
+
+/// A region whose subject-key database lost its keys (an empty one made in its place, another region's, a backup older
+/// than the region's) does not start: serving on would show its people as erased, for good. The journal's erasures
+/// are not counted as lost.
+async fn a_region_without_its_keys_does_not_start(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Keyless Co", "eu").await;
+    let admin = app.invite(&t, "keyless-admin", "CLIENT_ADMIN").await;
+    subject(&app, &admin, "kl-1", "kl1@example.com", "Keyless One").await;
+    subject(&app, &admin, "kl-2", "kl2@example.com", "Keyless Two").await;
+    // Its keys all there: a second instance starts.
+    assert!(steward::Application::build(&app.config).await.is_ok());
+    let keys = app.raw_db("keys-eu").await;
+    keys.execute_unprepared("DELETE FROM subject_keys")
+        .await
+        .unwrap();
+    let refused = match steward::Application::build(&app.config).await {
+        Ok(_) => panic!("a region whose keys are gone started"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        refused.contains(
+            "region eu: 2 of its newest subjects have no key in its subject-key database"
+        ),
+        "{refused}"
+    );
+}
+
+both_backends!(a_region_without_its_keys_does_not_start);
