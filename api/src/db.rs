@@ -156,6 +156,16 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
+/// After deleting personal data on SQLite: the deleted pages are zeroed (`secure_delete`), but the WAL still holds
+/// them until a checkpoint, which this forces. Nothing to do on PostgreSQL.
+pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await?;
+    }
+    Ok(())
+}
+
 impl Databases {
     /// Connects to every configured database (creating SQLite files as needed).
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
@@ -294,7 +304,7 @@ impl Databases {
             }
             if conn.get_database_backend() == DbBackend::Sqlite {
                 // The overwritten clear values were zeroed in the file (secure_delete); the WAL still holds them.
-                conn.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                checkpoint(conn)
                     .await
                     .map_err(|e| anyhow::anyhow!("checkpointing region {name}: {e}"))?;
                 tracing::info!(region = %name, converted, "sealed values stored in clear by an older version");

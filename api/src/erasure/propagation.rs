@@ -8,8 +8,8 @@ use steward_entities::job::JobState;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde_json::{Value, json};
 use steward_entities::{dsr_request, erasure_propagation, job, subprocessor};
@@ -77,15 +77,7 @@ pub(crate) async fn propagate(
     Ok((id, method))
 }
 
-/// After deleting personal data on SQLite: the deleted pages are zeroed (`secure_delete`), but the WAL still holds
-/// them until a checkpoint, which this forces.
-pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
-    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
-            .await?;
-    }
-    Ok(())
-}
+pub(crate) use crate::db::checkpoint;
 
 /// Sends one erasure request to a sub-processor's webhook, signed; a 2xx answer is its acknowledgement.
 pub(crate) async fn deliver(

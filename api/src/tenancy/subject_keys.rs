@@ -13,10 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 use steward_entities::subject_key;
 use uuid::Uuid;
 
@@ -126,18 +123,9 @@ impl<'a> SubjectKeys<'a> {
                 .rows_affected;
         }
         if deleted > 0 {
-            self.checkpoint().await?;
+            crate::db::checkpoint(self.db).await?;
         }
         Ok(deleted)
-    }
-
-    async fn checkpoint(&self) -> Result<(), DbErr> {
-        if self.db.get_database_backend() == DbBackend::Sqlite {
-            self.db
-                .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
-                .await?;
-        }
-        Ok(())
     }
 
     /// How many keys the tenant has.
@@ -157,7 +145,7 @@ impl<'a> SubjectKeys<'a> {
             .await?
             .rows_affected;
         if deleted > 0 {
-            self.checkpoint().await?;
+            crate::db::checkpoint(self.db).await?;
         }
         Ok(deleted)
     }
