@@ -31,6 +31,11 @@ pub struct Databases {
     regions: BTreeMap<String, DatabaseConnection>,
     /// Each region's subject-key database (see [`steward_entities::subject_key`]).
     keys: BTreeMap<String, DatabaseConnection>,
+    /// Where reads outside a transaction go, per region and per subject-key database: on SQLite a pool of read-only
+    /// connections beside the one writer (WAL: a reader sees every committed write and never waits for a writer); on
+    /// PostgreSQL the same pool as writes.
+    region_readers: BTreeMap<String, DatabaseConnection>,
+    keys_readers: BTreeMap<String, DatabaseConnection>,
     /// Each database's URL, for the connection that holds the migration lock.
     control_url: crate::config::Secret,
     region_urls: BTreeMap<String, crate::config::Secret>,
@@ -188,13 +193,21 @@ impl Databases {
         .await?;
         let mut regions = BTreeMap::new();
         let mut keys = BTreeMap::new();
+        let mut region_readers = BTreeMap::new();
+        let mut keys_readers = BTreeMap::new();
         for region in &config.regions {
-            for (name, url, into) in [
-                (format!("region {}", region.name), &region.url, &mut regions),
+            for (name, url, into, readers) in [
+                (
+                    format!("region {}", region.name),
+                    &region.url,
+                    &mut regions,
+                    &mut region_readers,
+                ),
                 (
                     format!("subject keys of region {}", region.name),
                     &region.keys_url,
                     &mut keys,
+                    &mut keys_readers,
                 ),
             ] {
                 let conn = connect_one(
@@ -206,7 +219,16 @@ impl Databases {
                     &statements,
                 )
                 .await?;
+                // After the writer: it made the file and put it in WAL mode.
+                let reader = match sqlite_file(url.expose()) {
+                    Some(_) => {
+                        connect_readers(&name, url.expose(), sqlite_readers(config), &statements)
+                            .await?
+                    }
+                    None => conn.clone(),
+                };
                 into.insert(region.name.clone(), conn);
+                readers.insert(region.name.clone(), reader);
             }
         }
         // The files exist now (and SQLite gives its WAL and shared-memory files the database file's mode).
@@ -223,6 +245,8 @@ impl Databases {
             control,
             regions,
             keys,
+            region_readers,
+            keys_readers,
             control_url: config.control_url.clone(),
             region_urls: config
                 .regions
@@ -323,7 +347,13 @@ impl Databases {
 
     /// Closes every pool: their connections end now rather than whenever the last handle is dropped.
     pub async fn close(&self) {
-        for conn in std::iter::once(&self.control)
+        // Readers first: on SQLite the last connection to close folds the WAL into the database file, and a read-only
+        // connection cannot, so the writer must be last (a file copied after a stop is then the whole database).
+        for conn in self
+            .region_readers
+            .values()
+            .chain(self.keys_readers.values())
+            .chain(std::iter::once(&self.control))
             .chain(self.regions.values())
             .chain(self.keys.values())
         {
@@ -359,6 +389,16 @@ impl Databases {
     /// A region's subject-key database; only the tenancy module routes to it.
     pub(crate) fn region_keys(&self, name: &str) -> Option<&DatabaseConnection> {
         self.keys.get(name)
+    }
+
+    /// Where a region's reads outside a transaction go (see [`Databases::region_readers`]).
+    pub(crate) fn region_reader(&self, name: &str) -> Option<&DatabaseConnection> {
+        self.region_readers.get(name)
+    }
+
+    /// Where reads of a region's subject keys go.
+    pub(crate) fn region_keys_reader(&self, name: &str) -> Option<&DatabaseConnection> {
+        self.keys_readers.get(name)
     }
 
     /// A stored subject key of a tenant whose keys are derived from the key root — `(tenant, subject, wrapped key)` —
@@ -487,6 +527,45 @@ async fn readiness<M: MigratorTrait>(conn: &DatabaseConnection) -> Readiness {
     }
 }
 
+/// How many read-only connections an SQLite database gets: the pool size, at most twice the cores (a reader is CPU
+/// work in this process; more only hold more page cache).
+fn sqlite_readers(config: &Config) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+    config.db_pool_size.min(2 * cores).max(1)
+}
+
+/// An SQLite database's readers: `pool_size` read-only connections (a write through them fails, it never waits). In WAL
+/// mode each statement reads the last committed state, so a request reads its own committed writes, and a long write
+/// transaction delays no reader.
+async fn connect_readers(
+    name: &str,
+    url: &str,
+    pool_size: u32,
+    statements: &Arc<AtomicU64>,
+) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(pool_size)
+        .min_connections(0)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
+            o.read_only(true)
+                .create_if_missing(false)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    let mut conn = Database::connect(options).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open readers of the {name} database at {}: {}",
+            redact_url(url),
+            crate::config::redact_in(&e.to_string(), url)
+        )
+    })?;
+    count_statements(&mut conn, name, statements);
+    Ok(conn)
+}
+
 async fn connect_one(
     name: &str,
     url: &str,
@@ -506,8 +585,9 @@ async fn connect_one(
         .acquire_timeout(acquire)
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
-        // One connection: SQLite has one writer, and a single connection never meets SQLITE_BUSY between our own
-        // transactions. WAL keeps readers of other processes (backups, the tests' scans) out of the writer's way;
+        // One writer connection: SQLite has one writer, and a single connection never meets SQLITE_BUSY between our
+        // own transactions; reads outside a transaction go to a pool of readers beside it (`connect_readers`). WAL
+        // keeps readers (ours, and other processes': backups, the tests' scans) out of the writer's way;
         // secure_delete overwrites deleted rows so erased values do not linger in free pages.
         options
             .max_connections(1)
@@ -542,6 +622,12 @@ async fn connect_one(
             crate::config::redact_in(&e.to_string(), url)
         )
     })?;
+    count_statements(&mut conn, name, statements);
+    Ok(conn)
+}
+
+/// Counts every statement, traces it (verb and time only) and logs slow ones.
+fn count_statements(conn: &mut DatabaseConnection, name: &str, statements: &Arc<AtomicU64>) {
     let counter = statements.clone();
     let database: Arc<str> = Arc::from(name);
     conn.set_metric_callback(move |info| {
@@ -563,7 +649,6 @@ async fn connect_one(
             tracing::warn!(target: "steward::sql", elapsed_ms = info.elapsed.as_millis() as u64, sql = %info.statement.sql, "slow statement");
         }
     });
-    Ok(conn)
 }
 
 /// The statement's verb (`SELECT`, `INSERT`, …), for trace spans.
@@ -580,7 +665,7 @@ fn verb(sql: &str) -> &'static str {
 }
 
 /// Serialises appends to one chain (or any other per-key critical section) inside a transaction. PostgreSQL takes a
-/// transaction-scoped advisory lock; SQLite needs nothing, its single connection already serialises writers.
+/// transaction-scoped advisory lock; SQLite needs nothing, its one writer connection already serialises writers.
 pub async fn lock_for_transaction<C: ConnectionTrait>(conn: &C, key: i64) -> Result<(), DbErr> {
     if conn.get_database_backend() == DbBackend::Postgres {
         conn.execute_raw(Statement::from_sql_and_values(

@@ -134,11 +134,12 @@ pub struct ConfigArgs {
     /// Seconds a claimed job stays with its worker; a worker that died loses it to another after this.
     #[arg(long, env = "STEWARD_JOB_LEASE_SECS", default_value_t = 60)]
     pub job_lease_secs: u64,
-    /// Connections per database pool (SQLite always uses one writer connection).
+    /// Connections per PostgreSQL database pool; on SQLite, read-only connections beside the one writer (at most twice
+    /// the cores).
     #[arg(long, env = "STEWARD_DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
     /// Milliseconds a request waits for a free database connection before it is answered 503 with `Retry-After`.
-    /// Default: 2000 on PostgreSQL; 10000 on SQLite, whose one connection every request queues for.
+    /// Default: 2000 on PostgreSQL; 10000 on SQLite, whose one writer connection every write queues for.
     #[arg(long, env = "STEWARD_DB_ACQUIRE_TIMEOUT_MS")]
     pub db_acquire_timeout_ms: Option<u64>,
     /// Most aliases one GraphQL document may use.

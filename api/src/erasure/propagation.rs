@@ -216,7 +216,7 @@ pub(crate) async fn deliver(
             erasure_propagation::Column::State
                 .is_in([PropagationState::Pending, PropagationState::Failed]),
         )
-        .exec(scope.db())
+        .exec(scope.writer())
         .await?;
     Err(AppError::BadInput(format!(
         "erasure webhook of {}: {failure}",

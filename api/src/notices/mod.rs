@@ -592,7 +592,7 @@ pub(crate) async fn deliver(
                 recipient: &user.email,
                 user: Some(user.id),
             };
-            record(db, tenant, NoticeId(n.id), target, result, prev).await?;
+            record(scope.writer(), tenant, NoticeId(n.id), target, result, prev).await?;
         }
     }
 
@@ -638,7 +638,7 @@ pub(crate) async fn deliver(
                 recipient: &hook.url,
                 user: None,
             };
-            record(db, tenant, NoticeId(n.id), target, result, prev).await?;
+            record(scope.writer(), tenant, NoticeId(n.id), target, result, prev).await?;
         }
     }
     if failures > 0 {

@@ -87,7 +87,7 @@ pub(crate) async fn build(
             return Ok(Outcome::Done);
         }
         Some(export) => export,
-        None => start(scope.db(), scope, t.offboarding_due_at).await?,
+        None => start(scope.writer(), scope, t.offboarding_due_at).await?,
     };
     let key = scope
         .tenant_key()

@@ -178,7 +178,7 @@ pub async fn invalidate_mechanism(
             m.valid_from.map(|d| d.to_string()).unwrap_or_default()
         )));
     }
-    // Who it hits is read before the change's transaction opens (the embedded database has one connection).
+    // Who it hits is read before the change's transaction opens (the embedded database has one writer connection).
     let (sps, tenants) = affected_by_mechanism(tenancy, &key).await?;
     let db = platform.control();
     let txn = db.begin().await?;

@@ -150,7 +150,7 @@ pub async fn pause(
     let why = reason("reason", why)?;
     let (request, _) =
         for_change(scope, id, version, &[RequestState::InProgress], "paused").await?;
-    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    // Sealed before the transaction: on SQLite it holds the database's one writer connection.
     let sealed_reason = seal_reason(scope, &request, Reason::Pause, &why).await?;
     let now = Utc::now();
     let clock = scope.tenant().clock()?;
@@ -289,7 +289,7 @@ pub async fn extend(
             ),
         });
     }
-    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    // Sealed before the transaction: on SQLite it holds the database's one writer connection.
     let sealed_reason = seal_reason(scope, &request, Reason::Extension, &why).await?;
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
@@ -366,7 +366,7 @@ pub async fn reject(
             message: "the subject's data is already erased; complete the request instead".into(),
         });
     }
-    // Sealed before the transaction: on SQLite it holds the database's one connection.
+    // Sealed before the transaction: on SQLite it holds the database's one writer connection.
     let sealed_reason = seal_reason(scope, &request, Reason::Rejection, &why).await?;
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
@@ -442,7 +442,7 @@ pub async fn complete(
     let kind = request.kind;
     let now = Utc::now();
     let mut detail = json!({ "kind": kind.as_str(), "subject": request.subject_id });
-    // Work that reads before the transaction (SQLite has one connection: no reads beside an open transaction).
+    // Work that reads before the transaction (SQLite has one writer connection: no writes beside an open transaction).
     let mut export = None;
     let mut rectified = Vec::new();
     match kind {

@@ -409,6 +409,6 @@ pub(super) async fn delete_batch(
         })),
     )
     .await?;
-    crate::erasure::checkpoint(scope.db()).await?;
+    crate::erasure::checkpoint(scope.writer()).await?;
     Ok(deleted)
 }

@@ -486,21 +486,18 @@ impl Tenancy {
                 tenant.region
             ))
         };
-        let db = self
-            .dbs
-            .region(&tenant.region)
-            .ok_or_else(unconfigured)?
-            .clone();
-        let keys_db = self
-            .dbs
-            .region_keys(&tenant.region)
-            .ok_or_else(unconfigured)?
-            .clone();
+        let route = |db: Option<&DatabaseConnection>| db.cloned().ok_or_else(unconfigured);
+        let writer = route(self.dbs.region(&tenant.region))?;
+        let db = route(self.dbs.region_reader(&tenant.region))?;
+        let keys_db = route(self.dbs.region_keys(&tenant.region))?;
+        let keys_reader = route(self.dbs.region_keys_reader(&tenant.region))?;
         Ok(Scope {
             keys: tenant.open_keys(&self.keyring)?,
             tenant,
             db,
+            writer,
             keys_db,
+            keys_reader,
             key_cache: self.key_cache.clone(),
             control: self.dbs.control().clone(),
             principal: principal.clone(),
@@ -531,9 +528,13 @@ impl<'a> Platform<'a> {
 /// Proof that the caller was allowed into one tenant, and the only handle on that tenant's tables.
 pub struct Scope {
     tenant: TenantRecord,
+    /// Reads of the region's database outside a transaction (on SQLite, its pool of read-only connections).
     db: DatabaseConnection,
-    /// The region's subject-key database.
+    /// Writes to the region's database: transactions ([`Scope::begin`]) and the rare statement on its own.
+    writer: DatabaseConnection,
+    /// The region's subject-key database, and where reads of it go.
     keys_db: DatabaseConnection,
+    keys_reader: DatabaseConnection,
     key_cache: Arc<KeyCache>,
     control: DatabaseConnection,
     principal: Principal,
@@ -579,9 +580,17 @@ impl Scope {
         E::delete_many().filter(E::tenant_column().eq(self.tenant.id.0))
     }
 
-    /// The tenant's region database, for running the queries [`Scope::find`] starts.
+    /// The tenant's region database, for running the queries [`Scope::find`] starts. Reads only: on SQLite this is a
+    /// pool of read-only connections beside the one writer, so a write through it fails. Writes go through
+    /// [`Scope::begin`] (or, for a statement on its own, [`Scope::writer`]).
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The tenant's region database for a write outside a [`Work`] transaction (one statement that needs no audit
+    /// event of its own, an SQLite checkpoint).
+    pub fn writer(&self) -> &DatabaseConnection {
+        &self.writer
     }
 
     /// A query on a tenant's rows in the control database (change notices, objections, breach notifications, legal
@@ -598,7 +607,12 @@ impl Scope {
 
     /// This tenant's subject keys, in its region's subject-key database.
     pub fn subject_keys(&self) -> SubjectKeys<'_> {
-        SubjectKeys::new(self.tenant.id, &self.keys_db, &self.key_cache)
+        SubjectKeys::new(
+            self.tenant.id,
+            &self.keys_db,
+            &self.keys_reader,
+            &self.key_cache,
+        )
     }
 
     /// The key that wraps this tenant's subject keys.
@@ -620,14 +634,14 @@ impl Scope {
     pub fn detach(&self) -> Detached {
         Detached {
             tenant: self.tenant.id,
-            db: self.db.clone(),
+            db: self.writer.clone(),
         }
     }
 
     /// Starts a change to the tenant's data: a transaction on its region database that commits with the change's
     /// audit event ([`Work`]).
     pub async fn begin(&self) -> Result<Work, AppError> {
-        Ok(Work::new(self.tenant.id, self.db.begin().await?))
+        Ok(Work::new(self.tenant.id, self.writer.begin().await?))
     }
 }
 

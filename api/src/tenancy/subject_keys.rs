@@ -32,12 +32,30 @@ pub const CACHED_KEYS: usize = 50_000;
 pub struct SubjectKeys<'a> {
     tenant: TenantId,
     db: &'a DatabaseConnection,
+    /// Where reads go (on SQLite the read-only connections beside the writer).
+    reader: &'a DatabaseConnection,
     cache: &'a KeyCache,
 }
 
 impl<'a> SubjectKeys<'a> {
-    pub(super) fn new(tenant: TenantId, db: &'a DatabaseConnection, cache: &'a KeyCache) -> Self {
-        SubjectKeys { tenant, db, cache }
+    pub(super) fn new(
+        tenant: TenantId,
+        db: &'a DatabaseConnection,
+        reader: &'a DatabaseConnection,
+        cache: &'a KeyCache,
+    ) -> Self {
+        SubjectKeys {
+            tenant,
+            db,
+            reader,
+            cache,
+        }
+    }
+
+    fn forget(&self, subjects: &[Uuid]) {
+        for subject in subjects {
+            self.cache.remove(&(self.tenant.0, *subject));
+        }
     }
 
     fn remember(&self, subject: Uuid, wrapped: &[u8]) {
@@ -69,7 +87,7 @@ impl<'a> SubjectKeys<'a> {
             .filter(subject_key::Column::TenantId.eq(self.tenant.0))
             .filter(subject_key::Column::SubjectId.eq(subject))
             .into_tuple()
-            .one(self.db)
+            .one(self.reader)
             .await?;
         if let Some(wrapped) = &found {
             self.remember(subject, wrapped);
@@ -97,7 +115,7 @@ impl<'a> SubjectKeys<'a> {
                 .filter(subject_key::Column::TenantId.eq(self.tenant.0))
                 .filter(subject_key::Column::SubjectId.is_in(chunk.iter().copied()))
                 .into_tuple()
-                .all(self.db)
+                .all(self.reader)
                 .await?;
             for (subject, wrapped) in rows {
                 self.remember(subject, &wrapped);
@@ -110,9 +128,7 @@ impl<'a> SubjectKeys<'a> {
     /// Deletes the keys of these subjects (crypto-shredding what any copy of their values holds); how many were there.
     /// On SQLite the deleted pages are zeroed (`secure_delete`) and the WAL is emptied into the file.
     pub async fn delete(&self, subjects: &[Uuid]) -> Result<u64, DbErr> {
-        for subject in subjects {
-            self.cache.remove(&(self.tenant.0, *subject));
-        }
+        self.forget(subjects);
         let mut deleted = 0;
         for chunk in subjects.chunks(CHUNK) {
             deleted += subject_key::Entity::delete_many()
@@ -122,6 +138,8 @@ impl<'a> SubjectKeys<'a> {
                 .await?
                 .rows_affected;
         }
+        // Again: a page read racing this delete may have put one back meanwhile.
+        self.forget(subjects);
         if deleted > 0 {
             crate::db::checkpoint(self.db).await?;
         }
@@ -133,7 +151,7 @@ impl<'a> SubjectKeys<'a> {
         use sea_orm::PaginatorTrait;
         subject_key::Entity::find()
             .filter(subject_key::Column::TenantId.eq(self.tenant.0))
-            .count(self.db)
+            .count(self.reader)
             .await
     }
 

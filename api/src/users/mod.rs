@@ -94,8 +94,8 @@ pub async fn invite(
 
     // The region commits before the control database, so a failure between the two leaves a user without a role,
     // never a role without its user; inviting the same email and subject again completes it ([`without_a_role`]).
-    // Control first, then the region, like every path that holds both: on SQLite each is one connection, and two
-    // requests taking them in opposite orders would wait on each other until the pool timeout.
+    // Control first, then the region, like every path that holds both: on SQLite each has one writer connection, and
+    // two requests taking them in opposite orders would wait on each other until the pool timeout.
     let control = scope.control().begin().await?;
     refuse_staff_in_administered_tenant(&control, principal, tenant_id, invitation.role).await?;
     let mut txn = scope.begin().await?;

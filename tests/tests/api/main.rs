@@ -26,6 +26,7 @@ mod personal;
 mod policies;
 mod processes;
 mod races;
+mod readers;
 mod records;
 mod registry;
 mod registry_changes;
