@@ -6,6 +6,7 @@
 #
 #   bash bench/peer.sh                      # all rows: postgraphile, postgraphile-2w, steward, pgbench; 16 and 64 conns
 #   SYSTEMS="steward" SKIP_PGBENCH=1 bash bench/peer.sh
+#   WORKLOAD=writes bash bench/peer.sh      # creates side by side instead (bench/peer/writes.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -20,4 +21,8 @@ cp "$REPO/bench/peer/20-steward.sh" "$HARNESS/systems/20-steward.sh"
 export STEWARD_REPO=$REPO
 # The harness runs Postgres as the OS user `postgres`, which must be able to read its own files.
 bash "$HARNESS/setup.sh"
-PEER_RESULTS="$REPO/bench" bash "$HARNESS/run.sh"
+if [ "${WORKLOAD:-reads}" = writes ]; then
+  PEER_RESULTS="$REPO/bench" bash "$REPO/bench/peer/writes.sh" "$HARNESS"
+else
+  PEER_RESULTS="$REPO/bench" bash "$HARNESS/run.sh"
+fi

@@ -5,7 +5,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
 wrk.body = '{"query":"{ dataSubjects(first: 20) { edges { node { id personalData(categories: [\\"user.contact.email\\", \\"user.name\\"]) { category value } } } } }"}'
 
-local bad = 0
+bad = 0  -- a global: done() reads it from each thread (thread:get sees only globals)
 local threads = {}
 
 function setup(thread)

@@ -4,6 +4,9 @@
 # bench/results-<UTC time>.md. Knobs: BACKENDS="sqlite postgres", CONCURRENCY="16 64", DURATION=20s, WARMUP=5s,
 # SUBJECTS=2000, BIN, PG_URL (admin URL of a PostgreSQL server; the script creates and drops its own databases).
 # PERF=dir records a call-graph profile of the server (perf, DWARF unwinding) during every measured row.
+# MIXED=1 adds, after each read row, a mixed row: the same readers while WRITERS more connections (default c/8, at
+# least 2) create data subjects (bench/write.lua) in the same tenant; the row gives the readers' rate and latency and
+# the writes' rate and share of all requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,6 +80,25 @@ for backend in $BACKENDS; do
     p99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<<"$result")
     bad=$(sed -E 's/.* bad=([0-9]+).*/\1/' <<<"$result")
     ROWS+=("| Steward ($backend) | $c | $rps | $p50 | $p99 | $bad | $rss |")
+    if [ -n "${MIXED:-}" ]; then
+      writers=${WRITERS:-$(( c / 8 > 2 ? c / 8 : 2 ))}
+      BENCH_TOKENS=$BENCH_TOKEN wrk -t1 -c"$writers" -d"$DURATION" --timeout 10s -s bench/write.lua \
+        "http://127.0.0.1:$PORT/graphql" > "$WORK/writes.out" &
+      WRITES_PID=$!
+      result=$(wrk -t2 -c"$c" -d"$DURATION" --timeout 10s -s bench/query.lua "http://127.0.0.1:$PORT/graphql" | grep '^RESULT')
+      wait "$WRITES_PID"
+      writes=$(grep '^RESULT' "$WORK/writes.out")
+      rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$SERVER_PID/status")
+      echo "[$backend c=$c mixed, $writers writers] reads: $result writes: $writes peak_rss_mib=$rss"
+      rps=$(sed -E 's/.* rps=([0-9]+).*/\1/' <<<"$result")
+      p50=$(sed -E 's/.* p50_ms=([0-9.]+).*/\1/' <<<"$result")
+      p99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<<"$result")
+      bad=$(( $(sed -E 's/.* bad=([0-9]+).*/\1/' <<<"$result") + $(sed -E 's/.* bad=([0-9]+).*/\1/' <<<"$writes") ))
+      wrps=$(sed -E 's/.* rps=([0-9]+).*/\1/' <<<"$writes")
+      wp99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<<"$writes")
+      share=$(awk -v r="$rps" -v w="$wrps" 'BEGIN{printf "%.0f", 100 * w / (r + w)}')
+      ROWS+=("| Steward ($backend), mixed: reads + $writers writers ($share% writes: $wrps/s, p99 $wp99 ms) | $c | $rps | $p50 | $p99 | $bad | $rss |")
+    fi
   done
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
 done
@@ -85,7 +107,7 @@ out="bench/results-$(date -u +%Y%m%dT%H%M%SZ).md"
 {
   echo "Steward $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $SUBJECTS subjects, wrk -t2 $DURATION after $WARMUP warm-up"
   echo
-  echo "| system | connections | req/s | p50 ms | p99 ms | bad responses | peak RSS MiB |"
+  echo "| system | connections | read req/s | p50 ms | p99 ms | bad responses | peak RSS MiB |"
   echo "| --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${ROWS[@]}"
 } | tee "$out"

@@ -7,7 +7,7 @@ for t in string.gmatch(os.getenv("BENCH_TOKENS"), "[^,]+") do
 end
 
 local counter = 0
-local bad = 0
+bad = 0  -- a global: done() reads it from each thread (thread:get sees only globals)
 local threads = {}
 local thread_id = 0
 
