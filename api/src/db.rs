@@ -571,7 +571,7 @@ async fn connect_readers(
                 .create_if_missing(false)
                 .busy_timeout(Duration::from_secs(5))
         });
-    let mut conn = Database::connect(options).await.map_err(|e| {
+    let mut conn = connect_retrying(options).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot open readers of the {name} database at {}: {}",
             redact_url(url),
@@ -631,7 +631,7 @@ async fn connect_one(
                 ])
             });
     }
-    let mut conn = Database::connect(options).await.map_err(|e| {
+    let mut conn = connect_retrying(options).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot connect to the {name} database at {}: {}",
             redact_url(url),
@@ -640,6 +640,22 @@ async fn connect_one(
     })?;
     count_statements(&mut conn, name, statements);
     Ok(conn)
+}
+
+/// Connects; on SQLite, a new file that other instances are opening at the same moment can answer "database is locked"
+/// while one of them switches it to WAL (a pragma that does not wait for the busy timeout), so that is tried again
+/// for up to 5 s.
+async fn connect_retrying(options: ConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    let mut tries = 0;
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(e) if tries < 50 && e.to_string().contains("database is locked") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Counts every statement, traces it (verb and time only) and logs slow ones.
