@@ -571,15 +571,7 @@ async fn connect_readers(
                 .create_if_missing(false)
                 .busy_timeout(Duration::from_secs(5))
         });
-    let mut conn = connect_retrying(options).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open readers of the {name} database at {}: {}",
-            redact_url(url),
-            crate::config::redact_in(&e.to_string(), url)
-        )
-    })?;
-    count_statements(&mut conn, name, statements);
-    Ok(conn)
+    open(options, "cannot open readers of the", name, url, statements).await
 }
 
 async fn connect_one(
@@ -631,15 +623,7 @@ async fn connect_one(
                 ])
             });
     }
-    let mut conn = connect_retrying(options).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot connect to the {name} database at {}: {}",
-            redact_url(url),
-            crate::config::redact_in(&e.to_string(), url)
-        )
-    })?;
-    count_statements(&mut conn, name, statements);
-    Ok(conn)
+    open(options, "cannot connect to the", name, url, statements).await
 }
 
 /// Connects; on SQLite, a new file that other instances are opening at the same moment can answer "database is locked"
@@ -656,6 +640,25 @@ async fn connect_retrying(options: ConnectOptions) -> Result<DatabaseConnection,
             result => return result,
         }
     }
+}
+
+/// Opens a pool (see [`connect_retrying`]) that counts its statements; an error names the database, never a password.
+async fn open(
+    options: ConnectOptions,
+    failure: &str,
+    name: &str,
+    url: &str,
+    statements: &Arc<AtomicU64>,
+) -> anyhow::Result<DatabaseConnection> {
+    let mut conn = connect_retrying(options).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{failure} {name} database at {}: {}",
+            redact_url(url),
+            crate::config::redact_in(&e.to_string(), url)
+        )
+    })?;
+    count_statements(&mut conn, name, statements);
+    Ok(conn)
 }
 
 /// Counts every statement, traces it (verb and time only) and logs slow ones.
