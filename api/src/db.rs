@@ -9,18 +9,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
 };
 use sea_orm_migration::MigratorTrait;
 use steward_migration::{ControlMigrator, KeysMigrator, RegionMigrator};
 
-use crate::config::{Config, redact_url};
+use crate::config::Config;
 
 mod key_databases;
+mod pools;
 use crate::crypto::{Keyring, TenantKeys};
 use crate::ids::TenantId;
+use pools::{connect_one, connect_readers, sqlite_readers};
 
 const SLOW_STATEMENT: Duration = Duration::from_millis(500);
 
@@ -164,27 +165,111 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 /// After deleting personal data on SQLite: the deleted pages are zeroed (`secure_delete`), but the WAL still holds
 /// them until a checkpoint, which this forces. Nothing to do on PostgreSQL.
 ///
-/// The checkpoint waits (up to the busy timeout) for readers still on an older snapshot, ours (a statement's length)
-/// or another process's (a backup); one that outlasts it leaves the checkpoint incomplete, which is logged: the
-/// erased pages then stay in the WAL until a later checkpoint.
+/// A checkpoint cannot complete while a reader is on a snapshot older than the deletion (ours for a statement's
+/// length; another process's, a backup, for longer). It is tried for about a second without holding the writer; if a
+/// reader outlasts that, it is logged and tried again in the background (every second, then less often) until it
+/// completes, so the erased pages leave the WAL as soon as that reader is done.
 pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
     if db.get_database_backend() != DbBackend::Sqlite {
         return Ok(());
     }
-    let row = db
+    for _ in 0..10 {
+        if truncate_wal(db).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::warn!(
+        "an SQLite checkpoint after a deletion could not complete (a reader holds an older snapshot); the deleted \
+         pages stay in the WAL file until it does: trying again in the background"
+    );
+    retry_checkpoint(db.clone()).await;
+    Ok(())
+}
+
+/// Empties the WAL into the file if every frame can be copied now: whether it did. A passive checkpoint first (it waits
+/// for no reader, so it never holds the writer long), and only once that has copied every frame the truncating one
+/// (which then waits only for statements in flight).
+async fn truncate_wal(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    let run = |mode: &'static str| async move {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                format!("PRAGMA wal_checkpoint({mode})"),
+            ))
+            .await?;
+        // Its columns: busy (1 when it could not complete), frames in the WAL, frames copied into the file.
+        let Some(row) = row else {
+            return Ok::<_, DbErr>((0, 0, 0));
+        };
+        Ok((
+            row.try_get_by_index::<i64>(0)?,
+            row.try_get_by_index::<i64>(1)?,
+            row.try_get_by_index::<i64>(2)?,
+        ))
+    };
+    let (busy, frames, copied) = run("PASSIVE").await?;
+    if busy != 0 || copied < frames {
+        return Ok(false);
+    }
+    let (busy, _, _) = run("TRUNCATE").await?;
+    Ok(busy == 0)
+}
+
+/// The SQLite files with a checkpoint being retried (one retrying task per file).
+static RETRYING: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Tries `db`'s checkpoint again until it completes, or until its pool is closed (whose last connection, the writer,
+/// checkpoints as it closes). One task per file, however many deletions met the same long reader.
+async fn retry_checkpoint(db: DatabaseConnection) {
+    let file = match db
         .query_one_raw(Statement::from_string(
             DbBackend::Sqlite,
-            "PRAGMA wal_checkpoint(TRUNCATE)",
+            "SELECT file FROM pragma_database_list WHERE name = 'main'",
         ))
-        .await?;
-    // Its columns: busy (1 when it could not complete), frames in the WAL, frames checkpointed.
-    if row.map_or(Ok(0), |r| r.try_get_by_index::<i32>(0))? != 0 {
-        tracing::warn!(
-            "an SQLite checkpoint after a deletion could not complete (another reader held an older snapshot past \
-             the busy timeout); the deleted pages stay in the WAL file until a later checkpoint"
-        );
+        .await
+    {
+        Ok(Some(row)) => row.try_get_by_index::<String>(0).unwrap_or_default(),
+        _ => String::new(),
+    };
+    if !RETRYING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(file.clone())
+    {
+        return;
     }
-    Ok(())
+    tokio::spawn(async move {
+        let mut wait = Duration::from_secs(1);
+        let mut failures = 0;
+        loop {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
+            match truncate_wal(&db).await {
+                Ok(true) => {
+                    tracing::info!(
+                        "the delayed SQLite checkpoint completed: the deleted pages left the WAL file"
+                    );
+                    break;
+                }
+                Ok(false) => failures = 0,
+                // A busy writer (acquire timeout) is tried again; a pool that stays unusable (closed) ends the task.
+                Err(e) if failures < 5 => {
+                    failures += 1;
+                    tracing::debug!(error = %e, "an SQLite checkpoint retry failed");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "stopped retrying an SQLite checkpoint");
+                    break;
+                }
+            }
+        }
+        RETRYING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&file);
+    });
 }
 
 impl Databases {
@@ -238,8 +323,14 @@ impl Databases {
                 // After the writer: it made the file and put it in WAL mode.
                 let reader = match sqlite_file(url.expose()) {
                     Some(_) => {
-                        connect_readers(&name, url.expose(), sqlite_readers(config), &statements)
-                            .await?
+                        connect_readers(
+                            &name,
+                            url.expose(),
+                            sqlite_readers(config),
+                            acquire,
+                            &statements,
+                        )
+                        .await?
                     }
                     None => conn.clone(),
                 };
@@ -541,162 +632,6 @@ async fn readiness<M: MigratorTrait>(conn: &DatabaseConnection) -> Readiness {
         }
         Err(_) => Readiness::Unreachable,
     }
-}
-
-/// How many read-only connections an SQLite database gets: the pool size, at most twice the cores (a reader is CPU
-/// work in this process; more only hold more page cache).
-fn sqlite_readers(config: &Config) -> u32 {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
-    config.db_pool_size.min(2 * cores).max(1)
-}
-
-/// An SQLite database's readers: `pool_size` read-only connections (a write through them fails, it never waits). In WAL
-/// mode each statement reads the last committed state, so a request reads its own committed writes, and a long write
-/// transaction delays no reader.
-async fn connect_readers(
-    name: &str,
-    url: &str,
-    pool_size: u32,
-    statements: &Arc<AtomicU64>,
-) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
-        .max_connections(pool_size)
-        .min_connections(0)
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
-            o.read_only(true)
-                .create_if_missing(false)
-                .busy_timeout(Duration::from_secs(5))
-        });
-    open(options, "cannot open readers of the", name, url, statements).await
-}
-
-async fn connect_one(
-    name: &str,
-    url: &str,
-    pool_size: u32,
-    acquire: Option<Duration>,
-    request_timeout: Duration,
-    statements: &Arc<AtomicU64>,
-) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    let acquire = acquire.unwrap_or(if url.starts_with("sqlite:") {
-        Duration::from_secs(10)
-    } else {
-        Duration::from_secs(2)
-    });
-    options
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(acquire)
-        .sqlx_logging(false);
-    if url.starts_with("sqlite:") {
-        // One writer connection: SQLite has one writer, and a single connection never meets SQLITE_BUSY between our
-        // own transactions; reads outside a transaction go to a pool of readers beside it (`connect_readers`). WAL
-        // keeps readers (ours, and other processes': backups, the tests' scans) out of the writer's way;
-        // secure_delete overwrites deleted rows so erased values do not linger in free pages.
-        options
-            .max_connections(1)
-            .map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5))
-                    .pragma("secure_delete", "on")
-            });
-    } else {
-        // No ping on every checkout (it doubled the round trips of a request); a connection idle for 30 s is pinged
-        // first, and one that broke while in use fails its statement with 503 UNAVAILABLE and is replaced.
-        // Work a request gave up on (the request timeout cut it off) must not go on in the server: no statement
-        // outlives the request timeout, and a transaction left idle that long is ended by PostgreSQL.
-        let limit = request_timeout.as_millis().max(1).to_string();
-        options
-            .max_connections(pool_size)
-            .min_connections(1)
-            .test_before_acquire_if_idle_for(Duration::from_secs(30))
-            .map_sqlx_postgres_opts(move |o| {
-                o.options([
-                    ("statement_timeout", limit.as_str()),
-                    ("idle_in_transaction_session_timeout", limit.as_str()),
-                ])
-            });
-    }
-    open(options, "cannot connect to the", name, url, statements).await
-}
-
-/// Connects; on SQLite, a new file that other instances are opening at the same moment can answer "database is locked"
-/// while one of them switches it to WAL (a pragma that does not wait for the busy timeout), so that is tried again
-/// for up to 5 s.
-async fn connect_retrying(options: ConnectOptions) -> Result<DatabaseConnection, DbErr> {
-    let mut tries = 0;
-    loop {
-        match Database::connect(options.clone()).await {
-            Err(e) if tries < 50 && e.to_string().contains("database is locked") => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            result => return result,
-        }
-    }
-}
-
-/// Opens a pool (see [`connect_retrying`]) that counts its statements; an error names the database, never a password.
-async fn open(
-    options: ConnectOptions,
-    failure: &str,
-    name: &str,
-    url: &str,
-    statements: &Arc<AtomicU64>,
-) -> anyhow::Result<DatabaseConnection> {
-    let mut conn = connect_retrying(options).await.map_err(|e| {
-        anyhow::anyhow!(
-            "{failure} {name} database at {}: {}",
-            redact_url(url),
-            crate::config::redact_in(&e.to_string(), url)
-        )
-    })?;
-    count_statements(&mut conn, name, statements);
-    Ok(conn)
-}
-
-/// Counts every statement, traces it (verb and time only) and logs slow ones.
-fn count_statements(conn: &mut DatabaseConnection, name: &str, statements: &Arc<AtomicU64>) {
-    let counter = statements.clone();
-    let database: Arc<str> = Arc::from(name);
-    conn.set_metric_callback(move |info| {
-        counter.fetch_add(1, Ordering::Relaxed);
-        // For trace export: one span per statement, under the request's (or job's) span, recorded as the statement
-        // completes (its length in `elapsed_ms`). Only the SQL verb: never the text, never a parameter.
-        let span = tracing::debug_span!(
-            target: "steward::statement",
-            "statement",
-            database = &*database,
-            db.operation = verb(&info.statement.sql),
-            elapsed_ms = info.elapsed.as_secs_f64() * 1000.0,
-            failed = info.failed,
-        );
-        drop(span);
-        if info.elapsed > SLOW_STATEMENT {
-            // The SQL text only: parameter values may be personal data.
-            // Its own target, which trace export leaves out (`telemetry`): the SQL text stays in the local log.
-            tracing::warn!(target: "steward::sql", elapsed_ms = info.elapsed.as_millis() as u64, sql = %info.statement.sql, "slow statement");
-        }
-    });
-}
-
-/// The statement's verb (`SELECT`, `INSERT`, …), for trace spans.
-fn verb(sql: &str) -> &'static str {
-    let first = sql.split_whitespace().next().unwrap_or("");
-    const VERBS: [&str; 10] = [
-        "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "BEGIN", "COMMIT", "ROLLBACK", "PRAGMA",
-        "CREATE",
-    ];
-    VERBS
-        .into_iter()
-        .find(|v| first.eq_ignore_ascii_case(v))
-        .unwrap_or("OTHER")
 }
 
 /// Serialises appends to one chain (or any other per-key critical section) inside a transaction. PostgreSQL takes a

@@ -279,7 +279,7 @@ fn raw_region_access(code: &str) -> Vec<&'static str> {
     if flat.contains(".databases()") {
         found.push("the raw databases() handle");
     }
-    if flat.contains(".db().begin(") {
+    if flat.contains(".db().begin(") || flat.contains(".writer().begin(") {
         found.push("a region transaction that is not a `Work` (use `Scope::begin`)");
     }
     found
@@ -333,6 +333,10 @@ fn the_door_check_sees_raw_access() {
     assert_eq!(raw_region_access("tenancy.databases().control()").len(), 1);
     assert_eq!(
         raw_region_access("let txn = scope\n .db()\n .begin().await?;").len(),
+        1
+    );
+    assert_eq!(
+        raw_region_access("let txn = scope.writer().begin().await?;").len(),
         1
     );
     assert_eq!(

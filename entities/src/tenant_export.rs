@@ -20,6 +20,8 @@ pub struct Model {
     pub subjects: i32,
     pub values_exported: i32,
     pub downloads: i32,
+    /// How many times an erasure emptied it to be built again: a build stores a chunk only at the count it read.
+    pub rebuilds: i32,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
 }

@@ -55,6 +55,7 @@ mod region_m20261203_000002_export_chunks;
 mod region_m20261204_000001_json_columns;
 mod region_m20261205_000001_subject_requests;
 mod region_m20261207_000001_webhook_secrets;
+mod region_m20261208_000001_export_rebuilds;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -114,6 +115,7 @@ impl MigratorTrait for RegionMigrator {
             Box::new(region_m20261204_000001_json_columns::Migration),
             Box::new(region_m20261205_000001_subject_requests::Migration),
             Box::new(region_m20261207_000001_webhook_secrets::Migration),
+            Box::new(region_m20261208_000001_export_rebuilds::Migration),
         ]
     }
 

@@ -7,7 +7,7 @@ pub mod journal;
 pub mod propagation;
 pub mod recipients;
 
-pub(crate) use propagation::{checkpoint, propagate, requeue_erasure};
+pub(crate) use propagation::{propagate, requeue_erasure};
 pub(crate) use recipients::{Extent, recipients, registry_of, transfers_concerning};
 
 use chrono::Utc;
@@ -113,16 +113,20 @@ pub(crate) async fn invalidate(txn: &Work) -> Result<(), AppError> {
     let Some(export) = txn.find::<tenant_export::Entity>().one(txn).await? else {
         return Ok(());
     };
-    txn.delete_many::<tenant_export_chunk::Entity>()
-        .exec(txn)
-        .await?;
+    // The export row first: on PostgreSQL this waits for a build storing a chunk (it holds the row), so the chunks
+    // deleted next include that one.
+    let rebuilds = export.rebuilds + 1;
     let mut reset: tenant_export::ActiveModel = export.into();
     reset.ready = Set(false);
     reset.cursor = Set(None);
     reset.chunks = Set(0);
     reset.subjects = Set(0);
     reset.values_exported = Set(0);
+    reset.rebuilds = Set(rebuilds);
     reset.update(txn).await?;
+    txn.delete_many::<tenant_export_chunk::Entity>()
+        .exec(txn)
+        .await?;
     // The build job (done, or running and about to find its chunk count changed) runs again.
     job::Entity::update_many()
         .col_expr(job::Column::State, JobState::Queued.into())

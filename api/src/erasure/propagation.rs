@@ -1,6 +1,5 @@
 //! Passing an erasure on to the sub-processors that received the data: one propagation row per recipient, delivered
-//! by signed webhook (acknowledged by a 2xx answer) or confirmed by a named person; and the SQLite checkpoint that
-//! makes deleted pages leave the write-ahead log.
+//! by signed webhook (acknowledged by a 2xx answer) or confirmed by a named person.
 
 use std::collections::BTreeSet;
 use steward_entities::erasure_propagation::{PropagationMethod, PropagationState};
@@ -76,8 +75,6 @@ pub(crate) async fn propagate(
     }
     Ok((id, method))
 }
-
-pub(crate) use crate::db::checkpoint;
 
 /// Sends one erasure request to a sub-processor's webhook, signed; a 2xx answer is its acknowledgement.
 pub(crate) async fn deliver(

@@ -117,8 +117,8 @@ pub(crate) async fn build(
             ..Default::default()
         })
         .await?;
-        // Conditional on the chunk count this run started from: an erasure that emptied the export meanwhile wins,
-        // and this chunk is rolled back.
+        // Conditional on the export as this run read it, before reading any subject: an erasure that emptied it since
+        // (`erasure::invalidate` counts a rebuild) wins, and this chunk, which may hold what it erased, is rolled back.
         let moved = txn
             .update_many::<tenant_export::Entity>()
             .col_expr(tenant_export::Column::Cursor, Some(last).into())
@@ -133,6 +133,7 @@ pub(crate) async fn build(
             )
             .filter(tenant_export::Column::Id.eq(export.id))
             .filter(tenant_export::Column::Chunks.eq(seq))
+            .filter(tenant_export::Column::Rebuilds.eq(export.rebuilds))
             .filter(tenant_export::Column::Ready.eq(false))
             .exec(&txn)
             .await?;
@@ -175,6 +176,7 @@ pub(crate) async fn start<C: ConnectionTrait>(
         subjects: Set(0),
         values_exported: Set(0),
         downloads: Set(0),
+        rebuilds: Set(0),
         created_at: Set(now),
         expires_at: Set(download_until(due)),
     }

@@ -352,7 +352,7 @@ pub(super) async fn terminate(
         )
         .await?;
     }
-    crate::erasure::checkpoint(scope.writer()).await?;
+    scope.checkpoint().await?;
     // Every subject was erased with its key; a key left by a subject whose creation failed goes too.
     scope.subject_keys().delete_all().await?;
     let head = chain_head(scope).await?;

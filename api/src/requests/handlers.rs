@@ -149,7 +149,7 @@ pub(crate) async fn erase(
     jobs::complete_in(&txn, job).await?;
     txn.commit_recorded().await?;
     // Deleted pages are zeroed (secure_delete); the WAL still holds the old pages until a checkpoint.
-    crate::erasure::checkpoint(scope.writer()).await?;
+    scope.checkpoint().await?;
     Ok(Outcome::Done)
 }
 
@@ -361,7 +361,7 @@ pub(crate) async fn expire_export(
     }
     jobs::complete_in(&txn, job).await?;
     txn.commit_recorded().await?;
-    crate::erasure::checkpoint(scope.writer()).await?;
+    scope.checkpoint().await?;
     Ok(Outcome::Done)
 }
 

@@ -409,6 +409,6 @@ pub(super) async fn delete_batch(
         })),
     )
     .await?;
-    crate::erasure::checkpoint(scope.writer()).await?;
+    scope.checkpoint().await?;
     Ok(deleted)
 }

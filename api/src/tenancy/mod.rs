@@ -587,10 +587,16 @@ impl Scope {
         &self.db
     }
 
-    /// The tenant's region database for a write outside a [`Work`] transaction (one statement that needs no audit
-    /// event of its own, an SQLite checkpoint).
-    pub fn writer(&self) -> &DatabaseConnection {
+    /// The tenant's region database for a write outside a [`Work`] transaction: one statement that needs no audit
+    /// event of its own (a delivery record, a job's progress). Never for a transaction (`layers.rs` checks).
+    pub(crate) fn writer(&self) -> &DatabaseConnection {
         &self.writer
+    }
+
+    /// After deleting personal data from the region database: on SQLite, empties the WAL into the file (see
+    /// [`crate::db::checkpoint`]).
+    pub async fn checkpoint(&self) -> Result<(), sea_orm::DbErr> {
+        crate::db::checkpoint(&self.writer).await
     }
 
     /// A query on a tenant's rows in the control database (change notices, objections, breach notifications, legal

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Utc;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
@@ -23,7 +24,71 @@ use crate::ids::TenantId;
 const CHUNK: usize = 500;
 
 /// Wrapped keys read lately, by (tenant, subject): at most [`CACHED_KEYS`] (about 150 bytes each).
-pub type KeyCache = quick_cache::sync::Cache<(Uuid, Uuid), Arc<[u8]>>;
+///
+/// A read that missed the cache and an erasure can overlap: the read's statement finds the key, the erasure deletes it
+/// and drops the entry, and only then does the read store what it found, a deleted key back in memory (the erasure's
+/// `subject.erased` event would then say its key was not destroyed). So every deletion counts itself in `deletions`
+/// (after its statement, before dropping the entries), and a read stores what it found only if no deletion counted
+/// since before its statement; one that did drops its entries again after storing them, whichever came first.
+#[derive(Debug)]
+pub struct KeyCache {
+    entries: quick_cache::sync::Cache<(Uuid, Uuid), Arc<[u8]>>,
+    deletions: AtomicU64,
+}
+
+impl KeyCache {
+    pub fn new(capacity: usize) -> Self {
+        KeyCache {
+            entries: quick_cache::sync::Cache::new(capacity),
+            deletions: AtomicU64::new(0),
+        }
+    }
+
+    /// How many deletions have counted so far: read before a statement whose keys are then [`KeyCache::remember`]ed.
+    fn generation(&self) -> u64 {
+        self.deletions.load(Ordering::SeqCst)
+    }
+
+    fn get(&self, key: &(Uuid, Uuid)) -> Option<Arc<[u8]>> {
+        self.entries.get(key)
+    }
+
+    /// Stores keys read by a statement that started at `generation`, unless a deletion counted since.
+    fn remember(
+        &self,
+        generation: u64,
+        found: impl IntoIterator<Item = ((Uuid, Uuid), Arc<[u8]>)>,
+    ) {
+        let mut stored = Vec::new();
+        for (key, wrapped) in found {
+            if self.generation() != generation {
+                break;
+            }
+            self.entries.insert(key, wrapped);
+            stored.push(key);
+        }
+        // A deletion that counted while these were stored may have dropped its entries before they went in.
+        if self.generation() != generation {
+            for key in stored {
+                self.entries.remove(&key);
+            }
+        }
+    }
+
+    /// After a deletion of every key of a tenant: counts it, then drops that tenant's entries.
+    fn forget_tenant(&self, tenant: Uuid) {
+        self.deletions.fetch_add(1, Ordering::SeqCst);
+        self.entries.retain(|(owner, _), _| *owner != tenant);
+    }
+
+    /// After a deletion's statement: counts it, then drops the deleted keys' entries.
+    fn forget(&self, keys: impl IntoIterator<Item = (Uuid, Uuid)>) {
+        self.deletions.fetch_add(1, Ordering::SeqCst);
+        for key in keys {
+            self.entries.remove(&key);
+        }
+    }
+}
 
 /// How many wrapped keys an instance keeps in memory.
 pub const CACHED_KEYS: usize = 50_000;
@@ -53,14 +118,8 @@ impl<'a> SubjectKeys<'a> {
     }
 
     fn forget(&self, subjects: &[Uuid]) {
-        for subject in subjects {
-            self.cache.remove(&(self.tenant.0, *subject));
-        }
-    }
-
-    fn remember(&self, subject: Uuid, wrapped: &[u8]) {
         self.cache
-            .insert((self.tenant.0, subject), Arc::from(wrapped));
+            .forget(subjects.iter().map(|subject| (self.tenant.0, *subject)));
     }
 
     /// Stores a new subject's wrapped key.
@@ -81,6 +140,7 @@ impl<'a> SubjectKeys<'a> {
         if let Some(known) = self.cache.get(&(self.tenant.0, subject)) {
             return Ok(Some(known.to_vec()));
         }
+        let generation = self.cache.generation();
         let found: Option<Vec<u8>> = subject_key::Entity::find()
             .select_only()
             .column(subject_key::Column::WrappedKey)
@@ -90,7 +150,10 @@ impl<'a> SubjectKeys<'a> {
             .one(self.reader)
             .await?;
         if let Some(wrapped) = &found {
-            self.remember(subject, wrapped);
+            self.cache.remember(
+                generation,
+                [((self.tenant.0, subject), Arc::from(wrapped.as_slice()))],
+            );
         }
         Ok(found)
     }
@@ -108,6 +171,7 @@ impl<'a> SubjectKeys<'a> {
             }
         }
         for chunk in unknown.chunks(CHUNK) {
+            let generation = self.cache.generation();
             let rows: Vec<(Uuid, Vec<u8>)> = subject_key::Entity::find()
                 .select_only()
                 .column(subject_key::Column::SubjectId)
@@ -117,10 +181,13 @@ impl<'a> SubjectKeys<'a> {
                 .into_tuple()
                 .all(self.reader)
                 .await?;
-            for (subject, wrapped) in rows {
-                self.remember(subject, &wrapped);
-                found.insert(subject, wrapped);
-            }
+            self.cache.remember(
+                generation,
+                rows.iter().map(|(subject, wrapped)| {
+                    ((self.tenant.0, *subject), Arc::from(wrapped.as_slice()))
+                }),
+            );
+            found.extend(rows);
         }
         Ok(found)
     }
@@ -128,7 +195,6 @@ impl<'a> SubjectKeys<'a> {
     /// Deletes the keys of these subjects (crypto-shredding what any copy of their values holds); how many were there.
     /// On SQLite the deleted pages are zeroed (`secure_delete`) and the WAL is emptied into the file.
     pub async fn delete(&self, subjects: &[Uuid]) -> Result<u64, DbErr> {
-        self.forget(subjects);
         let mut deleted = 0;
         for chunk in subjects.chunks(CHUNK) {
             deleted += subject_key::Entity::delete_many()
@@ -138,7 +204,7 @@ impl<'a> SubjectKeys<'a> {
                 .await?
                 .rows_affected;
         }
-        // Again: a page read racing this delete may have put one back meanwhile.
+        // After the statement: a page read racing it either stores nothing or drops what it stored (`KeyCache`).
         self.forget(subjects);
         if deleted > 0 {
             crate::db::checkpoint(self.db).await?;
@@ -162,9 +228,50 @@ impl<'a> SubjectKeys<'a> {
             .exec(self.db)
             .await?
             .rows_affected;
+        self.cache.forget_tenant(self.tenant.0);
         if deleted > 0 {
             crate::db::checkpoint(self.db).await?;
         }
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> (Uuid, Uuid) {
+        (Uuid::from_bytes([1; 16]), Uuid::from_bytes([n; 16]))
+    }
+
+    #[test]
+    fn a_read_that_started_before_a_deletion_stores_nothing_after_it() {
+        let cache = KeyCache::new(10);
+        // The read's statement starts; meanwhile the erasure deletes and forgets; then the read stores what it found.
+        let started = cache.generation();
+        cache.forget([key(1)]);
+        cache.remember(started, [(key(1), Arc::from(&b"wrapped"[..]))]);
+        assert!(cache.get(&key(1)).is_none(), "a deleted key came back");
+        // A read that starts after the deletion stores what it finds.
+        let started = cache.generation();
+        cache.remember(started, [(key(2), Arc::from(&b"other"[..]))]);
+        assert_eq!(cache.get(&key(2)).as_deref(), Some(&b"other"[..]));
+    }
+
+    #[test]
+    fn a_tenants_deletion_drops_only_its_entries() {
+        let cache = KeyCache::new(10);
+        let other = (Uuid::from_bytes([2; 16]), Uuid::from_bytes([1; 16]));
+        let started = cache.generation();
+        cache.remember(
+            started,
+            [
+                (key(1), Arc::from(&b"a"[..])),
+                (other, Arc::from(&b"b"[..])),
+            ],
+        );
+        cache.forget_tenant(key(1).0);
+        assert!(cache.get(&key(1)).is_none());
+        assert!(cache.get(&other).is_some());
     }
 }
