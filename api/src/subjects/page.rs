@@ -92,11 +92,10 @@ pub struct PageWithRecords {
 /// spread over the whole tenant: [`list`] and [`records_of`] serve it); anything in the range that is not on the page
 /// (the extra row fetched for `hasNextPage`, a subject created in between) is dropped.
 ///
-/// On PostgreSQL both come back from a single statement, one round trip instead of two on the console's most
-/// frequent read (bench/README.md): the page is a materialised CTE, and page and records are rows of one `UNION ALL`,
-/// told apart by a leading 0 (subject) or 1 (record) and decoded by position ([`SUBJECT_COLUMNS`], [`RECORD_COLUMNS`]).
-/// SQLite runs that statement a third slower than two plain ones (its materialised CTE and the sorts for the range's
-/// bounds cost more than the second statement), so there the page and its range are read one after the other.
+/// Both come back from a single statement, one round trip instead of two on the console's most frequent read
+/// (bench/README.md): page and records are rows of one `UNION ALL`, told apart by a leading 0 (subject) or 1 (record)
+/// and decoded by position ([`SUBJECT_COLUMNS`], [`RECORD_COLUMNS`]). On PostgreSQL the page is a materialised CTE and
+/// the records its id range; on SQLite the page's query is repeated for the records' ids instead.
 pub async fn page_with_records(
     scope: &Scope,
     page: Page,
@@ -104,63 +103,63 @@ pub async fn page_with_records(
 ) -> Result<PageWithRecords, AppError> {
     let (query, total) = page_query(scope, page, &SubjectFilter::default(), with_total).await?;
     let backend = scope.db().get_database_backend();
-    if backend != DbBackend::Postgres {
-        let rows = crate::pagination::fetch_page(query, &page, scope.db()).await?;
-        let page = PageOf::from_fetched(rows, &page, total);
-        let records = match (page.rows.first(), page.rows.last()) {
-            (Some(first), Some(last)) => {
-                scope
-                    .find::<personal_data::Entity>()
-                    .filter(personal_data::Column::SubjectId.between(first.id, last.id))
-                    .all(scope.db())
-                    .await?
-            }
-            _ => Vec::new(),
-        };
-        let records = records
-            .into_iter()
-            .map(|r| personal_data::Model {
-                blind_index: None,
-                ..r
-            })
-            .collect();
-        let records = group_by_subject(&page.rows, records);
-        return Ok(PageWithRecords { page, records });
-    }
     let mut statement = query.build(backend);
     let mut values = statement.values.take().map(|v| v.0).unwrap_or_default();
-    values.push(scope.tenant_id().0.into());
+    let tenant = scope.tenant_id().0;
     let columns = &*UNION_COLUMNS;
     // Only numbers we computed and names of our own schema are written into the text; values are bound.
-    statement.sql = format!(
-        "WITH page AS MATERIALIZED ({page} LIMIT {limit}) \
-         SELECT 0, {subjects}, {record_nulls} FROM page \
-         UNION ALL \
-         SELECT 1, {subject_nulls}, {records} FROM \"{table}\" r \
-         WHERE r.\"tenant_id\" = ${tenant} AND r.\"subject_id\" BETWEEN \
-         (SELECT \"id\" FROM page ORDER BY \"id\" LIMIT 1) AND (SELECT \"id\" FROM page ORDER BY \"id\" DESC LIMIT 1)",
-        page = statement.sql,
-        limit = page.fetch_limit(),
-        subjects = columns.subjects,
-        record_nulls = columns.record_nulls,
-        subject_nulls = columns.subject_nulls,
-        records = columns.records,
-        table = personal_data::Entity.table_name(),
-        tenant = values.len(),
-    );
+    statement.sql = if backend == DbBackend::Postgres {
+        values.push(tenant.into());
+        format!(
+            "WITH page AS MATERIALIZED ({page} LIMIT {limit}) \
+             SELECT 0, {subjects}, {record_nulls} FROM page \
+             UNION ALL \
+             SELECT 1, {subject_nulls}, {records} FROM \"{table}\" r \
+             WHERE r.\"tenant_id\" = ${tenant} AND r.\"subject_id\" BETWEEN \
+             (SELECT \"id\" FROM page ORDER BY \"id\" LIMIT 1) AND (SELECT \"id\" FROM page ORDER BY \"id\" DESC LIMIT 1)",
+            page = statement.sql,
+            limit = page.fetch_limit(),
+            subjects = columns.subjects,
+            record_nulls = columns.record_nulls,
+            subject_nulls = columns.subject_nulls,
+            records = columns.records,
+            table = personal_data::Entity.table_name(),
+            tenant = values.len(),
+        )
+    } else {
+        // SQLite: no materialised CTE (its CTE and the sorts for the range's bounds made the statement slower than two
+        // plain ones); the page's query is written twice, once as the page and once for its ids, its values bound
+        // twice (`?` placeholders bind in order).
+        let page_values = values.clone();
+        values.push(tenant.into());
+        values.extend(page_values);
+        format!(
+            "SELECT 0, {subjects}, {record_nulls} FROM ({page} LIMIT {limit}) AS page \
+             UNION ALL \
+             SELECT 1, {subject_nulls}, {records} FROM \"{table}\" r \
+             WHERE r.\"tenant_id\" = ? AND r.\"subject_id\" IN (SELECT \"id\" FROM ({page} LIMIT {limit}))",
+            page = statement.sql,
+            limit = page.fetch_limit(),
+            subjects = columns.subjects,
+            record_nulls = columns.record_nulls,
+            subject_nulls = columns.subject_nulls,
+            records = columns.records,
+            table = personal_data::Entity.table_name(),
+        )
+    };
     statement.values = Some(sea_orm::sea_query::Values(values));
     let rows = scope.db().query_all_raw(statement).await?;
-    let tenant = scope.tenant_id().0;
     let mut subjects = Vec::with_capacity(page.fetch_limit() as usize);
     let mut records = Vec::with_capacity(rows.len());
     for row in &rows {
-        let row = row
-            .try_as_pg_row()
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("a PostgreSQL row was expected")))?;
-        let decoded = match row.try_get_unchecked::<i32, _>(0) {
-            Ok(0) => subject_at(row, tenant, 1).map(|s| subjects.push(s)),
-            Ok(_) => record_at(row, tenant, 1 + SUBJECT_COLUMNS.len()).map(|r| records.push(r)),
-            Err(e) => Err(e),
+        let decoded = if let Some(row) = row.try_as_pg_row() {
+            union_row(row, tenant, &mut subjects, &mut records)
+        } else if let Some(row) = row.try_as_sqlite_row() {
+            union_row(row, tenant, &mut subjects, &mut records)
+        } else {
+            Err(sqlx::Error::Protocol(
+                "a PostgreSQL or SQLite row was expected".into(),
+            ))
         };
         decoded.map_err(|e| AppError::internal(anyhow::anyhow!("decoding a page row: {e}")))?;
     }
@@ -168,6 +167,33 @@ pub async fn page_with_records(
     let page = PageOf::from_fetched(subjects, &page, total);
     let records = group_by_subject(&page.rows, records);
     Ok(PageWithRecords { page, records })
+}
+
+/// One row of [`page_with_records`]'s statement: a subject (leading 0) or a record (leading 1).
+fn union_row<R>(
+    row: &R,
+    tenant: Uuid,
+    subjects: &mut Vec<data_subject::Model>,
+    records: &mut Vec<personal_data::Model>,
+) -> Result<(), sqlx::Error>
+where
+    R: PageRow,
+    for<'r> i32: sqlx::Decode<'r, R::Database>,
+    for<'r> Uuid: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<Uuid>: sqlx::Decode<'r, R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database>,
+    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<DateTime<Utc>>: sqlx::Decode<'r, R::Database>,
+{
+    if row.value::<i32>(0)? == 0 {
+        subjects.push(subject_at(row, tenant, 1)?);
+    } else {
+        records.push(record_at(row, tenant, 1 + SUBJECT_COLUMNS.len())?);
+    }
+    Ok(())
 }
 
 /// Records by subject for the subjects of a page, oldest first; records of anyone else are dropped.
@@ -250,46 +276,83 @@ pub(super) static UNION_COLUMNS: LazyLock<UnionColumns> = LazyLock::new(|| {
 // text column against five type names. The statement is ours and its column types are the migrations'; a decoder
 // that disagreed with them fails `personal::page_reads_match_single_reads` (every field against single reads).
 
+/// What a page's decoders need of a driver's row: read by position, no type check. PostgreSQL's and SQLite's rows.
+pub(super) trait PageRow: Row {
+    fn value<T>(&self, at: usize) -> Result<T, sqlx::Error>
+    where
+        T: for<'r> sqlx::Decode<'r, Self::Database>;
+}
+
+impl<R: Row> PageRow for R
+where
+    usize: sqlx::ColumnIndex<R>,
+{
+    fn value<T>(&self, at: usize) -> Result<T, sqlx::Error>
+    where
+        T: for<'r> sqlx::Decode<'r, Self::Database>,
+    {
+        self.try_get_unchecked(at)
+    }
+}
+
 /// A subject from [`SUBJECT_COLUMNS`] starting at column `at`.
-pub(super) fn subject_at(
-    row: &PgRow,
+pub(super) fn subject_at<R>(
+    row: &R,
     tenant: Uuid,
     at: usize,
-) -> Result<data_subject::Model, sqlx::Error> {
+) -> Result<data_subject::Model, sqlx::Error>
+where
+    R: PageRow,
+    for<'r> Uuid: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<Uuid>: sqlx::Decode<'r, R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database>,
+    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<DateTime<Utc>>: sqlx::Decode<'r, R::Database>,
+{
     Ok(data_subject::Model {
         tenant_id: tenant,
-        id: row.try_get_unchecked(at)?,
-        external_id_sealed: row.try_get_unchecked(at + 1)?,
+        id: row.value(at)?,
+        external_id_sealed: row.value(at + 1)?,
         external_id_index: String::new(),
         wrapped_key: Vec::new(),
-        birth_date_sealed: row.try_get_unchecked(at + 2)?,
-        restricted_at: row.try_get_unchecked(at + 3)?,
-        restricted_by_request: row.try_get_unchecked(at + 4)?,
-        known_under_13: row.try_get_unchecked(at + 5)?,
-        created_at: row.try_get_unchecked(at + 6)?,
-        updated_at: row.try_get_unchecked(at + 7)?,
+        birth_date_sealed: row.value(at + 2)?,
+        restricted_at: row.value(at + 3)?,
+        restricted_by_request: row.value(at + 4)?,
+        known_under_13: row.value(at + 5)?,
+        created_at: row.value(at + 6)?,
+        updated_at: row.value(at + 7)?,
     })
 }
 
 /// A record from [`RECORD_COLUMNS`] starting at column `at`.
-pub(super) fn record_at(
-    row: &PgRow,
+pub(super) fn record_at<R>(
+    row: &R,
     tenant: Uuid,
     at: usize,
-) -> Result<personal_data::Model, sqlx::Error> {
+) -> Result<personal_data::Model, sqlx::Error>
+where
+    R: PageRow,
+    for<'r> Uuid: sqlx::Decode<'r, R::Database>,
+    for<'r> Option<Uuid>: sqlx::Decode<'r, R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database>,
+    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database>,
+{
     Ok(personal_data::Model {
         tenant_id: tenant,
-        id: row.try_get_unchecked(at)?,
-        subject_id: row.try_get_unchecked(at + 1)?,
-        category: row.try_get_unchecked(at + 2)?,
-        purpose: row.try_get_unchecked(at + 3)?,
-        source_sealed: row.try_get_unchecked(at + 4)?,
-        collected_at: row.try_get_unchecked(at + 5)?,
-        sealed_value: row.try_get_unchecked(at + 6)?,
+        id: row.value(at)?,
+        subject_id: row.value(at + 1)?,
+        category: row.value(at + 2)?,
+        purpose: row.value(at + 3)?,
+        source_sealed: row.value(at + 4)?,
+        collected_at: row.value(at + 5)?,
+        sealed_value: row.value(at + 6)?,
         blind_index: None,
-        created_at: row.try_get_unchecked(at + 7)?,
-        updated_at: row.try_get_unchecked(at + 8)?,
-        restricted_by_request: row.try_get_unchecked(at + 9)?,
+        created_at: row.value(at + 7)?,
+        updated_at: row.value(at + 8)?,
+        restricted_by_request: row.value(at + 9)?,
     })
 }
 

@@ -385,6 +385,8 @@ async fn a_page_costs_a_fixed_number_of_statements(backend: Backend) {
         .await;
     }
     let query = "query($f: Int) { dataSubjects(first: $f) { totalCount edges { node { id externalId categories personalData { category value } } } } }";
+    // The subjects' keys in memory first (the first page that opens a subject's values reads its key once).
+    app.gql(&admin, query, json!({ "f": 25 })).await.ok();
     let mut costs = Vec::new();
     for first in [1, 5, 20] {
         let before = app.statements();
@@ -406,7 +408,10 @@ async fn a_page_costs_a_fixed_number_of_statements(backend: Backend) {
         costs[1], costs[2],
         "statements for 1, 5, 20 subjects: {costs:?}"
     );
-    assert!(costs[2] <= 5, "{costs:?}");
+    // The count, and the subjects with their records in one statement on both databases; on PostgreSQL, with no
+    // role-change listener in this test app (the server starts one), each request also reads the roles' version.
+    let version = usize::from(matches!(app.backend, Backend::Postgres(_)));
+    assert_eq!(costs[2] as usize, 2 + version, "{costs:?}");
 }
 
 /// Paging through a tenant whose subject ids interleave with another tenant's: every node carries its own records and
