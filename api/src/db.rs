@@ -174,10 +174,13 @@ pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
         return Ok(());
     }
     for _ in 0..10 {
-        if truncate_wal(db).await? {
-            return Ok(());
+        match truncate_wal(db).await? {
+            Wal::Emptied => return Ok(()),
+            Wal::Behind => tokio::time::sleep(Duration::from_millis(100)).await,
+            // The truncating step waited its busy timeout for a reader (one that began after the deletion): no more
+            // tries in line, each would hold the writer that long again.
+            Wal::Held => break,
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tracing::warn!(
         "an SQLite checkpoint after a deletion could not complete (a reader holds an older snapshot); the deleted \
@@ -187,10 +190,21 @@ pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Empties the WAL into the file if every frame can be copied now: whether it did. A passive checkpoint first (it waits
-/// for no reader, so it never holds the writer long), and only once that has copied every frame the truncating one
-/// (which then waits only for statements in flight).
-async fn truncate_wal(db: &DatabaseConnection) -> Result<bool, DbErr> {
+/// What [`truncate_wal`] found.
+enum Wal {
+    /// Every frame is in the file and the WAL is empty.
+    Emptied,
+    /// A reader on an older snapshot keeps frames from being copied (nothing waited).
+    Behind,
+    /// Every frame was copied, but emptying the WAL waited the busy timeout for a reader still on it.
+    Held,
+}
+
+/// Empties the WAL into the file if every frame can be copied now. A passive checkpoint first (it waits for no reader,
+/// so it never holds the writer long), and only once that has copied every frame the truncating one (which waits, up
+/// to the busy timeout, for readers still on the WAL: statements in flight, or a long reader that began after the
+/// deletion).
+async fn truncate_wal(db: &DatabaseConnection) -> Result<Wal, DbErr> {
     let run = |mode: &'static str| async move {
         let row = db
             .query_one_raw(Statement::from_string(
@@ -210,10 +224,10 @@ async fn truncate_wal(db: &DatabaseConnection) -> Result<bool, DbErr> {
     };
     let (busy, frames, copied) = run("PASSIVE").await?;
     if busy != 0 || copied < frames {
-        return Ok(false);
+        return Ok(Wal::Behind);
     }
     let (busy, _, _) = run("TRUNCATE").await?;
-    Ok(busy == 0)
+    Ok(if busy == 0 { Wal::Emptied } else { Wal::Held })
 }
 
 /// The SQLite files with a checkpoint being retried (one retrying task per file).
@@ -247,13 +261,14 @@ async fn retry_checkpoint(db: DatabaseConnection) {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(30));
             match truncate_wal(&db).await {
-                Ok(true) => {
+                Ok(Wal::Emptied) => {
                     tracing::info!(
                         "the delayed SQLite checkpoint completed: the deleted pages left the WAL file"
                     );
                     break;
                 }
-                Ok(false) => failures = 0,
+                // Held: the writer waited the busy timeout once in this interval (at most every 30 s from here).
+                Ok(Wal::Behind | Wal::Held) => failures = 0,
                 // A busy writer (acquire timeout) is tried again; a pool that stays unusable (closed) ends the task.
                 Err(e) if failures < 5 => {
                     failures += 1;

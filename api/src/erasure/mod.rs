@@ -11,7 +11,8 @@ pub(crate) use propagation::{propagate, requeue_erasure};
 pub(crate) use recipients::{Extent, recipients, registry_of, transfers_concerning};
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use steward_entities::job::JobState;
 use steward_entities::{
     data_subject, dsr_request, guardian_consent, job, personal_data, subject_export, tenant_export,
@@ -115,15 +116,24 @@ pub(crate) async fn invalidate(txn: &Work) -> Result<(), AppError> {
     };
     // The export row first: on PostgreSQL this waits for a build storing a chunk (it holds the row), so the chunks
     // deleted next include that one.
-    let rebuilds = export.rebuilds + 1;
-    let mut reset: tenant_export::ActiveModel = export.into();
-    reset.ready = Set(false);
-    reset.cursor = Set(None);
-    reset.chunks = Set(0);
-    reset.subjects = Set(0);
-    reset.values_exported = Set(0);
-    reset.rebuilds = Set(rebuilds);
-    reset.update(txn).await?;
+    // The count is raised in the statement, not written back as read: two erasures emptying it at once (two instances)
+    // count two rebuilds, so a build that read the export between them cannot match either.
+    txn.update_many::<tenant_export::Entity>()
+        .col_expr(tenant_export::Column::Ready, false.into())
+        .col_expr(
+            tenant_export::Column::Cursor,
+            Option::<uuid::Uuid>::None.into(),
+        )
+        .col_expr(tenant_export::Column::Chunks, 0.into())
+        .col_expr(tenant_export::Column::Subjects, 0.into())
+        .col_expr(tenant_export::Column::ValuesExported, 0.into())
+        .col_expr(
+            tenant_export::Column::Rebuilds,
+            sea_orm::sea_query::Expr::col(tenant_export::Column::Rebuilds).add(1),
+        )
+        .filter(tenant_export::Column::Id.eq(export.id))
+        .exec(txn)
+        .await?;
     txn.delete_many::<tenant_export_chunk::Entity>()
         .exec(txn)
         .await?;
