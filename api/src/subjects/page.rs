@@ -107,24 +107,17 @@ pub async fn page_with_records(
     let mut values = statement.values.take().map(|v| v.0).unwrap_or_default();
     let tenant = scope.tenant_id().0;
     let columns = &*UNION_COLUMNS;
-    // Only numbers we computed and names of our own schema are written into the text; values are bound.
-    statement.sql = if backend == DbBackend::Postgres {
+    let (page_sql, limit) = (statement.sql, page.fetch_limit());
+    // The page (`source`), and how the records name the tenant and the page's subjects.
+    let (with, source, tenant_param, of_page) = if backend == DbBackend::Postgres {
         values.push(tenant.into());
-        format!(
-            "WITH page AS MATERIALIZED ({page} LIMIT {limit}) \
-             SELECT 0, {subjects}, {record_nulls} FROM page \
-             UNION ALL \
-             SELECT 1, {subject_nulls}, {records} FROM \"{table}\" r \
-             WHERE r.\"tenant_id\" = ${tenant} AND r.\"subject_id\" BETWEEN \
-             (SELECT \"id\" FROM page ORDER BY \"id\" LIMIT 1) AND (SELECT \"id\" FROM page ORDER BY \"id\" DESC LIMIT 1)",
-            page = statement.sql,
-            limit = page.fetch_limit(),
-            subjects = columns.subjects,
-            record_nulls = columns.record_nulls,
-            subject_nulls = columns.subject_nulls,
-            records = columns.records,
-            table = personal_data::Entity.table_name(),
-            tenant = values.len(),
+        (
+            format!("WITH page AS MATERIALIZED ({page_sql} LIMIT {limit}) "),
+            "page".to_owned(),
+            format!("${}", values.len()),
+            "BETWEEN (SELECT \"id\" FROM page ORDER BY \"id\" LIMIT 1) \
+             AND (SELECT \"id\" FROM page ORDER BY \"id\" DESC LIMIT 1)"
+                .to_owned(),
         )
     } else {
         // SQLite: no materialised CTE (its CTE and the sorts for the range's bounds made the statement slower than two
@@ -133,20 +126,25 @@ pub async fn page_with_records(
         let page_values = values.clone();
         values.push(tenant.into());
         values.extend(page_values);
-        format!(
-            "SELECT 0, {subjects}, {record_nulls} FROM ({page} LIMIT {limit}) AS page \
-             UNION ALL \
-             SELECT 1, {subject_nulls}, {records} FROM \"{table}\" r \
-             WHERE r.\"tenant_id\" = ? AND r.\"subject_id\" IN (SELECT \"id\" FROM ({page} LIMIT {limit}))",
-            page = statement.sql,
-            limit = page.fetch_limit(),
-            subjects = columns.subjects,
-            record_nulls = columns.record_nulls,
-            subject_nulls = columns.subject_nulls,
-            records = columns.records,
-            table = personal_data::Entity.table_name(),
+        (
+            String::new(),
+            format!("({page_sql} LIMIT {limit}) AS page"),
+            "?".to_owned(),
+            format!("IN (SELECT \"id\" FROM ({page_sql} LIMIT {limit}))"),
         )
     };
+    // Only numbers we computed and names of our own schema are written into the text; values are bound.
+    statement.sql = format!(
+        "{with}SELECT 0, {subjects}, {record_nulls} FROM {source} \
+         UNION ALL \
+         SELECT 1, {subject_nulls}, {records} FROM \"{table}\" r \
+         WHERE r.\"tenant_id\" = {tenant_param} AND r.\"subject_id\" {of_page}",
+        subjects = columns.subjects,
+        record_nulls = columns.record_nulls,
+        subject_nulls = columns.subject_nulls,
+        records = columns.records,
+        table = personal_data::Entity.table_name(),
+    );
     statement.values = Some(sea_orm::sea_query::Values(values));
     let rows = scope.db().query_all_raw(statement).await?;
     let mut subjects = Vec::with_capacity(page.fetch_limit() as usize);
