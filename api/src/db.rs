@@ -17,10 +17,12 @@ use steward_migration::{ControlMigrator, KeysMigrator, RegionMigrator};
 
 use crate::config::Config;
 
+mod checkpoint;
 mod key_databases;
 mod pools;
 use crate::crypto::{Keyring, TenantKeys};
 use crate::ids::TenantId;
+pub(crate) use checkpoint::checkpoint;
 use pools::{connect_one, connect_readers, sqlite_readers};
 
 const SLOW_STATEMENT: Duration = Duration::from_millis(500);
@@ -160,131 +162,6 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
-}
-
-/// After deleting personal data on SQLite: the deleted pages are zeroed (`secure_delete`), but the WAL still holds
-/// them until a checkpoint, which this forces. Nothing to do on PostgreSQL.
-///
-/// A checkpoint cannot complete while a reader is on a snapshot older than the deletion (ours for a statement's
-/// length; another process's, a backup, for longer). It is tried for about a second without holding the writer; if a
-/// reader outlasts that, it is logged and tried again in the background (every second, then less often) until it
-/// completes, so the erased pages leave the WAL as soon as that reader is done.
-pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
-    if db.get_database_backend() != DbBackend::Sqlite {
-        return Ok(());
-    }
-    for _ in 0..10 {
-        match truncate_wal(db).await? {
-            Wal::Emptied => return Ok(()),
-            Wal::Behind => tokio::time::sleep(Duration::from_millis(100)).await,
-            // The truncating step waited its busy timeout for a reader (one that began after the deletion): no more
-            // tries in line, each would hold the writer that long again.
-            Wal::Held => break,
-        }
-    }
-    tracing::warn!(
-        "an SQLite checkpoint after a deletion could not complete (a reader holds an older snapshot); the deleted \
-         pages stay in the WAL file until it does: trying again in the background"
-    );
-    retry_checkpoint(db.clone()).await;
-    Ok(())
-}
-
-/// What [`truncate_wal`] found.
-enum Wal {
-    /// Every frame is in the file and the WAL is empty.
-    Emptied,
-    /// A reader on an older snapshot keeps frames from being copied (nothing waited).
-    Behind,
-    /// Every frame was copied, but emptying the WAL waited the busy timeout for a reader still on it.
-    Held,
-}
-
-/// Empties the WAL into the file if every frame can be copied now. A passive checkpoint first (it waits for no reader,
-/// so it never holds the writer long), and only once that has copied every frame the truncating one (which waits, up
-/// to the busy timeout, for readers still on the WAL: statements in flight, or a long reader that began after the
-/// deletion).
-async fn truncate_wal(db: &DatabaseConnection) -> Result<Wal, DbErr> {
-    let run = |mode: &'static str| async move {
-        let row = db
-            .query_one_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                format!("PRAGMA wal_checkpoint({mode})"),
-            ))
-            .await?;
-        // Its columns: busy (1 when it could not complete), frames in the WAL, frames copied into the file.
-        let Some(row) = row else {
-            return Ok::<_, DbErr>((0, 0, 0));
-        };
-        Ok((
-            row.try_get_by_index::<i64>(0)?,
-            row.try_get_by_index::<i64>(1)?,
-            row.try_get_by_index::<i64>(2)?,
-        ))
-    };
-    let (busy, frames, copied) = run("PASSIVE").await?;
-    if busy != 0 || copied < frames {
-        return Ok(Wal::Behind);
-    }
-    let (busy, _, _) = run("TRUNCATE").await?;
-    Ok(if busy == 0 { Wal::Emptied } else { Wal::Held })
-}
-
-/// The SQLite files with a checkpoint being retried (one retrying task per file).
-static RETRYING: std::sync::Mutex<std::collections::BTreeSet<String>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// Tries `db`'s checkpoint again until it completes, or until its pool is closed (whose last connection, the writer,
-/// checkpoints as it closes). One task per file, however many deletions met the same long reader.
-async fn retry_checkpoint(db: DatabaseConnection) {
-    let file = match db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT file FROM pragma_database_list WHERE name = 'main'",
-        ))
-        .await
-    {
-        Ok(Some(row)) => row.try_get_by_index::<String>(0).unwrap_or_default(),
-        _ => String::new(),
-    };
-    if !RETRYING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(file.clone())
-    {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut wait = Duration::from_secs(1);
-        let mut failures = 0;
-        loop {
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(30));
-            match truncate_wal(&db).await {
-                Ok(Wal::Emptied) => {
-                    tracing::info!(
-                        "the delayed SQLite checkpoint completed: the deleted pages left the WAL file"
-                    );
-                    break;
-                }
-                // Held: the writer waited the busy timeout once in this interval (at most every 30 s from here).
-                Ok(Wal::Behind | Wal::Held) => failures = 0,
-                // A busy writer (acquire timeout) is tried again; a pool that stays unusable (closed) ends the task.
-                Err(e) if failures < 5 => {
-                    failures += 1;
-                    tracing::debug!(error = %e, "an SQLite checkpoint retry failed");
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "stopped retrying an SQLite checkpoint");
-                    break;
-                }
-            }
-        }
-        RETRYING
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&file);
-    });
 }
 
 impl Databases {

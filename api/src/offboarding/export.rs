@@ -15,6 +15,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use chrono::{Duration, Utc};
 use futures_util::Stream;
+use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -117,6 +118,9 @@ pub(crate) async fn build(
             ..Default::default()
         })
         .await?;
+        if !still_there(&txn, export.cursor, last, (chunk.subjects, chunk.values)).await? {
+            return Ok(Outcome::Later(Utc::now()));
+        }
         // Conditional on the export as this run read it, before reading any subject: an erasure that emptied it since
         // (`erasure::invalidate` counts a rebuild) wins, and this chunk, which may hold what it erased, is rolled back.
         let moved = txn
@@ -150,6 +154,42 @@ pub(crate) async fn build(
     }
     // More to do: the next run continues after the cursor, once the other due jobs had their turn.
     Ok(Outcome::Later(Utc::now()))
+}
+
+/// Whether the chunk's subjects and values are all still there, on PostgreSQL locked (`FOR SHARE`) until the chunk
+/// commits. A row an open transaction deleted (or changes) is skipped, not waited for (waiting could deadlock with an
+/// erasure deleting many subjects), and the chunk is read again at the next run: a chunk holding what an erasure still
+/// in flight deleted is never stored, whether or not that erasure found the export to empty (one created after its
+/// check, the offboarding having begun meanwhile, is not emptied, and its rebuild count does not move). SQLite has one
+/// writer: an erasure either committed before the export existed, or sees it and counts a rebuild.
+async fn still_there(
+    txn: &Work,
+    after: Option<Uuid>,
+    last: Uuid,
+    (subjects_read, values_read): (i32, i32),
+) -> Result<bool, AppError> {
+    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(true);
+    }
+    let mut subjects = txn
+        .find::<data_subject::Entity>()
+        .select_only()
+        .column(data_subject::Column::Id)
+        .filter(data_subject::Column::Id.lte(last))
+        .lock_with_behavior(LockType::Share, LockBehavior::SkipLocked);
+    let mut values = txn
+        .find::<personal_data::Entity>()
+        .select_only()
+        .column(personal_data::Column::Id)
+        .filter(personal_data::Column::SubjectId.lte(last))
+        .lock_with_behavior(LockType::Share, LockBehavior::SkipLocked);
+    if let Some(after) = after {
+        subjects = subjects.filter(data_subject::Column::Id.gt(after));
+        values = values.filter(personal_data::Column::SubjectId.gt(after));
+    }
+    let subjects: Vec<Uuid> = subjects.into_tuple().all(txn).await?;
+    let values: Vec<Uuid> = values.into_tuple().all(txn).await?;
+    Ok(subjects.len() == subjects_read as usize && values.len() == values_read as usize)
 }
 
 /// A new, empty export with a key of its own: created with the offboarding (so `tenantExport` says at once that it is
@@ -284,16 +324,18 @@ async fn finish(
     export: tenant_export::Model,
     due: Option<chrono::DateTime<Utc>>,
 ) -> Result<bool, AppError> {
-    let (subjects, values, id, chunks) = (
+    let (subjects, values, id, chunks, rebuilds) = (
         export.subjects,
         export.values_exported,
         export.id,
         export.chunks,
+        export.rebuilds,
     );
     let tenant = scope.tenant_id();
     let mut txn = scope.begin().await?;
     // The download window runs from when it can be downloaded. Conditional, like each chunk: an export emptied by an
-    // erasure meanwhile is not declared ready (its job was queued again).
+    // erasure meanwhile is not declared ready (its job was queued again), even once another run rebuilt it to as many
+    // chunks as this one read.
     let expires_at = download_until(due);
     let done = txn
         .update_many::<tenant_export::Entity>()
@@ -301,6 +343,7 @@ async fn finish(
         .col_expr(tenant_export::Column::ExpiresAt, expires_at.into())
         .filter(tenant_export::Column::Id.eq(id))
         .filter(tenant_export::Column::Chunks.eq(chunks))
+        .filter(tenant_export::Column::Rebuilds.eq(rebuilds))
         .filter(tenant_export::Column::Ready.eq(false))
         .exec(&txn)
         .await?;

@@ -289,6 +289,7 @@ pub(super) async fn erase_batch(
         })),
     )
     .await?;
+    scope.checkpoint().await?;
     Ok(())
 }
 
@@ -352,9 +353,9 @@ pub(super) async fn terminate(
         )
         .await?;
     }
-    scope.checkpoint().await?;
     // Every subject was erased with its key; a key left by a subject whose creation failed goes too.
     scope.subject_keys().delete_all().await?;
+    scope.checkpoint().await?;
     let head = chain_head(scope).await?;
     let keys_destroyed = keys_destroyed(scope).await?;
     let document = json!({

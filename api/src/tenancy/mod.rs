@@ -593,10 +593,11 @@ impl Scope {
         &self.writer
     }
 
-    /// After deleting personal data from the region database: on SQLite, empties the WAL into the file (see
-    /// [`crate::db::checkpoint`]).
+    /// After deleting personal data or subject keys, once the transaction committed: on SQLite, empties the WAL of the
+    /// region database and of its subject-key database into their files (see [`crate::db::checkpoint`]).
     pub async fn checkpoint(&self) -> Result<(), sea_orm::DbErr> {
-        crate::db::checkpoint(&self.writer).await
+        crate::db::checkpoint(&self.writer).await?;
+        crate::db::checkpoint(&self.keys_db).await
     }
 
     /// A query on a tenant's rows in the control database (change notices, objections, breach notifications, legal

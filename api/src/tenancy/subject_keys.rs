@@ -193,8 +193,18 @@ impl<'a> SubjectKeys<'a> {
     }
 
     /// Deletes the keys of these subjects (crypto-shredding what any copy of their values holds); how many were there.
-    /// On SQLite the deleted pages are zeroed (`secure_delete`) and the WAL is emptied into the file.
+    /// On SQLite the deleted pages are zeroed (`secure_delete`); the caller empties the WAL into the file once its
+    /// region transaction committed ([`crate::tenancy::Scope::checkpoint`]), so no reader of this database holds up
+    /// the region's writer meanwhile.
     pub async fn delete(&self, subjects: &[Uuid]) -> Result<u64, DbErr> {
+        let deleted = self.delete_chunks(subjects).await;
+        // After the statements, and whether or not they all succeeded (the chunks before a failed one are deleted): a
+        // page read racing them either stores nothing or drops what it stored (`KeyCache`).
+        self.forget(subjects);
+        deleted
+    }
+
+    async fn delete_chunks(&self, subjects: &[Uuid]) -> Result<u64, DbErr> {
         let mut deleted = 0;
         for chunk in subjects.chunks(CHUNK) {
             deleted += subject_key::Entity::delete_many()
@@ -203,11 +213,6 @@ impl<'a> SubjectKeys<'a> {
                 .exec(self.db)
                 .await?
                 .rows_affected;
-        }
-        // After the statement: a page read racing it either stores nothing or drops what it stored (`KeyCache`).
-        self.forget(subjects);
-        if deleted > 0 {
-            crate::db::checkpoint(self.db).await?;
         }
         Ok(deleted)
     }
@@ -221,18 +226,15 @@ impl<'a> SubjectKeys<'a> {
             .await
     }
 
-    /// Deletes every key of the tenant (its data deleted at the end of its contract).
+    /// Deletes every key of the tenant (its data deleted at the end of its contract); the caller checkpoints, as after
+    /// [`SubjectKeys::delete`].
     pub async fn delete_all(&self) -> Result<u64, DbErr> {
         let deleted = subject_key::Entity::delete_many()
             .filter(subject_key::Column::TenantId.eq(self.tenant.0))
             .exec(self.db)
-            .await?
-            .rows_affected;
+            .await;
         self.cache.forget_tenant(self.tenant.0);
-        if deleted > 0 {
-            crate::db::checkpoint(self.db).await?;
-        }
-        Ok(deleted)
+        Ok(deleted?.rows_affected)
     }
 }
 

@@ -163,7 +163,30 @@ async fn an_erased_key_leaves_the_disk_once_a_long_reader_ends() {
         json!({ "t": t, "id": erasure, "v": v }),
     )
     .await;
-    assert!(app.run_jobs().await >= 1);
+    // The erasure's region transaction commits before the key database's checkpoint waits on that reader: the
+    // region's writer is free again just after the key's deletion, not held while the checkpoint is tried (~1 s).
+    let region = app.raw_db("eu").await;
+    let before = keys_stored(&app).await;
+    let region_free = async {
+        while keys_stored(&app).await == before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let deleted = std::time::Instant::now();
+        while region
+            .execute_unprepared("PRAGMA busy_timeout = 0; BEGIN IMMEDIATE; ROLLBACK")
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        deleted.elapsed()
+    };
+    let (ran, held) = tokio::join!(app.run_jobs(), region_free);
+    assert!(ran >= 1);
+    assert!(
+        held < Duration::from_millis(600),
+        "the region's writer was held {held:?} after the key was deleted"
+    );
     let page = app.gql(&admin, PAGE, json!({})).await;
     assert!(
         !page.body.to_string().contains("gone@disk.example"),

@@ -349,3 +349,76 @@ mod a_chunk_read_before_an_erasure_does_not_land_after_it {
         }
     }
 }
+
+/// A retention sweep's transaction is still open (held after it looked for an export to empty, before it commits) when
+/// the offboarding begins and the export's first chunk is read: that chunk, read with the deletion not yet visible, must
+/// not be stored. The sweep found no export, so no rebuild is counted; the chunk's own check of its rows is what holds.
+async fn a_deletion_in_flight_when_the_export_begins_is_not_in_it(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use std::time::Duration;
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Late Export Co", "eu").await;
+    let admin = app.invite(&t, "late-admin", "CLIENT_ADMIN").await;
+    let old = (chrono::Utc::now() - chrono::Duration::days(400)).to_rfc3339();
+    let created = app
+        .gql(
+            &admin,
+            CREATE,
+            json!({ "i": { "externalId": "late-1", "personalData": [
+                { "category": "user.contact.email", "value": "expired.value@example.org",
+                  "purpose": "essential.service", "source": "app", "collectedAt": old },
+                { "category": "user.name", "value": "Kept Name", "purpose": "essential.service", "source": "app" },
+            ] } }),
+        )
+        .await;
+    created.ok();
+    app.gql(
+        &admin,
+        "mutation($i: RetentionRuleInput!) { setRetentionRule(input: $i) { id } }",
+        json!({ "i": { "category": "user.contact.email", "periodDays": 30 } }),
+    )
+    .await
+    .ok();
+
+    let outside = app.raw_db("eu").await;
+    let held = outside.begin().await.unwrap();
+    held.execute_unprepared("LOCK TABLE retention_runs IN SHARE MODE")
+        .await
+        .unwrap();
+    let tenancy = app.state.tenancy().clone();
+    let sweep =
+        tokio::spawn(async move { steward::retention::sweep(&tenancy, chrono::Utc::now()).await });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!sweep.is_finished(), "the sweep waits to record its run");
+
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "RETURN_THEN_DELETE" }))
+        .await
+        .ok();
+    for _ in 0..3 {
+        tokio::time::timeout(Duration::from_secs(10), app.run_jobs())
+            .await
+            .expect("the export's build does not wait for the sweep");
+    }
+    held.commit().await.unwrap();
+    assert_eq!(sweep.await.unwrap().unwrap(), 1);
+
+    for _ in 0..3 {
+        app.run_jobs().await;
+    }
+    let export = app.gql(&admin, EXPORT, json!({})).await;
+    assert_eq!(export.ok()["tenantExport"]["ready"], true);
+    let lines = download_text(&app, &admin).await;
+    assert!(!lines.contains("expired.value@example.org"), "{lines}");
+    assert!(lines.contains("Kept Name"), "{lines}");
+}
+
+/// PostgreSQL only, for the same reason as the test above.
+mod a_deletion_in_flight_when_the_export_begins_is_not_in_it {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(backend) = steward_tests::Backend::postgres() {
+            super::a_deletion_in_flight_when_the_export_begins_is_not_in_it(backend).await
+        }
+    }
+}
