@@ -1,5 +1,6 @@
 //! Emptying an SQLite database's WAL into its file after a deletion, so erased values leave the disk.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
@@ -9,27 +10,38 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 ///
 /// A checkpoint cannot complete while a reader is on a snapshot older than the deletion (ours for a statement's
 /// length; another process's, a backup, for longer). It is tried for about a second without holding the writer; if a
-/// reader outlasts that, it is logged and tried again in the background (every second, then less often) until it
-/// completes, so the erased pages leave the WAL as soon as that reader is done.
-pub(crate) async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
+/// reader outlasts that, or the checkpoint fails (no connection free in time), it is logged and tried again in the
+/// background (every second, then less often) until it completes, so the erased pages leave the WAL as soon as that
+/// reader is done. While such a retry is under way for the file, this tries once and leaves the rest to it. The
+/// deletion committed before this is called, so nothing here is the caller's error.
+pub(crate) async fn checkpoint(db: &DatabaseConnection) {
     if db.get_database_backend() != DbBackend::Sqlite {
-        return Ok(());
+        return;
     }
-    for _ in 0..10 {
-        match truncate_wal(db).await? {
-            Wal::Emptied => return Ok(()),
-            Wal::Behind => tokio::time::sleep(Duration::from_millis(100)).await,
+    let tries = if retrying(db).await { 1 } else { 10 };
+    for _ in 0..tries {
+        match truncate_wal(db).await {
+            Ok(Wal::Emptied) => return,
+            Ok(Wal::Behind) => tokio::time::sleep(Duration::from_millis(100)).await,
             // The truncating step waited `TRUNCATE_WAIT` for a reader (one that began after the deletion): the rest
             // is left to the background, so the writes queued behind this one are not held up again and again.
-            Wal::Held => break,
+            Ok(Wal::Held) => break,
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "an SQLite checkpoint after a deletion failed; the deleted pages stay in the WAL file until it \
+                     completes: trying again in the background"
+                );
+                checkpoint_later(db);
+                return;
+            }
         }
     }
     tracing::warn!(
         "an SQLite checkpoint after a deletion could not complete (a reader holds an older snapshot); the deleted \
          pages stay in the WAL file until it does: trying again in the background"
     );
-    retry_checkpoint(db.clone()).await;
-    Ok(())
+    checkpoint_later(db);
 }
 
 /// What [`truncate_wal`] found.
@@ -53,7 +65,9 @@ const TRUNCATE_WAIT: Duration = Duration::from_millis(200);
 /// (the pool opens another), so it never goes back to the pool with the short timeout, even if this is cancelled.
 async fn truncate_wal(db: &DatabaseConnection) -> Result<Wal, DbErr> {
     use sea_orm::sqlx;
-    let failed = |e: sqlx::Error| DbErr::Custom(format!("SQLite checkpoint: {e}"));
+    // As any other statement's error, so a pool with no free connection reads as unavailable (`is_unavailable`).
+    let failed =
+        |e: sqlx::Error| DbErr::Exec(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e)));
     let mut conn = db
         .get_sqlite_connection_pool()
         .acquire()
@@ -66,7 +80,9 @@ async fn truncate_wal(db: &DatabaseConnection) -> Result<Wal, DbErr> {
         .fetch_one(&mut *conn)
         .await
         .map_err(failed)?;
-    if frames < 0 {
+    // Not in WAL mode (an in-memory database), or nothing written since the WAL was last emptied: nothing to copy,
+    // and no reason to wait for a reader or to reopen the connection.
+    if frames <= 0 {
         return Ok(Wal::Emptied);
     }
     if busy != 0 || copied < frames {
@@ -85,14 +101,15 @@ async fn truncate_wal(db: &DatabaseConnection) -> Result<Wal, DbErr> {
     Ok(if busy == 0 { Wal::Emptied } else { Wal::Held })
 }
 
-/// The SQLite files with a checkpoint being retried (one retrying task per file).
+/// The SQLite files with a checkpoint being retried (one retrying task per file), and how many there are (read first,
+/// so a checkpoint with no retry under way does not look up its file).
 static RETRYING: std::sync::Mutex<std::collections::BTreeSet<String>> =
     std::sync::Mutex::new(std::collections::BTreeSet::new());
+static RETRY_TASKS: AtomicUsize = AtomicUsize::new(0);
 
-/// Tries `db`'s checkpoint again until it completes, or until its pool is closed (whose last connection, the writer,
-/// checkpoints as it closes). One task per file, however many deletions met the same long reader.
-async fn retry_checkpoint(db: DatabaseConnection) {
-    let file = match db
+/// The file of `db`'s main database ("" for an in-memory one).
+async fn file_of(db: &DatabaseConnection) -> String {
+    match db
         .query_one_raw(Statement::from_string(
             DbBackend::Sqlite,
             "SELECT file FROM pragma_database_list WHERE name = 'main'",
@@ -101,15 +118,40 @@ async fn retry_checkpoint(db: DatabaseConnection) {
     {
         Ok(Some(row)) => row.try_get_by_index::<String>(0).unwrap_or_default(),
         _ => String::new(),
-    };
-    if !RETRYING
+    }
+}
+
+/// Whether a background checkpoint of `db`'s file is under way.
+async fn retrying(db: &DatabaseConnection) -> bool {
+    if RETRY_TASKS.load(Ordering::Acquire) == 0 {
+        return false;
+    }
+    let file = file_of(db).await;
+    RETRYING
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(file.clone())
-    {
+        .contains(&file)
+}
+
+/// Empties `db`'s WAL in the background, about a second from now, then again until it completes or its pool is closed
+/// (whose last connection, the writer, checkpoints as it closes). One task per file, however many deletions met the
+/// same long reader. For a deletion whose checkpoint did not complete, and for one no checkpoint may follow (a
+/// transaction that failed after it). Nothing to do on PostgreSQL.
+pub(crate) fn checkpoint_later(db: &DatabaseConnection) {
+    if db.get_database_backend() != DbBackend::Sqlite {
         return;
     }
+    let db = db.clone();
     tokio::spawn(async move {
+        let file = file_of(&db).await;
+        if !RETRYING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(file.clone())
+        {
+            return;
+        }
+        RETRY_TASKS.fetch_add(1, Ordering::AcqRel);
         let mut wait = Duration::from_secs(1);
         let mut failures = 0;
         loop {
@@ -121,8 +163,8 @@ async fn retry_checkpoint(db: DatabaseConnection) {
             }
             match truncate_wal(&db).await {
                 Ok(Wal::Emptied) => {
-                    tracing::info!(
-                        "the delayed SQLite checkpoint completed: the deleted pages left the WAL file"
+                    tracing::debug!(
+                        "a delayed SQLite checkpoint completed: the deleted pages left the WAL file"
                     );
                     break;
                 }
@@ -143,6 +185,7 @@ async fn retry_checkpoint(db: DatabaseConnection) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&file);
+        RETRY_TASKS.fetch_sub(1, Ordering::AcqRel);
     });
 }
 
@@ -193,7 +236,7 @@ mod tests {
             .unwrap();
 
         let started = std::time::Instant::now();
-        checkpoint(&writer).await.unwrap();
+        checkpoint(&writer).await;
         let held = started.elapsed();
         assert!(
             held < Duration::from_secs(2),
@@ -214,5 +257,93 @@ mod tests {
             emptied.is_ok(),
             "the WAL was not emptied after the reader ended"
         );
+    }
+
+    async fn writer_with_deleted_rows(
+        dir: &std::path::Path,
+        acquire: Option<Duration>,
+    ) -> DatabaseConnection {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("wal.db").display());
+        let statements = Arc::new(AtomicU64::new(0));
+        let writer = super::super::connect_one(
+            "test",
+            &url,
+            1,
+            acquire,
+            Duration::from_secs(5),
+            &statements,
+        )
+        .await
+        .unwrap();
+        writer
+            .execute_unprepared("CREATE TABLE t (v BLOB); INSERT INTO t VALUES (randomblob(40000))")
+            .await
+            .unwrap();
+        writer.execute_unprepared("DELETE FROM t").await.unwrap();
+        writer
+    }
+
+    fn wal_len(dir: &std::path::Path) -> u64 {
+        std::fs::metadata(dir.join("wal.db-wal")).map_or(0, |m| m.len())
+    }
+
+    /// A deletion no checkpoint follows (its transaction failed after it) still leaves the WAL: the checkpoint queued
+    /// with it empties the WAL in the background.
+    #[tokio::test]
+    async fn a_queued_checkpoint_empties_the_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_with_deleted_rows(dir.path(), None).await;
+        assert!(wal_len(dir.path()) > 0);
+        checkpoint_later(&writer);
+        let emptied = tokio::time::timeout(Duration::from_secs(10), async {
+            while wal_len(dir.path()) > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(
+            emptied.is_ok(),
+            "the queued checkpoint did not empty the WAL"
+        );
+    }
+
+    /// With no free connection (the writer busy past the acquire timeout) the checkpoint fails as a database that is
+    /// unavailable, not as an internal error; the caller, whose deletion committed, is not failed, and the retry in
+    /// the background empties the WAL once the writer is free.
+    #[tokio::test]
+    async fn a_busy_writer_is_unavailable_and_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_with_deleted_rows(dir.path(), Some(Duration::from_millis(100))).await;
+        let busy = writer.get_sqlite_connection_pool().acquire().await.unwrap();
+        let Err(e) = truncate_wal(&writer).await else {
+            panic!("a checkpoint ran with the only connection taken");
+        };
+        assert!(crate::error::is_unavailable(&e), "{e:?}");
+        checkpoint(&writer).await;
+        assert!(wal_len(dir.path()) > 0);
+        drop(busy);
+        let emptied = tokio::time::timeout(Duration::from_secs(10), async {
+            while wal_len(dir.path()) > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(emptied.is_ok(), "the retry did not empty the WAL");
+    }
+
+    /// Nothing written since the WAL was emptied: nothing to wait for, and the writer's connection is kept.
+    #[tokio::test]
+    async fn an_empty_wal_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_with_deleted_rows(dir.path(), None).await;
+        checkpoint(&writer).await;
+        assert_eq!(wal_len(dir.path()), 0);
+        writer
+            .execute_unprepared("PRAGMA busy_timeout = 4321")
+            .await
+            .unwrap();
+        checkpoint(&writer).await;
+        // The same connection (a new one would have the configured 5 s).
+        assert_eq!(busy_timeout(&writer).await, 4321);
     }
 }

@@ -105,24 +105,12 @@ pub(crate) async fn build(
             return Ok(Outcome::Later(Utc::now()));
         };
         let seq = export.chunks;
-        let sealed = key
-            .seal(&chunk_context(ExportId(export.id), seq), &chunk.lines)
-            .map_err(AppError::internal)?;
-        drop(chunk.lines);
         let txn = scope.begin().await?;
-        txn.insert(tenant_export_chunk::ActiveModel {
-            export_id: Set(export.id),
-            seq: Set(seq),
-            subjects: Set(chunk.subjects),
-            sealed: Set(sealed),
-            ..Default::default()
-        })
-        .await?;
-        if !still_there(&txn, export.cursor, last, (chunk.subjects, chunk.values)).await? {
-            return Ok(Outcome::Later(Utc::now()));
-        }
-        // Conditional on the export as this run read it, before reading any subject: an erasure that emptied it since
-        // (`erasure::invalidate` counts a rebuild) wins, and this chunk, which may hold what it erased, is rolled back.
+        // The export's progress first, conditional on the export as this run read it before reading any subject: an
+        // erasure that emptied it since (`erasure::invalidate` counts a rebuild) wins, and this chunk, which may hold
+        // what it erased, is dropped. On PostgreSQL this also holds the export row from here to the commit, before any
+        // subject is locked below: an erasure (or a journal replay, which empties the export once per batch) takes
+        // the export row before it waits on a subject, so the two never wait on each other.
         let moved = txn
             .update_many::<tenant_export::Entity>()
             .col_expr(tenant_export::Column::Cursor, Some(last).into())
@@ -144,6 +132,23 @@ pub(crate) async fn build(
         if moved.rows_affected != 1 {
             return Ok(Outcome::Later(Utc::now()));
         }
+        if !still_there(&txn, export.cursor, last, &chunk).await? {
+            // A transaction still open deletes (or adds) a row of this range: read it again once it is done.
+            return Ok(Outcome::Later(in_flight::again(export.id)));
+        }
+        in_flight::clear(export.id);
+        let sealed = key
+            .seal(&chunk_context(ExportId(export.id), seq), &chunk.lines)
+            .map_err(AppError::internal)?;
+        drop(chunk.lines);
+        txn.insert(tenant_export_chunk::ActiveModel {
+            export_id: Set(export.id),
+            seq: Set(seq),
+            subjects: Set(chunk.subjects),
+            sealed: Set(sealed),
+            ..Default::default()
+        })
+        .await?;
         // The export's progress; `tenant.export_ready` is recorded when the last chunk is in.
         txn.commit_unaudited(Unaudited::Bookkeeping).await?;
         export.cursor = Some(last);
@@ -156,17 +161,21 @@ pub(crate) async fn build(
     Ok(Outcome::Later(Utc::now()))
 }
 
-/// Whether the chunk's subjects and values are all still there, on PostgreSQL locked (`FOR SHARE`) until the chunk
-/// commits. A row an open transaction deleted (or changes) is skipped, not waited for (waiting could deadlock with an
-/// erasure deleting many subjects), and the chunk is read again at the next run: a chunk holding what an erasure still
-/// in flight deleted is never stored, whether or not that erasure found the export to empty (one created after its
-/// check, the offboarding having begun meanwhile, is not emptied, and its rebuild count does not move). SQLite has one
-/// writer: an erasure either committed before the export existed, or sees it and counts a rebuild.
+/// Whether the rows of the chunk's range are exactly the subjects and values it read, on PostgreSQL locked against
+/// deletion (`FOR KEY SHARE`) until the chunk commits. A row an open transaction deletes is skipped, not waited for
+/// (waiting could deadlock with an erasure deleting many subjects), so the sets differ and the chunk is read again
+/// later: a chunk holding what an erasure still in flight deleted is never stored, whether or not that erasure found
+/// the export to empty (one created after its check, the offboarding having begun meanwhile, is not emptied, and its
+/// rebuild count does not move). The ids are compared, not their numbers: a value deleted while another is added in
+/// the same range leaves the count as it was. Updates that keep a row (a restriction, an objection, a rectification,
+/// which the offboarding freeze still allows) take a lock `FOR KEY SHARE` does not conflict with, so they neither wait
+/// for the chunk nor make it read again. SQLite has one writer: an erasure either committed before the export
+/// existed, or sees it and counts a rebuild.
 async fn still_there(
     txn: &Work,
     after: Option<Uuid>,
     last: Uuid,
-    (subjects_read, values_read): (i32, i32),
+    chunk: &Chunk,
 ) -> Result<bool, AppError> {
     if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
         return Ok(true);
@@ -176,20 +185,76 @@ async fn still_there(
         .select_only()
         .column(data_subject::Column::Id)
         .filter(data_subject::Column::Id.lte(last))
-        .lock_with_behavior(LockType::Share, LockBehavior::SkipLocked);
+        .order_by_asc(data_subject::Column::Id)
+        .lock_with_behavior(LockType::KeyShare, LockBehavior::SkipLocked);
     let mut values = txn
         .find::<personal_data::Entity>()
         .select_only()
         .column(personal_data::Column::Id)
         .filter(personal_data::Column::SubjectId.lte(last))
-        .lock_with_behavior(LockType::Share, LockBehavior::SkipLocked);
+        .order_by_asc(personal_data::Column::Id)
+        .lock_with_behavior(LockType::KeyShare, LockBehavior::SkipLocked);
     if let Some(after) = after {
         subjects = subjects.filter(data_subject::Column::Id.gt(after));
         values = values.filter(personal_data::Column::SubjectId.gt(after));
     }
     let subjects: Vec<Uuid> = subjects.into_tuple().all(txn).await?;
     let values: Vec<Uuid> = values.into_tuple().all(txn).await?;
-    Ok(subjects.len() == subjects_read as usize && values.len() == values_read as usize)
+    Ok(same_rows(&subjects, &chunk.subject_ids) && same_rows(&values, &chunk.value_ids))
+}
+
+/// Whether `locked` (in id order) holds exactly the ids in `read` (in any order).
+fn same_rows(locked: &[Uuid], read: &[Uuid]) -> bool {
+    if locked.len() != read.len() {
+        return false;
+    }
+    let mut read = read.to_vec();
+    read.sort_unstable();
+    locked == read
+}
+
+/// Exports whose chunk met rows an open transaction is changing, read again after a pause that doubles (1 s to 30 s)
+/// while it goes on, and a warning once it has lasted a while: such a transaction is short (the statement and idle
+/// timeouts bound it), so a long run of them means something holds rows of a departing tenant. Kept per process: an
+/// instance that takes the job over starts again at 1 s.
+mod in_flight {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use chrono::{DateTime, Utc};
+    use uuid::Uuid;
+
+    static TRIES: Mutex<Option<HashMap<Uuid, u32>>> = Mutex::new(None);
+
+    /// When to read the chunk again, counting one more try.
+    pub(super) fn again(export: Uuid) -> DateTime<Utc> {
+        let mut tries = TRIES.lock().unwrap_or_else(|e| e.into_inner());
+        let n = tries
+            .get_or_insert_with(HashMap::new)
+            .entry(export)
+            .or_insert(0);
+        *n += 1;
+        if n.is_multiple_of(10) {
+            tracing::warn!(
+                export = %export,
+                tries = *n,
+                "a chunk of a departing tenant's export keeps meeting rows an open transaction is changing"
+            );
+        }
+        Utc::now() + pause(*n)
+    }
+
+    /// 1 s after the first try, doubling up to 30 s.
+    pub(super) fn pause(tries: u32) -> chrono::Duration {
+        chrono::Duration::seconds((1i64 << tries.saturating_sub(1).min(5)).min(30))
+    }
+
+    /// The chunk was stored.
+    pub(super) fn clear(export: Uuid) {
+        if let Some(tries) = TRIES.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            tries.remove(&export);
+        }
+    }
 }
 
 /// A new, empty export with a key of its own: created with the offboarding (so `tenantExport` says at once that it is
@@ -236,6 +301,9 @@ struct Chunk {
     lines: String,
     subjects: i32,
     values: i32,
+    /// The ids of its subjects and of their values, checked against the rows before it is stored.
+    subject_ids: Vec<Uuid>,
+    value_ids: Vec<Uuid>,
     /// The last subject in it; `None` when there was no subject left.
     last: Option<Uuid>,
 }
@@ -245,6 +313,8 @@ async fn next_chunk(scope: &Scope, mut cursor: Option<Uuid>) -> Result<Chunk, Ap
         lines: String::new(),
         subjects: 0,
         values: 0,
+        subject_ids: Vec::new(),
+        value_ids: Vec::new(),
         last: None,
     };
     'fill: while chunk.lines.len() < CHUNK_BYTES {
@@ -274,6 +344,8 @@ async fn next_chunk(scope: &Scope, mut cursor: Option<Uuid>) -> Result<Chunk, Ap
             chunk.lines.push('\n');
             chunk.subjects += 1;
             chunk.values += records.len() as i32;
+            chunk.subject_ids.push(subject.id);
+            chunk.value_ids.extend(records.iter().map(|r| r.id));
             chunk.last = Some(subject.id);
             cursor = Some(subject.id);
             // The rest of this fetch is read again for the next chunk.
@@ -521,4 +593,26 @@ async fn step(mut s: Download) -> Result<Option<(Bytes, Download)>, std::io::Err
 fn broken(cause: impl std::fmt::Display) -> std::io::Error {
     tracing::error!(error = %cause, "tenant export download failed");
     std::io::Error::other("export download failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value deleted while another is added in the chunk's range leaves the count as it was; the ids differ.
+    #[test]
+    fn a_swapped_row_is_not_the_same_rows() {
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        assert!(same_rows(&[a, b], &[b, a]));
+        assert!(!same_rows(&[a, c], &[a, b]));
+        assert!(!same_rows(&[a], &[a, b]));
+        assert!(!same_rows(&[a, b, c], &[a, b]));
+        assert!(same_rows(&[], &[]));
+    }
+
+    #[test]
+    fn the_pause_doubles_to_thirty_seconds() {
+        let secs: Vec<i64> = (1..=8).map(|n| in_flight::pause(n).num_seconds()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
 }

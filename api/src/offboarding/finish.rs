@@ -289,7 +289,7 @@ pub(super) async fn erase_batch(
         })),
     )
     .await?;
-    scope.checkpoint().await?;
+    scope.checkpoint().await;
     Ok(())
 }
 
@@ -355,7 +355,7 @@ pub(super) async fn terminate(
     }
     // Every subject was erased with its key; a key left by a subject whose creation failed goes too.
     scope.subject_keys().delete_all().await?;
-    scope.checkpoint().await?;
+    scope.checkpoint().await;
     let head = chain_head(scope).await?;
     let keys_destroyed = keys_destroyed(scope).await?;
     let document = json!({

@@ -149,7 +149,7 @@ pub(crate) async fn erase(
     jobs::complete_in(&txn, job).await?;
     txn.commit_recorded().await?;
     // Deleted pages are zeroed (secure_delete); the WAL still holds the old pages until a checkpoint.
-    scope.checkpoint().await?;
+    scope.checkpoint().await;
     Ok(Outcome::Done)
 }
 
@@ -361,7 +361,7 @@ pub(crate) async fn expire_export(
     }
     jobs::complete_in(&txn, job).await?;
     txn.commit_recorded().await?;
-    scope.checkpoint().await?;
+    scope.checkpoint_region().await;
     Ok(Outcome::Done)
 }
 

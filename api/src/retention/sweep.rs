@@ -409,6 +409,6 @@ pub(super) async fn delete_batch(
         })),
     )
     .await?;
-    scope.checkpoint().await?;
+    scope.checkpoint_region().await;
     Ok(deleted)
 }

@@ -593,11 +593,19 @@ impl Scope {
         &self.writer
     }
 
-    /// After deleting personal data or subject keys, once the transaction committed: on SQLite, empties the WAL of the
-    /// region database and of its subject-key database into their files (see [`crate::db::checkpoint`]).
-    pub async fn checkpoint(&self) -> Result<(), sea_orm::DbErr> {
-        crate::db::checkpoint(&self.writer).await?;
-        crate::db::checkpoint(&self.keys_db).await
+    /// After deleting personal data and subject keys, once the transaction committed: on SQLite, empties the WAL of the
+    /// subject-key database and of the region database into their files (see [`crate::db::checkpoint`]). The key
+    /// database first (an erased key is what leaves every copy of the subject's values unreadable), and each whatever
+    /// the other did: one that cannot complete is retried in the background.
+    pub async fn checkpoint(&self) {
+        crate::db::checkpoint(&self.keys_db).await;
+        crate::db::checkpoint(&self.writer).await;
+    }
+
+    /// As [`Scope::checkpoint`], after deleting rows of the region database only (values past their retention, an
+    /// expired export): the subject-key database lost nothing.
+    pub async fn checkpoint_region(&self) {
+        crate::db::checkpoint(&self.writer).await;
     }
 
     /// A query on a tenant's rows in the control database (change notices, objections, breach notifications, legal

@@ -195,12 +195,16 @@ impl<'a> SubjectKeys<'a> {
     /// Deletes the keys of these subjects (crypto-shredding what any copy of their values holds); how many were there.
     /// On SQLite the deleted pages are zeroed (`secure_delete`); the caller empties the WAL into the file once its
     /// region transaction committed ([`crate::tenancy::Scope::checkpoint`]), so no reader of this database holds up
-    /// the region's writer meanwhile.
+    /// the region's writer meanwhile. A checkpoint is also queued in the background (about a second from now), for
+    /// when the caller's transaction fails after this and no checkpoint follows.
     pub async fn delete(&self, subjects: &[Uuid]) -> Result<u64, DbErr> {
         let deleted = self.delete_chunks(subjects).await;
         // After the statements, and whether or not they all succeeded (the chunks before a failed one are deleted): a
         // page read racing them either stores nothing or drops what it stored (`KeyCache`).
         self.forget(subjects);
+        if !matches!(deleted, Ok(0)) {
+            crate::db::checkpoint_later(self.db);
+        }
         deleted
     }
 
@@ -227,14 +231,18 @@ impl<'a> SubjectKeys<'a> {
     }
 
     /// Deletes every key of the tenant (its data deleted at the end of its contract); the caller checkpoints, as after
-    /// [`SubjectKeys::delete`].
+    /// [`SubjectKeys::delete`], which also queues one in the background.
     pub async fn delete_all(&self) -> Result<u64, DbErr> {
         let deleted = subject_key::Entity::delete_many()
             .filter(subject_key::Column::TenantId.eq(self.tenant.0))
             .exec(self.db)
             .await;
         self.cache.forget_tenant(self.tenant.0);
-        Ok(deleted?.rows_affected)
+        let deleted = deleted?.rows_affected;
+        if deleted > 0 {
+            crate::db::checkpoint_later(self.db);
+        }
+        Ok(deleted)
     }
 }
 

@@ -168,17 +168,25 @@ async fn an_erased_key_leaves_the_disk_once_a_long_reader_ends() {
     let region = app.raw_db("eu").await;
     let before = keys_stored(&app).await;
     let region_free = async {
-        while keys_stored(&app).await == before {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while keys_stored(&app).await == before {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the erasure deleted the key");
         let deleted = std::time::Instant::now();
-        while region
-            .execute_unprepared("PRAGMA busy_timeout = 0; BEGIN IMMEDIATE; ROLLBACK")
-            .await
-            .is_err()
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while region
+                .execute_unprepared("PRAGMA busy_timeout = 0; BEGIN IMMEDIATE; ROLLBACK")
+                .await
+                .is_err()
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the region's writer is free again");
         deleted.elapsed()
     };
     let (ran, held) = tokio::join!(app.run_jobs(), region_free);
