@@ -189,6 +189,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = Config::from_args(&config, KeySource::NotNeeded)?;
             let state = crate::AppState::build(&config).await?;
             let done = crate::erasure::journal::replay(state.tenancy(), region.as_deref()).await?;
+            // The replay's deletions leave the WAL files now: a retry in the background would end with this process.
+            state.tenancy().system().checkpoint_now().await.map_err(|e| {
+                anyhow::anyhow!(
+                    "the erasures were applied again, but an SQLite WAL still holds the deleted pages ({e}): run \
+                     `steward restore` again once no other process reads the databases"
+                )
+            })?;
             let n = |count: u64, one: &str, many: &str| match count {
                 1 => format!("1 {one}"),
                 n => format!("{n} {many}"),

@@ -22,7 +22,7 @@ mod key_databases;
 mod pools;
 use crate::crypto::{Keyring, TenantKeys};
 use crate::ids::TenantId;
-pub(crate) use checkpoint::{checkpoint, checkpoint_later};
+pub(crate) use checkpoint::{checkpoint, checkpoint_later, checkpoint_now};
 use pools::{connect_one, connect_readers, sqlite_readers};
 
 const SLOW_STATEMENT: Duration = Duration::from_millis(500);
@@ -327,7 +327,9 @@ impl Databases {
             }
             if conn.get_database_backend() == DbBackend::Sqlite {
                 // The overwritten clear values were zeroed in the file (secure_delete); the WAL still holds them.
-                checkpoint(conn).await;
+                checkpoint::checkpoint_now(conn)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("checkpointing region {name}: {e}"))?;
                 tracing::info!(region = %name, converted, "sealed values stored in clear by an older version");
             } else {
                 tracing::warn!(

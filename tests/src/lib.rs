@@ -466,6 +466,50 @@ impl TestApp {
             .expect("raw connection")
     }
 
+    /// PostgreSQL: drives `work` until a session of database `which` waits on a lock (a row or a table another
+    /// session holds), so a test stages a race at the point it means, not after a guessed delay. Panics if `work`
+    /// finishes first, or if no session waits within 20 s.
+    pub async fn until_a_session_waits<F: std::future::Future>(
+        &self,
+        which: &str,
+        work: std::pin::Pin<&mut F>,
+    ) {
+        self.until_sessions_wait(which, 1, work).await
+    }
+
+    /// As [`TestApp::until_a_session_waits`], until `n` sessions wait on locks.
+    pub async fn until_sessions_wait<F: std::future::Future>(
+        &self,
+        which: &str,
+        n: i64,
+        work: std::pin::Pin<&mut F>,
+    ) {
+        let db = self.raw_db(which).await;
+        let waiting = async {
+            loop {
+                let row = db
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT count(*) AS n FROM pg_stat_activity \
+                         WHERE wait_event_type = 'Lock' AND datname = current_database()",
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if row.try_get::<i64>("", "n").unwrap() >= n {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            _ = work => panic!("the work finished without waiting on a lock"),
+            waited = tokio::time::timeout(Duration::from_secs(20), waiting) => {
+                waited.expect("the sessions did not wait on locks within 20 s")
+            }
+        }
+    }
+
     /// The file of SQLite database `which` (`control` or a region).
     pub fn sqlite_file(&self, which: &str) -> String {
         let url = self.db_url(which);

@@ -1,9 +1,11 @@
 //! Emptying an SQLite database's WAL into its file after a deletion, so erased values leave the disk.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 
 /// After deleting personal data on SQLite: the deleted pages are zeroed (`secure_delete`), but the WAL still holds
 /// them until a checkpoint, which this forces. Nothing to do on PostgreSQL.
@@ -12,43 +14,55 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 /// length; another process's, a backup, for longer). It is tried for about a second without holding the writer; if a
 /// reader outlasts that, or the checkpoint fails (no connection free in time), it is logged and tried again in the
 /// background (every second, then less often) until it completes, so the erased pages leave the WAL as soon as that
-/// reader is done. While such a retry is under way for the file, this tries once and leaves the rest to it. The
-/// deletion committed before this is called, so nothing here is the caller's error.
+/// reader is done. While a retry after such a failure is under way for the file, this tries once and leaves the rest
+/// to it. The deletion committed before this is called, so nothing here is the caller's error; a command that exits
+/// next uses [`checkpoint_now`] instead.
 pub(crate) async fn checkpoint(db: &DatabaseConnection) {
     if db.get_database_backend() != DbBackend::Sqlite {
         return;
     }
-    let tries = if retrying(db).await { 1 } else { 10 };
+    let tries = if held_up(db) { 1 } else { 10 };
+    if let Err(e) = try_checkpoint(db, tries).await {
+        tracing::warn!(
+            error = %e,
+            "an SQLite checkpoint after a deletion could not complete; the deleted pages stay in the WAL file until \
+             it does: trying again in the background"
+        );
+        retry(db, true);
+    }
+}
+
+/// As [`checkpoint`], for a command that exits next (no background retry would outlive it): an error if the WAL
+/// could not be emptied.
+pub(crate) async fn checkpoint_now(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
+    }
+    try_checkpoint(db, 10).await
+}
+
+/// Up to `tries` attempts, 100 ms apart while a reader keeps frames from being copied.
+async fn try_checkpoint(db: &DatabaseConnection, tries: usize) -> Result<(), DbErr> {
     for _ in 0..tries {
-        match truncate_wal(db).await {
-            Ok(Wal::Emptied) => return,
-            Ok(Wal::Behind) => tokio::time::sleep(Duration::from_millis(100)).await,
+        match truncate_wal(db).await? {
+            Wal::Emptied => return Ok(()),
+            Wal::Behind => tokio::time::sleep(Duration::from_millis(100)).await,
             // The truncating step waited `TRUNCATE_WAIT` for a reader (one that began after the deletion): the rest
             // is left to the background, so the writes queued behind this one are not held up again and again.
-            Ok(Wal::Held) => break,
-            Err(e) => {
-                tracing::warn!(
-                    error = %e,
-                    "an SQLite checkpoint after a deletion failed; the deleted pages stay in the WAL file until it \
-                     completes: trying again in the background"
-                );
-                checkpoint_later(db);
-                return;
-            }
+            Wal::Held => break,
         }
     }
-    tracing::warn!(
-        "an SQLite checkpoint after a deletion could not complete (a reader holds an older snapshot); the deleted \
-         pages stay in the WAL file until it does: trying again in the background"
-    );
-    checkpoint_later(db);
+    Err(DbErr::Custom(
+        "a reader holds an older snapshot of the database".into(),
+    ))
 }
 
 /// What [`truncate_wal`] found.
 enum Wal {
     /// Every frame is in the file and the WAL is empty.
     Emptied,
-    /// A reader on an older snapshot keeps frames from being copied (nothing waited).
+    /// A reader on an older snapshot keeps frames from being copied, or another connection is checkpointing
+    /// (nothing waited).
     Behind,
     /// Every frame was copied, but emptying the WAL waited the busy timeout for a reader still on it.
     Held,
@@ -57,6 +71,14 @@ enum Wal {
 /// How long the truncating step waits for readers still on the WAL, holding the writer meanwhile (not the busy
 /// timeout every other statement waits: a long reader would hold every write up that long at each try).
 const TRUNCATE_WAIT: Duration = Duration::from_millis(200);
+
+/// The database's file, as its pool opens it (no statement needed).
+fn file_of(db: &DatabaseConnection) -> PathBuf {
+    db.get_sqlite_connection_pool()
+        .connect_options()
+        .get_filename()
+        .to_path_buf()
+}
 
 /// Empties the WAL into the file if every frame can be copied now. A passive checkpoint first (it waits for no reader,
 /// so it never holds the writer long), and only once that has copied every frame the truncating one, which waits up to
@@ -73,20 +95,26 @@ async fn truncate_wal(db: &DatabaseConnection) -> Result<Wal, DbErr> {
         .acquire()
         .await
         .map_err(failed)?;
-    // Its columns: busy (1 when it could not complete), frames in the WAL, frames copied into the file (-1 for a
-    // database not in WAL mode: an in-memory one).
+    // Its columns: busy (1 when it could not complete: a reader, or another connection checkpointing, in which case
+    // the others are -1), frames in the WAL, frames copied into the file (-1 for a database not in WAL mode: an
+    // in-memory one).
     let checkpoint = "PRAGMA wal_checkpoint(PASSIVE)";
     let (busy, frames, copied): (i64, i64, i64) = sqlx::query_as(checkpoint)
         .fetch_one(&mut *conn)
         .await
         .map_err(failed)?;
-    // Not in WAL mode (an in-memory database), or nothing written since the WAL was last emptied: nothing to copy,
-    // and no reason to wait for a reader or to reopen the connection.
-    if frames <= 0 {
-        return Ok(Wal::Emptied);
-    }
     if busy != 0 || copied < frames {
         return Ok(Wal::Behind);
+    }
+    if frames < 0 {
+        return Ok(Wal::Emptied);
+    }
+    // Nothing written since the WAL was last emptied, and its file is empty: no reason to wait for a reader or to
+    // reopen the connection. (A WAL restarted by a write that then rolled back can hold older frames past the count.)
+    let mut wal = file_of(db).into_os_string();
+    wal.push("-wal");
+    if frames == 0 && std::fs::metadata(&wal).map_or(true, |m| m.len() == 0) {
+        return Ok(Wal::Emptied);
     }
     conn.close_on_drop();
     let wait = format!("PRAGMA busy_timeout = {}", TRUNCATE_WAIT.as_millis());
@@ -101,59 +129,56 @@ async fn truncate_wal(db: &DatabaseConnection) -> Result<Wal, DbErr> {
     Ok(if busy == 0 { Wal::Emptied } else { Wal::Held })
 }
 
-/// The SQLite files with a checkpoint being retried (one retrying task per file), and how many there are (read first,
-/// so a checkpoint with no retry under way does not look up its file).
-static RETRYING: std::sync::Mutex<std::collections::BTreeSet<String>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-static RETRY_TASKS: AtomicUsize = AtomicUsize::new(0);
+/// The SQLite files with a checkpoint queued or being retried (one task per file), and those of them whose
+/// checkpoint after a deletion could not complete (a long reader, no free connection).
+static QUEUED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+static HELD_UP: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
-/// The file of `db`'s main database ("" for an in-memory one).
-async fn file_of(db: &DatabaseConnection) -> String {
-    match db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT file FROM pragma_database_list WHERE name = 'main'",
-        ))
-        .await
-    {
-        Ok(Some(row)) => row.try_get_by_index::<String>(0).unwrap_or_default(),
-        _ => String::new(),
-    }
+fn set(
+    files: &'static Mutex<BTreeSet<PathBuf>>,
+) -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    files.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Whether a background checkpoint of `db`'s file is under way.
-async fn retrying(db: &DatabaseConnection) -> bool {
-    if RETRY_TASKS.load(Ordering::Acquire) == 0 {
-        return false;
-    }
-    let file = file_of(db).await;
-    RETRYING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&file)
+/// Whether a checkpoint of `db`'s file could not complete and is being retried.
+fn held_up(db: &DatabaseConnection) -> bool {
+    set(&HELD_UP).contains(&file_of(db))
 }
 
-/// Empties `db`'s WAL in the background, about a second from now, then again until it completes or its pool is closed
-/// (whose last connection, the writer, checkpoints as it closes). One task per file, however many deletions met the
-/// same long reader. For a deletion whose checkpoint did not complete, and for one no checkpoint may follow (a
-/// transaction that failed after it). Nothing to do on PostgreSQL.
+/// Empties `db`'s WAL in the background, about a second from now: for a deletion no checkpoint may follow (its
+/// transaction failed after it). Nothing to do on PostgreSQL.
 pub(crate) fn checkpoint_later(db: &DatabaseConnection) {
-    if db.get_database_backend() != DbBackend::Sqlite {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        retry(db, false);
+    }
+}
+
+/// Ends a file's task: its entries go, even when the task is cancelled (the runtime shutting down).
+struct Queued(PathBuf);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        set(&QUEUED).remove(&self.0);
+        set(&HELD_UP).remove(&self.0);
+    }
+}
+
+/// Tries `db`'s checkpoint in the background until it completes, or until its pool is closed (whose last connection,
+/// the writer, checkpoints as it closes). One task per file, however many deletions queued one or met the same long
+/// reader; `held_up` marks the file for [`checkpoint`], which then tries once.
+fn retry(db: &DatabaseConnection, held_up: bool) {
+    let file = file_of(db);
+    if held_up {
+        set(&HELD_UP).insert(file.clone());
+    }
+    if !set(&QUEUED).insert(file.clone()) {
         return;
     }
     let db = db.clone();
     tokio::spawn(async move {
-        let file = file_of(&db).await;
-        if !RETRYING
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(file.clone())
-        {
-            return;
-        }
-        RETRY_TASKS.fetch_add(1, Ordering::AcqRel);
+        let _queued = Queued(file);
         let mut wait = Duration::from_secs(1);
-        let mut failures = 0;
+        let mut failures: u32 = 0;
         loop {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(30));
@@ -170,22 +195,17 @@ pub(crate) fn checkpoint_later(db: &DatabaseConnection) {
                 }
                 // Held: the writer waited `TRUNCATE_WAIT` once in this interval (at most every 30 s from here).
                 Ok(Wal::Behind | Wal::Held) => failures = 0,
-                // A busy writer (acquire timeout) is tried again; a pool that stays unusable (closed) ends the task.
-                Err(e) if failures < 5 => {
-                    failures += 1;
-                    tracing::debug!(error = %e, "an SQLite checkpoint retry failed");
-                }
+                // A writer busy past the acquire timeout: tried again at the next interval, however long it lasts.
                 Err(e) => {
-                    tracing::warn!(error = %e, "stopped retrying an SQLite checkpoint");
-                    break;
+                    failures += 1;
+                    if failures.is_multiple_of(10) {
+                        tracing::warn!(error = %e, failures, "an SQLite checkpoint keeps failing; still trying");
+                    } else {
+                        tracing::debug!(error = %e, "an SQLite checkpoint retry failed");
+                    }
                 }
             }
         }
-        RETRYING
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&file);
-        RETRY_TASKS.fetch_sub(1, Ordering::AcqRel);
     });
 }
 
@@ -194,7 +214,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::AtomicU64;
 
-    use sea_orm::{Database, TransactionTrait};
+    use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
 
     use super::*;
 
@@ -313,7 +333,7 @@ mod tests {
     #[tokio::test]
     async fn a_busy_writer_is_unavailable_and_retried() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = writer_with_deleted_rows(dir.path(), Some(Duration::from_millis(100))).await;
+        let writer = writer_with_deleted_rows(dir.path(), Some(Duration::from_millis(500))).await;
         let busy = writer.get_sqlite_connection_pool().acquire().await.unwrap();
         let Err(e) = truncate_wal(&writer).await else {
             panic!("a checkpoint ran with the only connection taken");

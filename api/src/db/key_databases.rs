@@ -128,7 +128,7 @@ impl Databases {
             // The emptied keys' old pages are zeroed in the file (secure_delete); the WAL is emptied into it too.
             for (name, region) in &self.regions {
                 if region.get_database_backend() == DbBackend::Sqlite {
-                    super::checkpoint(region).await;
+                    super::checkpoint_now(region).await?;
                 } else {
                     tracing::warn!(
                         region = %name,

@@ -12,7 +12,7 @@ pub(crate) use recipients::{Extent, recipients, registry_of, transfers_concernin
 
 use chrono::Utc;
 use sea_orm::sea_query::ExprTrait;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use steward_entities::job::JobState;
 use steward_entities::{
     data_subject, dsr_request, guardian_consent, job, personal_data, subject_export, tenant_export,
@@ -59,6 +59,20 @@ pub(crate) async fn delete_subjects(
     tenant_export: TenantExport,
 ) -> Result<(), AppError> {
     let ids = || subjects.iter().copied();
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // The subjects' rows first: a value being added holds its subject's row (`add_personal_data`), so it either
+        // commits before the values are deleted below, or finds its subject gone; deleting the values first would let
+        // it commit one after that deletion, left behind once the subject goes.
+        let _: Vec<uuid::Uuid> = txn
+            .find::<data_subject::Entity>()
+            .select_only()
+            .column(data_subject::Column::Id)
+            .filter(data_subject::Column::Id.is_in(ids()))
+            .lock(sea_orm::sea_query::LockType::Update)
+            .into_tuple()
+            .all(txn)
+            .await?;
+    }
     txn.delete_many::<personal_data::Entity>()
         .filter(personal_data::Column::SubjectId.is_in(ids()))
         .exec(txn)

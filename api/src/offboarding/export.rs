@@ -97,7 +97,11 @@ pub(crate) async fn build(
     let started = std::time::Instant::now();
     let mut stored = 0;
     while stored < MAX_CHUNKS_PER_RUN && (stored == 0 || started.elapsed() < RUN_BUDGET) {
-        let chunk = next_chunk(scope, export.cursor).await?;
+        let Some(chunk) = next_chunk(scope, export.cursor).await? else {
+            // A subject whose key is gone: an erasure deleted it and has not committed yet (or failed, and its retry
+            // will finish): read again once it is done.
+            return Ok(Outcome::Later(in_flight::again(export.id)));
+        };
         let Some(last) = chunk.last else {
             if finish(scope, job, export, t.offboarding_due_at).await? {
                 return Ok(Outcome::Done);
@@ -108,9 +112,10 @@ pub(crate) async fn build(
         let txn = scope.begin().await?;
         // The export's progress first, conditional on the export as this run read it before reading any subject: an
         // erasure that emptied it since (`erasure::invalidate` counts a rebuild) wins, and this chunk, which may hold
-        // what it erased, is dropped. On PostgreSQL this also holds the export row from here to the commit, before any
-        // subject is locked below: an erasure (or a journal replay, which empties the export once per batch) takes
-        // the export row before it waits on a subject, so the two never wait on each other.
+        // what it erased, is dropped. On PostgreSQL this waits, holding nothing yet, for an erasure that holds the
+        // export row; from here to the commit the chunk waits on nothing (its row locks skip what is locked), so it
+        // never holds the export row while an erasure, or a journal replay emptying the export once per batch, holds
+        // the rows it wants: the two cannot deadlock.
         let moved = txn
             .update_many::<tenant_export::Entity>()
             .col_expr(tenant_export::Column::Cursor, Some(last).into())
@@ -187,16 +192,16 @@ async fn still_there(
         .filter(data_subject::Column::Id.lte(last))
         .order_by_asc(data_subject::Column::Id)
         .lock_with_behavior(LockType::KeyShare, LockBehavior::SkipLocked);
-    let mut values = txn
+    // The values of the subjects read (a value of a subject that appeared in the range shows as that subject).
+    let values = txn
         .find::<personal_data::Entity>()
         .select_only()
         .column(personal_data::Column::Id)
-        .filter(personal_data::Column::SubjectId.lte(last))
+        .filter(personal_data::Column::SubjectId.is_in(chunk.subject_ids.iter().copied()))
         .order_by_asc(personal_data::Column::Id)
         .lock_with_behavior(LockType::KeyShare, LockBehavior::SkipLocked);
     if let Some(after) = after {
         subjects = subjects.filter(data_subject::Column::Id.gt(after));
-        values = values.filter(personal_data::Column::SubjectId.gt(after));
     }
     let subjects: Vec<Uuid> = subjects.into_tuple().all(txn).await?;
     let values: Vec<Uuid> = values.into_tuple().all(txn).await?;
@@ -238,7 +243,8 @@ mod in_flight {
             tracing::warn!(
                 export = %export,
                 tries = *n,
-                "a chunk of a departing tenant's export keeps meeting rows an open transaction is changing"
+                "a chunk of a departing tenant's export keeps meeting rows an open transaction is changing, or a \
+                 subject whose key is gone (an erasure that has not completed: see its job)"
             );
         }
         Utc::now() + pause(*n)
@@ -308,7 +314,8 @@ struct Chunk {
     last: Option<Uuid>,
 }
 
-async fn next_chunk(scope: &Scope, mut cursor: Option<Uuid>) -> Result<Chunk, AppError> {
+/// `None` when a subject read has no key (an erasure in flight).
+async fn next_chunk(scope: &Scope, mut cursor: Option<Uuid>) -> Result<Option<Chunk>, AppError> {
     let mut chunk = Chunk {
         lines: String::new(),
         subjects: 0,
@@ -336,7 +343,7 @@ async fn next_chunk(scope: &Scope, mut cursor: Option<Uuid>) -> Result<Chunk, Ap
             let records = records.remove(&subject.id).unwrap_or_default();
             let key = match keys.get(&subject.id) {
                 Some(wrapped) => subjects::unwrap_subject_key(scope, subject.id, wrapped)?,
-                None => return Err(subjects::key_erased(subject.id)),
+                None => return Ok(None),
             };
             chunk
                 .lines
@@ -354,7 +361,7 @@ async fn next_chunk(scope: &Scope, mut cursor: Option<Uuid>) -> Result<Chunk, Ap
             }
         }
     }
-    Ok(chunk)
+    Ok(Some(chunk))
 }
 
 /// One subject as a line of the export: its external id, birth date and every value with its source.

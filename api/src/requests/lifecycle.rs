@@ -111,6 +111,8 @@ pub async fn start(
                 s.restricted_at = Set(Some(Utc::now()));
                 s.restricted_by_request = Set(Some(updated.id));
                 s.update(&txn).await?;
+                // A departing tenant's export marks restricted subjects: built again with this one marked.
+                crate::erasure::invalidate(&txn).await?;
             }
         }
         // Pending the controller's verification of its grounds (Art. 18(1)(d)), the values held for the purpose
@@ -375,6 +377,9 @@ pub async fn reject(
     model.completed_at = Set(Some(Utc::now()));
     let updated = save(&txn, &request, model).await?;
     lift_restriction_of(&txn, scope, &request).await?;
+    if request.kind == RequestKind::Restriction {
+        crate::erasure::invalidate(&txn).await?;
+    }
     txn.commit(AuditEntry::by(
         scope.principal(),
         "request.rejected",
@@ -503,6 +508,8 @@ pub async fn complete(
         for record in &records {
             record.clone().update(&txn).await?;
         }
+        // A departing tenant's export holds the inaccurate values: built again with the corrected ones.
+        crate::erasure::invalidate(&txn).await?;
         model.payload_sealed = Set(Some(sealed_log));
         detail["records"] = json!(
             records

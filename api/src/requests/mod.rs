@@ -632,6 +632,8 @@ pub async fn lift_restriction(
     model.restricted_at = Set(None);
     model.restricted_by_request = Set(None);
     let updated = model.update(&txn).await?;
+    // A departing tenant's export marks restricted subjects: built again without this one's mark.
+    crate::erasure::invalidate(&txn).await?;
     txn.commit(
         AuditEntry::by(
             scope.principal(),

@@ -523,6 +523,19 @@ impl<'a> Platform<'a> {
     pub fn regions(&self) -> impl Iterator<Item = (&'a str, &'a DatabaseConnection)> + 'a {
         self.dbs.regions()
     }
+
+    /// For a command that deleted data and exits next (`steward restore`): every SQLite region database and its
+    /// subject-key database with its WAL emptied into the file, or an error (no background retry outlives the
+    /// process). Nothing to do on PostgreSQL.
+    pub(crate) async fn checkpoint_now(&self) -> Result<(), sea_orm::DbErr> {
+        for (name, region) in self.dbs.regions() {
+            if let Some(keys) = self.dbs.region_keys(name) {
+                crate::db::checkpoint_now(keys).await?;
+            }
+            crate::db::checkpoint_now(region).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Proof that the caller was allowed into one tenant, and the only handle on that tenant's tables.

@@ -284,4 +284,38 @@ mod tests {
         assert!(cache.get(&key(1)).is_none());
         assert!(cache.get(&other).is_some());
     }
+
+    /// A key deletion empties the key database's WAL by itself (about a second later), so the erased key leaves the
+    /// disk even when the caller's region transaction fails after it and no checkpoint follows.
+    #[tokio::test]
+    async fn a_deletion_empties_the_wal_by_itself() {
+        use sea_orm::{ConnectionTrait, Schema};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        db.execute_unprepared("PRAGMA journal_mode = WAL")
+            .await
+            .unwrap();
+        let backend = db.get_database_backend();
+        db.execute(&Schema::new(backend).create_table_from_entity(subject_key::Entity))
+            .await
+            .unwrap();
+        let cache = KeyCache::new(10);
+        let keys = SubjectKeys::new(TenantId(Uuid::now_v7()), &db, &db, &cache);
+        let subject = Uuid::now_v7();
+        keys.put(subject, vec![7; 60]).await.unwrap();
+        let wal = dir.path().join("keys.db-wal");
+        let wal_len = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert!(wal_len() > 0);
+
+        assert_eq!(keys.delete(&[subject]).await.unwrap(), 1);
+        let emptied = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while wal_len() > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(emptied.is_ok(), "the key's deletion left the WAL as it was");
+    }
 }

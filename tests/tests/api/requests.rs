@@ -1830,3 +1830,71 @@ both_backends!(
     parallel_workers_run_each_job_once,
     extensions_stop_at_the_deadline_and_at_three_months,
 );
+
+/// A value added while its subject is erased goes with it, never left behind as residue (its sealed value and blind
+/// index, with no subject to find it by): the erasure takes the subject's row before it deletes the values, and adding
+/// a value holds that row too. Staged on PostgreSQL with another session that holds the subject's row, as
+/// `addPersonalData` does, and inserts the value while the erasure waits.
+async fn a_value_added_during_an_erasure_goes_with_it(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Adding Co", "eu").await;
+    let admin = app.invite(&t, "adding-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("adding-po", "PRIVACY_OFFICER").await;
+    let subject =
+        crate::personal::subject(&app, &admin, "adding-1", "adding@example.org", "Ada Adding")
+            .await;
+    let submitted = app
+        .gql(
+            &admin,
+            SUBMIT,
+            json!({ "i": { "subjectId": subject, "kind": "ERASURE" } }),
+        )
+        .await;
+    let erasure = submitted.ok()["submitDataSubjectRequest"]["id"].clone();
+    app.gql(&po, &start(), json!({ "t": t, "id": erasure, "v": 1 }))
+        .await
+        .ok();
+
+    let sid = steward_tests::stored_uuid(&app, subject.as_str());
+    let outside = app.raw_db("eu").await;
+    let held = outside.begin().await.unwrap();
+    held.execute_unprepared(&format!(
+        "SELECT id FROM data_subjects WHERE id = {sid} FOR UPDATE; \
+         CREATE TEMP TABLE added ON COMMIT DROP AS \
+           SELECT * FROM personal_data WHERE subject_id = {sid} AND category = 'user.name'; \
+         UPDATE added SET id = '{}'; \
+         INSERT INTO personal_data SELECT * FROM added",
+        uuid::Uuid::now_v7()
+    ))
+    .await
+    .unwrap();
+    let erase = app.run_jobs();
+    tokio::pin!(erase);
+    app.until_a_session_waits("eu", erase.as_mut()).await;
+    held.commit().await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(20), erase)
+        .await
+        .expect("the erasure goes on once the subject's row is free");
+    assert_eq!(
+        app.count("eu", "personal_data", &format!("subject_id = {sid}"))
+            .await,
+        0,
+        "a value added during the erasure was left behind"
+    );
+    assert_eq!(
+        app.count("eu", "data_subjects", &format!("id = {sid}"))
+            .await,
+        0
+    );
+}
+
+/// PostgreSQL only: another session's row lock stages the race.
+mod a_value_added_during_an_erasure_goes_with_it {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(backend) = steward_tests::Backend::postgres() {
+            super::a_value_added_during_an_erasure_goes_with_it(backend).await
+        }
+    }
+}

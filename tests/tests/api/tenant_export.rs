@@ -270,11 +270,11 @@ both_backends!(erasures_reach_the_export);
 
 /// A chunk built from reads made before an erasure never lands after it, even as the first chunk of the rebuilt export
 /// (whose chunk count is 0 again). PostgreSQL's locks order the two deterministically: another session holds the chunk
-/// table, so the build, its subjects already read, waits to store its chunk; the erasure empties the export meanwhile
-/// (it holds the export row) and waits on the same table; then both go on.
+/// table, so the build, its subjects read and checked (holding the export row and its subjects against deletion),
+/// waits to store its chunk; the erasure waits to delete the subject; then both go on, the build's chunk first, and
+/// the erasure empties the export after it.
 async fn a_chunk_read_before_an_erasure_does_not_land_after_it(backend: Backend) {
     use sea_orm::{ConnectionTrait, TransactionTrait};
-    use std::time::Duration;
     let app = TestApp::spawn(backend).await;
     let root = app.root();
     let t = app.create_tenant("Racing Export Co", "eu").await;
@@ -300,12 +300,8 @@ async fn a_chunk_read_before_an_erasure_does_not_land_after_it(backend: Backend)
         .unwrap();
     let build = app.run_jobs();
     tokio::pin!(build);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(800), &mut build)
-            .await
-            .is_err(),
-        "the build waits to store its first chunk"
-    );
+    // The build waits to store its first chunk.
+    app.until_a_session_waits("eu", build.as_mut()).await;
     let submitted = app
         .gql(
             &admin,
@@ -319,12 +315,8 @@ async fn a_chunk_read_before_an_erasure_does_not_land_after_it(backend: Backend)
         .ok();
     let erase = app.run_jobs();
     tokio::pin!(erase);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(800), &mut erase)
-            .await
-            .is_err(),
-        "the erasure waits on the chunk table too"
-    );
+    // The erasure waits too (on the subject the build holds).
+    app.until_sessions_wait("eu", 2, erase.as_mut()).await;
     held.commit().await.unwrap();
     tokio::join!(build, erase);
 
@@ -387,10 +379,11 @@ async fn a_deletion_in_flight_when_the_export_begins_is_not_in_it(backend: Backe
         .await
         .unwrap();
     let tenancy = app.state.tenancy().clone();
-    let sweep =
+    let mut sweep =
         tokio::spawn(async move { steward::retention::sweep(&tenancy, chrono::Utc::now()).await });
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(!sweep.is_finished(), "the sweep waits to record its run");
+    // The sweep waits to record its run.
+    app.until_a_session_waits("eu", std::pin::Pin::new(&mut sweep))
+        .await;
 
     app.gql(&root, BEGIN, json!({ "t": t, "c": "RETURN_THEN_DELETE" }))
         .await
@@ -455,12 +448,8 @@ async fn a_value_swapped_in_a_chunks_range_is_read_again(backend: Backend) {
         .unwrap();
     let build = app.run_jobs();
     tokio::pin!(build);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(800), &mut build)
-            .await
-            .is_err(),
-        "the build, its chunk read, waits to store it"
-    );
+    // The build, its chunk read, waits to store it.
+    app.until_a_session_waits("eu", build.as_mut()).await;
     // The email goes; a copy of the name comes, under a new id: two values before and after.
     let copy = uuid::Uuid::now_v7();
     held.execute_unprepared(&format!(
@@ -635,12 +624,8 @@ async fn an_export_rebuilt_meanwhile_is_not_declared_ready(backend: Backend) {
     .unwrap();
     let finish = app.run_jobs_at(chrono::Utc::now() + chrono::Duration::minutes(5));
     tokio::pin!(finish);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(800), &mut finish)
-            .await
-            .is_err(),
-        "the run, every subject read, waits on the export row to declare it ready"
-    );
+    // The run, every subject read, waits on the export row to declare it ready.
+    app.until_a_session_waits("eu", finish.as_mut()).await;
     held.commit().await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), finish)
         .await
@@ -666,3 +651,226 @@ mod an_export_rebuilt_meanwhile_is_not_declared_ready {
         }
     }
 }
+
+/// A subject whose key is gone while the subject is still there is an erasure not finished: its key goes first, in the
+/// subject-key database, and its region transaction failed after that (its retry will finish it), or has not committed
+/// yet. The build reads it again later, as for any row in flight, instead of failing: each failure is an attempt, and
+/// eight make the job dead. Staged with a trigger that fails the erasure's tombstone, so its transaction rolls back
+/// after the key's deletion.
+async fn a_key_erased_ahead_of_its_subject_pauses_the_build(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Keyless Co", "eu").await;
+    let admin = app.invite(&t, "keyless-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("keyless-po", "PRIVACY_OFFICER").await;
+    let going =
+        crate::personal::subject(&app, &admin, "keyless-1", "keyless@example.org", "Kay Less")
+            .await;
+    crate::personal::subject(
+        &app,
+        &admin,
+        "keyless-2",
+        "kept@keyless.example",
+        "Kept Key",
+    )
+    .await;
+    let submitted = app
+        .gql(
+            &admin,
+            crate::requests::SUBMIT,
+            json!({ "i": { "subjectId": going, "kind": "ERASURE" } }),
+        )
+        .await;
+    let erasure = submitted.ok()["submitDataSubjectRequest"]["id"].clone();
+    app.gql(
+        &po,
+        &crate::requests::start(),
+        json!({ "t": t, "id": erasure, "v": 1 }),
+    )
+    .await
+    .ok();
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "RETURN_THEN_DELETE" }))
+        .await
+        .ok();
+
+    let region = app.raw_db("eu").await;
+    let postgres = region.get_database_backend() == sea_orm::DbBackend::Postgres;
+    region
+        .execute_unprepared(if postgres {
+            "CREATE FUNCTION staged_failure() RETURNS trigger LANGUAGE plpgsql AS \
+               $$ BEGIN RAISE EXCEPTION 'staged failure'; END $$; \
+             CREATE TRIGGER staged_failure BEFORE INSERT ON erasure_tombstones \
+               FOR EACH ROW EXECUTE FUNCTION staged_failure()"
+        } else {
+            "CREATE TRIGGER staged_failure BEFORE INSERT ON erasure_tombstones \
+               BEGIN SELECT RAISE(ABORT, 'staged failure'); END"
+        })
+        .await
+        .unwrap();
+    app.run_jobs().await;
+    assert_eq!(
+        app.count(
+            "eu",
+            "jobs",
+            "kind = 'request.erase' AND last_error IS NOT NULL"
+        )
+        .await,
+        1,
+        "the erasure failed after deleting the key"
+    );
+    assert_eq!(
+        app.count(
+            "eu",
+            "jobs",
+            "kind = 'offboarding.export' AND state = 'queued'"
+        )
+        .await,
+        1,
+        "the build is queued again"
+    );
+    assert_eq!(
+        app.count(
+            "eu",
+            "jobs",
+            "kind = 'offboarding.export' AND (attempts > 0 OR last_error IS NOT NULL)"
+        )
+        .await,
+        0,
+        "the key's absence counted as a failed attempt"
+    );
+    assert_eq!(
+        app.gql(&admin, EXPORT, json!({})).await.ok()["tenantExport"]["ready"],
+        false
+    );
+
+    region
+        .execute_unprepared("DROP TRIGGER staged_failure ON erasure_tombstones")
+        .await
+        .ok();
+    region
+        .execute_unprepared("DROP TRIGGER IF EXISTS staged_failure")
+        .await
+        .ok();
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    for _ in 0..3 {
+        app.run_jobs_at(later).await;
+    }
+    let export = app.gql(&admin, EXPORT, json!({})).await;
+    assert_eq!(export.ok()["tenantExport"]["ready"], true);
+    assert_eq!(export.ok()["tenantExport"]["subjects"], 1);
+    let lines = download_text(&app, &admin).await;
+    assert!(!lines.contains("keyless@example.org"), "{lines}");
+    assert!(lines.contains("kept@keyless.example"), "{lines}");
+}
+
+both_backends!(a_key_erased_ahead_of_its_subject_pauses_the_build);
+
+/// A rectification completed, or a restriction started or lifted, while the tenant leaves changes what its export
+/// holds: the export is emptied and built again, so it returns the corrected values and marks the restriction as it
+/// now stands, never the values as first read.
+async fn rectifications_and_restrictions_reach_the_export(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Rectified Co", "eu").await;
+    let admin = app.invite(&t, "rectified-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("rectified-po", "PRIVACY_OFFICER").await;
+    let s =
+        crate::personal::subject(&app, &admin, "rect-1", "before@rect.example", "Rita Rect").await;
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "RETURN_THEN_DELETE" }))
+        .await
+        .ok();
+    for _ in 0..2 {
+        app.run_jobs().await;
+    }
+    assert_eq!(
+        app.gql(&admin, EXPORT, json!({})).await.ok()["tenantExport"]["ready"],
+        true
+    );
+    assert!(
+        download_text(&app, &admin)
+            .await
+            .contains("before@rect.example")
+    );
+
+    let records = app
+        .gql(
+            &admin,
+            "query($id: ID!) { dataSubject(id: $id) { personalData { id category } } }",
+            json!({ "id": s }),
+        )
+        .await;
+    let email = records.ok()["dataSubject"]["personalData"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["category"] == "user.contact.email")
+        .unwrap()["id"]
+        .clone();
+    let handle = |kind: &'static str, extra: Value| {
+        let (app, admin, po, s, t) = (&app, &admin, &po, &s, &t);
+        async move {
+            let mut input = json!({ "subjectId": s, "kind": kind });
+            if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+                input.extend(extra.clone());
+            }
+            let submitted = app
+                .gql(admin, crate::requests::SUBMIT, json!({ "i": input }))
+                .await;
+            let id = submitted.ok()["submitDataSubjectRequest"]["id"].clone();
+            app.gql(
+                po,
+                &crate::requests::start(),
+                json!({ "t": t, "id": id, "v": 1 }),
+            )
+            .await
+            .ok();
+            id
+        }
+    };
+    let rectification = handle(
+        "RECTIFICATION",
+        json!({ "rectifications": [{ "recordId": email, "value": "after@rect.example" }] }),
+    )
+    .await;
+    app.gql(
+        &po,
+        &crate::requests::complete(),
+        json!({ "t": t, "id": rectification, "v": 2 }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.gql(&admin, EXPORT, json!({})).await.ok()["tenantExport"]["ready"],
+        false,
+        "the export still held the value before its rectification"
+    );
+    for _ in 0..2 {
+        app.run_jobs().await;
+    }
+    let lines = download_text(&app, &admin).await;
+    assert!(lines.contains("after@rect.example"), "{lines}");
+    assert!(!lines.contains("before@rect.example"), "{lines}");
+
+    handle("RESTRICTION", json!({})).await;
+    assert_eq!(
+        app.gql(&admin, EXPORT, json!({})).await.ok()["tenantExport"]["ready"],
+        false,
+        "the export did not mark the restriction"
+    );
+    for _ in 0..2 {
+        app.run_jobs().await;
+    }
+    let lines = download_text(&app, &admin).await;
+    let subject_line: Value = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["type"] == "subject")
+        .unwrap();
+    assert!(
+        subject_line["restricted_since"].is_string(),
+        "{subject_line}"
+    );
+}
+
+both_backends!(rectifications_and_restrictions_reach_the_export);
