@@ -323,6 +323,9 @@ impl Databases {
             lock.release().await;
             let converted = sealer.converted.load(Ordering::Relaxed);
             if converted == 0 {
+                // A conversion by an earlier start committed, then its checkpoint failed (the start with it): the WAL
+                // that may still hold the values in clear is emptied now, in the background if a reader holds it.
+                checkpoint::checkpoint(conn).await;
                 continue;
             }
             if conn.get_database_backend() == DbBackend::Sqlite {

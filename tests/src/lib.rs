@@ -53,6 +53,24 @@ impl Backend {
     }
 }
 
+/// Runs each named `async fn(Backend)` as one test, `<name>::postgres`: a race staged with PostgreSQL's row locks
+/// (SQLite has one writer, so there is no race to stage), or a deployment only PostgreSQL serves.
+#[macro_export]
+macro_rules! postgres_only {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(backend) = $crate::Backend::postgres() {
+                        super::$name(backend).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
 /// Runs each named `async fn(Backend)` as two tests: `<name>::sqlite` and `<name>::postgres`.
 #[macro_export]
 macro_rules! both_backends {

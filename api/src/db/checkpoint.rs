@@ -1,7 +1,7 @@
 //! Emptying an SQLite database's WAL into its file after a deletion, so erased values leave the disk.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -129,20 +129,59 @@ async fn truncate_wal(db: &DatabaseConnection) -> Result<Wal, DbErr> {
     Ok(if busy == 0 { Wal::Emptied } else { Wal::Held })
 }
 
-/// The SQLite files with a checkpoint queued or being retried (one task per file), and those of them whose
-/// checkpoint after a deletion could not complete (a long reader, no free connection).
-static QUEUED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
-static HELD_UP: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+/// The SQLite files with a checkpoint queued or being retried (one task per file): how many checkpoints were asked of
+/// the file since its task began, and whether one after a deletion could not complete (a long reader, no free
+/// connection).
+static QUEUED: Mutex<BTreeMap<PathBuf, Queue>> = Mutex::new(BTreeMap::new());
 
-fn set(
-    files: &'static Mutex<BTreeSet<PathBuf>>,
-) -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
-    files.lock().unwrap_or_else(|e| e.into_inner())
+#[derive(Clone, Copy, Debug, Default)]
+struct Queue {
+    asked: u64,
+    held_up: bool,
+}
+
+fn queued() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Queue>> {
+    QUEUED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether a checkpoint of `db`'s file could not complete and is being retried.
 fn held_up(db: &DatabaseConnection) -> bool {
-    set(&HELD_UP).contains(&file_of(db))
+    queued().get(&file_of(db)).is_some_and(|q| q.held_up)
+}
+
+/// Asks `file`'s task for one more checkpoint; `true` when there was no task, and the caller starts one.
+fn ask(file: &Path, held_up: bool) -> bool {
+    let mut queued = queued();
+    match queued.get_mut(file) {
+        Some(queue) => {
+            queue.asked += 1;
+            queue.held_up |= held_up;
+            false
+        }
+        None => {
+            queued.insert(file.to_path_buf(), Queue { asked: 0, held_up });
+            true
+        }
+    }
+}
+
+/// How many checkpoints were asked of `file` so far: read by its task before each try.
+fn asked(file: &Path) -> u64 {
+    queued().get(file).map_or(0, |q| q.asked)
+}
+
+/// After a try of `file`'s task emptied the WAL, begun once `seen` checkpoints had been asked: the task ends, unless
+/// another was asked meanwhile (a deletion that committed after the try began, whose own checkpoint failed), which the
+/// task then does too. Checked and ended under one lock, so no ask falls between the try and the task's end.
+fn finished(file: &Path, seen: u64) -> bool {
+    let mut queued = queued();
+    match queued.get(file) {
+        Some(queue) if queue.asked != seen => false,
+        _ => {
+            queued.remove(file);
+            true
+        }
+    }
 }
 
 /// Empties `db`'s WAL in the background, about a second from now: for a deletion no checkpoint may follow (its
@@ -153,13 +192,14 @@ pub(crate) fn checkpoint_later(db: &DatabaseConnection) {
     }
 }
 
-/// Ends a file's task: its entries go, even when the task is cancelled (the runtime shutting down).
-struct Queued(PathBuf);
+/// Ends a file's task when it is cancelled (the runtime shutting down) or stops at shutdown: its entry goes.
+struct Queued(Option<PathBuf>);
 
 impl Drop for Queued {
     fn drop(&mut self) {
-        set(&QUEUED).remove(&self.0);
-        set(&HELD_UP).remove(&self.0);
+        if let Some(file) = self.0.take() {
+            queued().remove(&file);
+        }
     }
 }
 
@@ -168,15 +208,12 @@ impl Drop for Queued {
 /// reader; `held_up` marks the file for [`checkpoint`], which then tries once.
 fn retry(db: &DatabaseConnection, held_up: bool) {
     let file = file_of(db);
-    if held_up {
-        set(&HELD_UP).insert(file.clone());
-    }
-    if !set(&QUEUED).insert(file.clone()) {
+    if !ask(&file, held_up) {
         return;
     }
     let db = db.clone();
     tokio::spawn(async move {
-        let _queued = Queued(file);
+        let mut queued = Queued(Some(file.clone()));
         let mut wait = Duration::from_secs(1);
         let mut failures: u32 = 0;
         loop {
@@ -186,12 +223,17 @@ fn retry(db: &DatabaseConnection, held_up: bool) {
             if db.get_sqlite_connection_pool().is_closed() {
                 break;
             }
+            let seen = asked(&file);
             match truncate_wal(&db).await {
                 Ok(Wal::Emptied) => {
-                    tracing::debug!(
-                        "a delayed SQLite checkpoint completed: the deleted pages left the WAL file"
-                    );
-                    break;
+                    if finished(&file, seen) {
+                        queued.0 = None;
+                        tracing::debug!(
+                            "a delayed SQLite checkpoint completed: the deleted pages left the WAL file"
+                        );
+                        break;
+                    }
+                    wait = Duration::from_secs(1);
                 }
                 // Held: the writer waited `TRUNCATE_WAIT` once in this interval (at most every 30 s from here).
                 Ok(Wal::Behind | Wal::Held) => failures = 0,
@@ -217,6 +259,32 @@ mod tests {
     use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
 
     use super::*;
+
+    /// A checkpoint asked of a file while its task is trying one is not lost: the try that then empties the WAL does
+    /// not end the task (the ask may be for a deletion committed after that try began); the next try does, and only
+    /// then does a new deletion start a task of its own.
+    #[test]
+    fn an_ask_during_a_try_keeps_the_task_going() {
+        let file = PathBuf::from("/nonexistent/ask-during-a-try.db");
+        assert!(ask(&file, false), "no task yet: the caller starts one");
+        let seen = asked(&file);
+        assert!(
+            !ask(&file, true),
+            "a task is running: it is asked again instead"
+        );
+        assert!(queued().get(&file).is_some_and(|q| q.held_up));
+        assert!(
+            !finished(&file, seen),
+            "the ask made during the try was lost"
+        );
+        assert!(finished(&file, asked(&file)));
+        assert!(queued().get(&file).is_none());
+        assert!(
+            ask(&file, false),
+            "the task ended: the next deletion starts another"
+        );
+        assert!(finished(&file, asked(&file)));
+    }
 
     async fn busy_timeout(db: &DatabaseConnection) -> i64 {
         let row = db

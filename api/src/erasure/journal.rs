@@ -210,18 +210,17 @@ pub async fn replay(tenancy: &Tenancy, region: Option<&str>) -> Result<Replayed,
                 .await?;
             continue;
         }
+        // The export is emptied once, after every chunk (each of which takes its subjects' rows first).
         for chunk in present.chunks(REPLAY_CHUNK) {
             crate::erasure::delete_subjects(
                 &scope,
                 &txn,
                 chunk,
-                crate::erasure::TenantExport::Rebuild,
+                crate::erasure::TenantExport::Keep,
             )
             .await?;
         }
-        if present.is_empty() && deleted_values > 0 {
-            crate::erasure::invalidate(&txn).await?;
-        }
+        crate::erasure::invalidate(&txn).await?;
         txn.record(
             AuditEntry::system("erasure.reapplied", "tenant", tenant).with_detail(json!({
                 // The requests whose erasures these were (the restored chain may have lost their events).

@@ -12,7 +12,7 @@ pub(crate) use recipients::{Extent, recipients, registry_of, transfers_concernin
 
 use chrono::Utc;
 use sea_orm::sea_query::ExprTrait;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use steward_entities::job::JobState;
 use steward_entities::{
     data_subject, dsr_request, guardian_consent, job, personal_data, subject_export, tenant_export,
@@ -59,20 +59,10 @@ pub(crate) async fn delete_subjects(
     tenant_export: TenantExport,
 ) -> Result<(), AppError> {
     let ids = || subjects.iter().copied();
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        // The subjects' rows first: a value being added holds its subject's row (`add_personal_data`), so it either
-        // commits before the values are deleted below, or finds its subject gone; deleting the values first would let
-        // it commit one after that deletion, left behind once the subject goes.
-        let _: Vec<uuid::Uuid> = txn
-            .find::<data_subject::Entity>()
-            .select_only()
-            .column(data_subject::Column::Id)
-            .filter(data_subject::Column::Id.is_in(ids()))
-            .lock(sea_orm::sea_query::LockType::Update)
-            .into_tuple()
-            .all(txn)
-            .await?;
-    }
+    // The subjects' rows first: a value being added holds its subject's row (`add_personal_data`), so it either
+    // commits before the values are deleted below, or finds its subject gone; deleting the values first would let
+    // it commit one after that deletion, left behind once the subject goes.
+    lock_subjects(txn, subjects, Lock::Erase).await?;
     txn.delete_many::<personal_data::Entity>()
         .filter(personal_data::Column::SubjectId.is_in(ids()))
         .exec(txn)
@@ -119,6 +109,42 @@ pub(crate) async fn delete_subjects(
     let ids: Vec<uuid::Uuid> = subjects.iter().map(|s| s.0).collect();
     scope.subject_keys().delete(&ids).await?;
     Ok(())
+}
+
+/// How a transaction holds the rows of the subjects whose data it changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// Deleting them (`FOR UPDATE`): waits for, and holds off, every other change to their data.
+    Erase,
+    /// Changing a request about them or their restriction (`FOR NO KEY UPDATE`).
+    Change,
+}
+
+/// Takes the subjects' rows, in id order, before anything else of theirs is written. Every transaction that writes
+/// a subject's requests, values or restriction does this first (an erasure, an erase batch, a request transition,
+/// adding a value), so they queue on the one row instead of each holding a row the other waits for (a deadlock
+/// PostgreSQL ends by aborting one of them). A subject already gone is simply not locked. SQLite has one writer.
+pub(crate) async fn lock_subjects(
+    txn: &Work,
+    subjects: &[SubjectId],
+    lock: Lock,
+) -> Result<Vec<uuid::Uuid>, AppError> {
+    if txn.get_database_backend() != sea_orm::DbBackend::Postgres || subjects.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(txn
+        .find::<data_subject::Entity>()
+        .select_only()
+        .column(data_subject::Column::Id)
+        .filter(data_subject::Column::Id.is_in(subjects.iter().copied()))
+        .order_by_asc(data_subject::Column::Id)
+        .lock(match lock {
+            Lock::Erase => sea_orm::sea_query::LockType::Update,
+            Lock::Change => sea_orm::sea_query::LockType::NoKeyUpdate,
+        })
+        .into_tuple()
+        .all(txn)
+        .await?)
 }
 
 /// Data was erased (a request, a retention sweep) while the tenant's export holds it: the export is emptied and built

@@ -17,10 +17,14 @@ use chrono::{Duration, Utc};
 use futures_util::Stream;
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde_json::json;
-use steward_entities::{data_subject, job, personal_data, tenant_export, tenant_export_chunk};
+use steward_entities::dsr_request::{RequestKind, RequestState};
+use steward_entities::{
+    data_subject, dsr_request, job, personal_data, tenant_export, tenant_export_chunk,
+};
 use uuid::Uuid;
 
 use crate::audit::AuditEntry;
@@ -96,11 +100,21 @@ pub(crate) async fn build(
         .map_err(|e| AppError::internal(anyhow::anyhow!("tenant export {}: {e}", export.id)))?;
     let started = std::time::Instant::now();
     let mut stored = 0;
+    // Subjects whose key is gone for good (see [`stranded`]), exported as such.
+    let mut keyless = std::collections::HashSet::new();
     while stored < MAX_CHUNKS_PER_RUN && (stored == 0 || started.elapsed() < RUN_BUDGET) {
-        let Some(chunk) = next_chunk(scope, export.cursor).await? else {
-            // A subject whose key is gone: an erasure deleted it and has not committed yet (or failed, and its retry
-            // will finish): read again once it is done.
-            return Ok(Outcome::Later(in_flight::again(export.id)));
+        let chunk = match next_chunk(scope, export.cursor, &keyless).await? {
+            Built::Chunk(chunk) => chunk,
+            // A subject whose key is gone: an erasure deleted it and has not committed yet (read again once it is
+            // done), or one failed after deleting it and nothing will finish it (exported as unreadable, staff told).
+            Built::Keyless(subject) => {
+                if !stranded(scope, subject).await? {
+                    return Ok(Outcome::Later(in_flight::again(export.id)));
+                }
+                report_stranded(tenancy, scope, subject).await?;
+                keyless.insert(subject);
+                continue;
+            }
         };
         let Some(last) = chunk.last else {
             if finish(scope, job, export, t.offboarding_due_at).await? {
@@ -218,6 +232,61 @@ fn same_rows(locked: &[Uuid], read: &[Uuid]) -> bool {
     locked == read
 }
 
+/// Whether a subject whose key is gone keeps its row with nothing left to finish its erasure: an erasure deletes the
+/// key last, so its failure (a transaction that could not commit) leaves the subject so until its job's retry; but
+/// with no erasure request still open for the subject (one rejected before that retry), nothing will. Such a subject
+/// would otherwise hold the build, and the tenant's deletion behind it, for ever. An erasure that commits meanwhile
+/// empties the export (or, on PostgreSQL, fails the chunk's row check), so a subject read just before it went is
+/// never exported as unreadable.
+async fn stranded(scope: &Scope, subject: Uuid) -> Result<bool, AppError> {
+    let open = scope
+        .find::<dsr_request::Entity>()
+        .filter(dsr_request::Column::SubjectId.eq(subject))
+        .filter(dsr_request::Column::Kind.eq(RequestKind::Erasure))
+        .filter(dsr_request::Column::State.is_in([
+            RequestState::Received,
+            RequestState::InProgress,
+            RequestState::Paused,
+        ]));
+    Ok(crate::pagination::count(open, scope.db()).await? == 0)
+}
+
+/// Tells the privacy officers (once per subject) of a subject left with its row but no key.
+async fn report_stranded(tenancy: &Tenancy, scope: &Scope, subject: Uuid) -> Result<(), AppError> {
+    let tenant = scope.tenant_id();
+    tracing::error!(tenant = %tenant, subject = %subject, "a subject's data key is gone but its row is not: an erasure failed after deleting the key and was not retried");
+    steward_entities::staff_notice::Entity::insert(steward_entities::staff_notice::ActiveModel {
+        id: Set(Uuid::new_v5(
+            &Uuid::NAMESPACE_OID,
+            format!("{NOTICE_STRANDED}:{subject}").as_bytes(),
+        )),
+        role: Set("privacy_officer".into()),
+        kind: Set(NOTICE_STRANDED.into()),
+        tenant_id: Set(Some(tenant.0)),
+        object_id: Set(Some(subject.to_string())),
+        title: Set(format!("Subject {subject} has no data key but is not erased")),
+        body: Set(format!(
+            "The data key of subject {subject} of tenant {tenant} was destroyed by an erasure that did not complete, \
+             and nothing is retrying it: its values can no longer be opened, but its rows remain. The tenant's export \
+             lists it as unreadable. Raise and start an erasure request for it to remove the rows."
+        )),
+        created_at: Set(Utc::now()),
+        acknowledged_by: Set(None),
+        acknowledged_at: Set(None),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(steward_entities::staff_notice::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(tenancy.system().control())
+    .await?;
+    Ok(())
+}
+
+/// The staff notice kind of a subject left without its key.
+pub const NOTICE_STRANDED: &str = "subject.key_stranded";
+
 /// Exports whose chunk met rows an open transaction is changing, read again after a pause that doubles (1 s to 30 s)
 /// while it goes on, and a warning once it has lasted a while: such a transaction is short (the statement and idle
 /// timeouts bound it), so a long run of them means something holds rows of a departing tenant. Kept per process: an
@@ -295,11 +364,16 @@ pub(crate) async fn start<C: ConnectionTrait>(
     .await?)
 }
 
-/// At least a week to download it, even with a short grace period.
+/// At least a week to download it, even with a short grace period, but never past a week after the grace period ends:
+/// an export emptied and built again late (an erasure, a rectification or a restriction lifted, all of which the
+/// departing tenant can cause) does not push its deletion back.
 fn download_until(due: Option<chrono::DateTime<Utc>>) -> chrono::DateTime<Utc> {
     let now = Utc::now();
-    due.unwrap_or(now)
-        .max(now + Duration::days(EXPORT_MIN_DAYS))
+    let week = Duration::days(EXPORT_MIN_DAYS);
+    match due {
+        Some(due) => due.max(now + week).min(due + week),
+        None => now + week,
+    }
 }
 
 /// The lines of one chunk: the subjects after `cursor`, in id order, until the chunk holds [`CHUNK_BYTES`].
@@ -314,8 +388,17 @@ struct Chunk {
     last: Option<Uuid>,
 }
 
-/// `None` when a subject read has no key (an erasure in flight).
-async fn next_chunk(scope: &Scope, mut cursor: Option<Uuid>) -> Result<Option<Chunk>, AppError> {
+enum Built {
+    Chunk(Chunk),
+    /// A subject read has no key, and is not in the set of those known to have lost it for good.
+    Keyless(Uuid),
+}
+
+async fn next_chunk(
+    scope: &Scope,
+    mut cursor: Option<Uuid>,
+    keyless: &std::collections::HashSet<Uuid>,
+) -> Result<Built, AppError> {
     let mut chunk = Chunk {
         lines: String::new(),
         subjects: 0,
@@ -341,16 +424,23 @@ async fn next_chunk(scope: &Scope, mut cursor: Option<Uuid>) -> Result<Option<Ch
         let keys = scope.subject_keys().get_many(&ids).await?;
         for subject in &batch {
             let records = records.remove(&subject.id).unwrap_or_default();
-            let key = match keys.get(&subject.id) {
-                Some(wrapped) => subjects::unwrap_subject_key(scope, subject.id, wrapped)?,
-                None => return Ok(None),
-            };
-            chunk
-                .lines
-                .push_str(&subject_line(&key, subject, &records)?);
+            match keys.get(&subject.id) {
+                Some(wrapped) => {
+                    let key = subjects::unwrap_subject_key(scope, subject.id, wrapped)?;
+                    chunk
+                        .lines
+                        .push_str(&subject_line(&key, subject, &records)?);
+                    chunk.values += records.len() as i32;
+                }
+                None if keyless.contains(&subject.id) => {
+                    chunk
+                        .lines
+                        .push_str(&unreadable_line(subject, records.len()));
+                }
+                None => return Ok(Built::Keyless(subject.id)),
+            }
             chunk.lines.push('\n');
             chunk.subjects += 1;
-            chunk.values += records.len() as i32;
             chunk.subject_ids.push(subject.id);
             chunk.value_ids.extend(records.iter().map(|r| r.id));
             chunk.last = Some(subject.id);
@@ -361,7 +451,20 @@ async fn next_chunk(scope: &Scope, mut cursor: Option<Uuid>) -> Result<Option<Ch
             }
         }
     }
-    Ok(Some(chunk))
+    Ok(Built::Chunk(chunk))
+}
+
+/// A subject whose values nobody can open any more ([`stranded`]): its id, when it was created and how many values
+/// it holds, so the controller knows what its export could not return.
+fn unreadable_line(subject: &data_subject::Model, values: usize) -> String {
+    json!({
+        "type": "unreadable_subject",
+        "id": subject.id,
+        "created_at": subject.created_at,
+        "values": values,
+        "reason": "its data key was destroyed by an erasure that did not complete; its values can no longer be opened",
+    })
+    .to_string()
 }
 
 /// One subject as a line of the export: its external id, birth date and every value with its source.

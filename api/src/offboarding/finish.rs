@@ -239,6 +239,8 @@ pub(super) async fn erase_batch(
     .await?;
     let now = Utc::now();
     let txn = scope.begin().await?;
+    // The batch's subjects before their values, in id order, as a request's erasure takes its subject's row.
+    crate::erasure::lock_subjects(&txn, &ids, crate::erasure::Lock::Erase).await?;
     txn.delete_many::<personal_data::Entity>()
         .filter(personal_data::Column::SubjectId.is_in(ids.iter().copied()))
         .exec(&txn)

@@ -63,6 +63,16 @@ pub(crate) async fn erase(
     let now = Utc::now();
     let mut txn = scope.begin().await?;
     jobs::begin_writing(&txn, job).await?;
+    // The subject's row before anything of it (`erasure::lock_subjects`); gone, another erasure took it (an
+    // offboarding's batch, or this job on another instance) and left its tombstone, which completing the request reads.
+    crate::erasure::lock_subjects(&txn, &[SubjectId(subject.id)], crate::erasure::Lock::Erase)
+        .await?;
+    let still_there = txn
+        .find::<data_subject::Entity>()
+        .filter(data_subject::Column::Id.eq(subject.id))
+        .one(&txn)
+        .await?
+        .is_some();
     // Checked inside the transaction: a hold placed after the request started (or while this job read) wins.
     // The erasure is recorded as held and stops; lifting the hold queues it again. A request rejected meanwhile
     // is left alone.
@@ -73,7 +83,7 @@ pub(crate) async fn erase(
         .one(&txn)
         .await?
         .is_some();
-    if !still_open {
+    if !still_open || !still_there {
         jobs::complete_in(&txn, job).await?;
         txn.commit_unaudited(crate::tenancy::Unaudited::NothingChanged)
             .await?;

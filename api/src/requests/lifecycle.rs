@@ -48,6 +48,13 @@ pub(super) async fn save(
     before: &dsr_request::Model,
     mut model: dsr_request::ActiveModel,
 ) -> Result<dsr_request::Model, AppError> {
+    // The subject's row before the request's: an erasure takes it first too (`erasure::lock_subjects`).
+    crate::erasure::lock_subjects(
+        txn,
+        &[SubjectId(before.subject_id)],
+        crate::erasure::Lock::Change,
+    )
+    .await?;
     model.version = Set(before.version + 1);
     model.updated_at = Set(Utc::now());
     let updated = txn
@@ -89,11 +96,9 @@ pub async fn start(
             message: "a legal hold covers this subject: its data cannot be erased until the hold is lifted".into(),
         });
     }
-    let subject = if kind == RequestKind::Restriction {
-        Some(subjects::get(scope, SubjectId(request.subject_id)).await?)
-    } else {
-        None
-    };
+    if kind == RequestKind::Restriction {
+        subjects::get(scope, SubjectId(request.subject_id)).await?;
+    }
     let txn = scope.begin().await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
     model.state = Set(RequestState::InProgress);
@@ -104,13 +109,20 @@ pub async fn start(
             crate::erasure::propagation::enqueue_erasure(&txn, scope.tenant_id(), &updated).await?
         }
         RequestKind::Restriction => {
-            if let Some(subject) = subject
-                && subject.restricted_at.is_none()
-            {
-                let mut s: data_subject::ActiveModel = subject.into();
-                s.restricted_at = Set(Some(Utc::now()));
-                s.restricted_by_request = Set(Some(updated.id));
-                s.update(&txn).await?;
+            // Read as it is now (`save` holds its row): a restriction already in force stays the one it started
+            // with, and a subject erased meanwhile has nothing left to restrict.
+            let restricted = txn
+                .update_many::<data_subject::Entity>()
+                .col_expr(data_subject::Column::RestrictedAt, Some(Utc::now()).into())
+                .col_expr(
+                    data_subject::Column::RestrictedByRequest,
+                    Some(updated.id).into(),
+                )
+                .filter(data_subject::Column::Id.eq(updated.subject_id))
+                .filter(data_subject::Column::RestrictedAt.is_null())
+                .exec(&txn)
+                .await?;
+            if restricted.rows_affected == 1 {
                 // A departing tenant's export marks restricted subjects: built again with this one marked.
                 crate::erasure::invalidate(&txn).await?;
             }
@@ -368,6 +380,23 @@ pub async fn reject(
             message: "the subject's data is already erased; complete the request instead".into(),
         });
     }
+    // An erasure that deleted the key and then failed (it deletes the key last): its job's retry finishes it.
+    // Rejected now, nothing would, and the subject would keep rows no key opens.
+    if request.kind == RequestKind::Erasure
+        && request.state == RequestState::InProgress
+        && scope
+            .subject_keys()
+            .get(request.subject_id)
+            .await?
+            .is_none()
+    {
+        return Err(AppError::Refused {
+            reason: crate::error::RefusalReason::ErasureCarriedOut,
+            message: "the subject's data key is already destroyed: the erasure is being carried out and cannot be \
+                      rejected; complete the request once it is done"
+                .into(),
+        });
+    }
     // Sealed before the transaction: on SQLite it holds the database's one writer connection.
     let sealed_reason = seal_reason(scope, &request, Reason::Rejection, &why).await?;
     let txn = scope.begin().await?;
@@ -376,8 +405,8 @@ pub async fn reject(
     model.rejection_reason_sealed = Set(Some(sealed_reason));
     model.completed_at = Set(Some(Utc::now()));
     let updated = save(&txn, &request, model).await?;
-    lift_restriction_of(&txn, scope, &request).await?;
-    if request.kind == RequestKind::Restriction {
+    if lift_restriction_of(&txn, scope, &request).await? {
+        // A departing tenant's export marks restricted subjects: built again without this one's mark.
         crate::erasure::invalidate(&txn).await?;
     }
     txn.commit(AuditEntry::by(
@@ -390,13 +419,13 @@ pub async fn reject(
     Ok(updated)
 }
 
-/// A rejected restriction request ends the restriction it started.
+/// A rejected restriction request ends the restriction it started; whether the subject was restricted by it.
 pub(super) async fn lift_restriction_of<C: ConnectionTrait>(
     txn: &C,
     scope: &Scope,
     request: &dsr_request::Model,
-) -> Result<(), DbErr> {
-    scope
+) -> Result<bool, DbErr> {
+    let lifted = scope
         .update_many::<data_subject::Entity>()
         .col_expr(
             data_subject::Column::RestrictedAt,
@@ -421,7 +450,7 @@ pub(super) async fn lift_restriction_of<C: ConnectionTrait>(
         .filter(personal_data::Column::RestrictedByRequest.eq(request.id))
         .exec(txn)
         .await?;
-    Ok(())
+    Ok(lifted.rows_affected > 0)
 }
 
 pub(super) async fn tombstone_of(
@@ -501,6 +530,13 @@ pub async fn complete(
         RequestKind::Restriction | RequestKind::Objection => {}
     }
     let txn = scope.begin().await?;
+    // Before the rectified values are written (`save` below takes it again, already held).
+    crate::erasure::lock_subjects(
+        &txn,
+        &[SubjectId(request.subject_id)],
+        crate::erasure::Lock::Change,
+    )
+    .await?;
     let mut model: dsr_request::ActiveModel = request.clone().into();
     model.state = Set(RequestState::Completed);
     model.completed_at = Set(Some(now));

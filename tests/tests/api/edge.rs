@@ -729,12 +729,5 @@ both_backends!(
     metrics_are_exposed
 );
 
-/// The relay stands in for a PostgreSQL restart, so this one runs on PostgreSQL only.
-mod database_outage_and_recovery {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(backend) = steward_tests::Backend::postgres() {
-            super::database_outage_and_recovery(backend).await
-        }
-    }
-}
+// The relay stands in for a PostgreSQL restart, so this one runs on PostgreSQL only.
+steward_tests::postgres_only!(database_outage_and_recovery);

@@ -404,15 +404,8 @@ async fn abandoned_transaction_is_rolled_back_at_once(backend: Backend) {
     assert_eq!(rows.try_get::<i64>("", "n").unwrap(), 1);
 }
 
-/// Several instances sharing one database is a PostgreSQL deployment (a SQLite file belongs to one process).
-mod two_instances_never_fork_a_chain {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(backend) = steward_tests::Backend::postgres() {
-            super::two_instances_never_fork_a_chain(backend).await
-        }
-    }
-}
+// Several instances sharing one database is a PostgreSQL deployment (a SQLite file belongs to one process).
+steward_tests::postgres_only!(two_instances_never_fork_a_chain);
 
 both_backends!(
     abandoned_transaction_is_rolled_back_at_once,

@@ -34,7 +34,7 @@ pub async fn download(app: &TestApp, token: &str) -> Vec<Value> {
     );
     lines
 }
-const AUTHORIZE: &str = "mutation($t: ID) { authorizeOffboarding(tenantId: $t) { status offboarding { authorizedBy authorizedAt requestedBy } } }";
+pub(crate) const AUTHORIZE: &str = "mutation($t: ID) { authorizeOffboarding(tenantId: $t) { status offboarding { authorizedBy authorizedAt requestedBy } } }";
 const CANCEL: &str = "mutation($t: ID, $r: String!) { cancelOffboarding(tenantId: $t, reason: $r) { status offboarding { choice } } }";
 const STATUS: &str = "query($t: ID!) { tenant(id: $t) { status } }";
 
@@ -644,3 +644,70 @@ both_backends!(
     return_first_even_at_the_shortest_grace,
     one_admin_cannot_delete_a_client
 );
+
+/// An offboarding's erase batch and an erasure on request of one of its subjects, running at once, do not deadlock:
+/// the batch takes its subjects' rows (in id order) before deleting their values, as the request's erasure takes its
+/// subject's row first. Staged with another session holding that subject's values: the batch comes to wait on them
+/// first, then the request's erasure behind it; once the values are free the batch erases every subject and the
+/// request's erasure finds its subject gone. Neither transaction is aborted.
+async fn an_erase_batch_and_an_erasure_on_request_do_not_deadlock(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Batching Co", "eu").await;
+    let admin = app.invite(&t, "batching-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("batching-po", "PRIVACY_OFFICER").await;
+    let asked = subject(&app, &admin, "batch-1", "asked@batch.example", "Ann Asked").await;
+    subject(&app, &admin, "batch-2", "other@batch.example", "Otto Other").await;
+    crate::requests::started(&app, (&admin, &po), &t, &asked, "ERASURE").await;
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "DELETE", "g": 7 }))
+        .await
+        .ok();
+    app.gql(&admin, AUTHORIZE, json!({})).await.ok();
+    // The request's erasure queued after the offboarding's end, so the batch is claimed first.
+    let region = app.raw_db("eu").await;
+    region
+        .execute_unprepared(&format!(
+            "UPDATE jobs SET run_at = '{}'::timestamptz WHERE kind = 'request.erase'",
+            (Utc::now() + Duration::days(7) + Duration::hours(1)).to_rfc3339()
+        ))
+        .await
+        .unwrap();
+
+    let sid = steward_tests::stored_uuid(&app, asked.as_str());
+    let held = region.begin().await.unwrap();
+    held.execute_unprepared(&format!(
+        "SELECT id FROM personal_data WHERE subject_id = {sid} FOR UPDATE"
+    ))
+    .await
+    .unwrap();
+    let ended = Utc::now() + Duration::days(8);
+    let batch = app.run_jobs_at(ended);
+    tokio::pin!(batch);
+    app.until_a_session_waits("eu", batch.as_mut()).await;
+    let erase = app.run_jobs_at(ended);
+    tokio::pin!(erase);
+    app.until_sessions_wait("eu", 2, erase.as_mut()).await;
+    held.commit().await.unwrap();
+    let limit = std::time::Duration::from_secs(30);
+    let (batched, erased) = tokio::join!(
+        tokio::time::timeout(limit, batch),
+        tokio::time::timeout(limit, erase)
+    );
+    batched.expect("the batch finishes");
+    erased.expect("the request's erasure finishes");
+    assert_eq!(
+        app.count("eu", "jobs", "last_error IS NOT NULL").await,
+        0,
+        "a transaction was aborted"
+    );
+    assert_eq!(subjects_of(&app, "eu", &t).await, 0);
+    assert_eq!(
+        app.count("eu", "jobs", "kind = 'request.erase' AND state = 'done'")
+            .await,
+        1
+    );
+    assert!(!app.database_contains("eu", "asked@batch.example").await);
+}
+
+steward_tests::postgres_only!(an_erase_batch_and_an_erasure_on_request_do_not_deadlock);

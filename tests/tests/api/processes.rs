@@ -89,8 +89,24 @@ pub(crate) fn operator_command(
     args: &[&str],
     keys: (&str, &str),
 ) -> String {
+    let output = operator_output(app, dir, args, keys);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// As [`operator_command`], whether it succeeds or not.
+pub(crate) fn operator_output(
+    app: &TestApp,
+    dir: &Path,
+    args: &[&str],
+    keys: (&str, &str),
+) -> std::process::Output {
     let (regions, key_databases) = region_env(app);
-    let output = Command::new(env!("CARGO_BIN_EXE_steward-test-server"))
+    Command::new(env!("CARGO_BIN_EXE_steward-test-server"))
         .args(args)
         .env_clear()
         .env("STEWARD_DATA_DIR", dir)
@@ -101,13 +117,7 @@ pub(crate) fn operator_command(
         .env("STEWARD_LOG", "warn")
         .stderr(Stdio::piped())
         .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+        .unwrap()
 }
 
 /// `STEWARD_REGIONS` and `STEWARD_KEY_DATABASES` of the app's databases.

@@ -74,6 +74,19 @@ pub(crate) async fn submit(app: &TestApp, token: &str, subject: &str, kind: &str
     )
 }
 
+/// Submits a request of `kind` about `subject` as the tenant's admin and starts it as a privacy officer; its id.
+pub(crate) async fn started(
+    app: &TestApp,
+    (admin, po): (&str, &str),
+    tenant: &str,
+    subject: &str,
+    kind: &str,
+) -> String {
+    let (id, v) = submit(app, admin, subject, kind).await;
+    step(app, po, &start(), json!({ "t": tenant, "id": id, "v": v })).await;
+    id
+}
+
 pub(crate) async fn step(app: &TestApp, token: &str, query: &str, vars: Value) -> Value {
     let reply = app.gql(token, query, vars).await;
     reply
@@ -1889,12 +1902,133 @@ async fn a_value_added_during_an_erasure_goes_with_it(backend: Backend) {
     );
 }
 
-/// PostgreSQL only: another session's row lock stages the race.
-mod a_value_added_during_an_erasure_goes_with_it {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(backend) = steward_tests::Backend::postgres() {
-            super::a_value_added_during_an_erasure_goes_with_it(backend).await
-        }
-    }
+// PostgreSQL only: another session's row lock stages the race.
+steward_tests::postgres_only!(a_value_added_during_an_erasure_goes_with_it);
+
+/// The same race through `addPersonalData` itself: adding a value takes its subject's row before it inserts, so an
+/// erasure that comes in meanwhile waits for the add and then erases the added value with the rest. Staged with
+/// another session holding the subject's row against updates (as a request's transition does): the add queues on it
+/// (without its own lock its insert would not wait, a key-share check passing beside that lock), then the erasure
+/// behind it; once the row is free both go on.
+async fn adding_a_value_holds_its_subject_against_an_erasure(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Adding Late Co", "eu").await;
+    let admin = app.invite(&t, "late-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("late-po", "PRIVACY_OFFICER").await;
+    let s = subject(&app, &admin, "late-1", "late@example.org", "Lee Late").await;
+    started(&app, (&admin, &po), &t, &s, "ERASURE").await;
+
+    let sid = steward_tests::stored_uuid(&app, s.as_str());
+    let outside = app.raw_db("eu").await;
+    let held = outside.begin().await.unwrap();
+    held.execute_unprepared(&format!(
+        "SELECT id FROM data_subjects WHERE id = {sid} FOR NO KEY UPDATE"
+    ))
+    .await
+    .unwrap();
+    let add = app.gql(
+        &admin,
+        "mutation($i: AddPersonalDataInput!) { addPersonalData(input: $i) { id } }",
+        json!({ "i": { "subjectId": s, "category": "user.contact.phone_number", "value": "+49 30 7654321",
+            "purpose": "essential.service", "source": "form" } }),
+    );
+    tokio::pin!(add);
+    app.until_a_session_waits("eu", add.as_mut()).await;
+    let erase = app.run_jobs();
+    tokio::pin!(erase);
+    app.until_sessions_wait("eu", 2, erase.as_mut()).await;
+    held.commit().await.unwrap();
+    let limit = std::time::Duration::from_secs(20);
+    let (added, erased) = tokio::join!(
+        tokio::time::timeout(limit, add),
+        tokio::time::timeout(limit, erase)
+    );
+    assert!(
+        added.expect("the add finishes").ok()["addPersonalData"]["id"].is_string(),
+        "the add, first in line for the subject's row, was refused"
+    );
+    erased.expect("the erasure finishes");
+    assert_eq!(
+        app.count("eu", "personal_data", &format!("subject_id = {sid}"))
+            .await,
+        0,
+        "the value added before the erasure was left behind"
+    );
 }
+
+steward_tests::postgres_only!(adding_a_value_holds_its_subject_against_an_erasure);
+
+/// An erasure and a restriction of the same subject, started while the erasure runs, do not deadlock: each transaction
+/// that writes a subject's requests takes the subject's row first, as the erasure does, so the restriction's start
+/// waits for the erasure instead of holding the request row the erasure's cascade clears next (PostgreSQL would abort
+/// one of them: the erasure's job, or the staff member's mutation). Staged with another session holding the subject's
+/// values, so the erasure waits with the subject's row held; the start comes in behind it; then both go on.
+async fn an_erasure_and_a_restriction_started_beside_it_do_not_deadlock(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Crossing Co", "eu").await;
+    let admin = app.invite(&t, "crossing-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("crossing-po", "PRIVACY_OFFICER").await;
+    let s = subject(
+        &app,
+        &admin,
+        "crossing-1",
+        "crossing@example.org",
+        "Cris Crossing",
+    )
+    .await;
+    let (restriction, _) = submit(&app, &admin, &s, "RESTRICTION").await;
+    started(&app, (&admin, &po), &t, &s, "ERASURE").await;
+
+    let sid = steward_tests::stored_uuid(&app, s.as_str());
+    let outside = app.raw_db("eu").await;
+    let held = outside.begin().await.unwrap();
+    held.execute_unprepared(&format!(
+        "SELECT id FROM personal_data WHERE subject_id = {sid} FOR UPDATE"
+    ))
+    .await
+    .unwrap();
+    let erase = app.run_jobs();
+    tokio::pin!(erase);
+    app.until_a_session_waits("eu", erase.as_mut()).await;
+    let start = start();
+    let restrict = app.gql(&po, &start, json!({ "t": t, "id": restriction, "v": 1 }));
+    tokio::pin!(restrict);
+    app.until_sessions_wait("eu", 2, restrict.as_mut()).await;
+    held.commit().await.unwrap();
+    let limit = std::time::Duration::from_secs(20);
+    let (erased, restricted) = tokio::join!(
+        tokio::time::timeout(limit, erase),
+        tokio::time::timeout(limit, restrict)
+    );
+    erased.expect("the erasure finishes");
+    let restricted = restricted.expect("the start finishes");
+    assert_eq!(
+        restricted.ok()["startDataSubjectRequest"]["state"],
+        "IN_PROGRESS",
+        "the restriction's start failed"
+    );
+    assert_eq!(
+        app.count(
+            "eu",
+            "jobs",
+            "kind = 'request.erase' AND last_error IS NOT NULL"
+        )
+        .await,
+        0,
+        "the erasure's transaction was aborted"
+    );
+    assert_eq!(
+        app.count("eu", "erasure_tombstones", &format!("subject_id = {sid}"))
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("eu", "data_subjects", &format!("id = {sid}"))
+            .await,
+        0
+    );
+}
+
+steward_tests::postgres_only!(an_erasure_and_a_restriction_started_beside_it_do_not_deadlock);

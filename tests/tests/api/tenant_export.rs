@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use steward_tests::{Backend, TestApp, both_backends};
 
-use crate::offboarding::{BEGIN, EXPORT, download};
+use crate::offboarding::{AUTHORIZE, BEGIN, EXPORT, download};
 use crate::personal::CREATE;
 
 /// 18 subjects of 50 values of 4,000 characters: about 200 KB of lines each, so each chunk (256 KiB) closes after two
@@ -331,16 +331,9 @@ async fn a_chunk_read_before_an_erasure_does_not_land_after_it(backend: Backend)
     assert!(lines.contains("stays@example.org"), "{lines}");
 }
 
-/// PostgreSQL only: there a table lock of another session can hold the build between its reads and its write while the
-/// erasure runs; on SQLite the one writer would hold up the erasure too (the fix, a rebuild count, is the same code).
-mod a_chunk_read_before_an_erasure_does_not_land_after_it {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(backend) = steward_tests::Backend::postgres() {
-            super::a_chunk_read_before_an_erasure_does_not_land_after_it(backend).await
-        }
-    }
-}
+// PostgreSQL only: there a table lock of another session can hold the build between its reads and its write while the
+// erasure runs; on SQLite the one writer would hold up the erasure too (the fix, a rebuild count, is the same code).
+steward_tests::postgres_only!(a_chunk_read_before_an_erasure_does_not_land_after_it);
 
 /// A retention sweep's transaction is still open (held after it looked for an export to empty, before it commits) when
 /// the offboarding begins and the export's first chunk is read: that chunk, read with the deletion not yet visible, must
@@ -408,15 +401,8 @@ async fn a_deletion_in_flight_when_the_export_begins_is_not_in_it(backend: Backe
     assert!(lines.contains("Kept Name"), "{lines}");
 }
 
-/// PostgreSQL only, for the same reason as the test above.
-mod a_deletion_in_flight_when_the_export_begins_is_not_in_it {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(backend) = steward_tests::Backend::postgres() {
-            super::a_deletion_in_flight_when_the_export_begins_is_not_in_it(backend).await
-        }
-    }
-}
+// PostgreSQL only, for the same reason as the test above.
+steward_tests::postgres_only!(a_deletion_in_flight_when_the_export_begins_is_not_in_it);
 
 /// A chunk is checked against the ids of its rows, not their number: a value deleted while another is added in the
 /// chunk's range (a retention sweep and a write that passed the freeze before the offboarding began, both committing
@@ -492,15 +478,8 @@ async fn a_value_swapped_in_a_chunks_range_is_read_again(backend: Backend) {
     assert!(lines.contains("Sam Swap"), "{lines}");
 }
 
-/// PostgreSQL only: another session's table lock holds the build between its reads and its check.
-mod a_value_swapped_in_a_chunks_range_is_read_again {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(backend) = steward_tests::Backend::postgres() {
-            super::a_value_swapped_in_a_chunks_range_is_read_again(backend).await
-        }
-    }
-}
+// PostgreSQL only: another session's table lock holds the build between its reads and its check.
+steward_tests::postgres_only!(a_value_swapped_in_a_chunks_range_is_read_again);
 
 /// A departing tenant's requests are still handled (a restriction, an objection, a rectification update a subject or
 /// a value in place): a row held for such an update does not make the export's chunk read again, so the build is not
@@ -545,15 +524,8 @@ async fn an_update_in_flight_does_not_hold_up_the_export(backend: Backend) {
     assert!(lines.contains("held.for.update@example.org"), "{lines}");
 }
 
-/// PostgreSQL only: row locks of another session.
-mod an_update_in_flight_does_not_hold_up_the_export {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(backend) = steward_tests::Backend::postgres() {
-            super::an_update_in_flight_does_not_hold_up_the_export(backend).await
-        }
-    }
-}
+// PostgreSQL only: row locks of another session.
+steward_tests::postgres_only!(an_update_in_flight_does_not_hold_up_the_export);
 
 /// The export is declared ready only as the run that read it left it. Another instance may have emptied it (an erasure
 /// counts a rebuild) and rebuilt part of it since, to as many chunks as this run stored: the chunk count alone matches,
@@ -642,14 +614,37 @@ async fn an_export_rebuilt_meanwhile_is_not_declared_ready(backend: Backend) {
     );
 }
 
-/// PostgreSQL only: other sessions' row locks stage the runs.
-mod an_export_rebuilt_meanwhile_is_not_declared_ready {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(backend) = steward_tests::Backend::postgres() {
-            super::an_export_rebuilt_meanwhile_is_not_declared_ready(backend).await
-        }
-    }
+// PostgreSQL only: other sessions' row locks stage the runs.
+steward_tests::postgres_only!(an_export_rebuilt_meanwhile_is_not_declared_ready);
+
+/// Makes every erasure in region database `region` fail after it deleted the subject's key: its tombstone's insert,
+/// which comes after, raises an error, so its region transaction rolls back with the key already gone.
+async fn fail_erasures_after_their_keys(region: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let postgres = region.get_database_backend() == sea_orm::DbBackend::Postgres;
+    region
+        .execute_unprepared(if postgres {
+            "CREATE FUNCTION staged_failure() RETURNS trigger LANGUAGE plpgsql AS \
+               $$ BEGIN RAISE EXCEPTION 'staged failure'; END $$; \
+             CREATE TRIGGER staged_failure BEFORE INSERT ON erasure_tombstones \
+               FOR EACH ROW EXECUTE FUNCTION staged_failure()"
+        } else {
+            "CREATE TRIGGER staged_failure BEFORE INSERT ON erasure_tombstones \
+               BEGIN SELECT RAISE(ABORT, 'staged failure'); END"
+        })
+        .await
+        .unwrap();
+}
+
+/// Undoes [`fail_erasures_after_their_keys`].
+async fn let_erasures_succeed(region: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let drop = if region.get_database_backend() == sea_orm::DbBackend::Postgres {
+        "DROP TRIGGER staged_failure ON erasure_tombstones"
+    } else {
+        "DROP TRIGGER staged_failure"
+    };
+    region.execute_unprepared(drop).await.unwrap();
 }
 
 /// A subject whose key is gone while the subject is still there is an erasure not finished: its key goes first, in the
@@ -658,7 +653,6 @@ mod an_export_rebuilt_meanwhile_is_not_declared_ready {
 /// eight make the job dead. Staged with a trigger that fails the erasure's tombstone, so its transaction rolls back
 /// after the key's deletion.
 async fn a_key_erased_ahead_of_its_subject_pauses_the_build(backend: Backend) {
-    use sea_orm::ConnectionTrait;
     let app = TestApp::spawn(backend).await;
     let root = app.root();
     let t = app.create_tenant("Keyless Co", "eu").await;
@@ -695,19 +689,7 @@ async fn a_key_erased_ahead_of_its_subject_pauses_the_build(backend: Backend) {
         .ok();
 
     let region = app.raw_db("eu").await;
-    let postgres = region.get_database_backend() == sea_orm::DbBackend::Postgres;
-    region
-        .execute_unprepared(if postgres {
-            "CREATE FUNCTION staged_failure() RETURNS trigger LANGUAGE plpgsql AS \
-               $$ BEGIN RAISE EXCEPTION 'staged failure'; END $$; \
-             CREATE TRIGGER staged_failure BEFORE INSERT ON erasure_tombstones \
-               FOR EACH ROW EXECUTE FUNCTION staged_failure()"
-        } else {
-            "CREATE TRIGGER staged_failure BEFORE INSERT ON erasure_tombstones \
-               BEGIN SELECT RAISE(ABORT, 'staged failure'); END"
-        })
-        .await
-        .unwrap();
+    fail_erasures_after_their_keys(&region).await;
     app.run_jobs().await;
     assert_eq!(
         app.count(
@@ -743,15 +725,21 @@ async fn a_key_erased_ahead_of_its_subject_pauses_the_build(backend: Backend) {
         app.gql(&admin, EXPORT, json!({})).await.ok()["tenantExport"]["ready"],
         false
     );
+    // Its key gone, the erasure can no longer be rejected: its retry, not a rejection, settles the subject.
+    let refused = app
+        .gql(
+            &po,
+            &crate::requests::reject(),
+            json!({ "t": t, "id": erasure, "v": 2, "r": "changed our mind" }),
+        )
+        .await;
+    assert_eq!(
+        refused.body["errors"][0]["extensions"]["reason"], "ERASURE_CARRIED_OUT",
+        "{:?}",
+        refused.body
+    );
 
-    region
-        .execute_unprepared("DROP TRIGGER staged_failure ON erasure_tombstones")
-        .await
-        .ok();
-    region
-        .execute_unprepared("DROP TRIGGER IF EXISTS staged_failure")
-        .await
-        .ok();
+    let_erasures_succeed(&region).await;
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     for _ in 0..3 {
         app.run_jobs_at(later).await;
@@ -871,6 +859,211 @@ async fn rectifications_and_restrictions_reach_the_export(backend: Backend) {
         subject_line["restricted_since"].is_string(),
         "{subject_line}"
     );
+
+    // A restriction request refused before it started restricted nothing: the export stays as it is.
+    let (refused, _) = crate::requests::submit(&app, &admin, &s, "RESTRICTION").await;
+    app.gql(
+        &po,
+        &crate::requests::reject(),
+        json!({ "t": t, "id": refused, "v": 1, "r": "accuracy not contested" }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.gql(&admin, EXPORT, json!({})).await.ok()["tenantExport"]["ready"],
+        true,
+        "refusing a restriction that never started rebuilt the export"
+    );
+
+    // Lifted by the controller: built again without the mark.
+    app.gql(
+        &admin,
+        "mutation($s: ID!) { liftRestriction(subjectId: $s, reason: \"contest resolved\") }",
+        json!({ "s": s }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.gql(&admin, EXPORT, json!({})).await.ok()["tenantExport"]["ready"],
+        false,
+        "the export still marked the lifted restriction"
+    );
+    for _ in 0..2 {
+        app.run_jobs().await;
+    }
+    let lines = download_text(&app, &admin).await;
+    let subject_line: Value = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["type"] == "subject")
+        .unwrap();
+    assert!(subject_line["restricted_since"].is_null(), "{subject_line}");
 }
 
 both_backends!(rectifications_and_restrictions_reach_the_export);
+
+/// Sets tenant `t`'s grace period (and the job that ends it) to have ended `days_ago`.
+async fn grace_ended(app: &TestApp, t: &str, days_ago: i64) {
+    use sea_orm::ConnectionTrait;
+    let at = (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339();
+    let at = match app.backend {
+        Backend::Sqlite => format!("'{at}'"),
+        Backend::Postgres(_) => format!("'{at}'::timestamptz"),
+    };
+    app.raw_db("control")
+        .await
+        .execute_unprepared(&format!(
+            "UPDATE tenants SET offboarding_due_at = {at} WHERE id = {}",
+            steward_tests::stored_uuid(app, t)
+        ))
+        .await
+        .unwrap();
+    app.raw_db("eu")
+        .await
+        .execute_unprepared(&format!(
+            "UPDATE jobs SET run_at = {at} WHERE kind = 'offboarding.finish'"
+        ))
+        .await
+        .unwrap();
+}
+
+/// The export's download window closes a week after the grace period ends at the latest, however often the export is
+/// emptied and built again: a restriction the departing tenant has started (or lifted, or a rectification or an
+/// erasure it asked for) rebuilds the export, and a window restarted with each rebuild would let it put off its own
+/// deletion for ever. Rebuilt ten days after the grace period ended, the export's window is already closed, and the
+/// deletion goes ahead at once.
+async fn rebuilds_do_not_put_the_deletion_off(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Stalling Co", "eu").await;
+    let admin = app.invite(&t, "stalling-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("stalling-po", "PRIVACY_OFFICER").await;
+    let s = crate::personal::subject(
+        &app,
+        &admin,
+        "stall-1",
+        "stalling@example.org",
+        "Stan Stall",
+    )
+    .await;
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "RETURN_THEN_DELETE" }))
+        .await
+        .ok();
+    app.gql(&admin, AUTHORIZE, json!({})).await.ok();
+    app.run_jobs().await;
+    let first = app.gql(&admin, EXPORT, json!({})).await;
+    assert_eq!(first.ok()["tenantExport"]["ready"], true);
+    let window = |reply: &steward_tests::Reply| {
+        chrono::DateTime::parse_from_rfc3339(
+            reply.ok()["tenantExport"]["expiresAt"].as_str().unwrap(),
+        )
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+    };
+    assert!(window(&first) >= chrono::Utc::now() + chrono::Duration::days(6));
+
+    grace_ended(&app, &t, 10).await;
+    crate::requests::started(&app, (&admin, &po), &t, &s, "RESTRICTION").await;
+    assert_eq!(
+        app.gql(&admin, EXPORT, json!({})).await.ok()["tenantExport"]["ready"],
+        false,
+        "the restriction empties the export"
+    );
+    // Built again, then the offboarding's job looks at it (within the hour it waits at most).
+    app.run_jobs().await;
+    let later = chrono::Utc::now() + chrono::Duration::minutes(70);
+    for _ in 0..2 {
+        app.run_jobs_at(later).await;
+    }
+    assert_eq!(
+        app.count(
+            "eu",
+            "data_subjects",
+            &format!("tenant_id = {}", steward_tests::stored_uuid(&app, &t))
+        )
+        .await,
+        0,
+        "the rebuilt export's window opened again, past a week after the grace period"
+    );
+    assert!(!app.database_contains("eu", "stalling@example.org").await);
+}
+
+both_backends!(rebuilds_do_not_put_the_deletion_off);
+
+/// A subject whose key is gone for good — an erasure deleted it and failed, and its request was rejected before the
+/// retry, as an older release allowed — does not hold the export (and the tenant's deletion behind it) for ever. With
+/// no erasure request of the subject open, the build lists it as an `unreadable_subject` line (its id, when it was
+/// created and how many values it holds), and the privacy officers get one staff notice about it. Staged with a
+/// trigger that fails the erasure after its key's deletion, and the rejection written in the database.
+async fn a_subject_whose_key_is_gone_for_good_does_not_hold_the_export(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn(backend).await;
+    let root = app.root();
+    let t = app.create_tenant("Stranded Co", "eu").await;
+    let admin = app.invite(&t, "stranded-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("stranded-po", "PRIVACY_OFFICER").await;
+    let stranded = crate::personal::subject(
+        &app,
+        &admin,
+        "stranded-1",
+        "stranded@example.org",
+        "Stella Stranded",
+    )
+    .await;
+    crate::personal::subject(
+        &app,
+        &admin,
+        "stranded-2",
+        "kept@stranded.example",
+        "Kit Kept",
+    )
+    .await;
+    let erasure = crate::requests::started(&app, (&admin, &po), &t, &stranded, "ERASURE").await;
+    let region = app.raw_db("eu").await;
+    fail_erasures_after_their_keys(&region).await;
+    app.run_jobs().await;
+    let_erasures_succeed(&region).await;
+    region
+        .execute_unprepared(&format!(
+            "UPDATE dsr_requests SET state = 'rejected' WHERE id = {}",
+            steward_tests::stored_uuid(&app, &erasure)
+        ))
+        .await
+        .unwrap();
+
+    app.gql(&root, BEGIN, json!({ "t": t, "c": "RETURN_THEN_DELETE" }))
+        .await
+        .ok();
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    for _ in 0..3 {
+        app.run_jobs_at(later).await;
+    }
+    let export = app.gql(&admin, EXPORT, json!({})).await;
+    assert_eq!(export.ok()["tenantExport"]["ready"], true);
+    assert_eq!(export.ok()["tenantExport"]["subjects"], 2);
+    let lines = download(&app, &admin).await;
+    let unreadable: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "unreadable_subject")
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{lines:?}");
+    assert_eq!(unreadable[0]["id"], stranded);
+    assert_eq!(unreadable[0]["values"], 2);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.to_string().contains("kept@stranded.example"))
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.to_string().contains("stranded@example.org"))
+    );
+    assert_eq!(
+        app.count("control", "staff_notices", "kind = 'subject.key_stranded'")
+            .await,
+        1
+    );
+}
+
+both_backends!(a_subject_whose_key_is_gone_for_good_does_not_hold_the_export);
