@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Does the page query stay flat as the data grows? One server on PostgreSQL; the same 10 "probe" tenants (20 subjects
 # each) are measured at a fixed, moderate load while the rest of the database grows in steps: more tenants, more
-# subjects in total, each step's new tenants sharing its new subjects. Prints p50/p99 per step and writes
+# subjects in total, each step's new tenants sharing its new subjects. Prints p50/p99 (and the server's peak RSS so
+# far) per step and writes
 # bench/scale-<UTC time>.md. Seeding goes through the API (sealed, audited), 8 requests in flight.
 #
 #   bash bench/scale.sh                                   # steps "10:200 1000:100000" (tenants:total subjects)
@@ -64,17 +65,22 @@ for step in $STEPS; do
     tenants=$want_tenants
     subjects=$((subjects + new * each))
   fi
-  for db in control eu us eu_keys us_keys; do psql "$base/steward_scale_$db" -qc ANALYZE; done
+  # Measured in the steady state, not during the bulk load's aftermath: vacuumed (autovacuum would otherwise visit the
+  # freshly inserted tables mid-measurement) and analysed, with the dirty pages written out.
+  for db in control eu us eu_keys us_keys; do psql "$base/steward_scale_$db" -qc "VACUUM ANALYZE"; done
+  psql "$PG_URL" -qc CHECKPOINT
   BENCH_TOKENS="$WORK/probe-tokens.txt" wrk -t2 -c"$CONNECTIONS" -d5s -s bench/rotate.lua "$URL" > /dev/null
   result=$(BENCH_TOKENS="$WORK/probe-tokens.txt" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/rotate.lua "$URL" | grep '^RESULT')
   echo "[scale] $tenants tenants, $subjects subjects: $result"
   p50=$(sed -E 's/.* p50_ms=([0-9.]+).*/\1/' <<<"$result"); p99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<<"$result")
   rps=$(sed -E 's/.* rps=([0-9]+).*/\1/' <<<"$result"); bad=$(sed -E 's/.* bad=([0-9]+).*/\1/' <<<"$result")
-  ROWS+=("| $tenants | $subjects | $rps | $p50 | $p99 | $bad |")
+  # The server's peak resident memory so far (VmHWM), seeding included.
+  rss=$(awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$SERVER_PID/status")
+  ROWS+=("| $tenants | $subjects | $rps | $p50 | $p99 | $bad | $rss |")
 done
 OUT="bench/scale-$(date -u +%Y%m%dT%H%M%SZ).md"
 {
-  echo "| tenants | subjects in total | req/s ($CONNECTIONS connections) | p50 ms | p99 ms | bad |"
-  echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| tenants | subjects in total | req/s ($CONNECTIONS connections) | p50 ms | p99 ms | bad | server peak RSS MiB |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT"
