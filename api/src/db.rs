@@ -301,6 +301,9 @@ impl Databases {
                 .map_err(|e| anyhow::anyhow!("reading region {name}'s migrations: {e}"))?;
             if pending.is_empty() {
                 lock.release().await;
+                // A conversion by an earlier start committed, then its checkpoint failed (the start with it): the
+                // WAL that may still hold the values in clear is emptied now, in the background if a reader holds it.
+                checkpoint::checkpoint(conn).await;
                 continue;
             }
             let tenant_keys = match (&stored, keys) {
@@ -323,8 +326,6 @@ impl Databases {
             lock.release().await;
             let converted = sealer.converted.load(Ordering::Relaxed);
             if converted == 0 {
-                // A conversion by an earlier start committed, then its checkpoint failed (the start with it): the WAL
-                // that may still hold the values in clear is emptied now, in the background if a reader holds it.
                 checkpoint::checkpoint(conn).await;
                 continue;
             }

@@ -212,8 +212,11 @@ fn retry(db: &DatabaseConnection, held_up: bool) {
         return;
     }
     let db = db.clone();
+    // Made before the task is spawned: a task dropped before it first runs (the runtime shutting down) still ends the
+    // file's entry, which would otherwise keep every later deletion of the file from starting a retry.
+    let queued = Queued(Some(file.clone()));
     tokio::spawn(async move {
-        let mut queued = Queued(Some(file.clone()));
+        let mut queued = queued;
         let mut wait = Duration::from_secs(1);
         let mut failures: u32 = 0;
         loop {

@@ -75,8 +75,11 @@ pub(crate) async fn build(
     let Some(t) = details(tenancy, tenant).await? else {
         return Ok(Outcome::Done);
     };
+    // Once the deletion has begun the export is over (delivered, or its window closed): a rebuild queued by an erasure
+    // meanwhile would read subjects the erase batches are deleting.
     if t.status != TenantStatus::Offboarding
         || t.offboarding_choice != Some(Choice::ReturnThenDelete)
+        || t.offboarding_erasure_started_at.is_some()
     {
         return Ok(Outcome::Done);
     }
@@ -364,16 +367,13 @@ pub(crate) async fn start<C: ConnectionTrait>(
     .await?)
 }
 
-/// At least a week to download it, even with a short grace period, but never past a week after the grace period ends:
-/// an export emptied and built again late (an erasure, a rectification or a restriction lifted, all of which the
-/// departing tenant can cause) does not push its deletion back.
+/// At least a week from now to download it, even with a short grace period. An export emptied and built again (an
+/// erasure, a rectification or a restriction lifted, several of which the departing tenant can cause) keeps the window
+/// it first had, or a week after the grace period if that ends later (`finish`), so it cannot push its deletion back.
 fn download_until(due: Option<chrono::DateTime<Utc>>) -> chrono::DateTime<Utc> {
     let now = Utc::now();
-    let week = Duration::days(EXPORT_MIN_DAYS);
-    match due {
-        Some(due) => due.max(now + week).min(due + week),
-        None => now + week,
-    }
+    due.unwrap_or(now)
+        .max(now + Duration::days(EXPORT_MIN_DAYS))
 }
 
 /// The lines of one chunk: the subjects after `cursor`, in id order, until the chunk holds [`CHUNK_BYTES`].
@@ -518,7 +518,14 @@ async fn finish(
     // The download window runs from when it can be downloaded. Conditional, like each chunk: an export emptied by an
     // erasure meanwhile is not declared ready (its job was queued again), even once another run rebuilt it to as many
     // chunks as this one read.
-    let expires_at = download_until(due);
+    let expires_at = match (export.rebuilds, due) {
+        (0, _) | (_, None) => download_until(due),
+        // Built again: the window it had (at least a week from when it was first ready) or a week after the grace
+        // period, whichever ends later, and never later than that.
+        (_, Some(end)) => {
+            download_until(due).min(export.expires_at.max(end + Duration::days(EXPORT_MIN_DAYS)))
+        }
+    };
     let done = txn
         .update_many::<tenant_export::Entity>()
         .col_expr(tenant_export::Column::Ready, true.into())
@@ -532,18 +539,21 @@ async fn finish(
     if done.rows_affected != 1 {
         return Ok(false);
     }
-    crate::notices::notify(
-        &txn,
-        tenant,
-        "tenant.export_ready",
-        "Your data export is ready",
-        &format!(
-            "The export of {subjects} data subjects ({values} values) can be downloaded by your admins \
-             (GET {DOWNLOAD_PATH}) until {}.",
-            expires_at.date_naive()
-        ),
-    )
-    .await?;
+    // Rebuilt after its window closed, it is not downloadable: the admins are not told it is.
+    if expires_at > Utc::now() {
+        crate::notices::notify(
+            &txn,
+            tenant,
+            "tenant.export_ready",
+            "Your data export is ready",
+            &format!(
+                "The export of {subjects} data subjects ({values} values) can be downloaded by your admins \
+                 (GET {DOWNLOAD_PATH}) until {}.",
+                expires_at.date_naive()
+            ),
+        )
+        .await?;
+    }
     txn.record(
         AuditEntry::system("tenant.export_ready", "tenant_export", id)
             .with_detail(json!({ "subjects": subjects, "values": values, "chunks": chunks })),

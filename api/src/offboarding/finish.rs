@@ -248,7 +248,18 @@ pub(super) async fn erase_batch(
     // A hold placed since the batch was chosen (read after the first write, so on SQLite this is the writer): roll the
     // batch back; the next run skips held subjects. (The cascade below deletes the values again, finding none.)
     let held_now = crate::retention::held(&txn, txn.find()).await?;
-    if held_now.tenant_wide || ids.iter().any(|s| held_now.covers(*s)) {
+    // A subject erased on request since the batch was read (that erasure held its row; on SQLite it committed before
+    // this transaction's first write): its tombstone and propagations exist already. The batch is read again.
+    let present = crate::pagination::count(
+        txn.find::<data_subject::Entity>()
+            .filter(data_subject::Column::Id.is_in(ids.iter().copied())),
+        &txn,
+    )
+    .await?;
+    if present != ids.len() as u64
+        || held_now.tenant_wide
+        || ids.iter().any(|s| held_now.covers(*s))
+    {
         drop(txn);
         crate::erasure::journal::forget(scope, journalled).await;
         return Ok(());

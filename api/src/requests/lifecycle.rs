@@ -238,6 +238,17 @@ pub async fn resume(
     }
     let updated = save(&txn, &request, model).await?;
     schedule_deadline(&txn, scope.tenant_id(), &updated).await?;
+    if updated.kind == RequestKind::Erasure {
+        // Its job, had it come round while the request was paused, ended without erasing (or, after a failure that
+        // took the key, without finishing): queued again, it erases, or finds its tombstone and ends.
+        crate::erasure::requeue_erasure(
+            &txn,
+            scope.tenant_id(),
+            &updated,
+            &format!("resumed:{}", updated.version),
+        )
+        .await?;
+    }
     txn.commit(
         AuditEntry::by(scope.principal(), "request.resumed", "dsr_request", id)
             .with_detail(json!({ "due_on": due_on })),
@@ -375,15 +386,56 @@ pub async fn reject(
     )
     .await?;
     if tombstone_of(scope, &request).await?.is_some() {
-        return Err(AppError::Refused {
-            reason: crate::error::RefusalReason::ErasureCarriedOut,
-            message: "the subject's data is already erased; complete the request instead".into(),
-        });
+        return Err(erasure_carried_out());
     }
-    // An erasure that deleted the key and then failed (it deletes the key last): its job's retry finishes it.
-    // Rejected now, nothing would, and the subject would keep rows no key opens.
+    refuse_rejecting_a_begun_erasure(scope, &request).await?;
+    // Sealed before the transaction: on SQLite it holds the database's one writer connection.
+    let sealed_reason = seal_reason(scope, &request, Reason::Rejection, &why).await?;
+    let txn = scope.begin().await?;
+    let mut model: dsr_request::ActiveModel = request.clone().into();
+    model.state = Set(RequestState::Rejected);
+    model.rejection_reason_sealed = Set(Some(sealed_reason));
+    model.completed_at = Set(Some(Utc::now()));
+    let updated = save(&txn, &request, model).await?;
+    // Again under the subject's row (`save` holds it): an erasure that was running when the checks above read has
+    // committed, or failed after deleting the key, by now.
+    if tombstone_of_in(&txn, &request).await?.is_some() {
+        return Err(erasure_carried_out());
+    }
+    refuse_rejecting_a_begun_erasure(scope, &request).await?;
+    if lift_restriction_of(&txn, scope, &request).await? {
+        // A departing tenant's export marks restricted subjects: built again without this one's mark.
+        crate::erasure::invalidate(&txn).await?;
+    }
+    txn.commit(AuditEntry::by(
+        scope.principal(),
+        "request.rejected",
+        "dsr_request",
+        id,
+    ))
+    .await?;
+    Ok(updated)
+}
+
+fn erasure_carried_out() -> AppError {
+    AppError::Refused {
+        reason: crate::error::RefusalReason::ErasureCarriedOut,
+        message: "the subject's data is already erased; complete the request instead".into(),
+    }
+}
+
+/// An erasure that deleted the key and then failed (it deletes the key last) is finished by its job's retry (or, when
+/// paused meanwhile, by the one its resumption queues). Rejected, nothing would finish it, and the subject would keep
+/// rows no key opens.
+async fn refuse_rejecting_a_begun_erasure(
+    scope: &Scope,
+    request: &dsr_request::Model,
+) -> Result<(), AppError> {
     if request.kind == RequestKind::Erasure
-        && request.state == RequestState::InProgress
+        && matches!(
+            request.state,
+            RequestState::InProgress | RequestState::Paused
+        )
         && scope
             .subject_keys()
             .get(request.subject_id)
@@ -397,26 +449,18 @@ pub async fn reject(
                 .into(),
         });
     }
-    // Sealed before the transaction: on SQLite it holds the database's one writer connection.
-    let sealed_reason = seal_reason(scope, &request, Reason::Rejection, &why).await?;
-    let txn = scope.begin().await?;
-    let mut model: dsr_request::ActiveModel = request.clone().into();
-    model.state = Set(RequestState::Rejected);
-    model.rejection_reason_sealed = Set(Some(sealed_reason));
-    model.completed_at = Set(Some(Utc::now()));
-    let updated = save(&txn, &request, model).await?;
-    if lift_restriction_of(&txn, scope, &request).await? {
-        // A departing tenant's export marks restricted subjects: built again without this one's mark.
-        crate::erasure::invalidate(&txn).await?;
-    }
-    txn.commit(AuditEntry::by(
-        scope.principal(),
-        "request.rejected",
-        "dsr_request",
-        id,
-    ))
-    .await?;
-    Ok(updated)
+    Ok(())
+}
+
+async fn tombstone_of_in(
+    txn: &Work,
+    request: &dsr_request::Model,
+) -> Result<Option<erasure_tombstone::Model>, AppError> {
+    Ok(txn
+        .find::<erasure_tombstone::Entity>()
+        .filter(erasure_tombstone::Column::SubjectId.eq(request.subject_id))
+        .one(txn)
+        .await?)
 }
 
 /// A rejected restriction request ends the restriction it started; whether the subject was restricted by it.

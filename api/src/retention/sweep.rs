@@ -362,6 +362,10 @@ pub(super) async fn delete_batch(
     let run_id = Uuid::now_v7();
     let now = Utc::now();
     let txn = scope.begin().await?;
+    // The subjects' rows before their values, as every transaction writing a subject's data takes them
+    // (`erasure::lock_subjects`), so this cannot deadlock with an erasure or a rectification of the same values.
+    let subjects: Vec<SubjectId> = by_subject.keys().copied().collect();
+    crate::erasure::lock_subjects(&txn, &subjects, crate::erasure::Lock::Change).await?;
     let deleted = txn
         .delete_many::<personal_data::Entity>()
         .filter(personal_data::Column::Id.is_in(batch.iter().map(|v| v.id)))

@@ -651,6 +651,17 @@ both_backends!(
 /// first, then the request's erasure behind it; once the values are free the batch erases every subject and the
 /// request's erasure finds its subject gone. Neither transaction is aborted.
 async fn an_erase_batch_and_an_erasure_on_request_do_not_deadlock(backend: Backend) {
+    batch_beside_erasure(backend, true).await
+}
+
+/// The other order: the request's erasure holds its subject's row when the batch comes to it. The batch waits, then
+/// finds that subject gone (with its own tombstone and propagations) and reads its batch again, instead of failing on
+/// a second tombstone after deleting the other subjects' keys.
+async fn an_erasure_on_request_then_an_erase_batch_both_finish(backend: Backend) {
+    batch_beside_erasure(backend, false).await
+}
+
+async fn batch_beside_erasure(backend: Backend, batch_first: bool) {
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let app = TestApp::spawn(backend).await;
     let root = app.root();
@@ -664,15 +675,17 @@ async fn an_erase_batch_and_an_erasure_on_request_do_not_deadlock(backend: Backe
         .await
         .ok();
     app.gql(&admin, AUTHORIZE, json!({})).await.ok();
-    // The request's erasure queued after the offboarding's end, so the batch is claimed first.
     let region = app.raw_db("eu").await;
-    region
-        .execute_unprepared(&format!(
-            "UPDATE jobs SET run_at = '{}'::timestamptz WHERE kind = 'request.erase'",
-            (Utc::now() + Duration::days(7) + Duration::hours(1)).to_rfc3339()
-        ))
-        .await
-        .unwrap();
+    if batch_first {
+        // The request's erasure queued after the offboarding's end, so the batch is claimed first.
+        region
+            .execute_unprepared(&format!(
+                "UPDATE jobs SET run_at = '{}'::timestamptz WHERE kind = 'request.erase'",
+                (Utc::now() + Duration::days(7) + Duration::hours(1)).to_rfc3339()
+            ))
+            .await
+            .unwrap();
+    }
 
     let sid = steward_tests::stored_uuid(&app, asked.as_str());
     let held = region.begin().await.unwrap();
@@ -682,24 +695,24 @@ async fn an_erase_batch_and_an_erasure_on_request_do_not_deadlock(backend: Backe
     .await
     .unwrap();
     let ended = Utc::now() + Duration::days(8);
-    let batch = app.run_jobs_at(ended);
-    tokio::pin!(batch);
-    app.until_a_session_waits("eu", batch.as_mut()).await;
-    let erase = app.run_jobs_at(ended);
-    tokio::pin!(erase);
-    app.until_sessions_wait("eu", 2, erase.as_mut()).await;
+    let first = app.run_jobs_at(ended);
+    tokio::pin!(first);
+    app.until_a_session_waits("eu", first.as_mut()).await;
+    let second = app.run_jobs_at(ended);
+    tokio::pin!(second);
+    app.until_sessions_wait("eu", 2, second.as_mut()).await;
     held.commit().await.unwrap();
     let limit = std::time::Duration::from_secs(30);
-    let (batched, erased) = tokio::join!(
-        tokio::time::timeout(limit, batch),
-        tokio::time::timeout(limit, erase)
+    let (one, two) = tokio::join!(
+        tokio::time::timeout(limit, first),
+        tokio::time::timeout(limit, second)
     );
-    batched.expect("the batch finishes");
-    erased.expect("the request's erasure finishes");
+    one.expect("the first job finishes");
+    two.expect("the second job finishes");
     assert_eq!(
         app.count("eu", "jobs", "last_error IS NOT NULL").await,
         0,
-        "a transaction was aborted"
+        "a transaction was aborted or failed"
     );
     assert_eq!(subjects_of(&app, "eu", &t).await, 0);
     assert_eq!(
@@ -707,7 +720,25 @@ async fn an_erase_batch_and_an_erasure_on_request_do_not_deadlock(backend: Backe
             .await,
         1
     );
+    // One tombstone per subject: the request's, or the offboarding's.
+    assert_eq!(
+        app.count("eu", "erasure_tombstones", &format!("subject_id = {sid}"))
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "eu",
+            "erasure_tombstones",
+            &format!("subject_id = {sid} AND origin = 'offboarding'")
+        )
+        .await,
+        i64::from(batch_first)
+    );
     assert!(!app.database_contains("eu", "asked@batch.example").await);
 }
 
-steward_tests::postgres_only!(an_erase_batch_and_an_erasure_on_request_do_not_deadlock);
+steward_tests::postgres_only!(
+    an_erase_batch_and_an_erasure_on_request_do_not_deadlock,
+    an_erasure_on_request_then_an_erase_batch_both_finish
+);

@@ -2032,3 +2032,37 @@ async fn an_erasure_and_a_restriction_started_beside_it_do_not_deadlock(backend:
 }
 
 steward_tests::postgres_only!(an_erasure_and_a_restriction_started_beside_it_do_not_deadlock);
+
+/// An erasure whose job came round while it was paused is carried out once resumed: the job ends without erasing a
+/// paused request, so resuming queues it again (before, the request stayed in progress with no job, and completing it
+/// was refused as "its job is queued" for ever).
+async fn a_paused_erasure_is_carried_out_once_resumed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Pausing Co", "eu").await;
+    let admin = app.invite(&t, "pausing-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("pausing-po", "PRIVACY_OFFICER").await;
+    let s = subject(&app, &admin, "pause-1", "paused@example.org", "Paul Paused").await;
+    let id = started(&app, (&admin, &po), &t, &s, "ERASURE").await;
+    step(
+        &app,
+        &po,
+        &pause(),
+        json!({ "t": t, "id": id, "v": 2, "r": "waiting for the controller's answer" }),
+    )
+    .await;
+    app.run_jobs().await;
+    let sid = steward_tests::stored_uuid(&app, &s);
+    let this_one = format!("id = {sid}");
+    let subjects = || app.count("eu", "data_subjects", &this_one);
+    assert_eq!(subjects().await, 1, "the paused erasure ran");
+    step(&app, &po, &resume(), json!({ "t": t, "id": id, "v": 3 })).await;
+    app.run_jobs().await;
+    assert_eq!(subjects().await, 0, "the resumed erasure did not run");
+    assert_eq!(
+        app.count("eu", "erasure_tombstones", &format!("subject_id = {sid}"))
+            .await,
+        1
+    );
+}
+
+both_backends!(a_paused_erasure_is_carried_out_once_resumed);

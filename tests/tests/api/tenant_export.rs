@@ -902,14 +902,26 @@ async fn rectifications_and_restrictions_reach_the_export(backend: Backend) {
 
 both_backends!(rectifications_and_restrictions_reach_the_export);
 
-/// Sets tenant `t`'s grace period (and the job that ends it) to have ended `days_ago`.
+/// Sets tenant `t`'s grace period (and the job that ends it) to have ended `days_ago`, and its export's download
+/// window to have closed a week after that.
 async fn grace_ended(app: &TestApp, t: &str, days_ago: i64) {
     use sea_orm::ConnectionTrait;
-    let at = (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339();
-    let at = match app.backend {
-        Backend::Sqlite => format!("'{at}'"),
-        Backend::Postgres(_) => format!("'{at}'::timestamptz"),
+    let time = |days_ago: i64| {
+        let at = (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339();
+        match app.backend {
+            Backend::Sqlite => format!("'{at}'"),
+            Backend::Postgres(_) => format!("'{at}'::timestamptz"),
+        }
     };
+    let at = time(days_ago);
+    app.raw_db("eu")
+        .await
+        .execute_unprepared(&format!(
+            "UPDATE tenant_exports SET expires_at = {}",
+            time(days_ago - 7)
+        ))
+        .await
+        .unwrap();
     app.raw_db("control")
         .await
         .execute_unprepared(&format!(
@@ -927,11 +939,11 @@ async fn grace_ended(app: &TestApp, t: &str, days_ago: i64) {
         .unwrap();
 }
 
-/// The export's download window closes a week after the grace period ends at the latest, however often the export is
-/// emptied and built again: a restriction the departing tenant has started (or lifted, or a rectification or an
-/// erasure it asked for) rebuilds the export, and a window restarted with each rebuild would let it put off its own
-/// deletion for ever. Rebuilt ten days after the grace period ended, the export's window is already closed, and the
-/// deletion goes ahead at once.
+/// An export emptied and built again keeps the download window it had (a week from when it was first ready), or a week
+/// after the grace period if that ends later: a restriction the departing tenant has started (or lifted, or a
+/// rectification or an erasure it asked for) rebuilds the export, and a window restarted with each rebuild would let
+/// it put off its own deletion for ever. Rebuilt ten days after the grace period ended, its window closed three days
+/// ago, the export is not announced as ready, and the deletion goes ahead at once.
 async fn rebuilds_do_not_put_the_deletion_off(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let root = app.root();
@@ -965,8 +977,8 @@ async fn rebuilds_do_not_put_the_deletion_off(backend: Backend) {
     grace_ended(&app, &t, 10).await;
     crate::requests::started(&app, (&admin, &po), &t, &s, "RESTRICTION").await;
     assert_eq!(
-        app.gql(&admin, EXPORT, json!({})).await.ok()["tenantExport"]["ready"],
-        false,
+        app.count("eu", "tenant_exports", "ready = false").await,
+        1,
         "the restriction empties the export"
     );
     // Built again, then the offboarding's job looks at it (within the hour it waits at most).
@@ -986,6 +998,12 @@ async fn rebuilds_do_not_put_the_deletion_off(backend: Backend) {
         "the rebuilt export's window opened again, past a week after the grace period"
     );
     assert!(!app.database_contains("eu", "stalling@example.org").await);
+    assert_eq!(
+        app.count("eu", "notices", "kind = 'tenant.export_ready'")
+            .await,
+        1,
+        "the rebuilt export was announced as ready with its window closed"
+    );
 }
 
 both_backends!(rebuilds_do_not_put_the_deletion_off);
