@@ -120,19 +120,20 @@ pub(crate) enum Lock {
     Change,
 }
 
-/// Takes the subjects' rows, in id order, before anything else of theirs is written. Every transaction that writes
-/// a subject's requests, values or restriction does this first (an erasure, an erase batch, a request transition,
-/// adding a value), so they queue on the one row instead of each holding a row the other waits for (a deadlock
-/// PostgreSQL ends by aborting one of them). A subject already gone is simply not locked. SQLite has one writer.
+/// Takes the subjects' rows, in id order, before anything else of theirs is written. Every transaction that erases
+/// or deletes a subject's values or moves its requests does this first (an erasure, an erase batch, a retention sweep,
+/// a request transition; adding a value takes its subject's row itself), so they queue on the one row instead of each
+/// holding a row the other waits for (a deadlock PostgreSQL ends by aborting one of them). A subject already gone is
+/// simply not locked. SQLite has one writer.
 pub(crate) async fn lock_subjects(
     txn: &Work,
     subjects: &[SubjectId],
     lock: Lock,
-) -> Result<Vec<uuid::Uuid>, AppError> {
+) -> Result<(), AppError> {
     if txn.get_database_backend() != sea_orm::DbBackend::Postgres || subjects.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    Ok(txn
+    let _: Vec<uuid::Uuid> = txn
         .find::<data_subject::Entity>()
         .select_only()
         .column(data_subject::Column::Id)
@@ -144,7 +145,8 @@ pub(crate) async fn lock_subjects(
         })
         .into_tuple()
         .all(txn)
-        .await?)
+        .await?;
+    Ok(())
 }
 
 /// Data was erased (a request, a retention sweep) while the tenant's export holds it: the export is emptied and built

@@ -399,7 +399,7 @@ pub async fn reject(
     let updated = save(&txn, &request, model).await?;
     // Again under the subject's row (`save` holds it): an erasure that was running when the checks above read has
     // committed, or failed after deleting the key, by now.
-    if tombstone_of_in(&txn, &request).await?.is_some() {
+    if tombstone_in(&txn, txn.find(), &request).await?.is_some() {
         return Err(erasure_carried_out());
     }
     refuse_rejecting_a_begun_erasure(scope, &request).await?;
@@ -452,17 +452,6 @@ async fn refuse_rejecting_a_begun_erasure(
     Ok(())
 }
 
-async fn tombstone_of_in(
-    txn: &Work,
-    request: &dsr_request::Model,
-) -> Result<Option<erasure_tombstone::Model>, AppError> {
-    Ok(txn
-        .find::<erasure_tombstone::Entity>()
-        .filter(erasure_tombstone::Column::SubjectId.eq(request.subject_id))
-        .one(txn)
-        .await?)
-}
-
 /// A rejected restriction request ends the restriction it started; whether the subject was restricted by it.
 pub(super) async fn lift_restriction_of<C: ConnectionTrait>(
     txn: &C,
@@ -501,10 +490,18 @@ pub(super) async fn tombstone_of(
     scope: &Scope,
     request: &dsr_request::Model,
 ) -> Result<Option<erasure_tombstone::Model>, AppError> {
-    Ok(scope
-        .find::<erasure_tombstone::Entity>()
+    tombstone_in(scope.db(), scope.find(), request).await
+}
+
+/// [`tombstone_of`], read through `db` (a transaction of the scope's, which `tombstones` comes from).
+async fn tombstone_in<C: ConnectionTrait>(
+    db: &C,
+    tombstones: sea_orm::Select<erasure_tombstone::Entity>,
+    request: &dsr_request::Model,
+) -> Result<Option<erasure_tombstone::Model>, AppError> {
+    Ok(tombstones
         .filter(erasure_tombstone::Column::SubjectId.eq(request.subject_id))
-        .one(scope.db())
+        .one(db)
         .await?)
 }
 
