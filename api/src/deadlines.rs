@@ -339,9 +339,17 @@ impl Calendar {
             ClockBasis::Calendar => Ok(due + (resumed_on - paused_on)),
             ClockBasis::Business => {
                 let left = self.business_days_between(paused_on, due);
-                if left <= 0 {
-                    // Already due or overdue when paused: it stays so.
+                if left < 0 {
+                    // Overdue when paused: it stays so.
                     return Ok(due);
+                }
+                if left == 0 {
+                    // Paused on its due day, in time: due on the first business day it runs again, as the calendar
+                    // basis gives the day it resumes (not overdue the moment it resumes).
+                    return match self.is_business_day(resumed_on) {
+                        true => Ok(resumed_on),
+                        false => self.add_business_days(resumed_on, 1),
+                    };
                 }
                 self.add_business_days(resumed_on, left as u32)
             }
@@ -588,6 +596,31 @@ mod tests {
             6
         );
         assert_eq!(due, d("2026-04-15"));
+        // Paused on its due day (Wed 13 Jan 2027), in time: due the day it resumes (Mon 18 Jan), or the next business
+        // day after a weekend; paused after its due day, it stays overdue.
+        for (resumed, due) in [("2027-01-18", "2027-01-18"), ("2027-01-16", "2027-01-18")] {
+            assert_eq!(
+                eu.resume(
+                    ClockBasis::Business,
+                    d("2027-01-13"),
+                    d("2027-01-13"),
+                    d(resumed)
+                )
+                .unwrap(),
+                d(due),
+                "resumed {resumed}"
+            );
+        }
+        assert_eq!(
+            eu.resume(
+                ClockBasis::Business,
+                d("2027-01-13"),
+                d("2027-01-14"),
+                d("2027-01-18")
+            )
+            .unwrap(),
+            d("2027-01-13")
+        );
     }
 
     #[test]

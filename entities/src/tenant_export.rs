@@ -24,6 +24,9 @@ pub struct Model {
     pub rebuilds: i32,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
+    /// When every subject was first in it. Once its download window has closed, an export that was ready once no
+    /// longer holds the tenant's deletion while it is built again.
+    pub first_ready_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

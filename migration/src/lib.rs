@@ -56,6 +56,7 @@ mod region_m20261204_000001_json_columns;
 mod region_m20261205_000001_subject_requests;
 mod region_m20261207_000001_webhook_secrets;
 mod region_m20261208_000001_export_rebuilds;
+mod region_m20261211_000001_export_first_ready;
 
 /// Migrations of the control database.
 #[derive(Debug)]
@@ -116,6 +117,7 @@ impl MigratorTrait for RegionMigrator {
             Box::new(region_m20261205_000001_subject_requests::Migration),
             Box::new(region_m20261207_000001_webhook_secrets::Migration),
             Box::new(region_m20261208_000001_export_rebuilds::Migration),
+            Box::new(region_m20261211_000001_export_first_ready::Migration),
         ]
     }
 

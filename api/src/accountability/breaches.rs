@@ -5,8 +5,9 @@
 //! acknowledged within 24 hours, and tracks notification and acknowledgement against the 72-hour mark.
 
 use super::*;
+use sea_orm::PaginatorTrait;
 use sea_orm::sea_query::Expr;
-use steward_entities::{breach_update, staff_notice};
+use steward_entities::{breach_update, erasure_tombstone, staff_notice};
 
 /// Privacy officers are reminded of a tenant that has not acknowledged a breach notice after this long.
 pub const ACKNOWLEDGE_HOURS: i64 = 24;
@@ -138,6 +139,27 @@ pub async fn record_breach(
                 let c = concerned.entry(tenant).or_default();
                 c.records += records;
                 c.subjects = c.subjects.max(subjects);
+            }
+            // Data of those categories erased since the breach was detected was there when it happened: its
+            // controller is told too, counted from the erasures' tombstones (what was erased, per category).
+            // Read a page at a time: an offboarding leaves a tombstone per subject.
+            let mut erased = erasure_tombstone::Entity::find()
+                .filter(erasure_tombstone::Column::ErasedAt.gte(incident.detected_at))
+                .order_by_asc(erasure_tombstone::Column::TenantId)
+                .order_by_asc(erasure_tombstone::Column::SubjectId)
+                .paginate(db, 1000);
+            while let Some(page) = erased.fetch_and_next().await? {
+                for tombstone in page {
+                    let records: i64 = categories
+                        .iter()
+                        .filter_map(|c| tombstone.counts.0.get(c))
+                        .sum();
+                    if records > 0 {
+                        let c = concerned.entry(tombstone.tenant_id).or_default();
+                        c.records += records;
+                        c.subjects += 1;
+                    }
+                }
             }
         }
         if !incident.sub_processor_ids.is_empty() {

@@ -362,6 +362,7 @@ pub(crate) async fn start<C: ConnectionTrait>(
         rebuilds: Set(0),
         created_at: Set(now),
         expires_at: Set(download_until(due)),
+        first_ready_at: Set(None),
     }
     .insert(conn)
     .await?)
@@ -506,12 +507,13 @@ async fn finish(
     export: tenant_export::Model,
     due: Option<chrono::DateTime<Utc>>,
 ) -> Result<bool, AppError> {
-    let (subjects, values, id, chunks, rebuilds) = (
+    let (subjects, values, id, chunks, rebuilds, first_ready_at) = (
         export.subjects,
         export.values_exported,
         export.id,
         export.chunks,
         export.rebuilds,
+        export.first_ready_at,
     );
     let tenant = scope.tenant_id();
     let mut txn = scope.begin().await?;
@@ -530,6 +532,10 @@ async fn finish(
         .update_many::<tenant_export::Entity>()
         .col_expr(tenant_export::Column::Ready, true.into())
         .col_expr(tenant_export::Column::ExpiresAt, expires_at.into())
+        .col_expr(
+            tenant_export::Column::FirstReadyAt,
+            Some(first_ready_at.unwrap_or_else(Utc::now)).into(),
+        )
         .filter(tenant_export::Column::Id.eq(id))
         .filter(tenant_export::Column::Chunks.eq(chunks))
         .filter(tenant_export::Column::Rebuilds.eq(rebuilds))

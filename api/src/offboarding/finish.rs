@@ -40,7 +40,12 @@ pub(crate) async fn finish(
             .await?
         {
             None => return Ok(Outcome::Later(now + Duration::minutes(5))),
-            Some(e) if !e.ready => return Ok(Outcome::Later(now + Duration::minutes(5))),
+            // Emptied and being built again (an erasure, a rectification, a restriction started or lifted): waited
+            // for, unless it was complete once and that copy's download window has closed. The departing tenant
+            // causes most rebuilds, and one that kept causing them would otherwise never be deleted.
+            Some(e) if !e.ready && (e.first_ready_at.is_none() || now < e.expires_at) => {
+                return Ok(Outcome::Later(now + Duration::minutes(5)));
+            }
             Some(e) if e.downloads == 0 && now < e.expires_at => {
                 return Ok(Outcome::Later(e.expires_at.min(now + Duration::hours(1))));
             }

@@ -9,6 +9,10 @@ use crate::ids::{ExportId, RequestId, SubjectId};
 pub const NOTICE_PAUSED: &str = "request.paused";
 /// The notice kind a client's admins are told of an extended deadline with.
 pub const NOTICE_EXTENDED: &str = "request.extended";
+/// The notice kind a client's admins are told of a rejected request with.
+pub const NOTICE_REJECTED: &str = "request.rejected";
+/// The notice kind a client's admins are told of a completed request with.
+pub const NOTICE_COMPLETED: &str = "request.completed";
 
 /// Loads a request for a transition: the caller's version must be the current one.
 pub(super) async fn for_change(
@@ -308,9 +312,11 @@ pub async fn extend(
             reason: crate::error::RefusalReason::ExtensionTooLong,
             message: format!(
                 "extended by {days} {} days the deadline would be {due_on}, after {latest}: at most three months \
-                 after the request was received (plus {} days its clock was stopped), Art. 12(3)",
+                 after the request was received (plus {} days its clock was stopped), and not after the \
+                 controller's latest date, three months after it received the request on {}, Art. 12(3)",
                 basis.as_str(),
-                request.paused_days
+                request.paused_days,
+                super::controller_deadline(&request).received_on
             ),
         });
     }
@@ -356,13 +362,20 @@ pub async fn extend(
 }
 
 /// The latest a deadline may be extended to: three months after receipt (one month plus two further months,
-/// Art. 12(3)), moved by the days the request's clock was stopped.
+/// Art. 12(3)), moved by the days the request's clock was stopped, and never past the controller's own latest date,
+/// three months after it received the request (its clock does not stop with ours): an answer after that would come
+/// too late for the controller to give the person.
 pub fn latest_extended_due(request: &dsr_request::Model) -> chrono::NaiveDate {
-    let received = request.received_at.date_naive();
-    received
-        .checked_add_months(chrono::Months::new(3))
-        .unwrap_or(received)
-        + chrono::Duration::days(request.paused_days.max(0).into())
+    let three_months = |day: chrono::NaiveDate| {
+        day.checked_add_months(chrono::Months::new(3))
+            .unwrap_or(day)
+    };
+    let ours = three_months(request.received_at.date_naive())
+        + chrono::Duration::days(request.paused_days.max(0).into());
+    match request.controller_received_on {
+        Some(on) => ours.min(three_months(on)),
+        None => ours,
+    }
 }
 
 /// Rejects a request that is not final, with a reason. An erasure already carried out cannot be rejected.
@@ -407,6 +420,26 @@ pub async fn reject(
         // A departing tenant's export marks restricted subjects: built again without this one's mark.
         crate::erasure::invalidate(&txn).await?;
     }
+    // The controller is told: it owes the person the refusal, its reasons and the right to complain within a month
+    // (Art. 12(4)), whoever refused.
+    let day = scope.tenant().clock()?.day(Utc::now());
+    crate::notices::notify(
+        &txn,
+        scope.tenant_id(),
+        NOTICE_REJECTED,
+        &format!(
+            "Rejected: {} request {}",
+            updated.kind.as_str(),
+            updated.id
+        ),
+        &format!(
+            "{} rejected request {} on {day}. The reason is on the request (`rejectionReason`); the person must be \
+             told of the refusal, its reasons and their right to complain to a supervisory authority.",
+            scope.principal().label(),
+            updated.id,
+        ),
+    )
+    .await?;
     txn.commit(AuditEntry::by(
         scope.principal(),
         "request.rejected",
@@ -596,6 +629,7 @@ pub async fn complete(
         );
     }
     let updated = save(&txn, &request, model).await?;
+    let mut downloadable_until = None;
     if let Some(export) = export {
         let export = export.insert(&txn).await?;
         jobs::enqueue(
@@ -610,7 +644,34 @@ pub async fn complete(
         .await?;
         detail["export"] = json!(export.id);
         detail["expires_at"] = json!(export.expires_at);
+        downloadable_until = Some(export.expires_at);
     }
+    // The controller is told: it answers the person, and an access export is deleted when its week is over.
+    let clock = scope.tenant().clock()?;
+    crate::notices::notify(
+        &txn,
+        scope.tenant_id(),
+        NOTICE_COMPLETED,
+        &format!(
+            "Completed: {} request {}",
+            updated.kind.as_str(),
+            updated.id
+        ),
+        &format!(
+            "{} completed request {} on {}.{}",
+            scope.principal().label(),
+            updated.id,
+            clock.day(now),
+            match downloadable_until {
+                Some(until) => format!(
+                    " Its export can be downloaded until {} (`export` on the request); it is deleted then.",
+                    clock.day(until)
+                ),
+                None => String::new(),
+            }
+        ),
+    )
+    .await?;
     txn.commit(
         AuditEntry::by(scope.principal(), "request.completed", "dsr_request", id)
             .with_detail(detail),

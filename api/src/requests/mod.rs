@@ -109,7 +109,12 @@ pub fn controller_deadline(request: &dsr_request::Model) -> ControllerDeadline {
             .unwrap_or(NaiveDate::MAX)
     };
     let latest_due_on = months(3);
-    let due_on = if request.extended_at.is_some() {
+    // The controller can extend its own deadline only within its first month (Art. 12(3)): an extension of ours
+    // decided after that does not give it the three months.
+    let extended_in_time = request
+        .extended_at
+        .is_some_and(|at| at.date_naive() <= months(1));
+    let due_on = if extended_in_time {
         latest_due_on
     } else {
         months(1)
@@ -119,7 +124,7 @@ pub fn controller_deadline(request: &dsr_request::Model) -> ControllerDeadline {
             "our deadline ({}) falls after yours ({due_on}, {} after you received the request on {received_on}, \
              Art. 12(3)): plan to answer the person before we are due",
             request.due_on,
-            if request.extended_at.is_some() {
+            if extended_in_time {
                 "three months"
             } else {
                 "one month"
@@ -675,7 +680,7 @@ mod tests {
     #[test]
     fn the_controllers_month_runs_from_its_receipt() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let request = |received: &str, due: &str, extended: bool| dsr_request::Model {
+        let request = |received: &str, due: &str, extended: Option<&str>| dsr_request::Model {
             tenant_id: Uuid::nil(),
             id: Uuid::nil(),
             subject_id: Uuid::nil(),
@@ -694,7 +699,7 @@ mod tests {
             paused_at: None,
             pause_reason_sealed: None,
             paused_days: 0,
-            extended_at: extended.then(Utc::now),
+            extended_at: extended.map(|on| d(on).and_hms_opt(9, 0, 0).unwrap().and_utc()),
             extension_reason_sealed: None,
             rejection_reason_sealed: None,
             completed_at: None,
@@ -706,22 +711,26 @@ mod tests {
             updated_at: Utc::now(),
         };
         // A month from 31 January ends on the last day of February; three months on 30 April.
-        let c = controller_deadline(&request("2027-01-31", "2027-02-20", false));
+        let c = controller_deadline(&request("2027-01-31", "2027-02-20", None));
         assert_eq!(
             (c.due_on, c.latest_due_on),
             (d("2027-02-28"), d("2027-04-30"))
         );
         assert_eq!(c.warning, None);
         // Our 30 business days end after the controller's month: warned.
-        let c = controller_deadline(&request("2026-11-20", "2027-01-15", false));
+        let c = controller_deadline(&request("2026-11-20", "2027-01-15", None));
         assert_eq!(c.due_on, d("2026-12-20"));
         assert!(c.warning.unwrap().contains("2026-12-20"));
-        // Extended, the controller has three months.
-        let c = controller_deadline(&request("2026-11-20", "2027-01-15", true));
+        // Extended within the controller's month, the controller has three months.
+        let c = controller_deadline(&request("2026-11-20", "2027-01-15", Some("2026-12-20")));
         assert_eq!(c.due_on, d("2027-02-20"));
         assert_eq!(c.warning, None);
+        // Extended after it, too late for the controller to extend: its month stands, and it is warned.
+        let c = controller_deadline(&request("2026-11-20", "2027-01-15", Some("2026-12-21")));
+        assert_eq!(c.due_on, d("2026-12-20"));
+        assert!(c.warning.unwrap().contains("one month"));
         // Unknown receipt (older requests): the day we received it.
-        let mut old = request("2026-11-20", "2026-12-20", false);
+        let mut old = request("2026-11-20", "2026-12-20", None);
         old.controller_received_on = None;
         assert_eq!(controller_deadline(&old).received_on, d("2026-12-01"));
     }

@@ -594,7 +594,53 @@ async fn breach_notices_carry_what_art_33_asks(backend: Backend) {
     assert_eq!(reminders[0]["objectId"], id);
 }
 
+/// A breach reaches the controllers whose data of those categories was there when it was detected, even where an
+/// erasure took it away before the breach was recorded (counted from the erasure's tombstone); an erasure before the
+/// breach was detected does not make a tenant affected.
+async fn a_breach_reaches_data_erased_since_it_was_detected(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let officer = app.staff_with("po", "PRIVACY_OFFICER").await;
+    let t = app.create_tenant("Erased Since Co", "eu").await;
+    let admin = app.invite(&t, "es-admin", "CLIENT_ADMIN").await;
+    let s = subject(&app, &admin, "es-1", "es1@breach.example", "Esther").await;
+    let before_erasure = Utc::now() - Duration::minutes(1);
+    crate::requests::started(&app, (&admin, &officer), &t, &s, "ERASURE").await;
+    app.run_jobs().await;
+    assert_eq!(app.count("eu", "erasure_tombstones", "1=1").await, 1);
+    assert_eq!(app.count("eu", "personal_data", "1=1").await, 0);
+
+    const RECORD: &str =
+        "mutation($i: BreachInput!) { recordBreach(input: $i) { tenantsNotified } }";
+    let breach = |detected: chrono::DateTime<Utc>| json!({ "i": { "detectedAt": detected.to_rfc3339(), "description": "mail relay exposed", "categories": ["user.contact.email"], "region": "eu" } });
+    let later = app
+        .gql(&officer, RECORD, breach(Utc::now() + Duration::seconds(1)))
+        .await;
+    assert_eq!(
+        later.ok()["recordBreach"]["tenantsNotified"],
+        json!([]),
+        "a breach detected after the erasure"
+    );
+    let earlier = app.gql(&officer, RECORD, breach(before_erasure)).await;
+    assert_eq!(
+        earlier.ok()["recordBreach"]["tenantsNotified"],
+        json!([t]),
+        "a breach detected before the erasure"
+    );
+    let notices = app
+        .gql(
+            &admin,
+            "{ breachNotices { subjectsConcerned recordsConcerned } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        notices.ok()["breachNotices"],
+        json!([{ "subjectsConcerned": 1, "recordsConcerned": 1 }])
+    );
+}
+
 both_backends!(
+    a_breach_reaches_data_erased_since_it_was_detected,
     disclosures_reach_the_tenant_when_allowed,
     breaches_reach_exactly_the_affected_tenants,
     breach_notices_carry_what_art_33_asks,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use steward_tests::{Backend, TestApp, both_backends};
 
 use crate::personal::subject;
-use crate::requests::{GET, extend, pause, resume, start, step, submit};
+use crate::requests::{GET, complete, extend, pause, reject, resume, start, step, submit};
 
 const NOTICES: &str = "query { notices(first: 50) { edges { node { kind title body } } } }";
 const QUEUE: &str = "query($f: RequestFilterInput) { dataSubjectRequests(filter: $f, first: 50) { totalCount edges { node { id } } } }";
@@ -227,6 +227,49 @@ async fn the_controllers_deadline_is_shown_beside_ours(backend: Backend) {
         a["dueOn"].as_str().unwrap() > a["controllerDueOn"].as_str().unwrap()
     );
 
+    // The controller got it 40 days ago: its month is over (too late for it to extend), and our extension may not
+    // take our date past its three months; one that fits leaves its month standing, with the warning.
+    let received = today() - Duration::days(40);
+    let old = app
+        .gql(&admin, SUBMIT, send("ACCESS", Some(received)))
+        .await;
+    let o = &old.ok()["submitDataSubjectRequest"];
+    let too_long = app
+        .gql(
+            &po,
+            &extend(),
+            json!({ "t": t, "id": o["id"], "v": 1, "d": 60, "r": "complex" }),
+        )
+        .await;
+    assert_eq!(
+        too_long.body["errors"][0]["extensions"]["reason"], "EXTENSION_TOO_LONG",
+        "an extension past the controller's three months: {:?}",
+        too_long.body
+    );
+    let message = too_long.body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&month(received, 3).to_string()),
+        "{message}"
+    );
+    let fits = step(
+        &app,
+        &po,
+        &extend(),
+        json!({ "t": t, "id": o["id"], "v": 1, "d": 5, "r": "many systems" }),
+    )
+    .await;
+    assert!(fits["dueOn"].as_str().unwrap() <= month(received, 3).to_string().as_str());
+    let read = app
+        .gql(
+            &admin,
+            "query($id: ID!) { dataSubjectRequest(id: $id) { controllerDueOn deadlineWarning } }",
+            json!({ "id": o["id"] }),
+        )
+        .await;
+    let r = &read.ok()["dataSubjectRequest"];
+    assert_eq!(r["controllerDueOn"], month(received, 1).to_string());
+    assert!(r["deadlineWarning"].is_string(), "{r}");
+
     // A day in the future, or more than a year back, is refused and creates nothing.
     let before = app.count("eu", "dsr_requests", "1=1").await;
     for on in [today() + Duration::days(1), today() - Duration::days(400)] {
@@ -237,7 +280,60 @@ async fn the_controllers_deadline_is_shown_beside_ours(backend: Backend) {
     assert_eq!(app.count("eu", "dsr_requests", "1=1").await, before);
 }
 
+/// The controller is told when a request is rejected (it owes the person the refusal and its reasons, Art. 12(4)) and
+/// when one is completed (an access export is deleted a week later), whoever did it; the reason stays sealed on the
+/// request, never in the notice.
+async fn rejections_and_completions_are_told(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Told Co", "eu").await;
+    let admin = app.invite(&t, "told-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("po", "PRIVACY_OFFICER").await;
+    let s = subject(&app, &admin, "told-1", "told@told.example", "Tol D").await;
+
+    let (erasure, v) = submit(&app, &admin, &s, "ERASURE").await;
+    step(
+        &app,
+        &po,
+        &reject(),
+        json!({ "t": t, "id": erasure, "v": v, "r": "identity not verified" }),
+    )
+    .await;
+    let rejected = notices_of(&app, &admin, "request.rejected").await;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    let body = rejected[0]["body"].as_str().unwrap();
+    assert!(body.contains(&erasure), "{body}");
+    assert!(body.contains("rejectionReason"), "{body}");
+    assert!(
+        !body.contains("identity not verified"),
+        "the sealed reason in a notice: {body}"
+    );
+    assert!(rejected[0]["title"].as_str().unwrap().contains("erasure"));
+
+    let (access, v) = submit(&app, &admin, &s, "ACCESS").await;
+    step(&app, &po, &start(), json!({ "t": t, "id": access, "v": v })).await;
+    step(
+        &app,
+        &po,
+        &complete(),
+        json!({ "t": t, "id": access, "v": v + 1 }),
+    )
+    .await;
+    let completed = notices_of(&app, &admin, "request.completed").await;
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    let body = completed[0]["body"].as_str().unwrap();
+    assert!(body.contains(&access), "{body}");
+    // The day in the tenant's time zone: UTC's, or the next one late in the UTC day.
+    let expires = [7, 8].map(|d| (today() + Duration::days(d)).to_string());
+    assert!(
+        expires.iter().any(|day| body.contains(day)),
+        "the export's last day ({expires:?}): {body}"
+    );
+    // One notice each, none for the start.
+    assert_eq!(app.count("eu", "notices", "kind LIKE 'request.%'").await, 2);
+}
+
 both_backends!(
+    rejections_and_completions_are_told,
     the_controllers_deadline_is_shown_beside_ours,
     overdue_again_is_told_again,
     paused_late_stays_overdue_and_every_pause_is_told,
