@@ -172,6 +172,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 KeySource::Configured
             };
             let config = Config::from_args(&config, keys)?;
+            // Before anything is opened: a second process on the same SQLite files is refused, not run beside.
+            let _serving = crate::db::ServingLock::take(&config)?;
             let app = Application::build(&config).await?;
             let addr = app.local_addr()?;
             // The demo data first: "running" is printed once the console has something to show.
@@ -326,7 +328,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             ttl,
             config,
         } => {
-            let config = Config::from_args(&config, KeySource::DemoExisting)?;
+            let data_dir = config.data_dir.clone();
+            let config = Config::from_args(&config, KeySource::DemoExisting).map_err(|e| match e {
+                // Most often run from another folder than the demo's: say where it looked.
+                crate::config::ConfigError::NoKey => anyhow::anyhow!(
+                    "no key to sign tokens with: no demo secret in {} (run this from the folder where you ran \
+                     `steward serve --demo`, or give its --data-dir), and STEWARD_JWT_HS256_SECRET is not set",
+                    data_dir.display()
+                ),
+                e => anyhow::Error::from(e),
+            })?;
             let minter = TokenMinter::new(&config.jwt)?.ok_or_else(|| {
                 anyhow::anyhow!("the server verifies tokens with a public key; mint them with your identity provider")
             })?;

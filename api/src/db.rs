@@ -115,6 +115,7 @@ impl MigrationLock {
                 .write(true)
                 .open(&path)
                 .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+            private(std::path::Path::new(&path), 0o600);
             let waited = std::time::Instant::now();
             lock.lock()
                 .map_err(|e| anyhow::anyhow!("cannot lock {}: {e}", path.display()))?;
@@ -141,6 +142,54 @@ impl MigrationLock {
             }
             Held::Nothing => {}
         }
+    }
+}
+
+/// Held by a serving process for every SQLite database it opens: an exclusive lock on a file beside each
+/// (`<file>.serve-lock`), taken without waiting and released when the process exits or dies. An SQLite database belongs
+/// to one process: a second one serving it would keep its own role assignments and tenant directory in memory, so a
+/// role revoked through one would still be honoured by the other (several instances need PostgreSQL, whose
+/// notifications keep them in step).
+pub struct ServingLock {
+    _files: Vec<std::fs::File>,
+}
+
+impl ServingLock {
+    pub fn take(config: &crate::config::Config) -> anyhow::Result<ServingLock> {
+        let urls = std::iter::once(&config.control_url)
+            .chain(config.regions.iter().flat_map(|r| [&r.url, &r.keys_url]));
+        let mut files = Vec::new();
+        for url in urls {
+            let Some(file) = sqlite_file(url.expose()) else {
+                continue;
+            };
+            let mut path = file.clone().into_os_string();
+            path.push(".serve-lock");
+            let path = std::path::PathBuf::from(path);
+            if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(folder)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", folder.display()))?;
+            }
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+            private(&path, 0o600);
+            match lock.try_lock() {
+                Ok(()) => files.push(lock),
+                Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                    "another Steward process is serving {}: an SQLite database belongs to one process (stop the \
+                     other one, give this one its own --data-dir, or run several instances on PostgreSQL)",
+                    file.display()
+                ),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    anyhow::bail!("cannot lock {}: {e}", path.display())
+                }
+            }
+        }
+        Ok(ServingLock { _files: files })
     }
 }
 

@@ -106,7 +106,8 @@ pub enum RefusalReason {
     /// There is no pending change to cancel (none was scheduled, or it already took effect).
     #[graphql(name = "NOTHING_PENDING")]
     NothingPending,
-    /// A material change must be posted the notice period before it takes effect.
+    /// A change must be announced its notice period before it takes effect: a policy's material change, or a
+    /// sub-processor's announcement or change of terms (each tenant's contractual period).
     #[graphql(name = "NOTICE_PERIOD")]
     NoticePeriod,
     /// The sub-processor was never announced to this tenant.

@@ -245,6 +245,45 @@ fn a_newcomer_runs_the_demo_and_reaches_their_tenant() {
         head.contains(head_hash),
         "API head {head} vs script {verdict}"
     );
+    // A client without the operator's command pages through `auditEvents` and writes each event as a line, with the
+    // API's field names: the same script verifies that too, to the same head.
+    let mut lines = String::new();
+    let mut after = serde_json::Value::Null;
+    loop {
+        let query = "query($a: String) { auditEvents(first: 50, after: $a) { pageInfo { hasNextPage endCursor } \
+                     nodes { seq id occurredAt actorKind actorSubject action objectType objectId detail prevHash hash } } }";
+        let response = post(
+            &addr,
+            &admin,
+            &serde_json::json!({ "query": query, "variables": { "a": after } }).to_string(),
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        let page = &body["data"]["auditEvents"];
+        for node in page["nodes"].as_array().expect("a page of events") {
+            lines.push_str(&node.to_string());
+            lines.push('\n');
+        }
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    let mut events: Vec<&str> = lines.lines().collect();
+    events.sort_by_key(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_i64());
+    let paged = dir.path().join("acme-paged.jsonl");
+    std::fs::write(&paged, events.join("\n") + "\n").unwrap();
+    let checked = Command::new("python3")
+        .arg(script)
+        .arg(&paged)
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        String::from_utf8_lossy(&checked.stdout).trim(),
+        verdict,
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
     let output = steward()
         .args(["audit", "verify", "--data-dir"])
         .arg(dir.path())
@@ -345,6 +384,18 @@ fn token_mints_exactly_what_was_asked() {
         assert!(!output.status.success(), "{bad:?} should fail");
         assert!(output.stdout.is_empty());
     }
+
+    // No secret and no demo data where it looks: it says where it looked and what to do.
+    let empty = tempfile::tempdir().unwrap();
+    let output = steward()
+        .args(["token", "--sub", "ann", "--kind", "staff", "--data-dir"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains(&empty.path().display().to_string()), "{said}");
+    assert!(said.contains("--data-dir"), "{said}");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use sea_orm_migration::{prelude::*, schema::*};
 use crate::columns;
 
 /// The description every record carried before it became a maintained document.
-const FIRST_VERSION: &str = "Personal data is encrypted at rest per data subject (AES-256-GCM under a per-subject key \
+pub(crate) const FIRST_VERSION: &str = "Personal data is encrypted at rest per data subject (AES-256-GCM under a per-subject key \
 wrapped by a per-tenant key derived from a master key held outside the database); lookups use keyed hashes, never \
 plaintext. Each tenant's data is kept in its region's database and reached only through a tenant-scoped access path. \
 Staff reach personal data only through time-boxed, justified access grants approved by the client, and every such read \

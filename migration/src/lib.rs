@@ -39,6 +39,7 @@ mod control_m20261206_000001_jurisdiction_and_changes;
 mod control_m20261207_000001_webhook_secrets;
 mod control_m20261207_000002_erasure_journal;
 mod control_m20261208_000001_master_key_versions;
+mod control_m20261211_000001_security_measures_keys;
 mod jobs_table;
 mod json_columns;
 mod keys_m20261210_000001_subject_keys;
@@ -87,6 +88,7 @@ impl MigratorTrait for ControlMigrator {
             Box::new(control_m20261207_000001_webhook_secrets::Migration),
             Box::new(control_m20261207_000002_erasure_journal::Migration),
             Box::new(control_m20261208_000001_master_key_versions::Migration),
+            Box::new(control_m20261211_000001_security_measures_keys::Migration),
         ]
     }
 

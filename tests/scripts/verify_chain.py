@@ -2,6 +2,7 @@
 """Verifies an exported Steward audit chain (JSON Lines) with nothing but SHA-256: what a client can run itself.
 
 Usage: verify_chain.py CHAIN.jsonl [KEPT_SEQ KEPT_HASH]. Prints "ok <events> <head hash>" or the first broken link.
+Each line is an event as `steward audit export` writes it (snake_case) or as `auditEvents` returns it (camelCase).
 """
 import hashlib
 import json
@@ -12,7 +13,7 @@ if len(sys.argv) == 4:
     kept = {int(sys.argv[2]): sys.argv[3]}
 with open(sys.argv[1], encoding="utf-8") as chain:
     for line in chain:
-        e = json.loads(line)
+        e = {"".join("_" + c.lower() if c.isupper() else c for c in k): v for k, v in json.loads(line).items()}
         seq += 1
         fields = [e["seq"], e["id"], e["occurred_at"], e["actor_kind"], e["actor_subject"], e["action"],
                   e["object_type"], e["object_id"], e["detail"], e["prev_hash"]]

@@ -986,6 +986,20 @@ impl SmtpSink {
     }
 }
 
+/// Rolls the control database back to the schema it had just before migration `name` (the migration's file name), as
+/// an older version left it. Counted from the list, so a migration added later does not move the target.
+pub async fn control_schema_before(db: &DatabaseConnection, name: &str) {
+    use steward_migration::{ControlMigrator, MigratorTrait};
+    let all = ControlMigrator::migrations();
+    let at = all
+        .iter()
+        .position(|m| m.name() == name)
+        .unwrap_or_else(|| panic!("no control migration named {name}"));
+    ControlMigrator::down(db, Some((all.len() - at) as u32))
+        .await
+        .unwrap();
+}
+
 /// Rolls a region database back to the schema it had just before migration `name` (the migration's file name), as
 /// an older version left it. Counted from the list, so a migration added later does not move the target.
 pub async fn region_schema_before(db: &DatabaseConnection, name: &str) {

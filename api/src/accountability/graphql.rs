@@ -574,6 +574,13 @@ impl AccountabilityMutation {
         representative: Option<String>,
     ) -> async_graphql::Result<crate::accountability::records::ControllerIdentity> {
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TenantSettings).await?;
+        // The controller's own instruction: its admins set it, never staff on its behalf.
+        if scope.principal().kind != steward_policy::ActorKind::Client {
+            return Err(crate::error::AppError::Forbidden(
+                "the controller's own setting: the tenant's client_admin sets it".into(),
+            )
+            .into());
+        }
         Ok(crate::accountability::records::set_controller_details(
             tenancy(ctx)?,
             &scope,

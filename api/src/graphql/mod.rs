@@ -46,7 +46,20 @@ fn classify(error: &ServerError) -> (&'static str, Option<String>) {
         return (app.code(), None);
     }
     if error.source.is_none() {
-        return ("BAD_USER_INPUT", None);
+        // async-graphql's own words for the two limits say neither what the limit is nor what to do.
+        let hint = match error.message.as_str() {
+            "Query is too complex." => Some(
+                "the query is too complex: every list counts as many times as its page size (`first`, 20 when left \
+                 out), and the whole query may cost at most STEWARD_MAX_QUERY_COMPLEXITY (1000 by default); ask for \
+                 fewer items per page, or fewer fields",
+            ),
+            "Query is nested too deep." => Some(
+                "the query is nested too deep: at most STEWARD_MAX_QUERY_DEPTH levels (10 by default); split it into \
+                 several queries",
+            ),
+            _ => None,
+        };
+        return ("BAD_USER_INPUT", hint.map(str::to_owned));
     }
     tracing::error!(error = %error.message, path = ?error.path, "unclassified resolver error");
     ("INTERNAL", Some(internal_message()))

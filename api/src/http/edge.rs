@@ -49,9 +49,12 @@ pub fn check_document(
 /// (async-graphql's pest parser) and clients send the same few documents again and again, with only variables
 /// changing; a hit clones the stored document instead. Refused documents are never stored. Bounded by the total
 /// length of the stored texts (a document's parsed size follows its text), and documents longer than
-/// [`DocumentCache::MAX_TEXT`] are parsed every time, so a client sending ever-new text only evicts entries.
+/// [`DocumentCache::MAX_TEXT`] are parsed every time, so a client sending ever-new text only evicts entries. Kept per
+/// tenant (per staff member for staff), like persisted queries: a hit answers faster than a miss, and a shared cache
+/// would let one tenant time whether another sent a guessed text, literals included.
 pub struct DocumentCache {
-    documents: quick_cache::sync::Cache<String, Arc<Checked>, TextLength>,
+    /// By (partition, query text).
+    documents: quick_cache::sync::Cache<(String, String), Arc<Checked>, TextLength>,
     metrics: Arc<Metrics>,
 }
 
@@ -116,9 +119,19 @@ impl Prepared {
 #[derive(Clone)]
 struct TextLength;
 
-impl quick_cache::Weighter<String, Arc<Checked>> for TextLength {
-    fn weight(&self, text: &String, _: &Arc<Checked>) -> u64 {
-        text.len() as u64
+impl quick_cache::Weighter<(String, String), Arc<Checked>> for TextLength {
+    fn weight(&self, (partition, text): &(String, String), _: &Arc<Checked>) -> u64 {
+        (partition.len() + text.len()) as u64
+    }
+}
+
+/// A cache key borrowed from the request, hashed and compared as the owned `(String, String)` is.
+#[derive(Hash)]
+struct DocumentKey<'a>(&'a str, &'a str);
+
+impl quick_cache::Equivalent<(String, String)> for DocumentKey<'_> {
+    fn equivalent(&self, (partition, text): &(String, String)) -> bool {
+        self.0 == partition && self.1 == text
     }
 }
 
@@ -142,11 +155,15 @@ impl DocumentCache {
     /// limit error to answer with.
     pub fn prepare(
         &self,
+        partition: &str,
         request: &mut async_graphql::Request,
         max_aliases: usize,
     ) -> Result<Prepared, ServerError> {
         let standalone = request.variables.is_empty() && request.operation_name.is_none();
-        if let Some(hit) = self.documents.get(request.query.as_str()) {
+        if let Some(hit) = self
+            .documents
+            .get(&DocumentKey(partition, request.query.as_str()))
+        {
             self.metrics.document_cache(true);
             request.set_parsed_query(hit.document.clone());
             return Ok(Prepared {
@@ -171,7 +188,8 @@ impl DocumentCache {
                 introspection,
                 valid: AtomicBool::new(false),
             });
-            self.documents.insert(text, checked.clone());
+            self.documents
+                .insert((partition.to_owned(), text), checked.clone());
             checked
         });
         Ok(Prepared {
@@ -328,13 +346,15 @@ pub async fn serve(
         max_connections,
         finish_within,
     } = limits;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1 only: hyper's HTTP/2 has no header-read or idle timeout, so a connection that sent the HTTP/2 preface
+    // and nothing more held its slot for ever (4,096 of them took the server down). HTTP/2 belongs on a proxy in
+    // front, which speaks HTTP/1.1 to the server.
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     tokio::pin!(shutdown);
@@ -383,7 +403,8 @@ pub async fn serve(
                     .service(router),
             );
             let connection = builder
-                .serve_connection_with_upgrades(
+                // Not `serve_connection_with_upgrades`, which ignores `http1_only` (and nothing here upgrades).
+                .serve_connection(
                     TokioIo::new(WriteDeadline::new(stream, write_timeout, metrics)),
                     service,
                 )
@@ -536,7 +557,7 @@ mod tests {
         let cache = DocumentCache::new(1024 * 1024, Arc::default());
         let text = "query Q { x }";
         let first = cache
-            .prepare(&mut async_graphql::Request::new(text), 5)
+            .prepare("t", &mut async_graphql::Request::new(text), 5)
             .unwrap();
         assert!(!first.known_valid(), "never validated yet");
         // Passing with variables or an operation name says nothing about the text alone.
@@ -546,35 +567,37 @@ mod tests {
             ))
         };
         cache
-            .prepare(&mut with_variables(), 5)
+            .prepare("t", &mut with_variables(), 5)
             .unwrap()
             .passed_validation();
         cache
             .prepare(
+                "t",
                 &mut async_graphql::Request::new(text).operation_name("Q"),
                 5,
             )
             .unwrap()
             .passed_validation();
         let again = cache
-            .prepare(&mut async_graphql::Request::new(text), 5)
+            .prepare("t", &mut async_graphql::Request::new(text), 5)
             .unwrap();
         assert!(!again.known_valid());
         again.passed_validation();
         let known = cache
-            .prepare(&mut async_graphql::Request::new(text), 5)
+            .prepare("t", &mut async_graphql::Request::new(text), 5)
             .unwrap();
         assert!(known.known_valid());
         // The same text with variables or an operation name is validated in full again.
         assert!(
             !cache
-                .prepare(&mut with_variables(), 5)
+                .prepare("t", &mut with_variables(), 5)
                 .unwrap()
                 .known_valid()
         );
         assert!(
             !cache
                 .prepare(
+                    "t",
                     &mut async_graphql::Request::new(text).operation_name("Q"),
                     5
                 )
@@ -584,21 +607,43 @@ mod tests {
         // Another text is not.
         assert!(
             !cache
-                .prepare(&mut async_graphql::Request::new("query Q { x y }"), 5)
+                .prepare("t", &mut async_graphql::Request::new("query Q { x y }"), 5)
                 .unwrap()
                 .known_valid()
         );
     }
 
     #[test]
+    fn document_cache_is_kept_per_partition() {
+        let cache = DocumentCache::new(1024 * 1024, Arc::default());
+        let text = "query { a: x }";
+        let hit = |partition: &str| {
+            cache
+                .prepare(partition, &mut async_graphql::Request::new(text), 5)
+                .unwrap()
+                .checked
+                .is_some_and(|c| c.valid.load(Ordering::Relaxed))
+        };
+        assert!(!hit("tenant-a"));
+        cache
+            .prepare("tenant-a", &mut async_graphql::Request::new(text), 5)
+            .unwrap()
+            .passed_validation();
+        assert!(hit("tenant-a"), "the same tenant's text again");
+        // Another tenant's first request with that text is parsed and checked as new: nothing it can time.
+        assert!(!hit("tenant-b"));
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
     fn document_cache_keeps_checked_documents_by_text() {
         let cache = DocumentCache::new(1024 * 1024, Arc::default());
         let mut first = async_graphql::Request::new("query { a: x }");
-        assert_eq!(cache.prepare(&mut first, 5).unwrap().label, "query x");
+        assert_eq!(cache.prepare("t", &mut first, 5).unwrap().label, "query x");
         assert_eq!(cache.len(), 1);
         // A hit hands the stored document to the request: it names its own field, not another document's.
         let mut again = async_graphql::Request::new("query { a: x }");
-        assert_eq!(cache.prepare(&mut again, 5).unwrap().label, "query x");
+        assert_eq!(cache.prepare("t", &mut again, 5).unwrap().label, "query x");
         let field = match &again
             .parsed_query()
             .unwrap()
@@ -618,20 +663,26 @@ mod tests {
         };
         assert_eq!(field, "x");
         let mut other = async_graphql::Request::new("mutation { y }");
-        assert_eq!(cache.prepare(&mut other, 5).unwrap().label, "mutation y");
+        assert_eq!(
+            cache.prepare("t", &mut other, 5).unwrap().label,
+            "mutation y"
+        );
         assert_eq!(cache.len(), 2);
         // Refused documents (too many aliases, syntax errors) are refused every time and never stored.
         for _ in 0..2 {
             let mut over = async_graphql::Request::new("{ a: x b: y }");
-            assert!(cache.prepare(&mut over, 1).is_err());
+            assert!(cache.prepare("t", &mut over, 1).is_err());
             let mut broken = async_graphql::Request::new("{ x ");
-            assert!(cache.prepare(&mut broken, 5).is_err());
+            assert!(cache.prepare("t", &mut broken, 5).is_err());
         }
         assert_eq!(cache.len(), 2);
         // Over-long texts are parsed every time, not stored.
         let long = format!("{{ x {} }}", "y ".repeat(DocumentCache::MAX_TEXT));
         let mut long = async_graphql::Request::new(long);
-        assert_eq!(cache.prepare(&mut long, 5).unwrap().label, "query multiple");
+        assert_eq!(
+            cache.prepare("t", &mut long, 5).unwrap().label,
+            "query multiple"
+        );
         assert_eq!(cache.len(), 2);
     }
 }

@@ -45,7 +45,7 @@ pub(super) async fn graphql(
     let checked = state
         .inner
         .documents
-        .prepare(&mut request, state.inner.max_aliases);
+        .prepare(&partition, &mut request, state.inner.max_aliases);
     let prepared = match checked {
         Ok(prepared) => prepared,
         Err(error) => {

@@ -257,6 +257,11 @@ pub fn router(state: AppState, config: &Config) -> Router {
         ));
     let routes = Router::new()
         .route("/graphql", get(console).post(graphql))
+        // Someone who opens the server's address gets the console, not an empty 404.
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/graphql") }),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/console/{name}", get(console_asset))
@@ -312,6 +317,7 @@ pub fn with_edge_layers(
     routes
         .layer(layers)
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response(json_body_limit))
         .layer(axum::middleware::map_response_with_state(
             metrics,
             count_response,
@@ -365,6 +371,26 @@ async fn count_response(
 
 /// The policy of every HTML page that sets none of its own: nothing loads, nothing frames it, forms post only here.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The body limit's own refusal (a `Content-Length` over it) is plain text: answered like every other error instead,
+/// as JSON with `extensions.code`, keeping the response's other headers (its request id).
+async fn json_body_limit(response: axum::response::Response) -> axum::response::Response {
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
+        return response;
+    }
+    let mut answer = errors::too_large();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
+}
 
 /// `nosniff` on every response; on HTML pages a content security policy and no referrer (a page's URL may carry a
 /// token, such as an unsubscribe link's).

@@ -359,6 +359,10 @@ impl PolicyMutation {
     ) -> async_graphql::Result<NoticeRecord> {
         let id = NoticeId::parse("id", &id)?;
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TenantRead).await?;
-        Ok(privacy_policy::acknowledge_notice(&scope, id).await?.into())
+        Ok(
+            privacy_policy::acknowledge_notice(crate::graphql::tenancy(ctx)?, &scope, id)
+                .await?
+                .into(),
+        )
     }
 }

@@ -343,7 +343,11 @@ pub async fn banner(scope: &Scope) -> Result<Option<notice::Model>, AppError> {
 }
 
 /// A client user acknowledges one of the tenant's notices.
-pub async fn acknowledge_notice(scope: &Scope, id: NoticeId) -> Result<notice::Model, AppError> {
+pub async fn acknowledge_notice(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    id: NoticeId,
+) -> Result<notice::Model, AppError> {
     if scope.principal().kind != steward_policy::ActorKind::Client {
         return Err(AppError::Forbidden(
             "notices are acknowledged by the client's own users".into(),
@@ -355,6 +359,18 @@ pub async fn acknowledge_notice(scope: &Scope, id: NoticeId) -> Result<notice::M
         .one(scope.db())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no notice {id}")))?;
+    // Only by someone it was for: a viewer does not mark an admins' notice as seen for them.
+    let mine = crate::users::roles_of(tenancy, scope.principal()).await;
+    if !found
+        .audience
+        .split(',')
+        .any(|r| mine.iter().any(|m| m.as_str() == r))
+    {
+        return Err(AppError::Forbidden(format!(
+            "this notice is for the tenant's {}: one of them acknowledges it",
+            found.audience.replace(',', ", ")
+        )));
+    }
     if found.acknowledged_at.is_some() {
         return Ok(found);
     }

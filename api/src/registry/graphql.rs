@@ -496,7 +496,9 @@ impl RegistryMutation {
     /// Changes a sub-processor's details, keeping a revision (legal). On an entry in use, terms that reach further
     /// (more countries or categories, another purpose or legal entity) are announced to its tenants as a change
     /// (`pendingChange`), with their notice period and objections, effective `effectiveOn` (default: the longest
-    /// notice period); its current terms stay in force until then. Other changes apply at once.
+    /// notice period); its current terms stay in force until then. Other changes apply at once. The input replaces
+    /// the whole entry: send every field as it should be (read it first); one left out is cleared (`dpaSignedOn`,
+    /// `mechanisms`, …), and the revision shows it.
     async fn update_sub_processor(
         &self,
         ctx: &Context<'_>,

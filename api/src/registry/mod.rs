@@ -641,10 +641,14 @@ fn effective_date(
         .iter()
         .find(|t| effective_on < today + chrono::Duration::days(notice(t).into()))
     {
-        return Err(AppError::BadInput(format!(
-            "{effective_on} is inside the {}-day notice period of tenant {}: the earliest effective date is {earliest}",
-            short.notice_period_days, short.id
-        )));
+        return Err(AppError::Refused {
+            reason: crate::error::RefusalReason::NoticePeriod,
+            message: format!(
+                "{effective_on} is inside the {}-day notice period of tenant {}: the earliest effective date is \
+                 {earliest}",
+                short.notice_period_days, short.id
+            ),
+        });
     }
     if effective_on < today {
         return Err(AppError::BadInput(

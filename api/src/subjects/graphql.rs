@@ -511,6 +511,13 @@ impl PersonalMutation {
         rule: crate::subjects::ChildrenRule,
     ) -> async_graphql::Result<crate::subjects::ChildrenRule> {
         let scope = open_scope(ctx, tenant_id.as_ref(), Permission::TenantSettings).await?;
+        // The controller's own instruction: its admins set it, never staff on its behalf.
+        if scope.principal().kind != steward_policy::ActorKind::Client {
+            return Err(crate::error::AppError::Forbidden(
+                "the controller's own setting: the tenant's client_admin sets it".into(),
+            )
+            .into());
+        }
         Ok(
             crate::subjects::children::set_rule(crate::graphql::tenancy(ctx)?, &scope, rule)
                 .await?,

@@ -283,6 +283,15 @@ pub async fn assign_role(
                     change.role
                 )));
             }
+            // Nobody gives themselves a staff role: a platform admin who could make themselves a privacy officer
+            // could read any client's values through break-glass access alone.
+            if principal.kind == ActorKind::Staff && principal.subject == subject {
+                return Err(AppError::Refused {
+                    reason: crate::error::RefusalReason::SecondPersonRequired,
+                    message: "a staff role is given by another platform admin: nobody assigns one to themselves"
+                        .into(),
+                });
+            }
             let assignment = Assignment::new(
                 Actor::new(ActorKind::Staff, subject),
                 change.role,

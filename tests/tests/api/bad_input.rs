@@ -80,6 +80,12 @@ async fn malformed_requests(backend: Backend) {
     );
     let reply = app.post_raw(Some(&root), big.clone()).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        reply.body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "answered as JSON like every error: {:?}",
+        reply.body
+    );
+    assert!(reply.headers.contains_key("x-request-id"));
     // Over 1 MiB, streamed without a length.
     let chunks: Vec<Result<String, std::io::Error>> = big
         .as_bytes()
@@ -342,6 +348,8 @@ async fn depth_and_complexity_limits(backend: Backend) {
         )
         .await;
     bad_input(&deep);
+    let said = deep.body["errors"][0]["message"].as_str().unwrap();
+    assert!(said.contains("STEWARD_MAX_QUERY_DEPTH"), "{said}");
     // Shallow but expensive: 100 tenants × 100 users.
     let costly = app
         .gql(
@@ -351,6 +359,8 @@ async fn depth_and_complexity_limits(backend: Backend) {
         )
         .await;
     bad_input(&costly);
+    let said = costly.body["errors"][0]["message"].as_str().unwrap();
+    assert!(said.contains("page size (`first`"), "{said}");
 }
 
 /// Query cost at the default limits (1000): every paged list is priced by its page size, every nested resolver that

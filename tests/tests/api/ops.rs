@@ -71,6 +71,10 @@ async fn health_and_readiness(backend: Backend) {
 
 async fn console_is_served(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    // The server's bare address leads to the console.
+    let root = app.get("/").await;
+    assert_eq!(root.status, StatusCode::SEE_OTHER);
+    assert_eq!(root.headers[axum::http::header::LOCATION], "/graphql");
     let response = app
         .router
         .clone()

@@ -45,23 +45,8 @@ pub(crate) async fn start_server_with(
     env: &[(&str, &str)],
 ) -> ServerProcess {
     let port = free_port();
-    let (regions, key_databases) = region_env(app);
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_steward-test-server"))
-        .arg("serve")
-        .env_clear()
-        .env("STEWARD_LISTEN", format!("127.0.0.1:{port}"))
-        .env("STEWARD_DATA_DIR", dir)
-        .env("STEWARD_DATABASE_URL", app.db_url("control"))
-        .env("STEWARD_REGIONS", regions)
-        .env("STEWARD_KEY_DATABASES", key_databases)
-        .env("STEWARD_JWT_HS256_SECRET", SECRET)
-        .env("STEWARD_MASTER_KEY", MASTER_KEY)
-        .env("STEWARD_BOOTSTRAP_ADMIN", ROOT)
-        .env("STEWARD_JOB_POLL_MS", "50")
-        .env("STEWARD_JOB_LEASE_SECS", "5")
-        .env("STEWARD_JOB_INTERVAL_SECS", "3600")
-        .env("STEWARD_LOG", "info")
+    let child = serve_command(app, dir, port)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
@@ -79,6 +64,28 @@ pub(crate) async fn start_server_with(
         "{name} did not become ready; its log:\n{}",
         std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
     );
+}
+
+/// `steward serve` on the test app's databases, listening on `port`, polling its job queue every 50 ms.
+fn serve_command(app: &TestApp, dir: &Path, port: u16) -> Command {
+    let (regions, key_databases) = region_env(app);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_steward-test-server"));
+    command
+        .arg("serve")
+        .env_clear()
+        .env("STEWARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("STEWARD_DATA_DIR", dir)
+        .env("STEWARD_DATABASE_URL", app.db_url("control"))
+        .env("STEWARD_REGIONS", regions)
+        .env("STEWARD_KEY_DATABASES", key_databases)
+        .env("STEWARD_JWT_HS256_SECRET", SECRET)
+        .env("STEWARD_MASTER_KEY", MASTER_KEY)
+        .env("STEWARD_BOOTSTRAP_ADMIN", ROOT)
+        .env("STEWARD_JOB_POLL_MS", "50")
+        .env("STEWARD_JOB_LEASE_SECS", "5")
+        .env("STEWARD_JOB_INTERVAL_SECS", "3600")
+        .env("STEWARD_LOG", "info");
+    command
 }
 
 /// A `steward` command as an operator runs it on the app's databases (`args`, with the master key given as `keys`:
@@ -861,8 +868,55 @@ both_backends!(
     a_death_between_the_databases_loses_no_audit_event,
     a_death_between_the_databases_loses_no_notice,
     a_death_between_the_databases_loses_no_offboarding_work,
-    two_instances_share_the_queue
 );
+
+// Several processes serving the same databases is a PostgreSQL deployment: on SQLite the second is refused (below).
+steward_tests::postgres_only!(two_instances_share_the_queue);
+
+/// One SQLite database belongs to one process: a second `serve` on the same files stops at once and says why (it would
+/// keep role assignments and the tenant directory of its own in memory, so a role revoked through one process would
+/// still be honoured by the other). Once the first process is gone, killed, another starts.
+mod a_second_process_on_the_same_sqlite_files_is_refused {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let app = TestApp::spawn(Backend::Sqlite).await;
+        let dir = tempfile::tempdir().unwrap();
+        let first = start_server(&app, dir.path(), "first").await;
+        let mut second = serve_command(&app, dir.path(), free_port())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = second.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = second.kill();
+                panic!("a second process serves the same SQLite files");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(!status.success());
+        assert!(
+            stderr.contains("another Steward process is serving"),
+            "{stderr}"
+        );
+        assert_eq!(
+            http_status(first.port, "/readyz").await,
+            Some(200),
+            "the first one serves on"
+        );
+        drop(first);
+        let third = start_server(&app, dir.path(), "third").await;
+        assert_eq!(http_status(third.port, "/readyz").await, Some(200));
+    }
+}
 
 /// Several instances serving the same databases is a PostgreSQL deployment (one SQLite database belongs to one
 /// process, which skips the per-request version check), so this one runs on PostgreSQL only.

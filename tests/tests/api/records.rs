@@ -53,13 +53,12 @@ async fn the_record_is_complete_and_maintained(backend: Backend) {
         json!({ "name": "Steward Test Processor", "contact": "privacy@test.example", "dpo": "Dana Protect, dpo@test.example", "euRepresentative": null })
     );
     assert_eq!(r["controller"]["dpo"], "Dr. Ada Dpo, dpo@record-a.example");
-    assert_eq!(r["securityMeasuresVersion"], 1);
-    assert!(
-        r["securityMeasures"]
-            .as_str()
-            .unwrap()
-            .contains("AES-256-GCM")
-    );
+    // The shipped description, as corrected (version 2): the keys as they are kept now.
+    assert_eq!(r["securityMeasuresVersion"], 2);
+    let shipped = r["securityMeasures"].as_str().unwrap();
+    assert!(shipped.contains("AES-256-GCM"), "{shipped}");
+    assert!(shipped.contains("subject-key database"), "{shipped}");
+    assert!(!shipped.contains("derived from a master key"), "{shipped}");
     let csv = r["csv"].as_str().unwrap();
     assert!(
         csv.contains("controller,dpo,\"Dr. Ada Dpo, dpo@record-a.example\""),
@@ -82,7 +81,7 @@ async fn the_record_is_complete_and_maintained(backend: Backend) {
         .await
         .expect_code("BAD_USER_INPUT");
     let published = app.gql(&legal, PUBLISH, json!({ "x": v2 })).await;
-    assert_eq!(published.ok()["publishSecurityMeasures"]["version"], 2);
+    assert_eq!(published.ok()["publishSecurityMeasures"]["version"], 3);
     app.gql(&legal, PUBLISH, json!({ "x": v2 }))
         .await
         .expect_code("CONFLICT");
@@ -91,12 +90,12 @@ async fn the_record_is_complete_and_maintained(backend: Backend) {
         .await;
     assert_eq!(
         history.ok()["securityMeasures"],
-        json!([{ "version": 2 }, { "version": 1 }])
+        json!([{ "version": 3 }, { "version": 2 }, { "version": 1 }])
     );
     let record = app.gql(&a_admin, RECORD, json!({})).await;
     assert_eq!(
         record.ok()["recordOfProcessing"]["securityMeasuresVersion"],
-        2
+        3
     );
     assert_eq!(record.ok()["recordOfProcessing"]["securityMeasures"], v2);
 
@@ -117,7 +116,7 @@ async fn the_record_is_complete_and_maintained(backend: Backend) {
         .collect();
     names.sort();
     assert_eq!(names, ["Record A", "Record B"]);
-    assert_eq!(w["securityMeasures"]["version"], 2);
+    assert_eq!(w["securityMeasures"]["version"], 3);
     assert_eq!(w["processor"]["dpo"], "Dana Protect, dpo@test.example");
     let parsed: Value = serde_json::from_str(w["json"].as_str().unwrap()).unwrap();
     assert_eq!(parsed["controllers"].as_array().unwrap().len(), 2);
@@ -148,4 +147,69 @@ async fn the_record_is_complete_and_maintained(backend: Backend) {
     );
 }
 
-both_backends!(the_record_is_complete_and_maintained);
+/// The shipped description was corrected by a migration (version 2: tenant keys are random and sealed under a master
+/// key version, subjects' keys kept apart), published only over the description as shipped: where legal had already
+/// published a version of its own, that version stands and nothing is added.
+async fn the_corrected_description_leaves_legals_own_alone(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    use steward_migration::{ControlMigrator, MigratorTrait};
+    let app = TestApp::spawn(backend).await;
+    let control = app.raw_db("control").await;
+    steward_tests::control_schema_before(
+        &control,
+        "control_m20261211_000001_security_measures_keys",
+    )
+    .await;
+    let theirs = "The description legal published itself, with the release before this one, of the measures in force.";
+    control
+        .execute_unprepared(&format!(
+            "INSERT INTO security_measures (version, text, published_by, published_at) \
+             VALUES (2, '{theirs}', 'staff:legal', CURRENT_TIMESTAMP)"
+        ))
+        .await
+        .unwrap();
+    ControlMigrator::up(&control, None).await.unwrap();
+    let history = app
+        .gql(
+            &app.root(),
+            "{ securityMeasures { version text } }",
+            json!({}),
+        )
+        .await;
+    let history = history.ok()["securityMeasures"].as_array().unwrap().clone();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0]["version"], 2);
+    assert_eq!(history[0]["text"], theirs);
+
+    // Over the description as shipped, the correction is published as version 2.
+    steward_tests::control_schema_before(
+        &control,
+        "control_m20261211_000001_security_measures_keys",
+    )
+    .await;
+    control
+        .execute_unprepared("DELETE FROM security_measures WHERE version = 2")
+        .await
+        .unwrap();
+    ControlMigrator::up(&control, None).await.unwrap();
+    let history = app
+        .gql(
+            &app.root(),
+            "{ securityMeasures { version text } }",
+            json!({}),
+        )
+        .await;
+    let latest = &history.ok()["securityMeasures"][0];
+    assert_eq!(latest["version"], 2);
+    assert!(
+        latest["text"]
+            .as_str()
+            .unwrap()
+            .contains("subject-key database")
+    );
+}
+
+both_backends!(
+    the_record_is_complete_and_maintained,
+    the_corrected_description_leaves_legals_own_alone
+);

@@ -300,6 +300,10 @@ async fn objections_protect_only_their_tenant(backend: Backend) {
         )
         .await;
     inside.expect_code("BAD_USER_INPUT");
+    assert_eq!(
+        inside.body["errors"][0]["extensions"]["reason"], "NOTICE_PERIOD",
+        "a rule's refusal names its reason"
+    );
     assert!(
         inside.message().contains("notice period"),
         "{}",

@@ -492,3 +492,125 @@ fn backend_of(app: &TestApp) -> &Backend {
 }
 
 both_backends!(own_role_changes_need_no_reload);
+
+/// What an outsiders' review found staff and viewers could do beyond their role (2026-12-05). A platform admin cannot
+/// give itself a staff role — made a privacy officer, it could read any client's values through break-glass access
+/// alone — though it still appoints others; nor set a controller's own instructions (its children rule, its details
+/// in the record of processing) on the client's behalf. A client viewer cannot mark a notice meant for the admins as
+/// seen; an admin can.
+async fn nobody_takes_a_role_or_a_setting_that_is_not_theirs(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Lanes Co", "eu").await;
+    let admin = app.invite(&t, "lanes-admin", "CLIENT_ADMIN").await;
+    let viewer = app.invite(&t, "lanes-viewer", "CLIENT_VIEWER").await;
+    let pa = app.staff_with("lanes-pa", "PLATFORM_ADMIN").await;
+    const ASSIGN: &str = "mutation($i: RoleChangeInput!) { assignRole(input: $i) { role } }";
+
+    let own = app
+        .gql(
+            &pa,
+            ASSIGN,
+            json!({ "i": { "subject": "lanes-pa", "role": "PRIVACY_OFFICER" } }),
+        )
+        .await;
+    assert_eq!(
+        own.body["errors"][0]["extensions"]["reason"], "SECOND_PERSON_REQUIRED",
+        "{:?}",
+        own.body
+    );
+    assert_eq!(
+        app.count("control", "role_assignments", "subject = 'lanes-pa'")
+            .await,
+        1,
+        "only the platform admin role it was given"
+    );
+    let glass = json!({ "i": { "tenantId": t, "justification": "Emergency production incident", "ticket": "INC-1", "durationMinutes": 30 } });
+    const GLASS: &str = "mutation($i: AccessGrantInput!) { breakGlassAccess(input: $i) { id } }";
+    app.gql(&pa, GLASS, glass.clone())
+        .await
+        .expect_code("FORBIDDEN");
+    // Another person, appointed by it, is a privacy officer (and every break-glass is told to the client).
+    app.gql(
+        &pa,
+        ASSIGN,
+        json!({ "i": { "subject": "lanes-po", "role": "PRIVACY_OFFICER" } }),
+    )
+    .await
+    .ok();
+
+    let settings = [
+        (
+            "mutation($t: ID) { setChildrenRule(tenantId: $t, rule: GUARDIAN_FOR_ALL_MINORS) }",
+            json!({ "t": t }),
+        ),
+        (
+            "mutation($t: ID) { setControllerDetails(tenantId: $t, contact: \"privacy@lanes.example\") { contact } }",
+            json!({ "t": t }),
+        ),
+    ];
+    for (query, vars) in &settings {
+        app.gql(&pa, query, vars.clone())
+            .await
+            .expect_code("FORBIDDEN");
+    }
+    assert_eq!(
+        app.count(
+            "eu",
+            "audit_events",
+            "action IN ('tenant.children_rule_set', 'tenant.controller_details_set')"
+        )
+        .await,
+        0,
+        "a setting changed by staff"
+    );
+    for (query, vars) in &settings {
+        app.gql(&admin, query, vars.clone()).await.ok();
+    }
+    assert_eq!(
+        app.count(
+            "eu",
+            "audit_events",
+            "action IN ('tenant.children_rule_set', 'tenant.controller_details_set')"
+        )
+        .await,
+        2
+    );
+
+    app.gql(
+        &app.root(),
+        "mutation($i: SendNoticeInput!) { sendNotice(input: $i) }",
+        json!({ "i": { "tenantIds": [t], "class": "ADMINISTRATIVE", "title": "For admins", "body": "Admins only." } }),
+    )
+    .await
+    .ok();
+    let inbox = app
+        .gql(
+            &admin,
+            "{ notices { edges { node { id title } } } }",
+            json!({}),
+        )
+        .await;
+    let id = inbox.ok()["notices"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["title"] == "For admins")
+        .unwrap()["node"]["id"]
+        .clone();
+    const ACK: &str = "mutation($id: ID!) { acknowledgeNotice(id: $id) { acknowledgedBy } }";
+    app.gql(&viewer, ACK, json!({ "id": id }))
+        .await
+        .expect_code("FORBIDDEN");
+    assert_eq!(
+        app.count("eu", "notices", "acknowledged_at IS NOT NULL")
+            .await,
+        0
+    );
+    let acked = app.gql(&admin, ACK, json!({ "id": id })).await;
+    assert_eq!(
+        acked.ok()["acknowledgeNotice"]["acknowledgedBy"],
+        "client:lanes-admin"
+    );
+}
+
+both_backends!(nobody_takes_a_role_or_a_setting_that_is_not_theirs);
