@@ -27,8 +27,11 @@ pub(crate) async fn finish(
     {
         return Ok(Outcome::Later(due));
     }
-    // Nothing is deleted on one staff member's word: wait for the client's confirmation or a second approval.
+    // Nothing is deleted on one staff member's word: wait for the client's confirmation or a second approval, and
+    // say so once, to the privacy officers and the client's admins: data kept past its grace period on nobody's
+    // instruction would otherwise wait unseen.
     if t.offboarding_authorized_by.is_none() {
+        awaiting_authorization(tenancy, scope, &t).await?;
         return Ok(Outcome::Later(now + Duration::hours(1)));
     }
     // The client chose to get its data back first: nothing is deleted before the export exists, and then not before
@@ -433,4 +436,70 @@ pub(super) async fn terminate(
     control.commit().await?;
     tenancy.forget_tenant(tenant);
     Ok(settled)
+}
+
+/// The staff notice kind of a grace period that ended with the deletion not authorized.
+pub const NOTICE_AWAITING_AUTHORIZATION: &str = "offboarding.awaiting_authorization";
+
+/// Tells the privacy officers (a staff notice) and the tenant's admins (a notice), once per offboarding, that its grace
+/// period has ended and the deletion waits for an authorization.
+async fn awaiting_authorization(
+    tenancy: &Tenancy,
+    scope: &Scope,
+    t: &tenant::Model,
+) -> Result<(), AppError> {
+    let tenant = scope.tenant_id();
+    let due = t
+        .offboarding_due_at
+        .map(|d| d.date_naive().to_string())
+        .unwrap_or_default();
+    let filed = steward_entities::staff_notice::Entity::insert(steward_entities::staff_notice::ActiveModel {
+        id: Set(uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("{NOTICE_AWAITING_AUTHORIZATION}:{tenant}:{due}").as_bytes(),
+        )),
+        role: Set("privacy_officer".into()),
+        kind: Set(NOTICE_AWAITING_AUTHORIZATION.into()),
+        tenant_id: Set(Some(tenant.0)),
+        object_id: Set(Some(tenant.to_string())),
+        title: Set(format!("{}: deletion awaits authorization", t.name)),
+        body: Set(format!(
+            "The grace period of tenant {} ({tenant}) ended on {due}, and its data is still held: the deletion waits \
+             for its client_admin's confirmation or a second platform admin's approval (authorizeOffboarding), or \
+             the offboarding is cancelled (cancelOffboarding).",
+            t.name
+        )),
+        created_at: Set(Utc::now()),
+        acknowledged_by: Set(None),
+        acknowledged_at: Set(None),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(steward_entities::staff_notice::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(tenancy.system().control())
+    .await?;
+    if filed == 1 {
+        let txn = scope.begin().await?;
+        crate::notices::notify(
+            &txn,
+            tenant,
+            NOTICE_AWAITING_AUTHORIZATION,
+            "The deletion of your data awaits your confirmation",
+            &format!(
+                "The grace period of your contract's end passed on {due}; your data is still held and will be \
+                 deleted once one of your admins confirms it (authorizeOffboarding). Until then you can still cancel \
+                 the offboarding (cancelOffboarding)."
+            ),
+        )
+        .await?;
+        txn.commit(AuditEntry::system(
+            NOTICE_AWAITING_AUTHORIZATION,
+            "tenant",
+            tenant.0,
+        ))
+        .await?;
+    }
+    Ok(())
 }

@@ -186,8 +186,25 @@ pub(crate) async fn remind_deadline(
     if state.is_final() || scheduled_for != request.due_on.to_string() {
         return Ok(Outcome::Done);
     }
-    // The clock is stopped: look again later (a resume that keeps the due date finds this job still waiting).
+    // The clock is stopped: look again later (a resume that keeps the due date finds this job still waiting). A pause
+    // has no end of its own, so the privacy officers are reminded of it every PAUSE_REMINDER_DAYS while it lasts.
     if state == RequestState::Paused {
+        let since = request.paused_at.unwrap_or(now);
+        let days = (now - since).num_days();
+        if days >= PAUSE_REMINDER_DAYS {
+            let title = format!(
+                "Paused for {days} days: {} request {}, its clock stopped",
+                request.kind.as_str(),
+                request.id
+            );
+            let key = format!(
+                "{}:{}:{}",
+                request.due_on,
+                since.timestamp(),
+                days / PAUSE_REMINDER_DAYS
+            );
+            remind_keyed(&scope, &request, NOTICE_PAUSED_LONG, &title, &key).await?;
+        }
         return Ok(Outcome::Later(now + Duration::hours(1)));
     }
     let clock = scope.tenant().clock()?;
@@ -323,9 +340,25 @@ async fn remind(
     kind: &str,
     title: &str,
 ) -> Result<(), AppError> {
+    remind_keyed(scope, request, kind, title, &request.due_on.to_string()).await
+}
+
+/// How long a pause runs before the privacy officers are reminded of it, and again after each such period.
+pub const PAUSE_REMINDER_DAYS: i64 = 14;
+/// The staff notice kind of a request paused for [`PAUSE_REMINDER_DAYS`] or more.
+pub const NOTICE_PAUSED_LONG: &str = "request.paused_long";
+
+/// A staff notice to privacy officers about `request`, filed once per `key`.
+async fn remind_keyed(
+    scope: &Scope,
+    request: &dsr_request::Model,
+    kind: &str,
+    title: &str,
+    key: &str,
+) -> Result<(), AppError> {
     let id = Uuid::new_v5(
         &Uuid::NAMESPACE_OID,
-        format!("{kind}:{}:{}", request.id, request.due_on).as_bytes(),
+        format!("{kind}:{}:{key}", request.id).as_bytes(),
     );
     let notice = staff_notice::ActiveModel {
         id: Set(id),

@@ -206,6 +206,16 @@ pub async fn pause(
         ),
     )
     .await?;
+    // The deadline job looks at a paused request again by the time its first pause reminder is due (otherwise it
+    // would sleep until the reminder date of the deadline as it stood).
+    let first_reminder = now + Duration::days(super::handlers::PAUSE_REMINDER_DAYS);
+    job::Entity::update_many()
+        .col_expr(job::Column::RunAt, first_reminder.into())
+        .filter(job::Column::DedupeKey.eq(super::deadline_job_key(&updated)))
+        .filter(job::Column::State.eq(steward_entities::job::JobState::Queued))
+        .filter(job::Column::RunAt.gt(first_reminder))
+        .exec(&txn)
+        .await?;
     txn.commit(
         AuditEntry::by(scope.principal(), "request.paused", "dsr_request", id)
             .with_detail(json!({ "overdue": late })),

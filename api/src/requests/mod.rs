@@ -661,15 +661,29 @@ async fn schedule_deadline<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     jobs::enqueue(
         txn,
-        NewJob::new(Job::RequestDeadline {
-            request: RequestId(request.id),
-            due_on: request.due_on,
-        })
-        .for_tenant(tenant)
-        .dedupe(format!("{}:{}", request.id, request.due_on)),
+        NewJob::new(deadline_job(request))
+            .for_tenant(tenant)
+            .dedupe(deadline_dedupe(request)),
     )
     .await?;
     Ok(())
+}
+
+/// The deadline job of `request` as it stands (one per due date).
+fn deadline_job(request: &dsr_request::Model) -> Job {
+    Job::RequestDeadline {
+        request: RequestId(request.id),
+        due_on: request.due_on,
+    }
+}
+
+fn deadline_dedupe(request: &dsr_request::Model) -> String {
+    format!("{}:{}", request.id, request.due_on)
+}
+
+/// The stored dedupe key of `request`'s deadline job.
+pub(super) fn deadline_job_key(request: &dsr_request::Model) -> String {
+    deadline_job(request).key(deadline_dedupe(request))
 }
 
 #[cfg(test)]

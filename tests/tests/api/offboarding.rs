@@ -540,6 +540,58 @@ async fn one_admin_cannot_delete_a_client(backend: Backend) {
     app.run_jobs_at(Utc::now() + Duration::days(365)).await;
     assert_eq!(status(&app, &t).await, "OFFBOARDING");
     assert_eq!(subjects_of(&app, "eu", &t).await, 1);
+    // It does not wait unseen: the platform admins and the client's admins were told, once each, however often the
+    // job looks again.
+    app.run_jobs_at(Utc::now() + Duration::days(366)).await;
+    let kind = "kind = 'offboarding.awaiting_authorization'";
+    assert_eq!(app.count("control", "staff_notices", kind).await, 1);
+    let po = app.staff_with("watching-po", "PRIVACY_OFFICER").await;
+    let staff = app
+        .gql(&po, "{ staffNotices { kind tenantId } }", json!({}))
+        .await;
+    assert!(
+        staff.ok()["staffNotices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "offboarding.awaiting_authorization"
+                && n["tenantId"] == t.as_str()),
+        "{:?}",
+        staff.body
+    );
+    assert_eq!(app.count("eu", "notices", kind).await, 1);
+    let inbox = app
+        .gql(
+            &admin,
+            "{ notices { edges { node { kind body } } } }",
+            json!({}),
+        )
+        .await;
+    let told = inbox.ok()["notices"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["kind"] == "offboarding.awaiting_authorization")
+        .expect("the client's admins are told")["node"]["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(told.contains("authorizeOffboarding"), "{told}");
+    // Bystander's admins hear nothing of it.
+    let theirs = app
+        .gql(
+            &other_admin,
+            "{ notices { edges { node { kind } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        !theirs.ok()["notices"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["node"]["kind"] == "offboarding.awaiting_authorization")
+    );
     // The one who began it cannot approve it; support cannot; another tenant's admin does not see it.
     let refused = app.gql(&root, AUTHORIZE, json!({ "t": t })).await;
     assert_eq!(

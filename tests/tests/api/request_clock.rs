@@ -332,7 +332,53 @@ async fn rejections_and_completions_are_told(backend: Backend) {
     assert_eq!(app.count("eu", "notices", "kind LIKE 'request.%'").await, 2);
 }
 
+/// A pause has no end of its own: while it lasts, the privacy officers are reminded of it every 14 days, once per
+/// period, however often the deadline job looks; a resumed request is not reminded of again.
+async fn a_long_pause_is_reminded_of(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let t = app.create_tenant("Long Pause Co", "eu").await;
+    let admin = app.invite(&t, "long-admin", "CLIENT_ADMIN").await;
+    let po = app.staff_with("po", "PRIVACY_OFFICER").await;
+    let s = subject(&app, &admin, "lp-1", "lp@pause.example", "Lee Pause").await;
+    let (id, v) = submit(&app, &admin, &s, "ACCESS").await;
+    step(&app, &po, &start(), json!({ "t": t, "id": id, "v": v })).await;
+    // The deadline job has run once and sleeps until its reminder date, weeks away.
+    app.run_jobs().await;
+    step(
+        &app,
+        &po,
+        &pause(),
+        json!({ "t": t, "id": id, "v": v + 1, "r": "waiting for the controller's answer" }),
+    )
+    .await;
+    let reminders = || app.count("control", "staff_notices", "kind = 'request.paused_long'");
+    app.run_jobs_at(Utc::now() + Duration::days(13)).await;
+    assert_eq!(reminders().await, 0, "reminded before 14 days");
+    for day in [15, 16, 20] {
+        app.run_jobs_at(Utc::now() + Duration::days(day)).await;
+        assert_eq!(reminders().await, 1, "day {day}");
+    }
+    app.run_jobs_at(Utc::now() + Duration::days(29)).await;
+    assert_eq!(reminders().await, 2);
+    let staff = app
+        .gql(&po, "{ staffNotices { kind objectId title } }", json!({}))
+        .await;
+    let notice = staff.ok()["staffNotices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "request.paused_long")
+        .unwrap()
+        .clone();
+    assert_eq!(notice["objectId"], id.as_str());
+    assert!(
+        notice["title"].as_str().unwrap().contains("Paused for"),
+        "{notice}"
+    );
+}
+
 both_backends!(
+    a_long_pause_is_reminded_of,
     rejections_and_completions_are_told,
     the_controllers_deadline_is_shown_beside_ours,
     overdue_again_is_told_again,
