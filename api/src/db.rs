@@ -159,17 +159,32 @@ impl ServingLock {
         let urls = std::iter::once(&config.control_url)
             .chain(config.regions.iter().flat_map(|r| [&r.url, &r.keys_url]));
         let mut files = Vec::new();
+        // Each file once, by its real path: two databases configured on one file are one lock (a second lock of
+        // the same file from this process would fail), and two spellings of one file are one lock too.
+        let mut seen = std::collections::BTreeSet::new();
         for url in urls {
             let Some(file) = sqlite_file(url.expose()) else {
                 continue;
             };
-            let mut path = file.clone().into_os_string();
+            let folder = file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            std::fs::create_dir_all(folder)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", folder.display()))?;
+            let real = match std::fs::canonicalize(&file) {
+                Ok(real) => real,
+                // Not created yet: its folder's real path and its name.
+                Err(_) => std::fs::canonicalize(folder)
+                    .map_err(|e| anyhow::anyhow!("cannot resolve {}: {e}", folder.display()))?
+                    .join(file.file_name().unwrap_or_default()),
+            };
+            if !seen.insert(real.clone()) {
+                continue;
+            }
+            let mut path = real.into_os_string();
             path.push(".serve-lock");
             let path = std::path::PathBuf::from(path);
-            if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(folder)
-                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", folder.display()))?;
-            }
             let lock = std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)

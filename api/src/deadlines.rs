@@ -338,11 +338,12 @@ impl Calendar {
         match basis {
             ClockBasis::Calendar => Ok(due + (resumed_on - paused_on)),
             ClockBasis::Business => {
-                let left = self.business_days_between(paused_on, due);
-                if left < 0 {
-                    // Overdue when paused: it stays so.
+                // Overdue when paused (decided by the dates: after a due Friday, a pause on Saturday counts no
+                // business day between them): it stays so.
+                if paused_on > due {
                     return Ok(due);
                 }
+                let left = self.business_days_between(paused_on, due);
                 if left == 0 {
                     // Paused on its due day, in time: due on the first business day it runs again, as the calendar
                     // basis gives the day it resumes (not overdue the moment it resumes).
@@ -620,6 +621,17 @@ mod tests {
             )
             .unwrap(),
             d("2027-01-13")
+        );
+        // Paused the Saturday after a due Friday (no business day between them), it is still overdue.
+        assert_eq!(
+            eu.resume(
+                ClockBasis::Business,
+                d("2027-01-15"),
+                d("2027-01-16"),
+                d("2027-01-18")
+            )
+            .unwrap(),
+            d("2027-01-15")
         );
     }
 

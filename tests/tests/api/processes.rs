@@ -884,29 +884,72 @@ mod a_second_process_on_the_same_sqlite_files_is_refused {
         let app = TestApp::spawn(Backend::Sqlite).await;
         let dir = tempfile::tempdir().unwrap();
         let first = start_server(&app, dir.path(), "first").await;
-        let mut second = serve_command(&app, dir.path(), free_port())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = second.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = second.kill();
-                panic!("a second process serves the same SQLite files");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        // The same files, named as the first names them and through links to each file from another folder.
+        let control = app.db_url("control");
+        let (regions, key_databases) = region_env(&app);
+        let file_of = |url: &str| {
+            url.trim_start_matches("sqlite://")
+                .split('?')
+                .next()
+                .unwrap()
+                .to_owned()
         };
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
-        assert!(!status.success());
-        assert!(
-            stderr.contains("another Steward process is serving"),
-            "{stderr}"
-        );
+        let folder = Path::new(&file_of(&control))
+            .parent()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let alias = dir.path().join("links");
+        std::fs::create_dir(&alias).unwrap();
+        let urls = std::iter::once(control.clone())
+            .chain(
+                regions
+                    .split(',')
+                    .chain(key_databases.split(','))
+                    .map(|pair| pair.split_once('=').unwrap().1.to_owned()),
+            )
+            .collect::<Vec<_>>();
+        for url in &urls {
+            let file = file_of(url);
+            let name = Path::new(&file).file_name().unwrap();
+            std::os::unix::fs::symlink(&file, alias.join(name)).unwrap();
+        }
+        let respell = |url: &str| url.replace(&folder, alias.to_str().unwrap());
+        for spelled in [false, true] {
+            let mut command = serve_command(&app, dir.path(), free_port());
+            if spelled {
+                command
+                    .env("STEWARD_DATABASE_URL", respell(&control))
+                    .env("STEWARD_REGIONS", respell(&regions))
+                    .env("STEWARD_KEY_DATABASES", respell(&key_databases));
+            }
+            let mut second = command
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let status = loop {
+                if let Some(status) = second.try_wait().unwrap() {
+                    break status;
+                }
+                if Instant::now() > deadline {
+                    let _ = second.kill();
+                    panic!(
+                        "a second process serves the same SQLite files (through a link: {spelled})"
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+            assert!(!status.success());
+            assert!(
+                stderr.contains("another Steward process is serving"),
+                "{stderr}"
+            );
+        }
         assert_eq!(
             http_status(first.port, "/readyz").await,
             Some(200),
