@@ -650,6 +650,41 @@ pub(crate) async fn deliver(
     Ok(Outcome::Done)
 }
 
+/// A staff notice for the privacy officers, filed once per `key` (its id is derived from it: filing it again changes
+/// nothing). Returns whether this call filed it.
+pub(crate) async fn file_staff_once<C: sea_orm::ConnectionTrait>(
+    control: &C,
+    key: &str,
+    kind: &str,
+    tenant: TenantId,
+    object_id: &str,
+    title: &str,
+    body: &str,
+) -> Result<bool, AppError> {
+    let filed = steward_entities::staff_notice::Entity::insert(
+        steward_entities::staff_notice::ActiveModel {
+            id: sea_orm::Set(Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes())),
+            role: sea_orm::Set("privacy_officer".into()),
+            kind: sea_orm::Set(kind.into()),
+            tenant_id: sea_orm::Set(Some(tenant.0)),
+            object_id: sea_orm::Set(Some(object_id.into())),
+            title: sea_orm::Set(title.into()),
+            body: sea_orm::Set(body.into()),
+            created_at: sea_orm::Set(Utc::now()),
+            acknowledged_by: sea_orm::Set(None),
+            acknowledged_at: sea_orm::Set(None),
+        },
+    )
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(steward_entities::staff_notice::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(control)
+    .await?;
+    Ok(filed == 1)
+}
+
 /// Adds an administrative notice for the tenant's admins, inside the caller's transaction: in the inbox at once,
 /// and delivered by email and webhook by the outbox's job.
 pub(crate) async fn notify<C: sea_orm::ConnectionTrait>(

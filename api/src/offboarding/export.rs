@@ -17,8 +17,7 @@ use chrono::{Duration, Utc};
 use futures_util::Stream;
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use steward_entities::dsr_request::{RequestKind, RequestState};
@@ -258,31 +257,19 @@ async fn stranded(scope: &Scope, subject: Uuid) -> Result<bool, AppError> {
 async fn report_stranded(tenancy: &Tenancy, scope: &Scope, subject: Uuid) -> Result<(), AppError> {
     let tenant = scope.tenant_id();
     tracing::error!(tenant = %tenant, subject = %subject, "a subject's data key is gone but its row is not: an erasure failed after deleting the key and was not retried");
-    steward_entities::staff_notice::Entity::insert(steward_entities::staff_notice::ActiveModel {
-        id: Set(Uuid::new_v5(
-            &Uuid::NAMESPACE_OID,
-            format!("{NOTICE_STRANDED}:{subject}").as_bytes(),
-        )),
-        role: Set("privacy_officer".into()),
-        kind: Set(NOTICE_STRANDED.into()),
-        tenant_id: Set(Some(tenant.0)),
-        object_id: Set(Some(subject.to_string())),
-        title: Set(format!("Subject {subject} has no data key but is not erased")),
-        body: Set(format!(
+    crate::notices::file_staff_once(
+        tenancy.system().control(),
+        &format!("{NOTICE_STRANDED}:{subject}"),
+        NOTICE_STRANDED,
+        tenant,
+        &subject.to_string(),
+        &format!("Subject {subject} has no data key but is not erased"),
+        &format!(
             "The data key of subject {subject} of tenant {tenant} was destroyed by an erasure that did not complete, \
              and nothing is retrying it: its values can no longer be opened, but its rows remain. The tenant's export \
              lists it as unreadable. Raise and start an erasure request for it to remove the rows."
-        )),
-        created_at: Set(Utc::now()),
-        acknowledged_by: Set(None),
-        acknowledged_at: Set(None),
-    })
-    .on_conflict(
-        sea_orm::sea_query::OnConflict::column(steward_entities::staff_notice::Column::Id)
-            .do_nothing()
-            .to_owned(),
+        ),
     )
-    .exec_without_returning(tenancy.system().control())
     .await?;
     Ok(())
 }

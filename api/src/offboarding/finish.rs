@@ -453,34 +453,22 @@ async fn awaiting_authorization(
         .offboarding_due_at
         .map(|d| d.date_naive().to_string())
         .unwrap_or_default();
-    let filed = steward_entities::staff_notice::Entity::insert(steward_entities::staff_notice::ActiveModel {
-        id: Set(uuid::Uuid::new_v5(
-            &uuid::Uuid::NAMESPACE_OID,
-            format!("{NOTICE_AWAITING_AUTHORIZATION}:{tenant}:{due}").as_bytes(),
-        )),
-        role: Set("privacy_officer".into()),
-        kind: Set(NOTICE_AWAITING_AUTHORIZATION.into()),
-        tenant_id: Set(Some(tenant.0)),
-        object_id: Set(Some(tenant.to_string())),
-        title: Set(format!("{}: deletion awaits authorization", t.name)),
-        body: Set(format!(
+    let filed = crate::notices::file_staff_once(
+        tenancy.system().control(),
+        &format!("{NOTICE_AWAITING_AUTHORIZATION}:{tenant}:{due}"),
+        NOTICE_AWAITING_AUTHORIZATION,
+        tenant,
+        &tenant.to_string(),
+        &format!("{}: deletion awaits authorization", t.name),
+        &format!(
             "The grace period of tenant {} ({tenant}) ended on {due}, and its data is still held: the deletion waits \
              for its client_admin's confirmation or a second platform admin's approval (authorizeOffboarding), or \
              the offboarding is cancelled (cancelOffboarding).",
             t.name
-        )),
-        created_at: Set(Utc::now()),
-        acknowledged_by: Set(None),
-        acknowledged_at: Set(None),
-    })
-    .on_conflict(
-        sea_orm::sea_query::OnConflict::column(steward_entities::staff_notice::Column::Id)
-            .do_nothing()
-            .to_owned(),
+        ),
     )
-    .exec_without_returning(tenancy.system().control())
     .await?;
-    if filed == 1 {
+    if filed {
         let txn = scope.begin().await?;
         crate::notices::notify(
             &txn,

@@ -356,30 +356,17 @@ async fn remind_keyed(
     title: &str,
     key: &str,
 ) -> Result<(), AppError> {
-    let id = Uuid::new_v5(
-        &Uuid::NAMESPACE_OID,
-        format!("{kind}:{}:{key}", request.id).as_bytes(),
-    );
-    let notice = staff_notice::ActiveModel {
-        id: Set(id),
-        role: Set("privacy_officer".into()),
-        kind: Set(kind.into()),
-        tenant_id: Set(Some(scope.tenant_id().0)),
-        object_id: Set(Some(request.id.to_string())),
-        title: Set(title.chars().take(300).collect()),
-        body: Set(deadline_body(request)),
-        created_at: Set(Utc::now()),
-        acknowledged_by: Set(None),
-        acknowledged_at: Set(None),
-    };
-    staff_notice::Entity::insert(notice)
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::column(staff_notice::Column::Id)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(scope.control())
-        .await?;
+    let title: String = title.chars().take(300).collect();
+    crate::notices::file_staff_once(
+        scope.control(),
+        &format!("{kind}:{}:{key}", request.id),
+        kind,
+        scope.tenant_id(),
+        &request.id.to_string(),
+        &title,
+        &deadline_body(request),
+    )
+    .await?;
     Ok(())
 }
 
